@@ -49,7 +49,7 @@ def atomic_write_text(path, text, *, encoding="utf-8"):
         raise
 
 
-def write_table(df, path, *, index=False):
+def write_table(df, path, *, index=False, float_format=FLOAT_FORMAT):
     """Write a DataFrame as CSV atomically with a fixed float format.
 
     Parameters
@@ -60,10 +60,13 @@ def write_table(df, path, *, index=False):
         Destination; its folder is created if missing.
     index : bool
         Whether to write the index.
+    float_format : str
+        printf-style float format; ``"%.17g"`` round-trips doubles exactly
+        (used for clean data).
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"write_table expects a DataFrame, got {type(df).__name__}")
-    text = df.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n")
+    text = df.to_csv(index=index, float_format=float_format, lineterminator="\n")
     atomic_write_text(path, text)
 
 
