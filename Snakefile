@@ -1,0 +1,36 @@
+# efficacy: one DAG from raw study files to the report.
+# Thin by design: config + validation, includes, rule all. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    study="|".join(STUDIES),
+
+
+include: "workflow/rules/clean.smk"
+
+
+localrules:
+    all,
+    provenance,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
+
+
+onsuccess:
+    print(finished_message())

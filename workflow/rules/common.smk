@@ -1,0 +1,55 @@
+# Helpers and validation shared by every rule file. No rules here.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from efficacy.workflow import check_studies, load_study_codebooks
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Parse-time checks: duplicated study names, folders, codebook schema and consistency.
+CODEBOOKS = load_study_codebooks(config["studies"], raw_dir=config["raw_dir"])
+STUDIES = list(CODEBOOKS)
+WAVE_STUDIES = [
+    s
+    for s, cb in CODEBOOKS.items()
+    if cb.waves and cb.design.panel_x and cb.design.panel_y
+]
+
+
+def raw_data_file(wildcards):
+    """The raw data file a study's codebook declares."""
+    return str(CODEBOOKS[wildcards.study].data_file)
+
+
+def all_inputs():
+    """Every input file of the run (for provenance checksums)."""
+    files = []
+    for cb in CODEBOOKS.values():
+        files += [str(cb.path), str(cb.data_file)]
+    files += sorted(str(p) for p in Path("data/literature").glob("*.csv"))
+    return files
+
+
+def study_targets(stems):
+    """results/<study>/<stem> for every study."""
+    return expand("results/{study}/{stem}", study=STUDIES, stem=stems)
+
+
+def all_targets():
+    """Targets of the default target, i.e. every stage output of every study."""
+    targets = study_targets(["clean.csv", "cleaning.md"])
+    targets.append("results/provenance.json")
+    return targets
+
+
+def finished_message():
+    """What a finished run prints: where the results and the report are."""
+    return (
+        "\nefficacy: run complete.\n"
+        f"  results:   {Path('results').resolve()}/ (one folder per study: {', '.join(STUDIES)})\n"
+        f"  summary:   {Path('results/summary.md').resolve()}\n"
+        "  report:    snakemake --report results/report.html  (then open results/report.html)\n"
+        f"  provenance: {Path('results/provenance.json').resolve()}\n"
+    )
