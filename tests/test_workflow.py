@@ -1,0 +1,94 @@
+"""The workflow as a whole: lint, format, dry run, an end-to-end run and determinism."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+FAST_CONFIG = ROOT / "tests" / "data" / "config_fast.yaml"
+
+
+def run(cmd, cwd, timeout=1500):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy what a workflow run needs (no results, no .snakemake) into dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
+    for name in ("workflow", "config", "data"):
+        shutil.copytree(ROOT / name, dest / name, symlinks=False)
+    return dest
+
+
+def test_lint_is_clean():
+    proc = run([SNAKEMAKE, "--lint"], ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_snakefiles_are_snakefmt_formatted():
+    proc = run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules/"], ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dry_run_lists_per_study_jobs():
+    proc = run([SNAKEMAKE, "-n", "--quiet", "rules"], ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run([SNAKEMAKE, "-n"], ROOT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    studies = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["studies"]
+    for study in studies:
+        assert f"results/{study}/clean.csv" in out, study
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    proj = copy_project(tmp_path / "p")
+    cfg = yaml.safe_load((proj / "config" / "config.yaml").read_text())
+    cfg["studies"] = cfg["studies"] + [cfg["studies"][0]]
+    (proj / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run([SNAKEMAKE, "-n", "--workflow-profile", "none", "--cores", "1"], proj)
+    assert proc.returncode != 0
+    assert "same name" in proc.stdout + proc.stderr
+    assert not (proj / "results").exists()
+
+
+def _tables(folder: Path):
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.suffix in (".csv", ".md", ".tsv")
+                  and "benchmarks" not in p.parts)
+
+
+@pytest.mark.slow
+def test_end_to_end_run_is_complete_and_byte_identical(tmp_path):
+    """Two runs (2 cores, then 1 core) of the fast config give identical tables."""
+    outs = []
+    for cores in ("2", "1"):
+        proj = copy_project(tmp_path / f"run{cores}")
+        raw_before = {p: p.read_bytes() for p in (proj / "data").rglob("*") if p.is_file()}
+        cmd = [SNAKEMAKE, "--workflow-profile", "none", "--cores", cores, "--configfile", str(FAST_CONFIG)]
+        proc = run(cmd, proj)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        assert "run complete" in proc.stdout + proc.stderr
+        # raw data untouched, nothing written under data/
+        after = {p: p.read_bytes() for p in (proj / "data").rglob("*") if p.is_file()}
+        assert after == raw_before
+        assert (proj / "results" / "provenance.json").exists()
+        outs.append(proj / "results")
+    a, b = outs
+    tables_a, tables_b = _tables(a), _tables(b)
+    assert tables_a == tables_b and len(tables_a) > 10
+    different = [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)]
+    assert different == []
