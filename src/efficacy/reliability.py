@@ -27,7 +27,8 @@ is NaN and ``reason`` says why.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -772,9 +773,10 @@ def item_analysis(items, *, data=None, response_range=None, missing="listwise") 
     out = pd.DataFrame({
         "item": list(frame.columns),
         "n": np.isfinite(xall).sum(axis=0).astype(int),
-        "mean": np.nanmean(xall, axis=0) if xall.size else np.nan,
     })
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing item: mean is NaN
+        out["mean"] = np.nanmean(xall, axis=0) if xall.size else np.nan
         cnt = np.isfinite(xall).sum(axis=0)
         out["sd"] = [np.nanstd(xall[:, j], ddof=1) if cnt[j] > 1 else np.nan for j in range(k)]
         if response_range is not None:
@@ -894,7 +896,8 @@ def icc(ratings, *, data=None, ci_level=0.95) -> ICCResult:
         pg.options["round"] = None
         for key in [kk for kk in pg.options if str(kk).startswith("round.")]:
             del pg.options[key]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas deprecation notices from inside pingouin
             res = pg.intraclass_corr(long, targets="target", raters="rater", ratings="y")
     finally:
         pg.options.clear()
