@@ -62,12 +62,14 @@ for (t in 2:Tw) {
   datm[[paste0("y", t)]][miss2] <- NA
 }
 
-fmt <- function(d) format(d, digits = 15)
+## time-invariant covariate z, related to the random intercepts (complete in both files)
+z <- round(0.5 * as.numeric(scale(ri[, 1])) + rnorm(n), 6)
+dat$z <- z; datm$z <- z
 write.csv(dat, file.path(out_dir, "panel_sim.csv"), row.names = FALSE)
 write.csv(datm, file.path(out_dir, "panel_sim_missing.csv"), row.names = FALSE, na = "")
 
 ## ---------------------------------------------------------------- syntax
-riclpm_syntax <- function(Tw, stationary = FALSE, clpm = FALSE) {
+riclpm_syntax <- function(Tw, stationary = FALSE, clpm = FALSE, covariate = NULL) {
   s <- c(
     paste0("RIx =~ ", paste0("1*x", 1:Tw, collapse = " + ")),
     paste0("RIy =~ ", paste0("1*y", 1:Tw, collapse = " + ")),
@@ -90,13 +92,17 @@ riclpm_syntax <- function(Tw, stationary = FALSE, clpm = FALSE) {
     s <- c(s, "RIx ~~ RIx", "RIy ~~ RIy", "RIx ~~ RIy")
   }
   s <- c(s, sprintf("wx%d ~~ wx%d", 1:Tw, 1:Tw), sprintf("wy%d ~~ wy%d", 1:Tw, 1:Tw))
+  # Mulder & Hamaker (2021) extension 1: time-invariant covariate on the observed variables
+  if (!is.null(covariate))
+    s <- c(s, paste(paste(c(paste0("x", 1:Tw), paste0("y", 1:Tw)), collapse = " + "), "~", covariate))
   paste(s, collapse = "\n")
 }
 
 fit_measures <- c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
                   "rmsea.ci.upper", "srmr", "logl", "aic", "bic", "npar", "ntotal")
 fit_one <- function(d, model, missing) {
-  syn <- riclpm_syntax(Tw, stationary = grepl("stationary", model), clpm = grepl("^clpm", model))
+  syn <- riclpm_syntax(Tw, stationary = grepl("stationary", model), clpm = grepl("^clpm", model),
+                       covariate = if (grepl("_z$", model)) "z" else NULL)
   call <- sprintf('lavaan(model, data = d, meanstructure = TRUE, int.ov.free = TRUE, missing = "%s")', missing)
   f <- lavaan(syn, data = d, meanstructure = TRUE, int.ov.free = TRUE, missing = missing)
   fm <- as.list(fitMeasures(f, fit_measures))
@@ -110,7 +116,7 @@ fit_one <- function(d, model, missing) {
        fit = fm, estimates = pe)
 }
 
-models <- c("clpm", "clpm_stationary", "riclpm", "riclpm_stationary")
+models <- c("clpm", "clpm_stationary", "riclpm", "riclpm_stationary", "clpm_z", "riclpm_z")
 for (set in list(list(d = dat, tag = "panel_sim", missing = "listwise", csv = "panel_sim.csv"),
                  list(d = datm, tag = "panel_sim_missing", missing = "ml", csv = "panel_sim_missing.csv"))) {
   res <- lapply(models, function(m) fit_one(set$d, m, set$missing))
