@@ -1008,3 +1008,165 @@ def attenuation_table(scores: pd.DataFrame, reliabilities: dict) -> pd.DataFrame
                          "r_disattenuated": disattenuated_correlation(r, rx, ry)})
     cols = ["scale_x", "scale_y", "n", "r", "rel_x", "rel_y", "r_disattenuated"]
     return pd.DataFrame(rows, columns=cols)
+
+
+# ----------------------------------------------------------------------------------------------
+# workflow stage
+# ----------------------------------------------------------------------------------------------
+RELIABILITY_COLUMNS = [
+    "study", "scale", "subscale", "construct", "group", "wave", "n", "k", "alpha", "alpha_ci_low",
+    "alpha_ci_high", "std_alpha", "omega_total", "omega_ci_low", "omega_ci_high", "omega_h", "mean_r",
+    "flag", "reason",
+]
+RETEST_COLUMNS = ["study", "measure", "group", "waves", "n", "type", "description", "ICC", "F", "df1",
+                  "df2", "p", "ci_low", "ci_high", "reason"]
+ATTENUATION_COLUMNS = ["study", "scale_x", "scale_y", "n", "r", "coefficient", "rel_x", "rel_y",
+                       "r_disattenuated", "flag"]
+
+
+def _group_slices(clean: pd.DataFrame, groups) -> list[tuple[str, pd.DataFrame]]:
+    out = [("all", clean)]
+    for g in groups or []:
+        if g not in clean.columns:
+            continue
+        levels = sorted(clean[g].dropna().unique(), key=lambda v: (str(type(v)), v))
+        for lev in levels:
+            lab = int(lev) if isinstance(lev, float) and float(lev).is_integer() else lev
+            out.append((f"{g}={lab}", clean[clean[g] == lev]))
+    return out
+
+
+def _units(codebook):
+    """(scale, subscale, construct, items, response_range, subscales) for every scale/subscale."""
+    for name, sc in codebook.scales.items():
+        subs = dict(sc.subscales or {})
+        yield name, "", sc.construct, list(sc.items), sc.response_range, subs
+        for sub, its in subs.items():
+            yield name, sub, sc.construct, list(its), sc.response_range, {}
+
+
+def _reliability_row(study, scale, subscale, construct, group, wave, items, frame, subs, *,
+                     threshold, n_boot, seed, ci_method, ci_level, missing, flag_on):
+    row = dict.fromkeys(RELIABILITY_COLUMNS, np.nan)
+    row.update(study=study, scale=scale, subscale=subscale, construct=construct, group=group,
+               wave=wave, k=len(items), reason="")
+    absent = [c for c in items if c not in frame.columns]
+    if absent:
+        row.update(n=0, flag="not_estimable", reason="item column(s) not in clean data: " + ", ".join(absent))
+        return row
+    try:
+        a = cronbach_alpha(frame[items], ci_level=ci_level, ci_method=ci_method, n_boot=n_boot,
+                           seed=seed, missing=missing)
+        o = mcdonald_omega(frame[items], subscales=subs or None, ci_level=ci_level, n_boot=n_boot,
+                           seed=seed, missing=missing)
+    except Exception as exc:  # a failing scale must not stop the stage
+        row.update(n=0, flag="not_estimable", reason=f"error: {exc}")
+        return row
+    row.update(n=a.n, alpha=a.alpha, alpha_ci_low=a.ci_low, alpha_ci_high=a.ci_high,
+               std_alpha=a.std_alpha, omega_total=o.omega_total, omega_ci_low=o.ci_low,
+               omega_ci_high=o.ci_high, omega_h=o.omega_h, mean_r=a.mean_r)
+    notes = [x for x in [a.reason or o.reason] if x] + list(o.warnings)
+    value = row[flag_on]
+    if not np.isfinite(value):
+        flag = "not_estimable"
+    elif value < threshold:
+        flag = "below_threshold"
+        notes.append(f"{flag_on} {value:.3f} < {threshold:g}: correlations with this scale are "
+                     "attenuated")
+    else:
+        flag = "ok"
+    row.update(flag=flag, reason="; ".join(dict.fromkeys(notes)))
+    return row
+
+
+def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci_method="feldt",
+              ci_level=0.95, missing="listwise", flag_on="alpha"):
+    """The workflow's ``reliability`` stage for one study.
+
+    For every scale and every declared subscale, in the whole sample (``group = "all"``) and in
+    each level of each grouping variable (``"culture=A"``), computes alpha with its interval,
+    omega total with its BCa bootstrap interval, omega hierarchical (scales with >= 2 subscales)
+    and the mean inter-item correlation, and flags coefficients below ``threshold``. Scales
+    measured at a wave carry it in ``wave``. Item statistics come from :func:`item_analysis`;
+    measures declared in ``codebook.waves`` with at least two wave columns get test-retest ICCs;
+    every pair of scale scores gets its observed and disattenuated correlation.
+
+    Parameters
+    ----------
+    clean : DataFrame
+        ``results/<study>/clean.csv`` (items reverse-scored; one score column per scale).
+    codebook : efficacy.codebook.Codebook
+    threshold : float
+        Reliability below which a scale is flagged (default 0.70).
+    n_boot : int
+        Bootstrap resamples for omega (and alpha when ``ci_method="bootstrap"``).
+    seed : int
+    ci_method : {"feldt", "bootstrap"}
+        Interval for alpha.
+    ci_level : float
+    missing : {"listwise", "pairwise"}
+    flag_on : {"alpha", "omega_total"}
+        Coefficient compared with ``threshold`` (and used for disattenuation).
+
+    Returns
+    -------
+    dict
+        ``{"reliability": ..., "items": ..., "retest": ..., "attenuation": ...}`` DataFrames.
+        A scale that cannot be analysed is a row with NaN coefficients and a ``reason``.
+    """
+    if flag_on not in ("alpha", "omega_total"):
+        raise ValueError(f"flag_on must be 'alpha' or 'omega_total', got {flag_on!r}")
+    study = codebook.study
+    rows, item_tabs = [], []
+    slices = _group_slices(clean, getattr(codebook, "groups", []))
+    for scale, sub, construct, items, rng_, subs in _units(codebook):
+        wave = codebook.wave_of(scale) if hasattr(codebook, "wave_of") else codebook.scales[scale].wave
+        wave = np.nan if wave is None else wave
+        for group, frame in slices:
+            rows.append(_reliability_row(study, scale, sub, construct, group, wave, items, frame, subs,
+                                         threshold=threshold, n_boot=n_boot, seed=seed,
+                                         ci_method=ci_method, ci_level=ci_level, missing=missing,
+                                         flag_on=flag_on))
+        present = [c for c in items if c in clean.columns]
+        if present:
+            try:
+                tab = item_analysis(clean[present], response_range=rng_, missing=missing)
+            except Exception:  # non-numeric column etc.: reported in the reliability row
+                continue
+            tab.insert(0, "subscale", sub)
+            tab.insert(0, "scale", scale)
+            tab.insert(0, "study", study)
+            item_tabs.append(tab)
+    reliability = pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+    item_cols = ["study", "scale", "subscale", "item", "n", "mean", "sd", "floor_pct", "ceiling_pct",
+                 "r_drop", "alpha_if_deleted", "mean_r"]
+    items_df = (pd.concat(item_tabs, ignore_index=True)[item_cols] if item_tabs
+                else pd.DataFrame(columns=item_cols))
+
+    retest_rows = []
+    for measure, cols in (getattr(codebook, "waves", None) or {}).items():
+        present = [c for c in cols if c in clean.columns]
+        for group, frame in slices:
+            base = dict(study=study, measure=measure, group=group, waves=len(present))
+            if len(present) < 2:
+                retest_rows.append({**base, "n": 0, "reason": "fewer than 2 wave columns in clean data"})
+                continue
+            try:
+                res = icc(frame[present], ci_level=ci_level)
+            except Exception as exc:
+                retest_rows.append({**base, "n": 0, "reason": f"error: {exc}"})
+                continue
+            for rec in res.table.to_dict("records"):
+                retest_rows.append({**base, "n": res.n, "reason": res.reason,
+                                    **{c: rec[c] for c in RETEST_COLUMNS if c in rec}})
+    retest = pd.DataFrame(retest_rows, columns=RETEST_COLUMNS)
+
+    whole = reliability[(reliability["group"] == "all") & (reliability["subscale"] == "")]
+    rel_map = {r.scale: getattr(r, flag_on) for r in whole.itertuples() if r.scale in clean.columns}
+    att = attenuation_table(clean[[c for c in rel_map]], rel_map)
+    att.insert(0, "study", study)
+    att.insert(5, "coefficient", flag_on)
+    low = {s for s, v in rel_map.items() if not (np.isfinite(v) and v >= threshold)}
+    att["flag"] = np.where(att["scale_x"].isin(low) | att["scale_y"].isin(low), "unreliable_scale", "ok")
+    attenuation = att[ATTENUATION_COLUMNS] if len(att) else pd.DataFrame(columns=ATTENUATION_COLUMNS)
+    return {"reliability": reliability, "items": items_df, "retest": retest, "attenuation": attenuation}
