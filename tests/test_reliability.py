@@ -359,3 +359,90 @@ def test_repr_and_frames():
     assert set(res.to_frame()["statistic"]) >= {"alpha", "ci_low", "ci_high", "n", "k"}
     om = rel.mcdonald_omega(_good(), n_boot=0)
     assert "omega_total=" in repr(om)
+
+
+# ------------------------------------------------------------------------------------ run_stage
+def _stage_inputs(seed=5, n=300):
+    """A simulated study and a codebook built from the spine's dataclasses: an efficacy scale,
+    a sources questionnaire with a weak vicarious subscale, two cultures and three waves."""
+    from efficacy.codebook import Codebook, Design, Scale
+
+    rng = np.random.default_rng(seed)
+    eff = rng.normal(size=n)
+    cols = {"pid": np.arange(n), "culture": np.where(rng.random(n) < 0.5, "A", "B")}
+    for j in range(6):
+        cols[f"se{j + 1}"] = np.clip(np.round(3 + 0.9 * eff + rng.normal(size=n)), 1, 5)
+    mast, vic = rng.normal(size=n), rng.normal(size=n)
+    for j in range(4):
+        cols[f"m{j + 1}"] = np.clip(np.round(3 + mast + 0.6 * rng.normal(size=n)), 1, 5)
+        cols[f"v{j + 1}"] = np.clip(np.round(3 + 0.25 * vic + rng.normal(size=n)), 1, 5)  # weak
+    waves = []
+    for w in range(3):
+        for j in range(3):
+            cols[f"e{w + 1}_{j + 1}"] = eff + 0.3 * rng.normal(size=n) + 0.5 * rng.normal(size=n)
+        waves.append(f"eff_w{w + 1}")
+    d = pd.DataFrame(cols)
+    d.loc[rng.choice(n, 20, replace=False), "se2"] = np.nan
+    scales = {
+        "efficacy": Scale("efficacy", "self_efficacy", [f"se{j}" for j in range(1, 7)], response_range=(1, 5)),
+        "sources": Scale("sources", "other", [f"m{j}" for j in range(1, 5)] + [f"v{j}" for j in range(1, 5)],
+                         response_range=(1, 5),
+                         subscales={"mastery": [f"m{j}" for j in range(1, 5)],
+                                    "vicarious": [f"v{j}" for j in range(1, 5)]}),
+        "broken": Scale("broken", "other", ["se1", "not_there"]),
+    }
+    for w in range(3):
+        its = [f"e{w + 1}_{j}" for j in range(1, 4)]
+        scales[f"eff_w{w + 1}"] = Scale(f"eff_w{w + 1}", "self_efficacy", its, wave=w + 1)
+    for name, sc in scales.items():
+        present = [c for c in sc.items if c in d.columns]
+        d[name] = d[present].mean(axis=1)
+    cb = Codebook(study="toy", path=Path("x"), folder=Path("."), data_file=Path("x"), data_format="csv",
+                  read_options={}, id="pid", variables={}, scales=scales, waves={"efficacy": waves},
+                  groups=["culture"], design=Design(), exclusions=[])
+    return d, cb
+
+
+def test_run_stage_tables():
+    d, cb = _stage_inputs()
+    out = rel.run_stage(d, cb, threshold=0.70, n_boot=200, seed=3)
+    assert set(out) == {"reliability", "items", "retest", "attenuation"}
+    r = out["reliability"]
+    assert list(r.columns) == rel.RELIABILITY_COLUMNS
+    allg = r[r.group == "all"].set_index(["scale", "subscale"])
+    assert allg.loc[("sources", "vicarious"), "flag"] == "below_threshold"
+    assert "attenuated" in allg.loc[("sources", "vicarious"), "reason"]
+    assert allg.loc[("sources", "mastery"), "flag"] == "ok"
+    assert allg.loc[("efficacy", ""), "flag"] == "ok"
+    assert np.isfinite(allg.loc[("sources", ""), "omega_h"])
+    assert np.isnan(allg.loc[("efficacy", ""), "omega_h"])
+    assert allg.loc[("broken", ""), "flag"] == "not_estimable"
+    assert "not_there" in allg.loc[("broken", ""), "reason"]
+    assert allg.loc[("efficacy", ""), "n"] == 280  # listwise: 20 missing on se2
+    assert set(r.group) == {"all", "culture=A", "culture=B"}
+    assert allg.loc[("eff_w2", ""), "wave"] == 2
+    # per-group numbers are the library's numbers on that subset
+    sub = d[d.culture == "A"][[f"se{j}" for j in range(1, 7)]]
+    ga = r[(r.group == "culture=A") & (r.scale == "efficacy")].iloc[0]
+    assert_allclose(ga.alpha, rel.cronbach_alpha(sub).alpha)
+    # retest: six ICC forms per group for the 3-wave measure
+    rt = out["retest"]
+    assert len(rt) == 18 and (rt.waves == 3).all()
+    assert_allclose(rt[(rt.group == "all") & (rt.type == "ICC3")].ICC.iloc[0],
+                    rel.icc(d[["eff_w1", "eff_w2", "eff_w3"]])["ICC3"])
+    # attenuation: pairs of scale scores with a reliability
+    att = out["attenuation"]
+    row = att[(att.scale_x == "efficacy") & (att.scale_y == "sources")].iloc[0]
+    assert_allclose(row.r_disattenuated, row.r / np.sqrt(row.rel_x * row.rel_y))
+    assert (att[att.scale_y == "broken"]["flag"] == "unreliable_scale").all()
+    items = out["items"]
+    assert {"efficacy", "sources"} <= set(items.scale)
+    assert (items[items.scale == "efficacy"].n.iloc[1]) == 280
+
+
+def test_run_stage_deterministic():
+    d, cb = _stage_inputs()
+    a = rel.run_stage(d, cb, n_boot=100, seed=9, ci_method="bootstrap")
+    b = rel.run_stage(d, cb, n_boot=100, seed=9, ci_method="bootstrap")
+    for key in a:
+        assert a[key].to_csv(index=False) == b[key].to_csv(index=False)
