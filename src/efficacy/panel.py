@@ -281,10 +281,9 @@ class PanelResult:
 
 
 def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, ci_level):
-    from .sem import sem as _sem  # the project's SEM engine
-
     min_waves = 3 if model == "riclpm" else 2
     x_waves, y_waves, covariates = _check_waves(data, x_waves, y_waves, covariates, min_waves, model)
+    from .sem import sem as _sem  # the project's SEM engine
     if missing not in ("auto", "listwise", "fiml"):
         raise PanelError(f"{model}: unknown missing-data method", found=repr(missing),
                          expected="'auto', 'listwise' or 'fiml'")
@@ -855,3 +854,215 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
         y_to_x_within=pick(x, "within"), y_to_x_between=pick(x, "between"),
         n_obs=n_obs, n_persons=n_persons, n_single_occasion=len(singles), converged=conv, reml=bool(reml),
         random_slopes=bool(random_slopes), warnings=notes, models=models)
+
+
+# --------------------------------------------------------------------------- temporal order and stage
+
+TEMPORAL_ORDERS = ("efficacy -> behaviour", "behaviour -> efficacy", "both", "neither")
+
+
+def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_label="behaviour") -> dict:
+    """Which temporal order the within-person cross-lagged paths support.
+
+    A direction is supported when its cross-lagged path differs from zero:
+    in a stationary model, when its (1 - alpha) Wald interval excludes zero;
+    in a model with free paths, when at least one of the T - 1 paths has a
+    Bonferroni interval (level 1 - alpha / (T - 1)) that excludes zero. The
+    sign is reported but not required: a negative within-person effect
+    (over-efficaciousness) is still temporal precedence.
+
+    Returns
+    -------
+    dict
+        ``temporal_order`` (one of ``"<x> -> <y>"``, ``"<y> -> <x>"``, ``"both"``,
+        ``"neither"``, or None with ``reason`` when the model failed),
+        ``x_to_y`` / ``y_to_x`` (bool), their estimates, signs and the rule used.
+    """
+    out = dict(temporal_order=None, x_to_y=None, y_to_x=None, x_to_y_estimate=np.nan, y_to_x_estimate=np.nan,
+               x_to_y_sign="", y_to_x_sign="", rule="", reason="")
+    if not result.converged or not result.proper:
+        out["reason"] = (f"{result.name} did not converge" if not result.converged
+                         else f"{result.name} has an improper solution (Heywood case)")
+        return out
+    cl = result.cross_lagged
+    k = 1 if result.stationary else max(len(result.x_waves) - 1, 1)
+    level = 1 - alpha / k
+    zc = stats.norm.ppf(0.5 + level / 2)
+    found = {}
+    for direc, key in (("x->y", "x_to_y"), ("y->x", "y_to_x")):
+        rows = cl[cl["direction"] == direc]
+        if result.stationary:
+            rows = rows.iloc[:1]
+        lo, hi = rows["estimate"] - zc * rows["se"], rows["estimate"] + zc * rows["se"]
+        sig = ((lo > 0) | (hi < 0)).to_numpy()
+        found[key] = bool(sig.any())
+        out[key] = found[key]
+        est = rows["estimate"].to_numpy()
+        out[f"{key}_estimate"] = float(est[0]) if result.stationary else float(np.mean(est))
+        signs = sorted({"+" if e > 0 else "-" for e in est[sig]}) if sig.any() else []
+        out[f"{key}_sign"] = "/".join(signs)
+    out["rule"] = (f"{result.name}: {'the stationary path' if result.stationary else 'any wave, Bonferroni'} "
+                   f"{100 * level:.4g}% CI excludes 0")
+    if found["x_to_y"] and found["y_to_x"]:
+        out["temporal_order"] = "both"
+    elif found["x_to_y"]:
+        out["temporal_order"] = f"{x_label} -> {y_label}"
+    elif found["y_to_x"]:
+        out["temporal_order"] = f"{y_label} -> {x_label}"
+    else:
+        out["temporal_order"] = "neither"
+    return out
+
+
+_FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr", "loglik",
+             "aic", "bic", "npar")
+
+
+def _fit_row(name, res, reason=""):
+    row = dict(row_type="fit", model=name, compared_to="")
+    if res is None:
+        row.update(dict.fromkeys(_FIT_KEYS, np.nan), n=np.nan, converged=False, proper=False, reason=reason)
+        return row
+    row.update({k: float(res.fit.get(k, np.nan)) for k in _FIT_KEYS}, n=res.n, converged=res.converged,
+               proper=res.proper, reason="; ".join(res.warnings))
+    return row
+
+
+def _failed_table(name, reason):
+    return pd.DataFrame([dict(model=name, stationary=name.endswith("_stationary"), type="", direction="",
+                              estimate=np.nan, reason=reason)])
+
+
+def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05, ci_level=0.95, missing="auto",
+              use_covariates=False, within=True, random_slopes=False):
+    """The workflow's ``panel`` stage for a study that declares waves.
+
+    Fits the CLPM and the RI-CLPM (free and stationary) on the wide clean data,
+    tests stationarity and CLPM vs RI-CLPM, derives the temporal order from the
+    RI-CLPM and, given the long data, fits the within-person multilevel model.
+
+    Parameters
+    ----------
+    clean : pandas.DataFrame
+        ``results/<study>/clean.csv`` (one row per participant).
+    codebook : efficacy.codebook.Codebook
+        Needs ``waves`` and ``design.panel_x`` / ``design.panel_y``.
+    clean_long : pandas.DataFrame, optional
+        ``results/<study>/clean_long.csv`` (id, wave, one column per measure).
+    stationary : {"test", True, False}
+        ``"test"``: the verdict uses the stationary RI-CLPM unless the LRT
+        rejects stationarity at ``alpha``, then the free one.
+    alpha, ci_level : float
+    missing : {"auto", "listwise", "fiml"}
+    use_covariates : bool
+        Regress the panel variables on ``design.covariates`` (time-invariant).
+    within, random_slopes : bool
+        Fit the within-person model (needs ``clean_long``), with random slopes.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``clpm``, ``riclpm`` (paths and covariances of the free and stationary
+        models), ``panel_comparison`` (fit rows, LRT rows and a verdict row; the
+        ``temporal_order`` column, equal on every row, is one of
+        "efficacy -> behaviour", "behaviour -> efficacy", "both", "neither", or
+        empty when the RI-CLPM failed, the reason then given) and
+        ``within_person``.
+    """
+    design = codebook.design
+    px, py = design.panel_x, design.panel_y
+    if not codebook.waves or not px or not py:
+        raise PanelError("panel stage: the codebook declares no waves or no design.panel_x / panel_y",
+                         file=getattr(codebook, "path", None), where="design",
+                         expected="waves with the measures named by design.panel_x and design.panel_y")
+    xw, yw = list(codebook.waves[px]), list(codebook.waves[py])
+    construct = getattr(codebook, "construct_of", lambda _n: None)
+    x_label, y_label = "efficacy", "behaviour"
+    if construct(yw[0]) == "self_efficacy" and construct(xw[0]) != "self_efficacy":
+        x_label, y_label = "behaviour", "efficacy"
+    covs = list(design.covariates) if use_covariates else []
+    fits, errors = {}, {}
+    for model_fn, name in ((clpm, "clpm"), (riclpm, "riclpm")):
+        for stat in (False, True):
+            key = name + ("_stationary" if stat else "")
+            try:
+                fits[key] = model_fn(clean, xw, yw, covariates=covs, stationary=stat, missing=missing,
+                                     ci_level=ci_level)
+            except Exception as exc:  # one model's failure is a row with its reason
+                errors[key] = f"{type(exc).__name__}: {exc}"
+    tables = {}
+    for name in ("clpm", "riclpm"):
+        parts = []
+        for key in (name, name + "_stationary"):
+            parts.append(fits[key].to_frame().assign(reason="; ".join(fits[key].warnings))
+                         if key in fits else _failed_table(key, errors[key]))
+        tables[name] = pd.concat(parts, ignore_index=True)
+        tables[name].insert(0, "study", codebook.study)
+        tables[name].insert(1, "x", px)
+        tables[name].insert(2, "y", py)
+
+    rows = [_fit_row(k, fits.get(k), errors.get(k, "")) for k in
+            ("clpm", "clpm_stationary", "riclpm", "riclpm_stationary")]
+    tests = {}
+    for a, b, fn in (("clpm", "riclpm", compare_panel_models), ("clpm_stationary", "riclpm_stationary",
+                                                               compare_panel_models),
+                     ("riclpm", "riclpm_stationary", stationarity_lrt), ("clpm", "clpm_stationary", stationarity_lrt)):
+        if a in fits and b in fits:
+            try:
+                t = fn(fits[a], fits[b])
+            except PanelError as exc:
+                rows.append(dict(row_type="test", model=b, compared_to=a, reason=str(exc)))
+                continue
+            tests[(a, b)] = t
+            rows.append(dict(row_type="test", model=t.restricted, compared_to=t.full, chisq=t.chisq_diff,
+                             df=t.df_diff, pvalue=t.pvalue, boundary=t.boundary, reason=t.note))
+    # choose the RI-CLPM for the verdict
+    chosen, why = None, ""
+    if stationary == "test":
+        t = tests.get(("riclpm", "riclpm_stationary"))
+        if t is not None and np.isfinite(t.pvalue) and fits["riclpm_stationary"].converged:
+            chosen = "riclpm_stationary" if t.pvalue >= alpha else "riclpm"
+            why = (f"stationarity LRT p = {t.pvalue:.4g} {'>=' if t.pvalue >= alpha else '<'} {alpha}")
+        elif "riclpm" in fits:
+            chosen, why = "riclpm", "stationarity could not be tested"
+    elif stationary in (True, False):
+        chosen = "riclpm_stationary" if stationary else "riclpm"
+        why = "set by the stationary option"
+    else:
+        raise PanelError("panel stage: unknown value for stationary", found=repr(stationary),
+                         expected="'test', true or false")
+    if chosen in fits:
+        verdict = temporal_order(fits[chosen], alpha=alpha, x_label=x_label, y_label=y_label)
+    else:
+        verdict = dict(temporal_order=None, reason=f"RI-CLPM not available: {errors.get(chosen or 'riclpm', '')}")
+    vrow = dict(row_type="verdict", model=chosen or "", compared_to="",
+                reason="; ".join(x for x in (why, verdict.get("rule", ""), verdict.get("reason", "")) if x))
+    for k in ("x_to_y", "y_to_x", "x_to_y_estimate", "y_to_x_estimate", "x_to_y_sign", "y_to_x_sign"):
+        vrow[k] = verdict.get(k)
+    rows.append(vrow)
+    comp = pd.DataFrame(rows)
+    comp.insert(0, "study", codebook.study)
+    comp.insert(1, "x", px)
+    comp.insert(2, "y", py)
+    comp["temporal_order"] = verdict.get("temporal_order")
+    tables["panel_comparison"] = comp
+
+    if within and clean_long is not None and len(clean_long):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wp = within_person(clean_long, codebook.id, "wave", px, py, random_slopes=random_slopes)
+            wt = wp.to_frame()
+            wt["reason"] = "; ".join(wp.warnings)
+            wt["n_single_occasion"] = wp.n_single_occasion
+        except Exception as exc:
+            wt = pd.DataFrame([dict(outcome="", component="", estimate=np.nan,
+                                    reason=f"{type(exc).__name__}: {exc}")])
+    else:
+        wt = pd.DataFrame([dict(outcome="", component="", estimate=np.nan,
+                                reason="not run: " + ("disabled" if not within else "no long data"))])
+    wt.insert(0, "study", codebook.study)
+    wt.insert(1, "x", px)
+    wt.insert(2, "y", py)
+    tables["within_person"] = wt
+    return tables
