@@ -363,3 +363,62 @@ def test_riclpm_recovers_truth_and_clpm_is_biased():
     v = panel.temporal_order(ri)
     assert v["temporal_order"] == "efficacy -> behaviour" and v["x_to_y_sign"] == "+"
     assert panel.temporal_order(cl)["temporal_order"] == "both"  # the CLPM's misleading verdict
+
+
+# --------------------------------------------------------------------------- stage
+
+
+def fake_codebook(waves=5, covariates=()):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        study="sim_panel", id="pid", path=None,
+        waves={"efficacy": [f"x{t}" for t in range(1, waves + 1)],
+               "behavior": [f"y{t}" for t in range(1, waves + 1)]},
+        design=SimpleNamespace(panel_x="efficacy", panel_y="behavior", covariates=list(covariates)),
+        construct_of=lambda name: "self_efficacy" if name.startswith("x") else "behavior",
+    )
+
+
+def to_long(wide, waves):
+    parts = [pd.DataFrame({"pid": wide["pid"], "wave": t, "efficacy": wide[f"x{t}"],
+                           "behavior": wide[f"y{t}"]}) for t in range(1, waves + 1)]
+    return pd.concat(parts, ignore_index=True).sort_values(["pid", "wave"]).reset_index(drop=True)
+
+
+@needs_sem
+def test_run_stage_tables_and_verdict():
+    wide = simulate_riclpm(600, 5, seed=7)
+    wide.insert(0, "pid", [f"p{i:04d}" for i in range(len(wide))])
+    wide.loc[wide.index[::9], "y3"] = np.nan  # some missing values -> FIML
+    long = to_long(wide, 5)
+    out = panel.run_stage(wide, fake_codebook(), long)
+    assert set(out) == {"clpm", "riclpm", "panel_comparison", "within_person"}
+    comp = out["panel_comparison"]
+    assert list(comp["row_type"]) == ["fit"] * 4 + ["test"] * 4 + ["verdict"]
+    assert comp["temporal_order"].nunique() == 1
+    assert comp["temporal_order"].iloc[0] in panel.TEMPORAL_ORDERS
+    assert comp["temporal_order"].iloc[0] == "efficacy -> behaviour"
+    assert (out["riclpm"]["missing"] == "fiml").all()
+    ri = out["riclpm"]
+    assert {"random-intercept variance", "random-intercept covariance", "cross-lagged",
+            "autoregressive", "within residual covariance"} <= set(ri["type"])
+    wp = out["within_person"]
+    assert set(wp["component"]) >= {"within", "between", "autoregressive"}
+    # deterministic: same input, same tables
+    again = panel.run_stage(wide, fake_codebook(), long)
+    for k in out:
+        pd.testing.assert_frame_equal(out[k], again[k])
+
+
+@needs_sem
+def test_run_stage_failure_is_a_row():
+    wide = simulate_riclpm(200, 2, seed=3)  # two waves: the RI-CLPM cannot be fitted
+    wide.insert(0, "pid", range(len(wide)))
+    out = panel.run_stage(wide, fake_codebook(waves=2), None)
+    ri = out["riclpm"]
+    assert ri["reason"].str.contains("at least 3 waves").all()
+    comp = out["panel_comparison"]
+    assert comp["temporal_order"].isna().all()
+    assert "RI-CLPM not available" in comp.iloc[-1]["reason"]
+    assert out["within_person"]["reason"].iloc[0].startswith("not run")

@@ -745,6 +745,12 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
     analysed rows of each model, so within and between parts are uncorrelated
     in the sample.
 
+    With few occasions per person (a 4-5 wave panel rather than a diary),
+    person-mean centring biases the autoregressive estimate downwards (Nickell
+    bias, about -(1 + a)/(T - 1)) and the cross-lagged within estimate somewhat
+    with it; prefer :func:`riclpm` for short panels and this model for
+    intensive logs.
+
     Examples
     --------
     >>> res = within_person(logs, "pid", "week", "efficacy", "adherence")  # doctest: +SKIP
