@@ -397,9 +397,17 @@ def _ml_objective(s, lam, psi, logdet_s):
     return f, sig, w
 
 
-def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-10, max_iter=200):
+_PSI_LB = 0.005
+
+
+def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-9, max_iter=300):
     """Batched ML one-factor model ``Sigma = lam lam' + diag(psi)`` for covariance matrices
-    ``s`` (B, k, k), by Fisher scoring with step halving (psi unbounded, as lavaan's default).
+    ``s`` (B, k, k), by projected Fisher scoring with step halving.
+
+    The fit is done on the correlation metric with residual variances bounded below by
+    ``_PSI_LB`` (0.005, as ``factanal``/``psych::fa``): a Heywood case then stops at the bound
+    instead of diverging (lavaan leaves psi unbounded; where its solution is proper - all psi > 0
+    - both are the same optimum). The bound matters for weak scales in bootstrap resamples.
 
     Returns lam (B, k), psi (B, k), converged (B,).
     """
@@ -416,7 +424,7 @@ def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-10, max_iter=2
         lam = np.sqrt(psi) * v * np.sqrt(np.maximum(ev[:, -1:] - 1, 1e-2))
     else:
         lam = np.array(lam0, dtype=float) / sd
-        psi = np.array(psi0, dtype=float) / sd**2
+        psi = np.maximum(np.array(psi0, dtype=float) / sd**2, _PSI_LB)
     f, sig, w = _ml_objective(r, lam, psi, logdet_r)
     converged = np.zeros(bsz, dtype=bool)
     active = np.ones(bsz, dtype=bool)
@@ -434,28 +442,56 @@ def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-10, max_iter=2
         h[:, :k, k:] = 2 * wa * u[:, None, :]
         h[:, k:, :k] = np.swapaxes(h[:, :k, k:], 1, 2)
         h[:, k:, k:] = wa * wa
-        try:
-            step = np.linalg.solve(h, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(hh, gg, rcond=None)[0] for hh, gg in zip(h, g)])
+        # active bound: psi at its floor with the gradient or the Newton step pushing it further
+        # down -> freeze it (projected Newton; Bertsekas, 1982)
+        at_floor = pa <= _PSI_LB + 1e-7
+        frozen = at_floor & (g[:, k:] > 0)
+        for _pass in range(2):
+            hh, gg = h.copy(), g.copy()
+            if frozen.any():
+                fz = np.concatenate([np.zeros_like(frozen), frozen], axis=1)
+                hh = np.where(fz[:, :, None] | fz[:, None, :], 0.0, hh)
+                hh[:, np.arange(2 * k), np.arange(2 * k)] += fz
+                gg = np.where(fz, 0.0, gg)
+            try:
+                step = np.linalg.solve(hh, gg[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = np.stack([np.linalg.lstsq(a_, b_, rcond=None)[0] for a_, b_ in zip(hh, gg)])
+            more = at_floor & ~frozen & (step[:, k:] > 0)
+            if not more.any():
+                break
+            frozen = frozen | more
+        g = gg
         t = np.ones(ia.size)
         fa = f[ia]
         for _half in range(30):
             ln = la - t[:, None] * step[:, :k]
-            pn = pa - t[:, None] * step[:, k:]
+            pn = np.maximum(pa - t[:, None] * step[:, k:], _PSI_LB)
             fn, sn, wn = _ml_objective(ra, ln, pn, logdet_r[ia])
             bad = ~(fn <= fa + 1e-12)
             if not bad.any():
                 break
             t = np.where(bad, t / 2, t)
+        keep = bad[:, None]  # line search failed: stay at the current point
+        ln, pn = np.where(keep, la, ln), np.where(keep, pa, pn)
+        fn = np.where(bad, fa, fn)
+        sn, wn = np.where(keep[:, :, None], sa, sn), np.where(keep[:, :, None], wa, wn)
+        change = np.maximum(np.max(np.abs(ln - la), axis=1), np.max(np.abs(pn - pa), axis=1))
         lam[ia], psi[ia], f[ia], sig[ia], w[ia] = ln, pn, fn, sn, wn
-        done = np.max(np.abs(t[:, None] * step), axis=1) < tol
+        done = (change < tol) | (np.max(np.abs(g), axis=1) < 1e-6)  # projected gradient ~ 0
         converged[ia[done]] = True
         active[ia[done]] = False
         stuck = bad & (t < 1e-8)
+        # no further decrease possible: accept as converged when the projected gradient is ~0
+        converged[ia[stuck & (np.max(np.abs(g), axis=1) < 1e-5)]] = True
         active[ia[stuck]] = False
     lam = lam * np.sign(lam.sum(axis=1, keepdims=True) + 1e-300)
-    return lam * sd, psi * sd**2, converged & np.isfinite(f)
+    lam, psi, converged = lam * sd, psi * sd**2, converged & np.isfinite(f)
+    retry = np.flatnonzero(~converged)
+    if lam0 is not None and retry.size:  # warm start failed: retry those from the default start
+        l2, p2, c2 = _one_factor_ml(s[retry], tol=tol, max_iter=max_iter)
+        lam[retry[c2]], psi[retry[c2]], converged[retry[c2]] = l2[c2], p2[c2], True
+    return lam, psi, converged
 
 
 def _omega_from_fit(lam, psi, s):
@@ -701,13 +737,16 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     n = int(round(nn.min()))
     warnings = []
     lam, psi, conv = _one_factor_ml(c[None])
-    proper = bool((psi > 0).all())
+    at_bound = psi[0] / np.diag(c) <= _PSI_LB * (1 + 1e-6)
+    proper = not bool(at_bound.any())
     if not conv[0]:
         return OmegaResult(np.nan, np.nan, np.nan, np.nan, n, k, converged=False, ci_level=ci_level,
                            items=list(frame.columns),
                            reason="one-factor ML fit did not converge")
     if not proper:
-        warnings.append("Heywood case: negative residual variance in the one-factor model")
+        bad_items = ", ".join(str(c_) for c_, b_ in zip(frame.columns, at_bound) if b_)
+        warnings.append(f"Heywood case: residual variance of {bad_items} at its lower bound "
+                        "(lavaan would report a negative variance; omega total may differ)")
     om = float(_omega_from_fit(lam, psi, c[None])[0])
     lo = hi = np.nan
     failed = 0
