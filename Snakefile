@@ -19,6 +19,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/clean.smk"
+include: "workflow/rules/reliability.smk"
 
 
 localrules:

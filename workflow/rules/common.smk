@@ -40,6 +40,9 @@ def study_targets(stems):
 def all_targets():
     """Targets of the default target, i.e. every stage output of every study."""
     targets = study_targets(["clean.csv", "cleaning.md"])
+    targets += study_targets(
+        ["reliability.csv", "items.csv", "retest.csv", "attenuation.csv"]
+    )
     targets.append("results/provenance.json")
     return targets
 
