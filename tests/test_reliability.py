@@ -446,3 +446,69 @@ def test_run_stage_deterministic():
     b = rel.run_stage(d, cb, n_boot=100, seed=9, ci_method="bootstrap")
     for key in a:
         assert a[key].to_csv(index=False) == b[key].to_csv(index=False)
+
+
+# ------------------------------------------------------------------- bootstrap vs R, pingouin alpha
+def _mc_tol(boot_sd, n_boot_r, n_boot_py, level=0.95):
+    """4 x the combined Monte-Carlo SE of two bootstrap percentile endpoints."""
+    from scipy import stats
+
+    a = (1 - level) / 2
+    se1 = boot_sd * np.sqrt(a * (1 - a) / n_boot_r) / stats.norm.pdf(stats.norm.ppf(a))
+    se2 = boot_sd * np.sqrt(a * (1 - a) / n_boot_py) / stats.norm.pdf(stats.norm.ppf(a))
+    return 4 * np.hypot(se1, se2)
+
+
+def test_bca_alpha_matches_boot_within_mc_error(hs):
+    # boot::boot.ci(boot(HS x1-x9, alpha, R = 20000), type = "bca")
+    ref = _load("bootstrap")["alpha"]
+    _, data = hs
+    res = rel.cronbach_alpha(data, ci_method="bootstrap", n_boot=4000, seed=2)
+    tol = _mc_tol(ref["boot_sd"], ref["R"], 4000)
+    assert_allclose(res.alpha, ref["t0"], atol=1e-10)
+    assert_allclose([res.ci_low, res.ci_high], [ref["lower"], ref["upper"]], atol=tol)
+
+
+def test_bca_omega_matches_boot_lavaan_within_mc_error(hs):
+    # boot::boot.ci(boot(HS x1-x9, compRelSEM(cfa(...)), R = 2000), type = "bca")
+    ref = _load("bootstrap")["omega"]
+    _, data = hs
+    res = rel.mcdonald_omega(data, n_boot=4000, seed=2)
+    tol = _mc_tol(ref["boot_sd"], ref["R"], 4000)
+    assert_allclose(res.omega_total, ref["t0"], atol=TOL)
+    assert_allclose([res.ci_low, res.ci_high], [ref["lower"], ref["upper"]], atol=tol)
+    assert res.n_boot_failed == 0
+
+
+def test_pingouin_cronbach_alpha_uses_raw_row_count(bfi):
+    # Documented difference: pingouin.cronbach_alpha(nan_policy="listwise") deletes rows for the
+    # covariance but keeps n = all 2800 rows in Feldt's interval (and rounds to 3 decimals).
+    import pingouin as pg
+
+    ref, data = bfi
+    a_pg, ci_pg = pg.cronbach_alpha(data[AGREE], nan_policy="listwise")
+    ours = rel.cronbach_alpha(AGREE, data=data)
+    assert_allclose(a_pg, ours.alpha, atol=1e-12)
+    assert_allclose(ci_pg, np.round(rel.feldt_interval(ours.alpha, len(data), 5), 3), atol=1e-12)
+    assert ours.n == 2709
+    assert ours.ci_high - ours.ci_low > (ci_pg[1] - ci_pg[0])
+
+
+# ------------------------------------------------------------------------- Heywood / weak scales
+def test_heywood_case_is_flagged_not_garbage():
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=400)
+    x = np.column_stack([f + 0.02 * rng.normal(size=400)] + [0.3 * f + rng.normal(size=400) for _ in range(3)])
+    res = rel.mcdonald_omega(x, n_boot=200, seed=1)
+    assert not res.proper
+    assert any("Heywood" in w for w in res.warnings)
+    assert 0 < res.omega_total < 1 and np.isfinite(res.ci_low)
+
+
+def test_weak_scale_bootstrap_fits_converge():
+    rng = np.random.default_rng(8)
+    f = rng.normal(size=(300, 1))
+    x = 0.25 * f + rng.normal(size=(300, 4))
+    res = rel.mcdonald_omega(x, n_boot=1000, seed=3)
+    assert res.n_boot_failed <= 10
+    assert res.ci_low < res.omega_total < res.ci_high

@@ -146,3 +146,34 @@ write_fixture(list(
   icc_lmer = icc_block(sf, "psych::ICC(sf)  # lmer = TRUE default", TRUE),
   alpha = alpha_block(as.data.frame(sf), "psych::alpha(sf)")
 ), "sf")
+
+## 4. BCa bootstrap intervals (boot::boot.ci(type = "bca")) on HolzingerSwineford x1-x9 --------
+## Monte-Carlo quantities: the Python tests compare within Monte-Carlo error, not to 1e-3.
+suppressPackageStartupMessages(library(boot))
+alpha_stat <- function(d, i) {
+  C <- cov(d[i, ])
+  k <- ncol(C)
+  k / (k - 1) * (1 - sum(diag(C)) / sum(C))
+}
+omega_stat <- function(d, i) {
+  fit <- lavaan::cfa(paste("f =~", paste(colnames(d), collapse = " + ")), data = d[i, ], std.lv = TRUE)
+  if (!lavaan::lavInspect(fit, "converged")) return(NA_real_)
+  unname(semTools::compRelSEM(fit)[["f"]])
+}
+set.seed(20261128)
+b_alpha <- boot::boot(hs, alpha_stat, R = 20000)
+ci_alpha <- boot::boot.ci(b_alpha, type = "bca")$bca
+set.seed(20261128)
+b_omega <- suppressWarnings(boot::boot(hs, omega_stat, R = 2000))
+ci_omega <- boot::boot.ci(b_omega, type = "bca")$bca
+write_fixture(list(
+  dataset = "lavaan::HolzingerSwineford1939, columns x1-x9",
+  versions = c(versions, boot = as.character(packageVersion("boot"))),
+  note = "BCa intervals are Monte-Carlo estimates; compare within Monte-Carlo error",
+  alpha = list(call = "boot::boot.ci(boot::boot(HS, alpha_stat, R = 20000), type = 'bca')  # set.seed(20261128)",
+               R = 20000, t0 = b_alpha$t0, lower = ci_alpha[4], upper = ci_alpha[5],
+               boot_sd = sd(b_alpha$t)),
+  omega = list(call = "boot::boot.ci(boot::boot(HS, compRelSEM(cfa(f =~ x1 + ... + x9)), R = 2000), type = 'bca')",
+               R = 2000, t0 = b_omega$t0, lower = ci_omega[4], upper = ci_omega[5],
+               boot_sd = sd(b_omega$t, na.rm = TRUE), n_failed = sum(is.na(b_omega$t)))
+), "bootstrap")
