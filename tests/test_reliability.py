@@ -257,6 +257,7 @@ def test_icc_lmer_default_equals_anova_on_complete_data(sf):
     assert_allclose(ref["icc_lmer"]["ICC"], ref["icc_anova"]["ICC"], atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::Warning")
 def test_icc_pingouin_rounds_ci_by_default(sf):
     # Documented pingouin difference: its CI95 column is rounded to 2 decimals by default,
     # which is why icc() switches that rounding off.
@@ -512,3 +513,25 @@ def test_weak_scale_bootstrap_fits_converge():
     res = rel.mcdonald_omega(x, n_boot=1000, seed=3)
     assert res.n_boot_failed <= 10
     assert res.ci_low < res.omega_total < res.ci_high
+
+
+def test_omega_h_batched_equals_single_fits(hs):
+    # The batched Schmid-Leiman chain used for the bootstrap gives the same omega_h as the
+    # single-matrix path (which is checked against psych above) on resampled matrices.
+    _, data = hs
+    x = data.to_numpy(float)
+    mom = rel._Moments(x)
+    c = mom.weighted(rel._boot_weights(len(x), 3, np.random.default_rng(5)))
+    d = np.sqrt(np.diagonal(c, axis1=1, axis2=2))
+    r = c / (d[:, :, None] * d[:, None, :])
+    batched = rel._omega_h_batched(r, 3)
+    single = [rel._schmid_leiman(r[b], 3)["omega_h"] for b in range(3)]
+    assert_allclose(batched, single, atol=1e-5)
+
+
+def test_omega_h_bootstrap_interval(hs):
+    _, data = hs
+    subs = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
+    res = rel.mcdonald_omega(data, subscales=subs, n_boot=300, seed=4)
+    assert res.omega_h_ci_low < res.omega_h < res.omega_h_ci_high
+    assert res.omega_h_ci_high - res.omega_h_ci_low < 0.4

@@ -624,6 +624,130 @@ def _schmid_leiman(r: np.ndarray, nf: int) -> dict:
             "g": np.abs(g), "h2": h2, "u2": u2, "phi": phi, "oblique": fload, "warning": warn}
 
 
+# batched versions (bootstrap of omega_h): the same algorithms over a stack of matrices
+def _minres_batched(r: np.ndarray, nf: int, psi0=None, tol=1e-8, max_iter=2000):
+    """Iterated principal axes (the fixed point of minres/ULS; Harman & Jones, 1966) for a stack
+    of correlation matrices (B, k, k), uniquenesses kept in [0.005, 1] as psych::fa does.
+    Returns loadings (B, k, nf) and a convergence mask."""
+    bsz, k, _ = r.shape
+    di = np.arange(k)
+    if psi0 is None:
+        psi = np.clip(1 / np.diagonal(np.linalg.inv(r), axis1=1, axis2=2), 0.005, 1.0)
+    else:
+        psi = np.broadcast_to(np.asarray(psi0, float), (bsz, k)).copy()
+    active = np.ones(bsz, dtype=bool)
+    load = np.zeros((bsz, k, nf))
+    for _ in range(max_iter):
+        ia = np.flatnonzero(active)
+        if ia.size == 0:
+            break
+        s = r[ia].copy()
+        s[:, di, di] = 1 - psi[ia]
+        ev, evec = np.linalg.eigh(s)
+        ev, evec = ev[:, ::-1][:, :nf], evec[:, :, ::-1][:, :, :nf]
+        lo = evec * np.sqrt(np.maximum(ev, 0))[:, None, :]
+        load[ia] = lo
+        new = np.clip(1 - (lo**2).sum(axis=2), 0.005, 1.0)
+        done = np.max(np.abs(new - psi[ia]), axis=1) < tol
+        psi[ia] = new
+        active[ia[done]] = False
+    sgn = np.sign(load.sum(axis=1, keepdims=True))
+    sgn[sgn == 0] = 1
+    return load * sgn, ~active
+
+
+def _varimax_batched(x: np.ndarray, eps=1e-10, max_iter=1000) -> np.ndarray:
+    """Kaiser-normalized varimax for a stack of loading matrices (B, p, nf)."""
+    bsz, p, nc = x.shape
+    sc = np.sqrt((x**2).sum(axis=2, keepdims=True))
+    z0 = x / sc
+    tt = np.broadcast_to(np.eye(nc), (bsz, nc, nc)).copy()
+    d = np.zeros(bsz)
+    for _ in range(max_iter):
+        z = z0 @ tt
+        b = np.swapaxes(z0, 1, 2) @ (z**3 - z * (z**2).sum(axis=1, keepdims=True) / p)
+        u, s, vt = np.linalg.svd(b)
+        tt = u @ vt
+        dpast, d = d, s.sum(axis=1)
+        if np.all(d < dpast * (1 + eps)):
+            break
+    return (z0 @ tt) * sc
+
+
+def _oblimin_batched(a: np.ndarray, eps=1e-7, max_iter=2000) -> tuple[np.ndarray, np.ndarray]:
+    """GPFoblq quartimin (as :func:`_oblimin`) for a stack of loading matrices (B, p, nf), each
+    with its own step size; returns pattern loadings and Phi."""
+    bsz, p, nf = a.shape
+    off = 1 - np.eye(nf)
+
+    def vgq(lo):
+        x = (lo**2) @ off
+        return lo * x, np.sum(lo**2 * x, axis=(1, 2)) / 4
+
+    def grad(lo, gq, tm):
+        return -np.swapaxes(np.swapaxes(lo, 1, 2) @ gq @ np.linalg.inv(tm), 1, 2)
+
+    tm = np.broadcast_to(np.eye(nf), (bsz, nf, nf)).copy()
+    lo = a.copy()
+    gq, f = vgq(lo)
+    g = grad(lo, gq, tm)
+    al = np.ones(bsz)
+    for _ in range(max_iter):
+        gp = g - tm * (tm * g).sum(axis=1, keepdims=True)
+        s = np.sqrt(np.sum(gp**2, axis=(1, 2)))
+        ia = np.flatnonzero(s >= eps)
+        if ia.size == 0:
+            break
+        al[ia] *= 2
+        acc = np.zeros(ia.size, dtype=bool)
+        t_new, l_new, gq_new, f_new = tm[ia].copy(), lo[ia].copy(), gq[ia].copy(), f[ia].copy()
+        for _i in range(11):
+            xm = tm[ia] - al[ia, None, None] * gp[ia]
+            tn = xm / np.sqrt((xm**2).sum(axis=1, keepdims=True))
+            ln = a[ia] @ np.swapaxes(np.linalg.inv(tn), 1, 2)
+            gqn, fn = vgq(ln)
+            take = ~acc  # R keeps the last candidate even when no step improved enough
+            t_new[take], l_new[take], gq_new[take], f_new[take] = tn[take], ln[take], gqn[take], fn[take]
+            ok = (f[ia] - fn > 0.5 * s[ia] ** 2 * al[ia]) & ~acc
+            acc |= ok
+            if acc.all():
+                break
+            al[ia[~acc]] /= 2
+        tm[ia], lo[ia], gq[ia], f[ia] = t_new, l_new, gq_new, f_new
+        g[ia] = grad(lo[ia], gq[ia], tm[ia])
+    return lo, np.swapaxes(tm, 1, 2) @ tm
+
+
+def _omega_h_bca(mom, w, omega_h, nf, psi0, level):
+    """BCa interval of omega_h from bootstrap weights ``w`` and the jackknife."""
+    def corr(c):
+        d = np.sqrt(np.diagonal(c, axis1=1, axis2=2))
+        return c / (d[:, :, None] * d[:, None, :])
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = _omega_h_batched(corr(mom.weighted(w)), nf, psi0)
+        jack = _omega_h_batched(corr(mom.jackknife()), nf, psi0)
+    return _bca(omega_h, boot, jack, level)
+
+
+def _omega_h_batched(r: np.ndarray, nf: int, psi0=None) -> np.ndarray:
+    """psych::omega's omega_h for a stack of correlation matrices (B, k, k)."""
+    load, ok = _minres_batched(r, nf, psi0)
+    fload, phi = _oblimin_batched(_varimax_batched(load))
+    if nf > 2:
+        gl, ok2 = _minres_batched(phi, 1)
+        gload = gl[:, :, 0]
+        ok = ok & ok2
+    else:
+        p12 = phi[:, 0, 1]
+        gload = np.column_stack([np.sqrt(np.abs(p12)), np.sign(p12) * np.sqrt(np.abs(p12))])
+    g = np.einsum("bkf,bf->bk", fload, gload)
+    key = np.where(g < 0, -1.0, 1.0)
+    vt = np.einsum("bi,bij,bj->b", key, r, key)
+    out = np.abs(g).sum(axis=1) ** 2 / vt
+    return np.where(ok, out, np.nan)
+
+
 @dataclass
 class OmegaResult:
     """McDonald's omega.
@@ -639,6 +763,8 @@ class OmegaResult:
         subscales.
     omega_tot_sl : float
         psych's ``omega.tot`` from the Schmid-Leiman solution (NaN without subscales).
+    omega_h_ci_low, omega_h_ci_high : float
+        BCa bootstrap interval of omega_h (same resamples as omega total).
     loadings, residual_variances : numpy arrays
         One-factor ML estimates (covariance metric, divisor n - 1).
     proper : bool
@@ -654,6 +780,8 @@ class OmegaResult:
     n: int
     k: int
     omega_tot_sl: float = np.nan
+    omega_h_ci_low: float = np.nan
+    omega_h_ci_high: float = np.nan
     loadings: np.ndarray = field(default_factory=lambda: np.array([]), repr=False)
     residual_variances: np.ndarray = field(default_factory=lambda: np.array([]), repr=False)
     converged: bool = True
@@ -668,7 +796,8 @@ class OmegaResult:
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per statistic."""
         rows = [("omega_total", self.omega_total), ("ci_low", self.ci_low), ("ci_high", self.ci_high),
-                ("omega_h", self.omega_h), ("omega_tot_sl", self.omega_tot_sl), ("n", self.n),
+                ("omega_h", self.omega_h), ("omega_h_ci_low", self.omega_h_ci_low),
+                ("omega_h_ci_high", self.omega_h_ci_high), ("omega_tot_sl", self.omega_tot_sl), ("n", self.n),
                 ("k", self.k)]
         return pd.DataFrame({"statistic": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
 
@@ -698,7 +827,10 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     ``GPArotation::oblimin``, implemented here), a minres general factor of the factor
     correlations (for two factors psych's ``option = "equal"``), and the Schmid & Leiman (1957)
     transformation; ``omega_h = (sum g)^2 / sum(R)``. As in psych, only the *number* of subscales
-    enters the exploratory solution. No bootstrap interval is given for omega_h.
+    enters the exploratory solution. Its BCa interval uses the same resamples, with the whole
+    chain (iterated principal axes - the minres fixed point -, varimax, gradient-projection
+    oblimin, second-order factor) batched over resamples and warm-started at the full-sample
+    uniquenesses; resamples whose factoring does not converge are dropped.
 
     Parameters
     ----------
@@ -766,7 +898,7 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
         lo, hi = _bca(om, boot, jack, ci_level)
         if failed:
             warnings.append(f"{failed} of {n_boot} bootstrap fits failed and were dropped")
-    omega_h = omega_tot_sl = np.nan
+    omega_h = omega_tot_sl = h_lo = h_hi = np.nan
     if subscales:
         groups = [g for g, its in subscales.items() if len(its) > 0]
         if len(groups) >= 2:
@@ -777,9 +909,12 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
                 omega_h, omega_tot_sl = sl["omega_h"], sl["omega_tot"]
                 if sl["warning"]:
                     warnings.append(sl["warning"])
+                if n_boot and n_boot > 0:
+                    h_lo, h_hi = _omega_h_bca(mom, w, omega_h, len(groups), sl["u2"], ci_level)
             except (np.linalg.LinAlgError, ValueError) as exc:  # pragma: no cover - defensive
                 warnings.append(f"Schmid-Leiman solution failed: {exc}")
-    return OmegaResult(om, lo, hi, omega_h, n, k, omega_tot_sl=omega_tot_sl, loadings=lam[0],
+    return OmegaResult(om, lo, hi, omega_h, n, k, omega_tot_sl=omega_tot_sl, omega_h_ci_low=h_lo,
+                       omega_h_ci_high=h_hi, loadings=lam[0],
                        residual_variances=psi[0], converged=True, proper=proper, ci_level=ci_level,
                        n_boot=int(n_boot or 0), n_boot_failed=failed, items=list(frame.columns),
                        warnings=warnings)
@@ -1054,8 +1189,8 @@ def attenuation_table(scores: pd.DataFrame, reliabilities: dict) -> pd.DataFrame
 # ----------------------------------------------------------------------------------------------
 RELIABILITY_COLUMNS = [
     "study", "scale", "subscale", "construct", "group", "wave", "n", "k", "alpha", "alpha_ci_low",
-    "alpha_ci_high", "std_alpha", "omega_total", "omega_ci_low", "omega_ci_high", "omega_h", "mean_r",
-    "flag", "reason",
+    "alpha_ci_high", "std_alpha", "omega_total", "omega_ci_low", "omega_ci_high", "omega_h",
+    "omega_h_ci_low", "omega_h_ci_high", "mean_r", "flag", "reason",
 ]
 RETEST_COLUMNS = ["study", "measure", "group", "waves", "n", "type", "description", "ICC", "F", "df1",
                   "df2", "p", "ci_low", "ci_high", "reason"]
@@ -1103,7 +1238,8 @@ def _reliability_row(study, scale, subscale, construct, group, wave, items, fram
         return row
     row.update(n=a.n, alpha=a.alpha, alpha_ci_low=a.ci_low, alpha_ci_high=a.ci_high,
                std_alpha=a.std_alpha, omega_total=o.omega_total, omega_ci_low=o.ci_low,
-               omega_ci_high=o.ci_high, omega_h=o.omega_h, mean_r=a.mean_r)
+               omega_ci_high=o.ci_high, omega_h=o.omega_h, omega_h_ci_low=o.omega_h_ci_low,
+               omega_h_ci_high=o.omega_h_ci_high, mean_r=a.mean_r)
     notes = [x for x in [a.reason or o.reason] if x] + list(o.warnings)
     value = row[flag_on]
     if not np.isfinite(value):
