@@ -625,12 +625,22 @@ def _schmid_leiman(r: np.ndarray, nf: int) -> dict:
 
 
 # batched versions (bootstrap of omega_h): the same algorithms over a stack of matrices
-def _minres_batched(r: np.ndarray, nf: int, psi0=None, tol=1e-8, max_iter=2000):
+def _minres_batched(r: np.ndarray, nf: int, psi0=None, tol=1e-8, max_iter=500):
     """Iterated principal axes (the fixed point of minres/ULS; Harman & Jones, 1966) for a stack
-    of correlation matrices (B, k, k), uniquenesses kept in [0.005, 1] as psych::fa does.
+    of correlation matrices (B, k, k), uniquenesses kept in [0.005, 1] as psych::fa does, with
+    SQUAREM extrapolation (Varadhan & Roland, 2008) to speed up the linear convergence.
     Returns loadings (B, k, nf) and a convergence mask."""
     bsz, k, _ = r.shape
     di = np.arange(k)
+
+    def step(rr, psi):
+        s = rr.copy()
+        s[:, di, di] = 1 - psi
+        ev, evec = np.linalg.eigh(s)
+        ev, evec = ev[:, ::-1][:, :nf], evec[:, :, ::-1][:, :, :nf]
+        lo = evec * np.sqrt(np.maximum(ev, 0))[:, None, :]
+        return np.clip(1 - (lo**2).sum(axis=2), 0.005, 1.0), lo
+
     if psi0 is None:
         psi = np.clip(1 / np.diagonal(np.linalg.inv(r), axis1=1, axis2=2), 0.005, 1.0)
     else:
@@ -641,23 +651,28 @@ def _minres_batched(r: np.ndarray, nf: int, psi0=None, tol=1e-8, max_iter=2000):
         ia = np.flatnonzero(active)
         if ia.size == 0:
             break
-        s = r[ia].copy()
-        s[:, di, di] = 1 - psi[ia]
-        ev, evec = np.linalg.eigh(s)
-        ev, evec = ev[:, ::-1][:, :nf], evec[:, :, ::-1][:, :, :nf]
-        lo = evec * np.sqrt(np.maximum(ev, 0))[:, None, :]
+        rr, p0 = r[ia], psi[ia]
+        p1, _ = step(rr, p0)
+        p2, _ = step(rr, p1)
+        d1 = p1 - p0
+        v = p2 - p1 - d1
+        nv = np.sqrt((v**2).sum(axis=1))
+        alpha = np.where(nv > 0, -np.sqrt((d1**2).sum(axis=1)) / np.where(nv > 0, nv, 1), -1.0)
+        alpha = np.minimum(alpha, -1.0)[:, None]
+        pe = np.clip(p0 - 2 * alpha * d1 + alpha**2 * v, 0.005, 1.0)
+        pn, lo = step(rr, pe)
         load[ia] = lo
-        new = np.clip(1 - (lo**2).sum(axis=2), 0.005, 1.0)
-        done = np.max(np.abs(new - psi[ia]), axis=1) < tol
-        psi[ia] = new
+        done = np.max(np.abs(pn - p0), axis=1) < tol
+        psi[ia] = pn
         active[ia[done]] = False
     sgn = np.sign(load.sum(axis=1, keepdims=True))
     sgn[sgn == 0] = 1
     return load * sgn, ~active
 
 
-def _varimax_batched(x: np.ndarray, eps=1e-10, max_iter=1000) -> np.ndarray:
-    """Kaiser-normalized varimax for a stack of loading matrices (B, p, nf)."""
+def _varimax_batched(x: np.ndarray, eps=1e-6, max_iter=200) -> np.ndarray:
+    """Kaiser-normalized varimax for a stack of loading matrices (B, p, nf); only a starting
+    point for oblimin, so a loose tolerance suffices."""
     bsz, p, nc = x.shape
     sc = np.sqrt((x**2).sum(axis=2, keepdims=True))
     z0 = x / sc
