@@ -48,6 +48,10 @@ def main(argv=None):
                      args.repeat)
     t_o, o = best_of(lambda: mcdonald_omega(x, n_boot=args.n_boot, seed=1), args.repeat)
     t_pt, _ = best_of(lambda: cronbach_alpha(x), args.repeat)
+    half = args.k // 2
+    subs = {"a": list(x.columns[:half]), "b": list(x.columns[half:])}
+    t_h, oh = best_of(lambda: mcdonald_omega(x, subscales=subs, n_boot=args.n_boot, seed=1),
+                      max(1, args.repeat // 2))
 
     print(f"data: n = {args.n}, k = {args.k}; bootstrap resamples = {args.n_boot}; best of {args.repeat}")
     print(f"{'computation':<52}{'seconds':>10}{'ratio to pingouin':>20}")
@@ -57,11 +61,14 @@ def main(argv=None):
         (f"efficacy cronbach_alpha BCa bootstrap ({args.n_boot})", t_a),
         (f"efficacy mcdonald_omega BCa bootstrap ({args.n_boot})", t_o),
         ("efficacy alpha + omega bootstraps together", t_a + t_o),
+        (f"efficacy omega + omega_h (2 subscales) BCa ({args.n_boot})", t_h),
     ]
     for name, t in rows:
         print(f"{name:<52}{t:>10.4f}{t / t_pg:>20.1f}")
     print(f"alpha {a.alpha:.4f} (pingouin {a_pg:.4f}) BCa [{a.ci_low:.4f}, {a.ci_high:.4f}]; "
           f"omega {o.omega_total:.4f} BCa [{o.ci_low:.4f}, {o.ci_high:.4f}], failed fits {o.n_boot_failed}")
+    print(f"omega_h {oh.omega_h:.4f} BCa [{oh.omega_h_ci_low:.4f}, {oh.omega_h_ci_high:.4f}] "
+          "(not part of the 1 s goal)")
     goal = t_a + t_o < 1.0
     print(f"goal (alpha + omega bootstraps < 1 s): {'met' if goal else 'NOT met'}")
 
