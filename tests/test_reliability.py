@@ -535,3 +535,15 @@ def test_omega_h_bootstrap_interval(hs):
     res = rel.mcdonald_omega(data, subscales=subs, n_boot=300, seed=4)
     assert res.omega_h_ci_low < res.omega_h < res.omega_h_ci_high
     assert res.omega_h_ci_high - res.omega_h_ci_low < 0.4
+
+
+def test_two_items_alpha_but_no_omega():
+    d = _good(k=2)
+    a = rel.cronbach_alpha(d)
+    assert np.isfinite(a.alpha) and a.k == 2
+    o = rel.mcdonald_omega(d, n_boot=10)
+    assert np.isnan(o.omega_total) and "not identified" in o.reason
+    tab = rel.item_analysis(d)
+    # psych's two-item alpha.drop: C[1,2] / C[2,2]
+    c = d.cov().to_numpy()
+    assert_allclose(tab["alpha_if_deleted"], [c[0, 1] / c[1, 1], c[0, 1] / c[0, 0]])

@@ -875,6 +875,8 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     frame = _as_frame(items, data)
     k = frame.shape[1]
     x, reason = _check_items(frame, missing)
+    if x is not None and k < 3:
+        x, reason = None, "one-factor model not identified with 2 items (need at least 3)"
     if x is None:
         n0 = int(np.isfinite(frame.to_numpy(float)).all(axis=1).sum())
         return OmegaResult(np.nan, np.nan, np.nan, np.nan, n0, k, reason=reason,
