@@ -18,7 +18,12 @@ The coefficients are computed as R's **psych** and **lavaan + semTools** compute
 
 Every bootstrap is one batched computation: resamples are multinomial weight vectors, and all
 resampled covariance matrices come from a single matrix product; the one-factor ML fit is a
-batched Fisher scoring over all resamples at once.
+batched Fisher scoring over all resamples at once, and the Schmid-Leiman chain behind omega_h
+(principal axes, varimax, oblimin, second-order factor) is batched the same way. Jackknife
+(leave-one-out) covariances for the BCa acceleration come from the same per-row moments.
+
+Oblimin is our own implementation of Jennrich's (2002) gradient projection algorithm (the
+algorithm of R's GPArotation); no Python dependency beyond numpy, scipy, pandas and pingouin.
 
 Statistical failure never raises: a coefficient that cannot be computed (fewer than two items,
 a zero-variance or empty item, fewer complete cases than items, a non-converged factor model)
