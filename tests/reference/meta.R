@@ -6,6 +6,7 @@ versions <- list(R = R.version.string, metafor = as.character(packageVersion("me
                  metadat = as.character(packageVersion("metadat")),
                  clubSandwich = as.character(packageVersion("clubSandwich")))
 out <- function(x, file) write_json(x, file.path("tests/reference", file), digits = NA, auto_unbox = TRUE, pretty = TRUE)
+pint <- function(res) { p <- predict(res); c(p$pi.lb, p$pi.ub) }
 fit_summary <- function(res) {
   ci <- confint(res)
   list(estimate = unname(coef(res)[1]), se = res$se[1], zval = res$zval[1], pval = res$pval[1],
@@ -13,7 +14,7 @@ fit_summary <- function(res) {
        I2 = res$I2, H2 = res$H2, QE = res$QE, QEp = res$QEp, k = res$k,
        tau2_ci = unname(ci$random["tau^2", 2:3]), I2_ci = unname(ci$random["I^2(%)", 2:3]),
        H2_ci = unname(ci$random["H^2", 2:3]),
-       pi = unname(unlist(predict(res)[c("pi.lb", "pi.ub")])))
+       pi = pint(res))
 }
 methods <- c("EE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
 all_methods <- function(yi, vi, data) {
@@ -22,7 +23,7 @@ all_methods <- function(yi, vi, data) {
     res <- rma(yi, vi, data = data, method = m)
     s <- list(estimate = unname(coef(res)[1]), se = res$se, ci_lb = res$ci.lb, ci_ub = res$ci.ub,
               tau2 = res$tau2, I2 = res$I2, H2 = res$H2, QE = res$QE,
-              pi = unname(unlist(predict(res)[c("pi.lb", "pi.ub")])))
+              pi = pint(res))
     if (m != "EE") { ci <- confint(res); s$tau2_ci <- unname(ci$random["tau^2", 2:3]);
                      s$I2_ci <- unname(ci$random["I^2(%)", 2:3]); s$H2_ci <- unname(ci$random["H^2", 2:3]) }
     r[[m]] <- s
@@ -64,7 +65,7 @@ out(list(source = "metafor::escalc(measure='RR', ai=tpos, bi=tneg, ci=cpos, di=c
          versions = versions, yi = as.numeric(dat$yi), vi = dat$vi,
          REML = fit_summary(res), methods = all_methods(dat$yi, dat$vi, dat),
          knha = list(estimate = unname(coef(knha)), se = knha$se, tval = knha$zval, pval = knha$pval,
-                     ci_lb = knha$ci.lb, ci_ub = knha$ci.ub, pi = unname(unlist(predict(knha)[c("pi.lb", "pi.ub")]))),
+                     ci_lb = knha$ci.lb, ci_ub = knha$ci.ub, pi = pint(knha)),
          ablat = list(coef = unname(coef(mod)), se = unname(mod$se), zval = unname(mod$zval), pval = unname(mod$pval),
                       QM = mod$QM, QMp = mod$QMp, tau2 = mod$tau2, R2 = mod$R2, QE = mod$QE, QEp = mod$QEp, I2 = mod$I2),
          ablat_knha = list(coef = unname(coef(modk)), se = unname(modk$se), tval = unname(modk$zval),
@@ -122,25 +123,28 @@ tmp <- rcalc(ri ~ var1 + var2 | study, ni = ni, data = dat)
 V <- tmp$V; dat2 <- tmp$dat
 res <- rma.mv(yi, V, mods = ~ var1.var2 - 1, random = ~ var1.var2 | study, struct = "UN", data = dat2)
 R <- vec2mat(coef(res))
-rownames(R) <- colnames(R) <- c("perf", "acog", "asom", "conf")
+# coefficients are in the order acog.asom, acog.conf, acog.perf, asom.conf, asom.perf, conf.perf,
+# i.e. the lower triangle (by column) of the matrix of acog, asom, conf, perf
+rownames(R) <- colnames(R) <- c("acog", "asom", "conf", "perf")
 m1 <- matreg("perf", c("acog", "asom", "conf"), R = R, V = vcov(res))
 m2 <- matreg("conf", c("acog", "asom"), R = R, V = vcov(res))
 # indirect effects acog->conf->perf and asom->conf->perf, delta method on the pooled correlations
 paths <- function(r) {
   Rm <- vec2mat(r)
-  b1 <- solve(Rm[2:4, 2:4], Rm[2:4, 1]); b2 <- solve(Rm[2:3, 2:3], Rm[2:3, 4])
+  b1 <- solve(Rm[1:3, 1:3], Rm[1:3, 4]); b2 <- solve(Rm[1:2, 1:2], Rm[1:2, 3])
   c(b1, b2, b2 * b1[3])
 }
 est <- paths(coef(res)); h <- 1e-6
 J <- sapply(seq_along(coef(res)), function(j) { e <- rep(0, length(coef(res))); e[j] <- h;
   (paths(coef(res) + e) - paths(coef(res) - e)) / (2 * h) })
 Vp <- J %*% vcov(res) %*% t(J)
+# path model: perf ~ acog + asom + conf; conf ~ acog + asom (Becker & Aloe 2019); SEs from matreg(V = vcov(res))
 out(list(source = "metafor::rcalc(ri ~ var1 + var2 | study, ni=ni, data=dat.craft2003); rma.mv(yi, V, mods = ~ var1.var2 - 1, random = ~ var1.var2 | study, struct='UN'); matreg()",
          versions = versions, rcalc_yi = as.numeric(dat2$yi), rcalc_var1var2 = as.character(dat2$var1.var2),
          rcalc_study = dat2$study, rcalc_V = as.matrix(V),
          pooled = list(names = names(coef(res)), coef = unname(coef(res)), se = res$se, vcov = unname(vcov(res)),
                        tau2 = res$tau2, rho = res$rho),
-         R = unname(R),
+         R = unname(R), R_names = rownames(R),
          perf_model = list(coef = unname(m1$tab$beta), se = m1$tab$se, zval = m1$tab$zval),
          conf_model = list(coef = unname(m2$tab$beta), se = m2$tab$se, zval = m2$tab$zval),
          indirect = list(names = c("acog", "asom"), estimate = unname(est[6:7]), se = sqrt(diag(Vp))[6:7])),
