@@ -5,10 +5,15 @@ suppressPackageStartupMessages({library(metafor); library(jsonlite); library(clu
 versions <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                  metadat = as.character(packageVersion("metadat")),
                  clubSandwich = as.character(packageVersion("clubSandwich")))
+# Tight convergence so that the fixtures are the exact solutions (metafor's defaults stop Fisher
+# scoring at a change < 1e-5 and uniroot at tol ~1.2e-4, which limits agreement to ~1e-4 relative).
+# The issue's printed values (metafor defaults, 4 decimals) are checked separately in the tests.
+ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
+cictrl <- list(tol = 1e-12)
 out <- function(x, file) write_json(x, file.path("tests/reference", file), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 pint <- function(res) { p <- predict(res); c(p$pi.lb, p$pi.ub) }
 fit_summary <- function(res) {
-  ci <- confint(res)
+  ci <- confint(res, control = cictrl)
   list(estimate = unname(coef(res)[1]), se = res$se[1], zval = res$zval[1], pval = res$pval[1],
        ci_lb = res$ci.lb[1], ci_ub = res$ci.ub[1], tau2 = res$tau2, se_tau2 = res$se.tau2,
        I2 = res$I2, H2 = res$H2, QE = res$QE, QEp = res$QEp, k = res$k,
@@ -20,11 +25,11 @@ methods <- c("EE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
 all_methods <- function(yi, vi, data) {
   r <- list()
   for (m in methods) {
-    res <- rma(yi, vi, data = data, method = m)
+    res <- rma(yi, vi, data = data, method = m, control = ctrl)
     s <- list(estimate = unname(coef(res)[1]), se = res$se, ci_lb = res$ci.lb, ci_ub = res$ci.ub,
               tau2 = res$tau2, I2 = res$I2, H2 = res$H2, QE = res$QE,
               pi = pint(res))
-    if (m != "EE") { ci <- confint(res); s$tau2_ci <- unname(ci$random["tau^2", 2:3]);
+    if (m != "EE") { ci <- confint(res, control = cictrl); s$tau2_ci <- unname(ci$random["tau^2", 2:3]);
                      s$I2_ci <- unname(ci$random["I^2(%)", 2:3]); s$H2_ci <- unname(ci$random["H^2", 2:3]) }
     r[[m]] <- s
   }
@@ -40,12 +45,12 @@ diag_all <- function(res) {
        cumul = list(estimate = cu$estimate, se = cu$se, tau2 = cu$tau2, I2 = cu$I2))
 }
 bias_all <- function(yi, vi, data) {
-  res <- rma(yi, vi, data = data)
+  res <- rma(yi, vi, data = data, control = ctrl)
   rt <- regtest(res)
-  tf <- trimfill(rma(yi, vi, data = data, method = "DL"))
+  tf <- trimfill(rma(yi, vi, data = data, method = "DL", control = ctrl))
   dat2 <- data; dat2$sei <- sqrt(data$vi)
-  pet <- rma(yi, vi, mods = ~ sei, data = dat2, method = "REML")
-  peese <- rma(yi, vi, mods = ~ vi, data = dat2, method = "REML")
+  pet <- rma(yi, vi, mods = ~ sei, data = dat2, method = "REML", control = ctrl)
+  peese <- rma(yi, vi, mods = ~ vi, data = dat2, method = "REML", control = ctrl)
   list(regtest = list(zval = rt$zval, pval = rt$pval, est = unname(rt$est), ci_lb = unname(rt$ci.lb), ci_ub = unname(rt$ci.ub)),
        trimfill_DL = list(k0 = tf$k0, se_k0 = tf$se.k0, side = tf$side, estimate = unname(coef(tf)), se = tf$se,
                           tau2 = tf$tau2, yi_filled = as.numeric(tf$yi[tf$fill]), vi_filled = as.numeric(tf$vi[tf$fill])),
@@ -55,12 +60,11 @@ bias_all <- function(yi, vi, data) {
 
 ## 1. dat.bcg, log risk ratios ------------------------------------------------------------
 dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-res <- rma(yi, vi, data = dat)
-knha <- rma(yi, vi, data = dat, test = "knha")
-mod <- rma(yi, vi, mods = ~ ablat, data = dat)
-modk <- rma(yi, vi, mods = ~ ablat, data = dat, test = "knha")
-modc <- rma(yi, vi, mods = ~ factor(alloc), data = dat)
-sub <- rma(yi, vi, mods = ~ alloc, data = dat, method = "REML")
+res <- rma(yi, vi, data = dat, control = ctrl)
+knha <- rma(yi, vi, data = dat, test = "knha", control = ctrl)
+mod <- rma(yi, vi, mods = ~ ablat, data = dat, control = ctrl)
+modk <- rma(yi, vi, mods = ~ ablat, data = dat, test = "knha", control = ctrl)
+modc <- rma(yi, vi, mods = ~ factor(alloc), data = dat, control = ctrl)
 out(list(source = "metafor::escalc(measure='RR', ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg); rma(yi, vi, method=...)",
          versions = versions, yi = as.numeric(dat$yi), vi = dat$vi,
          REML = fit_summary(res), methods = all_methods(dat$yi, dat$vi, dat),
@@ -78,7 +82,7 @@ out(list(source = "metafor::escalc(measure='RR', ai=tpos, bi=tneg, ci=cpos, di=c
 ## 2. dat.molloy2014: correlations, Fisher z ---------------------------------------------------
 dat <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = dat.molloy2014)
 datc <- escalc(measure = "COR", ri = ri, ni = ni, data = dat.molloy2014)
-res <- rma(yi, vi, data = dat)
+res <- rma(yi, vi, data = dat, control = ctrl)
 pr <- predict(res, transf = transf.ztor)
 out(list(source = "metafor::escalc(measure='ZCOR', ri=ri, ni=ni, data=dat.molloy2014); rma(yi, vi)",
          versions = versions, ri = dat.molloy2014$ri, ni = dat.molloy2014$ni,
@@ -94,7 +98,7 @@ dat <- escalc(measure = "SMD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2
 datmd <- escalc(measure = "MD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i, data = d)
 tstat <- (d$m1i - d$m2i) / sqrt(((d$n1i - 1) * d$sd1i^2 + (d$n2i - 1) * d$sd2i^2) / (d$n1i + d$n2i - 2) * (1/d$n1i + 1/d$n2i))
 datt <- escalc(measure = "SMD", ti = tstat, n1i = n1i, n2i = n2i, data = d)
-res <- rma(yi, vi, data = dat)
+res <- rma(yi, vi, data = dat, control = ctrl)
 out(list(source = "metafor::escalc(measure='SMD', m1i, sd1i, n1i, m2i, sd2i, n2i, data=dat.normand1999); rma(yi, vi)",
          versions = versions, yi = as.numeric(dat$yi), vi = dat$vi, yi_md = as.numeric(datmd$yi), vi_md = datmd$vi,
          ti = tstat, yi_t = as.numeric(datt$yi), vi_t = datt$vi,

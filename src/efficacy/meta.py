@@ -1,0 +1,860 @@
+"""Meta-analysis: effect sizes, random-effects pooling, diagnostics, bias, multilevel models, MASEM.
+
+Names follow R's metafor (Viechtbauer, 2010, *Journal of Statistical Software*, 36(3)) so that
+researchers recognise them: :func:`escalc` computes ``yi``/``vi``; :func:`random_effects` is
+``rma()``; :func:`leave_one_out`, :func:`influence` and :func:`cumulative` are ``leave1out()``,
+``influence()`` and ``cumul()``; :func:`egger_test` is ``regtest()``; :func:`trim_and_fill` is
+``trimfill()``; :func:`three_level` is ``rma.mv(random = ~ 1 | study/es_id)``; :func:`masem`
+is the two-stage approach with ``rcalc()``, ``rma.mv(struct="UN")`` and ``matreg()``.
+Every number is checked against metafor 3.8 in ``tests/test_meta.py`` (fixtures written by
+``tests/reference/meta.R``).
+
+Example
+-------
+>>> import pandas as pd
+>>> from efficacy.meta import escalc, random_effects
+>>> bcg = pd.read_csv("data/literature/bcg.csv")                        # doctest: +SKIP
+>>> es = escalc("RR", data=bcg, ai="tpos", bi="tneg", ci="cpos", di="cneg")  # doctest: +SKIP
+>>> random_effects(es["yi"], es["vi"]).estimate                             # doctest: +SKIP
+-0.7145...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from efficacy.errors import EfficacyError
+
+__all__ = [
+    "MetaError",
+    "escalc",
+    "d_to_r",
+    "r_to_d",
+    "d_to_logor",
+    "logor_to_d",
+    "transf",
+    "RMAResult",
+    "random_effects",
+    "subgroup",
+    "leave_one_out",
+    "influence",
+    "cumulative",
+    "egger_test",
+    "trim_and_fill",
+    "pet_peese",
+    "three_level",
+    "rcalc",
+    "masem",
+    "run_analysis",
+]
+
+METHODS = ("EE", "FE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
+MEASURES = ("SMD", "MD", "COR", "ZCOR", "OR", "RR", "RD")
+
+
+class MetaError(EfficacyError):
+    """Bad input to a meta-analysis (names the row or column at fault)."""
+
+
+# --------------------------------------------------------------------------- effect sizes
+def _col(data, value, name):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if data is None or value not in data:
+            raise MetaError(f"column {value!r} for {name} not found", where=name)
+        return np.asarray(data[value], dtype=float)
+    return np.asarray(value, dtype=float)
+
+
+def _need(cols, names, measure):
+    missing = [n for n in names if cols.get(n) is None]
+    if missing:
+        raise MetaError(f"measure {measure} needs {', '.join(missing)}", found="missing arguments",
+                        expected=", ".join(names))
+
+
+def escalc(measure, data=None, *, add=0.5, to="only0", **columns):
+    """Compute effect sizes ``yi`` and sampling variances ``vi`` (metafor ``escalc()``).
+
+    Parameters
+    ----------
+    measure : {"SMD", "MD", "COR", "ZCOR", "OR", "RR", "RD"}
+        ``SMD``: bias-corrected standardised mean difference (Hedges' g) with metafor's exact
+        correction ``J = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))``, ``m = n1+n2-2``
+        and ``vi = 1/n1 + 1/n2 + g^2/(2(n1+n2))`` (Hedges, 1981); from ``m1i, sd1i, n1i, m2i,
+        sd2i, n2i``, or from a t statistic ``ti`` (or ``Fi`` with one numerator df, sign taken
+        from ``ti``/positive) with ``n1i, n2i`` when means are missing.
+        ``MD``: raw mean difference, ``vi = sd1^2/n1 + sd2^2/n2``.
+        ``COR``: raw r, ``vi = (1-r^2)^2/(n-1)``; ``ZCOR``: Fisher z, ``vi = 1/(n-3)``; from ``ri, ni``.
+        ``OR``/``RR``/``RD``: log odds ratio, log risk ratio, risk difference from the 2x2 cells
+        ``ai, bi, ci, di`` (or ``ai, n1i, ci, n2i``).
+    data : pandas.DataFrame, optional
+        Table holding the columns named in ``columns`` (values may also be arrays).
+    add, to : float, str
+        Continuity correction as metafor's default (``add=1/2, to="only0"``): 0.5 is added to
+        every cell of a 2x2 table that has a zero cell (OR, RR; RD uses no correction, as
+        metafor). ``to="none"`` disables it; ``to="all"`` adds to every table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns (when ``data`` is given) plus ``yi``, ``vi`` and ``note`` (the
+        correction applied, or why a row is NA).
+
+    Notes
+    -----
+    Matches ``metafor::escalc``. A correlation outside (-1, 1), a sample size too small for the
+    variance, or a non-positive SD raises :class:`MetaError` naming the row.
+    """
+    measure = str(measure).upper()
+    if measure not in MEASURES:
+        raise MetaError(f"unknown measure {measure!r}", found=measure, expected=", ".join(MEASURES))
+    cols = {k: _col(data, v, k) for k, v in columns.items()}
+    note = None
+    if measure in ("SMD", "MD"):
+        if measure == "SMD" and cols.get("m1i") is None and (cols.get("ti") is not None or cols.get("Fi") is not None):
+            _need(cols, ["n1i", "n2i"], measure)
+            n1, n2 = cols["n1i"], cols["n2i"]
+            t = cols.get("ti")
+            if t is None:
+                t = np.sqrt(cols["Fi"])
+            d = t * np.sqrt(1 / n1 + 1 / n2)
+        else:
+            _need(cols, ["m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"], measure)
+            n1, n2, s1, s2 = cols["n1i"], cols["n2i"], cols["sd1i"], cols["sd2i"]
+            for nm, arr in (("sd1i", s1), ("sd2i", s2)):
+                bad = np.flatnonzero(~(arr > 0) & ~np.isnan(arr))
+                if bad.size:
+                    raise MetaError(f"standard deviation must be positive", where=f"row {bad[0]}, column {nm}",
+                                    found=arr[bad[0]], expected="> 0")
+            diff = cols["m1i"] - cols["m2i"]
+            if measure == "MD":
+                yi, vi = diff, s1**2 / n1 + s2**2 / n2
+                return _es_frame(data, yi, vi, note)
+            sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+            d = diff / sp
+        m = n1 + n2 - 2
+        from scipy.special import gammaln
+
+        J = np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
+        yi = J * d
+        vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+    elif measure in ("COR", "ZCOR"):
+        _need(cols, ["ri", "ni"], measure)
+        r, n = cols["ri"], cols["ni"]
+        bad = np.flatnonzero(~(np.abs(r) < 1) & ~np.isnan(r))
+        if bad.size:
+            raise MetaError("correlation outside (-1, 1)", where=f"row {bad[0]}, column ri",
+                            found=r[bad[0]], expected="-1 < r < 1")
+        lim = 3 if measure == "ZCOR" else 1
+        bad = np.flatnonzero(~(n > lim) & ~np.isnan(n))
+        if bad.size:
+            raise MetaError("sample size too small for the sampling variance", where=f"row {bad[0]}, column ni",
+                            found=n[bad[0]], expected=f"> {lim}")
+        if measure == "COR":
+            yi, vi = r, (1 - r**2) ** 2 / (n - 1)
+        else:
+            yi, vi = np.arctanh(r), 1 / (n - 3)
+    else:
+        ai, ci = cols.get("ai"), cols.get("ci")
+        bi, di = cols.get("bi"), cols.get("di")
+        if bi is None and cols.get("n1i") is not None and ai is not None:
+            bi = cols["n1i"] - ai
+        if di is None and cols.get("n2i") is not None and ci is not None:
+            di = cols["n2i"] - ci
+        _need({"ai": ai, "bi": bi, "ci": ci, "di": di}, ["ai", "bi", "ci", "di"], measure)
+        cells = np.column_stack([ai, bi, ci, di])
+        neg = np.argwhere(cells < 0)
+        if neg.size:
+            raise MetaError("negative cell count", where=f"row {neg[0][0]}, column {['ai','bi','ci','di'][neg[0][1]]}")
+        if measure != "RD":
+            if to == "all":
+                fix = np.ones(len(cells), bool)
+            elif to == "only0":
+                fix = (cells == 0).any(axis=1)
+            else:
+                fix = np.zeros(len(cells), bool)
+            cells = cells + np.where(fix[:, None], add, 0.0)
+            if fix.any() and to != "all":
+                note = np.where(fix, f"zero cell: {add} added to each cell (metafor add=1/2, to='only0')", None)
+        ai, bi, ci, di = cells.T
+        n1, n2 = ai + bi, ci + di
+        if measure == "OR":
+            yi = np.log(ai * di / (bi * ci))
+            vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
+        elif measure == "RR":
+            yi = np.log((ai / n1) / (ci / n2))
+            vi = 1 / ai - 1 / n1 + 1 / ci - 1 / n2
+        else:
+            p1, p2 = ai / n1, ci / n2
+            yi = p1 - p2
+            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    return _es_frame(data, yi, vi, note)
+
+
+def _es_frame(data, yi, vi, note):
+    out = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(index=range(len(yi)))
+    out = out.reset_index(drop=True)
+    out["yi"] = np.asarray(yi, float)
+    out["vi"] = np.asarray(vi, float)
+    out["note"] = pd.Series(note if note is not None else [None] * len(out), dtype=object)
+    return out
+
+
+def d_to_r(d, n1=None, n2=None):
+    """Convert a standardised mean difference to a correlation (Borenstein et al. 2009, eq. 7.5).
+
+    ``r = d / sqrt(d^2 + a)`` with ``a = (n1+n2)^2/(n1 n2)`` (``a = 4`` when group sizes are
+    not given or equal).
+    """
+    a = 4.0 if n1 is None else (np.asarray(n1) + np.asarray(n2)) ** 2 / (np.asarray(n1) * np.asarray(n2))
+    d = np.asarray(d, float)
+    return d / np.sqrt(d**2 + a)
+
+
+def r_to_d(r):
+    """Convert a correlation to d: ``d = 2r / sqrt(1 - r^2)`` (Borenstein et al. 2009, eq. 7.6)."""
+    r = np.asarray(r, float)
+    return 2 * r / np.sqrt(1 - r**2)
+
+
+def d_to_logor(d):
+    """Convert d to a log odds ratio: ``log OR = d pi / sqrt(3)`` (Borenstein et al. 2009, eq. 7.2)."""
+    return np.asarray(d, float) * np.pi / np.sqrt(3)
+
+
+def logor_to_d(logor):
+    """Convert a log odds ratio to d: ``d = log OR sqrt(3) / pi`` (Borenstein et al. 2009, eq. 7.1)."""
+    return np.asarray(logor, float) * np.sqrt(3) / np.pi
+
+
+def transf(x, measure):
+    """Back-transform for display (metafor ``transf.ztor``, ``exp``): ZCOR -> r; OR/RR -> ratio."""
+    measure = str(measure).upper()
+    x = np.asarray(x, float)
+    if measure == "ZCOR":
+        return np.tanh(x)
+    if measure in ("OR", "RR"):
+        return np.exp(x)
+    return x
+
+
+# --------------------------------------------------------------------------- model fitting
+def _check_yv(yi, vi, labels=None):
+    yi = np.asarray(yi, float).ravel()
+    vi = np.asarray(vi, float).ravel()
+    if yi.shape != vi.shape:
+        raise MetaError("yi and vi differ in length", found=f"{yi.size} vs {vi.size}")
+    lab = (lambda i: f"row {i}") if labels is None else (lambda i: f"row {i} ({labels[i]})")
+    for i in range(yi.size):
+        if np.isnan(vi[i]) and not np.isnan(yi[i]):
+            raise MetaError("sampling variance missing and cannot be computed", where=lab(i) + ", column vi")
+        if not np.isnan(vi[i]) and vi[i] <= 0:
+            raise MetaError("sampling variance must be positive", where=lab(i) + ", column vi",
+                            found=vi[i], expected="> 0")
+    return yi, vi
+
+
+def _P(X, w):
+    """Projection P = W - W X (X'WX)^-1 X'W."""
+    WX = X * w[:, None]
+    M = np.linalg.inv(X.T @ WX)
+    return np.diag(w) - WX @ M @ WX.T, M
+
+
+def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
+    k, p = X.shape
+    if method in ("EE", "FE"):
+        return 0.0, True
+    if method == "DL":
+        P, _ = _P(X, 1 / v)
+        Q = y @ P @ y
+        return max(0.0, (Q - (k - p)) / np.trace(P)), True
+    if method == "HE":
+        Pols = np.eye(k) - X @ np.linalg.pinv(X)
+        return max(0.0, (y @ Pols @ y - np.trace(Pols @ np.diag(v))) / (k - p)), True
+    if method == "SJ":
+        Pols = np.eye(k) - X @ np.linalg.pinv(X)
+        t0 = (y @ Pols @ y) / k
+        P, _ = _P(X, 1 / (v + t0))
+        return t0 * (y @ P @ y) / (k - p), True
+    if method in ("PM", "EB"):
+        def f(t):
+            P, _ = _P(X, 1 / (v + t))
+            return y @ P @ y - (k - p)
+
+        if f(0.0) <= 0:
+            return 0.0, True
+        hi = max(1.0, 10 * np.var(y))
+        while f(hi) > 0:
+            hi *= 10
+        return optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-14), True
+    if method in ("ML", "REML"):
+        t = _tau2(y, v, X, "HE")[0] if tau2_fixed is None else tau2_fixed
+        t = max(t, 0.0)
+        for _ in range(maxiter):
+            w = 1 / (v + t)
+            P, _ = _P(X, w)
+            Py = P @ y
+            if method == "REML":
+                PP = P @ P
+                adj = (Py @ Py - np.trace(P)) / np.trace(PP)
+            else:
+                adj = (Py @ Py - w.sum()) / (w**2).sum()
+            step = 1.0
+            while t + step * adj < 0:
+                step /= 2
+                if step < 1e-8:
+                    break
+            new = max(0.0, t + step * adj)
+            if abs(new - t) < tol:
+                return new, True
+            t = new
+        return t, False
+    raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
+
+
+def _q_gen(y, v, X, t):
+    P, _ = _P(X, 1 / (v + t))
+    return y @ P @ y
+
+
+def _tau2_qprofile(y, v, X, level):
+    k, p = X.shape
+    df = k - p
+    a = 1 - level
+    qlo, qhi = stats.chi2.ppf([1 - a / 2, a / 2], df)
+    f = lambda t, q: _q_gen(y, v, X, t) - q  # noqa: E731
+    out = []
+    for q in (qlo, qhi):
+        if f(0.0, q) < 0:
+            out.append(0.0)
+            continue
+        hi = max(1.0, 10 * np.var(y))
+        while f(hi, q) > 0:
+            hi *= 10
+            if hi > 1e12:
+                break
+        out.append(optimize.brentq(f, 0.0, hi, args=(q,), xtol=1e-14, rtol=1e-12))
+    return tuple(out)
+
+
+def _design(mods, data, k):
+    """Build the model matrix (intercept + columns, categorical treatment-coded)."""
+    if mods is None:
+        return np.ones((k, 1)), ["intrcpt"]
+    if isinstance(mods, str):
+        mods = [mods]
+    if isinstance(mods, (list, tuple)) and all(isinstance(m, str) for m in mods):
+        if data is None:
+            raise MetaError("moderator names given but no data=")
+        parts, names = [np.ones(k)], ["intrcpt"]
+        for m in mods:
+            if m not in data:
+                raise MetaError(f"moderator column {m!r} not found", where=m)
+            col = data[m]
+            if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
+                parts.append(np.asarray(col, float))
+                names.append(m)
+            else:
+                levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().unique())
+                for lev in levels[1:]:
+                    parts.append((col == lev).to_numpy(float))
+                    names.append(f"{m}{lev}")
+        return np.column_stack(parts), names
+    M = np.asarray(mods, float)
+    if M.ndim == 1:
+        M = M[:, None]
+    if M.shape[0] != k:
+        raise MetaError("moderator matrix has the wrong number of rows", found=M.shape[0], expected=k)
+    names = list(mods.columns) if isinstance(mods, pd.DataFrame) else [f"mod{j + 1}" for j in range(M.shape[1])]
+    return np.column_stack([np.ones(k), M]), ["intrcpt"] + [str(n) for n in names]
+
+
+@dataclass
+class RMAResult:
+    """Result of :func:`random_effects` (metafor ``rma.uni``).
+
+    ``estimate``/``se``/``zval``/``pval``/``ci_low``/``ci_high`` refer to the intercept (the
+    pooled effect in a model without moderators); ``coef_table`` holds all coefficients.
+    """
+
+    method: str
+    test: str
+    k: int
+    p: int
+    estimate: float
+    se: float
+    zval: float
+    pval: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    tau2: float
+    tau2_ci: tuple
+    I2: float
+    I2_ci: tuple
+    H2: float
+    H2_ci: tuple
+    Q: float
+    Q_df: int
+    Q_pval: float
+    coef: np.ndarray
+    vcov: np.ndarray
+    coef_table: pd.DataFrame
+    QM: float = np.nan
+    QM_df: tuple = ()
+    QM_pval: float = np.nan
+    R2: float = np.nan
+    weights: np.ndarray = field(default=None, repr=False)
+    yi: np.ndarray = field(default=None, repr=False)
+    vi: np.ndarray = field(default=None, repr=False)
+    X: np.ndarray = field(default=None, repr=False)
+    level: float = 0.95
+    converged: bool = True
+    reason: str = ""
+
+    def __repr__(self):
+        return (f"RMAResult(method={self.method}, k={self.k}, estimate={self.estimate:.4f}, se={self.se:.4f}, "
+                f"ci=[{self.ci_low:.4f}, {self.ci_high:.4f}], tau2={self.tau2:.4f}, I2={self.I2:.2f}%, "
+                f"Q={self.Q:.3f} (df={self.Q_df}, p={self.Q_pval:.4g}))")
+
+    def to_frame(self):
+        """One-row-per-statistic tidy table."""
+        rows = [("k", self.k), ("estimate", self.estimate), ("se", self.se),
+                ("zval" if self.test == "z" else "tval", self.zval), ("pval", self.pval),
+                ("ci_low", self.ci_low), ("ci_high", self.ci_high), ("pi_low", self.pi_low),
+                ("pi_high", self.pi_high), ("tau2", self.tau2), ("tau2_ci_low", self.tau2_ci[0]),
+                ("tau2_ci_high", self.tau2_ci[1]), ("I2", self.I2), ("I2_ci_low", self.I2_ci[0]),
+                ("I2_ci_high", self.I2_ci[1]), ("H2", self.H2), ("H2_ci_low", self.H2_ci[0]),
+                ("H2_ci_high", self.H2_ci[1]), ("Q", self.Q), ("Q_df", self.Q_df), ("Q_pval", self.Q_pval)]
+        if self.p > 1:
+            rows += [("QM", self.QM), ("QM_pval", self.QM_pval), ("R2", self.R2)]
+        return pd.DataFrame(rows, columns=["statistic", "value"]).assign(method=self.method, test=self.test)
+
+
+def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, level=0.95,
+                   labels=None, _r2=True):
+    """Fit a fixed- or random-effects meta-analysis, optionally with moderators (metafor ``rma()``).
+
+    Parameters
+    ----------
+    yi, vi : array-like or str
+        Effect sizes and sampling variances (column names if ``data`` is given).
+    method : {"REML", "ML", "DL", "HE", "SJ", "PM", "EB", "EE"}
+        Estimator of tau^2: restricted/maximum likelihood (Fisher scoring, as metafor),
+        DerSimonian & Laird (1986), Hedges (1983), Sidik & Jonkman (2005), Paule & Mandel (1982)
+        and empirical Bayes (Morris 1983; the same estimating equation as PM, as in metafor),
+        or ``EE`` (equal/fixed effect).
+    test : {"z", "knha"}
+        Normal tests, or the Knapp & Hartung (2003) adjustment (t / F tests with ``k - p`` df).
+    mods : str, list of str, array or DataFrame, optional
+        Moderators: column names of ``data`` (non-numeric columns are expanded with treatment
+        coding against their first level) or a matrix. No formula strings are evaluated.
+    level : float
+        Confidence level of the CIs and the prediction interval.
+
+    Returns
+    -------
+    RMAResult
+        Pooled estimate, CI, prediction interval (metafor ``predict()``), tau^2 with its
+        Q-profile CI (Viechtbauer, 2007; metafor ``confint()``), I^2 and H^2 (Higgins & Thompson,
+        2002) with CIs, Cochran's Q; with moderators also ``QM``, the coefficient table and the
+        pseudo-R^2 (``100 (tau2_0 - tau2) / tau2_0``, as metafor).
+    """
+    if data is not None:
+        yi = data[yi] if isinstance(yi, str) else yi
+        vi = data[vi] if isinstance(vi, str) else vi
+    method = str(method).upper()
+    if method not in METHODS:
+        raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
+    if test not in ("z", "knha"):
+        raise MetaError(f"unknown test {test!r}", found=test, expected="'z' or 'knha'")
+    y, v = _check_yv(yi, vi, labels)
+    X, names = _design(mods, data, y.size)
+    ok = ~(np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1))
+    y, v, X = y[ok], v[ok], X[ok]
+    k, p = X.shape
+    if k < 2 or k <= p:
+        raise MetaError(f"too few studies (k = {k}) for a model with {p} coefficient(s)", found=f"k = {k}",
+                        expected=f"k > {p} (and k >= 2)")
+    if np.linalg.matrix_rank(X) < p:
+        raise MetaError("moderators are collinear (model matrix not of full rank)", where=", ".join(names))
+    tau2, conv = _tau2(y, v, X, method)
+    w = 1 / (v + tau2)
+    P, M = _P(X, w)
+    b = M @ (X.T @ (w * y))
+    vb = M.copy()
+    df = k - p
+    if test == "knha":
+        s2 = (y @ P @ y) / df
+        vb = vb * s2
+        crit = stats.t.ppf(1 - (1 - level) / 2, df)
+        dist = stats.t(df)
+    else:
+        crit = stats.norm.ppf(1 - (1 - level) / 2)
+        dist = stats.norm
+    se = np.sqrt(np.diag(vb))
+    zv = b / se
+    pv = 2 * dist.sf(np.abs(zv))
+    Pfe, _ = _P(X, 1 / v)
+    Q = float(y @ Pfe @ y)
+    s2typ = df / np.trace(Pfe)
+    i2f = lambda t: 100 * t / (t + s2typ)  # noqa: E731
+    if method in ("EE", "FE"):
+        tci, I2ci, H2ci = (np.nan, np.nan), (np.nan, np.nan), (np.nan, np.nan)
+        I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
+        H2 = Q / df
+    else:
+        tci = _tau2_qprofile(y, v, X, level)
+        I2ci = tuple(i2f(t) for t in tci)
+        H2ci = tuple(1 / (1 - i / 100) for i in I2ci)
+        I2 = i2f(tau2)
+        H2 = 1 / (1 - I2 / 100)
+    xbar = X.mean(axis=0) if p > 1 else np.ones(1)
+    # prediction interval at the intercept (no moderators) as metafor predict()
+    x0 = np.zeros(p)
+    x0[0] = 1
+    pred_se = float(np.sqrt(x0 @ vb @ x0))
+    pi_half = crit * np.sqrt(pred_se**2 + tau2)
+    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "zval" if test == "z" else "tval": zv,
+                        "pval": pv, "ci_low": b - crit * se, "ci_high": b + crit * se})
+    res = RMAResult(method=method, test=test, k=k, p=p, estimate=float(b[0]), se=float(se[0]), zval=float(zv[0]),
+                    pval=float(pv[0]), ci_low=float(b[0] - crit * se[0]), ci_high=float(b[0] + crit * se[0]),
+                    pi_low=float(b[0] - pi_half), pi_high=float(b[0] + pi_half), tau2=float(tau2),
+                    tau2_ci=tuple(float(t) for t in tci), I2=float(I2), I2_ci=tuple(float(t) for t in I2ci),
+                    H2=float(H2), H2_ci=tuple(float(t) for t in H2ci), Q=Q, Q_df=df,
+                    Q_pval=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
+                    weights=100 * w / w.sum(), yi=y, vi=v, X=X, level=level, converged=conv,
+                    reason="" if conv else "Fisher scoring did not converge")
+    del xbar
+    if p > 1:
+        bb = b[1:]
+        QM = float(bb @ np.linalg.solve(vb[1:, 1:], bb))
+        if test == "knha":
+            res.QM, res.QM_df = QM / (p - 1), (p - 1, df)
+            res.QM_pval = float(stats.f.sf(res.QM, p - 1, df))
+        else:
+            res.QM, res.QM_df, res.QM_pval = QM, (p - 1,), float(stats.chi2.sf(QM, p - 1))
+        if _r2 and method not in ("EE", "FE"):
+            t0, _ = _tau2(y, v, X[:, :1], method)
+            res.R2 = float(max(0.0, 100 * (t0 - tau2) / t0)) if t0 > 0 else 0.0
+    return res
+
+
+def subgroup(yi, vi, group, *, data=None, method="REML", level=0.95):
+    """Subgroup analysis: a separate model per group and the between-groups Q test.
+
+    The between-groups test is ``QM`` of the mixed-effects model with the group as a
+    categorical moderator (one common tau^2; metafor ``rma(yi, vi, mods = ~ group)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (estimate, se, CI, tau2, I2, k) and a final row ``between`` with
+        ``Q_between``, its df and p value.
+    """
+    if data is None:
+        data = pd.DataFrame({"yi": yi, "vi": vi, "group": group})
+        yi, vi, group = "yi", "vi", "group"
+    rows = []
+    for g, d in data.groupby(group, sort=True):
+        if len(d) < 2:
+            rows.append({"group": g, "k": len(d), "reason": "k < 2: no pooled estimate"})
+            continue
+        r = random_effects(d[yi], d[vi], method=method, level=level)
+        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "reason": ""})
+    dd = data.copy()
+    dd[group] = dd[group].astype(str)
+    m = random_effects(yi, vi, mods=[group], data=dd, method=method, level=level)
+    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0], "Q_pval": m.QM_pval,
+                 "tau2": m.tau2, "reason": ""})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- batched intercept-only fits
+def _batch_tau2(y, v, M, method, maxiter=500, tol=1e-10):
+    """tau^2 for many intercept-only models at once; ``M`` is a (B, k) 0/1 inclusion mask."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = _batch_tau2_raw(y, v, M, method, maxiter, tol)
+    return np.where(M.sum(axis=1) < 2, 0.0, t)
+
+
+def _batch_tau2_raw(y, v, M, method, maxiter, tol):
+    M = M.astype(float)
+    kk = M.sum(axis=1)
+    w0 = M / v
+    sw0 = w0.sum(1)
+    mu0 = (w0 * y).sum(1) / sw0
+    Q0 = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    c = sw0 - (w0**2).sum(1) / sw0
+    if method in ("EE", "FE"):
+        return np.zeros(len(M))
+    dl = np.maximum(0, (Q0 - (kk - 1)) / c)
+    if method == "DL":
+        return dl
+    ybar = (M * y).sum(1) / kk
+    ss = (M * (y - ybar[:, None]) ** 2).sum(1)
+    if method == "HE":
+        return np.maximum(0, ss / (kk - 1) - (M * v).sum(1) / kk)
+    if method == "SJ":
+        t0 = ss / kk
+        w = M / (v + t0[:, None])
+        mu = (w * y).sum(1) / w.sum(1)
+        return t0 * (w * (y - mu[:, None]) ** 2).sum(1) / (kk - 1)
+    if method in ("PM", "EB"):
+        def qgen(t):
+            w = M / (v + t[:, None])
+            mu = (w * y).sum(1) / w.sum(1)
+            return (w * (y - mu[:, None]) ** 2).sum(1) - (kk - 1)
+
+        lo = np.zeros(len(M))
+        hi = np.full(len(M), max(1.0, 10 * np.var(y)))
+        while (qgen(hi) > 0).any():
+            hi = np.where(qgen(hi) > 0, hi * 10, hi)
+        pos = qgen(lo) > 0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            f = qgen(mid)
+            lo = np.where(f > 0, mid, lo)
+            hi = np.where(f > 0, hi, mid)
+            if np.max(hi - lo) < 1e-13:
+                break
+        return np.where(pos, (lo + hi) / 2, 0.0)
+    # ML / REML Fisher scoring
+    t = np.maximum(0, ss / (kk - 1) - (M * v).sum(1) / kk)
+    for _ in range(maxiter):
+        w = M / (v + t[:, None])
+        sw = w.sum(1)
+        sw2 = (w**2).sum(1)
+        mu = (w * y).sum(1) / sw
+        r = y - mu[:, None]
+        yPPy = (w**2 * r**2).sum(1)
+        if method == "REML":
+            trP = sw - sw2 / sw
+            trPP = sw2 - 2 * (w**3).sum(1) / sw + sw2**2 / sw**2
+            adj = (yPPy - trP) / trPP
+        else:
+            adj = (yPPy - sw) / sw2
+        new = t + adj
+        step = np.ones_like(t)
+        for _ in range(30):
+            bad = new < 0
+            if not bad.any():
+                break
+            step = np.where(bad, step / 2, step)
+            new = np.where(bad, t + step * adj, new)
+        new = np.maximum(new, 0)
+        if np.max(np.abs(new - t)) < tol:
+            t = new
+            break
+        t = new
+    return t
+
+
+def _batch_fit(y, v, M, method, test, level):
+    t = _batch_tau2(y, v, M, method)
+    w = M / (v + t[:, None])
+    sw = w.sum(1)
+    mu = (w * y).sum(1) / sw
+    var = 1 / sw
+    kk = M.sum(1)
+    if test == "knha":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = (w * (y - mu[:, None]) ** 2).sum(1) / (kk - 1)
+        var = var * s2
+        crit = stats.t.ppf(1 - (1 - level) / 2, kk - 1)
+        p = 2 * stats.t.sf(np.abs(mu / np.sqrt(var)), kk - 1)
+    else:
+        crit = stats.norm.ppf(1 - (1 - level) / 2)
+        p = 2 * stats.norm.sf(np.abs(mu / np.sqrt(var)))
+    se = np.sqrt(var)
+    w0 = M / v
+    sw0 = w0.sum(1)
+    mu0 = (w0 * y).sum(1) / sw0
+    Q = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s2typ = (kk - 1) / (sw0 - (w0**2).sum(1) / sw0)
+        I2 = 100 * t / (t + s2typ) if method not in ("EE", "FE") else np.maximum(0, 100 * (Q - (kk - 1)) / Q)
+    I2 = np.where(kk < 2, 0.0, I2)
+    return pd.DataFrame({"k": kk.astype(int), "estimate": mu, "se": se, "zval": mu / se, "pval": p,
+                         "ci_low": mu - crit * se, "ci_high": mu + crit * se, "Q": Q, "tau2": t, "I2": I2,
+                         "H2": 100 / (100 - I2)})
+
+
+def _fit_of(res):
+    if res.p > 1:
+        raise MetaError("this diagnostic is implemented for models without moderators", found=f"p = {res.p}")
+    return res.yi, res.vi
+
+
+def leave_one_out(res, labels=None):
+    """Leave-one-out estimates (metafor ``leave1out()``), vectorised over the k deletions.
+
+    Parameters
+    ----------
+    res : RMAResult
+        A model without moderators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per omitted study: ``estimate, se, zval, pval, ci_low, ci_high, Q, tau2, I2, H2``.
+    """
+    y, v = _fit_of(res)
+    M = 1 - np.eye(y.size)
+    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    out.insert(0, "omitted", labels if labels is not None else np.arange(1, y.size + 1))
+    return out.drop(columns="k")
+
+
+def influence(res, labels=None):
+    """Case diagnostics (Viechtbauer & Cheung, 2010; metafor ``influence.rma.uni()``).
+
+    Returns ``rstudent`` (externally studentised deleted residual), ``dffits``, ``cook_d``,
+    ``cov_r``, ``tau2_del``, ``QE_del``, ``hat`` and ``weight`` (percent) per study.
+    """
+    y, v = _fit_of(res)
+    k = y.size
+    M = 1 - np.eye(k)
+    t_del = _batch_tau2(y, v, M, res.method)
+    w = M / (v + t_del[:, None])
+    sw = w.sum(1)
+    mu_del = (w * y).sum(1) / sw
+    vb_del = 1 / sw
+    if res.test == "knha":
+        s2 = (w * (y - mu_del[:, None]) ** 2).sum(1) / (k - 2)
+        vb_del = vb_del * s2
+    resid = y - mu_del
+    rstudent = resid / np.sqrt(v + t_del + vb_del)
+    wf = 1 / (v + res.tau2)
+    hat = wf / wf.sum()
+    if res.test == "knha":
+        s2f = (wf * (y - res.estimate) ** 2).sum() / (k - 1)
+    else:
+        s2f = 1.0
+    dffits = (res.estimate - mu_del) / np.sqrt(s2f * hat * (t_del + v))
+    cook = (res.estimate - mu_del) ** 2 / res.vcov[0, 0]
+    cov_r = vb_del / res.vcov[0, 0]
+    w0 = M / v
+    mu0 = (w0 * y).sum(1) / w0.sum(1)
+    QE_del = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), "rstudent": rstudent,
+                         "dffits": dffits, "cook_d": cook, "cov_r": cov_r, "tau2_del": t_del, "QE_del": QE_del,
+                         "hat": hat, "weight": 100 * hat})
+
+
+def cumulative(res, order=None, labels=None):
+    """Cumulative meta-analysis (metafor ``cumul()``), adding studies in ``order``.
+
+    ``order`` is an array of sort keys (e.g. year, or ``vi`` for precision); default the input order.
+    """
+    y, v = _fit_of(res)
+    idx = np.arange(y.size) if order is None else np.argsort(np.asarray(order), kind="stable")
+    y, v = y[idx], v[idx]
+    M = np.tril(np.ones((y.size, y.size)))
+    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    lab = np.asarray(labels)[idx] if labels is not None else idx + 1
+    out.insert(0, "added", lab)
+    return out
+
+
+# --------------------------------------------------------------------------- small-study effects
+def egger_test(res):
+    """Egger's regression test as metafor ``regtest()`` default.
+
+    The mixed-effects model ``rma(yi, vi, mods = ~ sei, method = res.method)`` is fitted; the
+    test of the ``sei`` slope gives ``zval``/``pval`` and its intercept is the limit estimate
+    (effect as the standard error goes to 0; Egger et al., 1997; Sterne & Egger, 2005).
+    """
+    y, v = _fit_of(res)
+    m = random_effects(y, v, mods=np.sqrt(v), method=res.method, test=res.test, level=res.level, _r2=False)
+    t = m.coef_table
+    stat = "zval" if res.test == "z" else "tval"
+    return {"zval": float(t[stat].iloc[1]), "pval": float(t["pval"].iloc[1]), "df": m.k - 2,
+            "limit_estimate": float(t["estimate"].iloc[0]), "limit_ci_low": float(t["ci_low"].iloc[0]),
+            "limit_ci_high": float(t["ci_high"].iloc[0]), "test": stat}
+
+
+@dataclass
+class TrimFillResult:
+    """Trim-and-fill result: ``k0`` missing studies on ``side``, the filled model and the imputed studies."""
+
+    k0: int
+    se_k0: float
+    side: str
+    model: RMAResult
+    filled: pd.DataFrame
+
+    def __repr__(self):
+        return (f"TrimFillResult(k0={self.k0}, side={self.side!r}, estimate={self.model.estimate:.4f}, "
+                f"ci=[{self.model.ci_low:.4f}, {self.model.ci_high:.4f}])")
+
+
+def trim_and_fill(res, side=None, maxiter=100):
+    """Duval & Tweedie (2000) trim and fill with the L0 estimator (metafor ``trimfill()``).
+
+    ``side=None`` chooses the side as metafor: the side opposite to the sign of the slope of
+    ``sei`` in ``rma(yi, vi, mods = ~ sei)`` fitted with the model's method ("right" when the
+    slope is negative). Returns the refitted model on observed plus imputed studies.
+    """
+    y0, v0 = _fit_of(res)
+    k = y0.size
+    if side is None:
+        m = random_effects(y0, v0, mods=np.sqrt(v0), method=res.method, _r2=False)
+        side = "right" if m.coef[1] < 0 else "left"
+    y = -y0 if side == "right" else y0.copy()
+    order = np.argsort(y, kind="stable")
+    y, v = y[order], v0[order]
+    k0, k0_prev, it = 0, -1, 0
+    se_k0 = np.nan
+    beta = np.nan
+    while k0 != k0_prev and it < maxiter:
+        k0_prev = k0
+        it += 1
+        keep = k - k0
+        beta = random_effects(y[:keep], v[:keep], method=res.method, _r2=False).estimate
+        yc = y - beta
+        ranks = stats.rankdata(np.abs(yc), method="ordinal")
+        Sr = ranks[yc > 0].sum()
+        k0f = (4 * Sr - k * (k + 1)) / (2 * k - 1)
+        var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0f**3 + 27 * k0f**2 + 17 * k0f - 18 * k * k0f**2
+                  - 18 * k * k0f + 6 * k**2 * k0f) / 24
+        se_k0 = 4 * np.sqrt(var_sr) / (2 * k - 1)
+        k0 = int(max(0, np.round(k0f)))
+        k0 = min(k0, k - 1)
+    if k0 > 0:
+        yf = 2 * beta - y[k - k0:]
+        vf = v[k - k0:]
+        if side == "right":
+            yf = -yf
+    else:
+        yf, vf = np.array([]), np.array([])
+    model = random_effects(np.r_[y0, yf], np.r_[v0, vf], method=res.method, test=res.test, level=res.level)
+    filled = pd.DataFrame({"yi": yf, "vi": vf, "filled": True})
+    return TrimFillResult(k0=k0, se_k0=float(se_k0), side=side, model=model, filled=filled)
+
+
+def pet_peese(res, alpha=0.05):
+    """PET-PEESE (Stanley & Doucouliagos, 2014) as meta-regressions on ``sei`` and ``vi``.
+
+    PET: ``rma(yi, vi, mods = ~ sei)``; PEESE: ``rma(yi, vi, mods = ~ vi)``, both with the
+    model's method. The conditional estimate is PEESE's intercept when PET's intercept differs
+    from zero at two-sided ``alpha``, else PET's intercept.
+    """
+    y, v = _fit_of(res)
+    pet = random_effects(y, v, mods=np.sqrt(v), method=res.method, test=res.test, _r2=False)
+    peese = random_effects(y, v, mods=v, method=res.method, test=res.test, _r2=False)
+    use = "PEESE" if pet.pval < alpha else "PET"
+    chosen = peese if use == "PEESE" else pet
+    return {"pet_estimate": pet.estimate, "pet_se": pet.se, "pet_pval": pet.pval, "pet_slope": float(pet.coef[1]),
+            "peese_estimate": peese.estimate, "peese_se": peese.se, "peese_pval": peese.pval,
+            "peese_slope": float(peese.coef[1]), "chosen": use, "estimate": chosen.estimate,
+            "ci_low": chosen.ci_low, "ci_high": chosen.ci_high}
