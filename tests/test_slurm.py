@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import re
+
 import pytest
 import yaml
 
 from test_workflow import FAST_CONFIG, ROOT, SNAKEMAKE, _tables, copy_project
-
-pytestmark = pytest.mark.slow
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 DAEMONS = {"munged": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd"}
@@ -191,6 +191,53 @@ def _copy(dest: Path) -> Path:
     return proj
 
 
+def _rule_blocks():
+    """(file, rule name, body) of every rule in workflow/rules/*.smk."""
+    for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^rule (\w+):", text, flags=re.M)]
+        for (start, name), (end, _) in zip(starts, starts[1:] + [(len(text), None)]):
+            yield path.name, name, text[start:end]
+
+
+def test_every_rule_declares_threads_and_resources():
+    """What the SLURM executor turns into --cpus-per-task, --mem and --time comes from the rules."""
+    blocks = list(_rule_blocks())
+    assert blocks
+    missing = [f"{file}:{name}" for file, name, body in blocks
+               if not re.search(r"^    threads:", body, flags=re.M)
+               or not re.search(r"^        mem_mb=", body, flags=re.M)
+               or not re.search(r"^        runtime=", body, flags=re.M)]
+    assert missing == [], f"rules without threads / mem_mb / runtime: {missing}"
+
+
+def test_site_values_live_only_in_the_slurm_profile():
+    profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert {"slurm_account", "slurm_partition"} <= set(profile["default-resources"])
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        text = path.read_text()
+        assert "slurm_account" not in text and "slurm_partition" not in text, path
+
+
+def test_cluster_environment_matches_pyproject():
+    """environment-cluster.yml = environment.yml + the `cluster` extra (conda has no optional groups)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        pytest.skip("tomllib needs Python 3.11")
+
+    def name(req):
+        return re.split(r"[<>=!~ \[]", req, maxsplit=1)[0].strip().lower()
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {name(r) for r in project["dependencies"] + project["optional-dependencies"]["cluster"]}
+    env = yaml.safe_load((ROOT / "environment-cluster.yml").read_text())
+    conda = {name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    assert conda == wanted, f"only in pyproject: {wanted - conda}; only in environment-cluster.yml: {conda - wanted}"
+
+
+@pytest.mark.slow
 def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     env = slurm_cluster["env"]
     cluster = _copy(tmp_path / "slurm")
