@@ -85,7 +85,7 @@ datc <- escalc(measure = "COR", ri = ri, ni = ni, data = dat.molloy2014)
 res <- rma(yi, vi, data = dat, control = ctrl)
 pr <- predict(res, transf = transf.ztor)
 out(list(source = "metafor::escalc(measure='ZCOR', ri=ri, ni=ni, data=dat.molloy2014); rma(yi, vi)",
-         versions = versions, ri = dat.molloy2014$ri, ni = dat.molloy2014$ni,
+         versions = versions, data = dat.molloy2014, ri = dat.molloy2014$ri, ni = dat.molloy2014$ni,
          yi = as.numeric(dat$yi), vi = dat$vi, yi_cor = as.numeric(datc$yi), vi_cor = datc$vi,
          REML = fit_summary(res), methods = all_methods(dat$yi, dat$vi, dat),
          r_pred = list(pred = pr$pred, ci_lb = pr$ci.lb, ci_ub = pr$ci.ub, pi_lb = pr$pi.lb, pi_ub = pr$pi.ub),
@@ -100,7 +100,7 @@ tstat <- (d$m1i - d$m2i) / sqrt(((d$n1i - 1) * d$sd1i^2 + (d$n2i - 1) * d$sd2i^2
 datt <- escalc(measure = "SMD", ti = tstat, n1i = n1i, n2i = n2i, data = d)
 res <- rma(yi, vi, data = dat, control = ctrl)
 out(list(source = "metafor::escalc(measure='SMD', m1i, sd1i, n1i, m2i, sd2i, n2i, data=dat.normand1999); rma(yi, vi)",
-         versions = versions, yi = as.numeric(dat$yi), vi = dat$vi, yi_md = as.numeric(datmd$yi), vi_md = datmd$vi,
+         versions = versions, data = d, yi = as.numeric(dat$yi), vi = dat$vi, yi_md = as.numeric(datmd$yi), vi_md = datmd$vi,
          ti = tstat, yi_t = as.numeric(datt$yi), vi_t = datt$vi,
          REML = fit_summary(res), methods = all_methods(dat$yi, dat$vi, dat),
          diagnostics = diag_all(res), bias = bias_all(dat$yi, dat$vi, dat)),
@@ -113,7 +113,7 @@ ct <- coef_test(res, vcov = "CR2", cluster = dat$district)
 res2 <- rma.mv(yi, vi, mods = ~ I(year - mean(year)), random = ~ 1 | district/school, data = dat, method = "REML")
 ct2 <- coef_test(res2, vcov = "CR2", cluster = dat$district)
 out(list(source = "metafor::rma.mv(yi, vi, random = ~ 1 | district/school, data=dat.konstantopoulos2011); clubSandwich::coef_test(vcov='CR2', cluster=district)",
-         versions = versions,
+         versions = versions, data = dat,
          model = list(estimate = unname(coef(res)), se = res$se, zval = res$zval, pval = res$pval, ci_lb = res$ci.lb,
                       ci_ub = res$ci.ub, sigma2 = res$sigma2, logLik = as.numeric(logLik(res)), QE = res$QE),
          CR2 = list(se = ct$SE, tstat = ct$tstat, df = ct$df_Satt, pval = ct$p_Satt),
