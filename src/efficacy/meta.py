@@ -1234,3 +1234,212 @@ def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
                        tau2=pd.DataFrame(T, index=labels, columns=labels), paths=paths, indirect=indirect,
                        k=len(set(st)), n_harmonic=float(len(n_study) / np.sum(1 / n_study)), dropped=dropped,
                        converged=conv)
+
+
+# --------------------------------------------------------------------------- workflow entry point
+_LABEL_COLUMNS = ("study", "author", "authors", "trial", "label")
+_ES_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ti", "Fi", "ri", "ni", "ai", "bi", "ci", "di")
+
+
+def _indirect_rows(tables):
+    """One row per study from each study's mediation table: the (total) indirect effect and its SE."""
+    rows = []
+    for study, t in sorted(tables.items()):
+        text = t.select_dtypes(exclude="number")
+        hit = None
+        for col in text.columns:
+            vals = t[col].astype(str).str.lower()
+            for key in ("indirect_total", "indirect (total)", "indirect"):
+                m = vals == key
+                if m.any():
+                    hit = t[m].iloc[0]
+                    break
+            if hit is not None:
+                break
+        if hit is None or "estimate" not in hit:
+            rows.append({"study": study, "yi": np.nan, "vi": np.nan, "reason": "no indirect-effect row"})
+            continue
+        se = hit.get("se", np.nan)
+        if not np.isfinite(se) and {"ci_low", "ci_high"} <= set(hit.index):
+            se = (hit["ci_high"] - hit["ci_low"]) / (2 * stats.norm.ppf(0.975))
+        rows.append({"study": study, "yi": float(hit["estimate"]), "vi": float(se) ** 2, "reason": ""})
+    return pd.DataFrame(rows)
+
+
+def _correlation_rows(tables, x, y):
+    """One row per study: Pearson r between columns ``x`` and ``y`` of its clean table, and n."""
+    rows = []
+    for study, t in sorted(tables.items()):
+        if x not in t or y not in t:
+            rows.append({"study": study, "ri": np.nan, "ni": np.nan, "reason": f"no columns {x!r} and {y!r}"})
+            continue
+        d = t[[x, y]].dropna()
+        rows.append({"study": study, "ri": float(np.corrcoef(d[x], d[y])[0, 1]) if len(d) > 3 else np.nan,
+                     "ni": float(len(d)), "reason": "" if len(d) > 3 else "n <= 3"})
+    return pd.DataFrame(rows)
+
+
+def _na_tables(name, reason):
+    row = pd.DataFrame({"analysis": [name], "reason": [reason]})
+    return {"summary": row, "studies": row.copy(), "diagnostics": row.copy(), "bias": row.copy()}
+
+
+def run_analysis(spec, tables):
+    """Run one configured meta-analysis and return its output tables (the ``meta`` workflow stage).
+
+    Parameters
+    ----------
+    spec : dict
+        ``name``; ``source``: ``"table"`` (a literature table, ``tables["input"]``),
+        ``"indirect"`` (each study's indirect effect from ``results/<study>/mediation.csv``,
+        ``tables`` = {study: mediation table}), ``"efficacy_behavior_r"`` (each study's
+        correlation between columns ``x`` and ``y`` of its ``clean.csv``; ``tables`` =
+        {study: clean table}) or ``"masem"`` (a long correlation table, ``tables["input"]``);
+        ``measure`` (an :func:`escalc` measure, or ``"GEN"`` when the table already has
+        ``yi``/``vi``); ``columns``: mapping of escalc argument -> column name; ``method``,
+        ``test``, ``level``; ``moderators`` (column names); ``label`` (study label column);
+        ``order`` (column for the cumulative analysis; default precision); ``cluster``
+        (study column for a three-level model); ``model`` (MASEM path model
+        ``{outcome: [predictors]}``).
+    tables : dict of pandas.DataFrame
+
+    Returns
+    -------
+    dict
+        ``summary`` (one row per coefficient with the model's heterogeneity statistics and
+        back-transformed estimate), ``studies`` (per-study ``yi``, ``vi``, CI and weight, plus
+        trim-and-fill imputed studies with ``filled = True``), ``diagnostics`` (leave-one-out,
+        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE),
+        and ``masem`` for MASEM analyses. A statistical failure gives rows with a ``reason``.
+    """
+    name = spec["name"]
+    source = spec.get("source", "table")
+    method = spec.get("method", "REML")
+    test = spec.get("test", "z")
+    level = float(spec.get("level", 0.95))
+    measure = str(spec.get("measure", "GEN")).upper()
+    cols = dict(spec.get("columns") or {})
+    if source == "masem":
+        d = tables["input"]
+        res = masem(d, spec["model"], level=level, **cols)
+        mt = res.to_frame()
+        mt.insert(0, "analysis", name)
+        out = {"masem": mt}
+        # each correlation pooled on its own (univariate, Fisher z not used: raw r as in stage 1)
+        d2 = d.dropna(subset=[cols.get("ri", "ri")]).copy()
+        d2["pair"] = d2[cols.get("var1", "var1")].astype(str) + "." + d2[cols.get("var2", "var2")].astype(str)
+        es = escalc("COR", data=d2, ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
+        rows = []
+        for pair, g in es.groupby("pair", sort=True):
+            try:
+                r = random_effects(g["yi"], g["vi"], method=method, test=test, level=level)
+                rows.append(r.coef_table.iloc[0].to_dict() | {"term": pair, "k": r.k, "tau2": r.tau2, "I2": r.I2,
+                                                              "Q": r.Q, "Q_pval": r.Q_pval, "pi_low": r.pi_low,
+                                                              "pi_high": r.pi_high, "reason": ""})
+            except MetaError as err:
+                rows.append({"term": pair, "k": len(g), "reason": str(err)})
+        summ = pd.DataFrame(rows)
+        summ.insert(0, "analysis", name)
+        out["summary"] = summ
+        out["studies"] = es.assign(analysis=name, weight=np.nan)
+        out["diagnostics"] = pd.DataFrame({"analysis": [name], "reason": ["not computed for MASEM input"]})
+        out["bias"] = out["diagnostics"].copy()
+        n_note = pd.DataFrame({"analysis": [name], "table": ["info"], "pair": ["n_harmonic"],
+                               "estimate": [res.n_harmonic]})
+        out["masem"] = pd.concat([out["masem"], n_note], ignore_index=True)
+        return out
+    if source == "indirect":
+        d = _indirect_rows(tables)
+        measure = "GEN"
+    elif source == "efficacy_behavior_r":
+        d = _correlation_rows(tables, spec.get("x", "efficacy"), spec.get("y", "behavior"))
+        measure = measure if measure in ("COR", "ZCOR") else "ZCOR"
+        cols = {"ri": "ri", "ni": "ni"}
+    else:
+        d = tables["input"].copy()
+    label_col = spec.get("label") or next((c for c in _LABEL_COLUMNS if c in d), None)
+    labels = d[label_col].astype(str).to_numpy() if label_col else np.arange(1, len(d) + 1).astype(str)
+    if measure != "GEN":
+        d = escalc(measure, data=d, **cols)
+    elif "note" not in d:
+        d["note"] = None
+    keep = d["yi"].notna() & d["vi"].notna()
+    dropped = [f"{labels[i]}: {d['reason'].iloc[i] if 'reason' in d and d['reason'].iloc[i] else 'missing yi/vi'}"
+               for i in np.flatnonzero(~keep.to_numpy())]
+    d, labels = d[keep].reset_index(drop=True), labels[keep.to_numpy()]
+    mods = list(spec.get("moderators") or [])
+    try:
+        if spec.get("cluster"):
+            res3 = three_level("yi", "vi", spec["cluster"], spec.get("es_id"), data=d, mods=mods or None,
+                               robust=True, level=level)
+            summ = res3.to_frame().assign(analysis=name, k=res3.k, n_clusters=res3.n_clusters, reason="")
+            studies = d.assign(study=labels, analysis=name)
+            none = pd.DataFrame({"analysis": [name], "reason": ["not computed for the three-level model"]})
+            return {"summary": summ, "studies": studies, "diagnostics": none, "bias": none.copy()}
+        fit = random_effects(d["yi"], d["vi"], method=method, test=test, mods=mods or None, data=d, level=level,
+                             labels=labels)
+    except MetaError as err:
+        return _na_tables(name, str(err))
+    summ = fit.coef_table.copy()
+    model_stats = {"k": fit.k, "method": fit.method, "test": fit.test, "measure": measure, "tau2": fit.tau2,
+                   "tau2_ci_low": fit.tau2_ci[0], "tau2_ci_high": fit.tau2_ci[1], "I2": fit.I2,
+                   "I2_ci_low": fit.I2_ci[0], "I2_ci_high": fit.I2_ci[1], "H2": fit.H2, "Q": fit.Q,
+                   "Q_df": fit.Q_df, "Q_pval": fit.Q_pval, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
+                   "QM": fit.QM, "QM_pval": fit.QM_pval, "R2": fit.R2}
+    for key, val in model_stats.items():
+        summ[key] = val
+    if fit.p == 1:
+        summ["estimate_transf"] = transf(summ["estimate"], measure)
+        summ["ci_low_transf"] = transf(summ["ci_low"], measure)
+        summ["ci_high_transf"] = transf(summ["ci_high"], measure)
+        summ["pi_low_transf"] = transf(fit.pi_low, measure)
+        summ["pi_high_transf"] = transf(fit.pi_high, measure)
+    summ.insert(0, "analysis", name)
+    summ["reason"] = "; ".join(["dropped " + x for x in dropped] + ([fit.reason] if fit.reason else []))
+    crit = stats.norm.ppf(1 - (1 - level) / 2)
+    sei = np.sqrt(d["vi"].to_numpy())
+    studies = pd.DataFrame({"analysis": name, "study": labels, "yi": d["yi"].to_numpy(), "vi": d["vi"].to_numpy(),
+                            "sei": sei, "ci_low": d["yi"].to_numpy() - crit * sei,
+                            "ci_high": d["yi"].to_numpy() + crit * sei, "weight": fit.weights, "filled": False,
+                            "note": d["note"].to_numpy()})
+    for m in mods:
+        studies[m] = d[m].to_numpy()
+    base = fit if fit.p == 1 else random_effects(d["yi"], d["vi"], method=method, test=test, level=level)
+    note = "" if fit.p == 1 else "computed on the model without moderators"
+    if base.k >= 3:
+        loo = leave_one_out(base, labels=labels).add_prefix("loo_").rename(columns={"loo_omitted": "study"})
+        inf = influence(base, labels=labels)
+        order = d[spec["order"]].to_numpy() if spec.get("order") else d["vi"].to_numpy()
+        cu = cumulative(base, order=order)
+        pos = np.argsort(np.argsort(order, kind="stable"), kind="stable")  # each study's place in the order
+        cu = cu.iloc[pos].reset_index(drop=True)
+        cu = pd.DataFrame({"cum_position": pos + 1, **{"cum_" + c: cu[c].to_numpy()
+                                                       for c in ["estimate", "se", "ci_low", "ci_high", "tau2", "I2"]}})
+        diag = pd.concat([loo, inf.drop(columns="study"), cu], axis=1)
+        diag.insert(0, "analysis", name)
+        diag["note"] = note
+        eg = egger_test(base)
+        tf = trim_and_fill(base)
+        pp = pet_peese(base)
+        bias = [("egger", "zval" if base.test == "z" else "tval", eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
+                ("egger", "limit_estimate", eg["limit_estimate"], ""),
+                ("egger", "limit_ci_low", eg["limit_ci_low"], ""), ("egger", "limit_ci_high", eg["limit_ci_high"], ""),
+                ("trimfill", "k0", tf.k0, tf.side), ("trimfill", "se_k0", tf.se_k0, tf.side),
+                ("trimfill", "estimate", tf.model.estimate, tf.side), ("trimfill", "ci_low", tf.model.ci_low, tf.side),
+                ("trimfill", "ci_high", tf.model.ci_high, tf.side), ("trimfill", "tau2", tf.model.tau2, tf.side)]
+        bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
+        bias = pd.DataFrame(bias, columns=["test", "statistic", "value", "detail"])
+        bias.insert(0, "analysis", name)
+        bias["note"] = note
+        if tf.k0 > 0:
+            fs = np.sqrt(tf.filled["vi"].to_numpy())
+            filled = pd.DataFrame({"analysis": name, "study": [f"filled_{i + 1}" for i in range(tf.k0)],
+                                   "yi": tf.filled["yi"].to_numpy(), "vi": tf.filled["vi"].to_numpy(), "sei": fs,
+                                   "ci_low": tf.filled["yi"].to_numpy() - crit * fs,
+                                   "ci_high": tf.filled["yi"].to_numpy() + crit * fs,
+                                   "weight": np.nan, "filled": True, "note": "imputed by trim and fill"})
+            studies = pd.concat([studies, filled], ignore_index=True)
+    else:
+        diag = pd.DataFrame({"analysis": [name], "reason": [f"k = {base.k}: diagnostics need k >= 3"]})
+        bias = diag.copy()
+    return {"summary": summ, "studies": studies, "diagnostics": diag, "bias": bias}
