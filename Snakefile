@@ -20,6 +20,7 @@ wildcard_constraints:
 
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/reliability.smk"
+include: "workflow/rules/meta.smk"
 
 
 localrules:

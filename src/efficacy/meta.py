@@ -53,6 +53,7 @@ __all__ = [
     "rcalc",
     "masem",
     "run_analysis",
+    "load_tables",
 ]
 
 METHODS = ("EE", "FE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
@@ -1266,10 +1267,12 @@ def _indirect_rows(tables):
     return pd.DataFrame(rows)
 
 
-def _correlation_rows(tables, x, y):
+def _correlation_rows(tables, x, y, pairs=None):
     """One row per study: Pearson r between columns ``x`` and ``y`` of its clean table, and n."""
     rows = []
+    x0, y0 = x, y
     for study, t in sorted(tables.items()):
+        x, y = (pairs or {}).get(study, (x0, y0))
         if x not in t or y not in t:
             rows.append({"study": study, "ri": np.nan, "ni": np.nan, "reason": f"no columns {x!r} and {y!r}"})
             continue
@@ -1348,11 +1351,17 @@ def run_analysis(spec, tables):
                                "estimate": [res.n_harmonic]})
         out["masem"] = pd.concat([out["masem"], n_note], ignore_index=True)
         return out
+    out = _run_univariate(spec, tables, name, source, method, test, level, measure, cols)
+    out["masem"] = pd.DataFrame({"analysis": [name], "reason": ["not a MASEM analysis"]})
+    return out
+
+
+def _run_univariate(spec, tables, name, source, method, test, level, measure, cols):
     if source == "indirect":
         d = _indirect_rows(tables)
         measure = "GEN"
     elif source == "efficacy_behavior_r":
-        d = _correlation_rows(tables, spec.get("x", "efficacy"), spec.get("y", "behavior"))
+        d = _correlation_rows(tables, spec.get("x") or "efficacy", spec.get("y") or "behavior", spec.get("pairs"))
         measure = measure if measure in ("COR", "ZCOR") else "ZCOR"
         cols = {"ri": "ri", "ni": "ni"}
     else:
@@ -1443,3 +1452,31 @@ def run_analysis(spec, tables):
         diag = pd.DataFrame({"analysis": [name], "reason": [f"k = {base.k}: diagnostics need k >= 3"]})
         bias = diag.copy()
     return {"summary": summ, "studies": studies, "diagnostics": diag, "bias": bias}
+
+
+def load_tables(spec, paths, codebook_paths=()):
+    """Read the inputs of one analysis for :func:`run_analysis` (used by the workflow script).
+
+    ``paths``: the literature table (``source`` table/masem) or one file per study under
+    ``results/<study>/``; ``codebook_paths``: the studies' codebooks (``efficacy_behavior_r``
+    with ``x``/``y`` unset takes each study's first mediator and outcome from the design).
+    Returns ``(spec, tables)`` with per-study ``x``/``y`` resolved into ``spec["pairs"]``.
+    """
+    from pathlib import Path
+
+    source = spec.get("source", "table")
+    if source in ("table", "masem"):
+        return spec, {"input": pd.read_csv(paths[0])}
+    tables = {Path(p).parent.name: pd.read_csv(p) for p in paths}
+    spec = dict(spec)
+    if source == "efficacy_behavior_r" and codebook_paths:
+        from efficacy.codebook import load_codebook
+
+        pairs = {}
+        for cp in codebook_paths:
+            cb = load_codebook(Path(cp).parent)
+            x = spec.get("x") or (cb.design.mediators[0] if cb.design and cb.design.mediators else None)
+            y = spec.get("y") or (cb.design.outcomes[0] if cb.design and cb.design.outcomes else None)
+            pairs[cb.study] = (x, y)
+        spec["pairs"] = pairs
+    return spec, tables

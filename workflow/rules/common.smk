@@ -43,8 +43,38 @@ def all_targets():
     targets += study_targets(
         ["reliability.csv", "items.csv", "retest.csv", "attenuation.csv"]
     )
+    targets += meta_targets()
     targets.append("results/provenance.json")
     return targets
+
+
+# Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).
+META = {a["name"]: a for a in config.get("meta", {}).get("analyses", [])}
+META_STEMS = ["summary.csv", "studies.csv", "diagnostics.csv", "bias.csv", "masem.csv"]
+
+
+def meta_inputs(wildcards):
+    """Input files of the meta-analysis named by the wildcard."""
+    spec = META[wildcards.name]
+    source = spec.get("source", "table")
+    if source in ("table", "masem"):
+        return {"tables": [spec["input"]]}
+    if source == "indirect":
+        return {"tables": study_targets(["mediation.csv"])}
+    return {
+        "tables": study_targets(["clean.csv"]),
+        "codebooks": [str(CODEBOOKS[s].path) for s in STUDIES],
+    }
+
+
+def meta_spec(wildcards):
+    """The config entry of the analysis, with the stage-wide level."""
+    return {"level": config["meta"]["level"], **META[wildcards.name]}
+
+
+def meta_targets():
+    """results/meta/<name>/<stem> for every configured analysis."""
+    return expand("results/meta/{name}/{stem}", name=list(META), stem=META_STEMS)
 
 
 def finished_message():
