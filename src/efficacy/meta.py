@@ -264,11 +264,30 @@ def _check_yv(yi, vi, labels=None):
     return yi, vi
 
 
-def _P(X, w):
-    """Projection P = W - W X (X'WX)^-1 X'W."""
-    WX = X * w[:, None]
-    M = np.linalg.inv(X.T @ WX)
-    return np.diag(w) - WX @ M @ WX.T, M
+class _Proj:
+    """Quantities of P = W - W X (X'WX)^-1 X'W without forming the k x k matrix (O(k p^2))."""
+
+    def __init__(self, X, w, y):
+        WX = X * w[:, None]
+        self.M = np.linalg.inv(X.T @ WX)
+        self.b = self.M @ (WX.T @ y)
+        self.Py = w * (y - X @ self.b)
+        self.yPy = float(y @ self.Py)
+        self.X, self.w, self.WX = X, w, WX
+        A = (WX * w[:, None]).T @ X  # X'W^2X
+        self._MA = self.M @ A
+        self.trP = float(w.sum() - np.trace(self._MA))
+
+    @property
+    def trPP(self):
+        w, X = self.w, self.X
+        B = (self.WX * (w**2)[:, None]).T @ X  # X'W^3X
+        return float((w**2).sum() - 2 * np.trace(self.M @ B) + np.trace(self._MA @ self._MA))
+
+
+def _ols_resid(y, X):
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return y - X @ beta
 
 
 def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
@@ -276,21 +295,20 @@ def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
     if method in ("EE", "FE"):
         return 0.0, True
     if method == "DL":
-        P, _ = _P(X, 1 / v)
-        Q = y @ P @ y
-        return max(0.0, (Q - (k - p)) / np.trace(P)), True
+        P = _Proj(X, 1 / v, y)
+        return max(0.0, (P.yPy - (k - p)) / P.trP), True
     if method == "HE":
-        Pols = np.eye(k) - X @ np.linalg.pinv(X)
-        return max(0.0, (y @ Pols @ y - np.trace(Pols @ np.diag(v))) / (k - p)), True
+        r = _ols_resid(y, X)
+        XtX_inv = np.linalg.pinv(X.T @ X)
+        tr = v.sum() - np.trace(XtX_inv @ ((X * v[:, None]).T @ X))
+        return max(0.0, (r @ r - tr) / (k - p)), True
     if method == "SJ":
-        Pols = np.eye(k) - X @ np.linalg.pinv(X)
-        t0 = (y @ Pols @ y) / k
-        P, _ = _P(X, 1 / (v + t0))
-        return t0 * (y @ P @ y) / (k - p), True
+        r = _ols_resid(y, X)
+        t0 = (r @ r) / k
+        return t0 * _Proj(X, 1 / (v + t0), y).yPy / (k - p), True
     if method in ("PM", "EB"):
         def f(t):
-            P, _ = _P(X, 1 / (v + t))
-            return y @ P @ y - (k - p)
+            return _Proj(X, 1 / (v + t), y).yPy - (k - p)
 
         if f(0.0) <= 0:
             return 0.0, True
@@ -303,13 +321,11 @@ def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
         t = max(t, 0.0)
         for _ in range(maxiter):
             w = 1 / (v + t)
-            P, _ = _P(X, w)
-            Py = P @ y
+            P = _Proj(X, w, y)
             if method == "REML":
-                PP = P @ P
-                adj = (Py @ Py - np.trace(P)) / np.trace(PP)
+                adj = (P.Py @ P.Py - P.trP) / P.trPP
             else:
-                adj = (Py @ Py - w.sum()) / (w**2).sum()
+                adj = (P.Py @ P.Py - w.sum()) / (w**2).sum()
             step = 1.0
             while t + step * adj < 0:
                 step /= 2
@@ -324,8 +340,7 @@ def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
 
 
 def _q_gen(y, v, X, t):
-    P, _ = _P(X, 1 / (v + t))
-    return y @ P @ y
+    return _Proj(X, 1 / (v + t), y).yPy
 
 
 def _tau2_qprofile(y, v, X, level):
@@ -492,12 +507,12 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         raise MetaError("moderators are collinear (model matrix not of full rank)", where=", ".join(names))
     tau2, conv = _tau2(y, v, X, method)
     w = 1 / (v + tau2)
-    P, M = _P(X, w)
-    b = M @ (X.T @ (w * y))
+    P = _Proj(X, w, y)
+    b, M = P.b, P.M
     vb = M.copy()
     df = k - p
     if test == "knha":
-        s2 = (y @ P @ y) / df
+        s2 = P.yPy / df
         vb = vb * s2
         crit = stats.t.ppf(1 - (1 - level) / 2, df)
         dist = stats.t(df)
@@ -507,9 +522,9 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
     se = np.sqrt(np.diag(vb))
     zv = b / se
     pv = 2 * dist.sf(np.abs(zv))
-    Pfe, _ = _P(X, 1 / v)
-    Q = float(y @ Pfe @ y)
-    s2typ = df / np.trace(Pfe)
+    Pfe = _Proj(X, 1 / v, y)
+    Q = Pfe.yPy
+    s2typ = df / Pfe.trP
     i2f = lambda t: 100 * t / (t + s2typ)  # noqa: E731
     if method in ("EE", "FE"):
         tci, I2ci, H2ci = (np.nan, np.nan), (np.nan, np.nan), (np.nan, np.nan)
@@ -1004,8 +1019,7 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
         tab["pval_cr2"] = 2 * stats.t.sf(np.abs(b / se_r), df)
         tab["ci_low_cr2"] = b - tc * se_r
         tab["ci_high_cr2"] = b + tc * se_r
-    P, _ = _P(X, 1 / v)
-    QE = float(y @ P @ y)
+    QE = _Proj(X, 1 / v, y).yPy
     return ThreeLevelResult(coef_table=tab, sigma2=(float(s1), float(s2)), logLik=float(-nll_val), k=k,
                             n_clusters=n_cl, QE=QE, QE_pval=float(stats.chi2.sf(QE, k - p)), vcov=vb,
                             vcov_cr2=vr, converged=bool(best.success) or np.isfinite(best.fun),
