@@ -250,6 +250,8 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     states = queue.stdout.split()
     assert queue.returncode == 0 and states, queue.stdout + queue.stderr
     assert set(states) == {"COMPLETED"}, states
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    assert len(submitted) == len(states), (submitted, states)
 
     local = _copy(tmp_path / "local")
     out = _snakemake([SNAKEMAKE, "--workflow-profile", "none", "--cores", "2", "--configfile", str(FAST_CONFIG)],
