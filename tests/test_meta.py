@@ -358,3 +358,100 @@ def test_k2_and_boundary():
         assert r.tau2_ci[0] == 0.0
     r = random_effects([0.30, 0.31, 0.29], [0.02, 0.03, 0.02])
     assert r.I2 == 0.0 and r.converged
+
+
+# ----------------------------------------------------------------------------- workflow entry point
+BCG_SPEC = {"name": "bcg", "measure": "RR", "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
+            "label": "author", "order": "year"}
+
+
+def test_run_analysis_bcg(bcg):
+    _, f = bcg
+    out = meta.run_analysis(BCG_SPEC, {"input": _lit("bcg.csv")})
+    assert set(out) == {"summary", "studies", "diagnostics", "bias", "masem"}
+    s = out["summary"].iloc[0]
+    ref = f["REML"]
+    assert_allclose([s["estimate"], s["se"], s["tau2"], s["tau2_ci_low"], s["I2"], s["Q"], s["pi_low"]],
+                    [ref["estimate"], ref["se"], ref["tau2"], ref["tau2_ci"][0], ref["I2"], ref["QE"], ref["pi"][0]],
+                    rtol=RTOL)
+    assert_allclose(s["estimate_transf"], np.exp(ref["estimate"]), rtol=RTOL)
+    st = out["studies"]
+    obs = st[~st["filled"]]
+    assert_allclose(obs["weight"].sum(), 100.0)
+    assert_allclose(obs["weight"], f["diagnostics"]["influence"]["weight"], rtol=RTOL)
+    # REML trim and fill on bcg: studies imputed rows are flagged
+    assert st["filled"].sum() == int(out["bias"].query("test == 'trimfill' and statistic == 'k0'")["value"].iloc[0])
+    dg = out["diagnostics"]
+    assert len(dg) == 13 and list(dg["study"]) == list(_lit("bcg.csv")["author"])
+    assert_allclose(dg["rstudent"], f["diagnostics"]["influence"]["rstudent"], rtol=RTOL)
+    assert sorted(dg["cum_position"]) == list(range(1, 14))
+    # cumulative by year: the last study added gives the full-data estimate
+    assert_allclose(dg.loc[dg["cum_position"] == 13, "cum_estimate"].iloc[0], ref["estimate"], rtol=RTOL)
+    b = out["bias"].set_index(["test", "statistic"])["value"]
+    assert_allclose(b[("egger", "zval")], f["bias"]["regtest"]["zval"], rtol=RTOL)
+    # same seed-free inputs -> identical tables
+    again = meta.run_analysis(BCG_SPEC, {"input": _lit("bcg.csv")})
+    for key in out:
+        pd.testing.assert_frame_equal(out[key], again[key])
+
+
+def test_run_analysis_moderators_and_dl(bcg):
+    _, f = bcg
+    spec = dict(BCG_SPEC, moderators=["ablat"])
+    s = meta.run_analysis(spec, {"input": _lit("bcg.csv")})["summary"]
+    assert list(s["term"]) == ["intrcpt", "ablat"]
+    assert_allclose(s["estimate"], f["ablat"]["coef"], rtol=RTOL)
+    assert_allclose(s["QM"].iloc[0], f["ablat"]["QM"], rtol=RTOL)
+    spec = dict(BCG_SPEC, method="DL")
+    b = meta.run_analysis(spec, {"input": _lit("bcg.csv")})["bias"].set_index(["test", "statistic"])
+    t = f["bias"]["trimfill_DL"]
+    assert b.loc[("trimfill", "k0"), "value"] == t["k0"] and b.loc[("trimfill", "k0"), "detail"] == t["side"]
+    assert_allclose(b.loc[("trimfill", "estimate"), "value"], t["estimate"], rtol=RTOL)
+
+
+def test_run_analysis_masem():
+    f = _fix("craft")
+    spec = {"name": "craft2003", "source": "masem", "model": {"conf": ["acog", "asom"], "perf": ["acog", "asom", "conf"]}}
+    out = meta.run_analysis(spec, {"input": _lit("craft2003.csv")})
+    m = out["masem"]
+    ind = m[m["table"] == "indirect"].set_index("from")
+    assert_allclose(ind.loc[["acog", "asom"], "estimate"], f["indirect"]["estimate"], rtol=RTOL)
+    pooled = m[m["table"] == "pooled"]
+    assert_allclose(pooled["estimate"], f["pooled"]["coef"], rtol=RTOL)
+    assert len(out["summary"]) == 6
+
+
+def test_run_analysis_pipeline_sources():
+    rng = np.random.default_rng(7)
+    med = {}
+    for i, est in enumerate([-0.02, -0.015, -0.03, -0.01]):
+        med[f"s{i}"] = pd.DataFrame({"effect": ["a", "b", "indirect", "direct"], "estimate": [0.5, -0.1, est, 0.2],
+                                     "se": [0.1, 0.05, 0.006 + 0.002 * i, 0.1]})
+    med["no_med"] = pd.DataFrame({"effect": ["total"], "estimate": [0.1], "se": [0.1]})
+    out = meta.run_analysis({"name": "ind", "source": "indirect"}, med)
+    s = out["summary"].iloc[0]
+    direct = random_effects([-0.02, -0.015, -0.03, -0.01], [(0.006 + 0.002 * i) ** 2 for i in range(4)])
+    assert_allclose(s["estimate"], direct.estimate)
+    assert "no_med" in s["reason"]
+    clean = {}
+    for i in range(3):
+        x = rng.normal(size=200)
+        clean[f"s{i}"] = pd.DataFrame({"efficacy": x, "behavior": 0.4 * x + rng.normal(size=200)})
+    out = meta.run_analysis({"name": "r", "source": "efficacy_behavior_r", "measure": "ZCOR"}, clean)
+    rs = [np.corrcoef(t["efficacy"], t["behavior"])[0, 1] for _, t in sorted(clean.items())]
+    st = out["studies"]
+    assert_allclose(st["yi"], np.arctanh(rs))
+    assert_allclose(st["vi"], 1 / 197)
+    assert_allclose(out["summary"]["estimate_transf"].iloc[0], np.tanh(out["summary"]["estimate"].iloc[0]))
+    # k = 1 is an NA result with a reason, not an exception
+    one = meta.run_analysis({"name": "one", "source": "efficacy_behavior_r"}, {"s0": clean["s0"]})
+    assert "k = 1" in one["summary"]["reason"].iloc[0]
+
+
+def test_run_analysis_three_level():
+    f = _fix("konstantopoulos")
+    d = pd.DataFrame(f["data"])
+    out = meta.run_analysis({"name": "k", "cluster": "district", "es_id": "school"}, {"input": d})
+    s = out["summary"].iloc[0]
+    assert_allclose([s["estimate"], s["se"], s["se_cr2"]], [f["model"]["estimate"], f["model"]["se"], f["CR2"]["se"]],
+                    rtol=RTOL)

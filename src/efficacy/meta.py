@@ -1441,20 +1441,32 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
         diag = pd.concat([loo, inf.drop(columns="study"), cu], axis=1)
         diag.insert(0, "analysis", name)
         diag["note"] = note
-        eg = egger_test(base)
-        tf = trim_and_fill(base)
-        pp = pet_peese(base)
-        bias = [("egger", "zval" if base.test == "z" else "tval", eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
-                ("egger", "limit_estimate", eg["limit_estimate"], ""),
-                ("egger", "limit_ci_low", eg["limit_ci_low"], ""), ("egger", "limit_ci_high", eg["limit_ci_high"], ""),
-                ("trimfill", "k0", tf.k0, tf.side), ("trimfill", "se_k0", tf.se_k0, tf.side),
-                ("trimfill", "estimate", tf.model.estimate, tf.side), ("trimfill", "ci_low", tf.model.ci_low, tf.side),
-                ("trimfill", "ci_high", tf.model.ci_high, tf.side), ("trimfill", "tau2", tf.model.tau2, tf.side)]
-        bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
+        bias = []
+        try:
+            eg = egger_test(base)
+            stat = "zval" if base.test == "z" else "tval"
+            bias += [("egger", stat, eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
+                     ("egger", "limit_estimate", eg["limit_estimate"], ""),
+                     ("egger", "limit_ci_low", eg["limit_ci_low"], ""),
+                     ("egger", "limit_ci_high", eg["limit_ci_high"], "")]
+            pp = pet_peese(base)
+            bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
+        except MetaError as err:  # e.g. all studies equally precise: the regression is not identified
+            bias += [("egger", "reason", np.nan, str(err)), ("pet_peese", "reason", np.nan, str(err))]
+        tf = None
+        try:
+            tf = trim_and_fill(base)
+            bias += [("trimfill", "k0", tf.k0, tf.side), ("trimfill", "se_k0", tf.se_k0, tf.side),
+                     ("trimfill", "estimate", tf.model.estimate, tf.side),
+                     ("trimfill", "ci_low", tf.model.ci_low, tf.side),
+                     ("trimfill", "ci_high", tf.model.ci_high, tf.side),
+                     ("trimfill", "tau2", tf.model.tau2, tf.side)]
+        except MetaError as err:
+            bias += [("trimfill", "reason", np.nan, str(err))]
         bias = pd.DataFrame(bias, columns=["test", "statistic", "value", "detail"])
         bias.insert(0, "analysis", name)
         bias["note"] = note
-        if tf.k0 > 0:
+        if tf is not None and tf.k0 > 0:
             fs = np.sqrt(tf.filled["vi"].to_numpy())
             filled = pd.DataFrame({"analysis": name, "study": [f"filled_{i + 1}" for i in range(tf.k0)],
                                    "yi": tf.filled["yi"].to_numpy(), "vi": tf.filled["vi"].to_numpy(), "sei": fs,
