@@ -287,7 +287,8 @@ def test_three_level_cr2():
     assert_allclose(r.sigma2, m["sigma2"], rtol=RTOL)
     assert_allclose(r.logLik, m["logLik"], rtol=RTOL)
     assert_allclose(r.QE, m["QE"], rtol=RTOL)
-    assert_allclose([t["se_cr2"], t["tval_cr2"]], [f["CR2"]["se"], f["CR2"]["tstat"]], rtol=RTOL)
+    assert_allclose([t["se_cr2"], t["tval_cr2"], t["df_cr2"], t["pval_cr2"]],
+                    [f["CR2"]["se"], f["CR2"]["tstat"], f["CR2"]["df"], f["CR2"]["pval"]], rtol=RTOL)
     # with a moderator
     d["yc"] = d["year"] - d["year"].mean()
     r2 = three_level("yi", "vi", "district", "school", data=d, mods=["yc"], robust=True)
@@ -295,6 +296,8 @@ def test_three_level_cr2():
     assert_allclose(r2.coef_table["se"], f["year"]["se"], rtol=RTOL)
     assert_allclose(r2.sigma2, f["year"]["sigma2"], rtol=RTOL)
     assert_allclose(r2.coef_table["se_cr2"], f["year"]["CR2_se"], rtol=RTOL)
+    assert_allclose(r2.coef_table["df_cr2"], f["year"]["CR2_df"], rtol=RTOL)
+    assert_allclose(r2.coef_table["pval_cr2"], f["year"]["CR2_p"], rtol=RTOL)
 
 
 def test_masem_craft():

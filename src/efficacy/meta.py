@@ -933,17 +933,22 @@ class ThreeLevelResult:
 
 
 def _cr2_vcov(X, W, Phi, e, cluster):
-    """CR2 cluster-robust covariance (Bell & McCaffrey, 2002; Pustejovsky & Tipton, 2018).
+    """CR2 cluster-robust covariance and Satterthwaite df (Bell & McCaffrey, 2002; Pustejovsky & Tipton, 2018).
 
     ``W`` is the weight matrix of the estimator (here ``Phi^-1``), ``Phi`` the working model.
     ``A_j = D_j' B_j^{-1/2} D_j`` with ``Phi_j = D_j' D_j`` and
-    ``B_j = D_j (I - H)_j Phi (I - H)_j' D_j'`` (clubSandwich ``vcovCR(type="CR2")``).
+    ``B_j = D_j (I - H)_j Phi (I - H)_j' D_j'`` (clubSandwich ``vcovCR(type="CR2")``). The df of
+    each coefficient's test are Satterthwaite's under the working model
+    (clubSandwich ``coef_test(test="Satterthwaite")``).
+    Returns ``(vcov, df)``.
     """
     XtW = X.T @ W
     M = np.linalg.inv(XtW @ X)
     H = X @ M @ XtW
     IH = np.eye(len(e)) - H
-    meat = np.zeros((X.shape[1], X.shape[1]))
+    p = X.shape[1]
+    meat = np.zeros((p, p))
+    G = []  # per cluster: p x k matrices whose products with e give the cluster's score contribution
     for g in pd.unique(cluster):
         j = np.flatnonzero(cluster == g)
         D = np.linalg.cholesky(Phi[np.ix_(j, j)]).T
@@ -953,7 +958,14 @@ def _cr2_vcov(X, W, Phi, e, cluster):
         A = D.T @ inv_sqrt @ D
         u = XtW[:, j] @ A @ e[j]
         meat += np.outer(u, u)
-    return M @ meat @ M
+        G.append(M @ XtW[:, j] @ A @ IH[j])
+    G = np.stack(G)  # (J, p, k)
+    df = np.empty(p)
+    for c in range(p):
+        Gc = G[:, c, :]  # (J, k)
+        S = Gc @ Phi @ Gc.T
+        df[c] = np.trace(S) ** 2 / np.sum(S**2)
+    return M @ meat @ M, df
 
 
 def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False, level=0.95):
@@ -963,9 +975,8 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
     ``y_ij = b + u_i + w_ij + e_ij`` with ``u ~ N(0, sigma2_1)``, ``w ~ N(0, sigma2_2)``
     (Konstantopoulos, 2011; Van den Noortgate et al., 2013). Matches
     ``metafor::rma.mv(yi, vi, random = ~ 1 | study/es_id, method = "REML")``; with
-    ``robust=True`` the coefficient table adds CR2 cluster-robust SEs by study
-    (``clubSandwich::coef_test(vcov = "CR2")``), with t tests on ``n_clusters - p`` df
-    (clubSandwich uses Satterthwaite df, which are not computed here).
+    ``robust=True`` the coefficient table adds CR2 cluster-robust SEs by study with
+    Satterthwaite-df t tests (``clubSandwich::coef_test(vcov = "CR2")``).
     """
     if data is not None:
         yi = data[yi] if isinstance(yi, str) else yi
@@ -1009,9 +1020,8 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
     vr = None
     if robust:
         W = np.linalg.inv(Phi)
-        vr = _cr2_vcov(X, W, Phi, y - X @ b, study)
+        vr, df = _cr2_vcov(X, W, Phi, y - X @ b, study)
         se_r = np.sqrt(np.diag(vr))
-        df = n_cl - p
         tc = stats.t.ppf(1 - (1 - level) / 2, df)
         tab["se_cr2"] = se_r
         tab["tval_cr2"] = b / se_r
