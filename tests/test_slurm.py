@@ -1,157 +1,54 @@
 """The workflow on a real (one-node, localhost) SLURM cluster gives the same tables as a local run.
 
-The test installs SLURM and munge from Debian's packages when they are missing (root and apt-get
-needed; otherwise it is skipped with the reason), starts ``munged``, ``slurmctld`` and ``slurmd``
-directly (no systemd) with state, spool, pid files, logs and munge's socket in a temporary folder and
-``/etc/slurm/slurm.conf`` written for the run (the jobstep plugin drops ``SLURM_CONF`` before its inner
-``srun``, so the default path is the only one every client sees; the previous file, if any, is restored), runs the default target on the fast config through
-``workflow/profiles/slurm`` with the site values filled in, runs the same config locally, compares
-every result table byte for byte, and stops each daemon it started by its PID, even on failure.
-Every step has a bounded timeout.
+``tests/slurm/cluster.py`` installs SLURM and munge from Debian's packages when they are missing
+(root and apt-get needed; otherwise the test is skipped with the reason) and starts ``munged``,
+``slurmctld`` and ``slurmd`` directly (no systemd). The test runs the default target on the fast
+config through ``workflow/profiles/slurm`` with the site values filled in, runs the same config
+locally, compares every result table byte for byte, and checks that each daemon started was stopped
+by its PID, even on failure. Every step has a bounded timeout.
 """
 
 from __future__ import annotations
 
 import filecmp
+import importlib.util
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from test_workflow import FAST_CONFIG, ROOT, SNAKEMAKE, _tables, copy_project
 
-PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
-DAEMONS = {"munged": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd"}
-TEMPLATE = ROOT / "tests" / "slurm" / "slurm.conf.in"
 RUN_TIMEOUT = 900  # seconds for one workflow run (SIGKILL 30 s later)
+
+_spec = importlib.util.spec_from_file_location("efficacy_slurm_cluster", ROOT / "tests" / "slurm" / "cluster.py")
+cluster_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cluster_mod)
 
 
 def _sh(cmd, timeout=60, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
-def _ensure_slurm_installed():
-    if all(Path(p).exists() for p in DAEMONS.values()) and shutil.which("sbatch") and shutil.which("squeue"):
-        return
-    if os.geteuid() != 0:
-        pytest.skip("SLURM is not installed and installing it needs root (apt-get)")
-    if shutil.which("apt-get") is None:
-        pytest.skip("SLURM is not installed and apt-get is unavailable")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
-        proc = _sh(cmd, timeout=600, env=env)
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _mem_mb():
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024 * 9 // 10
-    return 4000
-
-
-def _wait(predicate, timeout, what, logs=()):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.5)
-    tails = "".join(f"\n--- {p}:\n" + Path(p).read_text(errors="replace")[-2000:] for p in logs if Path(p).exists())
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}{tails}")
-
-
-def _stop(procs):
-    """SIGTERM each daemon we started (by PID), then SIGKILL what is left after 15 s."""
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture
 def slurm_cluster():
-    """A one-node SLURM cluster on localhost; yields the environment its clients need."""
-    if os.geteuid() != 0:
-        pytest.skip("starting slurmd and munged needs root")
-    _ensure_slurm_installed()
-    # Not under pytest's tmp_path: the munge user must be able to reach its socket folder.
-    base = Path(tempfile.mkdtemp(prefix="efficacy-slurm-"))
-    base.chmod(0o755)
-    munge_dir = base / "munge"
-    munge_dir.mkdir(mode=0o755)
-    for sub in ("state", "spool"):
-        (base / sub).mkdir()
-    shutil.chown(munge_dir, "munge", "munge")
-    key = Path("/etc/munge/munge.key")
-    if not key.exists():
-        _sh(["mungekey", "--create", "--keyfile", str(key)], check=True)
-        shutil.chown(key, "munge", "munge")
-        key.chmod(0o400)
-    # The default path: the jobstep plugin strips SLURM_* (SLURM_CONF included) before the inner srun.
-    # Rewritten on every run; any previous file is put back (or ours removed) at teardown.
-    conf = Path("/etc/slurm/slurm.conf")
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    saved = conf.read_bytes() if conf.exists() else None
-    conf.write_text(TEMPLATE.read_text().format(
-        dir=base, munge_socket=munge_dir / "munge.socket", ctld_port=_free_port(), slurmd_port=_free_port(),
-        cpus=os.cpu_count() or 1, mem_mb=_mem_mb()))
-    env = {**os.environ, "SLURM_CONF": str(conf)}
-    procs: list[subprocess.Popen] = []
-    logs = [munge_dir / "munged.log", base / "slurmctld.log", base / "slurmd.log"]
-
-    def start(cmd, **kw):
-        # Foreground (-F / -D) so that the PID we hold is the daemon's own.
-        out = open(base / f"{Path(cmd[0]).name}.out", "w")
-        procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                      start_new_session=True, **kw))
-        return procs[-1]
-
+    """A one-node SLURM cluster on localhost (tests/slurm/cluster.py), stopped by PID at teardown."""
     try:
-        start([DAEMONS["munged"], "-F", f"--socket={munge_dir / 'munge.socket'}",
-               f"--pid-file={munge_dir / 'munged.pid'}", f"--log-file={munge_dir / 'munged.log'}",
-               f"--seed-file={munge_dir / 'munged.seed'}"], user="munge", group="munge")
-        _wait(lambda: (munge_dir / "munge.socket").exists(), 20, "munged's socket", logs)
-        start([DAEMONS["slurmctld"], "-D", "-c", "-f", str(conf)])
-        start([DAEMONS["slurmd"], "-D", "-N", "localhost", "-f", str(conf)])
-
-        def node_idle():
-            if any(p.poll() is not None for p in procs):
-                raise AssertionError("a SLURM daemon exited:\n" + "".join(
-                    f"--- {p}:\n{Path(p).read_text(errors='replace')[-2000:]}"
-                    for p in [*logs, *base.glob('*.out')] if Path(p).exists()))
-            proc = _sh(["sinfo", "-h", "-N", "-o", "%T"], timeout=10, env=env)
-            return proc.returncode == 0 and proc.stdout.strip() == "idle"
-
-        _wait(node_idle, 60, "the node to become idle", logs)
-        yield {"env": env, "dir": base, "partition": "test"}
+        ctx = cluster_mod.local_cluster()
+        cluster = ctx.__enter__()
+    except cluster_mod.ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
     finally:
-        _stop(procs)
-        if saved is None:
-            conf.unlink(missing_ok=True)
-        else:
-            conf.write_bytes(saved)
-        shutil.rmtree(base, ignore_errors=True)
+        ctx.__exit__(None, None, None)
+        alive = [pid for pid in cluster["pids"] if Path(f"/proc/{pid}").exists()
+                 and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+        assert alive == [], f"daemons still running: {alive}"
 
 
 def _site_profile(proj: Path, partition: str):
