@@ -458,3 +458,29 @@ def test_run_analysis_three_level():
     s = out["summary"].iloc[0]
     assert_allclose([s["estimate"], s["se"], s["se_cr2"]], [f["model"]["estimate"], f["model"]["se"], f["CR2"]["se"]],
                     rtol=RTOL)
+
+
+def test_doctests():
+    import doctest
+
+    failures, _ = doctest.testmod(meta)
+    assert failures == 0
+
+
+def test_smd_from_f_and_more_bad_input():
+    f = _fix("normand")
+    d = pd.DataFrame(f["data"])
+    t = np.abs(np.array(f["ti"]))
+    from_f = escalc("SMD", Fi=t**2, n1i=d["n1i"], n2i=d["n2i"])
+    assert_allclose(from_f["yi"], np.abs(f["yi_t"]), rtol=1e-10)
+    with pytest.raises(MetaError, match="row 0, column ci"):
+        escalc("RR", ai=[1], bi=[2], ci=[-1], di=[3])
+    with pytest.raises(MetaError, match="column sd2i"):
+        escalc("SMD", m1i=[1, 2], sd1i=[1, 1], n1i=[10, 10], m2i=[0, 0], sd2i=[1, 0], n2i=[10, 10])
+    bad = pd.DataFrame({"study": [1, 1], "ri": [0.2, 1.2], "ni": [50, 50], "var1": ["a", "a"], "var2": ["b", "c"]})
+    with pytest.raises(MetaError, match="outside"):
+        rcalc(bad)
+    # equal precision: Egger/PET-PEESE are not identified -> a reason row, not an exception
+    out = meta.run_analysis({"name": "eq"}, {"input": pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5], "vi": [0.01] * 4})})
+    b = out["bias"].set_index(["test", "statistic"])
+    assert "collinear" in b.loc[("egger", "reason"), "detail"]
