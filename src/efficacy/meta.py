@@ -267,12 +267,14 @@ def _check_yv(yi, vi, labels=None):
     if yi.shape != vi.shape:
         raise MetaError("yi and vi differ in length", found=f"{yi.size} vs {vi.size}")
     lab = (lambda i: f"row {i}") if labels is None else (lambda i: f"row {i} ({labels[i]})")
-    for i in range(yi.size):
-        if np.isnan(vi[i]) and not np.isnan(yi[i]):
-            raise MetaError("sampling variance missing and cannot be computed", where=lab(i) + ", column vi")
-        if not np.isnan(vi[i]) and vi[i] <= 0:
-            raise MetaError("sampling variance must be positive", where=lab(i) + ", column vi",
-                            found=vi[i], expected="> 0")
+    miss = np.flatnonzero(np.isnan(vi) & ~np.isnan(yi))
+    nonpos = np.flatnonzero(~np.isnan(vi) & (vi <= 0))
+    first = min([*miss[:1], *nonpos[:1]], default=None)
+    if first is not None and first in miss[:1]:
+        raise MetaError("sampling variance missing and cannot be computed", where=lab(first) + ", column vi")
+    if first is not None:
+        raise MetaError("sampling variance must be positive", where=lab(first) + ", column vi",
+                        found=vi[first], expected="> 0")
     return yi, vi
 
 
