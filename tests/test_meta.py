@@ -484,3 +484,13 @@ def test_smd_from_f_and_more_bad_input():
     out = meta.run_analysis({"name": "eq"}, {"input": pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5], "vi": [0.01] * 4})})
     b = out["bias"].set_index(["test", "statistic"])
     assert "collinear" in b.loc[("egger", "reason"), "detail"]
+
+
+def test_influence_meta_regression(bcg):
+    es, f = bcg
+    m = random_effects("yi", "vi", mods=["ablat"], data=es)
+    inf = influence(m)
+    ref = f["ablat_influence"]
+    for c in ["rstudent", "dffits", "cook_d", "cov_r", "QE_del", "hat", "weight"]:
+        assert_allclose(inf[c], ref[c], rtol=RTOL, err_msg=c)
+    assert_allclose(inf["tau2_del"], ref["tau2_del"], rtol=RTOL, atol=1e-10)

@@ -760,6 +760,8 @@ def influence(res, labels=None):
     Returns ``rstudent`` (externally studentised deleted residual), ``dffits``, ``cook_d``,
     ``cov_r``, ``tau2_del``, ``QE_del``, ``hat`` and ``weight`` (percent) per study.
     """
+    if res.p > 1:
+        return _influence_mods(res, labels)
     y, v = _fit_of(res)
     k = y.size
     M = 1 - np.eye(k)
@@ -788,6 +790,34 @@ def influence(res, labels=None):
     return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), "rstudent": rstudent,
                          "dffits": dffits, "cook_d": cook, "cov_r": cov_r, "tau2_del": t_del, "QE_del": QE_del,
                          "hat": hat, "weight": 100 * hat})
+
+
+def _influence_mods(res, labels=None):
+    """Case diagnostics for a meta-regression: one refit per deleted study (k is small in practice)."""
+    y, v, X = res.yi, res.vi, res.X
+    k, p = X.shape
+    if k - 1 <= p:
+        raise MetaError(f"too few studies (k = {k}) for deletion diagnostics with {p} coefficients")
+    wf = 1 / (v + res.tau2)
+    Pf = _Proj(X, wf, y)
+    hat = np.einsum("ij,jk,ik->i", X, Pf.M, X) * wf
+    s2f = Pf.yPy / (k - p) if res.test == "knha" else 1.0
+    svb = np.linalg.inv(res.vcov)
+    out = {c: np.empty(k) for c in ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del"]}
+    for i in range(k):
+        keep = np.arange(k) != i
+        r = random_effects(y[keep], v[keep], mods=X[keep][:, 1:], method=res.method, test=res.test, _r2=False)
+        xi = X[i]
+        pred_del = xi @ r.coef
+        out["rstudent"][i] = (y[i] - pred_del) / np.sqrt(v[i] + r.tau2 + xi @ r.vcov @ xi)
+        out["dffits"][i] = (xi @ res.coef - pred_del) / np.sqrt(s2f * hat[i] * (r.tau2 + v[i]))
+        d = res.coef - r.coef
+        out["cook_d"][i] = d @ svb @ d
+        out["cov_r"][i] = np.linalg.det(r.vcov) / np.linalg.det(res.vcov)
+        out["tau2_del"][i] = r.tau2
+        out["QE_del"][i] = r.Q
+    return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), **out, "hat": hat,
+                         "weight": 100 * wf / wf.sum()})
 
 
 def cumulative(res, order=None, labels=None):
