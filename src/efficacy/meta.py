@@ -556,7 +556,6 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         H2ci = tuple(1 / (1 - i / 100) for i in I2ci)
         I2 = i2f(tau2)
         H2 = 1 / (1 - I2 / 100)
-    xbar = X.mean(axis=0) if p > 1 else np.ones(1)
     # prediction interval at the intercept (no moderators) as metafor predict()
     x0 = np.zeros(p)
     x0[0] = 1
@@ -572,7 +571,6 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
                     Q_pval=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
                     weights=100 * w / w.sum(), yi=y, vi=v, X=X, level=level, converged=conv,
                     reason="" if conv else "Fisher scoring did not converge")
-    del xbar
     if p > 1:
         bb = b[1:]
         QM = float(bb @ np.linalg.solve(vb[1:, 1:], bb))
