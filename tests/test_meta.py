@@ -494,3 +494,14 @@ def test_influence_meta_regression(bcg):
     for c in ["rstudent", "dffits", "cook_d", "cov_r", "QE_del", "hat", "weight"]:
         assert_allclose(inf[c], ref[c], rtol=RTOL, err_msg=c)
     assert_allclose(inf["tau2_del"], ref["tau2_del"], rtol=RTOL, atol=1e-10)
+
+
+def test_cumulative_by_year(bcg):
+    es, f = bcg
+    r = random_effects(es["yi"], es["vi"])
+    cu = cumulative(r, order=es["year"])
+    ref = f["cumul_year"]
+    assert [str(x) for x in cu["added"]] == ref["slab"]
+    assert_allclose(cu["estimate"], ref["estimate"], rtol=RTOL)
+    assert_allclose(cu["se"], ref["se"], rtol=RTOL)
+    assert_allclose(cu["tau2"], ref["tau2"], rtol=RTOL, atol=1e-10)

@@ -77,6 +77,8 @@ out(list(source = "metafor::escalc(measure='RR', ai=tpos, bi=tneg, ci=cpos, di=c
          ablat_influence = (function(inf) list(rstudent = inf$inf$rstudent, dffits = inf$inf$dffits,
                             cook_d = inf$inf$cook.d, cov_r = inf$inf$cov.r, tau2_del = inf$inf$tau2.del,
                             QE_del = inf$inf$QE.del, hat = inf$inf$hat, weight = inf$inf$weight))(influence(mod)),
+         cumul_year = (function(cu) list(estimate = cu$estimate, se = cu$se, tau2 = cu$tau2, slab = as.character(cu$slab)))(
+                         cumul(res, order = dat$year)),
          alloc = list(names = names(coef(modc)), coef = unname(coef(modc)), se = unname(modc$se), QM = modc$QM,
                       QMp = modc$QMp, tau2 = modc$tau2, R2 = modc$R2),
          diagnostics = diag_all(res), bias = bias_all(dat$yi, dat$vi, dat)),
