@@ -23,7 +23,7 @@ import yaml
 
 from test_workflow import FAST_CONFIG, ROOT, SNAKEMAKE, _tables, copy_project
 
-RUN_TIMEOUT = 900  # seconds for one workflow run (SIGKILL 30 s later)
+RUN_TIMEOUT = 1500  # seconds for one workflow run (SIGKILL 30 s later)
 
 _spec = importlib.util.spec_from_file_location("efficacy_slurm_cluster", ROOT / "tests" / "slurm" / "cluster.py")
 cluster_mod = importlib.util.module_from_spec(_spec)
@@ -60,7 +60,7 @@ def _site_profile(proj: Path, partition: str):
     profile = yaml.safe_load(path.read_text())
     profile["default-resources"].pop("slurm_account")
     profile["default-resources"]["slurm_partition"] = partition
-    profile["slurm-status-command"] = "squeue"  # MinJobAge=300 in tests/slurm/slurm.conf.in
+    profile["slurm-status-command"] = "squeue"  # MinJobAge=3600 in tests/slurm/slurm.conf.in
     profile["slurm-init-seconds-before-status-checks"] = 2
     profile["latency-wait"] = 5
     profile["retries"] = 0
@@ -142,7 +142,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     out = _snakemake([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--jobs", "2",
                       "--configfile", str(FAST_CONFIG)], cluster, env)
     assert "run complete" in out
-    # The jobs really went through SLURM: slurmctld still lists them (MinJobAge=300), all completed.
+    # The jobs really went through SLURM: slurmctld still lists them (MinJobAge=3600), all completed.
     queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T"], timeout=20, env=env)
     states = queue.stdout.split()
     assert queue.returncode == 0 and states, queue.stdout + queue.stderr
