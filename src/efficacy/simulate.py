@@ -308,9 +308,11 @@ def ri_clpm_waves(n, n_waves, rng, *, ar_x=0.3, ar_y=0.3, x_to_y=0.25, y_to_x=0.
     rng = _rng(rng)
     sigma, q = stationary_within_covariance(ar_x, ar_y, x_to_y, y_to_x)
     a = np.array([[ar_x, y_to_x], [x_to_y, ar_y]])
-    ri_cov = np.array([[ri_sd[0] ** 2, ri_corr * ri_sd[0] * ri_sd[1]],
-                       [ri_corr * ri_sd[0] * ri_sd[1], ri_sd[1] ** 2]])
-    ri = rng.standard_normal((n, 2)) @ np.linalg.cholesky(ri_cov).T
+    if not -1.0 <= ri_corr <= 1.0 or min(ri_sd) < 0:
+        raise ValueError(f"need ri_sd >= 0 and ri_corr in [-1, 1]; got {ri_sd}, {ri_corr}")
+    z = rng.standard_normal((n, 2))
+    ri = np.column_stack([ri_sd[0] * z[:, 0],
+                          ri_sd[1] * (ri_corr * z[:, 0] + np.sqrt(1.0 - ri_corr ** 2) * z[:, 1])])
     w = np.empty((n, n_waves, 2))
     w[:, 0] = rng.standard_normal((n, 2)) @ np.linalg.cholesky(sigma).T
     innov = rng.standard_normal((n, n_waves, 2)) * np.sqrt(np.diag(q))
@@ -766,7 +768,8 @@ def weekly_panel(n=300, seed=DEFAULT_SEEDS["weekly_panel"], n_waves=5):
     ``w^eff_t = 0.3 w^eff_{t-1} + u_t``, ``w^beh_t = 0.3 w^beh_{t-1} + 0.25 w^eff_{t-1} + v_t``,
     and NO behaviour -> efficacy path. Latent efficacy ``RI^eff + w^eff_t`` is
     measured at each wave by 4 items (1-5); behaviour
-    ``beh_wt = 50 + 10 * (RI^beh + w^beh_t)`` (rounded to 0.1). About 5% of
+    ``beh_wt = 50 + 10 * (RI^beh + w^beh_t)`` (rounded to 0.1, floored at 0: 3.5 SD
+    below the mean, so practically never). About 5% of
     occasions are missing (MCAR; all of that wave's items and behaviour are -99).
 
     Returns
@@ -787,7 +790,7 @@ def weekly_panel(n=300, seed=DEFAULT_SEEDS["weekly_panel"], n_waves=5):
         cols = [f"se{j}_w{t + 1}" for j in range(1, 5)]
         for j, col in enumerate(cols):
             d[col] = items[:, j]
-        d[f"beh_w{t + 1}"] = np.round(50.0 + 10.0 * y[:, t], 1)
+        d[f"beh_w{t + 1}"] = np.maximum(0.0, np.round(50.0 + 10.0 * y[:, t], 1))
         waves_cols.append(cols + [f"beh_w{t + 1}"])
     data = pd.DataFrame(d)
     data, occ = missing_occasions(data, waves_cols, 0.05, rng)
@@ -804,7 +807,7 @@ def weekly_panel(n=300, seed=DEFAULT_SEEDS["weekly_panel"], n_waves=5):
     for t in range(1, n_waves + 1):
         for j in range(1, 5):
             v[f"se{j}_w{t}"] = _item_var(f"Exercise self-efficacy item {j}, week {t}", 1, 5)
-        v[f"beh_w{t}"] = {"type": "numeric", "range": [0, 100], "label": f"Activity index, week {t}"}
+        v[f"beh_w{t}"] = {"type": "numeric", "range": [0, 200], "label": f"Activity index, week {t}"}
     cb["variables"] = v
     cb["scales"] = {
         f"eff_w{t}": _scale("self_efficacy", [f"se{j}_w{t}" for j in range(1, 5)], [1, 5], domain="exercise",
