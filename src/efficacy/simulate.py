@@ -1073,6 +1073,19 @@ def _csv_text(data):
 _MODEL_DOC = {name: (fn.__doc__ or "") for name, fn in STUDIES.items()}
 
 
+def _tidy(obj):
+    """Round floats to 10 significant digits (no 15.000000000000002 in the README)."""
+    if isinstance(obj, dict):
+        return {k: _tidy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_tidy(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(f"{float(obj):.10g}")
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def _readme(study, codebook, truth, command):
     doc = _MODEL_DOC[study].strip().split("\n")
     body = "\n".join(line[4:] if line.startswith("    ") else line for line in doc[1:])
@@ -1087,7 +1100,7 @@ def _readme(study, codebook, truth, command):
         f"{doc[0].strip()}\n\n{body}\n\n"
         "## True parameters\n\n"
         "As returned by the generator (`truth`); latent units unless stated.\n\n"
-        f"```yaml\n{_dump(truth, None)}\n```\n\n"
+        f"```yaml\n{_dump(_tidy(truth), None)}\n```\n\n"
         "## Files\n\n"
         "- `data.csv`: the raw data (missing code -99; planted problems listed above).\n"
         "- `codebook.yaml`: variables, scales, design roles, exclusions.\n"
