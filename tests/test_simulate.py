@@ -274,3 +274,16 @@ def test_weekly_panel_structure():
     assert (se_w2.all(axis=1) == miss["beh_w2"]).all()        # whole occasions missing
     p = truth["parameters"]
     assert p["within_efficacy_to_behavior"] == 0.25 and p["within_behavior_to_efficacy"] == 0.0
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown study 'nope'"):
+        sim.simulate_study("nope")
+    with pytest.raises(ValueError, match="n >= 40"):
+        sim.mastery_trial(n=10)
+    with pytest.raises(ValueError, match="dif_item"):
+        sim.two_cultures(n_per_group=50, dif_item=9)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        sim.correlated_factor(np.zeros(5) + 1.0, 1.5, 0)
+    with pytest.raises(ValueError, match="stationary"):
+        sim.stationary_within_covariance(0.9, 0.9, 0.9, 0.9)

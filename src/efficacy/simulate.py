@@ -281,6 +281,8 @@ def stationary_within_covariance(ar_x, ar_y, x_to_y, y_to_x):
         Diagonal innovation covariance.
     """
     a = np.array([[ar_x, y_to_x], [x_to_y, ar_y]], dtype=float)
+    if np.max(np.abs(np.linalg.eigvals(a))) >= 1.0:
+        raise ValueError(f"VAR(1) matrix {a.tolist()} is not stationary (an eigenvalue has modulus >= 1)")
     s12 = (ar_x * x_to_y + y_to_x * ar_y) / (1.0 - ar_x * ar_y - y_to_x * x_to_y)
     sigma = np.array([[1.0, s12], [s12, 1.0]])
     q = sigma - a @ sigma @ a.T
