@@ -34,6 +34,10 @@ rule panel:
         "benchmarks/out/{study}/panel.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         stationary=config["panel"]["stationary"],
         alpha=config["panel"]["alpha"],
@@ -42,9 +46,5 @@ rule panel:
         use_covariates=config["panel"]["use_covariates"],
         within=config["panel"]["within"],
         random_slopes=config["panel"]["random_slopes"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     script:
         "../scripts/panel.py"
