@@ -27,7 +27,8 @@ def run(cmd, cwd, timeout=1500):
 def copy_project(dest: Path) -> Path:
     """Copy what a workflow run needs (no results, no .snakemake) into dest."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy2(ROOT / name, dest / name)
     for name in ("workflow", "config", "data"):
         shutil.copytree(ROOT / name, dest / name, symlinks=False)
     return dest
@@ -47,7 +48,7 @@ def test_snakefiles_are_snakefmt_formatted():
 def test_dry_run_lists_per_study_jobs():
     proc = run([SNAKEMAKE, "-n", "--quiet", "rules"], ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = run([SNAKEMAKE, "-n"], ROOT)
+    proc = run([SNAKEMAKE, "-n", "--forceall"], ROOT)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     studies = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["studies"]
