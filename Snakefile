@@ -21,17 +21,21 @@ wildcard_constraints:
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/reliability.smk"
 include: "workflow/rules/meta.smk"
+include: "workflow/rules/summary.smk"
 
 
 localrules:
     all,
     provenance,
+    summary,
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        "results/summary.md",
+        "results/summary.html",
 
 
 onsuccess:

@@ -82,7 +82,7 @@ def finished_message():
     return (
         "\nefficacy: run complete.\n"
         f"  results:   {Path('results').resolve()}/ (one folder per study: {', '.join(STUDIES)})\n"
-        f"  summary:   {Path('results/summary.md').resolve()}\n"
+        f"  summary:   {Path('results/summary.md').resolve()} (and summary.html)\n"
         "  report:    snakemake --report results/report.html  (then open results/report.html)\n"
         f"  provenance: {Path('results/provenance.json').resolve()}\n"
     )
