@@ -890,6 +890,13 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     c, nn = mom.full()
     n = int(round(nn.min()))
     warnings = []
+    d = np.sqrt(np.diag(c))
+    eig = np.linalg.eigvalsh(c / np.outer(d, d))
+    if eig[0] <= 1e-10 * eig[-1]:
+        # ML factor analysis needs a positive-definite covariance matrix (log|S| in the fit function).
+        return OmegaResult(np.nan, np.nan, np.nan, np.nan, n, k, ci_level=ci_level, items=list(frame.columns),
+                           reason="item covariance matrix is singular (an item is a linear combination of "
+                                  "others, e.g. duplicated or identical items): omega not estimable")
     lam, psi, conv = _one_factor_ml(c[None])
     at_bound = psi[0] / np.diag(c) <= _PSI_LB * (1 + 1e-6)
     proper = not bool(at_bound.any())
