@@ -34,3 +34,15 @@ def test_htmt_bootstrap_deterministic_and_covers(hs):
 def test_htmt_bad_input(hs):
     with pytest.raises(ValueError, match="nope"):
         htmt(hs, {"a": ["x1", "nope"], "b": ["x4", "x5"]})
+
+
+def test_cfa_fit_matches_lavaan(hs):
+    from efficacy.measurement import cfa_fit
+
+    ref = json.loads((Path(__file__).parent / "reference" / "measurement_cfa_holzinger.json").read_text())["fit"]
+    res = cfa_fit(hs, REF["scales"])
+    assert res.converged and res.proper
+    for k in ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "npar"]:
+        assert_allclose(res.fit[k], ref[k], rtol=1e-3, err_msg=k)
+    assert_allclose(res.fit["baseline_chisq"], ref["baseline.chisq"], rtol=1e-3)
+    assert_allclose(res.fit["loglik"], -(ref["aic"] - 2 * ref["npar"]) / 2, rtol=1e-3)

@@ -1,15 +1,17 @@
-"""Measurement models: discriminant validity (HTMT).
+"""Measurement models: single-group ML CFA fit and discriminant validity (HTMT).
 
-Only the heterotrait-monotrait ratio is shipped so far; CFA and invariance testing (issue #4) are not done.
+Shipped: ``cfa_fit`` (simple-structure ML CFA, lavaan ``cfa()`` defaults, fit measures only, no SEs) and
+``htmt``. Not done (issue #4): SEs/estimate table, multi-group invariance, FIML, modification indices.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import optimize, stats
 import pandas as pd
 
-__all__ = ["htmt", "HTMTResult"]
+__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit"]
 
 
 @dataclass
@@ -109,3 +111,100 @@ def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot:
         lo, hi = np.nanquantile(boots, [a, 1 - a], axis=0)
     f = lambda m: pd.DataFrame(m, index=names, columns=names)  # noqa: E731
     return HTMTResult(names, f(est), f(lo), f(hi), n_boot, level, method)
+
+
+@dataclass
+class CFAFit:
+    """Fit of a simple-structure CFA (lavaan fitMeasures names in ``fit``)."""
+
+    converged: bool
+    proper: bool
+    warnings: list
+    fit: dict
+    loadings: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One-row table of fit measures plus convergence flags."""
+        return pd.DataFrame([{**self.fit, "converged": self.converged, "proper": self.proper,
+                              "warnings": "; ".join(self.warnings)}])
+
+
+def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
+    """Maximum-likelihood CFA with one factor per scale (first loading fixed to 1, correlated factors).
+
+    Matches ``lavaan::cfa(model, data)`` (likelihood "normal", biased covariance, listwise deletion):
+    chisq, df, pvalue, cfi, tli, rmsea, srmr (Bentler), loglik, aic, bic, baseline_chisq/df, npar, n.
+
+    Examples
+    --------
+    >>> cfa_fit(df, {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"]}).fit["cfi"]  # doctest: +SKIP
+    """
+    cols, idx = [], []
+    for name, items in scales.items():
+        missing = [c for c in items if c not in data.columns]
+        if missing:
+            raise ValueError(f"scale {name!r}: columns not in data: {missing}")
+        idx.append(list(range(len(cols), len(cols) + len(items))))
+        cols.extend(items)
+    x = data[cols].dropna().to_numpy(dtype=float)
+    n, p = x.shape
+    m = len(idx)
+    S = np.cov(x, rowvar=False, bias=True)
+    _, logdetS = np.linalg.slogdet(S)
+    lam_pos = [(i, f) for f, ii in enumerate(idx) for i in ii[1:]]
+    tril = np.tril_indices(m)
+
+    def unpack(t):
+        L = np.zeros((p, m))
+        for f, ii in enumerate(idx):
+            L[ii[0], f] = 1.0
+        k = len(lam_pos)
+        for j, (i, f) in enumerate(lam_pos):
+            L[i, f] = t[j]
+        P = np.zeros((m, m))
+        P[tril] = t[k:k + len(tril[0])]
+        P = P + np.tril(P, -1).T
+        th = t[k + len(tril[0]):]
+        return L, P, th
+
+    def fml(t):
+        L, P, th = unpack(t)
+        Sig = L @ P @ L.T + np.diag(th)
+        sgn, ld = np.linalg.slogdet(Sig)
+        if sgn <= 0:
+            return 1e10
+        return ld + np.trace(np.linalg.solve(Sig, S)) - logdetS - p
+
+    # lavaan "simple"-like starts: loadings 1, residual variances half the observed variance
+    t0 = np.concatenate([np.ones(len(lam_pos)),
+                         np.where(tril[0] == tril[1], 0.05, 0.0),
+                         np.diag(S) / 2])
+    res = optimize.minimize(fml, t0, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
+    L, P, th = unpack(res.x)
+    warnings = []
+    grad = optimize.approx_fprime(res.x, fml, 1e-7)
+    if res.fun > 1e9 or not np.all(np.isfinite(grad)) or np.max(np.abs(grad)) > 1e-3:
+        warnings.append(f"not converged: {res.message} (max |gradient| {np.max(np.abs(grad)):.2g})")
+    if (th < 0).any() or (np.diag(P) < 0).any():
+        warnings.append("negative variance estimate (Heywood case)")
+    npar = res.x.size
+    df = p * (p + 1) // 2 - npar
+    chisq = n * res.fun
+    bchisq = n * (np.log(np.diag(S)).sum() - logdetS)
+    bdf = p * (p - 1) // 2
+    Sig = L @ P @ L.T + np.diag(th)
+    loglik = -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(Sig)[1] + np.trace(np.linalg.solve(Sig, S)))
+    d = np.sqrt(np.diag(S))
+    resid = (S - Sig) / np.outer(d, d)
+    li = np.tril_indices(p)
+    fit = {"chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
+           "cfi": 1 - max(chisq - df, 0) / max(chisq - df, bchisq - bdf, 0),
+           "tli": ((bchisq / bdf) - (chisq / df)) / ((bchisq / bdf) - 1),
+           "rmsea": np.sqrt(max(chisq - df, 0) / (df * n)),
+           "srmr": np.sqrt(np.mean(resid[li] ** 2)),
+           "loglik": loglik, "aic": -2 * loglik + 2 * npar, "bic": -2 * loglik + np.log(n) * npar,
+           "baseline_chisq": bchisq, "baseline_df": bdf, "npar": npar, "n": n}
+    converged = not any(w.startswith("not converged") for w in warnings)
+    proper = converged and not any(w.startswith("negative") for w in warnings)
+    names = list(scales)
+    return CFAFit(converged, proper, warnings, fit, pd.DataFrame(L, index=cols, columns=names))

@@ -15,3 +15,10 @@ out <- list(
   scales = list(visual = paste0("x", 1:3), textual = paste0("x", 4:6), speed = paste0("x", 7:9)),
   htmt2 = unclass(h2), htmt = unclass(h1))
 write_json(out, file.path("tests", "reference", "measurement_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
+fit <- cfa(mod, data = HolzingerSwineford1939)
+fm <- fitMeasures(fit, c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "loglik", "aic", "bic",
+                         "baseline.chisq", "baseline.df", "npar"))
+write_json(list(source = list(call = "lavaan::cfa(mod, data = HolzingerSwineford1939); fitMeasures(fit)",
+                              R = R.version.string, lavaan = as.character(packageVersion("lavaan"))),
+                fit = as.list(unclass(fm))),
+           file.path("tests", "reference", "measurement_cfa_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
