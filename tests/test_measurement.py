@@ -46,3 +46,19 @@ def test_cfa_fit_matches_lavaan(hs):
         assert_allclose(res.fit[k], ref[k], rtol=1e-3, err_msg=k)
     assert_allclose(res.fit["baseline_chisq"], ref["baseline.chisq"], rtol=1e-3)
     assert_allclose(res.fit["loglik"], -(ref["aic"] - 2 * ref["npar"]) / 2, rtol=1e-3)
+
+
+def test_cfa_loadings_match_lavaan(hs):
+    from efficacy.measurement import cfa_fit
+
+    ref = json.loads((Path(__file__).parent / "reference" / "measurement_cfa_holzinger.json").read_text())
+    L = cfa_fit(hs, REF["scales"]).loadings
+    for row in ref["loadings"]:
+        assert_allclose(L.loc[row["rhs"], row["lhs"]], row["est"], rtol=1e-3, err_msg=row["rhs"])
+
+
+def test_cfa_fit_bad_column(hs):
+    from efficacy.measurement import cfa_fit
+
+    with pytest.raises(ValueError, match="zz"):
+        cfa_fit(hs, {"a": ["x1", "x2", "zz"], "b": ["x4", "x5", "x6"]})

@@ -20,5 +20,6 @@ fm <- fitMeasures(fit, c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr",
                          "baseline.chisq", "baseline.df", "npar"))
 write_json(list(source = list(call = "lavaan::cfa(mod, data = HolzingerSwineford1939); fitMeasures(fit)",
                               R = R.version.string, lavaan = as.character(packageVersion("lavaan"))),
-                fit = as.list(unclass(fm))),
+                fit = as.list(unclass(fm)),
+                loadings = subset(parameterEstimates(fit), op == "=~")[, c("lhs", "rhs", "est")]),
            file.path("tests", "reference", "measurement_cfa_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
