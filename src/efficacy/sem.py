@@ -1,0 +1,753 @@
+"""Maximum-likelihood structural equation models (a small lavaan-compatible engine).
+
+:func:`sem` fits a model written in a subset of lavaan syntax (``=~``, ``~``,
+``~~``, ``~ 1``, fixed values ``1*x``, labels ``a*x`` = equality constraints)
+by normal-theory maximum likelihood (Joreskog, 1969), with full-information ML
+for missing data (Arbuckle, 1996) and the conventions of R's
+``lavaan::lavaan()`` / ``lavaan::sem()`` (Rosseel, 2012): the log-likelihood
+uses covariances divided by *n*, exogenous observed covariates are fixed at
+their sample moments (``fixed.x = TRUE``), standard errors come from the
+expected information (complete data) or the observed information (FIML), and
+fit measures follow ``lavaan::fitMeasures`` (chisq, df, CFI, TLI, RMSEA with a
+90% CI, SRMR (Bentler), AIC, BIC).
+
+The model is held in RAM form (McArdle & McDonald, 1984): all variables
+(observed and latent) in one vector, ``A`` (directed paths), ``S``
+(variances and covariances) and ``m`` (intercepts), so that
+``Sigma = F (I - A)^-1 S (I - A)^-T F'`` and ``mu = F (I - A)^-1 m``.
+
+References
+----------
+Rosseel, Y. (2012). lavaan: An R package for structural equation modeling.
+*Journal of Statistical Software, 48*(2), 1-36.
+Arbuckle, J. L. (1996). Full information estimation in the presence of
+incomplete data. In Marcoulides & Schumacker (Eds.), *Advanced structural
+equation modeling* (pp. 243-277). Erlbaum.
+McArdle, J. J., & McDonald, R. P. (1984). Some algebraic properties of the
+reticular action model for moment structures. *British Journal of
+Mathematical and Statistical Psychology, 37*, 234-251.
+
+Examples
+--------
+>>> from efficacy.sem import sem
+>>> res = sem(df, "f =~ x1 + x2 + x3")  # doctest: +SKIP
+>>> res.fit["chisq"], res.estimates                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .errors import EfficacyError
+
+__all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
+
+_LOG2PI = np.log(2 * np.pi)
+
+
+class SEMError(EfficacyError):
+    """Bad model syntax or data for :func:`sem`."""
+
+
+# --------------------------------------------------------------------------- syntax
+
+
+def _split_terms(s):
+    return [t.strip() for t in s.split("+") if t.strip()]
+
+
+def _term(t):
+    """'a*x' -> (modifier, name); modifier is float (fixed), str (label) or None."""
+    if "*" in t:
+        mod, name = (p.strip() for p in t.split("*", 1))
+        try:
+            return float(mod), name
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", mod):
+                raise SEMError("bad modifier in model syntax", found=t,
+                               expected="number*variable or label*variable") from None
+            return mod, name
+    return None, t
+
+
+def parse_model(model):
+    """Parse lavaan syntax into a list of (lhs, op, rhs, modifier) tuples.
+
+    Supported: ``=~`` (loadings), ``~`` (regressions, several left-hand sides
+    allowed), ``~~`` (variances, covariances), ``~ 1`` (intercepts); modifiers
+    ``1*x`` (fixed) and ``a*x`` (label; equal labels = equal parameters).
+    """
+    rows = []
+    for raw in re.split(r"[\n;]", model):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^(.*?)(=~|~~|~)(.*)$", line)
+        if not m:
+            raise SEMError("cannot parse a line of the model syntax", found=line,
+                           expected="a line with =~, ~ or ~~")
+        lhs_s, op, rhs_s = m.group(1), m.group(2), m.group(3)
+        lhss = _split_terms(lhs_s)
+        if not lhss or not rhs_s.strip():
+            raise SEMError("incomplete line in the model syntax", found=line)
+        for lhs in lhss:
+            for t in _split_terms(rhs_s):
+                mod, name = _term(t)
+                if op == "~" and name == "1":
+                    rows.append((lhs, "~1", "", mod))
+                else:
+                    rows.append((lhs, op, name, mod))
+    return rows
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class SEMResult:
+    """A fitted SEM.
+
+    Attributes
+    ----------
+    converged : bool
+    proper : bool
+        False for negative variances or non-positive-definite implied matrices.
+    warnings : list of str
+    fit : dict
+        lavaan ``fitMeasures`` names (``chisq``, ``df``, ``pvalue``, ``cfi``,
+        ``tli``, ``rmsea``, ``rmsea_ci_low``, ``rmsea_ci_high``, ``srmr``,
+        ``loglik``, ``aic``, ``bic``, ``npar``, ``n``, ``baseline_chisq``,
+        ``baseline_df``, ``loglik_saturated``).
+    estimates : pandas.DataFrame
+        lavaan ``parameterEstimates`` + ``standardizedSolution`` columns:
+        lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high,
+        std_all.
+    vcov : pandas.DataFrame
+        Covariance matrix of the free (unique) parameters.
+    loglik : float
+    """
+
+    converged: bool
+    proper: bool
+    warnings: list
+    fit: dict
+    estimates: pd.DataFrame
+    vcov: pd.DataFrame
+    loglik: float
+    missing: str = "listwise"
+    n: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter table (one row per parameter)."""
+        return self.estimates.copy()
+
+    def __repr__(self):
+        f = self.fit
+        return (f"SEMResult(n={self.n}, missing={self.missing!r}, converged={self.converged}, "
+                f"proper={self.proper}, chisq={f.get('chisq', np.nan):.3f}, df={f.get('df', np.nan):g}, "
+                f"cfi={f.get('cfi', np.nan):.3f}, rmsea={f.get('rmsea', np.nan):.3f}, "
+                f"srmr={f.get('srmr', np.nan):.3f}, npar={f.get('npar', 0)})")
+
+
+# --------------------------------------------------------------------------- model building
+
+
+class _Model:
+    def __init__(self, rows, data_cols, auto, meanstructure):
+        latents = []
+        for lhs, op, rhs, mod in rows:
+            if op == "=~" and lhs not in latents:
+                latents.append(lhs)
+        names = []
+        for lhs, op, rhs, mod in rows:
+            for v in (lhs, rhs):
+                if v and v not in names:
+                    names.append(v)
+        obs = [v for v in names if v not in latents]
+        bad = [v for v in obs if v not in data_cols]
+        if bad:
+            raise SEMError("model variable(s) not in the data", found=", ".join(bad),
+                           expected="observed variables that are data columns (latent variables need =~)")
+        self.latents, self.obs = latents, obs
+        self.vars = obs + latents
+        idx = {v: i for i, v in enumerate(self.vars)}
+        self.idx = idx
+        # which observed variables are exogenous covariates (fixed.x)
+        dep = {lhs for lhs, op, rhs, mod in rows if op == "~"}
+        ind = {rhs for lhs, op, rhs, mod in rows if op == "=~"}
+        regs = {rhs for lhs, op, rhs, mod in rows if op == "~"}
+        self.ov_x = [v for v in obs if v in regs and v not in dep and v not in ind]
+        # parameter table: list of dict(lhs, op, rhs, mod, mat, i, j)
+        table = []
+        seen = set()
+
+        def add(lhs, op, rhs, mod, user=True):
+            if op == "~~":
+                key = (op,) + tuple(sorted((lhs, rhs)))
+            else:
+                key = (lhs, op, rhs)
+            if key in seen:
+                for r in table:
+                    rk = (r["op"],) + tuple(sorted((r["lhs"], r["rhs"]))) if r["op"] == "~~" else (
+                        r["lhs"], r["op"], r["rhs"])
+                    if rk == key and mod is not None and user:
+                        r["mod"] = mod
+                return
+            seen.add(key)
+            table.append(dict(lhs=lhs, op=op, rhs=rhs, mod=mod, user=user))
+
+        first_loading = {}
+        for lhs, op, rhs, mod in rows:
+            if op == "=~" and auto != "none" and lhs not in first_loading:
+                first_loading[lhs] = rhs
+                if mod is None:
+                    mod = 1.0
+            add(lhs, op, rhs, mod)
+        if auto != "none":
+            ov_x = set(self.ov_x)
+            for v in self.vars:
+                if v not in ov_x:
+                    add(v, "~~", v, None, user=False)
+            # covariances among exogenous latent variables
+            lv_x = [v for v in latents if v not in dep]
+            for a in range(len(lv_x)):
+                for b in range(a + 1, len(lv_x)):
+                    add(lv_x[a], "~~", lv_x[b], None, user=False)
+        self.meanstructure = meanstructure
+        if meanstructure:
+            for v in obs:
+                if v not in self.ov_x:
+                    add(v, "~1", "", None, user=False)
+        # fixed.x covariates: variances/covariances/means fixed at sample values (filled later)
+        for a in range(len(self.ov_x)):
+            for b in range(a, len(self.ov_x)):
+                add(self.ov_x[a], "~~", self.ov_x[b], "fixedx", user=False)
+        if meanstructure:
+            for v in self.ov_x:
+                add(v, "~1", "", "fixedx", user=False)
+            for v in latents:
+                add(v, "~1", "", 0.0, user=False)
+        # observed residual variances not in the table (auto none) are zero; latent means zero
+        for v in obs:
+            if v not in self.ov_x:
+                add(v, "~~", v, 0.0, user=False)
+        for v in latents:
+            add(v, "~~", v, 0.0, user=False)
+        # assign free-parameter indices (labels shared)
+        labels = {}
+        npar = 0
+        for r in table:
+            mod = r["mod"]
+            r["label"] = mod if isinstance(mod, str) and mod != "fixedx" else ""
+            if mod is None or (isinstance(mod, str) and mod != "fixedx"):
+                if r["label"] and r["label"] in labels:
+                    r["free"] = labels[r["label"]]
+                else:
+                    npar += 1
+                    r["free"] = npar
+                    if r["label"]:
+                        labels[r["label"]] = npar
+            else:
+                r["free"] = 0
+            if r["op"] == "=~":
+                r["mat"], r["i"], r["j"] = "A", idx[r["rhs"]], idx[r["lhs"]]
+            elif r["op"] == "~":
+                r["mat"], r["i"], r["j"] = "A", idx[r["lhs"]], idx[r["rhs"]]
+            elif r["op"] == "~~":
+                r["mat"], r["i"], r["j"] = "S", idx[r["lhs"]], idx[r["rhs"]]
+            else:
+                r["mat"], r["i"], r["j"] = "m", idx[r["lhs"]], 0
+        self.table = table
+        self.npar = npar
+        nv = len(self.vars)
+        self.F = np.zeros((len(obs), nv))
+        self.F[np.arange(len(obs)), np.arange(len(obs))] = 1.0
+        self.nv = nv
+        self.A0 = np.zeros((nv, nv))
+        self.S0 = np.zeros((nv, nv))
+        self.m0 = np.zeros(nv)
+        # derivative pattern matrices for each free parameter
+        self.dA = [np.zeros((nv, nv)) for _ in range(npar)]
+        self.dS = [np.zeros((nv, nv)) for _ in range(npar)]
+        self.dm = [np.zeros(nv) for _ in range(npar)]
+        for r in table:
+            k = r["free"] - 1
+            if k < 0:
+                continue
+            if r["mat"] == "A":
+                self.dA[k][r["i"], r["j"]] += 1.0
+            elif r["mat"] == "S":
+                self.dS[k][r["i"], r["j"]] += 1.0
+                if r["i"] != r["j"]:
+                    self.dS[k][r["j"], r["i"]] += 1.0
+            else:
+                self.dm[k][r["i"]] += 1.0
+
+    def set_fixed(self, mean, cov):
+        """Fixed values (including fixed.x sample moments)."""
+        oi = {v: i for i, v in enumerate(self.obs)}
+        for r in self.table:
+            if r["free"]:
+                continue
+            mod = r["mod"]
+            if mod == "fixedx":
+                val = mean[oi[r["lhs"]]] if r["mat"] == "m" else cov[oi[r["lhs"]], oi[r["rhs"]]]
+            else:
+                val = float(mod)
+            r["fixed_value"] = val
+            self._put(self.A0, self.S0, self.m0, r, val)
+
+    @staticmethod
+    def _put(A, S, m, r, val):
+        if r["mat"] == "A":
+            A[r["i"], r["j"]] = val
+        elif r["mat"] == "S":
+            S[r["i"], r["j"]] = val
+            S[r["j"], r["i"]] = val
+        else:
+            m[r["i"]] = val
+
+    def matrices(self, theta):
+        A, S, m = self.A0.copy(), self.S0.copy(), self.m0.copy()
+        for r in self.table:
+            if r["free"]:
+                self._put(A, S, m, r, theta[r["free"] - 1])
+        return A, S, m
+
+    def implied(self, theta, full=False):
+        A, S, m = self.matrices(theta)
+        B = np.linalg.inv(np.eye(self.nv) - A)
+        V = B @ S @ B.T
+        mu = B @ m
+        if full:
+            return V, mu, A, S, m, B
+        F = self.F
+        return F @ V @ F.T, F @ mu
+
+    def derivatives(self, theta):
+        """d Sigma / d theta_k and d mu / d theta_k (observed part)."""
+        A, S, m = self.matrices(theta)
+        B = np.linalg.inv(np.eye(self.nv) - A)
+        no = len(self.obs)
+        BS = B @ S
+        dSig, dmu = [], []
+        for k in range(self.npar):
+            dB = B @ self.dA[k] @ B
+            t = dB @ S @ B.T
+            dV = t + t.T + B @ self.dS[k] @ B.T
+            dm_ = dB @ m + B @ self.dm[k]
+            dSig.append(dV[:no, :no])
+            dmu.append(dm_[:no])
+        del BS
+        return dSig, dmu
+
+
+# --------------------------------------------------------------------------- likelihood pieces
+
+
+class _Patterns:
+    """Missing-data patterns with their sufficient statistics."""
+
+    def __init__(self, X):
+        M = ~np.isnan(X)
+        keys, inv = np.unique(M, axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        self.pats = []
+        for g, key in enumerate(keys):
+            if not key.any():
+                continue
+            Xg = X[inv == g][:, key]
+            n = Xg.shape[0]
+            mean = Xg.mean(axis=0)
+            C = (Xg - mean).T @ (Xg - mean) / n
+            self.pats.append((np.flatnonzero(key), n, mean, C, Xg))
+        self.n = int(sum(p[1] for p in self.pats))
+
+
+def _loglik(pats, Sigma, mu):
+    ll = 0.0
+    for o, n, mean, C, _ in pats.pats:
+        Sg = Sigma[np.ix_(o, o)]
+        try:
+            L = np.linalg.cholesky(Sg)
+        except np.linalg.LinAlgError:
+            return -np.inf
+        d = mean - mu[o]
+        Li = np.linalg.inv(L)
+        Si = Li.T @ Li
+        logdet = 2 * np.log(np.diag(L)).sum()
+        ll += -0.5 * n * (len(o) * _LOG2PI + logdet + np.sum(Si * C) + d @ Si @ d)
+    return ll
+
+
+def _loglik_grad(pats, Sigma, mu, dSig, dmu):
+    """Gradient of the log-likelihood with respect to theta."""
+    g = np.zeros(len(dSig))
+    for o, n, mean, C, _ in pats.pats:
+        Sg = Sigma[np.ix_(o, o)]
+        Si = np.linalg.inv(Sg)
+        d = mean - mu[o]
+        W = Si @ (C + np.outer(d, d)) @ Si - Si  # d ll / d Sigma (times 2/n)
+        Sid = Si @ d
+        ix = np.ix_(o, o)
+        for k in range(len(dSig)):
+            g[k] += 0.5 * n * np.sum(W * dSig[k][ix]) + n * (Sid @ dmu[k][o])
+    return g
+
+
+def _em_saturated(pats, p, maxit=5000, tol=1e-10):
+    """EM for the unrestricted mean and covariance (lavaan's h1 for missing = 'ml')."""
+    n = pats.n
+    mu = np.zeros(p)
+    cnt = np.zeros(p)
+    for o, ng, mean, C, _ in pats.pats:
+        mu[o] += ng * mean
+        cnt[o] += ng
+    mu = mu / np.maximum(cnt, 1)
+    var = np.zeros(p)
+    for o, ng, mean, C, _ in pats.pats:
+        var[o] += ng * (np.diag(C) + (mean - mu[o]) ** 2)
+    Sigma = np.diag(var / np.maximum(cnt, 1))
+    old = -np.inf
+    for _ in range(maxit):
+        T1 = np.zeros(p)
+        T2 = np.zeros((p, p))
+        for o, ng, mean, C, Xg in pats.pats:
+            mis = np.setdiff1d(np.arange(p), o)
+            if len(mis) == 0:
+                T1 += Xg.sum(axis=0)
+                T2 += Xg.T @ Xg
+                continue
+            Soo = Sigma[np.ix_(o, o)]
+            Smo = Sigma[np.ix_(mis, o)]
+            Bm = np.linalg.solve(Soo, Smo.T).T
+            Xf = np.empty((ng, p))
+            Xf[:, o] = Xg
+            Xf[:, mis] = mu[mis] + (Xg - mu[o]) @ Bm.T
+            condcov = Sigma[np.ix_(mis, mis)] - Bm @ Smo.T
+            T1 += Xf.sum(axis=0)
+            T2 += Xf.T @ Xf
+            T2[np.ix_(mis, mis)] += ng * condcov
+        mu = T1 / n
+        Sigma = T2 / n - np.outer(mu, mu)
+        ll = _loglik(pats, Sigma, mu)
+        if abs(ll - old) < tol * (1 + abs(ll)):
+            break
+        old = ll
+    return mu, Sigma, ll
+
+
+def _numhess(f, x, h=None):
+    k = len(x)
+    h = 1e-4 * np.maximum(np.abs(x), 1.0) if h is None else h
+    H = np.zeros((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h[i]
+        gp, gm = f(x + e), f(x - e)
+        H[:, i] = (gp - gm) / (2 * h[i])
+    return (H + H.T) / 2
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _rmsea_ci(chisq, df, n, level):
+    if df <= 0 or not np.isfinite(chisq):
+        return np.nan
+
+    def f(lam):
+        return stats.ncx2.cdf(chisq, df, lam) - level if lam > 0 else stats.chi2.cdf(chisq, df) - level
+
+    if f(0.0) < 0:
+        return 0.0
+    hi = max(chisq, 1.0)
+    while f(hi) > 0:
+        hi *= 2
+    lam = optimize.brentq(f, 0.0, hi, xtol=1e-12)
+    return np.sqrt(lam / (n * df))
+
+
+def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
+        meanstructure=None, estimator="ML", ci_level=0.95):
+    """Fit a structural equation model by maximum likelihood (lavaan conventions).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    model : str
+        lavaan syntax (subset: ``=~``, ``~``, ``~~``, ``~ 1``, fixed ``1*x``,
+        labels ``a*x``).
+    group, equal, partial
+        Multi-group models are not implemented yet (``group`` must be None).
+    missing : {"listwise", "fiml"}
+        "fiml" = lavaan ``missing = "ml"`` (casewise likelihood).
+    auto : {"sem", "cfa", "none"}
+        "none" = ``lavaan::lavaan()`` (only what is written, plus free observed
+        intercepts when ``meanstructure``); "sem"/"cfa" = ``lavaan::sem()``:
+        first loading fixed to 1, (residual) variances free, exogenous latent
+        covariances free.
+    meanstructure : bool or None
+        None: True for FIML, else False (lavaan's default).
+    estimator : {"ML"}
+
+    Returns
+    -------
+    SEMResult
+        Matches ``lavaan::lavaan()`` / ``fitMeasures()`` / ``parameterEstimates()``
+        / ``standardizedSolution()``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise SEMError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if group is not None:
+        raise SEMError("multi-group models are not implemented in efficacy.sem", found=f"group={group!r}",
+                       expected="group=None")
+    if estimator != "ML":
+        raise SEMError("only the ML estimator is implemented", found=repr(estimator), expected="'ML'")
+    if missing in ("ml", "FIML", "fiml"):
+        missing = "fiml"
+    if missing not in ("listwise", "fiml"):
+        raise SEMError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
+    if auto not in ("sem", "cfa", "none"):
+        raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
+    if meanstructure is None:
+        meanstructure = missing == "fiml"
+    if missing == "fiml" and not meanstructure:
+        raise SEMError("FIML needs a mean structure", found="meanstructure=False", expected="meanstructure=True")
+    rows = parse_model(model)
+    mod = _Model(rows, list(data.columns), auto, meanstructure)
+    obs = mod.obs
+    bad = [c for c in obs if not pd.api.types.is_numeric_dtype(data[c])]
+    if bad:
+        raise SEMError("model variable(s) are not numeric", found=", ".join(bad), expected="numeric columns")
+    X = data[obs].to_numpy(dtype=float)
+    warn = []
+    if missing == "listwise":
+        keep = ~np.isnan(X).any(axis=1)
+        X = X[keep]
+    else:
+        keep = ~np.isnan(X).all(axis=1)
+        X = X[keep]
+        xi = [obs.index(v) for v in mod.ov_x]
+        if xi and np.isnan(X[:, xi]).any():
+            raise SEMError("missing values in exogenous covariates with FIML (fixed.x)",
+                           found=", ".join(mod.ov_x), expected="complete covariates")
+    n, p = X.shape
+    if n < 2:
+        raise SEMError("too few complete cases", found=f"n = {n}")
+    pats = _Patterns(X)
+    # h1 (saturated) moments
+    if missing == "listwise":
+        Mh1 = X.mean(axis=0)
+        Sh1 = (X - Mh1).T @ (X - Mh1) / n
+        ll_sat = _loglik(pats, Sh1, Mh1)
+    else:
+        Mh1, Sh1, ll_sat = _em_saturated(pats, p)
+    mod.set_fixed(Mh1, Sh1)
+    if not meanstructure:
+        # mean structure saturated: intercepts fixed at sample means is equivalent
+        pass
+    # starting values
+    theta0 = np.zeros(mod.npar)
+    oi = {v: i for i, v in enumerate(obs)}
+    ind = {}
+    for r in mod.table:
+        if r["op"] == "=~":
+            ind.setdefault(r["lhs"], []).append(r["rhs"])
+
+    def lv_var(v, depth=0):
+        vs = [lv_var(c, depth + 1) if c in mod.latents else Sh1[oi[c], oi[c]] for c in ind.get(v, [])
+              if depth < 5]
+        return 0.5 * float(np.mean(vs)) if vs else 0.05
+
+    for r in mod.table:
+        k = r["free"] - 1
+        if k < 0:
+            continue
+        if r["op"] == "=~":
+            theta0[k] = 1.0
+        elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
+            v = r["lhs"]
+            theta0[k] = 0.5 * Sh1[oi[v], oi[v]] if v in oi else lv_var(v)
+        elif r["op"] == "~1" and r["lhs"] in oi:
+            theta0[k] = Mh1[oi[r["lhs"]]]
+    if not meanstructure:
+        # saturated means: put observed intercepts at values reproducing the sample means
+        pass
+
+    def implied(theta):
+        Sig, mu = mod.implied(theta)
+        if not meanstructure:
+            mu = Mh1.copy()
+        return Sig, mu
+
+    scale = max(n, 1)
+
+    def fobj(theta):
+        try:
+            Sig, mu = implied(theta)
+        except np.linalg.LinAlgError:
+            return 1e10, np.zeros_like(theta)
+        ll = _loglik(pats, Sig, mu)
+        if not np.isfinite(ll):
+            return 1e10, np.zeros_like(theta)
+        dSig, dmu = mod.derivatives(theta)
+        if not meanstructure:
+            dmu = [np.zeros(p) for _ in dmu]
+        g = _loglik_grad(pats, Sig, mu, dSig, dmu)
+        return -(ll - ll_sat) / scale, -g / scale
+
+    converged = True
+    if mod.npar:
+        opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
+                                options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
+        theta = opt.x
+        opt2 = optimize.minimize(fobj, theta, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
+        if opt2.fun <= opt.fun + 1e-12:
+            theta = opt2.x
+        gmax = float(np.max(np.abs(fobj(theta)[1])))
+        if not np.isfinite(fobj(theta)[0]) or fobj(theta)[0] >= 1e9 or gmax > 1e-4:
+            converged = False
+            warn.append(f"optimiser did not converge (max |gradient| = {gmax:.3g})")
+    else:
+        theta = theta0
+    Sig, mu = implied(theta)
+    ll = _loglik(pats, Sig, mu)
+    # standard errors
+    dSig, dmu = mod.derivatives(theta)
+    if not meanstructure:
+        dmu = [np.zeros(p) for _ in dmu]
+    vcov = np.full((mod.npar, mod.npar), np.nan)
+    try:
+        if missing == "listwise":
+            Si = np.linalg.inv(Sig)
+            k = mod.npar
+            Info = np.empty((k, k))
+            SdS = [Si @ d for d in dSig]
+            for a in range(k):
+                for b in range(a, k):
+                    v = 0.5 * np.sum(SdS[a] * SdS[b].T) + dmu[a] @ Si @ dmu[b]
+                    Info[a, b] = Info[b, a] = v
+            Info *= n
+        else:
+            def grad(t):
+                S_, m_ = implied(t)
+                d1, d2 = mod.derivatives(t)
+                return _loglik_grad(pats, S_, m_, d1, d2)
+            Info = -_numhess(grad, theta)
+        vcov = np.linalg.inv(Info)
+        if np.any(np.diag(vcov) < 0):
+            warn.append("information matrix not positive definite: standard errors unreliable")
+    except np.linalg.LinAlgError:
+        warn.append("information matrix singular: model may not be identified; no standard errors")
+    se_free = np.sqrt(np.clip(np.diag(vcov), 0, None)) if mod.npar else np.zeros(0)
+    # proper solution
+    V, mu_full, A, S, m, B = mod.implied(theta, full=True)
+    proper = True
+    negv = [mod.vars[i] for i in range(mod.nv) if S[i, i] < 0]
+    if negv:
+        proper = False
+        warn.append("negative variance(s): " + ", ".join(negv))
+    for nm, M in (("observed", Sig), ("latent", V[len(obs):, len(obs):])):
+        if M.size and np.min(np.linalg.eigvalsh(M)) <= -1e-10:
+            proper = False
+            warn.append(f"model-implied {nm} covariance matrix is not positive definite")
+    # fixed.x: lavaan reports the log-likelihood conditional on the covariates
+    ll_x = 0.0
+    if mod.ov_x:
+        xi = [oi[v] for v in mod.ov_x]
+        Sx = Sh1[np.ix_(xi, xi)]
+        ll_x = -0.5 * n * (len(xi) * _LOG2PI + np.linalg.slogdet(Sx)[1] + len(xi))
+    # fit measures
+    npar = mod.npar
+    nx = len(mod.ov_x)
+    ndat = p * (p + 1) // 2 + (p if meanstructure else 0) - (nx * (nx + 1) // 2 + (nx if meanstructure else 0))
+    df = ndat - npar
+    chisq = max(2 * (ll_sat - ll), 0.0) if df > 0 else 2 * (ll_sat - ll)
+    pval = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+    # baseline: independence (observed variances and means free, fixed.x block fixed)
+    ll_b = 0.0
+    for j in range(p):
+        xj = X[:, j]
+        xj = xj[~np.isnan(xj)]
+        nj = len(xj)
+        vj = xj.var()
+        if j in [oi[v] for v in mod.ov_x]:
+            continue
+        ll_b += -0.5 * nj * (_LOG2PI + np.log(vj) + 1)
+    if nx:
+        xi = [oi[v] for v in mod.ov_x]
+        Sx = Sh1[np.ix_(xi, xi)]
+        ll_b += -0.5 * n * (nx * _LOG2PI + np.linalg.slogdet(Sx)[1] + nx)
+    b_df = p * (p - 1) // 2 - nx * (nx - 1) // 2
+    b_chisq = 2 * (ll_sat - ll_b)
+    if df > 0:
+        cfi = 1 - max(chisq - df, 0) / max(chisq - df, b_chisq - b_df, 0) if max(
+            chisq - df, b_chisq - b_df, 0) > 0 else 1.0
+        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
+        rmsea = np.sqrt(max((chisq - df) / (df * n), 0.0))
+        alpha = 0.10
+        r_lo = _rmsea_ci(chisq, df, n, 1 - alpha / 2)
+        r_hi = _rmsea_ci(chisq, df, n, alpha / 2)
+    else:
+        cfi = tli = 1.0 if df == 0 else np.nan
+        rmsea = 0.0 if df == 0 else np.nan
+        r_lo = r_hi = np.nan
+    sd = np.sqrt(np.diag(Sh1))
+    Rres = (Sh1 - Sig) / np.outer(sd, sd)
+    tri = np.tril_indices(p)
+    num = np.sum(Rres[tri] ** 2)
+    ne = len(tri[0])
+    if meanstructure:
+        num += np.sum(((Mh1 - mu) / sd) ** 2)
+        ne += p
+    srmr = float(np.sqrt(num / ne))
+    fit = dict(chisq=float(chisq), df=int(df), pvalue=float(pval), cfi=float(cfi), tli=float(tli),
+               rmsea=float(rmsea), rmsea_ci_low=float(r_lo), rmsea_ci_high=float(r_hi), srmr=srmr,
+               loglik=float(ll - ll_x), loglik_saturated=float(ll_sat - ll_x),
+               aic=float(-2 * (ll - ll_x) + 2 * npar), bic=float(-2 * (ll - ll_x) + npar * np.log(n)), npar=int(npar), n=int(n),
+               baseline_chisq=float(b_chisq), baseline_df=int(b_df))
+    # parameter table
+    zc = stats.norm.ppf(0.5 + ci_level / 2)
+    sdv = np.sqrt(np.clip(np.diag(V), 0, None))
+    out = []
+    for r in mod.table:
+        k = r["free"] - 1
+        est = theta[k] if k >= 0 else r["fixed_value"]
+        se = se_free[k] if k >= 0 else 0.0
+        z = est / se if k >= 0 and se > 0 else np.nan
+        pv = 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan
+        i, j = r["i"], r["j"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if r["op"] == "=~":
+                std = est * sdv[j] / sdv[i]
+            elif r["op"] == "~":
+                std = est * sdv[j] / sdv[i]
+            elif r["op"] == "~~":
+                if i == j:
+                    std = est / V[i, i]
+                else:
+                    std = est / np.sqrt(S[i, i] * S[j, j])
+            else:
+                std = est / sdv[i]
+        if not np.isfinite(std) and est == 0:
+            std = 0.0
+        out.append(dict(lhs=r["lhs"], op="~1" if r["op"] == "~1" else r["op"], rhs=r["rhs"], group=1,
+                        label=r["label"], free=r["free"], est=float(est), se=float(se), z=z,
+                        pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
+    est_df = pd.DataFrame(out)
+    order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
+    est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: order[est_df["op"].iloc[a]])].reset_index(
+        drop=True)
+    pnames = []
+    for k in range(1, npar + 1):
+        r = next(r for r in mod.table if r["free"] == k)
+        pnames.append(r["label"] or f"{r['lhs']}{r['op']}{r['rhs']}")
+    vc = pd.DataFrame(vcov, index=pnames, columns=pnames)
+    return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est_df,
+                     vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n))
