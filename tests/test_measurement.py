@@ -62,3 +62,16 @@ def test_cfa_fit_bad_column(hs):
 
     with pytest.raises(ValueError, match="zz"):
         cfa_fit(hs, {"a": ["x1", "x2", "zz"], "b": ["x4", "x5", "x6"]})
+
+
+def test_ave_fornell_larcker_match_semtools(hs):
+    from efficacy.measurement import cfa_fit
+
+    ref = json.loads((Path(__file__).parent / "reference" / "measurement_ave_holzinger.json").read_text())
+    res = cfa_fit(hs, REF["scales"])
+    ave = res.ave()
+    for k, v in ref["ave"].items():
+        assert_allclose(ave[k], v, rtol=1e-3, err_msg=k)
+    fl = res.fornell_larcker()
+    r = np.array(ref["factor_cor"])
+    assert_allclose(fl.factor_cor.to_numpy(), [r[0, 1], r[0, 2], r[1, 2]], rtol=1e-3)

@@ -1,6 +1,7 @@
 """Measurement models: single-group ML CFA fit and discriminant validity (HTMT).
 
-Shipped: ``cfa_fit`` (simple-structure ML CFA, lavaan ``cfa()`` defaults, fit measures only, no SEs) and
+Shipped: ``cfa_fit`` (simple-structure ML CFA, lavaan ``cfa()`` defaults, fit measures, AVE and
+Fornell-Larcker; no SEs) and
 ``htmt``. Not done (issue #4): SEs/estimate table, multi-group invariance, FIML, modification indices.
 """
 from __future__ import annotations
@@ -122,6 +123,30 @@ class CFAFit:
     warnings: list
     fit: dict
     loadings: pd.DataFrame
+    factor_cov: pd.DataFrame = None
+    residual_var: pd.Series = None
+
+    def ave(self) -> pd.Series:
+        """Average variance extracted per factor (Fornell & Larcker, 1981); matches ``semTools::AVE``."""
+        out = {}
+        for f in self.loadings.columns:
+            items = self.loadings.index[self.loadings[f] != 0]
+            expl = self.loadings.loc[items, f] ** 2 * self.factor_cov.loc[f, f]
+            out[f] = expl.sum() / (expl + self.residual_var[items]).sum()
+        return pd.Series(out, name="ave")
+
+    def fornell_larcker(self) -> pd.DataFrame:
+        """Factor correlations per pair with sqrt(AVE) of each; ``pass`` when both sqrt(AVE) exceed |r|."""
+        a = np.sqrt(self.ave())
+        d = np.sqrt(np.diag(self.factor_cov.to_numpy()))
+        r = self.factor_cov / np.outer(d, d)
+        names = list(self.loadings.columns)
+        rows = []
+        for i, x in enumerate(names):
+            for y in names[i + 1:]:
+                rows.append({"scale_1": x, "scale_2": y, "factor_cor": r.loc[x, y], "sqrt_ave_1": a[x],
+                             "sqrt_ave_2": a[y], "pass": bool(min(a[x], a[y]) > abs(r.loc[x, y]))})
+        return pd.DataFrame(rows)
 
     def to_frame(self) -> pd.DataFrame:
         """One-row table of fit measures plus convergence flags."""
@@ -207,4 +232,5 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
     converged = not any(w.startswith("not converged") for w in warnings)
     proper = converged and not any(w.startswith("negative") for w in warnings)
     names = list(scales)
-    return CFAFit(converged, proper, warnings, fit, pd.DataFrame(L, index=cols, columns=names))
+    return CFAFit(converged, proper, warnings, fit, pd.DataFrame(L, index=cols, columns=names),
+                  pd.DataFrame(P, index=names, columns=names), pd.Series(th, index=cols))

@@ -23,3 +23,7 @@ write_json(list(source = list(call = "lavaan::cfa(mod, data = HolzingerSwineford
                 fit = as.list(unclass(fm)),
                 loadings = subset(parameterEstimates(fit), op == "=~")[, c("lhs", "rhs", "est")]),
            file.path("tests", "reference", "measurement_cfa_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
+write_json(list(source = list(call = "semTools::AVE(lavaan::cfa(mod, data = HolzingerSwineford1939))",
+                              semTools = as.character(packageVersion("semTools"))),
+                ave = as.list(AVE(fit)), factor_cor = unclass(lavInspect(fit, "cor.lv"))),
+           file.path("tests", "reference", "measurement_ave_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
