@@ -1,0 +1,114 @@
+"""Tests for efficacy.sem against lavaan (tests/reference/sem.R, tests/reference/panel.R)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from efficacy.sem import SEMError, SEMResult, parse_model, sem
+
+REF = Path(__file__).resolve().parent / "reference"
+HS = json.loads((REF / "sem_hs1939.json").read_text(encoding="utf-8"))
+MODEL = HS["model"]
+FIT_KEYS = ("chisq", "loglik", "aic", "bic", "cfi", "tli", "srmr", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
+            "baseline_chisq")
+
+
+@pytest.fixture(scope="module")
+def hs():
+    return pd.read_csv(REF / "sem_hs1939.csv")
+
+
+def holes(d):
+    # the same NA positions as tests/reference/sem.R (1-based seq -> 0-based rows)
+    d = d.copy()
+    d.loc[np.arange(0, len(d), 7), "x2"] = np.nan
+    d.loc[np.arange(2, len(d), 5), "x6"] = np.nan
+    d.loc[np.arange(1, len(d), 11), "x9"] = np.nan
+    return d
+
+
+CASES = {
+    "cfa": dict(),
+    "cfa_meanstructure": dict(meanstructure=True),
+    "cfa_fiml": dict(missing="fiml"),
+}
+
+
+@pytest.fixture(scope="module")
+def fits(hs):
+    out = {}
+    for key, kw in CASES.items():
+        d = holes(hs) if key == "cfa_fiml" else hs
+        out[key] = sem(d, MODEL, auto="cfa", **kw)
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_fit_measures_match_lavaan(fits, key):
+    ref = HS[key]["fit"]
+    res = fits[key]
+    assert isinstance(res, SEMResult) and res.converged and res.proper and not res.warnings
+    for k in ("df", "npar", "n", "baseline_df"):
+        assert res.fit[k] == ref[k], k
+    for k in FIT_KEYS:
+        assert_allclose(res.fit[k], ref[k], rtol=1e-3, atol=1e-6, err_msg=k)
+    assert_allclose(res.fit["pvalue"], ref["pvalue"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_estimates_match_lavaan(fits, key):
+    ref = pd.DataFrame(HS[key]["estimates"]).fillna({"rhs": ""}).set_index(["lhs", "op", "rhs"])
+    est = fits[key].estimates.set_index(["lhs", "op", "rhs"])
+    assert set(ref.index) <= set(est.index)
+    ours = est.loc[ref.index]
+    for c in ("est", "se", "std_all", "ci_low", "ci_high"):
+        assert_allclose(ours[c], ref[c], rtol=1e-3, atol=1e-5, err_msg=c)
+
+
+def test_textbook_values(fits):
+    # lavaan tutorial (HolzingerSwineford1939 3-factor CFA)
+    f = fits["cfa"].fit
+    assert_allclose([f["chisq"], f["cfi"], f["tli"], f["rmsea"], f["srmr"], f["aic"], f["bic"], f["loglik"]],
+                    [85.306, 0.931, 0.896, 0.092, 0.065, 7517.490, 7595.339, -3737.745], atol=1e-3)
+    assert f["df"] == 24
+
+
+def test_equality_labels_reduce_npar(hs):
+    free = sem(hs, MODEL, auto="cfa")
+    eq = sem(hs, "visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9", auto="cfa")
+    assert eq.fit["npar"] == free.fit["npar"] - 1 and eq.fit["df"] == free.fit["df"] + 1
+    e = eq.estimates.set_index(["lhs", "op", "rhs"])
+    assert e.loc[("visual", "=~", "x2"), "est"] == e.loc[("visual", "=~", "x3"), "est"]
+    assert eq.fit["chisq"] >= free.fit["chisq"]
+
+
+def test_parse_model():
+    rows = parse_model("f =~ 1*a + b\ny1 + y2 ~ lab*x\ny1 ~~ 0*y2\ny1 ~ 1\ny2 ~ 0*1  # comment")
+    assert ("f", "=~", "a", 1.0) in rows and ("y2", "~", "x", "lab") in rows
+    assert ("y1", "~~", "y2", 0.0) in rows and ("y1", "~1", "", None) in rows and ("y2", "~1", "", 0.0) in rows
+
+
+def test_bad_input(hs):
+    with pytest.raises(SEMError, match="not in the data.*nope"):
+        sem(hs, "f =~ x1 + x2 + nope")
+    with pytest.raises(SEMError, match="cannot parse"):
+        sem(hs, "f := x1")
+    with pytest.raises(SEMError, match="multi-group"):
+        sem(hs, MODEL, group="school")
+    with pytest.raises(SEMError, match="missing-data"):
+        sem(hs, MODEL, missing="pairwise")
+
+
+def test_unidentified_model_is_flagged(hs):
+    # two free loadings and a free factor variance on two indicators: not identified
+    res = sem(hs, "f =~ NA*x1 + x2\nf ~~ f", auto="none") if False else None
+    d = hs[["x1", "x2"]]
+    res = sem(d, "f =~ x1 + x2\nf ~~ f\nx1 ~~ x1\nx2 ~~ x2\nf =~ lam*x2", auto="none")
+    assert isinstance(res, SEMResult)
+    assert (not res.converged) or res.warnings or res.fit["df"] < 0
