@@ -37,6 +37,8 @@ CASES = {
     "cfa": dict(),
     "cfa_meanstructure": dict(meanstructure=True),
     "cfa_fiml": dict(missing="fiml"),
+    "sem_latent_regression": dict(model=HS["model2"], auto="sem"),
+    "sem_path": dict(model=HS["model3"], auto="sem"),
 }
 
 
@@ -45,7 +47,8 @@ def fits(hs):
     out = {}
     for key, kw in CASES.items():
         d = holes(hs) if key == "cfa_fiml" else hs
-        out[key] = sem(d, MODEL, auto="cfa", **kw)
+        kw = {"model": MODEL, "auto": "cfa", **kw}
+        out[key] = sem(d, kw.pop("model"), **kw)
     return out
 
 
@@ -106,9 +109,15 @@ def test_bad_input(hs):
 
 
 def test_unidentified_model_is_flagged(hs):
-    # two free loadings and a free factor variance on two indicators: not identified
-    res = sem(hs, "f =~ NA*x1 + x2\nf ~~ f", auto="none") if False else None
-    d = hs[["x1", "x2"]]
-    res = sem(d, "f =~ x1 + x2\nf ~~ f\nx1 ~~ x1\nx2 ~~ x2\nf =~ lam*x2", auto="none")
-    assert isinstance(res, SEMResult)
-    assert (not res.converged) or res.warnings or res.fit["df"] < 0
+    # two free loadings, a free factor variance and two residual variances on two indicators
+    res = sem(hs, "f =~ x1 + x2\nf ~~ f\nx1 ~~ x1\nx2 ~~ x2\nf =~ lam*x2", auto="none")
+    assert res.fit["df"] < 0 and any("not identified" in w for w in res.warnings)
+
+
+def test_to_frame_and_repr(fits):
+    res = fits["cfa"]
+    tab = res.to_frame()
+    assert list(tab.columns) == ["lhs", "op", "rhs", "group", "label", "free", "est", "se", "z", "pvalue",
+                                 "ci_low", "ci_high", "std_all"]
+    assert "chisq=85.306" in repr(res)
+    assert res.vcov.shape == (21, 21)

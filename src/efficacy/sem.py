@@ -213,11 +213,16 @@ class _Model:
             for v in self.vars:
                 if v not in ov_x:
                     add(v, "~~", v, None, user=False)
-            # covariances among exogenous latent variables
+            # covariances among exogenous latent variables (auto.cov.lv.x)
             lv_x = [v for v in latents if v not in dep]
             for a in range(len(lv_x)):
                 for b in range(a + 1, len(lv_x)):
                     add(lv_x[a], "~~", lv_x[b], None, user=False)
+            # residual covariances among pure dependent variables (auto.cov.y)
+            ys = [v for v in self.vars if v in dep and v not in regs and v not in ind]
+            for a in range(len(ys)):
+                for b in range(a + 1, len(ys)):
+                    add(ys[a], "~~", ys[b], None, user=False)
         self.meanstructure = meanstructure
         if meanstructure:
             for v in obs:
@@ -668,6 +673,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     nx = len(mod.ov_x)
     ndat = p * (p + 1) // 2 + (p if meanstructure else 0) - (nx * (nx + 1) // 2 + (nx if meanstructure else 0))
     df = ndat - npar
+    if df < 0:
+        warn.append(f"model not identified: {npar} free parameters for {ndat} sample moments (df = {df})")
     chisq = max(2 * (ll_sat - ll), 0.0) if df > 0 else 2 * (ll_sat - ll)
     pval = stats.chi2.sf(chisq, df) if df > 0 else np.nan
     # baseline: independence (observed variances and means free, fixed.x block fixed)

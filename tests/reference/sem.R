@@ -25,13 +25,17 @@ hsm <- hs
 hsm$x2[seq(1, nrow(hsm), by = 7)] <- NA
 hsm$x6[seq(3, nrow(hsm), by = 5)] <- NA
 hsm$x9[seq(2, nrow(hsm), by = 11)] <- NA
+model2 <- paste0(model, "\ntextual ~ visual\nspeed ~ visual")
+model3 <- "x4 ~ x1 + x2\nx5 ~ x1"
 res <- list(
   source = list(script = "tests/reference/sem.R", data = "lavaan::HolzingerSwineford1939",
                 R = R.version.string, lavaan = as.character(packageVersion("lavaan")),
                 missing_rows = "x2 rows 1,8,15,...; x6 rows 3,8,13,...; x9 rows 2,13,24,... (1-based) set to NA"),
-  model = model,
+  model = model, model2 = model2, model3 = model3,
   cfa = take(cfa(model, data = hs), "cfa(model, data = hs)"),
   cfa_meanstructure = take(cfa(model, data = hs, meanstructure = TRUE), "cfa(model, data = hs, meanstructure = TRUE)"),
+  sem_latent_regression = take(sem(model2, data = hs), "sem(model2, data = hs)"),
+  sem_path = take(sem(model3, data = hs), "sem(model3, data = hs)"),
   cfa_fiml = take(cfa(model, data = hsm, missing = "ml"), "cfa(model, data = hsm, missing = 'ml')")
 )
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
