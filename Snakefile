@@ -22,6 +22,7 @@ include: "workflow/rules/clean.smk"
 include: "workflow/rules/reliability.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/mediation.smk"
 
 
 localrules:

@@ -43,6 +43,7 @@ def all_targets():
     targets += study_targets(
         ["reliability.csv", "items.csv", "retest.csv", "attenuation.csv"]
     )
+    targets += study_targets(["mediation.csv", "sensitivity.csv", "verdict.md"])
     targets += meta_targets()
     targets.append("results/provenance.json")
     return targets
