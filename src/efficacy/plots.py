@@ -1,0 +1,487 @@
+"""Publication figures for the efficacy pipeline (matplotlib only).
+
+One style (:func:`style`): fonts legible at journal column width (3.5 in single, 7 in double
+column), the Okabe-Ito colour-blind-safe palette, and :func:`save_figure`, which writes every
+figure as PNG (300 dpi) and PDF atomically and without dates so the same figure gives the same
+bytes.
+
+Figures take the tables the workflow stages write:
+
+- :func:`forest_plot` - ``studies`` and ``summary`` from :func:`efficacy.meta.run_analysis`
+  (the forest plot of Lewis & Clarke, 2001; cf. ``metafor::forest``);
+- :func:`funnel_plot` - the same tables, contour-enhanced (Peters et al., 2008; cf.
+  ``metafor::funnel(level=c(90, 95, 99), shade=...)``) with trim-and-fill studies open
+  (Duval & Tweedie, 2000);
+- :func:`reliability_plot` - ``results/<study>/reliability.csv``;
+- :func:`flow_diagram` - ``results/<study>/flow.csv`` (a CONSORT-style participant flow);
+- :func:`placeholder_figure` - a figure stating why a result is missing.
+
+Example
+-------
+>>> import pandas as pd
+>>> from efficacy.plots import flow_diagram, save_figure
+>>> flow = pd.DataFrame({"step": [0, 1], "reason": ["raw data", "failed the attention check"],
+...                      "excluded": [0, 7], "remaining": [100, 93]})
+>>> fig = flow_diagram(flow)
+>>> # save_figure(fig, "results/study/flow")  -> flow.png and flow.pdf
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import FancyBboxPatch, Polygon  # noqa: E402
+from scipy import stats  # noqa: E402
+
+__all__ = [
+    "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
+    "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+}
+SINGLE_COLUMN = 3.5  # inches
+DOUBLE_COLUMN = 7.0  # inches
+DPI = 300
+
+_RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.8,
+    "lines.linewidth": 1.0,
+    "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values())[1:] + ["#000000"]),
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "efficacy",
+    "path.simplify": True,
+}
+
+# measure -> (back-transform, axis label)
+_TRANSFORMS = {
+    "RR": (np.exp, "Risk ratio (log scale)"),
+    "OR": (np.exp, "Odds ratio (log scale)"),
+    "PETO": (np.exp, "Odds ratio (log scale)"),
+    "IRR": (np.exp, "Incidence rate ratio (log scale)"),
+    "ZCOR": (np.tanh, "Correlation r (Fisher z scale)"),
+}
+
+
+@contextlib.contextmanager
+def style():
+    """Context manager applying the project's figure style (rcParams).
+
+    Fonts are 7-9 pt, legible when a figure is printed at 3.5 in (single column) or 7 in
+    (double column); colours cycle through the Okabe-Ito palette.
+
+    Example
+    -------
+    >>> with style():
+    ...     fig, ax = plt.subplots(figsize=(SINGLE_COLUMN, 2.5))
+    >>> plt.close(fig)
+    """
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def _atomic_save(fig, path, **kwargs):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_figure(fig, path_stem, *, close=True):
+    """Write ``fig`` as ``<path_stem>.png`` (300 dpi) and ``<path_stem>.pdf``, atomically.
+
+    Each file is written to a temporary file in the same folder and moved into place with
+    :func:`os.replace`, so a reader never sees half a figure. Dates and software versions are
+    left out of the metadata so saving the same figure twice gives identical bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path_stem : str or Path
+        Output path without suffix (a ``.png``/``.pdf`` suffix is stripped).
+    close : bool
+        Close the figure afterwards.
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": Path}``.
+    """
+    stem = Path(path_stem)
+    if stem.suffix.lower() in {".png", ".pdf"}:
+        stem = stem.with_suffix("")
+    with style():
+        png = _atomic_save(fig, stem.with_name(stem.name + ".png"), format="png", dpi=DPI,
+                           metadata={"Software": None})
+        pdf = _atomic_save(fig, stem.with_name(stem.name + ".pdf"), format="pdf",
+                           metadata={"CreationDate": None, "Producer": None})
+    if close:
+        plt.close(fig)
+    return {"png": png, "pdf": pdf}
+
+
+def _need(df, cols, what):
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; has {list(df.columns)}")
+
+
+def _fmt(x):
+    return f"{x:.2f}"
+
+
+def forest_plot(studies, summary, *, measure=None, label="study", title=None, width=DOUBLE_COLUMN,
+                show_filled=False):
+    """Forest plot of a meta-analysis (Lewis & Clarke, 2001; cf. ``metafor::forest.rma``).
+
+    Squares (area proportional to the study's weight) with CIs, the pooled estimate as a
+    diamond, and its prediction interval as a line through the diamond. For ``RR``/``OR`` the
+    axis is labelled with exponentiated values (log scale); for ``ZCOR`` with correlations
+    (``tanh``). The right-hand column gives the estimate [CI] on the back-transformed scale.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        ``studies`` table of :func:`efficacy.meta.run_analysis`: columns ``label`` (default
+        ``study``), ``yi``, ``ci_low``, ``ci_high``, ``weight``; optional ``filled`` (rows
+        imputed by trim and fill are left out unless ``show_filled``).
+    summary : DataFrame or Series
+        ``summary`` table: ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``
+        (first row used); optional ``measure``, ``k``, ``I2``, ``tau2``.
+    measure : str, optional
+        Effect-size measure code; defaults to ``summary["measure"]``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(studies, [label, "yi", "ci_low", "ci_high"], "forest_plot studies")
+    s = summary.iloc[0] if isinstance(summary, pd.DataFrame) else pd.Series(summary)
+    for c in ("estimate", "ci_low", "ci_high"):
+        if c not in s.index:
+            raise ValueError(f"forest_plot summary: missing column {c!r}")
+    if measure is None:
+        measure = s.get("measure", None)
+        measure = None if measure is None or (isinstance(measure, float) and np.isnan(measure)) else str(measure)
+    st = studies
+    if "filled" in st.columns and not show_filled:
+        st = st[~st["filled"].astype(bool)]
+    st = st.reset_index(drop=True)
+    if len(st) == 0:
+        raise ValueError("forest_plot: no studies to draw")
+    back, xlab = _TRANSFORMS.get(str(measure).upper() if measure else "", (lambda v: v, "Effect size"))
+    if measure and str(measure).upper() not in _TRANSFORMS:
+        xlab = f"Effect size ({measure})"
+    k = len(st)
+    w = st["weight"].to_numpy(float) if "weight" in st.columns else np.ones(k)
+    w = np.where(np.isfinite(w), w, np.nanmin(w) if np.isfinite(w).any() else 1.0)
+    sizes = 10 + 70 * w / w.max()
+    ys = np.arange(k, 0, -1) + 1.0  # studies at k+1..2, pooled at 0.5
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 0.9 + 0.2 * (k + 2)))
+        ax.hlines(ys, st["ci_low"], st["ci_high"], color="black", lw=0.8)
+        ax.scatter(st["yi"], ys, s=sizes, marker="s", color=OKABE_ITO["blue"], zorder=3)
+        est, lo, hi = float(s["estimate"]), float(s["ci_low"]), float(s["ci_high"])
+        yd = 0.5
+        pil, pih = s.get("pi_low", np.nan), s.get("pi_high", np.nan)
+        if pd.notna(pil) and pd.notna(pih):
+            ax.hlines(yd, float(pil), float(pih), color=OKABE_ITO["vermillion"], lw=1.2, zorder=2,
+                      label="95% prediction interval")
+        ax.add_patch(Polygon([[lo, yd], [est, yd + 0.35], [hi, yd], [est, yd - 0.35]], closed=True,
+                             color=OKABE_ITO["black"], zorder=4, label="Pooled estimate (95% CI)"))
+        ax.axvline(0.0, color="0.5", lw=0.6, ls="--", zorder=1)
+        ax.axvline(est, color="0.6", lw=0.5, ls=":", zorder=1)
+        names = [str(v) for v in st[label]]
+        ax.set_yticks(list(ys) + [yd])
+        ax.set_yticklabels(names + ["RE model"])
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+        ax.set_ylim(-0.3, k + 1.8)
+        xs = np.concatenate([st["ci_low"], st["ci_high"], [lo, hi]])
+        if pd.notna(pil):
+            xs = np.concatenate([xs, [float(pil), float(pih)]])
+        xmin, xmax = np.nanmin(xs), np.nanmax(xs)
+        pad = 0.05 * (xmax - xmin or 1.0)
+        ax.set_xlim(min(xmin - pad, -pad), max(xmax + pad, pad))
+        ticks = ax.get_xticks()
+        ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([_fmt(back(t)) for t in ticks])
+        ax.set_xlabel(xlab)
+        # right-hand text column: back-transformed estimate [CI]
+        tr = ax.get_yaxis_transform()
+        for y, (_, r) in zip(ys, st.iterrows()):
+            ax.text(1.02, y, f"{_fmt(back(r['yi']))} [{_fmt(back(r['ci_low']))}, {_fmt(back(r['ci_high']))}]",
+                    transform=tr, va="center", ha="left", fontsize=7)
+        ax.text(1.02, yd, f"{_fmt(back(est))} [{_fmt(back(lo))}, {_fmt(back(hi))}]", transform=tr,
+                va="center", ha="left", fontsize=7, fontweight="bold")
+        ax.text(1.02, k + 1.6, "Estimate [95% CI]", transform=tr, va="center", ha="left", fontsize=7,
+                fontweight="bold")
+        note = []
+        if "I2" in s.index and pd.notna(s["I2"]):
+            note.append(f"I\u00b2 = {float(s['I2']):.1f}%")
+        if "tau2" in s.index and pd.notna(s["tau2"]):
+            note.append(f"\u03c4\u00b2 = {float(s['tau2']):.3f}")
+        if note:
+            ax.text(0.0, -0.1, ", ".join(note), transform=ax.transAxes, va="top", ha="left", fontsize=7)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=7)
+        if title:
+            ax.set_title(title, pad=18)
+        fig.tight_layout()
+    return fig
+
+
+def funnel_plot(studies, summary, *, measure=None, title=None, width=SINGLE_COLUMN + 0.5):
+    """Contour-enhanced funnel plot (Peters et al., 2008; cf. ``metafor::funnel``).
+
+    Effect size (x) against standard error (y, inverted). Shaded regions mark where a study's
+    two-sided p-value (against 0) lies in .10-.05, .05-.01 and < .01; the pooled estimate and
+    its pseudo 95% funnel are drawn as lines. Studies imputed by trim and fill (Duval &
+    Tweedie, 2000; ``filled`` is true) are open circles.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        ``yi`` and ``sei`` (or ``vi``); optional ``filled``.
+    summary : DataFrame or Series
+        ``estimate`` (first row used); optional ``measure``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(studies, ["yi"], "funnel_plot studies")
+    s = summary.iloc[0] if isinstance(summary, pd.DataFrame) else pd.Series(summary)
+    if "estimate" not in s.index:
+        raise ValueError("funnel_plot summary: missing column 'estimate'")
+    if "sei" in studies.columns:
+        se = studies["sei"].to_numpy(float)
+    elif "vi" in studies.columns:
+        se = np.sqrt(studies["vi"].to_numpy(float))
+    else:
+        raise ValueError("funnel_plot studies: need column 'sei' or 'vi'")
+    yi = studies["yi"].to_numpy(float)
+    filled = studies["filled"].astype(bool).to_numpy() if "filled" in studies.columns else np.zeros(len(yi), bool)
+    if measure is None:
+        measure = s.get("measure", None)
+    xlab = f"Effect size ({measure})" if isinstance(measure, str) and measure else "Effect size"
+    est = float(s["estimate"])
+    semax = np.nanmax(se) * 1.1
+    segrid = np.linspace(0, semax, 100)
+    with style():
+        fig, ax = plt.subplots(figsize=(width, width * 0.85))
+        greys = {0.10: "0.92", 0.05: "0.80", 0.01: "0.65"}
+        zs = [stats.norm.ppf(1 - a / 2) for a in (0.10, 0.05, 0.01)]
+        xw = max(np.nanmax(np.abs(yi)) * 1.2, zs[-1] * semax * 1.05, abs(est) * 1.2)
+        ax.set_facecolor("white")
+        # regions: p<.01 outside z99; .01-.05 between z95 and z99; .05-.10 between z90 and z95
+        ax.fill_betweenx(segrid, -xw, -zs[2] * segrid, color=greys[0.01], lw=0, label="p < .01")
+        ax.fill_betweenx(segrid, zs[2] * segrid, xw, color=greys[0.01], lw=0)
+        ax.fill_betweenx(segrid, -zs[2] * segrid, -zs[1] * segrid, color=greys[0.05], lw=0, label=".01 \u2264 p < .05")
+        ax.fill_betweenx(segrid, zs[1] * segrid, zs[2] * segrid, color=greys[0.05], lw=0)
+        ax.fill_betweenx(segrid, -zs[1] * segrid, -zs[0] * segrid, color=greys[0.10], lw=0, label=".05 \u2264 p < .10")
+        ax.fill_betweenx(segrid, zs[0] * segrid, zs[1] * segrid, color=greys[0.10], lw=0)
+        z95 = stats.norm.ppf(0.975)
+        ax.plot(est - z95 * segrid, segrid, color="black", lw=0.6, ls="--")
+        ax.plot(est + z95 * segrid, segrid, color="black", lw=0.6, ls="--")
+        ax.axvline(est, color="black", lw=0.8)
+        ax.scatter(yi[~filled], se[~filled], s=16, color=OKABE_ITO["blue"], edgecolor="black", lw=0.4,
+                   zorder=3, label="Observed studies")
+        if filled.any():
+            ax.scatter(yi[filled], se[filled], s=16, facecolor="white", edgecolor="black", lw=0.8,
+                       zorder=3, label="Imputed (trim and fill)")
+        ax.set_ylim(semax, 0)
+        lo = min(np.nanmin(yi), est - z95 * semax)
+        hi = max(np.nanmax(yi), est + z95 * semax)
+        pad = 0.08 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(xlab)
+        ax.set_ylabel("Standard error")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig
+
+
+def reliability_plot(reliability_df, threshold=0.70, *, title=None, width=SINGLE_COLUMN + 1.0):
+    """Dot plot of alpha and omega total with CIs per scale, a threshold line, flags highlighted.
+
+    Parameters
+    ----------
+    reliability_df : DataFrame
+        ``results/<study>/reliability.csv``: ``scale``, ``alpha``, ``alpha_ci_low``,
+        ``alpha_ci_high``, ``omega_total``, ``omega_ci_low``, ``omega_ci_high``, ``flag``
+        (anything but ``"ok"`` is highlighted); optional ``subscale``, ``group`` (only
+        ``"all"`` rows are drawn when present).
+    threshold : float
+        Cut-off drawn as a vertical line (Nunnally, 1978: .70).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cols = ["scale", "alpha", "alpha_ci_low", "alpha_ci_high", "omega_total", "omega_ci_low",
+            "omega_ci_high", "flag"]
+    _need(reliability_df, cols, "reliability_plot")
+    d = reliability_df
+    if "group" in d.columns:
+        d = d[d["group"].astype(str) == "all"]
+    d = d.reset_index(drop=True)
+    if len(d) == 0:
+        raise ValueError("reliability_plot: no rows (with group == 'all') to draw")
+    names = d["scale"].astype(str)
+    if "subscale" in d.columns:
+        sub = d["subscale"]
+        names = [f"{a}: {b}" if pd.notna(b) and str(b) else a for a, b in zip(names, sub)]
+    names = list(names)
+    flagged = d["flag"].astype(str).str.lower().ne("ok").to_numpy() & d["flag"].notna().to_numpy()
+    n = len(d)
+    y = np.arange(n)[::-1].astype(float)
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 0.8 + 0.25 * n))
+        for yy in y[flagged]:
+            ax.axhspan(yy - 0.45, yy + 0.45, color=OKABE_ITO["yellow"], alpha=0.35, lw=0, zorder=0)
+        off = 0.13
+        ax.hlines(y + off, d["alpha_ci_low"], d["alpha_ci_high"], color=OKABE_ITO["blue"], lw=1)
+        ax.scatter(d["alpha"], y + off, color=OKABE_ITO["blue"], s=14, zorder=3, label="\u03b1 (95% CI)")
+        ax.hlines(y - off, d["omega_ci_low"], d["omega_ci_high"], color=OKABE_ITO["orange"], lw=1)
+        ax.scatter(d["omega_total"], y - off, color=OKABE_ITO["orange"], marker="D", s=12, zorder=3,
+                   label="\u03c9 total (95% CI)")
+        ax.axvline(threshold, color=OKABE_ITO["vermillion"], ls="--", lw=0.9, label=f"Threshold {threshold:.2f}")
+        ax.set_yticks(y)
+        ax.set_yticklabels(names)
+        for lab, f in zip(ax.get_yticklabels(), flagged):
+            if f:
+                lab.set_fontweight("bold")
+                lab.set_color(OKABE_ITO["vermillion"])
+        ax.tick_params(axis="y", length=0)
+        vals = d[cols[1:7]].to_numpy(float)
+        lo = np.nanmin(np.append(vals, threshold))
+        ax.set_xlim(max(0.0, np.floor((lo - 0.05) * 10) / 10), 1.0)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_xlabel("Reliability coefficient")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6.5,
+                  handletextpad=0.3, columnspacing=0.8)
+        if title:
+            ax.set_title(title, pad=16)
+        fig.tight_layout()
+    return fig
+
+
+def flow_diagram(flow_df, *, title=None, width=SINGLE_COLUMN + 1.0):
+    """Participant flow diagram (CONSORT-style): boxes top to bottom, exclusions to the side.
+
+    Parameters
+    ----------
+    flow_df : DataFrame
+        ``results/<study>/flow.csv``: ``step``, ``reason``, ``excluded``, ``remaining``; the
+        first row (step 0) is the raw sample.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(flow_df, ["step", "reason", "excluded", "remaining"], "flow_diagram")
+    d = flow_df.sort_values("step", kind="stable").reset_index(drop=True)
+    if len(d) == 0:
+        raise ValueError("flow_diagram: empty flow table")
+    import textwrap
+    nb = len(d)
+    step_h = 1.0
+    height = 0.4 + 0.62 * nb
+    with style():
+        fig, ax = plt.subplots(figsize=(width, height))
+        ax.set_xlim(0, 10)
+        ax.set_ylim(-(nb - 1) * step_h - 0.5, 0.5)
+        ax.axis("off")
+        bw, bh = 3.6, 0.5
+        cx = 2.2
+        for i, r in d.iterrows():
+            yc = -i * step_h
+            if i == 0:
+                txt = f"Raw data\nn = {int(r['remaining'])}"
+            elif i == nb - 1:
+                txt = f"Analysed\nn = {int(r['remaining'])}"
+            else:
+                txt = f"Remaining\nn = {int(r['remaining'])}"
+            ax.add_patch(FancyBboxPatch((cx - bw / 2, yc - bh / 2), bw, bh, boxstyle="round,pad=0.02",
+                                        fc="white", ec="black", lw=0.8))
+            ax.text(cx, yc, txt, ha="center", va="center", fontsize=7)
+            if i > 0:
+                ax.annotate("", xy=(cx, yc + bh / 2), xytext=(cx, yc + step_h - bh / 2),
+                            arrowprops=dict(arrowstyle="-|>", lw=0.8, color="black"))
+                ym = yc + step_h / 2
+                ex = 5.1
+                ax.annotate("", xy=(ex, ym), xytext=(cx, ym),
+                            arrowprops=dict(arrowstyle="-|>", lw=0.8, color="black"))
+                reason = "\n".join(textwrap.wrap(str(r["reason"]), 26))
+                ax.text(ex + 0.1, ym, f"Excluded n = {int(r['excluded'])}\n{reason}", ha="left", va="center",
+                        fontsize=6.5, bbox=dict(boxstyle="round,pad=0.25", fc=OKABE_ITO["sky_blue"] + "33",
+                                                ec=OKABE_ITO["blue"], lw=0.6))
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig
+
+
+def placeholder_figure(path_stem, reason, *, title=None, width=SINGLE_COLUMN):
+    """Write a placeholder figure stating why a result is missing (PNG + PDF).
+
+    Parameters
+    ----------
+    path_stem : str or Path
+        Output path without suffix.
+    reason : str
+        Why there is no figure (e.g. "improper solution: negative residual variance").
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": Path}`` as from :func:`save_figure`.
+    """
+    import textwrap
+    with style():
+        fig, ax = plt.subplots(figsize=(width, width * 0.6))
+        ax.axis("off")
+        ax.add_patch(FancyBboxPatch((0.03, 0.05), 0.94, 0.9, boxstyle="round,pad=0.01",
+                                    transform=ax.transAxes, fc="0.95", ec="0.4", lw=0.8, ls="--"))
+        head = title or "No figure for this result"
+        body = "\n".join(textwrap.wrap(str(reason) or "no reason given", 42))
+        ax.text(0.5, 0.68, head, ha="center", va="center", fontsize=9, fontweight="bold", transform=ax.transAxes)
+        ax.text(0.5, 0.38, body, ha="center", va="center", fontsize=7.5, transform=ax.transAxes)
+    return save_figure(fig, path_stem)

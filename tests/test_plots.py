@@ -1,0 +1,128 @@
+"""Figures render from the bundled data, are valid non-blank images of the expected size,
+and saving is byte-deterministic."""
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from efficacy import plots
+
+ROOT = Path(__file__).resolve().parents[1]
+BCG = dict(name="bcg", source="table", input="data/literature/bcg.csv", measure="RR",
+           columns={"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}, method="REML", test="z",
+           label="author", order="year")
+
+
+@pytest.fixture(scope="module")
+def bcg():
+    from efficacy.meta import run_analysis
+    return run_analysis(BCG, {"input": pd.read_csv(ROOT / BCG["input"])})
+
+
+@pytest.fixture(scope="module")
+def mastery():
+    from efficacy.cleaning import clean_study
+    from efficacy.codebook import load_codebook
+    from efficacy.reliability import run_stage
+    res = clean_study(ROOT / "data/raw/mastery_trial")
+    cb = load_codebook(ROOT / "data/raw/mastery_trial")
+    out = run_stage(res.clean, cb, n_boot=50, seed=1)
+    return res, out
+
+
+def check_written(fig_size_in, paths):
+    png, pdf = Path(paths["png"]), Path(paths["pdf"])
+    img = mpimg.imread(png)
+    w_in, h_in = fig_size_in
+    assert img.shape[0] == round(h_in * plots.DPI)
+    assert img.shape[1] == round(w_in * plots.DPI)
+    rgb = img[..., :3]
+    nonwhite = (rgb < 0.95).any(axis=-1).mean()
+    assert nonwhite > 0.01, f"{png.name} looks blank ({nonwhite:.4f} non-white)"
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    assert not list(png.parent.glob(".*.tmp"))
+
+
+def save_and_check(fig, path_stem):
+    size = tuple(fig.get_size_inches())
+    paths = plots.save_figure(fig, path_stem, close=False)
+    check_written(size, paths)
+    return fig, paths
+
+
+def test_forest_plot_bcg(bcg, tmp_path):
+    fig = plots.forest_plot(bcg["studies"], bcg["summary"])
+    save_and_check(fig, tmp_path / "forest")
+    # axis is back-transformed: RR labels are exp of the log-scale ticks
+    ax = fig.axes[0]
+    ticks = ax.get_xticks()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    np.testing.assert_allclose([float(s) for s in labels], np.exp(ticks), atol=0.006)
+    # imputed studies are not in the forest plot, real ones are
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert "filled_1" not in names and "Aronson" in names
+    plots.plt.close(fig)
+
+
+def test_forest_plot_zcor_labels():
+    studies = pd.DataFrame({"study": ["a", "b", "c"], "yi": [0.2, 0.4, 0.3], "vi": [0.01, 0.02, 0.015],
+                            "ci_low": [0.0, 0.12, 0.06], "ci_high": [0.4, 0.68, 0.54], "weight": [1, 2, 3]})
+    summary = pd.DataFrame({"estimate": [0.3], "ci_low": [0.15], "ci_high": [0.45], "pi_low": [0.1],
+                            "pi_high": [0.5], "measure": ["ZCOR"]})
+    fig = plots.forest_plot(studies, summary)
+    ax = fig.axes[0]
+    np.testing.assert_allclose([float(t.get_text()) for t in ax.get_xticklabels()], np.tanh(ax.get_xticks()),
+                               atol=0.006)
+    assert "Correlation" in ax.get_xlabel()
+    plots.plt.close(fig)
+
+
+def test_funnel_plot_bcg(bcg, tmp_path):
+    assert bcg["studies"]["filled"].astype(bool).any()
+    fig = plots.funnel_plot(bcg["studies"], bcg["summary"])
+    save_and_check(fig, tmp_path / "funnel")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "Imputed (trim and fill)" in labels and "p < .01" in labels
+    plots.plt.close(fig)
+
+
+def test_reliability_plot_mastery(mastery, tmp_path):
+    rel = mastery[1]["reliability"]
+    fig = plots.reliability_plot(rel, threshold=0.70)
+    save_and_check(fig, tmp_path / "reliability")
+    ax = fig.axes[0]
+    bold = [t.get_text() for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
+    flagged = rel.loc[(rel["flag"] != "ok") & (rel["group"] == "all"), "scale"].tolist()
+    assert flagged and all(any(f in b for b in bold) for f in flagged)
+    plots.plt.close(fig)
+
+
+def test_flow_diagram_mastery(mastery, tmp_path):
+    flow = mastery[0].flow
+    fig = plots.flow_diagram(flow)
+    save_and_check(fig, tmp_path / "flow")
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert f"n = {int(flow['remaining'].iloc[-1])}" in texts
+    plots.plt.close(fig)
+
+
+def test_placeholder_figure(tmp_path):
+    paths = plots.placeholder_figure(tmp_path / "sub" / "missing", "improper solution: negative residual variance")
+    check_written((plots.SINGLE_COLUMN, plots.SINGLE_COLUMN * 0.6), paths)
+
+
+def test_save_is_byte_identical(bcg, tmp_path):
+    fig = plots.forest_plot(bcg["studies"], bcg["summary"])
+    a = plots.save_figure(fig, tmp_path / "a", close=False)
+    b = plots.save_figure(fig, tmp_path / "b")
+    assert Path(a["png"]).read_bytes() == Path(b["png"]).read_bytes()
+    assert Path(a["pdf"]).read_bytes() == Path(b["pdf"]).read_bytes()
+
+
+def test_bad_input_names_column():
+    with pytest.raises(ValueError, match="alpha_ci_low"):
+        plots.reliability_plot(pd.DataFrame({"scale": ["x"], "alpha": [0.8]}))
+    with pytest.raises(ValueError, match="remaining"):
+        plots.flow_diagram(pd.DataFrame({"step": [0], "reason": ["raw"], "excluded": [0]}))
