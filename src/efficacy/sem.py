@@ -158,7 +158,7 @@ class SEMResult:
 
 
 class _Model:
-    def __init__(self, rows, data_cols, auto, meanstructure):
+    def __init__(self, rows, data_cols, auto, meanstructure, free_lv_means=False):
         latents = []
         for lhs, op, rhs, mod in rows:
             if op == "=~" and lhs not in latents:
@@ -236,7 +236,7 @@ class _Model:
             for v in self.ov_x:
                 add(v, "~1", "", "fixedx", user=False)
             for v in latents:
-                add(v, "~1", "", 0.0, user=False)
+                add(v, "~1", "", None if free_lv_means else 0.0, user=False)
         # observed residual variances not in the table (auto none) are zero; latent means zero
         for v in obs:
             if v not in self.ov_x:
@@ -509,9 +509,6 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     """
     if not isinstance(data, pd.DataFrame):
         raise SEMError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if group is not None:
-        raise SEMError("multi-group models are not implemented in efficacy.sem", found=f"group={group!r}",
-                       expected="group=None")
     if estimator != "ML":
         raise SEMError("only the ML estimator is implemented", found=repr(estimator), expected="'ML'")
     if missing in ("ml", "FIML", "fiml"):
@@ -520,11 +517,18 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         raise SEMError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
     if auto not in ("sem", "cfa", "none"):
         raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
+    ms_arg = meanstructure
     if meanstructure is None:
         meanstructure = missing == "fiml"
     if missing == "fiml" and not meanstructure:
         raise SEMError("FIML needs a mean structure", found="meanstructure=False", expected="meanstructure=True")
     rows = parse_model(model)
+    if group is not None:
+        return _sem_multigroup(data, rows, group, equal, partial, missing, auto,
+                               True if ms_arg is None else bool(ms_arg), ci_level)
+    if equal or partial:
+        raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
+                       expected="group='<column>'")
     mod = _Model(rows, list(data.columns), auto, meanstructure)
     obs = mod.obs
     bad = [c for c in obs if not pd.api.types.is_numeric_dtype(data[c])]
@@ -758,3 +762,269 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     vc = pd.DataFrame(vcov, index=pnames, columns=pnames)
     return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est_df,
                      vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n))
+
+
+# --------------------------------------------------------------------------- multi-group
+
+_EQUAL_TYPES = ("loadings", "intercepts", "means", "residuals", "residual.covariances", "lv.variances",
+                "lv.covariances", "regressions")
+
+
+def _row_type(r, latents, ov_x):
+    op, lhs, rhs = r["op"], r["lhs"], r["rhs"]
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "~1":
+        return "means" if lhs in latents else ("intercepts" if lhs not in ov_x else None)
+    if lhs in ov_x:
+        return None
+    if lhs in latents and rhs in latents:
+        return "lv.variances" if lhs == rhs else "lv.covariances"
+    if lhs not in latents and rhs not in latents:
+        return "residuals" if lhs == rhs else "residual.covariances"
+    return None
+
+
+def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level):
+    """Multi-group ML (lavaan ``group=``, ``group.equal=``, ``group.partial=``)."""
+    if group not in data.columns:
+        raise SEMError("group column not in the data", found=repr(group), expected="a data column")
+    equal = (equal,) if isinstance(equal, str) else tuple(equal)
+    bad = [e for e in equal if e not in _EQUAL_TYPES]
+    if bad:
+        raise SEMError("unknown equality type", found=", ".join(bad), expected=", ".join(_EQUAL_TYPES))
+    partial = (partial,) if isinstance(partial, str) else tuple(partial)
+    partial_keys = {re.sub(r"\s+", "", p) for p in partial}
+    if not meanstructure and any(e in equal for e in ("intercepts", "means")):
+        raise SEMError("equal intercepts/means need meanstructure=True", found=f"equal={equal!r}")
+    levels = list(pd.unique(data[group].dropna()))
+    if len(levels) < 2:
+        raise SEMError("a multi-group model needs at least two groups", found=f"{group}: {levels}")
+    free_lv = "intercepts" in equal and "means" not in equal
+    groups = []
+    for g, lev in enumerate(levels):
+        mod = _Model(rows, list(data.columns), auto, meanstructure, free_lv_means=(free_lv and g > 0))
+        obs = mod.obs
+        bad = [c for c in obs if not pd.api.types.is_numeric_dtype(data[c])]
+        if bad:
+            raise SEMError("model variable(s) are not numeric", found=", ".join(bad), expected="numeric columns")
+        X = data.loc[data[group] == lev, obs].to_numpy(dtype=float)
+        X = X[~np.isnan(X).any(axis=1)] if missing == "listwise" else X[~np.isnan(X).all(axis=1)]
+        n, p = X.shape
+        if n < 2:
+            raise SEMError("too few cases in a group", found=f"{group} = {lev!r}: n = {n}")
+        pats = _Patterns(X)
+        if missing == "listwise":
+            Mh1 = X.mean(axis=0)
+            Sh1 = (X - Mh1).T @ (X - Mh1) / n
+            ll_sat = _loglik(pats, Sh1, Mh1)
+        else:
+            Mh1, Sh1, ll_sat = _em_saturated(pats, p)
+        mod.set_fixed(Mh1, Sh1)
+        groups.append(dict(mod=mod, X=X, n=n, p=p, pats=pats, Mh1=Mh1, Sh1=Sh1, ll_sat=ll_sat, level=lev,
+                           oi={v: i for i, v in enumerate(obs)}))
+    # global parameter map
+    g0 = groups[0]["mod"]
+    key0 = {(r["lhs"], r["op"], r["rhs"]): r for r in g0.table}
+    labels = {r["label"]: r["free"] - 1 for r in g0.table if r["label"] and r["free"]}
+    nglob = g0.npar
+    for gi, G in enumerate(groups):
+        mod = G["mod"]
+        mp = np.full(mod.npar, -1)
+        for r in mod.table:
+            k = r["free"] - 1
+            if k < 0 or mp[k] >= 0:
+                continue
+            if gi == 0:
+                mp[k] = k
+                continue
+            t = _row_type(r, mod.latents, mod.ov_x)
+            key = (r["lhs"], r["op"], r["rhs"])
+            pkey = f"{r['lhs']}{r['op']}{r['rhs']}"
+            if r["label"] and r["label"] in labels:
+                mp[k] = labels[r["label"]]
+            elif t in equal and pkey not in partial_keys and key in key0 and key0[key]["free"]:
+                mp[k] = key0[key]["free"] - 1
+            else:
+                mp[k] = nglob
+                nglob += 1
+        G["map"] = mp
+    N = sum(G["n"] for G in groups)
+    ll_sat_tot = sum(G["ll_sat"] for G in groups)
+    warn = []
+    theta0 = np.zeros(nglob)
+    for G in groups:
+        mod, Sh1, Mh1, oi = G["mod"], G["Sh1"], G["Mh1"], G["oi"]
+        for r in mod.table:
+            k = r["free"] - 1
+            if k < 0:
+                continue
+            if r["op"] == "=~":
+                val = 1.0
+            elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
+                v = r["lhs"]
+                val = 0.5 * Sh1[oi[v], oi[v]] if v in oi else 0.05
+            elif r["op"] == "~1" and r["lhs"] in oi:
+                val = Mh1[oi[r["lhs"]]]
+            else:
+                val = 0.0
+            theta0[G["map"][k]] = val
+
+    def parts(theta, G):
+        t = theta[G["map"]]
+        Sig, mu = G["mod"].implied(t)
+        if not meanstructure:
+            mu = G["Mh1"].copy()
+        return t, Sig, mu
+
+    def grad_ll(theta):
+        g = np.zeros(nglob)
+        for G in groups:
+            t, Sig, mu = parts(theta, G)
+            d1, d2 = G["mod"].derivatives(t)
+            if not meanstructure:
+                d2 = [np.zeros(G["p"]) for _ in d2]
+            np.add.at(g, G["map"], _loglik_grad(G["pats"], Sig, mu, d1, d2))
+        return g
+
+    def fobj(theta):
+        ll = 0.0
+        try:
+            for G in groups:
+                _, Sig, mu = parts(theta, G)
+                ll += _loglik(G["pats"], Sig, mu)
+        except np.linalg.LinAlgError:
+            return 1e10, np.zeros_like(theta)
+        if not np.isfinite(ll):
+            return 1e10, np.zeros_like(theta)
+        return -(ll - ll_sat_tot) / N, -grad_ll(theta) / N
+
+    opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
+                            options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
+    theta = opt.x
+    opt2 = optimize.minimize(fobj, theta, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
+    if opt2.fun <= opt.fun + 1e-12:
+        theta = opt2.x
+    fv, gv = fobj(theta)
+    converged = bool(fv < 1e9 and np.max(np.abs(gv)) <= 1e-4)
+    if not converged:
+        warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(gv)):.3g})")
+    # information
+    vcov = np.full((nglob, nglob), np.nan)
+    try:
+        if missing == "listwise":
+            Info = np.zeros((nglob, nglob))
+            for G in groups:
+                t, Sig, mu = parts(theta, G)
+                d1, d2 = G["mod"].derivatives(t)
+                if not meanstructure:
+                    d2 = [np.zeros(G["p"]) for _ in d2]
+                Si = np.linalg.inv(Sig)
+                SdS = [Si @ d for d in d1]
+                k = len(d1)
+                I_g = np.empty((k, k))
+                for a in range(k):
+                    for b in range(a, k):
+                        I_g[a, b] = I_g[b, a] = 0.5 * np.sum(SdS[a] * SdS[b].T) + d2[a] @ Si @ d2[b]
+                P = np.zeros((k, nglob))
+                P[np.arange(k), G["map"]] = 1.0
+                Info += G["n"] * P.T @ I_g @ P
+        else:
+            Info = -_numhess(grad_ll, theta)
+        vcov = np.linalg.inv(Info)
+    except np.linalg.LinAlgError:
+        warn.append("information matrix singular: model may not be identified; no standard errors")
+    se_glob = np.sqrt(np.clip(np.diag(vcov), 0, None))
+    zc = stats.norm.ppf(0.5 + ci_level / 2)
+    ll_tot = ll_x_tot = 0.0
+    ndat = b_df = 0
+    b_chisq = 0.0
+    srmr_num = 0.0
+    proper = True
+    out = []
+    for gi, G in enumerate(groups):
+        mod, n, p, X, Sh1, Mh1, oi = G["mod"], G["n"], G["p"], G["X"], G["Sh1"], G["Mh1"], G["oi"]
+        t, Sig, mu = parts(theta, G)
+        ll_tot += _loglik(G["pats"], Sig, mu)
+        xi = [oi[v] for v in mod.ov_x]
+        nx = len(xi)
+        if nx:
+            Sx = Sh1[np.ix_(xi, xi)]
+            ll_x_tot += -0.5 * n * (nx * _LOG2PI + np.linalg.slogdet(Sx)[1] + nx)
+        ndat += p * (p + 1) // 2 + (p if meanstructure else 0) - (nx * (nx + 1) // 2 + (nx if meanstructure else 0))
+        llb = 0.0
+        for j in range(p):
+            if j in xi:
+                continue
+            xj = X[:, j][~np.isnan(X[:, j])]
+            llb += -0.5 * len(xj) * (_LOG2PI + np.log(xj.var()) + 1)
+        if nx:
+            llb += -0.5 * n * (nx * _LOG2PI + np.linalg.slogdet(Sx)[1] + nx)
+        b_chisq += 2 * (G["ll_sat"] - llb)
+        b_df += p * (p - 1) // 2 - nx * (nx - 1) // 2
+        sd = np.sqrt(np.diag(Sh1))
+        Rres = (Sh1 - Sig) / np.outer(sd, sd)
+        tri = np.tril_indices(p)
+        num, ne = np.sum(Rres[tri] ** 2), len(tri[0])
+        if meanstructure:
+            num += np.sum(((Mh1 - mu) / sd) ** 2)
+            ne += p
+        srmr_num += n * np.sqrt(num / ne)
+        V, _, A, S, m, B = mod.implied(t, full=True)
+        negv = [mod.vars[i] for i in range(mod.nv) if S[i, i] < 0]
+        if negv:
+            proper = False
+            warn.append(f"group {G['level']}: negative variance(s): " + ", ".join(negv))
+        sdv = np.sqrt(np.clip(np.diag(V), 0, None))
+        for r in mod.table:
+            k = r["free"] - 1
+            kg = G["map"][k] if k >= 0 else -1
+            est = theta[kg] if kg >= 0 else r["fixed_value"]
+            se = se_glob[kg] if kg >= 0 else 0.0
+            z = est / se if kg >= 0 and se > 0 else np.nan
+            pv = 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan
+            i, j = r["i"], r["j"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if r["op"] in ("=~", "~"):
+                    std = est * sdv[j] / sdv[i]
+                elif r["op"] == "~~":
+                    std = est / V[i, i] if i == j else est / np.sqrt(S[i, i] * S[j, j])
+                else:
+                    std = est / sdv[i]
+            if not np.isfinite(std) and est == 0:
+                std = 0.0
+            out.append(dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], group=gi + 1, label=r["label"],
+                            free=int(kg + 1), est=float(est), se=float(se), z=z, pvalue=pv,
+                            ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
+    df = ndat - nglob
+    if df < 0:
+        warn.append(f"model not identified: {nglob} free parameters for {ndat} sample moments (df = {df})")
+    chisq = max(2 * (ll_sat_tot - ll_tot), 0.0)
+    ng = len(groups)
+    if df > 0:
+        pval = stats.chi2.sf(chisq, df)
+        den = max(chisq - df, b_chisq - b_df, 0)
+        cfi = 1 - max(chisq - df, 0) / den if den > 0 else 1.0
+        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
+        rmsea = np.sqrt(max((chisq - df) / (df * N), 0.0)) * np.sqrt(ng)
+        r_lo = _rmsea_ci(chisq, df, N, 0.95) * np.sqrt(ng)
+        r_hi = _rmsea_ci(chisq, df, N, 0.05) * np.sqrt(ng)
+    else:
+        pval, cfi, tli, rmsea, r_lo, r_hi = np.nan, 1.0, 1.0, 0.0, np.nan, np.nan
+    ll = ll_tot - ll_x_tot
+    fit = dict(chisq=float(chisq), df=int(df), pvalue=float(pval), cfi=float(cfi), tli=float(tli),
+               rmsea=float(rmsea), rmsea_ci_low=float(r_lo), rmsea_ci_high=float(r_hi),
+               srmr=float(srmr_num / N), loglik=float(ll), loglik_saturated=float(ll_sat_tot - ll_x_tot),
+               aic=float(-2 * ll + 2 * nglob), bic=float(-2 * ll + nglob * np.log(N)), npar=int(nglob),
+               n=int(N), baseline_chisq=float(b_chisq), baseline_df=int(b_df), ngroups=ng)
+    est_df = pd.DataFrame(out)
+    order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
+    est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: (est_df["group"].iloc[a],
+                                                                    order[est_df["op"].iloc[a]]))]
+    est_df = est_df.reset_index(drop=True)
+    est_df["group_level"] = [groups[g - 1]["level"] for g in est_df["group"]]
+    pn = [f"p{k + 1}" for k in range(nglob)]
+    return SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
+                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N))

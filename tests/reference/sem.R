@@ -4,7 +4,7 @@
 #        tests/reference/sem_hs1939.json (3-factor CFA, complete data and FIML with holes)
 suppressPackageStartupMessages({library(lavaan); library(jsonlite)})
 out_dir <- "tests/reference"
-hs <- lavaan::HolzingerSwineford1939[, c("id", paste0("x", 1:9))]
+hs <- lavaan::HolzingerSwineford1939[, c("id", "school", paste0("x", 1:9))]
 write.csv(hs, file.path(out_dir, "sem_hs1939.csv"), row.names = FALSE, na = "")
 model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 fm <- c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "srmr",
@@ -16,8 +16,9 @@ take <- function(f, call) {
   pe <- parameterEstimates(f)
   ss <- standardizedSolution(f)
   pe$std_all <- ss$est.std
-  pe <- pe[, c("lhs", "op", "rhs", "est", "se", "z", "pvalue", "ci.lower", "ci.upper", "std_all")]
-  names(pe)[8:9] <- c("ci_low", "ci_high")
+  if (is.null(pe$group)) pe$group <- 1L
+  pe <- pe[, c("lhs", "op", "rhs", "group", "est", "se", "z", "pvalue", "ci.lower", "ci.upper", "std_all")]
+  names(pe)[9:10] <- c("ci_low", "ci_high")
   list(call = call, converged = lavInspect(f, "converged"), fit = fit, estimates = pe)
 }
 # FIML data: deterministic holes (every 7th row x2, every 5th row x6, every 11th row x9)
@@ -36,6 +37,14 @@ res <- list(
   cfa_meanstructure = take(cfa(model, data = hs, meanstructure = TRUE), "cfa(model, data = hs, meanstructure = TRUE)"),
   sem_latent_regression = take(sem(model2, data = hs), "sem(model2, data = hs)"),
   sem_path = take(sem(model3, data = hs), "sem(model3, data = hs)"),
+  mg_configural = take(cfa(model, data = hs, group = "school"), "cfa(model, data = hs, group = 'school')"),
+  mg_metric = take(cfa(model, data = hs, group = "school", group.equal = "loadings"),
+                   "cfa(model, data = hs, group = 'school', group.equal = 'loadings')"),
+  mg_scalar = take(cfa(model, data = hs, group = "school", group.equal = c("loadings", "intercepts")),
+                   "cfa(model, data = hs, group = 'school', group.equal = c('loadings', 'intercepts'))"),
+  mg_partial = take(cfa(model, data = hs, group = "school", group.equal = c("loadings", "intercepts"),
+                        group.partial = c("x3 ~ 1", "x7 ~ 1")),
+                    "cfa(model, data = hs, group = 'school', group.equal = c('loadings', 'intercepts'), group.partial = c('x3 ~ 1', 'x7 ~ 1'))"),
   cfa_fiml = take(cfa(model, data = hsm, missing = "ml"), "cfa(model, data = hsm, missing = 'ml')")
 )
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
