@@ -105,10 +105,18 @@ def _prepare(data, x, ms, y, covariates):
     return Xa, Xb, M, Y, n
 
 
+def _counts(idx, n):
+    """Resample index matrix (B, n) -> case-count weight matrix (B, n)."""
+    B = idx.shape[0]
+    flat = (np.arange(B)[:, None] * n + idx).ravel()
+    return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
+
+
 def _wls(X, W, T):
     """Batched least squares: X (n,p), W (B,n) case weights, T (n,k) -> (B,p,k), ok (B,)."""
-    XtX = np.einsum("bn,ni,nj->bij", W, X, X)
-    XtT = np.einsum("bn,ni,nk->bik", W, X, T)
+    B, p, k = W.shape[0], X.shape[1], T.shape[1]
+    XtX = (W @ (X[:, :, None] * X[:, None, :]).reshape(len(X), p * p)).reshape(B, p, p)
+    XtT = (W @ (X[:, :, None] * T[:, None, :]).reshape(len(X), p * k)).reshape(B, p, k)
     sign, _ = np.linalg.slogdet(XtX)
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
     cond_ok = sign > 0
@@ -297,8 +305,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     if n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
-        W = np.zeros((n_boot, n))
-        np.add.at(W, (np.arange(n_boot)[:, None], idx), 1.0)
+        W = _counts(idx, n)
         boot = _effects(Xa, Xb, M, Y, W)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
@@ -402,8 +409,7 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181
     if n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
-        W = np.zeros((n_boot, n))
-        np.add.at(W, (np.arange(n_boot)[:, None], idx), 1.0)
+        W = _counts(idx, n)
         bb = _acme_curve(*parts(W), rhos)
         alpha = (1 - level) / 2
         lo, hi = np.nanquantile(bb, [alpha, 1 - alpha], axis=0)
