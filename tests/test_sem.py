@@ -126,6 +126,7 @@ MG_CASES = {
     "mg_metric": dict(equal=("loadings",)),
     "mg_scalar": dict(equal=("loadings", "intercepts")),
     "mg_partial": dict(equal=("loadings", "intercepts"), partial=("x3 ~ 1", "x7 ~ 1")),
+    "mg_fiml_metric": dict(equal=("loadings",), missing="fiml"),
 }
 
 
@@ -133,7 +134,8 @@ MG_CASES = {
 def test_multigroup_matches_lavaan(hs, key):
     # R: cfa(model, data = hs, group = "school", group.equal = ..., group.partial = ...)
     ref = HS[key]
-    res = sem(hs, MODEL, group="school", auto="cfa", **MG_CASES[key])
+    d = holes(hs) if "fiml" in key else hs
+    res = sem(d, MODEL, group="school", auto="cfa", **MG_CASES[key])
     assert res.converged and res.proper
     for k in ("df", "npar", "n", "baseline_df"):
         assert res.fit[k] == ref["fit"][k], k
@@ -152,3 +154,16 @@ def test_multigroup_bad_input(hs):
         sem(hs, MODEL, group="nope")
     with pytest.raises(SEMError, match="need a multi-group model"):
         sem(hs, MODEL, equal=("loadings",))
+
+
+def test_heywood_case_is_flagged():
+    # cor(x1, x2) = cor(x1, x3) = .8, cor(x2, x3) = .4 implies a loading^2 of 1.6 for x1:
+    # its residual variance must be negative (a Heywood case)
+    rng = np.random.default_rng(3)
+    R = np.array([[1, .8, .8], [.8, 1, .4], [.8, .4, 1]])
+    Z = rng.normal(size=(400, 3))
+    Z = (Z - Z.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(Z.T, bias=True)).T)
+    X = Z @ np.linalg.cholesky(R).T
+    res = sem(pd.DataFrame(X, columns=["x1", "x2", "x3"]), "f =~ x1 + x2 + x3", auto="cfa")
+    assert res.converged and not res.proper
+    assert any("negative variance" in w and "x1" in w for w in res.warnings)

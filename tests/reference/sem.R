@@ -45,6 +45,8 @@ res <- list(
   mg_partial = take(cfa(model, data = hs, group = "school", group.equal = c("loadings", "intercepts"),
                         group.partial = c("x3 ~ 1", "x7 ~ 1")),
                     "cfa(model, data = hs, group = 'school', group.equal = c('loadings', 'intercepts'), group.partial = c('x3 ~ 1', 'x7 ~ 1'))"),
+  mg_fiml_metric = take(cfa(model, data = hsm, group = "school", group.equal = "loadings", missing = "ml"),
+                        "cfa(model, data = hsm, group = 'school', group.equal = 'loadings', missing = 'ml')"),
   cfa_fiml = take(cfa(model, data = hsm, missing = "ml"), "cfa(model, data = hsm, missing = 'ml')")
 )
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
