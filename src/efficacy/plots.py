@@ -76,6 +76,9 @@ _RC = {
     "path.simplify": True,
 }
 
+_FUNNEL_LABELS = {"RR": "Log risk ratio", "OR": "Log odds ratio", "PETO": "Log odds ratio",
+                  "IRR": "Log incidence rate ratio", "ZCOR": "Fisher's z", "SMD": "Standardised mean difference"}
+
 # measure -> (back-transform, axis label)
 _TRANSFORMS = {
     "RR": (np.exp, "Risk ratio (log scale)"),
@@ -164,6 +167,24 @@ def _fmt(x):
     return f"{x:.2f}"
 
 
+def _nice_ticks(measure, lo, hi):
+    """Ticks at round values of the back-transformed scale, placed on the analysis scale."""
+    if measure in ("RR", "OR", "PETO", "IRR"):
+        cand = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])
+        if np.log(10) * 1.5 > hi - lo:  # narrow range: add intermediate values
+            cand = np.sort(np.concatenate([cand, [0.25, 0.33, 0.67, 0.75, 1.5, 3, 4]]))
+        t = np.log(cand)
+    elif measure == "ZCOR":
+        cand = np.round(np.arange(-0.9, 0.95, 0.1), 1)
+        t = np.arctanh(cand)
+        if ((t >= lo) & (t <= hi)).sum() > 8:
+            t = np.arctanh(np.round(np.arange(-0.8, 0.85, 0.2), 1))
+    else:
+        return None
+    t = t[(t >= lo) & (t <= hi)]
+    return t if len(t) >= 2 else None
+
+
 def forest_plot(studies, summary, *, measure=None, label="study", title=None, width=DOUBLE_COLUMN,
                 show_filled=False):
     """Forest plot of a meta-analysis (Lewis & Clarke, 2001; cf. ``metafor::forest.rma``).
@@ -237,8 +258,10 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
         xmin, xmax = np.nanmin(xs), np.nanmax(xs)
         pad = 0.05 * (xmax - xmin or 1.0)
         ax.set_xlim(min(xmin - pad, -pad), max(xmax + pad, pad))
-        ticks = ax.get_xticks()
-        ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
+        ticks = _nice_ticks(str(measure).upper() if measure else "", *ax.get_xlim())
+        if ticks is None:
+            ticks = ax.get_xticks()
+            ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
         ax.set_xticks(ticks)
         ax.set_xticklabels([_fmt(back(t)) for t in ticks])
         ax.set_xlabel(xlab)
@@ -265,7 +288,7 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
     return fig
 
 
-def funnel_plot(studies, summary, *, measure=None, title=None, width=SINGLE_COLUMN + 0.5):
+def funnel_plot(studies, summary, *, measure=None, title=None, width=5.0):
     """Contour-enhanced funnel plot (Peters et al., 2008; cf. ``metafor::funnel``).
 
     Effect size (x) against standard error (y, inverted). Shaded regions mark where a study's
@@ -298,15 +321,16 @@ def funnel_plot(studies, summary, *, measure=None, title=None, width=SINGLE_COLU
     filled = studies["filled"].astype(bool).to_numpy() if "filled" in studies.columns else np.zeros(len(yi), bool)
     if measure is None:
         measure = s.get("measure", None)
-    xlab = f"Effect size ({measure})" if isinstance(measure, str) and measure else "Effect size"
+    xlab = _FUNNEL_LABELS.get(str(measure).upper(), f"Effect size ({measure})") if isinstance(measure, str) \
+        and measure else "Effect size"
     est = float(s["estimate"])
     semax = np.nanmax(se) * 1.1
     segrid = np.linspace(0, semax, 100)
     with style():
-        fig, ax = plt.subplots(figsize=(width, width * 0.85))
+        fig, ax = plt.subplots(figsize=(width, 3.4))
         greys = {0.10: "0.92", 0.05: "0.80", 0.01: "0.65"}
         zs = [stats.norm.ppf(1 - a / 2) for a in (0.10, 0.05, 0.01)]
-        xw = max(np.nanmax(np.abs(yi)) * 1.2, zs[-1] * semax * 1.05, abs(est) * 1.2)
+        xw = 100.0 * (np.nanmax(np.abs(yi)) + zs[-1] * semax + abs(est))  # beyond any x limit
         ax.set_facecolor("white")
         # regions: p<.01 outside z99; .01-.05 between z95 and z99; .05-.10 between z90 and z95
         ax.fill_betweenx(segrid, -xw, -zs[2] * segrid, color=greys[0.01], lw=0, label="p < .01")
@@ -316,9 +340,9 @@ def funnel_plot(studies, summary, *, measure=None, title=None, width=SINGLE_COLU
         ax.fill_betweenx(segrid, -zs[1] * segrid, -zs[0] * segrid, color=greys[0.10], lw=0, label=".05 \u2264 p < .10")
         ax.fill_betweenx(segrid, zs[0] * segrid, zs[1] * segrid, color=greys[0.10], lw=0)
         z95 = stats.norm.ppf(0.975)
-        ax.plot(est - z95 * segrid, segrid, color="black", lw=0.6, ls="--")
+        ax.plot(est - z95 * segrid, segrid, color="black", lw=0.6, ls="--", label="Pseudo 95% CI")
         ax.plot(est + z95 * segrid, segrid, color="black", lw=0.6, ls="--")
-        ax.axvline(est, color="black", lw=0.8)
+        ax.axvline(est, color="black", lw=0.8, label="Pooled estimate")
         ax.scatter(yi[~filled], se[~filled], s=16, color=OKABE_ITO["blue"], edgecolor="black", lw=0.4,
                    zorder=3, label="Observed studies")
         if filled.any():
