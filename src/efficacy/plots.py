@@ -167,6 +167,21 @@ def _fmt(x):
     return f"{x:.2f}"
 
 
+def _fmt_tick(v):
+    v = round(float(v), 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.0f}"
+
+
+def _thin(ticks, maxn):
+    """Keep at most ``maxn`` ticks, every step-th one counted from the tick nearest 0."""
+    if len(ticks) <= maxn:
+        return ticks
+    step = int(np.ceil(len(ticks) / maxn))
+    i0 = int(np.argmin(np.abs(ticks)))
+    keep = [(i - i0) % step == 0 for i in range(len(ticks))]
+    return ticks[np.array(keep)]
+
+
 def _nice_ticks(measure, lo, hi):
     """Ticks at round values of the back-transformed scale, placed on the analysis scale."""
     if measure in ("RR", "OR", "PETO", "IRR"):
@@ -262,8 +277,9 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
         if ticks is None:
             ticks = ax.get_xticks()
             ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
+        ticks = _thin(np.asarray(ticks, float), max(3, int(width * 0.55 / 0.4)))
         ax.set_xticks(ticks)
-        ax.set_xticklabels([_fmt(back(t)) for t in ticks])
+        ax.set_xticklabels([_fmt_tick(back(t)) for t in ticks])
         ax.set_xlabel(xlab)
         # right-hand text column: back-transformed estimate [CI]
         tr = ax.get_yaxis_transform()
@@ -279,8 +295,9 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
             note.append(f"I\u00b2 = {float(s['I2']):.1f}%")
         if "tau2" in s.index and pd.notna(s["tau2"]):
             note.append(f"\u03c4\u00b2 = {float(s['tau2']):.3f}")
-        if note:
-            ax.text(0.0, -0.1, ", ".join(note), transform=ax.transAxes, va="top", ha="left", fontsize=7)
+        if note:  # below the x-axis label, whatever its height
+            ax.annotate(", ".join(note), xy=(0.5, 0.0), xycoords=ax.xaxis.label, xytext=(0, -3),
+                        textcoords="offset points", va="top", ha="center", fontsize=7)
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=7)
         if title:
             ax.set_title(title, pad=18)
