@@ -30,8 +30,9 @@ Mathematical and Statistical Psychology, 37*, 234-251.
 Examples
 --------
 >>> from efficacy.sem import sem
->>> res = sem(df, "f =~ x1 + x2 + x3")  # doctest: +SKIP
->>> res.fit["chisq"], res.estimates                     # doctest: +SKIP
+>>> res = sem(df, "f =~ x1 + x2 + x3", auto="cfa")                 # doctest: +SKIP
+>>> res.fit["chisq"], res.fit["cfi"], res.estimates                  # doctest: +SKIP
+>>> inv = sem(df, model, group="culture", equal=("loadings", "intercepts"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -339,7 +340,6 @@ class _Model:
         A, S, m = self.matrices(theta)
         B = np.linalg.inv(np.eye(self.nv) - A)
         no = len(self.obs)
-        BS = B @ S
         dSig, dmu = [], []
         for k in range(self.npar):
             dB = B @ self.dA[k] @ B
@@ -348,7 +348,6 @@ class _Model:
             dm_ = dB @ m + B @ self.dm[k]
             dSig.append(dV[:no, :no])
             dmu.append(dm_[:no])
-        del BS
         return dSig, dmu
 
 
@@ -488,8 +487,17 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     model : str
         lavaan syntax (subset: ``=~``, ``~``, ``~~``, ``~ 1``, fixed ``1*x``,
         labels ``a*x``).
-    group, equal, partial
-        Multi-group models are not implemented yet (``group`` must be None).
+    group : str or None
+        Grouping column: a multi-group model (lavaan ``group=``; groups in
+        order of appearance; mean structure on by default).
+    equal : sequence of str
+        lavaan ``group.equal``: any of "loadings", "intercepts", "means",
+        "residuals", "residual.covariances", "lv.variances",
+        "lv.covariances", "regressions". With equal intercepts (and not equal
+        means) the latent means are free in groups 2, 3, ... as in lavaan.
+    partial : sequence of str
+        lavaan ``group.partial``: parameters exempt from ``equal``, written
+        like ``"x3 ~ 1"`` or ``"visual =~ x2"``.
     missing : {"listwise", "fiml"}
         "fiml" = lavaan ``missing = "ml"`` (casewise likelihood).
     auto : {"sem", "cfa", "none"}
@@ -518,6 +526,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if auto not in ("sem", "cfa", "none"):
         raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
     ms_arg = meanstructure
+    if meanstructure is None and re.search(r"~\s*(?:[-+.0-9eE]+\s*\*\s*)?1\s*(?:$|[+#;\n])", model, re.M):
+        meanstructure = ms_arg = True  # intercepts in the syntax switch the mean structure on (lavaan)
     if meanstructure is None:
         meanstructure = missing == "fiml"
     if missing == "fiml" and not meanstructure:
