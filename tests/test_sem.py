@@ -104,6 +104,8 @@ def test_bad_input(hs):
         sem(hs, "f := x1")
     with pytest.raises(SEMError, match="missing-data"):
         sem(hs, MODEL, missing="pairwise")
+    with pytest.raises(SEMError, match="zero variance.*x3"):
+        sem(hs.assign(x3=1.0), MODEL)
 
 
 def test_unidentified_model_is_flagged(hs):

@@ -404,6 +404,15 @@ def _loglik_grad(pats, Sigma, mu, dSig, dmu):
     return g
 
 
+def _check_variance(X, obs, where=""):
+    with np.errstate(invalid="ignore"):
+        v = np.nanvar(X, axis=0)
+    bad = [c for c, vi in zip(obs, v) if not (vi > 1e-12)]
+    if bad:
+        raise SEMError(f"observed variable(s) with zero variance{where}", found=", ".join(map(str, bad)),
+                       expected="variables that vary")
+
+
 def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     """EM for the unrestricted mean and covariance (lavaan's h1 for missing = 'ml')."""
     n = pats.n
@@ -559,6 +568,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     n, p = X.shape
     if n < 2:
         raise SEMError("too few complete cases", found=f"n = {n}")
+    _check_variance(X, obs)
     pats = _Patterns(X)
     # h1 (saturated) moments
     if missing == "listwise":
@@ -825,6 +835,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         n, p = X.shape
         if n < 2:
             raise SEMError("too few cases in a group", found=f"{group} = {lev!r}: n = {n}")
+        _check_variance(X, obs, f" in group {group} = {lev!r}")
         pats = _Patterns(X)
         if missing == "listwise":
             Mh1 = X.mean(axis=0)
