@@ -142,3 +142,18 @@ def test_stage_confounded_survey_rho():
 def test_stage_no_design():
     out = _stage("two_cultures", n_boot=50)
     assert len(out["mediation"]) == 1 and "no treatment" in out["mediation"].reason[0]
+
+
+def test_parallel_mediators_match_lavaan(jobs):
+    # lavaan estimates the saturated model iteratively, hence rtol 1e-5 rather than 1e-6.
+    ref = json.loads((REF / "mediation_parallel_jobs.json").read_text())
+    r = dict(zip(ref["label"], zip(ref["est"], ref["se"])))
+    t = mediate(jobs, "treat", ["job_seek", "econ_hard"], "depress2", covariates=["age"],
+                n_boot=0).to_frame()
+    get = {(e, m): (est, se) for e, m, est, se in t[["effect", "mediator", "estimate", "se"]].itertuples(index=False)}
+    pairs = {"a1": ("a", "job_seek"), "a2": ("a", "econ_hard"), "b1": ("b", "job_seek"),
+             "b2": ("b", "econ_hard"), "cp": ("direct", ""), "ind1": ("indirect", "job_seek"),
+             "ind2": ("indirect", "econ_hard"), "ind": ("indirect", "total"), "total": ("total", ""),
+             "pm": ("prop_mediated", "")}
+    for lab, key in pairs.items():
+        assert_allclose(get[key], r[lab], rtol=1e-5, atol=1e-8, err_msg=lab)
