@@ -108,6 +108,14 @@ def test_flow_diagram_mastery(mastery, tmp_path):
     plots.plt.close(fig)
 
 
+def test_flow_diagram_no_exclusions(tmp_path):
+    flow = pd.DataFrame({"step": [0], "reason": ["raw data"], "excluded": [0], "remaining": [899]})
+    fig = plots.flow_diagram(flow)
+    save_and_check(fig, tmp_path / "flow1")
+    assert "no exclusions" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    plots.plt.close(fig)
+
+
 def test_placeholder_figure(tmp_path):
     paths = plots.placeholder_figure(tmp_path / "sub" / "missing", "improper solution: negative residual variance")
     check_written((plots.SINGLE_COLUMN, plots.SINGLE_COLUMN * 0.6), paths)

@@ -439,7 +439,7 @@ def reliability_plot(reliability_df, threshold=0.70, *, title=None, width=SINGLE
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6.5,
                   handletextpad=0.3, columnspacing=0.8)
         if title:
-            ax.set_title(title, pad=16)
+            ax.set_title(title, pad=22)
         fig.tight_layout()
     return fig
 
@@ -474,7 +474,9 @@ def flow_diagram(flow_df, *, title=None, width=SINGLE_COLUMN + 1.0):
         cx = 2.2
         for i, r in d.iterrows():
             yc = -i * step_h
-            if i == 0:
+            if i == 0 and nb == 1:
+                txt = f"Raw data = analysed\nn = {int(r['remaining'])} (no exclusions)"
+            elif i == 0:
                 txt = f"Raw data\nn = {int(r['remaining'])}"
             elif i == nb - 1:
                 txt = f"Analysed\nn = {int(r['remaining'])}"
