@@ -414,7 +414,7 @@ def reliability_plot(reliability_df, threshold=0.70, *, title=None, width=SINGLE
     n = len(d)
     y = np.arange(n)[::-1].astype(float)
     with style():
-        fig, ax = plt.subplots(figsize=(width, 0.8 + 0.25 * n))
+        fig, ax = plt.subplots(figsize=(width, max(1.9, 0.8 + 0.25 * n) + (0.25 if title else 0.0)))
         for yy in y[flagged]:
             ax.axhspan(yy - 0.45, yy + 0.45, color=OKABE_ITO["yellow"], alpha=0.35, lw=0, zorder=0)
         off = 0.13
