@@ -112,6 +112,13 @@ def _counts(idx, n):
     return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
 
 
+def _loo(n, i0, i1):
+    """Leave-one-out weight rows for cases i0..i1-1."""
+    w = np.ones((i1 - i0, n))
+    w[np.arange(i1 - i0), np.arange(i0, i1)] = 0.0
+    return w
+
+
 def _wls(X, W, T):
     """Batched least squares: X (n,p), W (B,n) case weights, T (n,k) -> (B,p,k), ok (B,)."""
     B, p, k = W.shape[0], X.shape[1], T.shape[1]
@@ -310,7 +317,9 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
         if ci == "bca":
-            jack = _effects(Xa, Xb, M, Y, 1.0 - np.eye(n))
+            # leave-one-out fits as weight rows 1 - e_i, in blocks to bound memory
+            jack = np.vstack([_effects(Xa, Xb, M, Y, _loo(n, i0, min(i0 + 2000, n)))
+                              for i0 in range(0, n, 2000)])
             lo, hi = _bca(boot, est, jack, level)
         else:
             alpha = (1 - level) / 2
