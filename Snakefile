@@ -21,6 +21,7 @@ wildcard_constraints:
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/reliability.smk"
 include: "workflow/rules/meta.smk"
+include: "workflow/rules/panel.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
 

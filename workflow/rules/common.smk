@@ -44,6 +44,11 @@ def all_targets():
         ["reliability.csv", "items.csv", "retest.csv", "attenuation.csv"]
     )
     targets += study_targets(["mediation.csv", "sensitivity.csv", "verdict.md"])
+    targets += expand(
+        "results/{study}/{stem}",
+        study=WAVE_STUDIES,
+        stem=["clpm.csv", "riclpm.csv", "panel_comparison.csv", "within_person.csv"],
+    )
     targets += meta_targets()
     targets.append("results/provenance.json")
     return targets

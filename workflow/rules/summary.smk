@@ -8,17 +8,17 @@ rule summary:
             caption="../report/summary.rst",
             category="0. Summary",
         ),
-    params:
-        studies=STUDIES,
     log:
         "logs/summary.log",
     benchmark:
         "benchmarks/out/summary.tsv"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        studies=STUDIES,
     script:
         "../scripts/summary.py"
