@@ -134,3 +134,48 @@ def test_bad_input_names_column():
         plots.reliability_plot(pd.DataFrame({"scale": ["x"], "alpha": [0.8]}))
     with pytest.raises(ValueError, match="remaining"):
         plots.flow_diagram(pd.DataFrame({"step": [0], "reason": ["raw"], "excluded": [0]}))
+
+
+def _power_df():
+    rows = []
+    for a in (0.14, 0.39):
+        for b in (0.14, 0.39):
+            for m in ("percentile", "sobel"):
+                for n in (50, 100, 200):
+                    p = 1 / (1 + np.exp(-(n * a * b / 8 - 2)))
+                    rows.append(dict(n=n, a=a, b=b, reliability=1.0, method=m, power=p,
+                                     power_mcse=np.sqrt(p * (1 - p) / 200), n_reps=200))
+    return pd.DataFrame(rows)
+
+
+def test_power_curve(tmp_path):
+    df = _power_df()
+    fig = plots.power_curve(df, title="Power of the indirect effect")
+    save_and_check(fig, tmp_path / "power")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 4  # one panel per (a, b)
+    ax = visible[0]
+    assert any(np.allclose(line.get_ydata(), 0.8) for line in ax.get_lines())  # the 80% line
+    labels = fig.legends[0].get_texts()
+    assert {t.get_text() for t in labels} >= {"percentile", "sobel", "80% power"}
+    plots.plt.close(fig)
+    with pytest.raises(ValueError, match="power"):
+        plots.power_curve(df.drop(columns="power"))
+
+
+def test_coverage_plot(tmp_path):
+    rows = [dict(target=t, method=m, n=n, true_value=0.1, coverage=c, coverage_mcse=0.01, bias=0.0, bias_mcse=0.0,
+                 rejection_rate=0.5, n_reps=500)
+            for t, c0 in (("acme", 0.93), ("ade", 0.95)) for m in ("bca", "percentile") for n, c in
+            ((50, c0), (200, c0 + 0.01))]
+    df = pd.DataFrame(rows)
+    fig = plots.coverage_plot(df)
+    save_and_check(fig, tmp_path / "coverage")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["acme: bca", "acme: percentile", "ade: bca",
+                                                           "ade: percentile"]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "Nominal 95%" in labels and "n = 50" in labels and any(lab.startswith("Acceptable") for lab in labels)
+    plots.plt.close(fig)
+    with pytest.raises(ValueError, match="coverage"):
+        plots.coverage_plot(df.drop(columns="coverage"))
