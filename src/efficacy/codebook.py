@@ -20,11 +20,12 @@ Examples
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import yaml
 
@@ -42,6 +43,8 @@ __all__ = [
     "load_codebook",
     "read_yaml",
     "resolve_inside",
+    "external_paths_allowed",
+    "ALLOW_EXTERNAL_ENV",
 ]
 
 #: Controlled vocabulary of constructs (Bandura, 1977, 1997): the efficacy
@@ -222,28 +225,80 @@ def read_yaml(path, *, error=CodebookError):
         raise error(f"malformed YAML: {problem}", file=path, where=where) from None
 
 
-def resolve_inside(base, relative, *, file, where, allow_outside=False):
+#: Environment variable that opts in to data paths outside the project (the
+#: workflow sets it from the config key ``allow_external_paths``).
+ALLOW_EXTERNAL_ENV = "EFFICACY_ALLOW_EXTERNAL_PATHS"
+
+
+def external_paths_allowed() -> bool:
+    """Whether ``EFFICACY_ALLOW_EXTERNAL_PATHS`` opts in to paths outside the project."""
+    return os.environ.get(ALLOW_EXTERNAL_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def resolve_inside(base, relative, *, file, where, allow_outside=False, root=None, error=CodebookError,
+                   inside="the study folder"):
     """Resolve ``relative`` against ``base`` and refuse escapes.
 
     Paths in codebooks and config must be relative and stay inside ``base``
-    unless ``allow_outside`` is set: an absolute path or a ``..`` that leaves
-    the folder is an error naming the key.
+    unless ``allow_outside`` is set. Three escapes are refused, each with an
+    error naming the file and the key: an absolute path, a ``..`` that leaves
+    ``base``, and a symbolic link whose real target lies outside ``root``
+    (the project folder).
+
+    Parameters
+    ----------
+    base : str or Path
+        Folder the path is relative to.
+    relative : str or Path
+        The path as written in the file.
+    file, where : str
+        The file and key holding the path (for the error message).
+    allow_outside : bool
+        Skip the checks (explicit opt-in).
+    root : str or Path, optional
+        Folder the real (symlink-resolved) target must stay in; default the
+        working directory (the project, in a workflow run) when ``base`` lies
+        inside it, else ``base`` itself.
+    error : type
+        Exception class raised (a subclass of ``EfficacyError``).
+    inside : str
+        How ``base`` is named in messages.
+
+    Returns
+    -------
+    Path
+        ``base / relative`` (not symlink-resolved).
     """
-    rel = Path(str(relative))
-    if not allow_outside:
-        if rel.is_absolute():
-            raise CodebookError(
-                "absolute paths are not allowed", file=file, where=where,
-                found=repr(str(relative)), expected="a path relative to the study folder",
-            )
-        target = (Path(base) / rel).resolve()
-        if not target.is_relative_to(Path(base).resolve()):
-            raise CodebookError(
-                "path leaves the study folder", file=file, where=where,
-                found=repr(str(relative)), expected="a path inside the study folder",
-            )
-        return Path(base) / rel
-    return rel if rel.is_absolute() else Path(base) / rel
+    text = str(relative)
+    rel = Path(text)
+    base = Path(base)
+    if allow_outside:
+        return rel if rel.is_absolute() else base / rel
+    if not text.strip():
+        raise error("empty path", file=file, where=where, expected=f"a path relative to {inside}")
+    if rel.is_absolute() or PureWindowsPath(text).anchor or text.startswith("~"):
+        raise error(
+            "absolute paths are not allowed", file=file, where=where,
+            found=repr(text), expected=f"a path relative to {inside} (or allow_external_paths: true)",
+        )
+    norm = os.path.normpath(text.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        raise error(
+            f"path leaves {inside}", file=file, where=where,
+            found=repr(text), expected=f"a path inside {inside} without '..' escapes (or allow_external_paths: true)",
+        )
+    target = base / rel
+    real = target.resolve()
+    if root is None:
+        cwd = Path.cwd().resolve()
+        root = cwd if base.resolve().is_relative_to(cwd) else base
+    limit = Path(root).resolve()
+    if not real.is_relative_to(limit):
+        raise error(
+            "path is a symbolic link leading outside the project", file=file, where=where,
+            found=f"{text!r} -> {real}", expected=f"a file inside {limit} (or allow_external_paths: true)",
+        )
+    return target
 
 
 def _schema_error_message(err) -> tuple[str, str, str | None, str | None]:
@@ -287,15 +342,22 @@ def _validate_schema(doc, path):
         raise CodebookError(message + more, file=path, where=where, found=found, expected=expected)
 
 
-def load_codebook(study, *, allow_outside=False) -> Codebook:
+def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
     """Read and validate a study codebook.
 
     Parameters
     ----------
     study : str or Path
         The study folder (holding ``codebook.yaml``) or the codebook file itself.
-    allow_outside : bool
-        Allow a data file path outside the study folder (off by default).
+    allow_outside : bool, optional
+        Allow a data file path outside the study folder (absolute, ``..`` or a
+        symbolic link leading out). Off by default; ``None`` reads the
+        environment variable ``EFFICACY_ALLOW_EXTERNAL_PATHS`` (set by the
+        workflow from the config key ``allow_external_paths``).
+    root : str or Path, optional
+        Folder that a symbolic link to the data file may lead into; default
+        the working directory when the study folder is inside it (the project
+        folder in a workflow run), else the study folder.
 
     Returns
     -------
@@ -492,7 +554,10 @@ def load_codebook(study, *, allow_outside=False) -> Codebook:
         exclusions.append(Exclusion(variable=var, op=op, value=rule.get("value"), reason=rule["reason"]))
 
     data = doc["data"]
-    data_file = resolve_inside(folder, data["file"], file=path, where="data.file", allow_outside=allow_outside)
+    if allow_outside is None:
+        allow_outside = external_paths_allowed()
+    data_file = resolve_inside(folder, data["file"], file=path, where="data.file", allow_outside=allow_outside,
+                               root=root)
     read_options = {k: data[k] for k in ("sep", "decimal", "encoding", "sheet", "skip_rows") if k in data}
 
     return Codebook(

@@ -6,16 +6,82 @@ results into the files the rules declare.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .codebook import Codebook, load_codebook
+from .codebook import ALLOW_EXTERNAL_ENV, Codebook, load_codebook, resolve_inside
 from .errors import ConfigError
 from .io import write_json, write_table, atomic_write_text
 
-__all__ = ["check_studies", "load_study_codebooks", "write_cleaning", "write_tables"]
+__all__ = ["check_config_paths", "check_studies", "load_study_codebooks", "write_cleaning", "write_tables"]
 
 
-def check_studies(studies, *, raw_dir="data/raw", config_file="config/config.yaml"):
+#: Config keys whose values are paths (checked by :func:`check_config_paths`):
+#: these names, and any key ending in ``_dir``, ``_file`` or ``_path``.
+PATH_KEYS = ("raw_dir", "input", "inputs", "file", "files", "path")
+
+
+def _is_path_key(key) -> bool:
+    key = str(key)
+    return key in PATH_KEYS or key.endswith(("_dir", "_file", "_path"))
+
+
+def _config_paths(node, where=""):
+    """Yield ``(key path, value)`` for every path-valued entry of a config tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if _is_path_key(key) and isinstance(value, str):
+                yield here, value
+            elif _is_path_key(key) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                for i, v in enumerate(value):
+                    yield f"{here}[{i}]", v
+            else:
+                yield from _config_paths(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _config_paths(value, f"{where}[{i}]")
+
+
+def check_config_paths(config, *, root=".", config_file="config/config.yaml"):
+    """Check that every path in the config is relative and stays inside the project.
+
+    Paths are ``raw_dir``, each meta-analysis ``input`` and any key named
+    ``input``/``file``/``path`` or ending in ``_dir``/``_file``/``_path``.
+    An absolute path, a ``..`` leaving the project and a symbolic link whose
+    real target is outside the project are refused, unless the config sets
+    ``allow_external_paths: true``.
+
+    Parameters
+    ----------
+    config : dict
+        The loaded workflow configuration.
+    root : str or Path
+        The project folder (the workflow's working directory).
+    config_file : str
+        Name of the config file(s), for messages.
+
+    Returns
+    -------
+    list of (str, Path)
+        Each checked key and its path.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key.
+    """
+    allow = bool(config.get("allow_external_paths", False))
+    checked = []
+    for where, value in _config_paths(config):
+        path = resolve_inside(root, value, file=config_file, where=where, allow_outside=allow, root=root,
+                              error=ConfigError, inside="the project")
+        checked.append((where, path))
+    return checked
+
+
+def check_studies(studies, *, raw_dir="data/raw", config_file="config/config.yaml", allow_external=False,
+                  root="."):
     """Check the configured study list: unique names, existing folders, safe paths.
 
     Raises
@@ -24,13 +90,12 @@ def check_studies(studies, *, raw_dir="data/raw", config_file="config/config.yam
         Naming the entry of ``studies`` that is wrong.
     """
     seen = {}
-    raw = Path(raw_dir)
-    if raw.is_absolute() or ".." in raw.parts:
-        raise ConfigError("raw_dir must be a relative path inside the project", file=config_file,
-                          where="raw_dir", found=repr(str(raw_dir)))
+    raw = resolve_inside(root, raw_dir, file=config_file, where="raw_dir", allow_outside=allow_external,
+                         root=root, error=ConfigError, inside="the project")
     for i, name in enumerate(studies):
         where = f"studies[{i}]"
-        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        if (not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".")
+                or name.startswith("~")):
             raise ConfigError("a study is named by its folder under raw_dir", file=config_file, where=where,
                               found=repr(name), expected="a plain folder name")
         if name in seen:
@@ -40,15 +105,30 @@ def check_studies(studies, *, raw_dir="data/raw", config_file="config/config.yam
         if not (raw / name).is_dir():
             raise ConfigError("study folder not found", file=config_file, where=where,
                               found=str(raw / name), expected="a folder with codebook.yaml and the data file")
+        resolve_inside(raw, name, file=config_file, where=where, allow_outside=allow_external, root=root,
+                       error=ConfigError, inside="the project")
     if not studies:
         raise ConfigError("no studies configured", file=config_file, where="studies")
     return list(studies)
 
 
-def load_study_codebooks(studies, *, raw_dir="data/raw") -> dict[str, Codebook]:
-    """Check the study list and load every codebook (schema and consistency)."""
-    names = check_studies(studies, raw_dir=raw_dir)
-    return {name: load_codebook(Path(raw_dir) / name) for name in names}
+def load_study_codebooks(studies, *, raw_dir="data/raw", config=None, config_file="config/config.yaml",
+                         root=".") -> dict[str, Codebook]:
+    """Check the study list and every path, and load every codebook (schema and consistency).
+
+    With ``config`` given, its paths are checked first (:func:`check_config_paths`)
+    and ``allow_external_paths`` is honoured and exported to the jobs of the run
+    (environment variable ``EFFICACY_ALLOW_EXTERNAL_PATHS``), so a codebook is
+    read the same way at parse time and inside a job.
+    """
+    allow = False
+    if config is not None:
+        allow = bool(config.get("allow_external_paths", False))
+        os.environ[ALLOW_EXTERNAL_ENV] = "1" if allow else "0"
+        check_config_paths(config, root=root, config_file=config_file)
+    names = check_studies(studies, raw_dir=raw_dir, config_file=config_file, allow_external=allow, root=root)
+    root_path = Path(root).resolve()
+    return {name: load_codebook(Path(raw_dir) / name, allow_outside=allow, root=root_path) for name in names}
 
 
 def write_tables(tables: dict, outputs, *, float_format=None):

@@ -9,7 +9,13 @@ from efficacy.workflow import check_studies, load_study_codebooks
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Parse-time checks: duplicated study names, folders, codebook schema and consistency.
-CODEBOOKS = load_study_codebooks(config["studies"], raw_dir=config["raw_dir"])
+# Every path in config and codebooks must stay inside the project (allow_external_paths: true to opt out).
+CODEBOOKS = load_study_codebooks(
+    config["studies"],
+    raw_dir=config["raw_dir"],
+    config=config,
+    config_file=", ".join(str(f) for f in workflow.configfiles) or "config/config.yaml",
+)
 STUDIES = list(CODEBOOKS)
 WAVE_STUDIES = [
     s
