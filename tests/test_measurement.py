@@ -75,3 +75,132 @@ def test_ave_fornell_larcker_match_semtools(hs):
     fl = res.fornell_larcker()
     r = np.array(ref["factor_cor"])
     assert_allclose(fl.factor_cor.to_numpy(), [r[0, 1], r[0, 2], r[1, 2]], rtol=1e-3)
+
+
+# --------------------------------------------------------------------------- issue #4: cfa / invariance
+# Fixtures written by tests/reference/measurement.R (lavaan 0.6-14, semTools 0.5-6); tolerance rel 1e-3.
+REFDIR = Path(__file__).parent / "reference"
+HS_SCALES = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
+
+
+def _ref(name):
+    return json.loads((REFDIR / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def hs_school():
+    return pd.read_csv(REFDIR / "measurement_hs1939.csv")
+
+
+def _check_fit(fit, ref, keys=None):
+    from efficacy.measurement import FIT_KEYS
+
+    assert list(fit) == list(FIT_KEYS)
+    for k in keys or FIT_KEYS:
+        assert_allclose(fit[k], ref[k], rtol=1e-3, atol=1e-6, err_msg=k)
+
+
+def _check_estimates(est, ref_rows):
+    ref = pd.DataFrame(ref_rows)
+    ref = ref[ref.op.isin(["=~", "~", "~~", "~1"])]
+    m = ref.merge(est, on=["lhs", "op", "rhs", "group"], how="left", suffixes=("_r", ""))
+    assert m["est"].notna().all()
+    assert_allclose(m["est"], m["est_r"], rtol=1e-3, atol=1e-5)
+    assert_allclose(m["se"], m["se_r"], rtol=2e-3, atol=1e-5)
+    assert_allclose(m["std_all"], m["std_all_r"], rtol=1e-3, atol=1e-5)
+    assert_allclose(m["ci_low"], m["ci.lower"], rtol=2e-3, atol=1e-4)
+
+
+def test_cfa_full_matches_lavaan(hs_school):
+    from efficacy.measurement import cfa
+
+    ref = _ref("measurement_cfa_full_holzinger.json")
+    res = cfa(hs_school, ref["source"]["model"])
+    assert res.converged and res.proper and res.reason == ""
+    _check_fit(res.fit, ref["fit"])
+    _check_estimates(res.to_frame(), ref["estimates"])
+    assert "chisq=85.306" in repr(res)
+    assert res.fit_frame().shape[0] == 1
+    # the scales-dict form is the same model
+    assert_allclose(cfa(hs_school, HS_SCALES).fit["chisq"], ref["fit"]["chisq"], rtol=1e-6)
+
+
+def test_modindices_match_lavaan(hs_school):
+    from efficacy.measurement import cfa
+
+    ref = _ref("measurement_cfa_full_holzinger.json")
+    mi = cfa(hs_school, HS_SCALES).modindices()
+    r = pd.DataFrame(ref["modindices"])
+    assert len(mi) == len(r) == 54
+    m = r.merge(mi, on=["lhs", "op", "rhs"], how="outer", suffixes=("_r", ""))
+    assert m.notna().all().all()
+    assert_allclose(m["mi"], m["mi_r"], rtol=1e-3, atol=1e-4)
+    assert_allclose(m["epc"], m["epc_r"], rtol=1e-3, atol=1e-4)
+    assert_allclose(m["sepc_all"], m["sepc.all"], rtol=1e-3, atol=1e-4)
+
+
+def test_cfa_fiml_matches_lavaan():
+    from efficacy.measurement import cfa
+
+    ref = _ref("measurement_fiml_holzinger.json")
+    d = pd.read_csv(REFDIR / "measurement_hs_missing.csv")
+    assert d[[f"x{i}" for i in range(1, 10)]].isna().any().all()
+    res = cfa(d, HS_SCALES, missing="fiml")
+    assert res.converged and res.proper
+    _check_fit(res.fit, ref["fit"])
+    _check_estimates(res.to_frame(), ref["estimates"])
+
+
+def test_political_democracy_matches_lavaan():
+    from efficacy.measurement import cfa
+
+    ref = _ref("measurement_poldem.json")
+    res = cfa(pd.DataFrame(ref["data"]), ref["source"]["model"])
+    assert_allclose([res.fit["chisq"], res.fit["df"]], [38.125, 35], rtol=1e-3)  # issue #4's numbers
+    _check_fit(res.fit, ref["fit"])
+    _check_estimates(res.to_frame(), ref["estimates"])
+
+
+def test_invariance_matches_lavaan(hs_school):
+    from efficacy.measurement import INVARIANCE_COLUMNS, invariance
+
+    ref = _ref("measurement_invariance_holzinger.json")
+    tab = invariance(hs_school, HS_SCALES, "school")
+    assert list(tab.columns) == INVARIANCE_COLUMNS
+    assert list(tab.step) == ["configural", "metric", "scalar", "strict"]
+    assert_allclose(tab.chisq, [115.851, 124.044, 164.103, 181.511], rtol=1e-3)  # issue #4's numbers
+    assert list(tab.df) == [48, 54, 60, 69]
+    for i, step in enumerate(ref["steps"]):
+        for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+            assert_allclose(tab[k].iloc[i], ref["fit"][step][k], rtol=1e-3, err_msg=f"{step} {k}")
+    assert_allclose(tab.delta_chisq.iloc[1:], ref["lrt"]["chisq_diff"][1:], rtol=1e-3)
+    assert_allclose(tab.delta_df.iloc[1:], ref["lrt"]["df_diff"][1:])
+    assert_allclose(tab.lrt_pvalue.iloc[1:], ref["lrt"]["pvalue"][1:], rtol=1e-3)
+    # Chen (2007), "and" rule: scalar delta CFI -.038 but delta RMSEA .0145 < .015 -> not flagged
+    assert list(tab.decision) == ["reference", "invariant", "invariant", "invariant"]
+    assert tab.converged.all() and tab.proper.all()
+
+
+def test_invariance_partial_scalar_frees_x3_x7(hs_school):
+    """CFI-only rule: scalar fails on HS1939; freeing intercepts one at a time finds x3 and x7
+    (the classic result; matches the lavaan fit cfa(..., group.partial = c('x3 ~ 1', 'x7 ~ 1')))."""
+    from efficacy.measurement import invariance
+
+    ref = _ref("measurement_invariance_holzinger.json")["partial_scalar"]["fit"]
+    tab = invariance(hs_school, HS_SCALES, "school", cutoffs={"combine": "cfi"})
+    assert list(tab.step) == ["configural", "metric", "scalar", "partial_scalar", "strict"]
+    assert tab.decision.iloc[2] == "not invariant"
+    part = tab.iloc[3]
+    assert part.freed == "x3 ~ 1, x7 ~ 1" and part.decision == "invariant"
+    for k in ("chisq", "df", "cfi", "rmsea", "srmr", "aic", "bic"):
+        assert_allclose(part[k], ref[k], rtol=1e-3, err_msg=k)
+    assert tab.freed.iloc[4] == "x3 ~ 1, x7 ~ 1"
+
+
+def test_invariance_bad_input(hs_school):
+    from efficacy.measurement import MeasurementError, invariance
+
+    with pytest.raises(MeasurementError, match="nogroup"):
+        invariance(hs_school, HS_SCALES, "nogroup")
+    with pytest.raises(ValueError, match="step"):
+        invariance(hs_school, HS_SCALES, "school", levels=("configural", "weak"))

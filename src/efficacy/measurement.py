@@ -1,18 +1,37 @@
-"""Measurement models: single-group ML CFA fit and discriminant validity (HTMT).
+"""Measurement models: CFA, measurement invariance and discriminant validity (issue #4).
 
-Shipped: ``cfa_fit`` (simple-structure ML CFA, lavaan ``cfa()`` defaults, fit measures, AVE and
-Fornell-Larcker; no SEs) and
-``htmt``. Not done (issue #4): SEs/estimate table, multi-group invariance, FIML, modification indices.
+- :func:`cfa` -- ML confirmatory factor analysis (single- or multi-group, ``group.equal`` /
+  ``group.partial``, FIML) on the lavaan-compatible engine :mod:`efficacy.sem`, with lavaan
+  ``fitMeasures`` names, parameter estimates with ``std_all`` and modification indices
+  (matches ``lavaan::cfa``, ``parameterEstimates``, ``standardizedSolution``, ``modindices``).
+- :func:`invariance` -- configural / metric / scalar / strict sequence with LRT
+  (``lavaan::lavTestLRT``), Chen (2007) decisions and a search for partial scalar invariance.
+- :func:`discriminant_validity` -- HTMT (``semTools::htmt``) with bootstrap CIs, AVE
+  (``semTools::AVE``), Fornell-Larcker, and the chi-square difference test against a factor
+  correlation of 1.
+- :func:`run_stage` -- the workflow's ``measurement`` stage.
+- :func:`cfa_fit` -- the earlier standalone simple-structure CFA (no SEs; kept for AVE).
+
+Examples
+--------
+>>> from efficacy.measurement import cfa, invariance
+>>> res = cfa(df, {"efficacy": ["se1", "se2", "se3"], "esteem": ["r1", "r2", "r3"]})  # doctest: +SKIP
+>>> invariance(df, {"efficacy": ["se1", "se2", "se3", "se4"]}, group="culture")     # doctest: +SKIP
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, stats
 import pandas as pd
 
-__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit"]
+from .errors import EfficacyError
+from .sem import SEMResult, _em_saturated, _loglik_grad, _Model, _numhess, _Patterns, parse_model
+from .sem import sem as _sem
+
+__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
+           "INVARIANCE_COLUMNS"]
 
 
 @dataclass
@@ -234,3 +253,416 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
     names = list(scales)
     return CFAFit(converged, proper, warnings, fit, pd.DataFrame(L, index=cols, columns=names),
                   pd.DataFrame(P, index=names, columns=names), pd.Series(th, index=cols))
+
+
+# =========================================================================== CFA (issue #4)
+
+FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr",
+            "loglik", "aic", "bic", "baseline_chisq", "baseline_df", "n")
+
+
+class MeasurementError(EfficacyError):
+    """Bad input to a measurement-model function."""
+
+
+def _scales_to_syntax(scales: dict) -> str:
+    lines = []
+    for name, items in scales.items():
+        items = list(items)
+        if len(items) < 2:
+            raise MeasurementError(f"scale {name!r} needs at least two items", found=repr(items))
+        lines.append(f"{name} =~ " + " + ".join(items))
+    return "\n".join(lines)
+
+
+def _reason(res) -> str:
+    return "; ".join(res.warnings)
+
+
+@dataclass
+class CFAResult:
+    """A fitted confirmatory factor analysis (thin wrapper over :func:`efficacy.sem.sem`).
+
+    Attributes
+    ----------
+    model : str
+        lavaan syntax that was fitted.
+    group : str or None
+    equal, partial : tuple of str
+        lavaan ``group.equal`` / ``group.partial``.
+    converged, proper : bool
+    reason : str
+        Empty when the solution is converged and proper; else why not.
+    fit : dict
+        lavaan ``fitMeasures`` names (exactly :data:`FIT_KEYS`); all NaN when the optimiser
+        did not converge (a non-converged model is never shown as fitted).
+    estimates : pandas.DataFrame
+        lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high, std_all.
+    """
+
+    model: str
+    group: str | None
+    equal: tuple
+    partial: tuple
+    missing: str
+    converged: bool
+    proper: bool
+    reason: str
+    fit: dict
+    estimates: pd.DataFrame
+    sem: SEMResult = field(repr=False)
+    _data: pd.DataFrame = field(repr=False, default=None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter table (unstandardised est/se/z/p/CI and ``std_all``), one row per parameter."""
+        return self.estimates.copy()
+
+    def fit_frame(self) -> pd.DataFrame:
+        """One-row table: fit measures, npar, converged, proper, reason."""
+        return pd.DataFrame([{**self.fit, "npar": self.sem.fit.get("npar", np.nan), "converged": self.converged,
+                              "proper": self.proper, "reason": self.reason}])
+
+    def __repr__(self) -> str:
+        f = self.fit
+        g = f", group={self.group!r}, equal={self.equal!r}" if self.group else ""
+        return (f"CFAResult(n={f['n']}{g}, converged={self.converged}, proper={self.proper}, "
+                f"chisq={f['chisq']:.3f}, df={f['df']}, cfi={f['cfi']:.3f}, tli={f['tli']:.3f}, "
+                f"rmsea={f['rmsea']:.3f}, srmr={f['srmr']:.3f})")
+
+    def modindices(self) -> pd.DataFrame:
+        """Modification indices: univariate score tests for fixed parameters.
+
+        Candidates are the cross-loadings (every factor on every indicator it does not load on),
+        residual covariances between indicators, and user-fixed zero loadings/covariances, as in
+        ``lavaan::modindices(fit)`` (Sorbom, 1989). ``mi`` is the score (Lagrange multiplier)
+        statistic ``g^2 / (I_jj - I_jF I_FF^-1 I_Fj)`` with the expected information (observed for
+        FIML), ``epc`` the expected parameter change and ``sepc_all`` its fully standardised value.
+        Single-group models only. Matches ``modindices()`` mi/epc/sepc.all.
+        """
+        if self.group is not None:
+            raise MeasurementError("modindices() is implemented for single-group models",
+                                   found=f"group={self.group!r}")
+        return _modindices(self)
+
+
+def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partial=(),
+        missing: str = "listwise", estimator: str = "ML") -> CFAResult:
+    """Confirmatory factor analysis by maximum likelihood (Joreskog, 1969), lavaan conventions.
+
+    Matches ``lavaan::cfa(model, data, group=, group.equal=, group.partial=, missing=)``:
+    likelihood "normal" (covariances divided by n), marker-variable identification (first
+    loading 1), correlated factors, expected information SEs (observed for FIML), and
+    ``fitMeasures`` names.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    model : str or dict
+        lavaan syntax, or ``{factor: [items]}`` (one factor per scale).
+    group : str, optional
+        Grouping column (multi-group CFA; mean structure on).
+    equal : sequence of str
+        lavaan ``group.equal`` ("loadings", "intercepts", "residuals", "means", ...).
+    partial : sequence of str
+        lavaan ``group.partial`` (e.g. ``"x3 ~ 1"``).
+    missing : {"listwise", "fiml"}
+        "fiml" = lavaan ``missing = "ml"``.
+    estimator : {"ML"}
+
+    Returns
+    -------
+    CFAResult
+
+    Examples
+    --------
+    >>> res = cfa(df, "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6")   # doctest: +SKIP
+    >>> res.fit["cfi"], res.modindices().head()                               # doctest: +SKIP
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise MeasurementError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
+    equal = (equal,) if isinstance(equal, str) else tuple(equal)
+    partial = (partial,) if isinstance(partial, str) else tuple(partial)
+    res = _sem(data, syntax, group=group, equal=equal, partial=partial, missing=missing, auto="cfa",
+               estimator=estimator)
+    fit = {k: res.fit.get(k, np.nan) for k in FIT_KEYS}
+    reason = _reason(res)
+    if not res.converged:
+        fit = {k: (fit["n"] if k == "n" else np.nan) for k in FIT_KEYS}
+    return CFAResult(syntax, group, equal, partial, res.missing, bool(res.converged), bool(res.proper),
+                     reason, fit, res.estimates, res, data)
+
+
+def _modindices(res: CFAResult) -> pd.DataFrame:
+    s = res.sem
+    rows = parse_model(res.model)
+    est = s.estimates
+    latents = list(dict.fromkeys(r[0] for r in rows if r[1] == "=~"))
+    base = _Model(rows, list(res._data.columns), "cfa", bool((est["op"] == "~1").any()))
+    obs = [v for v in base.obs if v not in base.ov_x]
+    have = {(r["lhs"], r["op"], r["rhs"]) for r in base.table}
+    have |= {(r["rhs"], r["op"], r["lhs"]) for r in base.table if r["op"] == "~~"}
+    cand = []
+    # user rows fixed at zero become free; their position is kept
+    new_rows = []
+    for lhs, op, rhs, mod in rows:
+        if isinstance(mod, float) and mod == 0.0 and op in ("=~", "~~", "~"):
+            cand.append((lhs, op, rhs))
+            mod = None
+        new_rows.append((lhs, op, rhs, mod))
+    for f in latents:
+        for v in obs:
+            if (f, "=~", v) not in have:
+                cand.append((f, "=~", v))
+                new_rows.append((f, "=~", v, None))
+    for a in range(len(obs)):
+        for b in range(a + 1, len(obs)):
+            if (obs[a], "~~", obs[b]) not in have:
+                cand.append((obs[a], "~~", obs[b]))
+                new_rows.append((obs[a], "~~", obs[b], None))
+    if not cand:
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
+    ms = base.meanstructure
+    ext = _Model(new_rows, list(res._data.columns), "cfa", ms)
+    X = res._data[ext.obs].to_numpy(dtype=float)
+    X = X[~np.isnan(X).any(axis=1)] if res.missing == "listwise" else X[~np.isnan(X).all(axis=1)]
+    n, p = X.shape
+    pats = _Patterns(X)
+    if res.missing == "listwise":
+        Mh1 = X.mean(axis=0)
+        Sh1 = (X - Mh1).T @ (X - Mh1) / n
+    else:
+        Mh1, Sh1, _ = _em_saturated(pats, p)
+    ext.set_fixed(Mh1, Sh1)
+    val = {}
+    for _, r in est.iterrows():
+        val[(r["lhs"], r["op"], r["rhs"])] = r["est"]
+        if r["op"] == "~~":
+            val[(r["rhs"], r["op"], r["lhs"])] = r["est"]
+    theta = np.zeros(ext.npar)
+    cidx = []
+    for r in ext.table:
+        k = r["free"] - 1
+        if k < 0:
+            continue
+        key = (r["lhs"], r["op"], r["rhs"])
+        if key in cand or (r["op"] == "~~" and (r["rhs"], "~~", r["lhs"]) in cand):
+            theta[k] = 0.0
+            cidx.append((k, key))
+        else:
+            theta[k] = val[key]
+
+    def moments(t):
+        Sig, mu = ext.implied(t)
+        return Sig, (mu if ms else Mh1.copy())
+
+    def grad(t):
+        Sig, mu = moments(t)
+        d1, d2 = ext.derivatives(t)
+        if not ms:
+            d2 = [np.zeros(p) for _ in d2]
+        return _loglik_grad(pats, Sig, mu, d1, d2)
+
+    g = grad(theta)
+    if res.missing == "listwise":
+        Sig, _ = moments(theta)
+        d1, d2 = ext.derivatives(theta)
+        if not ms:
+            d2 = [np.zeros(p) for _ in d2]
+        Si = np.linalg.inv(Sig)
+        SdS = np.stack([Si @ d for d in d1])
+        D2 = np.stack(d2)
+        info = n * (0.5 * np.einsum("aij,bji->ab", SdS, SdS) + D2 @ Si @ D2.T)
+    else:
+        info = -_numhess(grad, theta)
+    ck = np.array([k for k, _ in cidx])
+    fk = np.setdiff1d(np.arange(ext.npar), ck)
+    I11 = info[np.ix_(fk, fk)]
+    I21 = info[np.ix_(ck, fk)]
+    V = np.diag(info[np.ix_(ck, ck)]) - np.einsum("ij,ji->i", I21, np.linalg.solve(I11, I21.T))
+    gc = g[ck]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mi = gc ** 2 / V
+        epc = gc / V
+    # standardisation from the fitted model's implied moments
+    Vfull, _, A, S, m, B = ext.implied(theta, full=True)
+    sd = np.sqrt(np.clip(np.diag(Vfull), 0, None))
+    out = []
+    for (k, (lhs, op, rhs)), mi_k, e in zip(cidx, mi, epc):
+        i, j = ext.idx[lhs], ext.idx[rhs]
+        if op == "=~":
+            se = e * sd[i] / sd[j]
+        elif op == "~":
+            se = e * sd[j] / sd[i]
+        else:
+            se = e / np.sqrt(S[i, i] * S[j, j])
+        out.append(dict(lhs=lhs, op=op, rhs=rhs, mi=float(mi_k), epc=float(e), sepc_all=float(se)))
+    return pd.DataFrame(out)
+
+
+# =========================================================================== invariance (issue #4)
+
+INVARIANCE_COLUMNS = ["step", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "delta_chisq",
+                      "delta_df", "lrt_pvalue", "delta_cfi", "delta_rmsea", "decision", "freed", "converged",
+                      "proper", "reason"]
+_STEP_EQUAL = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
+               "strict": ("loadings", "intercepts", "residuals")}
+DEFAULT_CUTOFFS = {"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "and"}
+
+
+def _lrt(restricted: CFAResult, free: CFAResult):
+    d = restricted.fit["chisq"] - free.fit["chisq"]
+    ddf = restricted.fit["df"] - free.fit["df"]
+    p = float(stats.chi2.sf(d, ddf)) if ddf > 0 and np.isfinite(d) else np.nan
+    return d, ddf, p
+
+
+def _noninvariant(d_cfi, d_rmsea, cutoffs) -> bool:
+    cfi_bad = d_cfi <= cutoffs["delta_cfi"]
+    rmsea_bad = d_rmsea >= cutoffs["delta_rmsea"]
+    comb = cutoffs.get("combine", "and")
+    if comb == "and":
+        return bool(cfi_bad and rmsea_bad)
+    if comb == "or":
+        return bool(cfi_bad or rmsea_bad)
+    return bool(cfi_bad)  # "cfi"
+
+
+def _indicators(model: str) -> dict:
+    out: dict = {}
+    for lhs, op, rhs, mod in parse_model(model):
+        if op == "=~":
+            out.setdefault(lhs, []).append(rhs)
+    return out
+
+
+def invariance(data: pd.DataFrame, model, group: str, *,
+               levels=("configural", "metric", "scalar", "strict"), cutoffs=None, missing: str = "listwise",
+               find_partial: bool = True, max_free: int | None = None) -> pd.DataFrame:
+    """Measurement invariance across groups: configural, metric, scalar, strict (Meredith, 1993).
+
+    Each step is a multi-group CFA (:func:`cfa` with lavaan ``group.equal``) compared with the
+    previous step by the likelihood-ratio test (``lavaan::lavTestLRT``) and by the change in CFI and
+    RMSEA. Decision per Chen (2007): a step is ``"not invariant"`` when delta CFI <= -0.010
+    ``combine`` delta RMSEA >= 0.015 (``combine`` "and" (default, the issue's rule), "or", or "cfi"
+    for the CFI criterion alone). When the scalar step fails and ``find_partial``, intercepts are
+    freed one at a time (``group.partial``): every still-constrained intercept is freed in turn, the
+    one whose freeing lowers chi-square most (largest LRT statistic) is kept, and this repeats until
+    the model passes against the metric step (a ``partial_scalar`` row, freed parameters in
+    ``freed``), or no factor would keep two constrained intercepts. A following ``strict`` step then
+    keeps those intercepts free and is compared with ``partial_scalar``.
+
+    Non-converged models are rows with NaN fit and ``decision = "not estimable"`` with the reason.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    model : str or dict
+        lavaan syntax or ``{factor: [items]}``.
+    group : str
+        Grouping column.
+    levels : sequence of str
+        Steps, in order, from "configural", "metric", "scalar", "strict".
+    cutoffs : dict, optional
+        ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "and"}``.
+    missing : {"listwise", "fiml"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`INVARIANCE_COLUMNS`; fit numbers match ``lavaan::cfa(..., group.equal=)`` and
+        LRT p-values ``lavaan::lavTestLRT``.
+
+    References
+    ----------
+    Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement invariance.
+    *Structural Equation Modeling, 14*(3), 464-504.
+
+    Examples
+    --------
+    >>> invariance(hs, "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6", "school")  # doctest: +SKIP
+    """
+    cut = {**DEFAULT_CUTOFFS, **(cutoffs or {})}
+    if cut["combine"] not in ("and", "or", "cfi"):
+        raise MeasurementError("cutoffs['combine'] must be 'and', 'or' or 'cfi'", found=repr(cut["combine"]))
+    levels = list(levels)
+    bad = [s for s in levels if s not in _STEP_EQUAL]
+    if bad or not levels:
+        raise MeasurementError("unknown invariance step(s)", found=repr(bad or levels),
+                               expected="configural, metric, scalar, strict")
+    if not isinstance(data, pd.DataFrame) or group not in data.columns:
+        raise MeasurementError("group column not in the data", found=repr(group), expected="a data column")
+    syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
+    ind = _indicators(syntax)
+    rows = []
+    prev = None
+    freed: list = []
+
+    def fit(step, partial):
+        try:
+            return cfa(data, syntax, group=group, equal=_STEP_EQUAL[step], partial=tuple(partial), missing=missing)
+        except np.linalg.LinAlgError as e:  # numerical failure: a row with the reason
+            return str(e)
+
+    def row(step, res, prev_res, partial):
+        r = {c: np.nan for c in INVARIANCE_COLUMNS}
+        r.update(step=step, freed=", ".join(partial), decision="")
+        if isinstance(res, str) or not res.converged:
+            r.update(converged=False, proper=False, decision="not estimable",
+                     reason=res if isinstance(res, str) else res.reason)
+            return r, False
+        for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+            r[k] = res.fit[k]
+        r.update(converged=True, proper=res.proper, reason=res.reason)
+        if prev_res is None:
+            r["decision"] = "reference"
+            return r, True
+        if isinstance(prev_res, str) or not prev_res.converged:
+            r["decision"] = "not tested (previous step not estimable)"
+            return r, False
+        d, ddf, p = _lrt(res, prev_res)
+        r.update(delta_chisq=d, delta_df=ddf, lrt_pvalue=p, delta_cfi=res.fit["cfi"] - prev_res.fit["cfi"],
+                 delta_rmsea=res.fit["rmsea"] - prev_res.fit["rmsea"])
+        ok = not _noninvariant(r["delta_cfi"], r["delta_rmsea"], cut)
+        r["decision"] = "invariant" if ok else "not invariant"
+        return r, ok
+
+    for step in levels:
+        part = freed if step == "strict" else []
+        res = fit(step, part)
+        r, ok = row(step, res, prev, part)
+        rows.append(r)
+        base = prev
+        prev = res
+        if step == "scalar" and not ok and find_partial and r["converged"] and base is not None \
+                and not isinstance(base, str) and base.converged:
+            cur = res
+            limit = max_free if max_free is not None else np.inf
+            while len(freed) < limit:
+                cands = [f"{v} ~ 1" for f, items in ind.items() for v in items
+                         if f"{v} ~ 1" not in freed
+                         and sum(f"{u} ~ 1" not in freed for u in items) > 2]
+                best = None
+                for c in cands:
+                    trial = fit("scalar", freed + [c])
+                    if isinstance(trial, str) or not trial.converged:
+                        continue
+                    drop = cur.fit["chisq"] - trial.fit["chisq"]
+                    if best is None or drop > best[0]:
+                        best = (drop, c, trial)
+                if best is None:
+                    break
+                freed.append(best[1])
+                cur = best[2]
+                r2, ok2 = row("partial_scalar", cur, base, freed)
+                if ok2:
+                    break
+            if freed:
+                r2, _ = row("partial_scalar", cur, base, freed)
+                rows.append(r2)
+                prev = cur
+    out = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
+    out["converged"] = out["converged"].astype(bool)
+    out["proper"] = out["proper"].astype(bool)
+    out["reason"] = out["reason"].fillna("").astype(str)
+    return out
