@@ -204,3 +204,40 @@ def test_invariance_bad_input(hs_school):
         invariance(hs_school, HS_SCALES, "nogroup")
     with pytest.raises(ValueError, match="step"):
         invariance(hs_school, HS_SCALES, "school", levels=("configural", "weak"))
+
+
+def test_discriminant_validity_matches_lavaan_semtools(hs_school):
+    from efficacy.measurement import DISCRIMINANT_COLUMNS, discriminant_validity
+
+    ref = _ref("measurement_discriminant_holzinger.json")["pairs"]
+    ave_ref = _ref("measurement_ave_holzinger.json")
+    res = discriminant_validity(hs_school, HS_SCALES, n_boot=200, seed=5)
+    tab = res.to_frame()
+    assert list(tab.columns) == DISCRIMINANT_COLUMNS
+    r = pd.DataFrame(ref)
+    assert list(tab.scale_1) == list(r.scale_1) and list(tab.scale_2) == list(r.scale_2)
+    for k in ("chisq_free", "chisq_fixed", "delta_chisq", "delta_df"):
+        assert_allclose(tab[k], r[k], rtol=1e-3, err_msg=k)
+    assert_allclose(np.log(tab.pvalue), np.log(r.pvalue), rtol=1e-3)
+    for k, v in ave_ref["ave"].items():  # semTools::AVE
+        assert_allclose(res.ave[k], v, rtol=1e-3, err_msg=k)
+    fc = np.array(ave_ref["factor_cor"])
+    assert_allclose(tab.factor_cor, [fc[0, 1], fc[0, 2], fc[1, 2]], rtol=1e-3)
+    h2 = np.array(REF["htmt2"])  # semTools::htmt(htmt2 = TRUE)
+    assert_allclose(tab.htmt, [h2[0, 1], h2[0, 2], h2[1, 2]], rtol=1e-6)
+    assert (tab.htmt_ci_low < tab.htmt).all() and (tab.htmt < tab.htmt_ci_high).all()
+    assert tab.fornell_larcker.all() and tab.converged.all()
+    pd.testing.assert_frame_equal(tab, discriminant_validity(hs_school, HS_SCALES, n_boot=200, seed=5).to_frame())
+
+
+def test_discriminant_validity_flags_indistinct_scales():
+    """Two halves of one factor: HTMT near 1, correlation-1 model not rejected."""
+    rng = np.random.default_rng(11)
+    n = 400
+    f = rng.normal(size=n)
+    d = pd.DataFrame({f"y{i}": 0.8 * f + 0.6 * rng.normal(size=n) for i in range(6)})
+    from efficacy.measurement import discriminant_validity
+
+    tab = discriminant_validity(d, {"a": ["y0", "y1", "y2"], "b": ["y3", "y4", "y5"]}, n_boot=100, seed=1).to_frame()
+    assert tab.htmt.iloc[0] > 0.9 and tab.htmt_ci_high.iloc[0] > 0.95
+    assert tab.pvalue.iloc[0] > 0.01 and not tab.fornell_larcker.iloc[0]

@@ -31,7 +31,7 @@ from .sem import SEMResult, _em_saturated, _loglik_grad, _Model, _numhess, _Patt
 from .sem import sem as _sem
 
 __all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
-           "INVARIANCE_COLUMNS"]
+           "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult", "DISCRIMINANT_COLUMNS"]
 
 
 @dataclass
@@ -666,3 +666,150 @@ def invariance(data: pd.DataFrame, model, group: str, *,
     out["proper"] = out["proper"].astype(bool)
     out["reason"] = out["reason"].fillna("").astype(str)
     return out
+
+
+# =========================================================================== discriminant validity (issue #4)
+
+DISCRIMINANT_COLUMNS = ["scale_1", "scale_2", "htmt", "htmt_ci_low", "htmt_ci_high", "factor_cor", "ave_1", "ave_2",
+                        "fornell_larcker", "chisq_free", "df_free", "chisq_fixed", "delta_chisq", "delta_df",
+                        "pvalue", "converged", "proper", "reason"]
+
+
+@dataclass
+class DiscriminantResult:
+    """Discriminant validity of a set of scales (one row per pair in :meth:`to_frame`).
+
+    Attributes
+    ----------
+    htmt : HTMTResult
+    ave : pandas.Series
+        Average variance extracted per factor (``semTools::AVE``), from the joint CFA.
+    factor_cor : pandas.DataFrame
+        Factor correlations of the joint CFA (``lavInspect(fit, "cor.lv")``).
+    fornell_larcker : pandas.DataFrame
+    chisq_test : pandas.DataFrame
+        Per pair: chi-square of the free two-factor CFA and of the same model with the factor
+        correlation fixed to 1, their difference (1 df) and p-value.
+    cfa : CFAResult
+        The joint CFA (one factor per scale).
+    """
+
+    scales: list
+    htmt: HTMTResult
+    ave: pd.Series
+    factor_cor: pd.DataFrame
+    fornell_larcker: pd.DataFrame
+    chisq_test: pd.DataFrame
+    cfa: CFAResult = field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scale pair: columns :data:`DISCRIMINANT_COLUMNS`."""
+        h = self.htmt.to_frame().rename(columns={"ci_low": "htmt_ci_low", "ci_high": "htmt_ci_high"})
+        out = h[["scale_1", "scale_2", "htmt", "htmt_ci_low", "htmt_ci_high"]].merge(
+            self.fornell_larcker, on=["scale_1", "scale_2"]).merge(self.chisq_test, on=["scale_1", "scale_2"])
+        return out[DISCRIMINANT_COLUMNS].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return f"DiscriminantResult(scales={self.scales}, n_boot={self.htmt.n_boot})\n{self.to_frame()!r}"
+
+
+def _fl_table(names, ave, r, joint_ok):
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ok = bool(min(ave[a], ave[b]) > r.loc[a, b] ** 2) if joint_ok else np.nan
+            rows.append({"scale_1": a, "scale_2": b, "factor_cor": r.loc[a, b] if joint_ok else np.nan,
+                         "ave_1": ave[a], "ave_2": ave[b], "fornell_larcker": ok})
+    return pd.DataFrame(rows)
+
+
+def _pair_test(data, a, ia, b, ib, missing):
+    def spec(f, items):
+        return f"{f} =~ " + " + ".join(f"lam_{f}_{k}*{v}" for k, v in enumerate(items)) + f"\n{f} ~~ 1*{f}"
+
+    m1 = spec(a, ia) + "\n" + spec(b, ib)
+    m0 = m1 + f"\n{a} ~~ 1*{b}"
+    row = {"scale_1": a, "scale_2": b}
+    try:
+        f1 = cfa(data, m1, missing=missing)
+        f0 = cfa(data, m0, missing=missing)
+    except np.linalg.LinAlgError as e:
+        return {**row, "converged": False, "proper": False, "reason": str(e)}
+    reasons = [f"{lab}: {x.reason}" for lab, x in (("free", f1), ("r=1", f0)) if x.reason]
+    row.update(chisq_free=f1.fit["chisq"], df_free=f1.fit["df"], chisq_fixed=f0.fit["chisq"],
+               converged=f1.converged and f0.converged, proper=f1.proper, reason="; ".join(reasons))
+    d, ddf, p = _lrt(f0, f1)
+    row.update(delta_chisq=d, delta_df=ddf, pvalue=p)
+    return row
+
+
+def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 1000, seed=None,
+                          level: float = 0.95, method: str = "geometric",
+                          missing: str = "listwise") -> DiscriminantResult:
+    """Discriminant validity of multi-item scales: HTMT, AVE / Fornell-Larcker and a chi-square test.
+
+    - HTMT ratio (Henseler, Ringle & Sarstedt, 2015; HTMT2 by default) with a vectorised percentile
+      bootstrap CI (:func:`htmt`; matches ``semTools::htmt``).
+    - AVE per factor (Fornell & Larcker, 1981; matches ``semTools::AVE``) from one CFA with a
+      factor per scale, and the Fornell-Larcker criterion (both AVEs exceed the squared factor
+      correlation).
+    - Per pair, the two-factor CFA (factor variances fixed to 1) against the same model with the
+      factor correlation fixed to 1: chi-square difference on 1 df (matches
+      ``lavTestLRT(cfa(m0, std.lv = TRUE), cfa(m1, std.lv = TRUE))``). A non-significant
+      difference means the two scales cannot be told apart.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    scales : dict
+        ``{scale name: [items]}``, at least two scales of at least two items (three for the CFA
+        tests to be over-identified).
+    n_boot : int
+        Bootstrap resamples for the HTMT CI (0 = none).
+    seed : int, optional
+    level : float
+    method : {"geometric", "arithmetic"}
+        HTMT2 or the original HTMT.
+    missing : {"listwise", "fiml"}
+        For the CFAs (HTMT uses complete cases).
+
+    Returns
+    -------
+    DiscriminantResult
+
+    Examples
+    --------
+    >>> discriminant_validity(df, {"efficacy": [...], "outcome": [...]}, n_boot=2000, seed=1).to_frame()  # doctest: +SKIP
+    """
+    h = htmt(data, scales, method=method, n_boot=n_boot, level=level, seed=seed)
+    names = list(scales)
+    joint = cfa(data, scales, missing=missing)
+    ok = joint.converged
+    est = joint.estimates
+    ave = {}
+    # semTools::AVE (obs.var = TRUE): explained variance over the items' sample variances (ML, / n)
+    allitems = [v for items in scales.values() for v in items]
+    xs = data[allitems].dropna() if missing == "listwise" else data[allitems]
+    for f, items in scales.items():
+        ld = est[(est.op == "=~") & (est.lhs == f)].set_index("rhs")["est"]
+        psi = est[(est.op == "~~") & (est.lhs == f) & (est.rhs == f)]["est"].iloc[0]
+        svar = xs[list(items)].var(ddof=0).to_numpy()
+        ave[f] = float((ld[list(items)].to_numpy() ** 2).sum() * psi / svar.sum()) if ok else np.nan
+    ave = pd.Series(ave, name="ave")
+    cov = est[(est.op == "~~") & est.lhs.isin(names) & est.rhs.isin(names)]
+    r = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for _, row in cov.iterrows():
+        if row.lhs != row.rhs:
+            r.loc[row.lhs, row.rhs] = r.loc[row.rhs, row.lhs] = row.std_all
+    fl = _fl_table(names, ave, r, ok)
+    tests = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            tests.append(_pair_test(data, a, list(scales[a]), b, list(scales[b]), missing))
+    cols = ["scale_1", "scale_2", "chisq_free", "df_free", "chisq_fixed", "delta_chisq", "delta_df", "pvalue",
+            "converged", "proper", "reason"]
+    tt = pd.DataFrame(tests).reindex(columns=cols)
+    if not ok:
+        tt["reason"] = [f"joint CFA: {joint.reason}; {x}" if x else f"joint CFA: {joint.reason}"
+                        for x in tt["reason"].fillna("")]
+    return DiscriminantResult(names, h, ave, r, fl, tt, joint)
