@@ -179,3 +179,115 @@ def test_coverage_plot(tmp_path):
     plots.plt.close(fig)
     with pytest.raises(ValueError, match="coverage"):
         plots.coverage_plot(df.drop(columns="coverage"))
+
+
+@pytest.fixture(scope="module")
+def mastery_mediation(mastery):
+    from efficacy.codebook import load_codebook
+    from efficacy.mediation import run_stage
+    cb = load_codebook(ROOT / "data/raw/mastery_trial")
+    return run_stage(mastery[0].clean, cb, n_boot=100, seed=1), cb
+
+
+@pytest.fixture(scope="module")
+def craft():
+    import yaml
+    from efficacy.meta import run_analysis
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    spec = next(a for a in cfg["meta"]["analyses"] if a["name"] == "craft2003")
+    return run_analysis(spec, {"input": pd.read_csv(ROOT / spec["input"])})
+
+
+def test_sensitivity_curve_mastery(mastery_mediation, tmp_path):
+    sens = mastery_mediation[0]["sensitivity"]
+    fig = plots.sensitivity_curve(sens)
+    save_and_check(fig, tmp_path / "sensitivity")
+    ax = fig.axes[0]
+    r0 = sens.loc[sens["acme"].notna(), "rho_at_zero"].iloc[0]
+    assert any(lab == f"ACME = 0 at \u03c1 = {r0:.2f}" for lab in ax.get_legend_handles_labels()[1])
+    assert "via efficacy" in ax.get_ylabel() and "behavior" in ax.get_ylabel()
+    plots.plt.close(fig)
+    with pytest.raises(ValueError, match="no rows"):
+        plots.sensitivity_curve(sens, outcome="adherent")  # binary outcome: not run
+
+
+def test_graph_layers_and_cycle():
+    lay = plots.graph_layers(["X", "M", "Y"], [("X", "M"), ("M", "Y"), ("X", "Y")])
+    assert lay == {"X": 0, "M": 1, "Y": 2}
+    with pytest.raises(ValueError, match="cycle"):
+        plots.graph_layers(["a", "b"], [("a", "b"), ("b", "a")])
+    with pytest.raises(ValueError, match="unknown node 'Z'"):
+        plots.path_diagram(["X", "Y"], [{"from": "X", "to": "Z"}])
+    # the long edge X -> Y gets a dummy in layer 1; real nodes of a tie sit around it (parallel mediation)
+    pos = plots.graph_layout(["X", "M1", "M2", "Y"], [("X", "M1"), ("X", "M2"), ("M1", "Y"), ("M2", "Y"), ("X", "Y")])
+    assert pos["M1"][1] == -pos["M2"][1] != 0 and pos[("__dummy", 4, 1)] == (1, 0.0)
+
+
+def _text_of(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts) + " " + \
+        " ".join(t.get_text() for t in fig.texts)
+
+
+def test_path_diagram_mediation(mastery_mediation, tmp_path):
+    med, cb = mastery_mediation
+    g = plots.mediation_graph(med["mediation"], treatment=cb.design.treatment)
+    assert g["nodes"] == ["treat", "efficacy", "behavior"]
+    fig = plots.path_diagram(**g)
+    save_and_check(fig, tmp_path / "path_mediation")
+    m = med["mediation"]
+    a = m[(m["effect"] == "a")].iloc[0]
+    assert f"{a['estimate']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" in _text_of(fig)
+    assert "indirect via efficacy" in _text_of(fig)
+    # layout from the graph: treatment left of the mediator left of the outcome
+    xs = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
+    assert xs["treat"] < xs["efficacy"] < xs["behavior"]
+    plots.plt.close(fig)
+
+
+def test_path_diagram_craft_masem(craft, tmp_path):
+    g = plots.masem_graph(craft["masem"])
+    assert set(g["nodes"]) == {"acog", "asom", "conf", "perf"}
+    assert len(g["covariances"]) == 1  # the two exogenous anxiety scores covary
+    fig = plots.path_diagram(**g)
+    save_and_check(fig, tmp_path / "path_masem")
+    xs = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts if t.get_text() in g["nodes"]}
+    assert xs["acog"] == xs["asom"] < xs["conf"] < xs["perf"]
+    plots.plt.close(fig)
+
+
+def _riclpm_table():
+    rows = []
+    for t in range(1, 4):
+        for typ, dr, a, b in (("autoregressive", "x->x", f"x{t}", f"x{t + 1}"),
+                              ("autoregressive", "y->y", f"y{t}", f"y{t + 1}"),
+                              ("cross-lagged", "x->y", f"x{t}", f"y{t + 1}"),
+                              ("cross-lagged", "y->x", f"y{t}", f"x{t + 1}")):
+            rows.append(dict(x="eff", y="beh", stationary=False, type=typ, direction=dr, from_wave=t,
+                             to_wave=t + 1, from_var=a, to_var=b, estimate=0.2, ci_low=0.1, ci_high=0.3))
+    for t in range(1, 5):
+        rows.append(dict(x="eff", y="beh", stationary=False, type="within covariance" if t == 1 else
+                         "within residual covariance", direction="x~y", from_wave=t, to_wave=t,
+                         from_var=f"wx{t}", to_var=f"wy{t}", estimate=0.05, ci_low=-0.1, ci_high=0.2))
+    rows.append(dict(x="eff", y="beh", stationary=False, type="random-intercept covariance", direction="x~y",
+                     from_wave=np.nan, to_wave=np.nan, from_var="RIx", to_var="RIy", estimate=0.5, ci_low=0.3,
+                     ci_high=0.7))
+    return pd.DataFrame(rows)
+
+
+def test_path_diagram_riclpm(tmp_path):
+    r = _riclpm_table()
+    w = plots.riclpm_graph(r, part="within")
+    assert w["nodes"] == [f"w{s}{t}" for t in range(1, 5) for s in "xy"]
+    assert len(w["edges"]) == 12 and len(w["covariances"]) == 4
+    fig = plots.path_diagram(**w, width=plots.DOUBLE_COLUMN)
+    save_and_check(fig, tmp_path / "riclpm_within")
+    assert "eff t1" in _text_of(fig)
+    plots.plt.close(fig)
+    b = plots.riclpm_graph(r, part="between")
+    assert b["latent"] == ["RIx", "RIy"] and set(b["nodes"]) == {"RIx", "RIy"} | {f"{s}{t}" for s in "xy"
+                                                                                 for t in range(1, 5)}
+    fig = plots.path_diagram(**b, width=plots.DOUBLE_COLUMN)
+    save_and_check(fig, tmp_path / "riclpm_between")
+    from matplotlib.patches import Ellipse
+    assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2  # latent intercepts as ellipses
+    plots.plt.close(fig)

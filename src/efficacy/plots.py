@@ -44,7 +44,8 @@ from scipy import stats  # noqa: E402
 __all__ = [
     "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
     "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
-    "power_curve", "coverage_plot",
+    "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
+    "mediation_graph", "riclpm_graph", "masem_graph",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -690,3 +691,659 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
             ax.set_title(title, pad=22)
         fig.tight_layout()
     return fig
+
+
+def sensitivity_curve(sensitivity_df, *, outcome=None, mediator=None, title=None, width=SINGLE_COLUMN + 1.0):
+    """ACME against the sensitivity parameter rho with its CI band (Imai, Keele & Yamamoto, 2010).
+
+    The curve of ``mediation::medsens`` / ``plot.medsens`` in R: the average causal mediation
+    effect if the mediator and outcome errors were correlated rho, its confidence band, the zero
+    line, and the rho at which the ACME would vanish marked (a small \\|rho\\| means a fragile
+    mediation claim).
+
+    Parameters
+    ----------
+    sensitivity_df : DataFrame
+        ``results/<study>/sensitivity.csv``: ``rho``, ``acme``, ``ci_low``, ``ci_high``;
+        optional ``outcome``, ``mediator`` (one curve is drawn; pick it with ``outcome`` /
+        ``mediator``, default the first with data), ``rho_at_zero``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> rho = np.linspace(-0.9, 0.9, 19)
+    >>> df = pd.DataFrame({"rho": rho, "acme": 0.3 - rho, "ci_low": 0.1 - rho, "ci_high": 0.5 - rho})
+    >>> fig = sensitivity_curve(df); plt.close(fig)
+    """
+    _need(sensitivity_df, ["rho", "acme", "ci_low", "ci_high"], "sensitivity_curve")
+    d = sensitivity_df[sensitivity_df["acme"].notna()]
+    if outcome is not None and "outcome" in d.columns:
+        d = d[d["outcome"].astype(str) == str(outcome)]
+    if mediator is not None and "mediator" in d.columns:
+        d = d[d["mediator"].astype(str) == str(mediator)]
+    if len(d) == 0:
+        raise ValueError("sensitivity_curve: no rows with an ACME to draw"
+                         + (f" for outcome={outcome!r}" if outcome is not None else ""))
+    keys = [c for c in ("outcome", "mediator") if c in d.columns]
+    if keys:
+        first = d.iloc[0]
+        for k in keys:
+            d = d[d[k].astype(str) == str(first[k])]
+    d = d.sort_values("rho", kind="stable")
+    rho = d["rho"].to_numpy(float)
+    acme = d["acme"].to_numpy(float)
+    r0 = float(d["rho_at_zero"].iloc[0]) if "rho_at_zero" in d.columns and d["rho_at_zero"].notna().any() \
+        else np.nan
+    if not np.isfinite(r0):  # interpolate the sign change
+        s = np.where(np.diff(np.sign(acme)) != 0)[0]
+        if len(s):
+            i = s[0]
+            r0 = rho[i] - acme[i] * (rho[i + 1] - rho[i]) / (acme[i + 1] - acme[i])
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 2.8 + (0.25 if title else 0.0)))
+        ax.fill_between(rho, d["ci_low"], d["ci_high"], color=OKABE_ITO["sky_blue"], alpha=0.35, lw=0,
+                        label="95% CI")
+        ax.plot(rho, acme, color=OKABE_ITO["blue"], lw=1.2, label="ACME(\u03c1)")
+        ax.axhline(0, color="black", lw=0.7)
+        ax.axvline(0, color="0.6", lw=0.5, ls=":")
+        if np.isfinite(r0):
+            ax.axvline(r0, color=OKABE_ITO["vermillion"], ls="--", lw=0.9,
+                       label=f"ACME = 0 at \u03c1 = {r0:.2f}")
+            ax.plot([r0], [0], "o", color=OKABE_ITO["vermillion"], ms=4, zorder=4)
+        ax.set_xlim(rho.min(), rho.max())
+        ax.set_xlabel("Sensitivity parameter \u03c1 (correlation of mediator and outcome errors)")
+        lab = "ACME"
+        if "outcome" in keys:
+            lab += f" on {first['outcome']}"
+        if "mediator" in keys:
+            lab += f" via {first['mediator']}"
+        ax.set_ylabel(lab)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6.5, handletextpad=0.4,
+                  columnspacing=0.9)
+        if title:
+            ax.set_title(title, pad=20)
+        fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# path diagrams: layered layout computed from the graph (Sugiyama, Tagawa & Toda, 1981)
+# ---------------------------------------------------------------------------------------------
+
+def _edge_table(edges, what):
+    if edges is None:
+        return pd.DataFrame(columns=["from", "to"])
+    e = pd.DataFrame(edges) if not isinstance(edges, pd.DataFrame) else edges.copy()
+    if len(e) == 0:
+        return pd.DataFrame(columns=["from", "to"])
+    _need(e, ["from", "to"], what)
+    return e.reset_index(drop=True)
+
+
+def _edge_label(r):
+    if "label" in r.index and isinstance(r["label"], str) and r["label"]:
+        return r["label"]
+    est = r.get("estimate", np.nan)
+    if est is None or pd.isna(est):
+        return ""
+    txt = f"{float(est):.2f}"
+    lo, hi = r.get("ci_low", np.nan), r.get("ci_high", np.nan)
+    if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi):
+        txt += f" [{float(lo):.2f}, {float(hi):.2f}]"
+    return txt
+
+
+def _edge_significant(r):
+    lo, hi = r.get("ci_low", np.nan), r.get("ci_high", np.nan)
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return True
+    return not (float(lo) <= 0.0 <= float(hi))
+
+
+def graph_layers(nodes, edges):
+    """Layer of each node: the longest directed path reaching it (sources in layer 0).
+
+    Parameters
+    ----------
+    nodes : list of str
+    edges : list of (str, str)
+
+    Returns
+    -------
+    dict
+        node -> layer (int).
+
+    Raises
+    ------
+    ValueError
+        If an edge names an unknown node or the directed edges contain a cycle.
+    """
+    nodes = list(nodes)
+    known = set(nodes)
+    for a, b in edges:
+        for v in (a, b):
+            if v not in known:
+                raise ValueError(f"path_diagram: edge {a!r} -> {b!r} names unknown node {v!r}")
+    indeg = {v: 0 for v in nodes}
+    succ = {v: [] for v in nodes}
+    for a, b in edges:
+        succ[a].append(b)
+        indeg[b] += 1
+    order = [v for v in nodes if indeg[v] == 0]  # Kahn's algorithm, stable in node order
+    layer = {v: 0 for v in nodes}
+    i = 0
+    while i < len(order):
+        v = order[i]
+        i += 1
+        for w in succ[v]:
+            layer[w] = max(layer[w], layer[v] + 1)
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                order.append(w)
+    if len(order) < len(nodes):
+        cyc = sorted(set(nodes) - set(order))
+        raise ValueError(f"path_diagram: directed edges contain a cycle through {cyc}; "
+                         "give covariances separately")
+    return layer
+
+
+def graph_layout(nodes, edges, *, sweeps=4):
+    """Positions for a layered drawing: layer index and order within the layer.
+
+    Edges that skip layers get dummy points in the layers they cross; node order within a layer
+    is found by barycentre sweeps (Sugiyama et al., 1981), dummies kept in the middle of ties so
+    that long edges can run straight between the nodes.
+
+    Returns
+    -------
+    pos : dict
+        node -> (layer, rank) with rank centred on 0 within the layer (dummies included as
+        ``("__dummy", edge_index, layer)`` keys).
+    """
+    layer = graph_layers(nodes, edges)
+    nl = max(layer.values()) + 1 if layer else 0
+    members = [[v for v in nodes if layer[v] == k] for k in range(nl)]
+    chains = []  # per edge: the sequence of node keys through each layer
+    for j, (a, b) in enumerate(edges):
+        seq = [a]
+        for k in range(layer[a] + 1, layer[b]):
+            dkey = ("__dummy", j, k)
+            members[k].append(dkey)
+            seq.append(dkey)
+        seq.append(b)
+        chains.append(seq)
+    up = {}
+    down = {}
+    for seq in chains:
+        for u, w in zip(seq[:-1], seq[1:]):
+            down.setdefault(u, []).append(w)
+            up.setdefault(w, []).append(u)
+
+    def ranks(lst):
+        return {v: i - (len(lst) - 1) / 2 for i, v in enumerate(lst)}
+
+    def reorder(lst, nbrs, ref, first):
+        bc = {}
+        for i, v in enumerate(lst):
+            ns = [ref[w] for w in nbrs.get(v, []) if w in ref]
+            bc[v] = float(np.mean(ns)) if ns else i - (len(lst) - 1) / 2
+        out = []
+        for val in sorted(set(bc.values())):
+            grp = [v for v in lst if bc[v] == val]  # ties keep the current order ...
+            if first:  # ... except on the first pass: real nodes around the dummies
+                real = [v for v in grp if not isinstance(v, tuple)]
+                dum = [v for v in grp if isinstance(v, tuple)]
+                h = (len(real) + 1) // 2
+                grp = real[:h] + dum + real[h:]
+            out += grp
+        return out
+
+    for s in range(sweeps):
+        rng = range(1, nl) if s % 2 == 0 else range(nl - 2, -1, -1)
+        for k in rng:
+            ref = {}
+            nb = up if s % 2 == 0 else down
+            adj = k - 1 if s % 2 == 0 else k + 1
+            ref.update(ranks(members[adj]))
+            members[k] = reorder(members[k], nb, ref, s == 0)
+    pos = {}
+    for k in range(nl):
+        for v, r in ranks(members[k]).items():
+            pos[v] = (k, r)
+    return pos
+
+
+def _boundary(center, half, latent, toward):
+    """Point where the segment from ``center`` to ``toward`` leaves the node shape."""
+    dx, dy = toward[0] - center[0], toward[1] - center[1]
+    if dx == 0 and dy == 0:
+        return center
+    if latent:
+        t = 1.0 / np.sqrt((dx / half[0]) ** 2 + (dy / half[1]) ** 2)
+    else:
+        t = min(half[0] / abs(dx) if dx else np.inf, half[1] / abs(dy) if dy else np.inf)
+    return (center[0] + t * dx, center[1] + t * dy)
+
+
+def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orientation=None, title=None,
+                 note=None, width=None):
+    """Path diagram with estimates and CIs on the arrows; the layout is computed from the graph.
+
+    Nodes are put in layers by the longest directed path reaching them (so causes sit left of,
+    or above, their effects), ordered within layers by barycentre sweeps (Sugiyama, Tagawa &
+    Toda, 1981), latent variables drawn as ellipses and observed ones as boxes (the RAM
+    convention of McArdle & McDonald, 1984; cf. ``semPlot::semPaths`` / ``lavaanPlot`` in R).
+    Arrows whose CI excludes 0 are solid, others dashed. No coordinates are given by hand, so a
+    new model draws without changes here.
+
+    Parameters
+    ----------
+    nodes : list of str
+        Variable names (the drawing order within a layer follows this order when nothing else
+        decides it).
+    edges : DataFrame or list of dict
+        Directed paths: ``from``, ``to`` and optionally ``estimate``, ``ci_low``, ``ci_high``
+        (label "est [lo, hi]") or ``label`` (used as is).
+    covariances : DataFrame or list of dict, optional
+        Undirected (double-headed, curved) arrows with the same columns.
+    latent : iterable of str
+        Nodes drawn as ellipses.
+    labels : dict, optional
+        Display names for nodes.
+    orientation : {"LR", "TB"}, optional
+        Layers left to right or top to bottom; default LR unless one layer holds more than
+        four nodes and there are at most two layers (a measurement model).
+    note : str, optional
+        Text under the diagram (e.g. the indirect effect).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> e = [{"from": "X", "to": "M", "estimate": 0.3, "ci_low": 0.1, "ci_high": 0.5},
+    ...      {"from": "M", "to": "Y", "estimate": 0.4, "ci_low": 0.2, "ci_high": 0.6},
+    ...      {"from": "X", "to": "Y", "estimate": 0.1, "ci_low": -0.1, "ci_high": 0.3}]
+    >>> fig = path_diagram(["X", "M", "Y"], e); plt.close(fig)
+    """
+    import textwrap
+    nodes = [str(v) for v in nodes]
+    if not nodes:
+        raise ValueError("path_diagram: no nodes")
+    if len(set(nodes)) != len(nodes):
+        raise ValueError(f"path_diagram: duplicated node names in {nodes}")
+    e = _edge_table(edges, "path_diagram edges")
+    c = _edge_table(covariances, "path_diagram covariances")
+    for df, what in ((e, "edge"), (c, "covariance")):
+        for a, b in zip(df["from"].astype(str), df["to"].astype(str)):
+            for v in (a, b):
+                if v not in nodes:
+                    raise ValueError(f"path_diagram: {what} {a!r} -> {b!r} names unknown node {v!r}")
+    latent = {str(v) for v in latent}
+    labels = {v: str((labels or {}).get(v, v)) for v in nodes}
+    elist = list(zip(e["from"].astype(str), e["to"].astype(str)))
+    pos = graph_layout(nodes, elist)
+    nl = 1 + max(p[0] for p in pos.values())
+    maxw = max(sum(1 for p in pos.values() if p[0] == k) for k in range(nl))
+    if orientation is None:
+        orientation = "TB" if (maxw > 4 and nl <= 2) else "LR"
+    if orientation not in ("LR", "TB"):
+        raise ValueError(f"path_diagram: orientation must be 'LR' or 'TB', got {orientation!r}")
+    # geometry in inches (1 data unit = 1 inch)
+    fs = 7.0
+    char_w = fs * 0.6 / 72
+    disp = {v: "\n".join(textwrap.wrap(labels[v], 14)) or v for v in nodes}
+    half = {}
+    for v in nodes:
+        lines = disp[v].split("\n")
+        w = max(len(s) for s in lines) * char_w + 0.22
+        h = len(lines) * fs * 1.25 / 72 + 0.16
+        if v in latent:
+            w, h = w * 1.3, h * 1.35
+        half[v] = (w / 2, h / 2)
+    maxhw = max(h[0] for h in half.values())
+    maxhh = max(h[1] for h in half.values())
+    if orientation == "LR":
+        gap_layer = max(2.0 * maxhw + 1.4, 1.9)
+        gap_rank = 2.0 * maxhh + 0.9
+
+        def xy(p):
+            return (p[0] * gap_layer, -p[1] * gap_rank)
+    else:
+        gap_layer = 2.0 * maxhh + 1.0
+        gap_rank = max(2.0 * maxhw + 0.25, 0.9)
+
+        def xy(p):
+            return (p[1] * gap_rank, -p[0] * gap_layer)
+    P = {v: xy(p) for v, p in pos.items()}
+    # route each edge straight unless that runs through another node; then via its dummy points
+    routes = []
+    for j, (a, b) in enumerate(elist):
+        pts = [P[a], P[b]]
+        blocked = False
+        for v in nodes:
+            if v in (a, b):
+                continue
+            (x0, y0), (x1, y1) = P[a], P[b]
+            cx, cy = P[v]
+            hw, hh = half[v][0] + 0.05, half[v][1] + 0.05
+            ts = np.linspace(0, 1, 60)
+            xs, ys = x0 + ts * (x1 - x0), y0 + ts * (y1 - y0)
+            if np.any((np.abs(xs - cx) < hw) & (np.abs(ys - cy) < hh)):
+                blocked = True
+                break
+        if blocked:
+            dummies = sorted((k for k in pos if isinstance(k, tuple) and k[1] == j), key=lambda k: k[2])
+            pts = [P[a]] + [P[d] for d in dummies] + [P[b]]
+        routes.append(pts)
+    used = [P[v] for v in nodes] + [q for pts in routes for q in pts]
+    xs_all = [p[0] for p in used]
+    ys_all = [p[1] for p in used]
+    pad_x, pad_y = maxhw + 0.35, maxhh + 0.45
+    xmin, xmax = min(xs_all) - pad_x, max(xs_all) + pad_x
+    ymin, ymax = min(ys_all) - pad_y, max(ys_all) + pad_y
+    if len(c):  # room for covariance arcs and their labels
+        longest = max(len(_edge_label(c.iloc[j])) for j in range(len(c)))
+        if orientation == "LR":
+            xmin -= 0.35 + longest * char_w * (fs - 1) / fs
+        else:
+            ymax += 0.6
+    note_h = 0.3 * (len(textwrap.wrap(note, 110)) if note else 0)
+    fig_w = width or max(xmax - xmin, 2.5)
+    fig_h = (ymax - ymin) * (fig_w / (xmax - xmin)) + (0.3 if title else 0) + note_h
+    with style():
+        fig_w, fig_h = round(fig_w, 2), round(fig_h, 2)  # whole pixels at 300 dpi
+        fig = plt.figure(figsize=(fig_w, fig_h))
+        top = 1 - (0.3 if title else 0) / fig_h
+        bottom = note_h / fig_h
+        ax = fig.add_axes((0, bottom, 1, top - bottom))
+        ax.set_xlim(xmin, xmax)
+        ax.set_ylim(ymin, ymax)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.axis("off")
+        scale = fig_w / (xmax - xmin)  # shrink text if the figure was squeezed to `width`
+        tfs = max(5.0, min(fs, fs * scale))
+        for v in nodes:
+            x, y = P[v]
+            hw, hh = half[v]
+            if v in latent:
+                from matplotlib.patches import Ellipse
+                ax.add_patch(Ellipse((x, y), 2 * hw, 2 * hh, fc="white", ec="black", lw=0.9, zorder=3))
+            else:
+                ax.add_patch(FancyBboxPatch((x - hw, y - hh), 2 * hw, 2 * hh, boxstyle="square,pad=0",
+                                            fc="white", ec="black", lw=0.9, zorder=3))
+            ax.text(x, y, disp[v], ha="center", va="center", fontsize=tfs, zorder=4)
+        pending = []  # edge labels, placed after the covariance labels
+        placed = [(P[v][0] - half[v][0], P[v][1] - half[v][1], P[v][0] + half[v][0], P[v][1] + half[v][1])
+                  for v in nodes]
+
+        def label_box(x, y, txt):
+            w = (len(txt) * char_w * (tfs - 1) / fs + 0.08) / scale / 2
+            h = ((tfs - 1) * 1.3 / 72 + 0.04) / scale / 2
+            return (x - w, y - h, x + w, y + h)
+
+        def overlaps(bx):
+            return sum(max(0.0, min(bx[2], o[2]) - max(bx[0], o[0])) * max(0.0, min(bx[3], o[3]) - max(bx[1], o[1]))
+                       for o in placed)
+        for j, ((a, b), pts) in enumerate(zip(elist, routes)):
+            r = e.iloc[j]
+            start = _boundary(P[a], half[a], a in latent, pts[1])
+            end = _boundary(P[b], half[b], b in latent, pts[-2])
+            path = [start] + pts[1:-1] + [end]
+            ls = "-" if _edge_significant(r) else (0, (4, 2))
+            for p0, p1 in zip(path[:-2], path[1:-1]):
+                ax.plot([p0[0], p1[0]], [p0[1], p1[1]], color="black", lw=0.9, ls=ls, zorder=2)
+            ax.annotate("", xy=path[-1], xytext=path[-2],
+                        arrowprops=dict(arrowstyle="-|>", lw=0.9, color="black", linestyle=ls,
+                                        shrinkA=0, shrinkB=0, mutation_scale=8), zorder=2)
+            txt = _edge_label(r)
+            if txt:
+                pending.append((txt, path))
+        for j in range(len(c)):
+            r = c.iloc[j]
+            a, b = str(r["from"]), str(r["to"])
+            (x0, y0), (x1, y1) = P[a], P[b]
+            # bend away from the drawing's centre
+            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+            gx, gy = np.mean(xs_all), np.mean(ys_all)
+            dx, dy = x1 - x0, y1 - y0
+            nx, ny = -dy, dx  # left normal of a->b; arc3 with rad>0 bends to the right of a->b
+            outward = (mx - gx) * nx + (my - gy) * ny
+            rad = -0.35 if outward > 0 else 0.35
+            if abs(outward) < 1e-9:
+                rad = 0.35
+            sA = _boundary(P[a], half[a], a in latent, (mx - rad * (-dy) * 0.8, my - rad * dx * 0.8))
+            sB = _boundary(P[b], half[b], b in latent, (mx - rad * (-dy) * 0.8, my - rad * dx * 0.8))
+            ls = "-" if _edge_significant(r) else (0, (4, 2))
+            ax.annotate("", xy=sB, xytext=sA,
+                        arrowprops=dict(arrowstyle="<|-|>", lw=0.7, color="0.25", linestyle=ls,
+                                        connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0,
+                                        mutation_scale=7), zorder=1)
+            txt = _edge_label(r)
+            if txt:
+                # arc3 control point: midpoint + rad * (dy, -dx); the curve passes half-way to it
+                lx = (sA[0] + sB[0]) / 2 + rad * (sB[1] - sA[1]) / 2
+                ly = (sA[1] + sB[1]) / 2 - rad * (sB[0] - sA[0]) / 2
+                # then outward by half the label, so the text sits beside the arc, not on it
+                nrm = np.array([rad * (sB[1] - sA[1]), -rad * (sB[0] - sA[0])])
+                nrm = nrm / (np.hypot(*nrm) or 1.0)
+                bx = label_box(0, 0, txt)
+                lx += nrm[0] * (abs(bx[0]) + 0.03)
+                ly += nrm[1] * (abs(bx[1]) + 0.03)
+                # between the two nodes when that space is free (no node or label there)
+                mxy = ((sA[0] + sB[0]) / 2, (sA[1] + sB[1]) / 2)
+                if overlaps(label_box(*mxy, txt)) == 0:
+                    lx, ly = mxy
+                ax.text(lx, ly, txt, ha="center", va="center", fontsize=tfs - 1, zorder=5, color="0.2",
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+                placed.append(label_box(lx, ly, txt))
+        # edge labels: on the longest straight piece, at the first position clear of nodes and labels
+        for txt, path in pending:
+            lens = [np.hypot(q[0] - p[0], q[1] - p[1]) for p, q in zip(path[:-1], path[1:])]
+            i = int(np.argmax(lens))
+            p, q = path[i], path[i + 1]
+            best = None
+            for f in (0.5, 0.35, 0.65, 0.25, 0.75, 0.42, 0.58):
+                lx, ly = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
+                bx = label_box(lx, ly, txt)
+                ov = overlaps(bx)
+                if best is None or ov < best[0] - 1e-12:
+                    best = (ov, lx, ly, bx)
+                if ov == 0:
+                    break
+            _, lx, ly, bx = best
+            placed.append(bx)
+            ax.text(lx, ly, txt, ha="center", va="center", fontsize=tfs - 1, zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+        if title:
+            fig.suptitle(title, y=1 - 0.05 / fig_h, va="top", fontsize=9)
+        if note:
+            fig.text(0.5, note_h / fig_h / 2, "\n".join(textwrap.wrap(note, 110)), ha="center", va="center",
+                     fontsize=6.5)
+    return fig
+
+
+def _ci_row(r, **extra):
+    d = {"estimate": r.get("estimate", np.nan), "ci_low": r.get("ci_low", np.nan),
+         "ci_high": r.get("ci_high", np.nan)}
+    d.update(extra)
+    return d
+
+
+def mediation_graph(mediation_df, *, treatment="X", outcome=None):
+    """Nodes and edges of a (simple or parallel) mediation model from ``mediation.csv``.
+
+    Parameters
+    ----------
+    mediation_df : DataFrame
+        ``results/<study>/mediation.csv`` (rows ``effect`` in a, b, direct, indirect, ...).
+    treatment : str
+        Name of the treatment (the table does not hold it; the codebook's ``design.treatment``).
+    outcome : str, optional
+        Which outcome; default the first with estimates.
+
+    Returns
+    -------
+    dict
+        ``nodes``, ``edges`` (DataFrame), ``covariances`` (DataFrame or None), ``note``
+        (indirect effects as text) - keyword arguments for :func:`path_diagram`.
+    """
+    _need(mediation_df, ["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"], "mediation_graph")
+    d = mediation_df[mediation_df["estimate"].notna() & mediation_df["effect"].notna()]
+    if outcome is not None:
+        d = d[d["outcome"].astype(str) == str(outcome)]
+    if len(d) == 0:
+        raise ValueError("mediation_graph: no estimated effects" + (f" for outcome {outcome!r}" if outcome else ""))
+    y = str(d["outcome"].iloc[0])
+    d = d[d["outcome"].astype(str) == y]
+    eff = d["effect"].astype(str)
+    mediators = list(dict.fromkeys(d.loc[eff == "a", "mediator"].astype(str)))
+    edges = []
+    for m in mediators:
+        for kind, a, b in (("a", treatment, m), ("b", m, y)):
+            r = d[(eff == kind) & (d["mediator"].astype(str) == m)]
+            if len(r):
+                edges.append({"from": a, "to": b, **_ci_row(r.iloc[0])})
+    r = d[eff == "direct"]
+    if len(r):
+        edges.append({"from": treatment, "to": y, **_ci_row(r.iloc[0])})
+    cov = None
+    if "mediator_cov" in set(eff):  # residual covariance of parallel mediators, when reported
+        rows = d[eff == "mediator_cov"]
+        cov = pd.DataFrame([{"from": str(r["mediator"]).split("~")[0], "to": str(r["mediator"]).split("~")[-1],
+                             **_ci_row(r)} for _, r in rows.iterrows()])
+    notes = []
+    for _, r in d[eff == "indirect"].iterrows():
+        via = f" via {r['mediator']}" if pd.notna(r["mediator"]) and str(r["mediator"]) else ""
+        notes.append(f"indirect{via}: {_edge_label(r)}")
+    for _, r in d[eff == "total"].iterrows():
+        notes.append(f"total: {_edge_label(r)}")
+    note = ("Unstandardised estimates [95% CI]; dashed: CI includes 0. " + "; ".join(notes)) if notes else None
+    return {"nodes": [treatment] + mediators + [y], "edges": pd.DataFrame(edges), "covariances": cov, "note": note}
+
+
+def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=False):
+    """Nodes and edges of the RI-CLPM (Hamaker, Kuiper & Grasman, 2015) from ``riclpm.csv``.
+
+    Parameters
+    ----------
+    riclpm_df : DataFrame
+        ``results/<study>/riclpm.csv``: ``type``, ``from_var``, ``to_var``, ``estimate``,
+        ``ci_low``, ``ci_high``, optional ``stationary``, ``std_estimate``.
+    part : {"within", "between"}
+        ``within``: within-person centred scores (wx_t, wy_t) with autoregressive and
+        cross-lagged paths and within-wave (residual) covariances; ``between``: the random
+        intercepts (latent) loading 1 on each wave's observed score, with their covariance.
+    stationary : bool
+        Which fit to draw when the table holds both.
+    standardized : bool
+        Label with ``std_estimate`` (no CI) instead of the unstandardised estimate [CI].
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`path_diagram` (``nodes``, ``edges``, ``covariances``,
+        ``latent``).
+    """
+    _need(riclpm_df, ["type", "from_var", "to_var", "estimate", "ci_low", "ci_high"], "riclpm_graph")
+    d = riclpm_df
+    if "stationary" in d.columns:
+        flag = d["stationary"].astype(str).str.lower().isin(["true", "1"])
+        d = d[flag == bool(stationary)]
+    d = d[d["estimate"].notna()]
+    if len(d) == 0:
+        raise ValueError("riclpm_graph: no estimates (the model may not have converged)")
+    typ = d["type"].astype(str)
+
+    def lab(r):
+        if standardized and "std_estimate" in r.index and pd.notna(r["std_estimate"]):
+            return {"label": f"{float(r['std_estimate']):.2f}"}
+        return {}
+
+    if part == "within":
+        _need(d, ["direction", "from_wave", "to_wave"], "riclpm_graph (within)")
+        xname = str(d["x"].iloc[0]) if "x" in d.columns else "x"
+        yname = str(d["y"].iloc[0]) if "y" in d.columns else "y"
+        sel = d[typ.isin(["autoregressive", "cross-lagged"])]
+        edges, waves = [], set()
+        for _, r in sel.iterrows():
+            dr = str(r["direction"])
+            a, b = f"w{dr[0]}{int(r['from_wave'])}", f"w{dr[-1]}{int(r['to_wave'])}"
+            waves |= {int(r["from_wave"]), int(r["to_wave"])}
+            edges.append({"from": a, "to": b, **_ci_row(r), **lab(r)})
+        cov = []
+        for _, r in d[typ.str.contains("within")].iterrows():
+            t = int(r["from_wave"])
+            waves.add(t)
+            cov.append({"from": f"wx{t}", "to": f"wy{t}", **_ci_row(r), **lab(r)})
+        nodes = [f"w{s}{t}" for t in sorted(waves) for s in ("x", "y")]
+        labels = {f"wx{t}": f"{xname} t{t}" for t in waves} | {f"wy{t}": f"{yname} t{t}" for t in waves}
+        return {"nodes": nodes, "edges": pd.DataFrame(edges), "covariances": pd.DataFrame(cov), "latent": [],
+                "labels": labels}
+    if part == "between":
+        # random intercepts load 1 on each observed wave score: x measures from the cross-lagged rows
+        obs = d[typ.isin(["autoregressive", "cross-lagged"])]
+        xs, ys = [], []
+        for _, r in obs.iterrows():
+            dr = str(r.get("direction", ""))
+            for col, side in (("from_var", 0), ("to_var", -1)):
+                (xs if dr[side:][:1] == "x" else ys).append(str(r[col]))
+        xs = sorted(set(xs), key=lambda v: (len(v), v))
+        ys = sorted(set(ys), key=lambda v: (len(v), v))
+        edges = [{"from": "RIx", "to": v, "label": "1"} for v in xs] + \
+                [{"from": "RIy", "to": v, "label": "1"} for v in ys]
+        cov = [{"from": "RIx", "to": "RIy", **_ci_row(r), **lab(r)}
+               for _, r in d[typ == "random-intercept covariance"].iterrows()]
+        nodes = ["RIx", "RIy"] + xs + ys
+        return {"nodes": nodes, "edges": pd.DataFrame(edges), "covariances": pd.DataFrame(cov),
+                "latent": ["RIx", "RIy"]}
+    raise ValueError(f"riclpm_graph: part must be 'within' or 'between', got {part!r}")
+
+
+def masem_graph(masem_df, *, covary_exogenous=True):
+    """Nodes and edges of a meta-analytic SEM (e.g. Craft et al., 2003) from ``masem.csv``.
+
+    Parameters
+    ----------
+    masem_df : DataFrame
+        ``results/meta/<name>/masem.csv``: rows with ``table == "path"`` give ``predictor`` ->
+        ``outcome`` paths (``estimate``, ``ci_low``, ``ci_high``); ``table == "pooled"`` rows
+        (``pair`` "a.b") give the pooled correlations, used for the covariance of exogenous
+        variables.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`path_diagram` plus ``note`` (indirect effects).
+    """
+    _need(masem_df, ["table", "estimate", "ci_low", "ci_high"], "masem_graph")
+    d = masem_df
+    paths = d[d["table"].astype(str) == "path"]
+    if len(paths) == 0:
+        raise ValueError("masem_graph: no rows with table == 'path'")
+    _need(paths, ["predictor", "outcome"], "masem_graph paths")
+    edges = [{"from": str(r["predictor"]), "to": str(r["outcome"]), **_ci_row(r)} for _, r in paths.iterrows()]
+    nodes = list(dict.fromkeys([e["from"] for e in edges] + [e["to"] for e in edges]))
+    targets = {e["to"] for e in edges}
+    exo = [v for v in nodes if v not in targets]
+    cov = []
+    if covary_exogenous and "pair" in d.columns:
+        pooled = d[d["table"].astype(str) == "pooled"]
+        for i, a in enumerate(exo):
+            for b in exo[i + 1:]:
+                r = pooled[pooled["pair"].astype(str).isin([f"{a}.{b}", f"{b}.{a}"])]
+                if len(r):
+                    cov.append({"from": a, "to": b, **_ci_row(r.iloc[0])})
+    notes = []
+    ind = d[d["table"].astype(str) == "indirect"]
+    for _, r in ind.iterrows():
+        if {"from", "via", "to"} <= set(r.index):
+            notes.append(f"{r['from']} \u2192 {r['via']} \u2192 {r['to']}: {_edge_label(r)}")
+    note = ("Standardised paths [95% CI]; dashed: CI includes 0. Indirect: " + "; ".join(notes)) if notes \
+        else "Standardised paths [95% CI]; dashed: CI includes 0."
+    return {"nodes": nodes, "edges": pd.DataFrame(edges), "covariances": pd.DataFrame(cov) if cov else None,
+            "note": note}
