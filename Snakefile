@@ -24,6 +24,7 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/panel.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
+include: "workflow/rules/figures.smk"
 
 
 localrules:

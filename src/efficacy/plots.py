@@ -38,6 +38,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import matplotlib.patches  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Polygon  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -45,7 +47,8 @@ __all__ = [
     "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
     "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
-    "mediation_graph", "riclpm_graph", "masem_graph",
+    "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
+    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -1347,3 +1350,356 @@ def masem_graph(masem_df, *, covary_exogenous=True):
         else "Standardised paths [95% CI]; dashed: CI includes 0."
     return {"nodes": nodes, "edges": pd.DataFrame(edges), "covariances": pd.DataFrame(cov) if cov else None,
             "note": note}
+
+
+# ---------------------------------------------------------------------------------------------
+# data figures
+# ---------------------------------------------------------------------------------------------
+
+def item_distributions(clean, codebook, *, floor_ceiling=15.0, max_categories=11, title=None,
+                       width=DOUBLE_COLUMN):
+    """Response distributions of every scale item, with floor and ceiling effects marked.
+
+    One horizontal stacked bar per item (share of each response category, or of five equal-width
+    bins for wide response ranges such as Bandura's 0-100 confidence ratings), items grouped by
+    scale. The share at the lowest (floor) and highest (ceiling) category is printed at the
+    right; above ``floor_ceiling`` percent (Terwee et al., 2007: 15%) it is printed bold in
+    vermillion (cf. ``psych::response.frequencies`` in R).
+
+    Parameters
+    ----------
+    clean : DataFrame
+        ``results/<study>/clean.csv``.
+    codebook : efficacy.codebook.Codebook
+        Scales (items and response range) to draw.
+    floor_ceiling : float
+        Percentage above which floor or ceiling effects are flagged.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(clean, pd.DataFrame):
+        raise ValueError(f"item_distributions: expected a DataFrame, got {type(clean).__name__}")
+    rows = []  # (scale, item, shares, floor, ceiling, n)
+    ncat_max = 0
+    for sname, sc in codebook.scales.items():
+        lo, hi = sc.response_range
+        items = [i for i in sc.items if i in clean.columns]
+        if not items:
+            continue
+        cats = np.arange(lo, hi + 1) if (hi - lo + 1) <= max_categories and float(lo).is_integer() else None
+        for it in items:
+            x = pd.to_numeric(clean[it], errors="coerce").dropna().to_numpy(float)
+            if len(x) == 0:
+                continue
+            if cats is not None:
+                shares = np.array([(x == c).mean() for c in cats]) * 100
+            else:
+                edges = np.linspace(lo, hi, 6)
+                idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 4)
+                shares = np.bincount(idx, minlength=5) / len(x) * 100
+            ncat_max = max(ncat_max, len(shares))
+            rows.append((sname, it, shares, (x <= lo).mean() * 100, (x >= hi).mean() * 100, len(x),
+                         cats is None, (lo, hi)))
+    if not rows:
+        raise ValueError("item_distributions: no scale items of the codebook found in the data")
+    n = len(rows)
+    scales_in = list(dict.fromkeys(r[0] for r in rows))
+    with style():
+        height = 0.9 + 0.13 * n + 0.12 * len(scales_in)
+        fig, ax = plt.subplots(figsize=(width, round(height, 2)))
+        cmap = plt.get_cmap("cividis")
+        y = 0.0
+        yt, yl = [], []
+        sep = []
+        prev = None
+        for sname, it, shares, fl, ce, nn, binned, (lo, hi) in rows:
+            if prev is not None and sname != prev:
+                y += 0.6
+                sep.append(y - 0.8)
+            prev = sname
+            k = len(shares)
+            left = 0.0
+            for j, s in enumerate(shares):
+                ax.barh(-y, s, left=left, height=0.8, color=cmap(j / max(k - 1, 1)), lw=0)
+                left += s
+            yt.append(-y)
+            yl.append(f"{sname}: {it}")
+            for xpos, val, lab in ((101.5, fl, "F"), (113.5, ce, "C")):
+                bad = val > floor_ceiling
+                ax.text(xpos, -y, f"{val:.0f}%", va="center", ha="left", fontsize=5.5,
+                        color=OKABE_ITO["vermillion"] if bad else "black", fontweight="bold" if bad else "normal",
+                        clip_on=False)
+            y += 1.0
+        for s in sep:
+            ax.axhline(-s, color="0.7", lw=0.5)
+        ax.set_yticks(yt)
+        ax.set_yticklabels(yl, fontsize=5.5)
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(-y + 0.4, 0.6)
+        ax.set_xlabel("Share of responses (%), lowest category left; colour: response category (dark = low)")
+        ax.text(101.5, 1.1, "floor", fontsize=5.5, ha="left", va="bottom", clip_on=False)
+        ax.text(113.5, 1.1, "ceiling", fontsize=5.5, ha="left", va="bottom", clip_on=False)
+        ax.spines["left"].set_visible(False)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout(rect=(0, 0, 0.86, 1))
+    return fig
+
+
+def missingness_map(data, codebook=None, *, id_col=None, title=None, width=DOUBLE_COLUMN, max_rows=2000):
+    """Missing-data map: participants (rows) by variables (columns), missing cells dark.
+
+    Rows are sorted by their number of missing values, so monotone or block patterns show (cf.
+    ``mice::md.pattern`` / ``naniar::vis_miss`` in R); the share missing per variable is printed
+    above each column.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``results/<study>/clean.csv`` (or raw data with missing codes already set to NaN).
+    codebook : efficacy.codebook.Codebook, optional
+        Restricts and orders the columns to the codebook's variables (the id left out).
+    max_rows : int
+        Rows beyond this are thinned evenly (the image stays readable and small).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"missingness_map: expected a DataFrame, got {type(data).__name__}")
+    if codebook is not None:
+        cols = [v for v, var in codebook.variables.items() if v in data.columns and var.type != "id"]
+        cols += [s for s in codebook.scales if s in data.columns and s not in cols]
+    else:
+        cols = [c for c in data.columns if c != id_col]
+    if not cols or len(data) == 0:
+        raise ValueError("missingness_map: no variables or no rows to draw")
+    m = data[cols].isna().to_numpy()
+    order = np.argsort(m.sum(axis=1), kind="stable")
+    m = m[order]
+    if len(m) > max_rows:
+        m = m[np.linspace(0, len(m) - 1, max_rows).astype(int)]
+    pct = data[cols].isna().mean().to_numpy() * 100
+    k = len(cols)
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 3.6))
+        ax.imshow(m, aspect="auto", interpolation="nearest", cmap=matplotlib.colors.ListedColormap(
+            ["#F2F2F2", OKABE_ITO["blue"]]), vmin=0, vmax=1)
+        fsz = 6 if k <= 40 else max(3.5, 6 * 40 / k)
+        ax.set_xticks(np.arange(k))
+        ax.set_xticklabels(cols, rotation=90, fontsize=fsz)
+        ax.set_ylabel(f"Participants (n = {len(data)}), sorted by missing count")
+        ax.set_yticks([])
+        for j, p in enumerate(pct):
+            if p > 0:
+                ax.text(j, -0.01 * len(m), f"{p:.0f}", ha="center", va="bottom", fontsize=fsz * 0.9,
+                        rotation=90, color=OKABE_ITO["vermillion"] if p >= 10 else "black")
+        total = data[cols].isna().to_numpy().mean() * 100
+        ax.set_title((title + "\n" if title else "") + f"Missing cells (blue): {total:.1f}% overall; "
+                     "numbers above columns: % missing", fontsize=8, pad=14)
+        for s in ("top", "right", "left", "bottom"):
+            ax.spines[s].set_visible(False)
+        fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# workflow entry point
+# ---------------------------------------------------------------------------------------------
+
+#: figure kinds the workflow draws -> short description (used in placeholders)
+FIGURES = {
+    "flow": "participant flow", "reliability": "reliability", "items": "item distributions",
+    "missingness": "missingness map", "mediation_path": "mediation path diagram",
+    "sensitivity": "sensitivity curve", "riclpm_within": "RI-CLPM within-person paths",
+    "riclpm_between": "RI-CLPM between-person part", "forest": "forest plot", "funnel": "funnel plot",
+    "masem_path": "MASEM path diagram", "invariance": "measurement invariance", "power": "power curve",
+    "coverage": "coverage",
+}
+
+
+def _read_inputs(inputs):
+    from efficacy.codebook import load_codebook
+    out = {}
+    for k, p in inputs.items():
+        p = Path(p)
+        if p.suffix in (".yaml", ".yml"):
+            out[k] = load_codebook(p)
+        elif p.suffix == ".csv":
+            out[k] = pd.read_csv(p)
+        else:
+            out[k] = p
+    return out
+
+
+def _reason_of(df):
+    if isinstance(df, pd.DataFrame) and "reason" in df.columns and df["reason"].notna().any():
+        return "; ".join(dict.fromkeys(str(r) for r in df["reason"].dropna()))
+    return None
+
+
+def stage_figure(kind, tables, *, threshold=0.70, study=None):
+    """Draw the figure ``kind`` from a stage's tables (DataFrames, a ``codebook``).
+
+    Returns a figure, or raises ``ValueError`` with the reason there is none (the caller,
+    :func:`render_stage_figure`, turns that into a placeholder).
+    """
+    t = tables
+    if kind == "flow":
+        return flow_diagram(t["flow"])
+    if kind == "reliability":
+        return reliability_plot(t["reliability"], threshold=threshold)
+    if kind == "items":
+        return item_distributions(t["clean"], t["codebook"])
+    if kind == "missingness":
+        return missingness_map(t["clean"], t["codebook"])
+    if kind == "mediation_path":
+        med = t["mediation"]
+        if not med["estimate"].notna().any():
+            raise ValueError(_reason_of(med) or "no mediation estimates")
+        tr = t["codebook"].design.treatment if "codebook" in t else None
+        return path_diagram(**mediation_graph(med, treatment=tr or "treatment"))
+    if kind == "sensitivity":
+        sens = t["sensitivity"]
+        if not sens["acme"].notna().any():
+            raise ValueError(_reason_of(sens) or "no sensitivity analysis")
+        return sensitivity_curve(sens)
+    if kind in ("riclpm_within", "riclpm_between"):
+        r = t["riclpm"]
+        if "converged" in r.columns and not r["converged"].astype(str).str.lower().eq("true").any():
+            raise ValueError(_reason_of(r) or "the RI-CLPM did not converge")
+        if "proper" in r.columns and not r["proper"].astype(str).str.lower().eq("true").any():
+            raise ValueError("improper solution: " + (_reason_of(r) or "negative variance estimate"))
+        g = riclpm_graph(r, part=kind.split("_")[1])
+        return path_diagram(**g, width=DOUBLE_COLUMN)
+    if kind == "forest":
+        if not t["summary"]["estimate"].notna().any():
+            raise ValueError(_reason_of(t["summary"]) or "no pooled estimate")
+        return forest_plot(t["studies"], t["summary"])
+    if kind == "funnel":
+        if not t["summary"]["estimate"].notna().any():
+            raise ValueError(_reason_of(t["summary"]) or "no pooled estimate")
+        return funnel_plot(t["studies"], t["summary"])
+    if kind == "masem_path":
+        m = t["masem"]
+        if "table" not in m.columns or not (m["table"].astype(str) == "path").any():
+            raise ValueError(_reason_of(m) or "not a MASEM analysis (no path estimates)")
+        return path_diagram(**masem_graph(m))
+    if kind == "invariance":
+        return invariance_plot(t["invariance"])
+    if kind == "power":
+        return power_curve(t["power"])
+    if kind == "coverage":
+        return coverage_plot(t["coverage"])
+    raise ValueError(f"unknown figure kind {kind!r}; one of {sorted(FIGURES)}")
+
+
+def render_stage_figure(kind, inputs, path_stem, **params):
+    """Workflow entry point: read ``inputs`` (paths), draw ``kind``, save PNG + PDF.
+
+    Any stage result that is missing, failed (rows with a ``reason``) or cannot be drawn gives a
+    placeholder figure stating why, so the report never breaks on one study's failure.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`FIGURES`.
+    inputs : dict
+        Name -> path (``.csv`` read as tables, ``codebook.yaml`` with
+        :func:`efficacy.codebook.load_codebook`).
+    path_stem : str or Path
+        Output path (``.png`` suffix allowed).
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": Path, "placeholder": reason or None}``.
+    """
+    try:
+        tables = _read_inputs(inputs)
+        fig = stage_figure(kind, tables, **params)
+    except (ValueError, KeyError, FileNotFoundError, pd.errors.EmptyDataError) as exc:
+        reason = str(exc).strip("'\"") or type(exc).__name__
+        out = placeholder_figure(path_stem, reason, title=f"No {FIGURES.get(kind, kind)} figure")
+        return {**out, "placeholder": reason}
+    out = save_figure(fig, path_stem)
+    return {**out, "placeholder": None}
+
+
+def invariance_plot(invariance_df, *, delta_cfi=-0.010, delta_rmsea=0.015, title=None, width=DOUBLE_COLUMN):
+    """Fit indices per measurement-invariance step with cut-off bands.
+
+    Four panels sharing the steps (configural, metric, scalar, partial, strict): CFI and RMSEA
+    with Hu & Bentler's (1999) guidelines (.95, .06), and the change in CFI and RMSEA against
+    the previous step with Chen's (2007) cut-offs (delta CFI >= -.010, delta RMSEA <= .015)
+    shaded as the acceptable band; markers are coloured by the step's decision (cf.
+    ``semTools::compareFit`` in R).
+
+    Parameters
+    ----------
+    invariance_df : DataFrame
+        ``results/<study>/invariance_<group>.csv`` (:func:`efficacy.measurement.invariance`):
+        ``step``, ``cfi``, ``rmsea``, ``delta_cfi``, ``delta_rmsea``, ``decision``; optional
+        ``freed`` (shown with partial steps).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(invariance_df, ["step", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "decision"], "invariance_plot")
+    d = invariance_df.reset_index(drop=True)
+    if len(d) == 0 or not d["cfi"].notna().any():
+        raise ValueError("invariance_plot: no estimable invariance step"
+                         + (f" ({_reason_of(d)})" if _reason_of(d) else ""))
+    names = []
+    for _, r in d.iterrows():
+        nm = str(r["step"]).replace("_", " ")
+        if "freed" in d.columns and pd.notna(r["freed"]) and str(r["freed"]).strip():
+            nm += f"\n(free: {r['freed']})"
+        names.append(nm)
+    y = np.arange(len(d))[::-1].astype(float)
+    dec = d["decision"].fillna("").astype(str)
+    colour = {"invariant": OKABE_ITO["green"], "not invariant": OKABE_ITO["vermillion"],
+              "reference": "black", "not estimable": "0.6"}
+    cols = [colour.get(v, OKABE_ITO["blue"]) for v in dec]
+    panels = [("cfi", "CFI", ("ge", 0.95), "Hu & Bentler .95"),
+              ("rmsea", "RMSEA", ("le", 0.06), "Hu & Bentler .06"),
+              ("delta_cfi", "\u0394CFI", ("ge", delta_cfi), f"Chen \u2265 {delta_cfi:.3f}"),
+              ("delta_rmsea", "\u0394RMSEA", ("le", delta_rmsea), f"Chen \u2264 {delta_rmsea:.3f}")]
+    with style():
+        fig, axes = plt.subplots(1, 4, figsize=(width, round(1.3 + 0.36 * len(d), 2)), sharey=True,
+                                 layout="constrained")
+        for ax, (col, lab, (side, cut), cutlab) in zip(axes, panels):
+            v = d[col].to_numpy(float)
+            fin = v[np.isfinite(v)]
+            lo = min(np.min(fin) if len(fin) else cut, cut)
+            hi = max(np.max(fin) if len(fin) else cut, cut)
+            pad = 0.15 * (hi - lo or abs(cut) or 0.01)
+            xl = (lo - pad, hi + pad)
+            if side == "ge":
+                ax.axvspan(cut, xl[1], color=OKABE_ITO["green"], alpha=0.12, lw=0)
+            else:
+                ax.axvspan(xl[0], cut, color=OKABE_ITO["green"], alpha=0.12, lw=0)
+            ax.axvline(cut, color="0.3", ls="--", lw=0.7)
+            ok = np.isfinite(v)
+            ax.scatter(v[ok], y[ok], c=np.array(cols, dtype=object)[ok].tolist(), s=18, zorder=3)
+            ax.set_xlim(*xl)
+            ax.set_xlabel(lab)
+            ax.set_title(cutlab, fontsize=7)
+            ax.tick_params(axis="x", labelsize=6)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+            ax.grid(axis="y", color="0.92", lw=0.5)
+        axes[0].set_yticks(y)
+        axes[0].set_yticklabels(names, fontsize=6.5)
+        axes[0].set_ylim(-0.6, len(d) - 0.4)
+        handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in colour.items()
+                   if k in set(dec)]
+        handles.append(matplotlib.patches.Patch(color=OKABE_ITO["green"], alpha=0.12, label="acceptable"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6.5)
+        if title:
+            fig.suptitle(title)
+    return fig

@@ -56,8 +56,31 @@ def all_targets():
         stem=["clpm.csv", "riclpm.csv", "panel_comparison.csv", "within_person.csv"],
     )
     targets += meta_targets()
+    targets += figure_targets()
     targets.append("results/provenance.json")
     return targets
+
+
+def figure_targets():
+    """PNG figures (rules in figures.smk; each also writes a PDF)."""
+    figs = study_targets(
+        [
+            f"figures/{k}.png"
+            for k in ["flow", "missingness", "items", "reliability"]
+            + ["mediation_path", "sensitivity"]
+        ]
+    )
+    figs += expand(
+        "results/{study}/figures/{fig}.png",
+        study=WAVE_STUDIES,
+        fig=["riclpm_within", "riclpm_between"],
+    )
+    for name, spec in META.items():
+        kinds = (
+            ["masem_path"] if spec.get("source") == "masem" else ["forest", "funnel"]
+        )
+        figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
+    return figs
 
 
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).

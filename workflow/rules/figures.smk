@@ -1,0 +1,293 @@
+# Figures (issue #8): one rule per figure kind, each a PNG (in the report) + PDF, drawn by
+# efficacy.plots.render_stage_figure; a missing or failed stage result gives a placeholder saying why.
+
+
+rule fig_flow:
+    input:
+        flow="results/{study}/flow.csv",
+    output:
+        png=report(
+            "results/{study}/figures/flow.png",
+            caption="../report/fig_flow.rst",
+            category="1. Data",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/flow.pdf",
+    log:
+        "logs/{study}/fig_flow.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="flow",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_missingness:
+    input:
+        clean="results/{study}/clean.csv",
+        codebook="data/raw/{study}/codebook.yaml",
+    output:
+        png=report(
+            "results/{study}/figures/missingness.png",
+            caption="../report/fig_missingness.rst",
+            category="1. Data",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/missingness.pdf",
+    log:
+        "logs/{study}/fig_missingness.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="missingness",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_items:
+    input:
+        clean="results/{study}/clean.csv",
+        codebook="data/raw/{study}/codebook.yaml",
+    output:
+        png=report(
+            "results/{study}/figures/items.png",
+            caption="../report/fig_items.rst",
+            category="1. Data",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/items.pdf",
+    log:
+        "logs/{study}/fig_items.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="items",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_reliability:
+    input:
+        reliability="results/{study}/reliability.csv",
+    output:
+        png=report(
+            "results/{study}/figures/reliability.png",
+            caption="../report/fig_reliability.rst",
+            category="2. Reliability",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/reliability.pdf",
+    log:
+        "logs/{study}/fig_reliability.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="reliability",
+        options={"threshold": config["reliability"]["threshold"]},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_mediation_path:
+    input:
+        mediation="results/{study}/mediation.csv",
+        codebook="data/raw/{study}/codebook.yaml",
+    output:
+        png=report(
+            "results/{study}/figures/mediation_path.png",
+            caption="../report/fig_mediation_path.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/mediation_path.pdf",
+    log:
+        "logs/{study}/fig_mediation_path.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="mediation_path",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_sensitivity:
+    input:
+        sensitivity="results/{study}/sensitivity.csv",
+    output:
+        png=report(
+            "results/{study}/figures/sensitivity.png",
+            caption="../report/fig_sensitivity.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/sensitivity.pdf",
+    log:
+        "logs/{study}/fig_sensitivity.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="sensitivity",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_riclpm_within:
+    input:
+        riclpm="results/{study}/riclpm.csv",
+    output:
+        png=report(
+            "results/{study}/figures/riclpm_within.png",
+            caption="../report/fig_riclpm_within.rst",
+            category="5. Temporal order",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/riclpm_within.pdf",
+    log:
+        "logs/{study}/fig_riclpm_within.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="riclpm_within",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_riclpm_between:
+    input:
+        riclpm="results/{study}/riclpm.csv",
+    output:
+        png=report(
+            "results/{study}/figures/riclpm_between.png",
+            caption="../report/fig_riclpm_between.rst",
+            category="5. Temporal order",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/riclpm_between.pdf",
+    log:
+        "logs/{study}/fig_riclpm_between.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="riclpm_between",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_forest:
+    input:
+        studies="results/meta/{name}/studies.csv",
+        summary="results/meta/{name}/summary.csv",
+    output:
+        png=report(
+            "results/meta/{name}/figures/forest.png",
+            caption="../report/fig_forest.rst",
+            category="7. Meta-analysis",
+            subcategory="{name}",
+        ),
+        pdf="results/meta/{name}/figures/forest.pdf",
+    log:
+        "logs/meta/{name}/fig_forest.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="forest",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_funnel:
+    input:
+        studies="results/meta/{name}/studies.csv",
+        summary="results/meta/{name}/summary.csv",
+    output:
+        png=report(
+            "results/meta/{name}/figures/funnel.png",
+            caption="../report/fig_funnel.rst",
+            category="7. Meta-analysis",
+            subcategory="{name}",
+        ),
+        pdf="results/meta/{name}/figures/funnel.pdf",
+    log:
+        "logs/meta/{name}/fig_funnel.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="funnel",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_masem_path:
+    input:
+        masem="results/meta/{name}/masem.csv",
+    output:
+        png=report(
+            "results/meta/{name}/figures/masem_path.png",
+            caption="../report/fig_masem_path.rst",
+            category="7. Meta-analysis",
+            subcategory="{name}",
+        ),
+        pdf="results/meta/{name}/figures/masem_path.pdf",
+    log:
+        "logs/meta/{name}/fig_masem_path.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="masem_path",
+        options={},
+    script:
+        "../scripts/figures.py"
