@@ -53,3 +53,31 @@ def test_notebook_runs(path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+
+
+def _tiny_notebook(path, source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nbformat.write(nb, path)
+
+
+def test_execute_notebook_writes_output_copy_and_keeps_source_clean(tmp_path):
+    src = tmp_path / "tiny.ipynb"
+    _tiny_notebook(src, "print(6 * 7)")
+    out = tmp_path / "executed" / "tiny.ipynb"
+    execute_notebook(src, cwd=tmp_path, output=out, timeout=60)
+    executed = nbformat.read(out, as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "42"
+    assert not nbformat.read(src, as_version=4).cells[0].outputs, "the source notebook must stay clean"
+    with pytest.raises(ValueError, match="not both"):
+        execute_notebook(src, cwd=tmp_path, output=out, in_place=True)
+
+
+def test_execute_notebook_names_the_failing_cell(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    src = tmp_path / "broken.ipynb"
+    _tiny_notebook(src, "raise RuntimeError('cell is broken')")
+    with pytest.raises(CellExecutionError, match="cell is broken"):
+        execute_notebook(src, cwd=tmp_path, timeout=60)
