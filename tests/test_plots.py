@@ -291,3 +291,76 @@ def test_path_diagram_riclpm(tmp_path):
     from matplotlib.patches import Ellipse
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2  # latent intercepts as ellipses
     plots.plt.close(fig)
+
+
+def test_item_distributions_and_missingness(mastery, tmp_path):
+    from efficacy.codebook import load_codebook
+    cb = load_codebook(ROOT / "data/raw/mastery_trial")
+    clean = mastery[0].clean
+    fig = plots.item_distributions(clean, cb)
+    save_and_check(fig, tmp_path / "items")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "efficacy: se1" in labels and len(labels) == sum(len(s.items) for s in cb.scales.values())
+    # ceiling share of the first exercise task, printed and flagged when above 15%
+    lo, hi = cb.scales["exercise_tasks"].response_range
+    x = clean["ex1"].dropna()
+    ceil = f"{(x >= hi).mean() * 100:.0f}%"
+    flagged = [t for t in ax.texts if t.get_text() == ceil and t.get_fontweight() == "bold"]
+    assert (x >= hi).mean() * 100 <= 15 or flagged
+    plots.plt.close(fig)
+    fig = plots.missingness_map(clean, cb)
+    save_and_check(fig, tmp_path / "missing")
+    img = fig.axes[0].images[0].get_array()
+    assert img.shape == (len(clean), len(fig.axes[0].get_xticklabels()))
+    assert img.sum() == clean[[t.get_text() for t in fig.axes[0].get_xticklabels()]].isna().to_numpy().sum()
+    plots.plt.close(fig)
+
+
+def _invariance_df():
+    return pd.DataFrame({
+        "step": ["configural", "metric", "scalar", "partial_scalar", "strict"],
+        "chisq": [15.6, 21.9, 169.6, 27.3, 32.8], "df": [18, 23, 28, 27, 33],
+        "cfi": [1.0, 1.0, 0.910, 0.9998, 1.0], "rmsea": [0.0, 0.0, 0.132, 0.0064, 0.0],
+        "srmr": [0.014, 0.031, 0.075, 0.033, 0.036],
+        "delta_cfi": [np.nan, 0.0, -0.090, -0.0002, 0.0002], "delta_rmsea": [np.nan, 0.0, 0.132, 0.0064, -0.0064],
+        "decision": ["reference", "invariant", "not invariant", "invariant", "invariant"],
+        "freed": ["", "", "", "se4 ~ 1", "se4 ~ 1"]})
+
+
+def test_invariance_plot(tmp_path):
+    fig = plots.invariance_plot(_invariance_df())
+    save_and_check(fig, tmp_path / "invariance")
+    assert len(fig.axes) == 4
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Chen \u2265 -0.010" in titles and "Chen \u2264 0.015" in titles
+    cut = [ln.get_xdata()[0] for ln in fig.axes[2].get_lines()]
+    assert -0.010 in cut
+    plots.plt.close(fig)
+    bad = _invariance_df().assign(cfi=np.nan, reason="did not converge")
+    with pytest.raises(ValueError, match="did not converge"):
+        plots.invariance_plot(bad)
+
+
+def test_render_stage_figure_and_placeholders(mastery_mediation, tmp_path):
+    med, cb = mastery_mediation
+    med["mediation"].to_csv(tmp_path / "mediation.csv", index=False)
+    out = plots.render_stage_figure("mediation_path", {"mediation": tmp_path / "mediation.csv",
+                                                       "codebook": cb.path}, tmp_path / "fig" / "mediation_path.png")
+    assert out["placeholder"] is None and out["png"].name == "mediation_path.png" and out["pdf"].exists()
+    # a failed stage (only a reason row) gives a placeholder stating the reason
+    failed = pd.DataFrame({"outcome": [np.nan], "effect": [np.nan], "mediator": [np.nan], "estimate": [np.nan],
+                           "ci_low": [np.nan], "ci_high": [np.nan], "reason": ["study declares no treatment"]})
+    failed.to_csv(tmp_path / "failed.csv", index=False)
+    out = plots.render_stage_figure("mediation_path", {"mediation": tmp_path / "failed.csv"}, tmp_path / "ph")
+    assert out["placeholder"] == "study declares no treatment"
+    check_written((plots.SINGLE_COLUMN, plots.SINGLE_COLUMN * 0.6), out)
+    # an improper RI-CLPM solution
+    r = _riclpm_table().assign(converged=True, proper=False, reason="negative residual variance")
+    r.to_csv(tmp_path / "riclpm.csv", index=False)
+    out = plots.render_stage_figure("riclpm_within", {"riclpm": tmp_path / "riclpm.csv"}, tmp_path / "ri")
+    assert out["placeholder"].startswith("improper solution")
+    out = plots.render_stage_figure("invariance", {"invariance": tmp_path / "absent.csv"}, tmp_path / "inv")
+    assert out["placeholder"]  # missing file: placeholder, not a crash
+    with pytest.raises(ValueError, match="unknown figure kind"):
+        plots.stage_figure("nope", {})

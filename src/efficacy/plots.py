@@ -1496,7 +1496,7 @@ def missingness_map(data, codebook=None, *, id_col=None, title=None, width=DOUBL
         ax.set_yticks([])
         for j, p in enumerate(pct):
             if p > 0:
-                ax.text(j, -0.01 * len(m), f"{p:.0f}", ha="center", va="bottom", fontsize=fsz * 0.9,
+                ax.text(j, -0.01 * len(m), f"{p:.1f}" if p < 9.95 else f"{p:.0f}", ha="center", va="bottom", fontsize=fsz * 0.9,
                         rotation=90, color=OKABE_ITO["vermillion"] if p >= 10 else "black")
         total = data[cols].isna().to_numpy().mean() * 100
         ax.set_title((title + "\n" if title else "") + f"Missing cells (blue): {total:.1f}% overall; "
@@ -1552,8 +1552,14 @@ def stage_figure(kind, tables, *, threshold=0.70, study=None):
     if kind == "flow":
         return flow_diagram(t["flow"])
     if kind == "reliability":
+        if len(t["reliability"]) == 0:
+            raise ValueError("the codebook declares no multi-item scales: no reliability to estimate")
+        if not t["reliability"]["alpha"].notna().any():
+            raise ValueError(_reason_of(t["reliability"]) or "no reliability estimates")
         return reliability_plot(t["reliability"], threshold=threshold)
     if kind == "items":
+        if not t["codebook"].scales:
+            raise ValueError("the codebook declares no multi-item scales: no item distributions to draw")
         return item_distributions(t["clean"], t["codebook"])
     if kind == "missingness":
         return missingness_map(t["clean"], t["codebook"])
@@ -1624,7 +1630,7 @@ def render_stage_figure(kind, inputs, path_stem, **params):
         fig = stage_figure(kind, tables, **params)
     except (ValueError, KeyError, FileNotFoundError, pd.errors.EmptyDataError) as exc:
         reason = str(exc).strip("'\"") or type(exc).__name__
-        out = placeholder_figure(path_stem, reason, title=f"No {FIGURES.get(kind, kind)} figure")
+        out = placeholder_figure(path_stem, reason, title=f"No {FIGURES.get(kind, kind)}")
         return {**out, "placeholder": reason}
     out = save_figure(fig, path_stem)
     return {**out, "placeholder": None}
