@@ -33,3 +33,41 @@ def test_summary_quotes_the_tables_and_flags_low_reliability(tmp_path):
     assert "Cleaning produced no result" in text  # a missing stage is stated, not a crash
     page = markdown_to_html(text)
     assert page.count("<table>") == 2 and "<h2>Study: s1</h2>" in page
+
+
+def test_summary_sections_notes_and_figures(tmp_path):
+    import numpy as np
+
+    study = tmp_path / "s2"
+    (study / "figures").mkdir(parents=True)
+    rho = np.round(np.linspace(-0.5, 0.5, 11), 2)
+    acme = 0.1 - rho  # vanishes at rho = .10 -> fragile at the default .20
+    pd.DataFrame({"outcome": "beh", "mediator": "eff", "rho": rho, "acme": acme, "ci_low": acme - 0.05,
+                  "ci_high": acme + 0.05, "rsq_prod_residual": rho ** 2, "rho_at_zero": 0.1, "n": 100,
+                  "reason": None}).to_csv(study / "sensitivity.csv", index=False)
+    pd.DataFrame({"outcome": ["beh"], "effect": ["indirect"], "mediator": ["eff"], "estimate": [0.1],
+                  "se": [0.02], "ci_low": [0.06], "ci_high": [0.14], "pvalue": [0.001], "reason": [None]}
+                 ).to_csv(study / "mediation.csv", index=False)
+    pd.DataFrame({"study": "s2", "x": "eff", "y": "beh", "model": "riclpm", "stationary": [False, False],
+                  "type": ["cross-lagged", "random-intercept variance"], "direction": ["x->y", "x"],
+                  "from_wave": [1, None], "to_wave": [2, None], "from_var": ["e1", "RIx"], "to_var": ["b2", "RIx"],
+                  "estimate": [0.31, -0.2], "se": [0.1, 0.1], "pvalue": [0.002, 0.05], "std_estimate": [0.3, 1.0],
+                  "ci_low": [0.11, -0.4], "ci_high": [0.51, 0.0], "converged": True, "proper": False,
+                  "reason": "negative variance"}).to_csv(study / "riclpm.csv", index=False)
+    pd.DataFrame({"step": ["configural", "metric", "scalar"], "chisq": [15.6, 21.9, 169.6], "df": [18, 23, 28],
+                  "cfi": [1.0, 1.0, 0.91], "rmsea": [0.0, 0.0, 0.132], "srmr": [0.014, 0.031, 0.075],
+                  "delta_cfi": [None, 0.0, -0.09], "delta_rmsea": [None, 0.0, 0.132], "lrt_pvalue": [None, 0.28, 1e-30],
+                  "decision": ["reference", "invariant", "not invariant"], "freed": ["", "", ""],
+                  "proper": True}).to_csv(study / "invariance_culture.csv", index=False)
+    for stem in ("flow", "sensitivity", "riclpm_within"):
+        (study / "figures" / f"{stem}.png").write_bytes(b"\x89PNG")
+    text = build_summary(tmp_path, ["s2"])
+    assert "| beh | eff | 0.100 [0.050, 0.150] | 0.100 [0.060, 0.140] | .10 |" in text
+    assert "fragile" in text and "Results that need care" in text and "rho = 0.10" in text
+    assert "| e1 -> b2 | cross-lagged | 0.310 [0.110, 0.510] | .30 | .002 |" in text
+    assert "RI-CLPM solution is improper" in text
+    assert "| scalar | 169.60 (28) | .910 | .132 | .075 | -.090 | .132 | < .001 | not invariant |" in text
+    assert "scalar invariance across culture does not hold" in text
+    page = markdown_to_html(text)
+    for stem in ("flow", "sensitivity", "riclpm_within"):  # the HTML references every figure present
+        assert f"src='s2/figures/{stem}.png'" in page

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html"]
+__all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html", "STUDY_FIGURES",
+           "META_FIGURES"]
 
 
 def apa_number(x, digits=2, *, bounded=False) -> str:
@@ -61,7 +62,8 @@ def _read(path: Path):
         return None
 
 
-def _study_section(results: Path, study: str, threshold_note: list[str]) -> list[str]:
+def _study_section(results: Path, study: str, threshold_note: list[str], notes=None, fragile_rho=0.2) -> list[str]:
+    notes = [] if notes is None else notes
     out = [f"## Study: {study}", ""]
     folder = results / study
     flow = _read(folder / "flow.csv")
@@ -93,6 +95,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str]) -> list
                 threshold_note.append(f"{study}/{x['scale']}")
         out += [f"**Table {study}.2.** Reliability (`{study}/reliability.csv`).", "", markdown_table(pd.DataFrame(rows)), ""]
 
+    out += _measurement_section(folder, study, notes)
     med = _read(folder / "mediation.csv")
     if med is not None and not med.empty:
         cols = [c for c in ("outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue", "reason")
@@ -104,6 +107,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str]) -> list
         if "pvalue" in t:
             t["pvalue"] = t["pvalue"].map(_p)
         out += [f"**Table {study}.3.** Mediation (`{study}/mediation.csv`).", "", markdown_table(t), ""]
+    out += _sensitivity_section(folder, study, notes, fragile_rho)
     verdict = folder / "verdict.md"
     if verdict.exists():
         out += [f"**Cause or correlate?** (`{study}/verdict.md`)", "", verdict.read_text(encoding="utf-8").strip(), ""]
@@ -112,6 +116,161 @@ def _study_section(results: Path, study: str, threshold_note: list[str]) -> list
     if panel is not None and not panel.empty:
         out += [f"**Table {study}.4.** Panel models (`{study}/panel_comparison.csv`).", "",
                 markdown_table(panel.map(lambda v: apa_number(v, 3) if isinstance(v, float) else v)), ""]
+    out += _panel_effects_section(folder, study, notes)
+    figs = _figures(results, study, STUDY_FIGURES)
+    if figs:
+        out += [f"### Figures: {study}", ""] + figs
+    return out
+
+
+#: figures of a study (results/<study>/figures/<stem>.png) with a one-line caption, in report order
+STUDY_FIGURES = [
+    ("flow", "Participant flow"), ("missingness", "Missing-data map"),
+    ("items", "Item distributions (floor and ceiling marked)"), ("reliability", "Reliability (alpha, omega, 95% CI)"),
+    ("invariance", "Measurement invariance: fit per step with Chen (2007) cut-offs"),
+    ("mediation_path", "Mediation path diagram (estimates [95% CI])"),
+    ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
+    ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
+]
+META_FIGURES = [("forest", "Forest plot"), ("funnel", "Contour-enhanced funnel plot"),
+                ("masem_path", "MASEM path diagram")]
+
+
+def _figures(results: Path, rel: str, specs) -> list[str]:
+    """Markdown image lines for the figures that exist under ``results/<rel>/figures``."""
+    out = []
+    for stem, cap in specs:
+        for f in sorted((results / rel / "figures").glob(f"{stem}*.png")):
+            out += [f"![{cap} ({rel}/figures/{f.name})]({rel}/figures/{f.name})", ""]
+    return out
+
+
+def _true(v) -> bool:
+    return str(v).strip().lower() in ("true", "1", "1.0")
+
+
+def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str]:
+    out = []
+    for cfa_name in ("cfa_fit.csv", "cfa.csv"):
+        cfa = _read(folder / cfa_name)
+        if cfa is None or cfa.empty or "cfi" not in cfa:
+            continue
+        keys = [c for c in ("scale", "model", "group", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "n",
+                            "reason") if c in cfa]
+        t = cfa[keys].drop_duplicates().copy()
+        for c in ("cfi", "tli", "rmsea", "srmr"):
+            if c in t:
+                t[c] = t[c].map(lambda v: apa_number(v, 3, bounded=True))
+        if "chisq" in t:
+            t["chisq"] = t["chisq"].map(lambda v: apa_number(v, 2))
+        if "pvalue" in t:
+            t["pvalue"] = t["pvalue"].map(_p)
+        out += [f"**Table {study}.cfa.** Confirmatory factor analysis fit (`{study}/{cfa_name}`).", "",
+                markdown_table(t), ""]
+        if "proper" in cfa and (~cfa["proper"].map(_true)).any():
+            notes.append(f"{study}: a CFA solution is improper (e.g. a negative variance, a Heywood case); "
+                         "its loadings and fit should not be interpreted.")
+        break
+    for inv_path in sorted(folder.glob("invariance_*.csv")):
+        inv = _read(inv_path)
+        if inv is None or inv.empty or "step" not in inv:
+            continue
+        group = inv_path.stem.split("_", 1)[1]
+        rows = []
+        for _, x in inv.iterrows():
+            rows.append({
+                "Step": str(x["step"]).replace("_", " ") + (f" (free: {x['freed']})" if pd.notna(x.get("freed"))
+                                                            and str(x.get("freed")).strip() else ""),
+                "chi2 (df)": f"{apa_number(x.get('chisq'))} ({'NA' if pd.isna(x.get('df')) else int(x['df'])})",
+                "CFI": apa_number(x.get("cfi"), 3, bounded=True),
+                "RMSEA": apa_number(x.get("rmsea"), 3, bounded=True),
+                "SRMR": apa_number(x.get("srmr"), 3, bounded=True),
+                "dCFI": apa_number(x.get("delta_cfi"), 3, bounded=True),
+                "dRMSEA": apa_number(x.get("delta_rmsea"), 3, bounded=True),
+                "LRT p": _p(x.get("lrt_pvalue")),
+                "Decision": "" if pd.isna(x.get("decision")) else str(x["decision"]),
+            })
+        out += [f"**Table {study}.invariance.{group}.** Measurement invariance across `{group}` "
+                f"(`{study}/{inv_path.name}`; Chen, 2007: not invariant when dCFI <= -.010 and dRMSEA >= .015).",
+                "", markdown_table(pd.DataFrame(rows)), ""]
+        dec = inv["decision"].astype(str) if "decision" in inv else pd.Series(dtype=str)
+        failed = inv.loc[dec == "not invariant", "step"].astype(str).tolist()
+        if failed:
+            partial = inv.loc[inv["step"].astype(str).str.startswith("partial") & (dec == "invariant")]
+            txt = (f"{study}: {', '.join(failed)} invariance across {group} does not hold")
+            if len(partial) and "freed" in inv:
+                txt += f"; partial invariance holds with {partial['freed'].iloc[0]} free"
+            notes.append(txt + ": compare latent means (or scale scores) across groups only under the "
+                         "level of invariance that holds.")
+        if "proper" in inv and (~inv["proper"].map(_true) & inv["cfi"].notna()).any():
+            notes.append(f"{study}: an invariance model across {group} has an improper solution.")
+    return out
+
+
+def _sensitivity_section(folder: Path, study: str, notes: list[str], fragile_rho: float) -> list[str]:
+    sens = _read(folder / "sensitivity.csv")
+    med = _read(folder / "mediation.csv")
+    if sens is None or sens.empty or "acme" not in sens or not sens["acme"].notna().any():
+        return []
+    rows = []
+    for (outcome, mediator), g in sens[sens["acme"].notna()].groupby(["outcome", "mediator"], sort=False):
+        at0 = g.iloc[(g["rho"].abs()).argmin()]
+        r0 = g["rho_at_zero"].iloc[0] if "rho_at_zero" in g else np.nan
+        ind = None
+        if med is not None and "effect" in med:
+            m = med[(med["effect"] == "indirect") & (med["outcome"] == outcome) & (med["mediator"] == mediator)]
+            ind = m.iloc[0] if len(m) else None
+        fragile = pd.notna(r0) and abs(float(r0)) < fragile_rho
+        rows.append({
+            "Outcome": outcome, "Mediator": mediator,
+            "ACME (rho = 0) [95% CI]": f"{apa_number(at0['acme'], 3)} {_ci(at0['ci_low'], at0['ci_high'], 3)}",
+            "Indirect (bootstrap) [95% CI]": "NA" if ind is None else
+            f"{apa_number(ind['estimate'], 3)} {_ci(ind['ci_low'], ind['ci_high'], 3)}",
+            "rho at ACME = 0": apa_number(r0, 2, bounded=True),
+            "R2 (residual) at that rho": apa_number(
+                g.iloc[(g["rho"] - (r0 if pd.notna(r0) else 0)).abs().argmin()].get("rsq_prod_residual"), 3,
+                bounded=True),
+            "Robustness": "no effect (CI includes 0)" if (at0["ci_low"] <= 0 <= at0["ci_high"]) else
+            ("fragile" if fragile else "robust"),
+        })
+        if fragile and not (at0["ci_low"] <= 0 <= at0["ci_high"]):
+            notes.append(f"{study}: the indirect effect of {mediator} on {outcome} is fragile: a confounder of "
+                         f"the mediator and the outcome correlating only rho = {float(r0):.2f} with both errors "
+                         "would explain it away (Imai, Keele & Yamamoto, 2010).")
+    out = [f"**Table {study}.5.** Causal mediation and sensitivity (`{study}/sensitivity.csv`, "
+           f"`{study}/mediation.csv`; fragile when |rho| < {apa_number(fragile_rho, 2, bounded=True)}).", "",
+           markdown_table(pd.DataFrame(rows)), ""]
+    return out
+
+
+def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:
+    out = []
+    for model_file, label in (("riclpm.csv", "RI-CLPM"), ("clpm.csv", "CLPM")):
+        d = _read(folder / model_file)
+        if d is None or d.empty or "type" not in d:
+            continue
+        if "proper" in d and (~d["proper"].map(_true) & d["estimate"].notna()).any():
+            notes.append(f"{study}: the {label} solution is improper (a negative variance or a correlation "
+                         "beyond 1); its cross-lagged paths are not interpretable.")
+        if "converged" in d and not d["converged"].map(_true).any():
+            notes.append(f"{study}: the {label} did not converge" +
+                         (f" ({d['reason'].dropna().iloc[0]})" if "reason" in d and d["reason"].notna().any()
+                          else "") + ".")
+        t = d[d["type"].astype(str).isin(["cross-lagged", "autoregressive"])]
+        if "stationary" in t:
+            t = t[t["stationary"].map(_true) == False]  # noqa: E712  the free (non-stationary) fit
+        if t.empty:
+            continue
+        rows = []
+        for _, x in t.iterrows():
+            rows.append({
+                "Path": f"{x['from_var']} -> {x['to_var']}", "Type": x["type"],
+                "B [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
+                "beta": apa_number(x.get("std_estimate"), 2, bounded=True),
+                "p": _p(x.get("pvalue")),
+            })
+        out += [f"**Table {study}.{label}.** {label} lagged effects, free (non-stationary) fit "
+                f"(`{study}/{model_file}`).", "", markdown_table(pd.DataFrame(rows)), ""]
     return out
 
 
@@ -144,6 +303,7 @@ def _meta_section(results: Path) -> list[str]:
             })
         out += [f"**Table meta.{name}.** Random-effects model (`meta/{name}/summary.csv`).", "",
                 markdown_table(pd.DataFrame(rows)), ""]
+        out += _figures(results, f"meta/{name}", META_FIGURES)
         big = s[(s.get("I2", pd.Series(dtype=float)) > 75)] if "I2" in s else s.iloc[0:0]
         if len(big):
             out += [f"_Note._ Heterogeneity in `{name}` is large (I2 > 75%): the prediction interval, not the "
@@ -162,13 +322,25 @@ def _meta_section(results: Path) -> list[str]:
     return out
 
 
-def build_summary(results_dir="results", studies=()) -> str:
-    """Markdown summary of a run from the tables under ``results_dir``."""
+def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
+    """Markdown summary of a run from the tables under ``results_dir``.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        The workflow's ``results/`` folder.
+    studies : iterable of str
+        Studies in report order.
+    fragile_rho : float
+        A mediation is called fragile when the sensitivity parameter at which its ACME vanishes
+        is smaller than this in absolute value (config ``mediation.fragile_rho``).
+    """
     results = Path(results_dir)
     flagged: list[str] = []
+    notes: list[str] = []
     body: list[str] = []
     for study in studies:
-        body += _study_section(results, study, flagged)
+        body += _study_section(results, study, flagged, notes, fragile_rho)
     body += _meta_section(results)
     head = [
         "# efficacy: summary of the analysis",
@@ -181,6 +353,8 @@ def build_summary(results_dir="results", studies=()) -> str:
         head += ["> **Reliability caution.** These scales fall below the reliability threshold: "
                  + ", ".join(flagged) + ". Unreliable scores attenuate every correlation and mediation estimate "
                  "that uses them (see the disattenuated correlations in `<study>/attenuation.csv`).", ""]
+    if notes:
+        head += ["> **Results that need care.** " + " ".join(notes), ""]
     return "\n".join(head + body).rstrip() + "\n"
 
 
@@ -207,6 +381,10 @@ def markdown_to_html(markdown: str, title="efficacy summary") -> str:
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("![") and "](" in line and line.endswith(")"):
+            alt, src = line[2:-1].split("](", 1)
+            parts.append(f"<figure><img src='{html.escape(src, quote=True)}' alt='{html.escape(alt, quote=True)}' "
+                         f"style='max-width:100%'><figcaption>{html.escape(alt)}</figcaption></figure>")
         elif line.startswith(">"):
             parts.append(f"<blockquote>{html.escape(line.lstrip('> '))}</blockquote>")
         elif line.strip():
