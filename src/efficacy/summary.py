@@ -363,7 +363,9 @@ def markdown_to_html(markdown: str, title="efficacy summary") -> str:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;}table{border-collapse:collapse;"
              "margin:.5em 0 1.5em}td,th{border-top:1px solid #999;border-bottom:1px solid #999;padding:.2em .6em;"
-             "text-align:left}blockquote{background:#fff4e0;padding:.5em 1em}</style></head><body>"]
+             "text-align:left}blockquote{background:#fff4e0;padding:.5em 1em}figure{margin:1em 0}"
+             "figure img{max-width:min(100%,46em);max-height:36em;height:auto}"
+             "figcaption{font-size:.9em;color:#444}</style></head><body>"]
     lines = markdown.splitlines()
     i = 0
     while i < len(lines):
@@ -384,7 +386,7 @@ def markdown_to_html(markdown: str, title="efficacy summary") -> str:
         elif line.startswith("![") and "](" in line and line.endswith(")"):
             alt, src = line[2:-1].split("](", 1)
             parts.append(f"<figure><img src='{html.escape(src, quote=True)}' alt='{html.escape(alt, quote=True)}' "
-                         f"style='max-width:100%'><figcaption>{html.escape(alt)}</figcaption></figure>")
+                         f"><figcaption>{html.escape(alt)}</figcaption></figure>")
         elif line.startswith(">"):
             parts.append(f"<blockquote>{html.escape(line.lstrip('> '))}</blockquote>")
         elif line.strip():
