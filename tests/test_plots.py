@@ -364,3 +364,40 @@ def test_render_stage_figure_and_placeholders(mastery_mediation, tmp_path):
     assert out["placeholder"]  # missing file: placeholder, not a crash
     with pytest.raises(ValueError, match="unknown figure kind"):
         plots.stage_figure("nope", {})
+
+
+@pytest.mark.slow
+def test_report_and_summary_reference_every_figure(tmp_path):
+    """A full (fast-config) run in a copy of the project, then `snakemake --report`: every figure target
+    is a valid PNG, and both the Snakemake report and summary.html reference each one."""
+    import shutil
+    import subprocess
+    import sys
+
+    proj = tmp_path / "p"
+    proj.mkdir()
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy2(ROOT / name, proj / name)
+    for name in ("workflow", "config", "data"):
+        shutil.copytree(ROOT / name, proj / name)
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    base = [snakemake, "--workflow-profile", "none", "--cores", "2"]
+    fast = ["--configfile", str(ROOT / "tests" / "data" / "config_fast.yaml")]
+    proc = subprocess.run(base + fast, cwd=proj, capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run(base + fast + ["--report", "results/report.html"], cwd=proj, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pngs = sorted((proj / "results").rglob("figures/*.png"))
+    kinds = {p.stem for p in pngs}
+    assert {"flow", "missingness", "items", "reliability", "mediation_path", "sensitivity", "riclpm_within",
+            "riclpm_between", "forest", "funnel", "masem_path"} <= kinds
+    report = (proj / "results" / "report.html").read_text(encoding="utf-8", errors="replace")
+    summary = (proj / "results" / "summary.html").read_text(encoding="utf-8")
+    for p in pngs:
+        rel = p.relative_to(proj).as_posix()
+        assert rel in report, f"{rel} not in the report"
+        assert f"src='{p.relative_to(proj / 'results').as_posix()}'" in summary, f"{rel} not in summary.html"
+        img = mpimg.imread(p)
+        assert img.shape[0] > 100 and img.shape[1] > 100
+        assert (img[..., :3] < 0.95).any(axis=-1).mean() > 0.005, f"{rel} looks blank"

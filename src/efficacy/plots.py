@@ -1499,6 +1499,9 @@ def missingness_map(data, codebook=None, *, id_col=None, title=None, width=DOUBL
                 ax.text(j, -0.01 * len(m), f"{p:.1f}" if p < 9.95 else f"{p:.0f}", ha="center", va="bottom", fontsize=fsz * 0.9,
                         rotation=90, color=OKABE_ITO["vermillion"] if p >= 10 else "black")
         total = data[cols].isna().to_numpy().mean() * 100
+        if total == 0:
+            ax.text((k - 1) / 2, (len(m) - 1) / 2, "No missing values", ha="center", va="center", fontsize=9,
+                    color="0.3")
         ax.set_title((title + "\n" if title else "") + f"Missing cells (blue): {total:.1f}% overall; "
                      "numbers above columns: % missing", fontsize=8, pad=14)
         for s in ("top", "right", "left", "bottom"):
