@@ -237,7 +237,7 @@ def test_path_diagram_mediation(mastery_mediation, tmp_path):
     m = med["mediation"]
     a = m[(m["effect"] == "a")].iloc[0]
     assert f"{a['estimate']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" in _text_of(fig)
-    assert "indirect via efficacy" in _text_of(fig)
+    assert "Indirect via efficacy" in _text_of(fig)
     # layout from the graph: treatment left of the mediator left of the outcome
     xs = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
     assert xs["treat"] < xs["efficacy"] < xs["behavior"]
@@ -401,3 +401,22 @@ def test_report_and_summary_reference_every_figure(tmp_path):
         img = mpimg.imread(p)
         assert img.shape[0] > 100 and img.shape[1] > 100
         assert (img[..., :3] < 0.95).any(axis=-1).mean() > 0.005, f"{rel} looks blank"
+
+
+def test_path_diagram_latent_mediation_layout(tmp_path):
+    """A latent mediation SEM (factors with indicators) draws without hand-placed coordinates:
+    factors as ellipses, each factor's indicators next to each other in the layer after it."""
+    from matplotlib.patches import Ellipse
+    nodes = ["treat", "Efficacy", "Behavior"] + [f"se{i}" for i in range(1, 4)] + [f"b{i}" for i in range(1, 4)]
+    e = [{"from": "treat", "to": "Efficacy", "estimate": 0.3, "ci_low": 0.1, "ci_high": 0.5},
+         {"from": "Efficacy", "to": "Behavior", "estimate": 0.5, "ci_low": 0.3, "ci_high": 0.7},
+         {"from": "treat", "to": "Behavior", "estimate": 0.1, "ci_low": -0.1, "ci_high": 0.3}]
+    e += [{"from": "Efficacy", "to": f"se{i}", "estimate": 0.8, "ci_low": 0.7, "ci_high": 0.9} for i in range(1, 4)]
+    e += [{"from": "Behavior", "to": f"b{i}", "estimate": 0.7, "ci_low": 0.6, "ci_high": 0.8} for i in range(1, 4)]
+    pos = plots.graph_layout(nodes, [(r["from"], r["to"]) for r in e])
+    layer2 = sorted((p[1], v) for v, p in pos.items() if p[0] == 2 and not isinstance(v, tuple))
+    assert [v for _, v in layer2] == ["se1", "se2", "se3", "Behavior"]  # indicators kept together
+    fig = plots.path_diagram(nodes, e, latent=["Efficacy", "Behavior"])
+    save_and_check(fig, tmp_path / "latent")
+    assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2
+    plots.plt.close(fig)

@@ -890,19 +890,22 @@ def graph_layout(nodes, edges, *, sweeps=4):
 
     def reorder(lst, nbrs, ref, first):
         bc = {}
-        for i, v in enumerate(lst):
+        for v in lst:
             ns = [ref[w] for w in nbrs.get(v, []) if w in ref]
-            bc[v] = float(np.mean(ns)) if ns else i - (len(lst) - 1) / 2
-        out = []
+            if ns:
+                bc[v] = float(np.mean(ns))
+        movable = [v for v in lst if v in bc]  # nodes without neighbours on that side keep their slot
+        ordered = []
         for val in sorted(set(bc.values())):
-            grp = [v for v in lst if bc[v] == val]  # ties keep the current order ...
+            grp = [v for v in movable if bc[v] == val]  # ties keep the current order ...
             if first:  # ... except on the first pass: real nodes around the dummies
                 real = [v for v in grp if not isinstance(v, tuple)]
                 dum = [v for v in grp if isinstance(v, tuple)]
                 h = (len(real) + 1) // 2
                 grp = real[:h] + dum + real[h:]
-            out += grp
-        return out
+            ordered += grp
+        it = iter(ordered)
+        return [next(it) if v in bc else v for v in lst]
 
     for s in range(sweeps):
         rng = range(1, nl) if s % 2 == 0 else range(nl - 2, -1, -1)
@@ -1222,9 +1225,9 @@ def mediation_graph(mediation_df, *, treatment="X", outcome=None):
     notes = []
     for _, r in d[eff == "indirect"].iterrows():
         via = f" via {r['mediator']}" if pd.notna(r["mediator"]) and str(r["mediator"]) else ""
-        notes.append(f"indirect{via}: {_edge_label(r)}")
+        notes.append(f"Indirect{via}: {_edge_label(r)}")
     for _, r in d[eff == "total"].iterrows():
-        notes.append(f"total: {_edge_label(r)}")
+        notes.append(f"Total: {_edge_label(r)}")
     note = ("Unstandardised estimates [95% CI]; dashed: CI includes 0. " + "; ".join(notes)) if notes else None
     return {"nodes": [treatment] + mediators + [y], "edges": pd.DataFrame(edges), "covariances": cov, "note": note}
 
