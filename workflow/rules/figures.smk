@@ -291,3 +291,81 @@ rule fig_masem_path:
         options={},
     script:
         "../scripts/figures.py"
+
+
+# Measurement invariance (one figure per grouping variable) and the simulation study's power and
+# coverage: rules ready; their targets join figure_targets() once those stages write the tables.
+rule fig_invariance:
+    input:
+        invariance="results/{study}/invariance_{group}.csv",
+    output:
+        png=report(
+            "results/{study}/figures/invariance_{group}.png",
+            caption="../report/fig_invariance.rst",
+            category="3. Measurement",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/invariance_{group}.pdf",
+    log:
+        "logs/{study}/fig_invariance_{group}.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="invariance",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_power:
+    input:
+        power="results/simulation/power.csv",
+    output:
+        png=report(
+            "results/simulation/figures/power.png",
+            caption="../report/fig_power.rst",
+            category="8. Simulation",
+        ),
+        pdf="results/simulation/figures/power.pdf",
+    log:
+        "logs/simulation/fig_power.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="power",
+        options={},
+    script:
+        "../scripts/figures.py"
+
+
+rule fig_coverage:
+    input:
+        coverage="results/simulation/coverage.csv",
+    output:
+        png=report(
+            "results/simulation/figures/coverage.png",
+            caption="../report/fig_coverage.rst",
+            category="8. Simulation",
+        ),
+        pdf="results/simulation/figures/coverage.pdf",
+    log:
+        "logs/simulation/fig_coverage.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="coverage",
+        options={},
+    script:
+        "../scripts/figures.py"
