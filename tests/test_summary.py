@@ -69,5 +69,6 @@ def test_summary_sections_notes_and_figures(tmp_path):
     assert "| scalar | 169.60 (28) | .910 | .132 | .075 | -.090 | .132 | < .001 | not invariant |" in text
     assert "scalar invariance across culture does not hold" in text
     page = markdown_to_html(text)
+    assert "<strong>Results that need care.</strong>" in page and "<code>s2/sensitivity.csv</code>" in page
     for stem in ("flow", "sensitivity", "riclpm_within"):  # the HTML references every figure present
         assert f"src='s2/figures/{stem}.png'" in page

@@ -110,7 +110,9 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
     out += _sensitivity_section(folder, study, notes, fragile_rho)
     verdict = folder / "verdict.md"
     if verdict.exists():
-        out += [f"**Cause or correlate?** (`{study}/verdict.md`)", "", verdict.read_text(encoding="utf-8").strip(), ""]
+        text = verdict.read_text(encoding="utf-8").strip()
+        text = "\n".join("###" + ln if ln.startswith("#") else ln for ln in text.splitlines())  # nest its headings
+        out += [f"**Cause or correlate?** (`{study}/verdict.md`)", "", text, ""]
 
     panel = _read(folder / "panel_comparison.csv")
     if panel is not None and not panel.empty:
@@ -358,6 +360,16 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
     return "\n".join(head + body).rstrip() + "\n"
 
 
+def _inline(text: str) -> str:
+    """Escape, then render **bold**, *italic* and `code` spans."""
+    import re
+    t = html.escape(text)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
+    t = re.sub(r"(?<![\w*])_([^_]+)_(?![\w])", r"<em>\1</em>", t)
+    return t
+
+
 def markdown_to_html(markdown: str, title="efficacy summary") -> str:
     """A minimal self-contained HTML rendering of the summary (headings, tables, paragraphs)."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -375,22 +387,24 @@ def markdown_to_html(markdown: str, title="efficacy summary") -> str:
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append([c.strip() for c in lines[i].strip("|").split("|")])
                 i += 1
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>")
+            parts.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in rows[0]) + "</tr>")
             for r in rows[2:]:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>")
+                parts.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
             parts.append("</table>")
             continue
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
-            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+            parts.append(f"<h{min(level, 6)}>{_inline(line.lstrip('#').strip())}</h{min(level, 6)}>")
         elif line.startswith("![") and "](" in line and line.endswith(")"):
             alt, src = line[2:-1].split("](", 1)
             parts.append(f"<figure><img src='{html.escape(src, quote=True)}' alt='{html.escape(alt, quote=True)}' "
                          f"><figcaption>{html.escape(alt)}</figcaption></figure>")
         elif line.startswith(">"):
-            parts.append(f"<blockquote>{html.escape(line.lstrip('> '))}</blockquote>")
+            parts.append(f"<blockquote>{_inline(line.lstrip('> '))}</blockquote>")
+        elif line.startswith("- "):
+            parts.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
         elif line.strip():
-            parts.append(f"<p>{html.escape(line)}</p>")
+            parts.append(f"<p>{_inline(line)}</p>")
         i += 1
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
