@@ -14,7 +14,19 @@ Figures take the tables the workflow stages write:
   (Duval & Tweedie, 2000);
 - :func:`reliability_plot` - ``results/<study>/reliability.csv``;
 - :func:`flow_diagram` - ``results/<study>/flow.csv`` (a CONSORT-style participant flow);
-- :func:`placeholder_figure` - a figure stating why a result is missing.
+- :func:`item_distributions` / :func:`missingness_map` - ``clean.csv`` with the codebook
+  (floor/ceiling effects, Terwee et al., 2007; missing-data patterns, cf. ``mice::md.pattern``);
+- :func:`path_diagram` - any path model with "est [lo, hi]" on the arrows, laid out from the
+  graph (layers by longest path, barycentre ordering; Sugiyama et al., 1981), with adapters
+  :func:`mediation_graph` (``mediation.csv``), :func:`riclpm_graph` (``riclpm.csv``, within-
+  and between-person parts) and :func:`masem_graph` (``results/meta/<name>/masem.csv``);
+- :func:`sensitivity_curve` - ``sensitivity.csv`` (Imai, Keele & Yamamoto, 2010; cf.
+  ``plot(mediation::medsens(...))``);
+- :func:`invariance_plot` - ``invariance_<group>.csv`` with Chen (2007) cut-off bands;
+- :func:`power_curve` / :func:`coverage_plot` - the simulation study's ``power.csv`` and
+  ``coverage.csv`` (2 x MCSE bars; Morris, White & Crowther, 2019);
+- :func:`placeholder_figure` - a figure stating why a result is missing;
+- :func:`render_stage_figure` - the workflow entry point (``workflow/rules/figures.smk``).
 
 Example
 -------
