@@ -72,3 +72,17 @@ def test_summary_sections_notes_and_figures(tmp_path):
     assert "<strong>Results that need care.</strong>" in page and "<code>s2/sensitivity.csv</code>" in page
     for stem in ("flow", "sensitivity", "riclpm_within"):  # the HTML references every figure present
         assert f"src='s2/figures/{stem}.png'" in page
+
+
+def test_summary_descriptives_and_correlations(tmp_path):
+    study = tmp_path / "s3"
+    study.mkdir()
+    pd.DataFrame({"id": [1, 2, 3, 4], "a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 2.0, 4.0, None]}
+                 ).to_csv(study / "clean.csv", index=False)
+    pd.DataFrame({"study": ["s3"], "scale_x": ["a"], "scale_y": ["b"], "n": [3], "r": [0.866], "coefficient": ["alpha"],
+                  "rel_x": [0.7], "rel_y": [0.6], "r_disattenuated": [1.34], "flag": ["ok"]}
+                 ).to_csv(study / "attenuation.csv", index=False)
+    text = build_summary(tmp_path, ["s3"])
+    assert "| 1. a | 4 | 2.50 | 1.29 | \u2014 | 1.34 |" in text
+    assert "| 2. b | 3 | 2.67 | 1.15 | .87 | \u2014 |" in text
+    assert "disattenuated correlations above 1 (a-b)" in text

@@ -74,6 +74,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
     else:
         out += ["_Cleaning produced no result for this study._", ""]
 
+    out += _descriptives_section(folder, study, notes)
     rel = _read(folder / "reliability.csv")
     if rel is not None and not rel.empty:
         r = rel[(rel["group"].astype(str) == "all")] if "group" in rel else rel
@@ -149,6 +150,46 @@ def _figures(results: Path, rel: str, specs) -> list[str]:
 
 def _true(v) -> bool:
     return str(v).strip().lower() in ("true", "1", "1.0")
+
+
+def _descriptives_section(folder: Path, study: str, notes=None, max_scales=12) -> list[str]:
+    """Scale scores: n, M, SD (from clean.csv) and correlations (from attenuation.csv)."""
+    att = _read(folder / "attenuation.csv")
+    clean = _read(folder / "clean.csv")
+    if att is None or att.empty or clean is None or not {"scale_x", "scale_y", "r"} <= set(att.columns):
+        return []
+    scales = [v for v in dict.fromkeys(list(att["scale_x"].astype(str)) + list(att["scale_y"].astype(str)))
+              if v in clean.columns][:max_scales]
+    if len(scales) < 2:
+        return []
+    r, rd = {}, {}
+    for _, x in att.iterrows():
+        a, b = str(x["scale_x"]), str(x["scale_y"])
+        r[(a, b)] = r[(b, a)] = x["r"]
+        if "r_disattenuated" in att:
+            rd[(a, b)] = rd[(b, a)] = x["r_disattenuated"]
+    rows = []
+    for i, a in enumerate(scales):
+        col = pd.to_numeric(clean[a], errors="coerce")
+        row = {"Variable": f"{i + 1}. {a}", "n": int(col.notna().sum()), "M": apa_number(col.mean()),
+               "SD": apa_number(col.std(ddof=1))}
+        for j, b in enumerate(scales):
+            if j == i:
+                v = "\u2014"
+            elif j < i:
+                v = apa_number(r.get((a, b)), bounded=True)
+            else:
+                v = apa_number(rd.get((a, b)), bounded=True) if rd else ""
+            row[str(j + 1)] = v if v != "NA" else ""
+        rows.append(row)
+    if notes is not None and rd:
+        over = sorted({tuple(sorted(k)) for k, v in rd.items() if pd.notna(v) and abs(float(v)) > 1})
+        if over:
+            notes.append(f"{study}: disattenuated correlations above 1 ({', '.join(f'{a}-{b}' for a, b in over)}): "
+                         "these scales do not measure distinct constructs (or their reliability is underestimated).")
+    return [f"**Table {study}.descriptives.** Scale scores: *n*, *M*, *SD* (`{study}/clean.csv`); correlations "
+            f"below the diagonal, disattenuated for unreliability above it (`{study}/attenuation.csv`).", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str]:
