@@ -813,7 +813,9 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
         model = sm.MixedLM(a[out].astype(float), X, groups=a[person], exog_re=exog_re)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = model.fit(reml=reml, method=["lbfgs", "bfgs", "powell"])
+            fit, how = _fit_mixedlm(model, reml)
+        if how:
+            notes.append(f"{out}: {how}")
         for w in caught:
             text = str(w.message)
             if issubclass(w.category, ConvergenceWarning) and ("boundary" in text or "singular" in text):
@@ -860,6 +862,38 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
         y_to_x_within=pick(x, "within"), y_to_x_between=pick(x, "between"),
         n_obs=n_obs, n_persons=n_persons, n_single_occasion=len(singles), converged=conv, reml=bool(reml),
         random_slopes=bool(random_slopes), warnings=notes, models=models)
+
+
+def _fit_mixedlm(model, reml, methods=("lbfgs", "bfgs", "cg", "nm", "powell")):
+    """Fit a MixedLM trying one optimiser at a time.
+
+    statsmodels' multi-method fit (``method=[...]``) stops at the first optimiser that raises, so a
+    singular ``X'V^-1X`` met by L-BFGS on the way (for example with a random-intercept variance
+    drifting towards 0) aborts the whole fit. Here each optimiser gets its own attempt; the first
+    converged fit is returned, else the fit with the highest log-likelihood (marked not converged).
+
+    Returns
+    -------
+    fit : MixedLMResults
+    note : str
+        Empty when the first optimiser converged; otherwise which optimiser was used and why.
+    """
+    failures, best = [], None
+    for m in methods:
+        try:
+            fit = model.fit(reml=reml, method=m)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            failures.append(f"{m}: {type(exc).__name__}: {exc}")
+            continue
+        if fit.converged and np.all(np.isfinite(fit.fe_params)):
+            note = "" if not failures else (f"optimiser {m} used after " + "; ".join(failures))
+            return fit, note
+        failures.append(f"{m}: did not converge")
+        if best is None or fit.llf > best.llf:
+            best = fit
+    if best is None:
+        raise np.linalg.LinAlgError("MixedLM failed with every optimiser (" + "; ".join(failures) + ")")
+    return best, "no optimiser converged (" + "; ".join(failures) + "); best log-likelihood kept"
 
 
 # --------------------------------------------------------------------------- temporal order and stage
