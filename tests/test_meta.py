@@ -505,3 +505,27 @@ def test_cumulative_by_year(bcg):
     assert_allclose(cu["estimate"], ref["estimate"], rtol=RTOL)
     assert_allclose(cu["se"], ref["se"], rtol=RTOL)
     assert_allclose(cu["tau2"], ref["tau2"], rtol=RTOL, atol=1e-10)
+
+
+def test_indirect_source_uses_total_row_and_outcome():
+    """With parallel mediators each study's mediation table has one indirect row per mediator and a
+    'total' row: the pooled quantity is the total indirect effect of the chosen outcome."""
+    def table(total, se):
+        return pd.DataFrame({
+            "outcome": ["y"] * 3 + ["z"],
+            "effect": ["indirect", "indirect", "indirect", "indirect"],
+            "mediator": ["m1", "m2", "total", "m1"],
+            "estimate": [0.9, -0.9, total, 5.0],
+            "se": [0.3, 0.3, se, 0.1]})
+    med = {"a": table(0.20, 0.05), "b": table(0.30, 0.06), "c": table(0.25, 0.04)}
+    out = meta.run_analysis({"name": "ind", "source": "indirect", "outcome": "y"}, med)
+    direct = random_effects([0.20, 0.30, 0.25], [0.05 ** 2, 0.06 ** 2, 0.04 ** 2])
+    assert_allclose(out["summary"].iloc[0]["estimate"], direct.estimate)
+    # default outcome = the first in the table ("y"), same answer
+    out2 = meta.run_analysis({"name": "ind", "source": "indirect"}, med)
+    assert_allclose(out2["summary"].iloc[0]["estimate"], direct.estimate)
+    # several indirect rows without a total row: NA with a reason, not the first row
+    bad = {k: t[t["mediator"] != "total"] for k, t in med.items()}
+    rows = meta._indirect_rows(bad, "y")
+    assert rows["yi"].isna().all()
+    assert rows["reason"].str.contains("total").all()

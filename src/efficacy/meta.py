@@ -1328,28 +1328,42 @@ _LABEL_COLUMNS = ("study", "author", "authors", "trial", "label")
 _ES_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ti", "Fi", "ri", "ni", "ai", "bi", "ci", "di")
 
 
-def _indirect_rows(tables):
-    """One row per study from each study's mediation table: the (total) indirect effect and its SE."""
+def _indirect_rows(tables, outcome=None):
+    """One row per study from each study's mediation table: the (total) indirect effect and its SE.
+
+    The row is the one with ``effect == "indirect"`` for ``outcome`` (default: the first outcome
+    that has one); with several parallel mediators it is the ``mediator == "total"`` row, never
+    one mediator's specific indirect effect. Studies without such a row get NA and a reason.
+    """
     rows = []
     for study, t in sorted(tables.items()):
-        text = t.select_dtypes(exclude="number")
+        reason = ""
         hit = None
-        for col in text.columns:
-            vals = t[col].astype(str).str.lower()
-            for key in ("indirect_total", "indirect (total)", "indirect"):
-                m = vals == key
-                if m.any():
-                    hit = t[m].iloc[0]
-                    break
-            if hit is not None:
-                break
-        if hit is None or "estimate" not in hit:
-            rows.append({"study": study, "yi": np.nan, "vi": np.nan, "reason": "no indirect-effect row"})
+        if not {"effect", "estimate"} <= set(t.columns):
+            reason = "mediation table has no effect/estimate columns"
+        else:
+            ind = t[t["effect"].astype(str).str.lower() == "indirect"]
+            if outcome is not None and "outcome" in ind:
+                ind = ind[ind["outcome"].astype(str) == str(outcome)]
+            elif "outcome" in ind and len(ind):
+                ind = ind[ind["outcome"] == ind["outcome"].iloc[0]]
+            if ind.empty:
+                reason = "no indirect-effect row" + (f" for outcome {outcome!r}" if outcome is not None else "")
+            elif len(ind) == 1:
+                hit = ind.iloc[0]
+            else:
+                tot = ind[ind.get("mediator", pd.Series("", index=ind.index)).astype(str) == "total"]
+                if len(tot) == 1:
+                    hit = tot.iloc[0]
+                else:
+                    reason = f"{len(ind)} indirect rows and no single mediator == 'total' row"
+        if hit is None:
+            rows.append({"study": study, "yi": np.nan, "vi": np.nan, "reason": reason})
             continue
-        se = hit.get("se", np.nan)
+        se = float(hit.get("se", np.nan))
         if not np.isfinite(se) and {"ci_low", "ci_high"} <= set(hit.index):
             se = (hit["ci_high"] - hit["ci_low"]) / (2 * stats.norm.ppf(0.975))
-        rows.append({"study": study, "yi": float(hit["estimate"]), "vi": float(se) ** 2, "reason": ""})
+        rows.append({"study": study, "yi": float(hit["estimate"]), "vi": se ** 2, "reason": ""})
     return pd.DataFrame(rows)
 
 
@@ -1444,7 +1458,7 @@ def run_analysis(spec, tables):
 
 def _run_univariate(spec, tables, name, source, method, test, level, measure, cols):
     if source == "indirect":
-        d = _indirect_rows(tables)
+        d = _indirect_rows(tables, spec.get("outcome"))
         measure = "GEN"
     elif source == "efficacy_behavior_r":
         d = _correlation_rows(tables, spec.get("x") or "efficacy", spec.get("y") or "behavior", spec.get("pairs"))

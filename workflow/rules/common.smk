@@ -86,6 +86,13 @@ def figure_targets():
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).
 META = {a["name"]: a for a in config.get("meta", {}).get("analyses", [])}
 META_STEMS = ["summary.csv", "studies.csv", "diagnostics.csv", "bias.csv", "masem.csv"]
+for _name, _spec in META.items():
+    _unknown = sorted(set(_spec.get("studies") or []) - set(STUDIES))
+    if _unknown:
+        raise ValueError(
+            f"config/config.yaml: meta.analyses '{_name}' studies: {', '.join(_unknown)} "
+            f"not listed under studies ({', '.join(STUDIES)})"
+        )
 
 
 def meta_inputs(wildcards):
@@ -95,7 +102,8 @@ def meta_inputs(wildcards):
     if source in ("table", "masem"):
         return {"tables": [spec["input"]]}
     if source == "indirect":
-        return {"tables": study_targets(["mediation.csv"])}
+        chosen = spec.get("studies") or STUDIES
+        return {"tables": [f"results/{s}/mediation.csv" for s in chosen]}
     return {
         "tables": study_targets(["clean.csv"]),
         "codebooks": [str(CODEBOOKS[s].path) for s in STUDIES],
