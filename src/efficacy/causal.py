@@ -82,6 +82,13 @@ class CausalMediationResult:
     converged : bool
         False when the point fit failed; then all estimates are NaN and
         ``reason`` says why.
+    mediator_coef, outcome_coef : pandas.Series
+        Point estimates of ``M ~ T + covariates`` and ``Y ~ M + T (+ T:M) + covariates``.
+    mediator_vcov, outcome_vcov : pandas.DataFrame
+        Their covariance matrices (OLS; inverse Fisher information for GLMs, as
+        R ``vcov``); the quasi-Bayesian draws come from these.
+    sigma : float
+        Residual SD of the mediator model (R ``summary(lm)$sigma``).
     draws : dict of numpy.ndarray
         Simulated values of each effect (length ``n_sims - n_failed``).
     """
@@ -104,6 +111,9 @@ class CausalMediationResult:
     reason: str = ""
     mediator_coef: pd.Series | None = None
     outcome_coef: pd.Series | None = None
+    mediator_vcov: pd.DataFrame | None = None
+    outcome_vcov: pd.DataFrame | None = None
+    sigma: float = float("nan")
     draws: dict = field(default_factory=dict)
 
     # convenient scalars -------------------------------------------------
@@ -303,7 +313,8 @@ def _irls(X, y, w, outcome_model, beta0=None):
         eta_n = new @ X.T
         mu_n = np.clip(inv(np.nan_to_num(eta_n)), 1e-300, 1 - 1e-16)
         dev = -2 * np.sum(w[idx] * (y * np.log(mu_n) + (1 - y) * np.log1p(-mu_n)), axis=1)
-        beta[idx] = new
+        ok &= np.isfinite(new).all(axis=1)
+        beta[idx] = np.where(ok[:, None], new, beta[idx])   # a failed solve keeps the last finite step
         done = ok & (np.abs(dev - dev_old[idx]) / (np.abs(dev) + 0.1) < _TOL)
         dev_old[idx] = dev
         conv[idx[done]] = True
@@ -316,8 +327,12 @@ def _irls(X, y, w, outcome_model, beta0=None):
     ww = np.nan_to_num(ww)
     info = np.einsum("bn,nk,nl->bkl", ww, X, X, optimize=True)
     used = w > 0
-    separated = ((mu < _P_EPS) | (mu > 1 - _P_EPS)) & used
-    return beta, conv & np.isfinite(beta).all(axis=1), separated.any(axis=1), info
+    conv = conv & np.isfinite(beta).all(axis=1)
+    # fitted probabilities numerically 0 or 1 (as R's glm warning), or a fit that did not
+    # converge while its probabilities run off to 0/1: the ML estimates do not exist
+    separated = (((mu < _P_EPS) | (mu > 1 - _P_EPS)) & used).any(axis=1)
+    separated |= ~conv & (((mu < 1e-6) | (mu > 1 - 1e-6)) & used).any(axis=1)
+    return beta, conv, separated, info
 
 
 # --------------------------------------------------------------------------- simulation core
@@ -489,6 +504,9 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
         vy = np.linalg.inv(info[0])
     mcoef = pd.Series(bm_hat, index=m_names)
     ycoef = pd.Series(by_hat, index=y_names)
+    fits = dict(mediator_coef=mcoef, outcome_coef=ycoef, sigma=sigma,
+                mediator_vcov=pd.DataFrame(vm, index=m_names, columns=m_names),
+                outcome_vcov=pd.DataFrame(vy, index=y_names, columns=y_names))
     cov_m = np.hstack([Xm[:, 2:]])          # covariate columns, same in both models
     iy = {"m": 1, "t": 2, "tm": 3 if interaction else None}
     cy = [0] + list(range(4 if interaction else 3, Xy.shape[1]))
@@ -552,7 +570,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
         if n_failed == n_sims:
             table[["ci_low", "ci_high", "p_value"]] = np.nan
     return CausalMediationResult(table=table, n_failed=n_failed, converged=True, reason=reason,
-                                 mediator_coef=mcoef, outcome_coef=ycoef, draws=draws, **common)
+                                 draws=draws, **fits, **common)
 
 
 def _chol(v):

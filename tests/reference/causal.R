@@ -1,0 +1,40 @@
+# Reference fits for tests/test_causal.py (efficacy.causal.causal_mediation).
+# R's `mediation` package is not installable here, so this script records the two model fits that
+# mediation::mediate() starts from -- lm() for the mediator and lm()/glm(binomial(probit|logit)) for the
+# outcome -- on the framing data (Brader, Valentino & Suhay 2008; shipped with R mediation and with
+# statsmodels, copied to tests/reference/causal_framing.csv). The quasi-Bayesian draws of mediate() are
+# multivariate normal around coef() with covariance vcov() and a residual SD summary(lm)$sigma, so these
+# are the exact inputs our simulation must reproduce.
+# Run from the repository root:  Rscript tests/reference/causal.R
+library(jsonlite)
+framing <- read.csv("tests/reference/causal_framing.csv")
+covs <- "age + educ + gender + income"
+med.fit <- lm(as.formula(paste("emo ~ treat +", covs)), data = framing)
+models <- list(
+  probit = glm(as.formula(paste("cong_mesg ~ emo + treat +", covs)), data = framing,
+               family = binomial("probit")),
+  logit = glm(as.formula(paste("cong_mesg ~ emo + treat +", covs)), data = framing,
+              family = binomial("logit")),
+  probit_interaction = glm(as.formula(paste("cong_mesg ~ emo * treat +", covs)), data = framing,
+                           family = binomial("probit")),
+  linear = lm(as.formula(paste("immigr ~ emo + treat +", covs)), data = framing)
+)
+fit_list <- function(f) list(coef = as.list(coef(f)), vcov = unname(vcov(f)), names = names(coef(f)))
+out <- list(
+  source = list(
+    call_mediator = "lm(emo ~ treat + age + educ + gender + income, data = framing)",
+    call_outcome = list(
+      probit = "glm(cong_mesg ~ emo + treat + age + educ + gender + income, family = binomial('probit'))",
+      logit = "glm(cong_mesg ~ emo + treat + age + educ + gender + income, family = binomial('logit'))",
+      probit_interaction = "glm(cong_mesg ~ emo * treat + age + educ + gender + income, family = binomial('probit'))",
+      linear = "lm(immigr ~ emo + treat + age + educ + gender + income)"),
+    data = "tests/reference/causal_framing.csv (mediation::framing as shipped in statsmodels)",
+    R = R.version.string, jsonlite = as.character(packageVersion("jsonlite"))),
+  n = nrow(framing),
+  mediator = c(fit_list(med.fit), list(sigma = summary(med.fit)$sigma)),
+  outcome = lapply(models, fit_list),
+  # linear-linear, no interaction: ACME = a * b and ADE = c' exactly (Imai, Keele & Tingley 2010, sec. 4)
+  linear_product = list(a = unname(coef(med.fit)["treat"]), b = unname(coef(models$linear)["emo"]),
+                        c_prime = unname(coef(models$linear)["treat"]))
+)
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/reference/causal_framing_fits.json")
