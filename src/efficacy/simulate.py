@@ -676,12 +676,19 @@ def mastery_trial(n=400, seed=DEFAULT_SEEDS["mastery_trial"]):
 # ---------------------------------------------------------------------------
 
 
-def confounded_survey(n=400, seed=DEFAULT_SEEDS["confounded_survey"]):
+#: Loading of the unmeasured common cause U on efficacy and on behaviour. It sets the error
+#: correlation U induces between mediator and outcome, u^2 / (u^2 + 1) = 0.168: the size of
+#: confounding a sensitivity analysis must be able to call fragile (its rho at ACME = 0 estimates
+#: this correlation, attenuated by the scale's unreliability, when the causal b-path is 0).
+CONFOUNDER_LOADING = 0.45
+
+
+def confounded_survey(n=600, seed=DEFAULT_SEEDS["confounded_survey"]):
     """Efficacy and behaviour correlated only through an unmeasured common cause.
 
     Model (latent units, independent N(0, 1) noises): ``treat`` completely
     randomised; U ~ N(0, 1) unmeasured (not in the data);
-    ``eta = 0.5 * treat + 0.6 * U + e``; ``b* = 0.2 * treat + 0.6 * U + e'``
+    ``eta = 0.5 * treat + 0.45 * U + e``; ``b* = 0.2 * treat + 0.45 * U + e'``
     with NO effect of eta on b*; ``behavior = 200 + 50 * b*`` minutes per week
     (rounded to 0.1, floored at 0). Outcome expectations: a factor correlated
     0.4 with eta. Item nonresponse: MAR, 3% of outcome-expectation items,
@@ -697,9 +704,10 @@ def confounded_survey(n=400, seed=DEFAULT_SEEDS["confounded_survey"]):
     rng = _rng(seed)
     treat = randomise(n, rng)
     u = rng.standard_normal(n)
-    eta = 0.5 * treat + 0.6 * u + rng.standard_normal(n)
-    eta_sd = float(np.sqrt(0.0625 + 0.36 + 1.0))
-    bstar = 0.2 * treat + 0.6 * u + rng.standard_normal(n)
+    lu = CONFOUNDER_LOADING
+    eta = 0.5 * treat + lu * u + rng.standard_normal(n)
+    eta_sd = float(np.sqrt(0.0625 + lu ** 2 + 1.0))
+    bstar = 0.2 * treat + lu * u + rng.standard_normal(n)
     oe = correlated_factor(eta, 0.4, rng, eta_sd)
     d = {"pid": _ids(n), "treat": treat, "age": _age(n, rng), "gender": _gender(n, rng)}
     _item_block(d, "se", likert_items(eta, [0.7, 0.65, 0.6, 0.75, 0.6, 0.7], [3.0, 3.2, 2.9, 3.0, 2.7, 3.1],
@@ -737,13 +745,14 @@ def confounded_survey(n=400, seed=DEFAULT_SEEDS["confounded_survey"]):
                     "covariates": ["age"], "moderator": None}
     cb["exclusions"] = []
     # naive (confounded) regression of b* on eta given treat: cov(eta, b* | treat) / var(eta | treat)
-    naive_b = 0.36 / 1.36
+    naive_b = lu ** 2 / (lu ** 2 + 1.0)
     truth = {
         "study": "confounded_survey", "seed": _seed_repr(seed), "n_participants": n, "n_rows": n,
         "parameters": {
             "a_treat_to_efficacy": 0.5,
-            "u_to_efficacy": 0.6,
-            "u_to_behavior_latent": 0.6,
+            "u_to_efficacy": lu,
+            "u_to_behavior_latent": lu,
+            "error_correlation_induced_by_u": naive_b,
             "b_efficacy_to_behavior_causal": 0.0,
             "c_treat_to_behavior_latent": 0.2,
             "behavior_scale_minutes_per_latent_unit": 50.0,
@@ -755,9 +764,9 @@ def confounded_survey(n=400, seed=DEFAULT_SEEDS["confounded_survey"]):
             "r_efficacy_outcome_expectation": 0.4,
             "observed_metric_approx": {
                 "source": "OLS on the efficacy scale score, one simulated sample of n = 200,000 (seed 1)",
-                "a_treat_to_efficacy_score": 0.317, "b_efficacy_score_to_behavior_minutes_naive": 18.5,
-                "direct_effect_minutes_naive": 3.9, "indirect_effect_minutes_naive": 5.9,
-                "total_effect_minutes": 9.7},
+                "a_treat_to_efficacy_score": 0.320, "b_efficacy_score_to_behavior_minutes_naive": 11.6,
+                "direct_effect_minutes_naive": 6.1, "indirect_effect_minutes_naive": 3.7,
+                "total_effect_minutes": 9.8},
             "note": "U is not in the data; the naive indirect effect is pure confounding bias "
                     "(attenuated when efficacy is measured by an unreliable scale score).",
         },

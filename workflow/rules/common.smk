@@ -49,7 +49,15 @@ def all_targets():
     targets += study_targets(
         ["reliability.csv", "items.csv", "retest.csv", "attenuation.csv"]
     )
-    targets += study_targets(["mediation.csv", "sensitivity.csv", "verdict.md"])
+    targets += study_targets(
+        [
+            "mediation.csv",
+            "sensitivity.csv",
+            "causal_mediation.csv",
+            "model_comparison.csv",
+            "verdict.md",
+        ]
+    )
     targets += expand(
         "results/{study}/{stem}",
         study=WAVE_STUDIES,
@@ -81,6 +89,17 @@ def figure_targets():
         )
         figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
     return figs
+
+
+def mediation_inputs(wildcards):
+    """Clean data and codebook; for studies with waves also the panel stage's temporal order."""
+    inputs = {
+        "clean": f"results/{wildcards.study}/clean.csv",
+        "codebook": f"data/raw/{wildcards.study}/codebook.yaml",
+    }
+    if wildcards.study in WAVE_STUDIES:
+        inputs["panel"] = f"results/{wildcards.study}/panel_comparison.csv"
+    return inputs
 
 
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).

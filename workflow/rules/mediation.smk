@@ -1,7 +1,6 @@
 rule mediation:
     input:
-        clean="results/{study}/clean.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        unpack(mediation_inputs),
     output:
         mediation=report(
             "results/{study}/mediation.csv",
@@ -10,6 +9,18 @@ rule mediation:
             subcategory="{study}",
         ),
         sensitivity="results/{study}/sensitivity.csv",
+        causal_mediation=report(
+            "results/{study}/causal_mediation.csv",
+            caption="../report/mediation_causal.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
+        model_comparison=report(
+            "results/{study}/model_comparison.csv",
+            caption="../report/mediation_models.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
         verdict=report(
             "results/{study}/verdict.md",
             caption="../report/mediation.rst",
@@ -30,6 +41,7 @@ rule mediation:
         n_boot=config["mediation"]["n_boot"],
         ci=config["mediation"]["ci"],
         fragile_rho=config["mediation"]["fragile_rho"],
+        n_sims=config["mediation"].get("n_sims", 1000),
         seed=config["seed"],
     script:
         "../scripts/mediation.py"
