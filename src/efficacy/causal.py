@@ -55,7 +55,7 @@ R_LABELS = {
 _OUTCOME_MODELS = ("linear", "logit", "probit")
 _INFERENCE = ("quasi-bayesian", "bootstrap")
 _P_EPS = 1e-10          # fitted probabilities closer than this to 0/1 signal separation
-_MAX_ITER = 50
+_MAX_ITER = 100
 _TOL = 1e-10
 _CHUNK_ELEMENTS = 2_000_000   # sims x n elements per block of the potential-outcome arrays
 
@@ -310,12 +310,15 @@ def _irls(X, y, w, outcome_model, beta0=None):
         A = np.einsum("bn,nk,nl->bkl", ww, X, X, optimize=True)
         rhs = (ww * z) @ X
         new, ok = _solve_batched(A, rhs)
+        old = beta[idx]
         eta_n = new @ X.T
         mu_n = np.clip(inv(np.nan_to_num(eta_n)), 1e-300, 1 - 1e-16)
         dev = -2 * np.sum(w[idx] * (y * np.log(mu_n) + (1 - y) * np.log1p(-mu_n)), axis=1)
         ok &= np.isfinite(new).all(axis=1)
         beta[idx] = np.where(ok[:, None], new, beta[idx])   # a failed solve keeps the last finite step
-        done = ok & (np.abs(dev - dev_old[idx]) / (np.abs(dev) + 0.1) < _TOL)
+        with np.errstate(invalid="ignore"):
+            small_step = np.abs(new - old).max(axis=1) < _TOL * (1 + np.abs(new).max(axis=1))
+            done = ok & ((np.abs(dev - dev_old[idx]) / (np.abs(dev) + 0.1) < 1e-15) | small_step)
         dev_old[idx] = dev
         conv[idx[done]] = True
         active[idx[done | ~ok]] = False
@@ -450,6 +453,10 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     t = df[treatment].to_numpy(float)
     m = df[mediator].to_numpy(float)
     y = df[outcome].to_numpy(float)
+    n_min = max(len(covariates) + 4 + int(interaction), 5)
+    if n < n_min:
+        raise DataError(f"too few complete cases: {n} rows without missing values in "
+                        f"{[treatment, mediator, outcome, *covariates]}", found=str(n), expected=f"at least {n_min}")
     if n and np.ptp(t) == 0:
         raise DataError(f"treatment column {treatment!r} is constant ({t[0]:g}) in the complete cases",
                         where=f"column {treatment!r}", expected="at least two treatment values")

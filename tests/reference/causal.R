@@ -4,7 +4,8 @@
 # outcome -- on the framing data (Brader, Valentino & Suhay 2008; shipped with R mediation and with
 # statsmodels, copied to tests/reference/causal_framing.csv). The quasi-Bayesian draws of mediate() are
 # multivariate normal around coef() with covariance vcov() and a residual SD summary(lm)$sigma, so these
-# are the exact inputs our simulation must reproduce.
+# are the exact inputs our simulation must reproduce. glm() runs with epsilon = 1e-14 so that its
+# convergence error (default 1e-8 on the deviance, ~1e-5 relative in coefficients) does not mask ours.
 # Run from the repository root:  Rscript tests/reference/causal.R
 library(jsonlite)
 framing <- read.csv("tests/reference/causal_framing.csv")
@@ -12,11 +13,11 @@ covs <- "age + educ + gender + income"
 med.fit <- lm(as.formula(paste("emo ~ treat +", covs)), data = framing)
 models <- list(
   probit = glm(as.formula(paste("cong_mesg ~ emo + treat +", covs)), data = framing,
-               family = binomial("probit")),
+               family = binomial("probit"), control = glm.control(epsilon = 1e-14, maxit = 100)),
   logit = glm(as.formula(paste("cong_mesg ~ emo + treat +", covs)), data = framing,
-              family = binomial("logit")),
+              family = binomial("logit"), control = glm.control(epsilon = 1e-14, maxit = 100)),
   probit_interaction = glm(as.formula(paste("cong_mesg ~ emo * treat +", covs)), data = framing,
-                           family = binomial("probit")),
+                           family = binomial("probit"), control = glm.control(epsilon = 1e-14, maxit = 100)),
   linear = lm(as.formula(paste("immigr ~ emo + treat +", covs)), data = framing)
 )
 fit_list <- function(f) list(coef = as.list(coef(f)), vcov = unname(vcov(f)), names = names(coef(f)))
