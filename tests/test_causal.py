@@ -206,3 +206,27 @@ def test_failed_bootstrap_resamples_are_counted_and_dropped():
     assert res.draws["acme_average"].size == 400 - res.n_failed
     assert np.isfinite(res.table[["ci_low", "ci_high"]].to_numpy()).all()
     assert "resamples failed" in res.reason
+
+
+def test_linear_quasi_bayesian_interval_is_r_algorithm():
+    """R's mediate for lm/lm without interaction: ACME draws are a* x b* with (a*, b*) drawn from the two
+    fits' normal approximations (R's coef() and vcov()), so the interval is the quantiles of that product."""
+    med, out = FITS["mediator"], FITS["outcome"]["linear"]
+    ia, ib = med["names"].index("treat"), out["names"].index("emo")
+    rng = np.random.default_rng(5)
+    a = rng.normal(med["coef"]["treat"], np.sqrt(np.array(med["vcov"])[ia, ia]), 400_000)
+    b = rng.normal(out["coef"]["emo"], np.sqrt(np.array(out["vcov"])[ib, ib]), 400_000)
+    lo, hi = np.quantile(a * b, [0.025, 0.975])
+    t = _framing("immigr", outcome_model="linear", n_sims=20000, seed=9).table
+    sd = (a * b).std()
+    assert abs(t.loc["acme_average", "ci_low"] - lo) < 0.05 * sd
+    assert abs(t.loc["acme_average", "ci_high"] - hi) < 0.05 * sd
+
+
+def test_interaction_separates_control_and_treated():
+    r = _framing("immigr", outcome_model="linear", interaction=True, n_sims=500, seed=3)
+    t = r.table
+    assert t.loc["acme_control", "estimate"] != t.loc["acme_treated", "estimate"]
+    assert_allclose(r.draws["acme_average"], (r.draws["acme_control"] + r.draws["acme_treated"]) / 2)
+    assert_allclose(t.loc["total", "estimate"],
+                    (t.loc[["acme_control", "acme_treated", "ade_control", "ade_treated"], "estimate"]).sum() / 2)
