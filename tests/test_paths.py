@@ -267,9 +267,6 @@ def test_every_rule_writes_only_under_results_logs_benchmarks():
     bad = [f"{name}.{kind}: {p}" for name, spec in rules.items() for kind, paths in spec.items() for p in paths
            if _bad_output(p)]
     assert bad == [], "outputs outside results/, logs/, benchmarks/:\n" + "\n".join(bad)
-    # every rule that writes something also keeps a log and a benchmark (mirroring its outputs)
-    missing = [name for name, spec in rules.items() if spec["output"] and not (spec["log"] and spec["benchmark"])]
-    assert missing == [], f"rules without log or benchmark: {missing}"
 
 
 def test_every_job_of_the_full_dag_writes_only_under_results_logs_benchmarks():

@@ -169,11 +169,9 @@ def find_identifier_columns(df: pd.DataFrame, *, ignore=()) -> dict[str, str]:
         s = df[col]
         if not (s.dtype == object or pd.api.types.is_string_dtype(s)):
             continue
-        values = s.dropna().astype(str).str.strip()
-        values = values[values != ""]
-        if len(values) == 0:
+        sample = _first_nonblank(s, 500)
+        if len(sample) == 0:
             continue
-        sample = values.iloc[:500]
         if sample.map(lambda v: bool(_EMAIL.match(v))).mean() > 0.5:
             flagged[col] = "its values look like e-mail addresses"
         elif sample.map(lambda v: bool(_PHONE.match(v)) and sum(ch.isdigit() for ch in v) >= 7
@@ -183,6 +181,27 @@ def find_identifier_columns(df: pd.DataFrame, *, ignore=()) -> dict[str, str]:
               and sample.nunique() > 0.8 * len(sample)):
             flagged[col] = "its values look like free text"
     return flagged
+
+
+def _first_nonblank(s: pd.Series, size: int) -> pd.Series:
+    """The first ``size`` non-missing, non-blank values of ``s`` as stripped text.
+
+    Reads the column in growing chunks, so a long column costs only what the
+    sample needs.
+    """
+    found = []
+    start, step, n = 0, 2 * size, len(s)
+    total = 0
+    while start < n and total < size:
+        chunk = s.iloc[start:start + step].dropna().astype(str).str.strip()
+        chunk = chunk[chunk != ""]
+        found.append(chunk)
+        total += len(chunk)
+        start += step
+        step *= 4
+    if not found:
+        return pd.Series([], dtype=object)
+    return pd.concat(found).iloc[:size]
 
 
 def _is_number(v: str) -> bool:
@@ -204,6 +223,60 @@ def _is_missing_code(values: pd.Series, codes) -> pd.Series:
     if numeric_codes:
         hit |= num.isin(numeric_codes)
     return hit & values.notna()
+
+
+def _parse_floats(arr: np.ndarray) -> np.ndarray:
+    """Numbers of an object array of raw cells; NaN where a cell is not a number.
+
+    The fast path converts the whole column at once (blank cells treated as
+    NaN); a column with any other non-number (or an underscore, which Python's
+    ``float`` would accept as a digit separator) falls back to
+    :func:`pandas.to_numeric` with ``errors="coerce"``.
+    """
+    try:
+        blank = arr == ""
+        filled = np.where(blank, "nan", arr) if blank.any() else arr
+        if "_" in "".join(filled):
+            raise ValueError("digit separator")
+        return filled.astype(float)
+    except (TypeError, ValueError):
+        return np.asarray(pd.to_numeric(arr, errors="coerce"), dtype=float)
+
+
+def _numeric_column(s: pd.Series, codes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse one raw column of a numeric variable, vectorised.
+
+    Returns the float values (NaN for blanks, missing codes and bad values),
+    the mask of missing codes and the mask of values that are not numbers.
+    Numbers are parsed in one pass (surrounding spaces allowed); only cells
+    that do not parse (blanks, NA strings, text codes, bad values - usually
+    few) are looked at one by one.
+    """
+    arr = s.to_numpy(dtype=object) if s.dtype != float else s.to_numpy()
+    if arr.dtype == object:
+        num = _parse_floats(arr)
+    else:
+        num = arr.astype(float, copy=True)
+    n = len(num)
+    coded = np.zeros(n, dtype=bool)
+    bad = np.zeros(n, dtype=bool)
+    numeric_codes = [float(c) for c in codes if not isinstance(c, str) or _is_number(c)]
+    if numeric_codes:
+        coded |= np.isin(num, numeric_codes)
+    text_codes = {str(c).strip() for c in codes}
+    for i in np.flatnonzero(np.isnan(num)):
+        v = arr[i]
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            continue
+        t = v.strip() if isinstance(v, str) else str(v)
+        if t.lower() in _NA_STRINGS:
+            continue
+        if t in text_codes:
+            coded[i] = True
+        else:
+            bad[i] = True
+    num[coded] = np.nan
+    return num, coded, bad
 
 
 @dataclass
@@ -228,39 +301,40 @@ def type_data(raw: pd.DataFrame, cb: Codebook) -> _Typing:
     file = cb.data_file
     for name, var in cb.variables.items():
         s = raw[name]
-        s_obj = s.astype(object)
-        blank = s_obj.isna() | s_obj.map(lambda v: isinstance(v, str) and v.strip().lower() in _NA_STRINGS)
-        coded = _is_missing_code(s_obj, tuple(cb.missing_codes) + tuple(var.missing_codes)) & ~blank
-        n_code[name] = int(coded.sum())
-        keep = ~(blank | coded)
-        if var.type == "id":
-            vals = s_obj.where(keep)
-            out[name] = vals.map(lambda v: v.strip() if isinstance(v, str) else v)
-            continue
-        if var.is_numeric:
-            text = s_obj.where(keep)
-            num = pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
-            bad = keep & num.isna()
+        codes = tuple(cb.missing_codes) + tuple(var.missing_codes)
+        if var.is_numeric and var.type != "id":
+            values, coded, bad = _numeric_column(s, codes)
+            n_code[name] = int(coded.sum())
             if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
+                i = int(np.flatnonzero(bad)[0])
                 raise DataError(
                     f"non-numeric value in numeric variable ({int(bad.sum())} such value(s))",
-                    file=file, where=f"row {i + 1}, column '{name}'", found=repr(s_obj.iloc[i]),
+                    file=file, where=f"row {i + 1}, column '{name}'", found=repr(s.iloc[i]),
                     expected=f"a number{' in ' + str(list(var.range)) if var.range else ''}",
                 )
-            num = num.astype(float)
-            invalid = pd.Series(False, index=num.index)
+            num = values
+            invalid = np.zeros(len(num), dtype=bool)
+            present = ~np.isnan(num)
             if var.range is not None:
                 invalid |= (num < var.range[0]) | (num > var.range[1])
             if var.type == "integer":
-                invalid |= num.notna() & (num != np.round(num))
-            if var.type == "binary" and var.levels is not None:
-                invalid |= num.notna() & ~num.isin([float(v) for v in var.levels])
-            elif var.type == "binary":
-                invalid |= num.notna() & ~num.isin([0.0, 1.0])
-            invalid &= num.notna()
-            values = num
+                invalid |= present & (num != np.round(num))
+            if var.type == "binary":
+                levels = [float(v) for v in var.levels] if var.levels is not None else [0.0, 1.0]
+                invalid |= present & ~np.isin(num, levels)
+            invalid = pd.Series(invalid & present, index=s.index)
+            values = pd.Series(num, index=s.index)
+            s_obj = s
         else:
+            s_obj = s.astype(object)
+            blank = s_obj.isna() | s_obj.map(lambda v: isinstance(v, str) and v.strip().lower() in _NA_STRINGS)
+            coded = _is_missing_code(s_obj, codes) & ~blank
+            n_code[name] = int(coded.sum())
+            keep = ~(blank | coded)
+            if var.type == "id":
+                vals = s_obj.where(keep)
+                out[name] = vals.map(lambda v: v.strip() if isinstance(v, str) else v)
+                continue
             values = s_obj.where(keep).map(lambda v: v.strip() if isinstance(v, str) else v)
             if var.type == "binary":
                 # Text levels of a binary variable are coded 0 (first level) and 1 (second level).
@@ -520,7 +594,9 @@ def clean_study(study) -> CleaningResult:
         )
 
     typed = type_data(raw, cb)
+    raw = None  # the raw text frame is no longer needed: free it before scoring (large studies)
     data = typed.data
+    typed.data = None
     ids = data[cb.id]
     if ids.isna().any():
         i = int(np.flatnonzero(ids.isna().to_numpy())[0])
@@ -544,7 +620,8 @@ def clean_study(study) -> CleaningResult:
     })
 
     # Reverse scoring and scale scores (row-wise, so they may be used by exclusions).
-    scored = data.copy()
+    scored = data  # typed data is ours: reverse-score in place (no copy of a large study)
+    del data
     for scale in cb.scales.values():
         for item in scale.reverse:
             lo, hi = scale.response_range
