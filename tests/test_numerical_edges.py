@@ -47,3 +47,67 @@ def test_meta_with_k2_and_tau2_at_zero():
 def test_meta_rejects_bad_variances_with_the_row():
     with pytest.raises(ValueError, match=r"(?i)row|study|vi"):
         random_effects([0.3, 0.2, 0.1], [0.01, -0.02, 0.01])
+
+
+# ---------------------------------------------------------------- through the public API of other modules
+
+
+def test_heywood_case_in_a_cfa_is_improper_with_the_negative_variance_named():
+    """Three indicators with r12 = r13 = .9, r23 = .5: the ML loading of x1 is sqrt(1.62) > 1,
+    so its residual variance is negative (a Heywood case)."""
+    from efficacy.sem import sem
+
+    rng = np.random.default_rng(1)
+    cov = np.array([[1, .9, .9], [.9, 1, .5], [.9, .5, 1]])
+    df = pd.DataFrame(rng.multivariate_normal(np.zeros(3), cov, size=300), columns=["x1", "x2", "x3"])
+    res = sem(df, "f =~ x1 + x2 + x3", auto="cfa")
+    assert res.proper is False
+    text = " ".join(res.warnings)
+    assert "negative variance" in text and "x1" in text
+
+
+def _mediation_data(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n).astype(float)
+    m = x + rng.normal(size=n)
+    return rng, pd.DataFrame({"x": x, "m": m, "y": m + rng.normal(size=n)})
+
+
+@pytest.mark.xfail(strict=True, reason="efficacy.mediation.mediate: a near-singular design (covariate = treatment "
+                   "+ 1e-9 noise) gives NaN estimates with finite, huge SEs (~4e6) and no stated reason; "
+                   "reported to the lead (mediation is another helper's module)")
+def test_near_singular_covariance_in_mediation_gives_na_with_a_reason():
+    from efficacy.mediation import mediate
+
+    rng, df = _mediation_data()
+    df["z"] = df["x"] + 1e-9 * rng.normal(size=len(df))
+    res = mediate(df, "x", "m", "y", covariates=["z"], n_boot=100, seed=1)
+    table = res.table
+    valid = np.isfinite(table["estimate"]).all() and np.isfinite(table["se"]).all()
+    na_with_reason = (table["estimate"].isna().all() and table["se"].isna().all()
+                      and bool(getattr(res, "reason", "") or getattr(res, "warnings", None)))
+    assert valid or na_with_reason
+
+
+def test_bootstrap_resamples_that_fail_are_counted_not_silent():
+    """A binary covariate with a single 1: every resample that misses that row has a constant
+    covariate (a singular design); those resamples are dropped and counted."""
+    from efficacy.mediation import mediate
+
+    _, df = _mediation_data()
+    df["c"] = np.r_[1.0, np.zeros(len(df) - 1)]
+    res = mediate(df, "x", "m", "y", covariates=["c"], n_boot=200, seed=1)
+    assert res.n_boot == 200
+    assert 0 < res.n_boot_valid < res.n_boot  # about (1 - 1/n)^n = 37% of resamples fail
+    assert abs(res.n_boot_valid / res.n_boot - (1 - np.exp(-1))) < 0.1
+    ind = res.table.set_index("effect").loc["indirect"]
+    assert np.isfinite(ind["estimate"]) and ind["ci_low"] < ind["estimate"] < ind["ci_high"]
+
+
+def test_perfect_separation_in_a_logistic_outcome_is_na_with_reason():
+    causal = pytest.importorskip("efficacy.causal")
+    _, df = _mediation_data()
+    df["y"] = (df["m"] > 0.5).astype(float)  # the mediator separates the outcome perfectly
+    res = causal.causal_mediation(df, "x", "m", "y", outcome_model="logit", n_sims=100, seed=1)
+    assert res.converged is False and "separation" in res.reason
+    assert res.table["estimate"].isna().all()
