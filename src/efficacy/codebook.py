@@ -68,6 +68,11 @@ EXCLUSION_OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "missin
 
 NUMERIC_TYPES = ("numeric", "integer", "binary")
 
+#: Characters that a variable name may not hold: the operators of the lavaan
+#: model syntax built from codebook names (=~, ~, ~~, *, +, comments, line
+#: breaks), so a name can never change a model it is placed in.
+_SYNTAX_CHARS = frozenset("~=*+#;\n\r")
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -396,6 +401,11 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
     # variables
     variables: dict[str, Variable] = {}
     for name, spec in doc["variables"].items():
+        bad = sorted(set(str(name)) & _SYNTAX_CHARS)
+        if bad or not str(name).strip():
+            raise err(f"variables.{name}", "variable name contains model-syntax characters or is blank",
+                      found=repr(name), expected=f"a name without {' '.join(sorted(_SYNTAX_CHARS - {chr(10)}))} "
+                      "or line breaks (names reach model formulas)")
         rng = spec.get("range")
         if rng is not None and rng[0] > rng[1]:
             raise err(f"variables.{name}.range", "range minimum exceeds maximum", found=str(rng))
