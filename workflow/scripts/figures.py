@@ -9,6 +9,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 sys.stderr = open(snakemake.log[0], "w")
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
 from efficacy.plots import render_stage_figure
 
 out = render_stage_figure(
