@@ -1,0 +1,75 @@
+"""Tests for efficacy.simulation (power analysis of the indirect effect)."""
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from efficacy.errors import EfficacyError
+from efficacy.simulation import _paths, _sums, power_analysis, required_n, simulate_mediation
+
+COLS = ["n", "a", "b", "reliability", "method", "power", "power_mcse", "n_reps"]
+
+
+def test_paths_match_ols():
+    x, m, y = simulate_mediation(60, 0.5, 0.3, 3, rng=0)
+    a, se_a, b, se_b = _paths(60, *_sums(x, m, y))
+    for r in range(3):
+        X = np.column_stack([np.ones(60), x[r]])
+        coef, rss, *_ = np.linalg.lstsq(X, m[r], rcond=None)
+        cov = rss[0] / 58 * np.linalg.inv(X.T @ X)
+        assert_allclose([a[r], se_a[r]], [coef[1], np.sqrt(cov[1, 1])], rtol=1e-10)
+        X = np.column_stack([np.ones(60), x[r], m[r]])
+        coef, rss, *_ = np.linalg.lstsq(X, y[r], rcond=None)
+        cov = rss[0] / 57 * np.linalg.inv(X.T @ X)
+        assert_allclose([b[r], se_b[r]], [coef[2], np.sqrt(cov[2, 2])], rtol=1e-10)
+
+
+def test_columns_mcse_and_determinism():
+    d1 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3)
+    d2 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3)
+    assert list(d1.columns) == COLS
+    pd.testing.assert_frame_equal(d1, d2)
+    assert d1.to_csv(index=False) == d2.to_csv(index=False)
+    p = d1["power"].to_numpy()
+    assert_allclose(d1["power_mcse"], np.sqrt(p * (1 - p) / 40))
+
+
+def test_chunking_identical():
+    kw = dict(n=50, a=0.3, b=0.3, n_reps=30, n_boot=80, seed=11)
+    pd.testing.assert_frame_equal(power_analysis(chunk_size=7, **kw), power_analysis(chunk_size=30, **kw))
+
+
+def test_sobel_size_near_alpha_when_a_large():
+    # b = 0, a huge: the Sobel test of a*b reduces to the Wald test of b, whose size is alpha
+    d = power_analysis(200, 2.0, 0.0, n_reps=2000, n_boot=2, methods=["sobel"], seed=5)
+    p, se = d["power"].iloc[0], d["power_mcse"].iloc[0]
+    assert abs(p - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 2000)
+
+
+def test_power_increases_with_n_and_falls_with_unreliability():
+    d = power_analysis([50, 150], 0.39, 0.39, reliability=[1.0, 0.5], n_reps=150, n_boot=150,
+                       methods=["percentile", "montecarlo"], seed=2)
+    for (rel, mth), g in d.groupby(["reliability", "method"]):
+        assert g.sort_values("n")["power"].is_monotonic_increasing
+    full = d[d.reliability == 1.0].set_index(["n", "method"])["power"]
+    half = d[d.reliability == 0.5].set_index(["n", "method"])["power"]
+    assert (full.loc[50] > half.loc[50]).all()
+
+
+def test_required_n_interpolates_and_na():
+    df = pd.DataFrame({"n": [50, 100, 50, 100], "a": 0.3, "b": 0.3, "reliability": 1.0,
+                       "method": ["sobel", "sobel", "bca", "bca"], "power": [0.6, 0.9, 0.1, 0.2],
+                       "power_mcse": 0.0, "n_reps": 10})
+    r = required_n(df).set_index("method")["required_n"]
+    assert_allclose(r["sobel"], 50 + 0.2 / 0.3 * 50)
+    assert np.isnan(r["bca"])
+
+
+@pytest.mark.parametrize("kw, msg", [(dict(reliability=[1.2]), "reliability=1.2"),
+                                     (dict(reliability=[0.0]), "reliability=0.0"),
+                                     (dict(n=[3]), "n=3")])
+def test_impossible_cell_named(kw, msg):
+    args = dict(n=[50], a=0.3, b=0.3, n_reps=5, n_boot=10)
+    args.update(kw)
+    with pytest.raises(EfficacyError, match=msg):
+        power_analysis(**args)
