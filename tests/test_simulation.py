@@ -73,3 +73,18 @@ def test_impossible_cell_named(kw, msg):
     args.update(kw)
     with pytest.raises(EfficacyError, match=msg):
         power_analysis(**args)
+
+
+def test_coverage_study_near_nominal():
+    from efficacy.simulation import COVERAGE_COLUMNS, coverage_study
+    d = coverage_study(n=[200], a=0.39, b=0.39, n_reps=300, n_boot=300, methods=["percentile", "montecarlo"],
+                       seed=4)
+    assert list(d.columns) == COVERAGE_COLUMNS
+    ind = d[d.target == "indirect"]
+    # 4 MCSE (for 300 reps): a correct interval fails this with probability < 1e-4
+    assert (abs(ind["coverage"] - 0.95) < 4 * np.sqrt(0.95 * 0.05 / 300)).all()
+    assert (abs(ind["bias"]) < 4 * ind["bias_mcse"]).all()
+    t1 = d[d.target == "type1"]
+    assert (t1["true_value"] == 0).all()
+    assert (t1["rejection_rate"] < 0.05 + 4 * np.sqrt(0.05 * 0.95 / 300)).all()
+    assert_allclose(d["coverage_mcse"], np.sqrt(d.coverage * (1 - d.coverage) / 300))
