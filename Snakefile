@@ -25,12 +25,15 @@ include: "workflow/rules/panel.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/simulation.smk"
 
 
 localrules:
     all,
     provenance,
     summary,
+    simulation,
+    simulation_power,
 
 
 rule all:

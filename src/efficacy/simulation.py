@@ -28,7 +28,8 @@ from scipy import stats
 
 from .errors import EfficacyError
 
-__all__ = ["power_analysis", "coverage_study", "required_n", "simulate_mediation", "validate_grid", "METHODS"]
+__all__ = ["power_analysis", "coverage_study", "required_n", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job",
+           "aggregate_power"]
 
 METHODS = ("percentile", "bca", "montecarlo", "sobel")
 _N_PARAMS = 3  # intercept, X and M in the outcome model
@@ -311,3 +312,33 @@ def coverage_study(n=(50, 200), a=0.39, b=0.39, n_reps=500, n_boot=500, methods=
                          "rejection_rate": float(_excludes_zero(lo[mth], hi[mth]).mean()),
                          "n_reps": int(n_reps), "pass": bool(abs(c - nominal) <= tol)})
     return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+
+
+def grid_jobs(sim_config):
+    """List of job ids ``"<cell>_<batch>"`` for a ``simulation:`` config section; validates the grid."""
+    g = sim_config
+    validate_grid(g["n"], g["a"], g["b"], g["reliability"])
+    n_cells = len(g["n"]) * len(g["a"]) * len(g["b"]) * len(g["reliability"])
+    n_batches = -(-int(g["n_reps"]) // int(g["reps_per_job"]))
+    return [f"{c}_{k}" for c in range(n_cells) for k in range(n_batches)]
+
+
+def run_power_job(sim_config, job, seed):
+    """Power table of one cell-batch (``job`` from :func:`grid_jobs`), seeded by (seed, cell, batch)."""
+    g = sim_config
+    cell, batch = (int(v) for v in job.split("_"))
+    nn, aa, bb, rel = list(itertools.product(g["n"], g["a"], g["b"], g["reliability"]))[cell]
+    reps = min(int(g["reps_per_job"]), int(g["n_reps"]) - batch * int(g["reps_per_job"]))
+    return power_analysis(nn, aa, bb, reliability=rel, n_reps=reps, n_boot=int(g["n_boot"]),
+                          methods=tuple(g.get("methods", METHODS)), seed=[int(seed), cell, batch])
+
+
+def aggregate_power(frames):
+    """Pool cell-batch power tables: power weighted by replications, MCSE recomputed."""
+    df = pd.concat(frames, ignore_index=True)
+    df["hits"] = df["power"] * df["n_reps"]
+    keys = ["n", "a", "b", "reliability", "method"]
+    out = df.groupby(keys, sort=False, as_index=False).agg(hits=("hits", "sum"), n_reps=("n_reps", "sum"))
+    out["power"] = np.round(out["hits"]) / out["n_reps"]
+    out["power_mcse"] = np.sqrt(out["power"] * (1 - out["power"]) / out["n_reps"])
+    return out[["n", "a", "b", "reliability", "method", "power", "power_mcse", "n_reps"]]

@@ -8,6 +8,10 @@ from efficacy.workflow import check_studies, load_study_codebooks
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+from efficacy.simulation import grid_jobs
+
+SIM_JOBS = grid_jobs(config["simulation"])  # raises naming an impossible cell
+
 # Parse-time checks: duplicated study names, folders, codebook schema and consistency.
 # Every path in config and codebooks must stay inside the project (allow_external_paths: true to opt out).
 CODEBOOKS = load_study_codebooks(

@@ -1,0 +1,44 @@
+rule simulation_power_job:
+    output:
+        "results/simulation/jobs/power_{job}.csv",
+    log:
+        "logs/simulation/power_{job}.log",
+    benchmark:
+        "benchmarks/out/simulation/power_{job}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        grid=config["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/simulation_job.py"
+
+
+rule simulation_power:
+    input:
+        expand("results/simulation/jobs/power_{job}.csv", job=SIM_JOBS),
+    output:
+        report(
+            "results/simulation/power.csv",
+            caption="../report/simulation_power.rst",
+            category="Simulation",
+        ),
+    log:
+        "logs/simulation/power.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/simulation_aggregate.py"
+
+
+rule simulation:
+    input:
+        "results/simulation/power.csv",
