@@ -121,3 +121,5 @@ def test_workflow_simulation_target(tmp_path):
     df = pd.read_csv(proj / "results" / "simulation" / "power.csv")
     assert list(df.columns) == COLS
     assert (df["n_reps"] == 20).all() and len(df) == 2 * 4
+    cov = pd.read_csv(proj / "results" / "simulation" / "coverage.csv")
+    assert set(cov["target"]) == {"indirect", "type1"} and len(cov) == 2 * 2 * 4

@@ -28,7 +28,7 @@ from scipy import stats
 
 from .errors import EfficacyError
 
-__all__ = ["power_analysis", "coverage_study", "required_n", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job",
+__all__ = ["power_analysis", "coverage_study", "required_n", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job", "run_coverage",
            "aggregate_power"]
 
 METHODS = ("percentile", "bca", "montecarlo", "sobel")
@@ -342,3 +342,10 @@ def aggregate_power(frames):
     out["power"] = np.round(out["hits"]) / out["n_reps"]
     out["power_mcse"] = np.sqrt(out["power"] * (1 - out["power"]) / out["n_reps"])
     return out[["n", "a", "b", "reliability", "method", "power", "power_mcse", "n_reps"]]
+
+
+def run_coverage(sim_config, seed):
+    """Coverage table for a ``simulation:`` config: the grid's n values, its largest a and b paths."""
+    g = sim_config
+    return coverage_study(n=g["n"], a=max(g["a"]), b=max(g["b"]), n_reps=int(g["n_reps"]),
+                          n_boot=int(g["n_boot"]), seed=[int(seed), 999])

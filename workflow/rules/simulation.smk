@@ -39,6 +39,31 @@ rule simulation_power:
         "../scripts/simulation_aggregate.py"
 
 
+rule simulation_coverage:
+    output:
+        report(
+            "results/simulation/coverage.csv",
+            caption="../report/simulation_coverage.rst",
+            category="Simulation",
+        ),
+    log:
+        "logs/simulation/coverage.log",
+    benchmark:
+        "benchmarks/out/simulation/coverage.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        grid=config["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/simulation_coverage.py"
+
+
 rule simulation:
     input:
         "results/simulation/power.csv",
+        "results/simulation/coverage.csv",
