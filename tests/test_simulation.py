@@ -123,3 +123,25 @@ def test_workflow_simulation_target(tmp_path):
     assert (df["n_reps"] == 20).all() and len(df) == 2 * 4
     cov = pd.read_csv(proj / "results" / "simulation" / "coverage.csv")
     assert set(cov["target"]) == {"indirect", "type1"} and len(cov) == 2 * 2 * 4
+
+
+def test_meta_coverage_matches_random_effects_and_nominal():
+    from efficacy.meta import random_effects
+    from efficacy.simulation import _dl_pool, meta_coverage
+    # the vectorised DL fit equals efficacy.meta.random_effects(method="DL") on one replication
+    rng = np.random.default_rng(3)
+    vi = 4.0 / np.linspace(20, 200, 8)
+    yi = 0.3 + np.sqrt(0.05 + vi) * rng.standard_normal(8)
+    est, iv = _dl_pool(yi[None, :], vi[None, :])
+    for test, mth in (("z", "DL-z"), ("knha", "DL-knha")):
+        ref = random_effects(yi, vi, method="DL", test=test)
+        assert_allclose([est[0], iv[mth][0][0], iv[mth][1][0]], [ref.estimate, ref.ci_low, ref.ci_high],
+                        rtol=1e-10)
+    df = meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11)
+    kh = df[df.method == "DL-knha"]
+    # Knapp-Hartung stays near its level; the z interval undercovers with few studies (IntHout et al. 2014)
+    assert (abs(kh["coverage"] - 0.95) < 4 * kh["coverage_mcse"] + 0.01).all()
+    z5 = df[(df.method == "DL-z") & (df.n == 5)]["coverage"].iloc[0]
+    assert z5 < kh[kh.n == 5]["coverage"].iloc[0]
+    assert_allclose(df["coverage_mcse"], np.sqrt(df.coverage * (1 - df.coverage) / 4000))
+    assert df.equals(meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11))
