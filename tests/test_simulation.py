@@ -123,6 +123,8 @@ def test_workflow_simulation_target(tmp_path):
     assert (df["n_reps"] == 20).all() and len(df) == 2 * 4
     cov = pd.read_csv(proj / "results" / "simulation" / "coverage.csv")
     assert set(cov["target"]) == {"indirect", "type1"} and len(cov) == 2 * 2 * 4
+    assert (proj / "results" / "simulation" / "power_curve.png").stat().st_size > 0
+    assert (proj / "results" / "simulation" / "coverage.png").stat().st_size > 0
 
 
 def test_meta_coverage_matches_random_effects_and_nominal():

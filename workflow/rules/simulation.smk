@@ -67,3 +67,32 @@ rule simulation:
     input:
         "results/simulation/power.csv",
         "results/simulation/coverage.csv",
+        "results/simulation/power_curve.png",
+        "results/simulation/coverage.png",
+
+
+rule simulation_figures:
+    input:
+        power="results/simulation/power.csv",
+        coverage="results/simulation/coverage.csv",
+    output:
+        power=report(
+            "results/simulation/power_curve.png",
+            caption="../report/simulation_power_curve.rst",
+            category="Simulation",
+        ),
+        coverage=report(
+            "results/simulation/coverage.png",
+            caption="../report/simulation_coverage_plot.rst",
+            category="Simulation",
+        ),
+    log:
+        "logs/simulation/figures.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/simulation_figures.py"
