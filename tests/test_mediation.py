@@ -207,3 +207,22 @@ def test_parallel_mediators_match_lavaan(jobs):
              "pm": ("prop_mediated", "")}
     for lab, key in pairs.items():
         assert_allclose(get[key], r[lab], rtol=1e-5, atol=1e-8, err_msg=lab)
+
+
+def test_montecarlo_ci(jobs):
+    """Preacher & Selig (2012): linear paths give the normal CI up to MC error; deterministic by seed."""
+    mc = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=40000,
+                 ci="montecarlo", seed=1).to_frame().set_index("effect")
+    dl = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=0
+                 ).to_frame().set_index("effect")
+    assert (mc["ci_method"] == "montecarlo").all()
+    for eff in ["a", "b", "direct"]:
+        assert_allclose(mc.loc[eff, ["ci_low", "ci_high"]].to_numpy(float),
+                        dl.loc[eff, ["ci_low", "ci_high"]].to_numpy(float), atol=0.03 * dl.loc[eff, "se"])
+    ind_mc, ind_dl = mc.loc["indirect"], dl.loc["indirect"]
+    # MC SE of a*b matches the first-order delta SE (plus the small second-order term)
+    assert_allclose(ind_mc["boot_se"], ind_dl["se"], rtol=0.05)
+    assert ind_mc["ci_low"] < ind_mc["estimate"] < ind_mc["ci_high"]
+    again = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=40000,
+                    ci="montecarlo", seed=1).to_frame()
+    pd.testing.assert_frame_equal(again, mc.reset_index())
