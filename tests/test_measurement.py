@@ -241,3 +241,27 @@ def test_discriminant_validity_flags_indistinct_scales():
     tab = discriminant_validity(d, {"a": ["y0", "y1", "y2"], "b": ["y3", "y4", "y5"]}, n_boot=100, seed=1).to_frame()
     assert tab.htmt.iloc[0] > 0.9 and tab.htmt_ci_high.iloc[0] > 0.95
     assert tab.pvalue.iloc[0] > 0.01 and not tab.fornell_larcker.iloc[0]
+
+
+def test_run_stage_two_cultures_finds_planted_item():
+    """data/raw/two_cultures README: se4's intercept is shifted in culture B (uniform DIF)."""
+    from efficacy.codebook import load_codebook
+    from efficacy.measurement import run_stage
+
+    root = Path(__file__).parents[1]
+    cb = load_codebook(root / "data" / "raw" / "two_cultures")
+    clean = _two_cultures_clean(root)
+    out = run_stage(clean, cb, n_boot=50, seed=1, missing="listwise")
+    assert set(out) == {"cfa_fit", "cfa_estimates", "discriminant", "invariance_culture"}
+    inv = out["invariance_culture"]
+    assert list(inv.step) == ["configural", "metric", "scalar", "partial_scalar", "strict"]
+    assert inv.decision.iloc[2] == "not invariant"
+    assert inv.freed.iloc[3] == "se4 ~ 1" and inv.decision.iloc[3] == "invariant"
+    assert out["cfa_fit"].converged.all()
+    assert list(out["discriminant"][["scale_1", "scale_2"]].iloc[0]) == ["efficacy", "self_esteem"]
+
+
+def _two_cultures_clean(root):
+    from efficacy.cleaning import clean_study
+
+    return clean_study(root / "data" / "raw" / "two_cultures").clean
