@@ -122,7 +122,7 @@ def test_workflow_simulation_target(tmp_path):
     assert list(df.columns) == COLS
     assert (df["n_reps"] == 20).all() and len(df) == 2 * 4
     cov = pd.read_csv(proj / "results" / "simulation" / "coverage.csv")
-    assert set(cov["target"]) == {"indirect", "type1"} and len(cov) == 2 * 2 * 4
+    assert set(cov["target"]) == {"indirect", "type1", "meta_pooled"} and len(cov) == 2 * 2 * 4 + 2 * 2
     assert (proj / "results" / "simulation" / "power_curve.png").stat().st_size > 0
     assert (proj / "results" / "simulation" / "coverage.png").stat().st_size > 0
 

@@ -345,10 +345,13 @@ def aggregate_power(frames):
 
 
 def run_coverage(sim_config, seed):
-    """Coverage table for a ``simulation:`` config: the grid's n values, its largest a and b paths."""
+    """Coverage table for a ``simulation:`` config: the grid's n values, its largest a and b paths,
+    plus the pooled random-effects estimate (:func:`meta_coverage`, k = 5 and 20 studies)."""
     g = sim_config
-    return coverage_study(n=g["n"], a=max(g["a"]), b=max(g["b"]), n_reps=int(g["n_reps"]),
-                          n_boot=int(g["n_boot"]), seed=[int(seed), 999])
+    med = coverage_study(n=g["n"], a=max(g["a"]), b=max(g["b"]), n_reps=int(g["n_reps"]),
+                         n_boot=int(g["n_boot"]), seed=[int(seed), 999])
+    meta = meta_coverage(k=(5, 20), n_reps=int(g["n_reps"]), seed=[int(seed), 998])
+    return pd.concat([med, meta], ignore_index=True)
 
 
 def _dl_pool(yi, vi, alpha=0.05):
