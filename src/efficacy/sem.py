@@ -392,15 +392,18 @@ def _loglik(pats, Sigma, mu):
 def _loglik_grad(pats, Sigma, mu, dSig, dmu):
     """Gradient of the log-likelihood with respect to theta."""
     g = np.zeros(len(dSig))
+    if not len(dSig):
+        return g
+    D = np.asarray(dSig)          # (K, p, p): all parameters at once, no loop over parameters
+    Dm = np.asarray(dmu)          # (K, p)
     for o, n, mean, C, _ in pats.pats:
         Sg = Sigma[np.ix_(o, o)]
         Si = np.linalg.inv(Sg)
         d = mean - mu[o]
         W = Si @ (C + np.outer(d, d)) @ Si - Si  # d ll / d Sigma (times 2/n)
         Sid = Si @ d
-        ix = np.ix_(o, o)
-        for k in range(len(dSig)):
-            g[k] += 0.5 * n * np.sum(W * dSig[k][ix]) + n * (Sid @ dmu[k][o])
+        Do = D[:, o][:, :, o]
+        g += 0.5 * n * np.einsum("ij,kij->k", W, Do) + n * (Dm[:, o] @ Sid)
     return g
 
 
