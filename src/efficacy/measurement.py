@@ -847,7 +847,8 @@ def stage_groups(codebook) -> list:
 def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missing: str = "fiml",
               n_boot: int = 1000, ci_level: float = 0.95, htmt_method: str = "geometric",
               delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "and",
-              find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None) -> dict:
+              find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None,
+              max_joint_items: int = 30) -> dict:
     """The workflow's ``measurement`` stage for one study.
 
     - ``cfa_fit``: one CFA with a factor per multi-item scale (scales with at least ``min_items``
@@ -875,6 +876,10 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
         Invariance decision rule (see :func:`invariance`).
     min_items : int
         Scales with fewer items are left out of the CFA.
+    max_joint_items : int
+        Without a config ``model``, the joint CFA of all scales is fitted only up to this many
+        items (the full-information fit grows with the cube of the item count); above it the
+        ``joint`` row says why and only the one-factor CFAs are fitted.
     groups : list of str, optional
         Grouping columns (default ``codebook.groups``).
     parts : sequence of str, optional
@@ -893,8 +898,16 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
     out = {}
     if "cfa" in parts:
         fit_rows, est = [], pd.DataFrame()
+        n_joint = sum(len(v) for v in _indicators(syntax).values()) if syntax is not None else 0
         if syntax is None:
             fit_rows.append(_fit_row("joint", [], None, f"no scale with at least {min_items} items"))
+        elif not model and n_joint > max_joint_items:
+            fit_rows.append(_fit_row("joint", list(scales), None,
+                                     f"joint model not fitted: {n_joint} items > max_joint_items "
+                                     f"({max_joint_items}); raise measurement.max_joint_items or give a model"))
+            for name, items in scales.items():
+                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing)
+                fit_rows.append(_fit_row(name, [name], r1, e1))
         else:
             res, err = _safe_cfa(clean, syntax, missing=missing)
             fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err))
