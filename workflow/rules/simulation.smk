@@ -69,6 +69,10 @@ rule simulation:
         "results/simulation/coverage.csv",
         "results/simulation/power_curve.png",
         "results/simulation/coverage.png",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
 
 
 rule simulation_figures:
