@@ -905,19 +905,16 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
             fit_rows.append(_fit_row("joint", list(scales), None,
                                      f"joint model not fitted: {n_joint} items > max_joint_items "
                                      f"({max_joint_items}); raise measurement.max_joint_items or give a model"))
-            for name, items in scales.items():
-                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing)
-                fit_rows.append(_fit_row(name, [name], r1, e1))
         else:
             res, err = _safe_cfa(clean, syntax, missing=missing)
             fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err))
             if res is not None and res.converged:
                 est = res.to_frame()
                 est.insert(0, "model", "joint")
-            if not model:
-                for name, items in scales.items():
-                    r1, e1 = _safe_cfa(clean, {name: items}, missing=missing)
-                    fit_rows.append(_fit_row(name, [name], r1, e1))
+        if syntax is not None and not model:  # one-factor CFA per scale, after the joint row
+            for name, items in scales.items():
+                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing)
+                fit_rows.append(_fit_row(name, [name], r1, e1))
         out["cfa_fit"] = pd.DataFrame(fit_rows, columns=CFA_FIT_COLUMNS)
         est_cols = ["model", "lhs", "op", "rhs", "group", "label", "free", "est", "se", "z", "pvalue", "ci_low",
                     "ci_high", "std_all"]
