@@ -34,6 +34,8 @@ cross-lagged panel model. *Psychological Methods, 20*(1), 102-116.
 Mulder, J. D., & Hamaker, E. L. (2021). Three extensions of the random
 intercept cross-lagged panel model. *Structural Equation Modeling, 28*(4),
 638-648.
+Nickell, S. (1981). Biases in dynamic models with fixed effects.
+*Econometrica, 49*(6), 1417-1426.
 Stoel, R. D., Garre, F. G., Dolan, C., & van den Wittenboer, G. (2006). On the
 likelihood ratio test in structural equation modeling when parameters are
 subject to boundary constraints. *Psychological Methods, 11*(4), 439-455.
@@ -705,6 +707,15 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
     predict lower subsequent effort or performance (Vancouver et al., 2001,
     2002), while between persons the association is positive: a negative
     within effect is a finding, not an error.
+
+    **Few occasions bias the lagged terms.** The person mean of a lagged
+    variable includes the person's later scores, so with T lagged occasions
+    the centred autoregressive (and, through it, cross-lagged) coefficients
+    are biased, roughly by -1/T (Nickell, 1981). With 4-5 occasions this can
+    produce a small "significant" negative within effect where the truth is
+    zero (the bundled ``weekly_panel`` study shows it for behaviour ->
+    efficacy). The RI-CLPM (:func:`riclpm`), which models the stable level as
+    a latent variable, does not have this bias; prefer it when T is small.
 
     Parameters
     ----------
