@@ -226,3 +226,41 @@ def test_montecarlo_ci(jobs):
     again = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=40000,
                     ci="montecarlo", seed=1).to_frame()
     pd.testing.assert_frame_equal(again, mc.reset_index())
+
+
+# ---------------------------------------------------------------- numerical edges (issues #5, #11)
+def _edge_data(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n).astype(float)
+    m = x + rng.normal(size=n)
+    return rng, pd.DataFrame({"x": x, "m": m, "y": m + rng.normal(size=n)})
+
+
+def test_near_singular_design_is_na_with_the_column_named():
+    rng, df = _edge_data()
+    df["z"] = df["x"] + 1e-9 * rng.normal(size=len(df))  # covariate = treatment up to 1e-9 noise
+    res = mediate(df, "x", "m", "y", covariates=["z"], n_boot=100, seed=1)
+    t = res.to_frame()
+    assert t[["estimate", "se", "ci_low", "ci_high", "pvalue"]].isna().all().all()
+    assert "near-singular" in res.reason and "'z'" in res.reason
+    assert (t["reason"] == res.reason).all()
+    assert "near-singular" in repr(res)
+    # a well-conditioned covariate of the same kind is estimated as usual
+    df["z"] = df["x"] + rng.normal(size=len(df))
+    ok = mediate(df, "x", "m", "y", covariates=["z"], n_boot=100, seed=1)
+    assert ok.reason == "" and np.isfinite(ok.to_frame()[["estimate", "se"]]).all().all()
+
+
+def test_failed_resamples_are_counted_and_stated():
+    _, df = _edge_data()
+    df["c"] = np.r_[1.0, np.zeros(len(df) - 1)]  # resamples without row 0 have a constant covariate
+    for ci in ("bca", "percentile"):
+        res = mediate(df, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, ci=ci)
+        t = res.to_frame()
+        assert res.n_boot_failed == res.n_boot - res.n_boot_valid > 0
+        assert (t["n_boot_failed"] == res.n_boot_failed).all()
+        assert res.reason == "" and len(res.warnings) == 1
+        assert f"{res.n_boot_failed} of 200 bootstrap resamples failed" in t["reason"].iloc[0]
+        assert np.isfinite(t[["estimate", "ci_low", "ci_high"]]).all().all()
+    clean = mediate(df.drop(columns="c"), "x", "m", "y", n_boot=200, seed=1)
+    assert clean.n_boot_failed == 0 and (clean.to_frame()["reason"] == "").all()

@@ -73,9 +73,6 @@ def _mediation_data(n=300, seed=1):
     return rng, pd.DataFrame({"x": x, "m": m, "y": m + rng.normal(size=n)})
 
 
-@pytest.mark.xfail(strict=True, reason="efficacy.mediation.mediate: a near-singular design (covariate = treatment "
-                   "+ 1e-9 noise) gives NaN estimates with finite, huge SEs (~4e6) and no stated reason; "
-                   "reported to the lead (mediation is another helper's module)")
 def test_near_singular_covariance_in_mediation_gives_na_with_a_reason():
     from efficacy.mediation import mediate
 

@@ -111,6 +111,29 @@ def _prepare(data, x, ms, y, covariates):
     return Xa, Xb, M, Y, n
 
 
+#: a fit fails when the log-determinant of the unit-diagonal scaled cross-product matrix
+#: (the correlation-like matrix of the design's columns) is below log(SINGULAR_TOL)
+SINGULAR_TOL = 1e-12
+
+
+def _near_singular(X, names):
+    """Reason string when the design ``X`` fails the near-singularity check of :func:`_wls`, else ""."""
+    XtX = X.T @ X
+    scale = np.sqrt(np.diag(XtX)).clip(1e-300)
+    D = XtX / scale[:, None] / scale[None, :]
+    sign, ld = np.linalg.slogdet(D)
+    if sign > 0 and ld > np.log(SINGULAR_TOL):
+        return ""
+    for i in range(2, len(names) + 1):  # the first column that makes the leading block near-singular
+        s_i, l_i = np.linalg.slogdet(D[:i, :i])
+        if not (s_i > 0 and l_i > np.log(SINGULAR_TOL)):
+            return (f"near-singular design: column {names[i - 1]!r} is almost a linear combination of "
+                    f"{names[: i - 1]} (determinant of the scaled cross-product matrix "
+                    f"{np.exp(l_i) if s_i > 0 else 0.0:.1e} < {SINGULAR_TOL:g}), so the paths are not "
+                    "estimable")
+    return "near-singular design: the effects are not estimable"
+
+
 def _counts(idx, n):
     """Resample index matrix (B, n) -> case-count weight matrix (B, n)."""
     B = idx.shape[0]
@@ -137,7 +160,7 @@ def _wls(X, W, T):
         # normalised determinant guards against near-singular resamples
         Dn = XtX / scale[:, :, None] / scale[:, None, :]
         s2, ld = np.linalg.slogdet(Dn)
-        cond_ok &= (s2 > 0) & (ld > np.log(1e-12))
+        cond_ok &= (s2 > 0) & (ld > np.log(SINGULAR_TOL))
     A = np.where(cond_ok[:, None, None], XtX, np.eye(X.shape[1]))
     beta = np.linalg.solve(A, XtT)
     beta[~cond_ok] = np.nan
@@ -175,6 +198,13 @@ class MediationResult:
     ci: str
     level: float
     table: pd.DataFrame = field(repr=False)
+    reason: str = ""
+    warnings: list = field(default_factory=list)
+
+    @property
+    def n_boot_failed(self) -> int:
+        """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
+        return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
     def _get(self, effect, mediator=""):
         t = self.table
@@ -195,7 +225,8 @@ class MediationResult:
         return self._get("total")
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, z, boot_se, sobel_z, sobel_p."""
+        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, z, boot_se, ci_method,
+        sobel_z, sobel_p, n_boot_failed, reason (why the row is NA, or a note on failed resamples)."""
         return self.table.copy()
 
     def __repr__(self):
@@ -204,9 +235,10 @@ class MediationResult:
             f"  {r.effect:9s} {r.mediator:12s} {r.estimate: .4f} [{r.ci_low: .4f}, {r.ci_high: .4f}]"
             for r in t.itertuples()
         )
+        notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
         return (
             f"MediationResult({self.x} -> {self.mediators} -> {self.y}, n={self.n}, "
-            f"{self.ci} CI from {self.n_boot_valid}/{self.n_boot} resamples, level={self.level})\n{rows}"
+            f"{self.ci} CI from {self.n_boot_valid}/{self.n_boot} resamples, level={self.level})\n{rows}{notes}"
         )
 
 
@@ -282,6 +314,13 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     Xa, Xb, M, Y, n = _prepare(data, x, ms, y, covariates)
     k = len(ms)
     est = _effects(Xa, Xb, M, Y, np.ones((1, n)))[0]
+    reason = (_near_singular(Xa, ["(intercept)", x, *covariates])
+              or _near_singular(Xb, ["(intercept)", x, *ms, *covariates]))
+    if reason:  # statistical failure: NA with the reason, not numbers from a singular solve
+        nan = np.full(est.shape, np.nan)
+        tab = _mediation_table(ms, nan, nan, nan, nan, nan, ci if n_boot else "delta", 0, reason)
+        return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), 0, ci if n_boot else "delta",
+                               level, tab, reason=reason)
 
     # ---- delta-method covariance (ML residual variances, lavaan fixed.x) ----
     Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]
@@ -354,6 +393,20 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         zc = stats.norm.ppf(1 - (1 - level) / 2)
         lo, hi = est - zc * se, est + zc * se
         ci_name = "delta"
+    warnings = []
+    n_failed = int(n_boot or 0) - n_valid if ci_name != "delta" else 0
+    if n_failed:
+        warnings.append(
+            f"{n_failed} of {int(n_boot)} bootstrap resamples failed (near-singular design in the resample, "
+            f"e.g. a rare covariate value left out) and were dropped; the CI uses the {n_valid} valid "
+            "resamples" + (" (too few for an interval: CI is NA)" if n_valid < 10 else ""))
+    tab = _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, "; ".join(warnings))
+    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, level, tab,
+                           warnings=warnings)
+
+
+def _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, reason):
+    k = len(ms)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
     pval = 2 * stats.norm.sf(np.abs(z))
@@ -364,12 +417,14 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     tab = pd.DataFrame({
         "effect": effect, "mediator": med, "estimate": est[keep], "se": se[keep],
         "ci_low": np.asarray(lo)[keep], "ci_high": np.asarray(hi)[keep], "pvalue": pval[keep],
-        "z": z[keep], "boot_se": boot_se[keep], "ci_method": ci_name,
+        "z": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
     })
     is_ind = tab["effect"].eq("indirect")
     tab["sobel_z"] = np.where(is_ind, tab["z"], np.nan)
     tab["sobel_p"] = np.where(is_ind, tab["pvalue"], np.nan)
-    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, level, tab)
+    tab["n_boot_failed"] = n_failed
+    tab["reason"] = reason
+    return tab
 
 
 # ----------------------------------------------------------------------------- sensitivity
@@ -588,7 +643,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     des = codebook.design
     med_rows, sens_rows, causal_rows, cmp_rows = [], [], [], []
     cols_med = ["outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                "z", "boot_se", "ci_method", "sobel_z", "sobel_p", "n", "reason"]
+                "z", "boot_se", "ci_method", "sobel_z", "sobel_p", "n_boot_failed", "n", "reason"]
     cols_sens = ["outcome", "mediator", "rho", "acme", "ci_low", "ci_high", "rsq_prod_residual",
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
@@ -645,8 +700,10 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
         t = res.to_frame()
         t.insert(0, "outcome", out)
         t["n"] = res.n
-        t["reason"] = ""
         med_rows.append(t)
+        if res.reason:
+            summaries.append({"outcome": out, "reason": res.reason})
+            continue
         for mj in des.mediators:
             try:
                 cmp_rows.append(compare_models(clean, des.treatment, mj, out, covariates=covs))
