@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from efficacy.mediation import mediate, run_stage, sensitivity
+from efficacy.mediation import mediate, moderated_mediation, run_stage, sensitivity
 
 REF = Path(__file__).parent / "reference"
 ROOT = Path(__file__).parent.parent
@@ -264,3 +264,117 @@ def test_failed_resamples_are_counted_and_stated():
         assert np.isfinite(t[["estimate", "ci_low", "ci_high"]]).all().all()
     clean = mediate(df.drop(columns="c"), "x", "m", "y", n_boot=200, seed=1)
     assert clean.n_boot_failed == 0 and (clean.to_frame()["reason"] == "").all()
+
+
+# ---------------------------------------------------------------- moderated mediation (PROCESS 7 / 14)
+MOD = json.loads((REF / "moderated_jobs.json").read_text())
+
+
+def _mod_rows(res):
+    """Our rows keyed by the fixture's lavaan labels (cp = direct, ind1.. = conditional, index)."""
+    t = res.to_frame()
+    labels = [e if e != "direct" else "cp" for e in t["effect"]]
+    k = 0
+    for i, e in enumerate(labels):
+        if e == "conditional_indirect":
+            k += 1
+            labels[i] = f"ind{k}"
+    return t.assign(label=labels).set_index("label")
+
+
+@pytest.mark.parametrize("key", ["model7", "model7_binary"])
+def test_moderated_model7_matches_lavaan(jobs, key):
+    """PROCESS model 7 vs lavaan ':=' (tests/reference/moderated.R): estimates to 1e-6, ML/delta SEs."""
+    f = MOD[key]
+    res = moderated_mediation(jobs, f["x"], f["m"], f["y"], f["w"], model=7, covariates=f["covariates"],
+                              n_boot=0)
+    assert_allclose(res.values, f["w_values"], rtol=1e-12)  # 16/50/84th percentiles, or the two levels
+    t = _mod_rows(res)
+    assert sorted(t.index) == sorted(f["ml"])
+    for lab, r in f["ml"].items():
+        assert_allclose(t.loc[lab, "estimate"], r["est"], atol=1e-6, err_msg=lab)
+        assert_allclose(t.loc[lab, "se"], r["se"], rtol=1e-5, err_msg=lab)
+        assert_allclose(t.loc[lab, "pvalue"], r["pvalue"], rtol=1e-4, atol=1e-8, err_msg=lab)
+    # the two equations are lm() exactly
+    lm = f["lm_mediator"]
+    assert_allclose(t.loc["a3", "estimate"], lm["est"][lm["term"].index("xw")], rtol=1e-10)
+    assert_allclose(res.index, t.loc["a3", "estimate"] * t.loc["b", "estimate"], rtol=1e-12)
+
+
+def test_moderated_model14_matches_lm_delta_and_lavaan_estimates(jobs):
+    f = MOD["model14"]
+    res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=14,
+                              covariates=["sex", "age"], n_boot=0)
+    t = _mod_rows(res)
+    ly, lm = f["lm_outcome"], f["lm_mediator"]
+    for lab, term, tab in [("a", "treat", lm), ("b1", "job_seek", ly), ("b2", "econ_hard", ly),
+                           ("b3", "mw", ly), ("cp", "treat", ly)]:
+        assert_allclose(t.loc[lab, "estimate"], tab["est"][tab["term"].index(term)], rtol=1e-9, err_msg=lab)
+    d = f["lm_delta"]
+    assert_allclose(t.loc[d["label"], "estimate"], d["est"], rtol=1e-9)
+    assert_allclose(t.loc[d["label"], "se"], d["se"], rtol=1e-8)
+    assert_allclose(t.loc["b3", "se"], d["path_se_y"][d["path_term_y"].index("mw")], rtol=1e-8)
+    # lavaan stops its iterations earlier on this (misspecified, see moderated.R) model: 1e-5
+    for lab, r in f["ml"].items():
+        assert_allclose(t.loc[lab, "estimate"], r["est"], atol=1e-5, err_msg=lab)
+    # lavaan's ML SE of b3 treats m*w as exogenous and is ~3x too small; its bootstrap SE agrees with ours
+    assert t.loc["b3", "se"] > 2.5 * f["ml"]["b3"]["se"]
+    assert_allclose(t.loc["b3", "se"], f["boot"]["est"]["b3"]["se"], rtol=0.1)
+
+
+@pytest.mark.parametrize("key,model", [("model7", 7), ("model14", 14)])
+def test_moderated_bootstrap_se_within_mc_error_of_lavaan(jobs, key, model):
+    f = MOD[key]
+    res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=model,
+                              covariates=["sex", "age"], n_boot=2000, seed=11)
+    t = _mod_rows(res)
+    assert res.n_boot_valid == 2000 and res.ci == "percentile"
+    for lab, r in f["boot"]["est"].items():
+        assert_allclose(t.loc[lab, "boot_se"], r["se"], rtol=0.10, err_msg=lab)
+        width = r["ci_upper"] - r["ci_lower"]
+        assert_allclose(t.loc[lab, ["ci_low", "ci_high"]].to_numpy(float), [r["ci_lower"], r["ci_upper"]],
+                        atol=0.1 * width, err_msg=lab)
+
+
+def test_moderated_ci_types_values_and_determinism(jobs):
+    kw = dict(covariates=["sex", "age"], n_boot=300, seed=5)
+    a = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci="bca", **kw)
+    pd.testing.assert_frame_equal(a.to_frame(),
+                                  moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard",
+                                                      ci="bca", **kw).to_frame())
+    for ci in ("bca", "percentile", "montecarlo"):
+        r = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci=ci, **kw)
+        t = r.to_frame()
+        assert (t["ci_method"] == ci).all() and (t["ci_low"] < t["estimate"]).all()
+        assert (t["estimate"] < t["ci_high"]).all()
+        assert r.index_ci[0] < r.index < r.index_ci[1]
+    v = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", values=[1, 5], n_boot=0)
+    c = v.conditional
+    assert list(c["w_value"]) == [1.0, 5.0]
+    p = _mod_rows(v)
+    assert_allclose(c["estimate"], (p.loc["a1", "estimate"] + p.loc["a3", "estimate"] * np.array([1, 5]))
+                    * p.loc["b", "estimate"], rtol=1e-12)
+    assert "index" in repr(v) and "econ_hard=5" in repr(v)
+
+
+def test_moderated_bad_input(jobs):
+    with pytest.raises(ValueError, match="moderator w column 'nope' is not in the data"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", "nope", n_boot=0)
+    with pytest.raises(ValueError, match="covariate column 'age \\+ sex'"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", covariates=["age + sex"],
+                            n_boot=0)
+    with pytest.raises(ValueError, match="must be a column name"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", ["econ_hard"], n_boot=0)
+    with pytest.raises(ValueError, match="both moderator w and covariate"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", covariates=["econ_hard"])
+    with pytest.raises(ValueError, match="model must be 7"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=58)
+    with pytest.raises(ValueError, match="'econ_hard' is constant"):
+        moderated_mediation(jobs.assign(econ_hard=3.0), "treat", "job_seek", "depress2", "econ_hard")
+    with pytest.raises(ValueError, match="finite"):
+        moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", values=[np.nan])
+    # a moderator that is the treatment up to 1e-9 noise: NA with the reason, not numbers
+    rng = np.random.default_rng(0)
+    near = jobs.assign(wz=jobs["treat"] + 1e-9 * rng.normal(size=len(jobs)))
+    r = moderated_mediation(near, "treat", "job_seek", "depress2", "wz", n_boot=50, seed=1)
+    assert r.to_frame()["estimate"].isna().all() and "near-singular" in r.reason

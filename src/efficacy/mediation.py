@@ -51,6 +51,9 @@ __all__ = [
     "SensitivityResult",
     "CausalMediationResult",
     "mediate",
+    "ModeratedMediationResult",
+    "moderated_mediation",
+    "MODERATED_COLUMNS",
     "sensitivity",
     "causal_mediation",
     "compare_models",
@@ -135,24 +138,15 @@ def _near_singular(X, names):
 
 
 def _counts(idx, n):
-    """Resample index matrix (B, n) -> case-count weight matrix (B, n)."""
+    """Resample index matrix (B, n) -> case-count weight matrix (B, n). Overwrites ``idx``."""
     B = idx.shape[0]
-    flat = (np.arange(B)[:, None] * n + idx).ravel()
-    return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
+    idx += (np.arange(B) * n)[:, None]  # in place: row b's cases become b*n + i
+    return np.bincount(idx.ravel(), minlength=B * n).reshape(B, n).astype(float)
 
 
-def _loo(n, i0, i1):
-    """Leave-one-out weight rows for cases i0..i1-1."""
-    w = np.ones((i1 - i0, n))
-    w[np.arange(i1 - i0), np.arange(i0, i1)] = 0.0
-    return w
-
-
-def _wls(X, W, T):
-    """Batched least squares: X (n,p), W (B,n) case weights, T (n,k) -> (B,p,k), ok (B,)."""
-    B, p, k = W.shape[0], X.shape[1], T.shape[1]
-    XtX = (W @ (X[:, :, None] * X[:, None, :]).reshape(len(X), p * p)).reshape(B, p, p)
-    XtT = (W @ (X[:, :, None] * T[:, None, :]).reshape(len(X), p * k)).reshape(B, p, k)
+def _solve(XtX, XtT):
+    """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,)."""
+    p = XtX.shape[1]
     sign, _ = np.linalg.slogdet(XtX)
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
     cond_ok = sign > 0
@@ -161,17 +155,89 @@ def _wls(X, W, T):
         Dn = XtX / scale[:, :, None] / scale[:, None, :]
         s2, ld = np.linalg.slogdet(Dn)
         cond_ok &= (s2 > 0) & (ld > np.log(SINGULAR_TOL))
-    A = np.where(cond_ok[:, None, None], XtX, np.eye(X.shape[1]))
+    A = np.where(cond_ok[:, None, None], XtX, np.eye(p))
     beta = np.linalg.solve(A, XtT)
     beta[~cond_ok] = np.nan
     return beta, cond_ok
 
 
-def _effects(Xa, Xb, M, Y, W):
-    """Effects for each weight row: columns a_1..a_k, b_1..b_k, direct, total, ind_1..ind_k, ind, pm."""
-    k = M.shape[1]
-    ba, _ = _wls(Xa, W, M)  # (B,pa,k)
-    bb, _ = _wls(Xb, W, Y[:, None])  # (B,pb,1)
+def _features(designs):
+    """Per-case cross-product features of several equations: F (n, q) and the (p, k) shapes.
+
+    ``designs`` is a list of ``(X (n,p), T (n,k))``; row i of F holds every equation's
+    ``x_i x_i'`` and ``x_i t_i'``, so that ``W @ F`` gives all weighted cross-products at once.
+    """
+    n = len(designs[0][0])
+    blocks, shapes = [], []
+    for X, T in designs:
+        p, k = X.shape[1], T.shape[1]
+        blocks += [(X[:, :, None] * X[:, None, :]).reshape(n, p * p), (X[:, :, None] * T[:, None, :]).reshape(n, p * k)]
+        shapes.append((p, k))
+    return np.hstack(blocks), shapes
+
+
+def _solve_many(G, shapes):
+    """Split stacked cross-products G (B, q) by equation and solve each: list of (beta, ok)."""
+    out, at, B = [], 0, G.shape[0]
+    for p, k in shapes:
+        XtX = G[:, at: at + p * p].reshape(B, p, p)
+        XtT = G[:, at + p * p: at + p * p + p * k].reshape(B, p, k)
+        at += p * p + p * k
+        out.append(_solve(XtX, XtT))
+    return out
+
+
+def _wls_many(designs, W):
+    """Batched weighted least squares of several equations sharing the case weights ``W`` (B, n):
+    one matrix product ``W @ F`` (:func:`_features`), then batched solves. List of (beta (B,p,k), ok (B,))."""
+    F, shapes = _features(designs)
+    return _solve_many(W @ F, shapes)
+
+
+def _boot_wls(designs, idx, chunk=1000):
+    """Bootstrap fits from the resample index matrix ``idx`` (B, n): the case-count weights are
+    built and multiplied into the features chunk by chunk (bounded memory, cache-friendly); the
+    numbers are those of ``_wls_many(designs, _counts(idx, n))``. ``idx`` is overwritten."""
+    F, shapes = _features(designs)
+    B, n = idx.shape
+    G = np.empty((B, F.shape[1]))
+    for i0 in range(0, B, chunk):
+        G[i0: i0 + chunk] = _counts(idx[i0: i0 + chunk], n) @ F
+    return _solve_many(G, shapes)
+
+
+def _wls(X, W, T):
+    """Batched least squares: X (n,p), W (B,n) case weights, T (n,k) -> (B,p,k), ok (B,)."""
+    return _wls_many([(X, T)], W)[0]
+
+
+def _loo_coefs(X, T):
+    """Leave-one-out OLS coefficients in closed form: (n, p, k), NaN where the fit fails.
+
+    ``beta_(-i) = beta - (X'X)^-1 x_i e_i / (1 - h_i)`` (the rank-one downdate; Cook & Weisberg
+    1982, ch. 3) replaces n refits. A leave-one-out design is flagged failed by the same
+    normalised-determinant rule as :func:`_solve`, evaluated exactly by the matrix determinant
+    lemma ``det(X'X - x_i x_i') = det(X'X) (1 - h_i)``.
+    """
+    XtX = X.T @ X
+    inv = np.linalg.inv(XtX)
+    beta = inv @ (X.T @ T)
+    E = T - X @ beta  # (n,k)
+    XI = X @ inv  # (n,p)
+    one_h = 1.0 - np.einsum("ip,ip->i", XI, X)
+    diag = np.diag(XtX)[None, :] - X**2  # diagonal of each leave-one-out X'X
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = beta[None] - XI[:, :, None] * (E / one_h[:, None])[:, None, :]
+        sign, ld = np.linalg.slogdet(XtX)
+        ld_norm = ld + np.log(one_h) - np.log(diag).sum(axis=1)
+    ok = (sign > 0) & (one_h > 0) & (diag > 0).all(axis=1) & (ld_norm > np.log(SINGULAR_TOL))
+    out[~ok] = np.nan
+    return out
+
+
+def _effects_from(ba, bb, k):
+    """Effects from coefficient stacks ba (B,pa,k), bb (B,pb,1): columns a_1..a_k, b_1..b_k,
+    direct, total, ind_1..ind_k, ind, pm."""
     a = ba[:, 1, :]
     b = bb[:, 2 : 2 + k, 0]
     cp = bb[:, 1, 0]
@@ -181,6 +247,12 @@ def _effects(Xa, Xb, M, Y, W):
     with np.errstate(divide="ignore", invalid="ignore"):
         pm = ind_t / tot
     return np.column_stack([a, b, cp, tot, ind, ind_t, pm])
+
+
+def _effects(Xa, Xb, M, Y, W):
+    """Effects for each weight row (see :func:`_effects_from`)."""
+    (ba, _), (bb, _) = _wls_many([(Xa, M), (Xb, Y[:, None])], W)
+    return _effects_from(ba, bb, M.shape[1])
 
 
 # ----------------------------------------------------------------------------- results
@@ -243,27 +315,26 @@ class MediationResult:
 
 
 def _bca(boot, est, jack, level):
-    """BCa interval per column (Efron 1987). boot (B,q), est (q,), jack (n,q)."""
+    """BCa interval per column (Efron 1987). boot (B,q), est (q,), jack (n,q); NaN rows are dropped
+    column by column. Bias correction and acceleration are computed for all columns at once."""
     alpha = (1 - level) / 2
+    fin = np.isfinite(boot)
+    nb = fin.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prop = ((boot < est).sum(axis=0) + 0.5 * (boot == est).sum(axis=0)) / nb
+        jfin = np.isfinite(jack)
+        jm = np.where(jfin, jack, 0.0).sum(axis=0) / jfin.sum(axis=0)
+        dd = np.where(jfin, jm - jack, 0.0)
+        den = 6 * np.sum(dd**2, axis=0) ** 1.5
+        acc = np.where(den > 0, np.sum(dd**3, axis=0) / np.where(den > 0, den, 1.0), 0.0)
+        z0 = stats.norm.ppf(prop)
+        zs = stats.norm.ppf([alpha, 1 - alpha])[:, None]
+        adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - acc * (z0 + zs)))  # (2, q)
     lo = np.full(est.shape, np.nan)
     hi = np.full(est.shape, np.nan)
-    for q in range(est.size):  # loop over effects (few), not over resamples
-        bq = boot[:, q]
-        bq = bq[np.isfinite(bq)]
-        if bq.size < 10 or not np.isfinite(est[q]):
-            continue
-        prop = (np.sum(bq < est[q]) + 0.5 * np.sum(bq == est[q])) / bq.size
-        if prop <= 0 or prop >= 1:
-            continue
-        z0 = stats.norm.ppf(prop)
-        jq = jack[:, q]
-        jq = jq[np.isfinite(jq)]
-        dd = jq.mean() - jq
-        den = 6 * np.sum(dd**2) ** 1.5
-        acc = np.sum(dd**3) / den if den > 0 else 0.0
-        zs = stats.norm.ppf([alpha, 1 - alpha])
-        adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - acc * (z0 + zs)))
-        lo[q], hi[q] = np.quantile(bq, adj)
+    usable = (nb >= 10) & np.isfinite(est) & (prop > 0) & (prop < 1)
+    for q in np.flatnonzero(usable):  # the quantiles per effect (few columns), not a loop over resamples
+        lo[q], hi[q] = np.quantile(boot[fin[:, q], q], adj[:, q])
     return lo, hi
 
 
@@ -375,14 +446,13 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     elif n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
-        W = _counts(idx, n)
-        boot = _effects(Xa, Xb, M, Y, W)
+        (ba, _), (bb, _) = _boot_wls([(Xa, M), (Xb, Y[:, None])], idx)
+        boot = _effects_from(ba, bb, k)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
         if ci == "bca":
-            # leave-one-out fits as weight rows 1 - e_i, in blocks to bound memory
-            jack = np.vstack([_effects(Xa, Xb, M, Y, _loo(n, i0, min(i0 + 2000, n)))
-                              for i0 in range(0, n, 2000)])
+            # leave-one-out coefficients in closed form (rank-one downdates), no refits
+            jack = _effects_from(_loo_coefs(Xa, M), _loo_coefs(Xb, Y[:, None]), k)
             lo, hi = _bca(boot, est, jack, level)
         else:
             alpha = (1 - level) / 2
@@ -425,6 +495,300 @@ def _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, reason):
     tab["n_boot_failed"] = n_failed
     tab["reason"] = reason
     return tab
+
+
+# ----------------------------------------------------------------------------- moderated mediation
+MODERATED_COLUMNS = ["effect", "term", "w_value", "estimate", "se", "ci_low", "ci_high", "pvalue", "boot_se",
+                     "ci_method", "n_boot_failed", "reason"]
+
+
+@dataclass
+class ModeratedMediationResult:
+    """Result of :func:`moderated_mediation` (Hayes PROCESS model 7 or 14).
+
+    ``table`` (see :meth:`to_frame`) has one row per path, one ``conditional_indirect`` row per
+    moderator value (``w_value``) and the ``index`` of moderated mediation.
+    """
+
+    x: str
+    m: str
+    y: str
+    w: str
+    model: int
+    covariates: list
+    values: list
+    n: int
+    n_boot: int
+    n_boot_valid: int
+    ci: str
+    level: float
+    table: pd.DataFrame = field(repr=False)
+    reason: str = ""
+    warnings: list = field(default_factory=list)
+
+    @property
+    def n_boot_failed(self) -> int:
+        return self.n_boot - self.n_boot_valid if self.n_boot else 0
+
+    @property
+    def index(self) -> float:
+        """Index of moderated mediation (a3*b for model 7, a*b3 for model 14)."""
+        return float(self.table.loc[self.table["effect"] == "index", "estimate"].iloc[0])
+
+    @property
+    def index_ci(self) -> tuple:
+        r = self.table[self.table["effect"] == "index"].iloc[0]
+        return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def conditional(self) -> pd.DataFrame:
+        """The conditional indirect effects, one row per moderator value."""
+        t = self.table
+        return t[t["effect"] == "conditional_indirect"].reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table, columns :data:`MODERATED_COLUMNS`."""
+        return self.table.copy()
+
+    def __repr__(self):
+        rows = "\n".join(
+            f"  {r.effect:20s} {'' if np.isnan(r.w_value) else f'{self.w}={r.w_value:g}':>14s} "
+            f"{r.estimate: .4f} [{r.ci_low: .4f}, {r.ci_high: .4f}]"
+            for r in self.table.itertuples())
+        notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+        return (f"ModeratedMediationResult(PROCESS model {self.model}: {self.x} -> {self.m} -> {self.y}, "
+                f"moderator {self.w}, n={self.n}, {self.ci} CI from {self.n_boot_valid}/{self.n_boot} "
+                f"resamples, level={self.level})\n{rows}{notes}")
+
+
+def _check_columns(data, roles):
+    """roles: list of (role, name). Names must be strings naming distinct columns of ``data``."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    seen = {}
+    for role, name in roles:
+        if not isinstance(name, str):
+            raise _err(f"{role} must be a column name (str), got {name!r}")
+        if name not in data.columns:
+            raise _err(f"{role} column {name!r} is not in the data (columns: {list(map(str, data.columns))})",
+                       name)
+        if name in seen:
+            raise _err(f"column {name!r} is used as both {seen[name]} and {role}", name)
+        seen[name] = role
+
+
+def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None, n_boot=5000,
+                        ci="percentile", seed=None, level=0.95):
+    """Moderated mediation: conditional indirect effects and the index of moderated mediation.
+
+    Hayes' PROCESS models (Hayes 2015, 2018 ch. 11-12), estimated by OLS as two equations:
+
+    * ``model=7`` (first-stage moderation, W on the a-path)::
+
+          M = i_M + a1 X + a2 W + a3 XW + covariates
+          Y = i_Y + c' X + b M + covariates
+
+      conditional indirect effect ``(a1 + a3 w) b``; index of moderated mediation ``a3 b``.
+    * ``model=14`` (second-stage moderation, W on the b-path)::
+
+          M = i_M + a X + covariates
+          Y = i_Y + c' X + b1 M + b2 W + b3 MW + covariates
+
+      conditional indirect effect ``a (b1 + b3 w)``; index ``a b3``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    x, m, y, w : str
+        Treatment, mediator, outcome and moderator columns (names are checked against the
+        data; nothing is parsed as a formula).
+    model : {7, 14}
+        PROCESS model number.
+    covariates : sequence of str
+        Entered in both equations (as PROCESS does by default).
+    values : sequence of float or None
+        Moderator values for the conditional indirect effects. Default: the 16th, 50th and 84th
+        percentiles of W in the complete cases (linear interpolation, R's ``quantile(type = 7)``),
+        or, when W takes two values, those two values.
+    n_boot : int
+        Bootstrap resamples (or Monte Carlo draws); 0 gives delta-method normal intervals.
+    ci : {"percentile", "bca", "montecarlo"}
+        Interval type; percentile is PROCESS's default.
+    seed : int or None
+        Seed for :func:`numpy.random.default_rng`.
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    ModeratedMediationResult
+        Paths (``a1``, ``a2``, ``a3``, ``b``, ``direct`` for model 7; ``a``, ``b1``, ``b2``,
+        ``b3``, ``direct`` for model 14), ``conditional_indirect`` per moderator value and the
+        ``index``. ``se`` is the delta-method SE with ML residual variances (``RSS / n``), equal
+        to lavaan's ``:=`` standard errors with ``fixed.x = TRUE``; ``pvalue`` is its Wald z test;
+        ``ci_low``/``ci_high`` the bootstrap interval and ``boot_se`` the bootstrap SD. A
+        near-singular design gives NA rows with the ``reason``; failed resamples are dropped,
+        counted (``n_boot_failed``) and stated.
+
+    Notes
+    -----
+    The bootstrap is the batched weighted least squares of :func:`mediate` (all resamples in one
+    computation); BCa uses closed-form leave-one-out coefficients. The product terms are formed
+    from the raw (uncentred) columns, as PROCESS does by default; conditional effects and the
+    index do not depend on centring. Matches ``lavaan::sem(fixed.x = TRUE)`` with the product
+    term as an observed variable and ``:=`` defined parameters (tests/reference/moderated.R).
+
+    References
+    ----------
+    Hayes, A. F. (2015). An index and test of linear moderated mediation. *Multivariate
+    Behavioral Research*, 50(1), 1-22. Hayes, A. F. (2018). *Introduction to mediation,
+    moderation, and conditional process analysis* (2nd ed.). Guilford. Preacher, K. J., Rucker,
+    D. D., & Hayes, A. F. (2007). Addressing moderated mediation hypotheses. *Multivariate
+    Behavioral Research*, 42(1), 185-227.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(2)
+    >>> x = rng.integers(0, 2, 400).astype(float); w = rng.normal(size=400)
+    >>> m = 0.5 * x + 0.3 * x * w + rng.normal(size=400); y = 0.4 * m + rng.normal(size=400)
+    >>> res = moderated_mediation(pd.DataFrame({"x": x, "m": m, "y": y, "w": w}), "x", "m", "y", "w",
+    ...                           model=7, n_boot=500, seed=1)
+    >>> round(res.index, 2) == round(res.to_frame().set_index("effect").loc["index", "estimate"], 2)
+    True
+    """
+    if model not in (7, 14):
+        raise ValueError(f"model must be 7 (moderator on the a-path) or 14 (on the b-path), got {model!r}")
+    if ci not in ("bca", "percentile", "montecarlo"):
+        raise ValueError(f"ci must be 'percentile', 'bca' or 'montecarlo', got {ci!r}")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = list(covariates)
+    _check_columns(data, [("treatment x", x), ("mediator m", m), ("outcome y", y), ("moderator w", w)]
+                   + [("covariate", c) for c in covariates])
+    cols = [x, m, y, w, *covariates]
+    d = data[cols].apply(pd.to_numeric, errors="coerce").dropna()
+    n = len(d)
+    need = max(MIN_CASES, 6 + len(covariates) + 2)
+    if n < need:
+        raise _err(f"too few complete cases: {n} on columns {cols}; need at least {need}")
+    X, M, Y, Wv = (d[c].to_numpy(float) for c in (x, m, y, w))
+    for name, v in ((x, X), (m, M), (w, Wv)):
+        if np.ptp(v) == 0:
+            raise _err(f"column {name!r} is constant in the complete cases", name)
+    if abs(np.corrcoef(M, Y)[0, 1]) > 1 - 1e-10:
+        raise _err(f"mediator {m!r} is identical (perfectly correlated) to outcome {y!r}", m)
+    C = d[covariates].to_numpy(float).reshape(n, len(covariates))
+    if values is None:
+        lv = np.unique(Wv)
+        vals = lv if lv.size == 2 else np.percentile(Wv, [16, 50, 84])
+    else:
+        vals = np.atleast_1d(np.asarray(values, dtype=float)).ravel()
+        if vals.size == 0 or not np.isfinite(vals).all():
+            raise _err(f"values for moderator {w!r} must be finite numbers, got {values!r}", w)
+    one = np.ones(n)
+    if model == 7:
+        Xm = np.column_stack([one, X, Wv, X * Wv, C])
+        Xy = np.column_stack([one, X, M, C])
+        names_m = ["(intercept)", x, w, f"{x}:{w}", *covariates]
+        names_y = ["(intercept)", x, m, *covariates]
+        paths = [("a1", 0, 1), ("a2", 0, 2), ("a3", 0, 3), ("b", 1, 2), ("direct", 1, 1)]
+        index_term = "a3*b"
+        cond_term = f"(a1 + a3*{w})*b"
+    else:
+        Xm = np.column_stack([one, X, C])
+        Xy = np.column_stack([one, X, M, Wv, M * Wv, C])
+        names_m = ["(intercept)", x, *covariates]
+        names_y = ["(intercept)", x, m, w, f"{m}:{w}", *covariates]
+        paths = [("a", 0, 1), ("b1", 1, 2), ("b2", 1, 3), ("b3", 1, 4), ("direct", 1, 1)]
+        index_term = "a*b3"
+        cond_term = f"a*(b1 + b3*{w})"
+    pm = Xm.shape[1]
+
+    def effects(theta):
+        """theta (B, pm + py) stacked coefficients -> (B, q): paths, conditional indirect, index."""
+        bm, by = theta[:, :pm], theta[:, pm:]
+        cols_ = [(bm if eq == 0 else by)[:, j] for _, eq, j in paths]
+        if model == 7:
+            a1, a3, b = bm[:, 1], bm[:, 3], by[:, 2]
+            cond = (a1[:, None] + a3[:, None] * vals[None, :]) * b[:, None]
+            idx_ = a3 * b
+        else:
+            a, b1, b3 = bm[:, 1], by[:, 2], by[:, 4]
+            cond = a[:, None] * (b1[:, None] + b3[:, None] * vals[None, :])
+            idx_ = a * b3
+        return np.column_stack([*cols_, cond, idx_])
+
+    terms = [f"{m if eq == 0 else y} ~ {(names_m if eq == 0 else names_y)[j]}" for _, eq, j in paths]
+    labels = [p[0] for p in paths] + ["conditional_indirect"] * vals.size + ["index"]
+    terms += [cond_term] * vals.size + [index_term]
+    w_col = np.r_[np.full(len(paths), np.nan), vals, np.nan]
+
+    def table(est, se, lo, hi, boot_se, ci_name, n_failed, reason):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pval = 2 * stats.norm.sf(np.abs(est / se))
+        return pd.DataFrame({"effect": labels, "term": terms, "w_value": w_col, "estimate": est, "se": se,
+                             "ci_low": lo, "ci_high": hi, "pvalue": pval, "boot_se": boot_se,
+                             "ci_method": ci_name, "n_boot_failed": n_failed, "reason": reason},
+                            columns=MODERATED_COLUMNS)
+
+    boot_name = ci if n_boot else "delta"
+    reason = _near_singular(Xm, names_m) or _near_singular(Xy, names_y)
+    if reason:
+        nan = np.full(len(labels), np.nan)
+        return ModeratedMediationResult(x, m, y, w, model, covariates, vals.tolist(), n, int(n_boot or 0), 0,
+                                        boot_name, level, table(nan, nan, nan, nan, nan, boot_name, 0, reason),
+                                        reason=reason)
+    # ---- point estimates (OLS) and delta-method SEs (ML residual variances, lavaan fixed.x) ----
+    designs = [(Xm, M[:, None]), (Xy, Y[:, None])]
+    (bm, _), (by, _) = _wls_many(designs, np.ones((1, n)))
+    theta = np.concatenate([bm[0, :, 0], by[0, :, 0]])
+    est = effects(theta[None, :])[0]
+    V = np.zeros((theta.size, theta.size))
+    for (Xe, T), sl in zip(designs, (slice(0, pm), slice(pm, theta.size))):
+        e = T[:, 0] - Xe @ theta[sl]
+        V[sl, sl] = np.linalg.inv(Xe.T @ Xe) * (e @ e / n)
+    h = 1e-30  # complex-step derivatives: exact for these polynomial effects
+    Gc = effects(theta[None, :] + 1j * h * np.eye(theta.size))
+    G = (Gc.imag / h).T  # (q, P)
+    se = np.sqrt(np.einsum("qi,ij,qj->q", G, V, G))
+    # ---- bootstrap / Monte Carlo ----
+    n_valid, warnings = 0, []
+    alpha = (1 - level) / 2
+    if n_boot and n_boot > 0:
+        rng = np.random.default_rng(seed)
+        if ci == "montecarlo":
+            sim = effects(rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh"))
+        else:
+            idx = rng.integers(0, n, size=(int(n_boot), n))
+            (bmb, _), (byb, _) = _boot_wls(designs, idx)
+            sim = effects(np.concatenate([bmb[:, :, 0], byb[:, :, 0]], axis=1))
+        ok = np.isfinite(sim).all(axis=1)
+        n_valid = int(ok.sum())
+        sim = sim[ok]
+        if n_valid >= 10:
+            boot_se = sim.std(axis=0, ddof=1)
+            if ci == "bca":
+                jack = effects(np.concatenate([_loo_coefs(Xm, M[:, None])[:, :, 0],
+                                               _loo_coefs(Xy, Y[:, None])[:, :, 0]], axis=1))
+                lo, hi = _bca(sim, est, jack, level)
+            else:
+                lo, hi = np.quantile(sim, [alpha, 1 - alpha], axis=0)
+        else:
+            boot_se = lo = hi = np.full(est.shape, np.nan)
+        if n_valid < n_boot:
+            warnings.append(
+                f"{int(n_boot) - n_valid} of {int(n_boot)} bootstrap resamples failed (near-singular design in "
+                f"the resample) and were dropped; the CI uses the {n_valid} valid resamples"
+                + (" (too few for an interval: CI is NA)" if n_valid < 10 else ""))
+    else:
+        boot_se = np.full(est.shape, np.nan)
+        zc = stats.norm.ppf(1 - alpha)
+        lo, hi = est - zc * se, est + zc * se
+    n_failed = int(n_boot or 0) - n_valid if n_boot else 0
+    tab = table(est, se, lo, hi, boot_se, boot_name, n_failed, "; ".join(warnings))
+    return ModeratedMediationResult(x, m, y, w, model, covariates, vals.tolist(), n, int(n_boot or 0), n_valid,
+                                    boot_name, level, tab, warnings=warnings)
 
 
 # ----------------------------------------------------------------------------- sensitivity
