@@ -378,3 +378,30 @@ def test_moderated_bad_input(jobs):
     near = jobs.assign(wz=jobs["treat"] + 1e-9 * rng.normal(size=len(jobs)))
     r = moderated_mediation(near, "treat", "job_seek", "depress2", "wz", n_boot=50, seed=1)
     assert r.to_frame()["estimate"].isna().all() and "near-singular" in r.reason
+
+
+def test_stage_moderated_mediation_table():
+    """No bundled study declares a moderator: the table is one reason row. With design.moderator set
+    (JOBS II, W = econ_hard), one model per continuous outcome; the binary outcome gets a reason row."""
+    import dataclasses
+
+    from efficacy.cleaning import clean_study
+    from efficacy.codebook import load_codebook
+    from efficacy.mediation import MODERATED_STAGE_COLUMNS, _moderated_rows
+
+    out = _stage("mastery_trial", n_boot=50, seed=0)
+    t = out["moderated_mediation"]
+    assert list(t.columns) == MODERATED_STAGE_COLUMNS and len(t) == 1 and "no moderator" in t.reason[0]
+    cb = load_codebook(ROOT / "data/raw/jobs_ii")
+    clean = clean_study(ROOT / "data/raw/jobs_ii").clean
+    cb = dataclasses.replace(cb, design=dataclasses.replace(cb.design, moderator="econ_hard"))
+    t = _moderated_rows(clean, cb, model=14, n_boot=200, ci="percentile", seed=3)
+    cont = t[t.reason.isna() | (t.reason == "")]
+    direct = moderated_mediation(clean, cb.design.treatment, "job_seek", "depress2", "econ_hard", model=14,
+                                 covariates=[c for c in cb.design.covariates if c != "econ_hard"],
+                                 n_boot=200, seed=3).to_frame()
+    assert_allclose(cont["estimate"], direct["estimate"], rtol=1e-12)
+    assert_allclose(cont["ci_low"], direct["ci_low"], rtol=1e-12)
+    assert (cont["model"] == 14).all() and (cont["outcome"] == "depress2").all()
+    binary = t[t.outcome == "work1"]
+    assert len(binary) == 1 and "binary outcome" in binary.reason.iloc[0]

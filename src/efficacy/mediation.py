@@ -54,6 +54,7 @@ __all__ = [
     "ModeratedMediationResult",
     "moderated_mediation",
     "MODERATED_COLUMNS",
+    "MODERATED_STAGE_COLUMNS",
     "sensitivity",
     "causal_mediation",
     "compare_models",
@@ -986,8 +987,43 @@ CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_hig
                   "inference", "n_sims", "n_failed", "n", "reason"]
 
 
+MODERATED_STAGE_COLUMNS = ["outcome", "mediator", "moderator", "model", *MODERATED_COLUMNS[:-1], "n", "reason"]
+
+
+def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
+    """The ``moderated_mediation`` table of :func:`run_stage`: one :func:`moderated_mediation` per
+    continuous outcome and mediator when the codebook declares ``design.moderator``, else a reason row."""
+    des = codebook.design
+    cols = MODERATED_STAGE_COLUMNS
+
+    def na(reason, **kw):
+        return pd.DataFrame([{c: kw.get(c, reason if c == "reason" else np.nan) for c in cols}])
+
+    if des is None or not des.treatment or not des.mediators or not des.outcomes:
+        return na("study declares no treatment, mediator and outcome in codebook design")
+    w = des.moderator
+    if not w:
+        return na("study declares no moderator in codebook design (design.moderator): no moderated mediation")
+    covs = [c for c in (des.covariates or []) if c != w]
+    rows = []
+    for out in des.outcomes:
+        for mj in des.mediators:
+            kw = dict(outcome=out, mediator=mj, moderator=w, model=model)
+            if codebook.is_binary(out):
+                rows.append(na("binary outcome: conditional indirect effects need a linear outcome model", **kw))
+                continue
+            try:
+                r = moderated_mediation(clean, des.treatment, mj, out, w, model=model, covariates=covs,
+                                        n_boot=n_boot, ci=ci, seed=seed)
+            except ValueError as exc:
+                rows.append(na(str(exc), **kw))
+                continue
+            rows.append(r.to_frame().assign(outcome=out, mediator=mj, moderator=w, model=model, n=r.n))
+    return pd.concat(rows, ignore_index=True).reindex(columns=cols)
+
+
 def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2, n_sims=1000,
-              panel_comparison=None):
+              moderated_model=7, panel_comparison=None):
     """Workflow entry point: the ``mediation`` stage of one study.
 
     Uses the codebook's design roles (treatment, mediators, outcomes, covariates). For each
@@ -997,12 +1033,16 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     temporal-order result when ``panel_comparison`` (``results/<study>/panel_comparison.csv``) is
     given.
 
+    When the codebook declares ``design.moderator``, :func:`moderated_mediation` (PROCESS model
+    ``moderated_model``, 7 or 14) runs per continuous outcome and mediator; otherwise the
+    ``moderated_mediation`` table is one row saying why there is none.
+
     Returns
     -------
     dict
-        ``mediation``, ``sensitivity``, ``causal_mediation``, ``model_comparison`` tables and
-        ``verdict`` (one column ``text`` with the markdown of :func:`verdict`). Analyses that
-        could not run are rows with a ``reason``.
+        ``mediation``, ``sensitivity``, ``causal_mediation``, ``model_comparison``,
+        ``moderated_mediation`` tables and ``verdict`` (one column ``text`` with the markdown of
+        :func:`verdict`). Analyses that could not run are rows with a ``reason``.
     """
     des = codebook.design
     med_rows, sens_rows, causal_rows, cmp_rows = [], [], [], []
@@ -1012,6 +1052,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
     panel = _panel_order(panel_comparison)
+    moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci=ci, seed=seed)
 
     def na(cols, reason, **kw):
         return pd.DataFrame([{c: kw.get(c, reason if c == "reason" else np.nan) for c in cols}])
@@ -1022,7 +1063,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
         return {"mediation": na(cols_med, reason), "sensitivity": na(cols_sens, reason),
                 "causal_mediation": na(CAUSAL_COLUMNS, reason),
                 "model_comparison": na(MODEL_COMPARISON_COLUMNS, reason),
-                "verdict": pd.DataFrame({"text": [text]})}
+                "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
     covs = list(des.covariates or [])
     for out in des.outcomes:
         binary = codebook.is_binary(out)
@@ -1102,7 +1143,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
     text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
-            "verdict": pd.DataFrame({"text": [text]})}
+            "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
 
 
 def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None):

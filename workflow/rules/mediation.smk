@@ -21,6 +21,12 @@ rule mediation:
             category="4. Mediation",
             subcategory="{study}",
         ),
+        moderated_mediation=report(
+            "results/{study}/moderated_mediation.csv",
+            caption="../report/moderated_mediation.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
         verdict=report(
             "results/{study}/verdict.md",
             caption="../report/mediation.rst",
@@ -42,6 +48,7 @@ rule mediation:
         ci=config["mediation"]["ci"],
         fragile_rho=config["mediation"]["fragile_rho"],
         n_sims=config["mediation"].get("n_sims", 1000),
+        moderated_model=config["mediation"].get("moderated_model", 7),
         seed=config["seed"],
     script:
         "../scripts/mediation.py"

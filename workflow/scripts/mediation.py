@@ -21,6 +21,6 @@ tables = run_stage(
     panel_comparison=panel,
     **dict(snakemake.params.items()),
 )
-for key in ("mediation", "sensitivity", "causal_mediation", "model_comparison"):
+for key in ("mediation", "sensitivity", "causal_mediation", "model_comparison", "moderated_mediation"):
     write_table(tables[key], snakemake.output[key])
 atomic_write_text(snakemake.output.verdict, tables["verdict"]["text"].iloc[0] + "\n")
