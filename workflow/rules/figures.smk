@@ -15,6 +15,8 @@ rule fig_flow:
         pdf="results/{study}/figures/flow.pdf",
     log:
         "logs/{study}/fig_flow.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_flow.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -42,6 +44,8 @@ rule fig_missingness:
         pdf="results/{study}/figures/missingness.pdf",
     log:
         "logs/{study}/fig_missingness.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_missingness.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -69,6 +73,8 @@ rule fig_items:
         pdf="results/{study}/figures/items.pdf",
     log:
         "logs/{study}/fig_items.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_items.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -95,6 +101,8 @@ rule fig_reliability:
         pdf="results/{study}/figures/reliability.pdf",
     log:
         "logs/{study}/fig_reliability.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_reliability.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -122,6 +130,8 @@ rule fig_mediation_path:
         pdf="results/{study}/figures/mediation_path.pdf",
     log:
         "logs/{study}/fig_mediation_path.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_mediation_path.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -148,6 +158,8 @@ rule fig_sensitivity:
         pdf="results/{study}/figures/sensitivity.pdf",
     log:
         "logs/{study}/fig_sensitivity.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_sensitivity.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -174,6 +186,8 @@ rule fig_riclpm_within:
         pdf="results/{study}/figures/riclpm_within.pdf",
     log:
         "logs/{study}/fig_riclpm_within.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_riclpm_within.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -200,6 +214,8 @@ rule fig_riclpm_between:
         pdf="results/{study}/figures/riclpm_between.pdf",
     log:
         "logs/{study}/fig_riclpm_between.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_riclpm_between.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -227,6 +243,8 @@ rule fig_forest:
         pdf="results/meta/{name}/figures/forest.pdf",
     log:
         "logs/meta/{name}/fig_forest.log",
+    benchmark:
+        "benchmarks/out/meta/{name}/fig_forest.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -254,6 +272,8 @@ rule fig_funnel:
         pdf="results/meta/{name}/figures/funnel.pdf",
     log:
         "logs/meta/{name}/fig_funnel.log",
+    benchmark:
+        "benchmarks/out/meta/{name}/fig_funnel.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -280,6 +300,8 @@ rule fig_masem_path:
         pdf="results/meta/{name}/figures/masem_path.pdf",
     log:
         "logs/meta/{name}/fig_masem_path.log",
+    benchmark:
+        "benchmarks/out/meta/{name}/fig_masem_path.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -293,8 +315,8 @@ rule fig_masem_path:
         "../scripts/figures.py"
 
 
-# Measurement invariance (one figure per grouping variable) and the simulation study's power and
-# coverage: rules ready; their targets join figure_targets() once those stages write the tables.
+# Measurement invariance: one figure per grouping variable. (The simulation study's power and coverage
+# figures are drawn by rule simulation_figures in simulation.smk, with the same efficacy.plots functions.)
 rule fig_invariance:
     input:
         invariance="results/{study}/invariance_{group}.csv",
@@ -308,6 +330,8 @@ rule fig_invariance:
         pdf="results/{study}/figures/invariance_{group}.pdf",
     log:
         "logs/{study}/fig_invariance_{group}.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_invariance_{group}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -316,56 +340,6 @@ rule fig_invariance:
         runtime=5,
     params:
         kind="invariance",
-        options={},
-    script:
-        "../scripts/figures.py"
-
-
-rule fig_power:
-    input:
-        power="results/simulation/power.csv",
-    output:
-        png=report(
-            "results/simulation/figures/power.png",
-            caption="../report/fig_power.rst",
-            category="8. Simulation",
-        ),
-        pdf="results/simulation/figures/power.pdf",
-    log:
-        "logs/simulation/fig_power.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        kind="power",
-        options={},
-    script:
-        "../scripts/figures.py"
-
-
-rule fig_coverage:
-    input:
-        coverage="results/simulation/coverage.csv",
-    output:
-        png=report(
-            "results/simulation/figures/coverage.png",
-            caption="../report/fig_coverage.rst",
-            category="8. Simulation",
-        ),
-        pdf="results/simulation/figures/coverage.pdf",
-    log:
-        "logs/simulation/fig_coverage.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        kind="coverage",
         options={},
     script:
         "../scripts/figures.py"

@@ -90,8 +90,12 @@ rule simulation_figures:
             caption="../report/simulation_coverage_plot.rst",
             category="Simulation",
         ),
+        power_pdf="results/simulation/power_curve.pdf",
+        coverage_pdf="results/simulation/coverage.pdf",
     log:
         "logs/simulation/figures.log",
+    benchmark:
+        "benchmarks/out/simulation/figures.tsv"
     conda:
         "../../environment.yml"
     threads: 1
