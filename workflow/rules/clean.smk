@@ -1,6 +1,6 @@
 rule clean:
     input:
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
         data=raw_data_file,
     output:
         clean="results/{study}/clean.csv",

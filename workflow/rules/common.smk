@@ -28,6 +28,11 @@ WAVE_STUDIES = [
 ]
 
 
+def codebook_path(wildcards):
+    """A study's codebook.yaml under config["raw_dir"] (never a hard-coded data/raw)."""
+    return str(CODEBOOKS[wildcards.study].path)
+
+
 def raw_data_file(wildcards):
     """The raw data file a study's codebook declares."""
     return str(CODEBOOKS[wildcards.study].data_file)
@@ -99,7 +104,7 @@ def mediation_inputs(wildcards):
     """Clean data and codebook; for studies with waves also the panel stage's temporal order."""
     inputs = {
         "clean": f"results/{wildcards.study}/clean.csv",
-        "codebook": f"data/raw/{wildcards.study}/codebook.yaml",
+        "codebook": codebook_path(wildcards),
     }
     if wildcards.study in WAVE_STUDIES:
         inputs["panel"] = f"results/{wildcards.study}/panel_comparison.csv"

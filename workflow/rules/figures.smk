@@ -33,7 +33,7 @@ rule fig_flow:
 rule fig_missingness:
     input:
         clean="results/{study}/clean.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         png=report(
             "results/{study}/figures/missingness.png",
@@ -62,7 +62,7 @@ rule fig_missingness:
 rule fig_items:
     input:
         clean="results/{study}/clean.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         png=report(
             "results/{study}/figures/items.png",
@@ -119,7 +119,7 @@ rule fig_reliability:
 rule fig_mediation_path:
     input:
         mediation="results/{study}/mediation.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         png=report(
             "results/{study}/figures/mediation_path.png",

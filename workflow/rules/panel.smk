@@ -2,7 +2,7 @@ rule panel:
     input:
         clean="results/{study}/clean.csv",
         long="results/{study}/clean_long.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         clpm=report(
             "results/{study}/clpm.csv",

@@ -1,7 +1,7 @@
 rule reliability:
     input:
         clean="results/{study}/clean.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         reliability=report(
             "results/{study}/reliability.csv",
