@@ -728,6 +728,8 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     est_df["std_all"] = std
     if reason:
         est_df[["est", "se", "z", "pvalue", "std_all"]] = np.nan
+    if missing == "listwise":  # means saturated, not model parameters (lavaan meanstructure = FALSE)
+        est_df = est_df[~est_df["name"].str.endswith("~1")].reset_index(drop=True)
     rows = []
     std_e = [std[spec.ia], std[spec.ib], std[spec.ic], eff[5], eff[6]]
     for q, e in enumerate(_EFFECTS):
@@ -910,7 +912,7 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci="percentile", missing="
             for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "pvalue_chisq"), ("cfi", "cfi"),
                              ("tli", "tli"), ("rmsea", "rmsea"), ("srmr", "srmr")):
                 t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
-            t["converged"] = np.where(lat, res.converged, np.nan)
-            t["proper"] = np.where(lat, res.proper, np.nan)
+            t["converged"] = pd.Series(np.where(lat, res.converged, None), dtype=object)
+            t["proper"] = pd.Series(np.where(lat, res.proper, None), dtype=object)
             rows.append(t)
     return {"latent_mediation": pd.concat(rows, ignore_index=True).reindex(columns=LATENT_COLUMNS)}
