@@ -5,15 +5,24 @@ pingouin's bias-corrected bootstrap); each timed as the best of ``repeats`` runs
 process. Prints both tables, checks that the point estimates agree, and prints the ratio.
 Also times moderated_mediation (PROCESS model 7, percentile CI) on the same data.
 
+BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, as in the workflow's threads: 1 rules) unless the
+variable is already set: on this shared 2-core machine a multi-threaded OpenBLAS slows our batched
+products 5-20x whenever the other core is busy, which measures the load, not the method.
+
 Run: .venv/bin/python benchmarks/bench_mediation.py [n_boot] [repeats]
 """
+import os
 import sys
 import time
 
-import numpy as np
-import pandas as pd
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from efficacy.mediation import mediate, moderated_mediation
+import numpy as np  # noqa: E402  (after the thread settings)
+import pandas as pd  # noqa: E402
+
+from efficacy.mediation import mediate, moderated_mediation  # noqa: E402
 
 n_boot = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -58,3 +67,4 @@ print(f"max |ours - pingouin| over the a, total, direct, indirect point estimate
 print(f"mediate: ours {t_ours:.4f} s, pingouin {t_ref:.4f} s, speed-up x{t_ref / t_ours:.1f} "
       f"({n_boot} resamples, n={n}, best of {repeats})")
 print(f"moderated_mediation (model 7, {n_boot} percentile resamples): {t_mod:.4f} s")
+print(f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
