@@ -420,3 +420,20 @@ def test_path_diagram_latent_mediation_layout(tmp_path):
     save_and_check(fig, tmp_path / "latent")
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2
     plots.plt.close(fig)
+
+
+def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readable():
+    """JOBS II shape: a linear outcome with a small indirect effect and a binary outcome that has only
+    a reason row. The note names the outcome not drawn and why; -0.0157 is not shown as -0.02."""
+    rows = [("depress2", "a", "job_seek", 0.0656, -0.040, 0.159), ("depress2", "b", "job_seek", -0.240, -0.303, -0.186),
+            ("depress2", "direct", None, -0.040, -0.127, 0.037), ("depress2", "total", None, -0.056, -0.145, 0.029),
+            ("depress2", "indirect", "job_seek", -0.0157, -0.0405, 0.0091)]
+    med = pd.DataFrame(rows, columns=["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"])
+    med = pd.concat([med, pd.DataFrame({"outcome": ["work1"], "reason": ["binary outcome: see causal_mediation.csv"]})],
+                    ignore_index=True)
+    g = plots.mediation_graph(med, treatment="treat")
+    assert g["nodes"] == ["treat", "job_seek", "depress2"]
+    assert "Indirect via job_seek: -0.016 [-0.041, 0.009]" in g["note"]
+    assert "Not shown: work1: binary outcome: see causal_mediation.csv." in g["note"]
+    labels = [plots._edge_label(r) for _, r in g["edges"].iterrows()]
+    assert labels == ["0.07 [-0.04, 0.16]", "-0.24 [-0.30, -0.19]", "-0.04 [-0.13, 0.04]"]

@@ -91,8 +91,12 @@ _RC = {
     "path.simplify": True,
 }
 
+# measures drawn on their own (untransformed) scale -> axis label (metafor's measure codes)
+_LINEAR_LABELS = {"SMD": "Standardised mean difference", "SMDH": "Standardised mean difference",
+                  "MD": "Mean difference", "COR": "Correlation r", "UCOR": "Correlation r",
+                  "RD": "Risk difference", "GEN": "Effect estimate (as supplied)"}
 _FUNNEL_LABELS = {"RR": "Log risk ratio", "OR": "Log odds ratio", "PETO": "Log odds ratio",
-                  "IRR": "Log incidence rate ratio", "ZCOR": "Fisher's z", "SMD": "Standardised mean difference"}
+                  "IRR": "Log incidence rate ratio", "ZCOR": "Fisher's z", **_LINEAR_LABELS}
 
 # measure -> (back-transform, axis label)
 _TRANSFORMS = {
@@ -256,7 +260,7 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
         raise ValueError("forest_plot: no studies to draw")
     back, xlab = _TRANSFORMS.get(str(measure).upper() if measure else "", (lambda v: v, "Effect size"))
     if measure and str(measure).upper() not in _TRANSFORMS:
-        xlab = f"Effect size ({measure})"
+        xlab = _LINEAR_LABELS.get(str(measure).upper(), f"Effect size ({measure})")
     k = len(st)
     w = st["weight"].to_numpy(float) if "weight" in st.columns else np.ones(k)
     w = np.where(np.isfinite(w), w, np.nanmin(w) if np.isfinite(w).any() else 1.0)
@@ -486,7 +490,7 @@ def flow_diagram(flow_df, *, title=None, width=SINGLE_COLUMN + 1.0):
         ax.set_ylim(-(nb - 1) * step_h - 0.5, 0.5)
         ax.axis("off")
         bw, bh = 3.6, 0.5
-        cx = 2.2
+        cx = 2.2 if nb > 1 else 5.0  # no exclusion boxes to the side: centre the single box
         for i, r in d.iterrows():
             yc = -i * step_h
             if i == 0 and nb == 1:
@@ -802,10 +806,14 @@ def _edge_label(r):
     est = r.get("estimate", np.nan)
     if est is None or pd.isna(est):
         return ""
-    txt = f"{float(est):.2f}"
     lo, hi = r.get("ci_low", np.nan), r.get("ci_high", np.nan)
-    if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi):
-        txt += f" [{float(lo):.2f}, {float(hi):.2f}]"
+    has_ci = lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi)
+    vals = [float(est)] + ([float(lo), float(hi)] if has_ci else [])
+    # small effects (e.g. an indirect effect of -0.016) keep a third decimal instead of showing "-0.02"
+    nd = 3 if max(abs(v) for v in vals) < 0.1 else 2
+    txt = f"{float(est):.{nd}f}"
+    if has_ci:
+        txt += f" [{float(lo):.{nd}f}, {float(hi):.{nd}f}]"
     return txt
 
 
@@ -1238,7 +1246,17 @@ def mediation_graph(mediation_df, *, treatment="X", outcome=None):
         notes.append(f"Indirect{via}: {_edge_label(r)}")
     for _, r in d[eff == "total"].iterrows():
         notes.append(f"Total: {_edge_label(r)}")
-    note = ("Unstandardised estimates [95% CI]; dashed: CI includes 0. " + "; ".join(notes)) if notes else None
+    note = ("Unstandardised estimates [95% CI]; dashed: CI includes 0. " + "; ".join(notes) + ".") if notes else None
+    # outcomes not drawn (another outcome with estimates, or one with only a reason row) are named
+    others = []
+    for o, g in mediation_df[mediation_df["outcome"].notna()].groupby(mediation_df["outcome"].astype(str),
+                                                                       sort=False):
+        if o == y:
+            continue
+        why = _reason_of(g) if not g["estimate"].notna().any() else "estimates in mediation.csv"
+        others.append(f"{o}: {why}" if why else str(o))
+    if others and outcome is None:
+        note = ((note + " ") if note else "") + "Not shown: " + "; ".join(others) + "."
     return {"nodes": [treatment] + mediators + [y], "edges": pd.DataFrame(edges), "covariances": cov, "note": note}
 
 
