@@ -65,6 +65,7 @@ def all_targets():
             "causal_mediation.csv",
             "model_comparison.csv",
             "verdict.md",
+            "latent_mediation.csv",
         ]
     )
     targets += expand(

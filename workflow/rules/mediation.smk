@@ -52,3 +52,31 @@ rule mediation:
         seed=config["seed"],
     script:
         "../scripts/mediation.py"
+
+
+rule latent_mediation:
+    input:
+        clean="results/{study}/clean.csv",
+        codebook="data/raw/{study}/codebook.yaml",
+    output:
+        latent_mediation=report(
+            "results/{study}/latent_mediation.csv",
+            caption="../report/latent_mediation.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
+    log:
+        "logs/{study}/latent_mediation.log",
+    benchmark:
+        "benchmarks/out/{study}/latent_mediation.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        n_boot=config["mediation"]["latent_n_boot"],
+        seed=config["seed"],
+    script:
+        "../scripts/latent_mediation.py"
