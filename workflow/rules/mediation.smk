@@ -57,7 +57,7 @@ rule mediation:
 rule latent_mediation:
     input:
         clean="results/{study}/clean.csv",
-        codebook="data/raw/{study}/codebook.yaml",
+        codebook=codebook_path,
     output:
         latent_mediation=report(
             "results/{study}/latent_mediation.csv",
