@@ -405,3 +405,16 @@ def test_stage_moderated_mediation_table():
     assert (cont["model"] == 14).all() and (cont["outcome"] == "depress2").all()
     binary = t[t.outcome == "work1"]
     assert len(binary) == 1 and "binary outcome" in binary.reason.iloc[0]
+
+
+def test_non_numeric_values_are_an_error_naming_column_and_row(jobs):
+    bad = jobs.astype({"econ_hard": object})
+    bad.loc[7, "econ_hard"] = "high"
+    with pytest.raises(ValueError, match="'econ_hard' is not numeric: value 'high' in row 7"):
+        moderated_mediation(bad, "treat", "job_seek", "depress2", "econ_hard", n_boot=0)
+    with pytest.raises(ValueError, match="'econ_hard' is not numeric"):
+        mediate(bad, "treat", "job_seek", "depress2", covariates=["econ_hard"], n_boot=0)
+    # missing values stay missing (complete cases), not an error
+    na = jobs.copy()
+    na.loc[[3, 4], "econ_hard"] = np.nan
+    assert moderated_mediation(na, "treat", "job_seek", "depress2", "econ_hard", n_boot=0).n == len(jobs) - 2

@@ -81,6 +81,19 @@ def _err(message, column=None):
 
 
 # ----------------------------------------------------------------------------- data
+def _numeric(data, cols):
+    """``data[cols]`` as floats, complete cases only; a non-numeric value is an error naming the
+    column and row (never silently turned into a missing value)."""
+    raw = data[cols]
+    d = raw.apply(pd.to_numeric, errors="coerce")
+    bad = d.isna() & raw.notna()
+    if bad.to_numpy().any():
+        c = bad.any(axis=0).idxmax()
+        r = bad[c].idxmax()
+        raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
+    return d.dropna()
+
+
 def _prepare(data, x, ms, y, covariates):
     cols = [x, *ms, y, *covariates]
     for c in cols:
@@ -88,7 +101,7 @@ def _prepare(data, x, ms, y, covariates):
             raise _err(f"column {c!r} is not in the data", c)
     if len(set(cols)) != len(cols):
         raise _err(f"a column is used in two roles: {cols}")
-    d = data[cols].apply(pd.to_numeric, errors="coerce").dropna()
+    d = _numeric(data, cols)
     n = len(d)
     p_max = 2 + len(ms) + len(covariates)
     if n < max(MIN_CASES, p_max + 2):
@@ -681,7 +694,7 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
     _check_columns(data, [("treatment x", x), ("mediator m", m), ("outcome y", y), ("moderator w", w)]
                    + [("covariate", c) for c in covariates])
     cols = [x, m, y, w, *covariates]
-    d = data[cols].apply(pd.to_numeric, errors="coerce").dropna()
+    d = _numeric(data, cols)
     n = len(d)
     need = max(MIN_CASES, 6 + len(covariates) + 2)
     if n < need:
