@@ -282,3 +282,49 @@ def test_every_job_of_the_full_dag_writes_only_under_results_logs_benchmarks():
     assert len(paths) > 20
     bad = [p for p in paths if _bad_output(p)]
     assert bad == [], bad
+
+
+# ---------------------------------------------------------------- raw_dir
+
+
+def test_raw_dir_is_read_from_the_config_by_every_rule(tmp_path):
+    """Studies under another folder of the project are found there, and data/raw is never read.
+
+    The bundled studies are moved to ``data/elsewhere`` (``data/raw`` no longer
+    exists); the forced dry run must list every study's jobs with codebooks
+    and data files from the new folder, and a real run of the clean stage must
+    work from it.
+    """
+    proj = copy_project(tmp_path / "p")
+    (proj / "data" / "raw").rename(proj / "data" / "elsewhere")
+    _set_config(proj, raw_dir="data/elsewhere")
+    studies = yaml.safe_load((proj / "config" / "config.yaml").read_text(encoding="utf-8"))["studies"]
+    proc = run([SNAKEMAKE, "-n", "--forceall", "--workflow-profile", "none", "--cores", "1"], proj, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    inputs = []
+    for line in out.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "input":
+            inputs += [p.strip() for p in value.split(",") if p.strip()]
+    for study in studies:
+        assert f"data/elsewhere/{study}/codebook.yaml" in inputs, study
+        assert f"results/{study}/clean.csv" in out, study
+    assert not [p for p in inputs if p.startswith("data/raw")], "a rule still reads data/raw"
+
+    proc = run([SNAKEMAKE, "--workflow-profile", "none", "--cores", "1", "results/jobs_ii/clean.csv"], proj)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    clean = (proj / "results" / "jobs_ii" / "clean.csv").read_text(encoding="utf-8")
+    assert clean.count("\n") > 800  # JOBS II has 899 participants
+    assert not (proj / "data" / "raw").exists()  # nothing written under data/
+
+
+def test_no_rule_hard_codes_the_raw_folder():
+    """Rule files name study inputs through common.smk's codebook_path/raw_data_file, never 'data/raw'."""
+    offenders = []
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")) + [ROOT / "Snakefile"]:
+        for i, line in enumerate(smk.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if "data/raw" in code and '"""' not in line:
+                offenders.append(f"{smk.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert offenders == [], "use codebook_path / raw_data_file (config['raw_dir']):\n" + "\n".join(offenders)
