@@ -1033,7 +1033,9 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
     maxhh = max(h[1] for h in half.values())
     if orientation == "LR":
         gap_layer = max(2.0 * maxhw + 1.4, 1.9)
-        gap_rank = 2.0 * maxhh + 0.9
+        # long chains (panel models: 4+ waves) are squeezed to the page width; extra height between
+        # the rows keeps the crossing cross-lagged labels apart
+        gap_rank = 2.0 * maxhh + (1.5 if nl >= 4 else 0.9)
 
         def xy(p):
             return (p[0] * gap_layer, -p[1] * gap_rank)
