@@ -1261,3 +1261,9 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None):
                 + " (lower is better; a cross-sectional comparison of directions, not a test of causation).")
         lines.append("")
     return "\n".join(lines)
+
+
+# Latent mediation (the mediator scale as a factor) lives in efficacy.latent; re-exported here (issue #5).
+from efficacy.latent import latent_mediation  # noqa: E402
+
+__all__ += ["latent_mediation"]
