@@ -418,3 +418,21 @@ def test_non_numeric_values_are_an_error_naming_column_and_row(jobs):
     na = jobs.copy()
     na.loc[[3, 4], "econ_hard"] = np.nan
     assert moderated_mediation(na, "treat", "job_seek", "depress2", "econ_hard", n_boot=0).n == len(jobs) - 2
+
+
+def test_verdict_reports_the_index_of_moderated_mediation():
+    import dataclasses
+
+    from efficacy.cleaning import clean_study
+    from efficacy.codebook import load_codebook
+
+    cb = load_codebook(ROOT / "data/raw/jobs_ii")
+    clean = clean_study(ROOT / "data/raw/jobs_ii").clean
+    cb = dataclasses.replace(cb, design=dataclasses.replace(cb.design, moderator="econ_hard"))
+    out = run_stage(clean, cb, n_boot=200, seed=1, n_sims=100, ci="percentile", moderated_model=7)
+    text = out["verdict"].text[0]
+    idx = out["moderated_mediation"].query("effect == 'index'").iloc[0]
+    assert "Moderated mediation: job_seek -> depress2 by `econ_hard` (PROCESS model 7)" in text
+    assert f"Index of moderated mediation {idx.estimate:.4f}" in text
+    assert "Not analysed: binary outcome" in text  # work1
+    assert "Moderated mediation" not in _stage("mastery_trial", n_boot=50, n_sims=100)["verdict"].text[0]

@@ -1167,16 +1167,17 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     causal = pd.concat(causal_rows, ignore_index=True).reindex(columns=CAUSAL_COLUMNS)
     cmp_t = pd.concat(cmp_rows, ignore_index=True).reindex(columns=MODEL_COMPARISON_COLUMNS) if cmp_rows else \
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
-    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel)
+    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
             "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
 
 
-def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None):
+def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, moderated=None):
     """Plain-words markdown verdict on what the design supports, per outcome and mediator.
 
     ``panel`` is the temporal-order result of the panel stage (``{"order": ..., "detail": ...}``)
-    for studies with waves.
+    for studies with waves; ``moderated`` the ``moderated_mediation`` table of :func:`run_stage`
+    (a section is added when the study declares a moderator).
     """
     des = codebook.design
     lines = [f"# Mediation verdict: {codebook.study}", ""]
@@ -1260,7 +1261,32 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None):
                    if np.isfinite(fm["aic"]) and np.isfinite(fr["aic"]) else "")
                 + " (lower is better; a cross-sectional comparison of directions, not a test of causation).")
         lines.append("")
+    lines += _moderated_verdict(moderated)
     return "\n".join(lines)
+
+
+def _moderated_verdict(t):
+    """Markdown lines on the index of moderated mediation, per outcome and mediator."""
+    if t is None or len(t) == 0 or t["moderator"].isna().all():
+        return []
+    out = []
+    for (outcome, mediator), g in t.groupby(["outcome", "mediator"], sort=False):
+        w, model = g["moderator"].iloc[0], g["model"].iloc[0]
+        out.append(f"## Moderated mediation: {mediator} -> {outcome} by `{w}` (PROCESS model {int(model)})")
+        idx = g[g["effect"] == "index"]
+        if idx.empty or not np.isfinite(idx["estimate"].iloc[0]):
+            out += [f"Not analysed: {g['reason'].dropna().iloc[0] if g['reason'].notna().any() else 'no estimate'}.",
+                    ""]
+            continue
+        r = idx.iloc[0]
+        excl = np.isfinite(r.ci_low) and not (r.ci_low <= 0 <= r.ci_high)
+        cond = "; ".join(f"{w} = {c.w_value:g}: {c.estimate:.4f} [{c.ci_low:.4f}, {c.ci_high:.4f}]"
+                         for c in g[g["effect"] == "conditional_indirect"].itertuples())
+        out += [f"Index of moderated mediation {r.estimate:.4f}, {r.ci_method} 95% CI [{r.ci_low:.4f}, "
+                f"{r.ci_high:.4f}]: " + (f"the indirect effect depends on `{w}`." if excl else
+                                         f"no evidence that the indirect effect depends on `{w}`.")
+                + f" Conditional indirect effects: {cond}.", ""]
+    return out
 
 
 # Latent mediation (the mediator scale as a factor) lives in efficacy.latent; re-exported here (issue #5).
