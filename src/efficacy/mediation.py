@@ -166,16 +166,15 @@ def _counts(idx, n):
 
 
 def _solve(XtX, XtT):
-    """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,)."""
+    """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
+
+    A system fails when the log-determinant of the unit-diagonal scaled ``X'WX`` is below
+    ``log(SINGULAR_TOL)`` (its sign is that of ``det(X'WX)``; an all-zero column gives 0).
+    """
     p = XtX.shape[1]
-    sign, _ = np.linalg.slogdet(XtX)
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
-    cond_ok = sign > 0
-    if cond_ok.any():
-        # normalised determinant guards against near-singular resamples
-        Dn = XtX / scale[:, :, None] / scale[:, None, :]
-        s2, ld = np.linalg.slogdet(Dn)
-        cond_ok &= (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    s2, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
+    cond_ok = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
     A = np.where(cond_ok[:, None, None], XtX, np.eye(p))
     beta = np.linalg.solve(A, XtT)
     beta[~cond_ok] = np.nan
@@ -183,48 +182,63 @@ def _solve(XtX, XtT):
 
 
 def _features(designs):
-    """Per-case cross-product features of several equations: F (n, q) and the (p, k) shapes.
+    """Per-case cross-product features of several equations: F (n, q) and, per equation, the
+    F-column index of each entry of ``X'X`` (p, p) and ``X'T`` (p, k).
 
-    ``designs`` is a list of ``(X (n,p), T (n,k))``; row i of F holds every equation's
-    ``x_i x_i'`` and ``x_i t_i'``, so that ``W @ F`` gives all weighted cross-products at once.
+    ``designs`` is a list of ``(X (n,p), T (n,k))``. Row i of F holds the products
+    ``z_ij z_il`` of the distinct columns z of all designs (the intercept, the treatment and
+    the mediators are shared by the equations), each unordered pair once, so ``W @ F`` gives
+    every weighted cross-product of every equation from one matrix product.
     """
-    n = len(designs[0][0])
-    blocks, shapes = [], []
+    base = []
+
+    def cid(v):
+        for i, b in enumerate(base):
+            if np.array_equal(b, v):
+                return i
+        base.append(v)
+        return len(base) - 1
+
+    pairs, maps = {}, []
+
+    def pid(i, j):
+        return pairs.setdefault((min(i, j), max(i, j)), len(pairs))
+
     for X, T in designs:
-        p, k = X.shape[1], T.shape[1]
-        blocks += [(X[:, :, None] * X[:, None, :]).reshape(n, p * p), (X[:, :, None] * T[:, None, :]).reshape(n, p * k)]
-        shapes.append((p, k))
-    return np.hstack(blocks), shapes
+        ix = [cid(X[:, j]) for j in range(X.shape[1])]
+        it = [cid(T[:, j]) for j in range(T.shape[1])]
+        maps.append((np.array([[pid(a, c) for c in ix] for a in ix], dtype=np.intp),
+                     np.array([[pid(a, c) for c in it] for a in ix], dtype=np.intp)))
+    Z = np.column_stack(base)
+    I, J = (np.array(v, dtype=np.intp) for v in zip(*pairs))
+    return Z[:, I] * Z[:, J], maps
 
 
-def _solve_many(G, shapes):
-    """Split stacked cross-products G (B, q) by equation and solve each: list of (beta, ok)."""
-    out, at, B = [], 0, G.shape[0]
-    for p, k in shapes:
-        XtX = G[:, at: at + p * p].reshape(B, p, p)
-        XtT = G[:, at + p * p: at + p * p + p * k].reshape(B, p, k)
-        at += p * p + p * k
-        out.append(_solve(XtX, XtT))
-    return out
+def _solve_many(G, maps):
+    """Gather each equation's ``X'WX`` and ``X'WT`` from the stacked products G (B, q) and solve:
+    list of (beta (B,p,k), ok (B,))."""
+    B = G.shape[0]
+    return [_solve(G[:, mx.ravel()].reshape(B, *mx.shape), G[:, mt.ravel()].reshape(B, *mt.shape))
+            for mx, mt in maps]
 
 
 def _wls_many(designs, W):
     """Batched weighted least squares of several equations sharing the case weights ``W`` (B, n):
     one matrix product ``W @ F`` (:func:`_features`), then batched solves. List of (beta (B,p,k), ok (B,))."""
-    F, shapes = _features(designs)
-    return _solve_many(W @ F, shapes)
+    F, maps = _features(designs)
+    return _solve_many(W @ F, maps)
 
 
 def _boot_wls(designs, idx, chunk=1000):
     """Bootstrap fits from the resample index matrix ``idx`` (B, n): the case-count weights are
     built and multiplied into the features chunk by chunk (bounded memory, cache-friendly); the
     numbers are those of ``_wls_many(designs, _counts(idx, n))``. ``idx`` is overwritten."""
-    F, shapes = _features(designs)
+    F, maps = _features(designs)
     B, n = idx.shape
     G = np.empty((B, F.shape[1]))
     for i0 in range(0, B, chunk):
         G[i0: i0 + chunk] = _counts(idx[i0: i0 + chunk], n) @ F
-    return _solve_many(G, shapes)
+    return _solve_many(G, maps)
 
 
 def _wls(X, W, T):
