@@ -239,3 +239,43 @@ def test_run_stage_reason_rows(mastery_study):
                                                                    outcomes=["behavior"], covariates=[]))
     t = run_stage(clean, not_scale, n_boot=0)["latent_mediation"]
     assert len(t) == 1 and "not a multi-item scale" in t["reason"].iloc[0]
+
+
+def test_failed_fit_is_na_with_reason(mastery, monkeypatch):
+    import efficacy.latent as lat
+
+    orig = lat._fit_batch
+
+    def never(spec, mom, th0, **kw):
+        th, conv, it = orig(spec, mom, th0, **kw)
+        return th, np.zeros_like(conv), it
+
+    monkeypatch.setattr(lat, "_fit_batch", never)
+    res = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=20, seed=1)
+    assert not res.converged and not res.proper
+    assert "did not converge" in res.reason
+    t = res.to_frame()
+    lat_rows = t[t["model"] == "latent"]
+    assert lat_rows["estimate"].isna().all() and lat_rows["ci_low"].isna().all()
+    assert (lat_rows["reason"] == res.reason).all()
+    assert np.isfinite(res.sum_score_indirect)              # the observed-score model is unaffected
+
+
+def test_failed_resamples_are_dropped_and_counted(mastery, monkeypatch):
+    import efficacy.latent as lat
+
+    orig = lat._fit_batch
+
+    def some_fail(spec, mom, th0, **kw):
+        th, conv, it = orig(spec, mom, th0, **kw)
+        if len(conv) > 1:                                    # bootstrap batches: every 10th refit fails
+            conv = conv.copy()
+            conv[::10] = False
+        return th, conv, it
+
+    monkeypatch.setattr(lat, "_fit_batch", some_fail)
+    res = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=100, seed=1, sum_score=False)
+    assert res.converged and res.n_failed == 10
+    assert any("10 of 100 bootstrap refits" in w for w in res.warnings)
+    assert (res.to_frame()["n_failed"] == 10).all()
+    assert np.isfinite(res.indirect_ci).all()

@@ -31,7 +31,7 @@ fit is Fisher scoring (expected information, step-halving on the log-likelihood)
 over a *batch* of weight vectors at once: every bootstrap refit is an iterative ML fit, so
 the resamples cannot be computed in one least-squares solve, but they are computed
 together, in batches of ``batch`` resamples, each started from the full-sample estimate
-(warm start; typically 3-5 scoring steps). There is no Python loop over resamples.
+(warm start; fewer than ten scoring steps on the bundled studies). There is no Python loop over resamples.
 
 References
 ----------
@@ -907,8 +907,8 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci="percentile", missing="
             t = res.to_frame()
             t.insert(0, "mediator", med)
             t.insert(0, "outcome", out)
-            t["missing"] = res.missing
             lat = t["model"].eq("latent")
+            t["missing"] = np.where(lat, res.missing, "mean of answered items")
             for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "pvalue_chisq"), ("cfi", "cfi"),
                              ("tli", "tli"), ("rmsea", "rmsea"), ("srmr", "srmr")):
                 t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
