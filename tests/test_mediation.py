@@ -109,6 +109,8 @@ def test_bad_input():
         mediate(small, "x", "m", "y", n_boot=0)
     with pytest.raises(ValueError, match="'nope'"):
         mediate(d, "x", "m", "nope", n_boot=0)
+    with pytest.raises(ValueError, match="named by strings"):
+        mediate(d, "x", "m", "y", covariates=[["m"]], n_boot=0)
 
 
 def _stage(study, **kw):

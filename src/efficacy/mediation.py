@@ -97,6 +97,8 @@ def _numeric(data, cols):
 def _prepare(data, x, ms, y, covariates):
     cols = [x, *ms, y, *covariates]
     for c in cols:
+        if not isinstance(c, str):
+            raise _err(f"columns are named by strings, got {c!r} (in {cols!r})")
         if c not in data.columns:
             raise _err(f"column {c!r} is not in the data", c)
     if len(set(cols)) != len(cols):
