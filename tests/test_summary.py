@@ -86,3 +86,67 @@ def test_summary_descriptives_and_correlations(tmp_path):
     assert "| 1. a | 4 | 2.50 | 1.29 | \u2014 | 1.34 |" in text
     assert "| 2. b | 3 | 2.67 | 1.15 | .87 | \u2014 |" in text
     assert "disattenuated correlations above 1 (a-b)" in text
+
+
+def test_summary_latent_moderated_within_and_heterogeneity_notes(tmp_path):
+    """Latent vs sum-score mediation, moderated mediation, the within-person model with its Nickell
+    (1981) caution, and large heterogeneity all reach the tables and the 'need care' notes."""
+    import numpy as np
+
+    study = tmp_path / "s4"
+    study.mkdir()
+    lat = pd.DataFrame({
+        "outcome": ["beh"] * 6 + ["adh"], "mediator": ["eff"] * 7,
+        "model": ["latent"] * 3 + ["sum_score"] * 3 + [None], "effect": ["a", "b", "indirect"] * 2 + [None],
+        "estimate": [0.31, 29.6, 9.28, 0.30, 27.7, 8.29, np.nan], "ci_low": [0.16, 22.8, 5.09, 0.16, 21.7, 4.56, np.nan],
+        "ci_high": [0.45, 35.1, 14.24, 0.41, 33.5, 12.56, np.nan], "chisq": [27.17] * 3 + [np.nan] * 4,
+        "df": [24] * 3 + [np.nan] * 4, "cfi": [0.997] * 3 + [np.nan] * 4, "rmsea": [0.018] * 3 + [np.nan] * 4,
+        "converged": [True] * 3 + [None] * 4, "proper": [False] * 3 + [None] * 4,
+        "reason": [None] * 6 + ["binary outcome: see causal_mediation.csv"]})
+    lat.to_csv(study / "latent_mediation.csv", index=False)
+    pd.DataFrame({"outcome": "beh", "mediator": "eff", "moderator": "age", "model": 7,
+                  "effect": ["a3", "conditional_indirect", "index"], "term": ["treat:age", None, None],
+                  "w_value": [np.nan, 30.0, np.nan], "estimate": [0.02, 0.15, 0.004], "ci_low": [0.001, 0.05, 0.0005],
+                  "ci_high": [0.04, 0.26, 0.009], "pvalue": [0.04, 0.003, 0.03], "reason": None}
+                 ).to_csv(study / "moderated_mediation.csv", index=False)
+    pd.DataFrame({"outcome": ["efficacy", "efficacy"], "component": ["intercept", "within"],
+                  "term": ["Intercept", "behavior_lag_within"], "estimate": [1.72, -0.0093],
+                  "ci_low": [1.42, -0.0141], "ci_high": [2.02, -0.0045], "pvalue": [1e-30, 0.00015],
+                  "reason": [None, None]}).to_csv(study / "within_person.csv", index=False)
+    pd.DataFrame({"pid": np.repeat([1, 2], 5), "wave": np.tile(np.arange(1, 6), 2)}).to_csv(study / "clean_long.csv",
+                                                                                         index=False)
+    meta = tmp_path / "meta" / "m1"
+    meta.mkdir(parents=True)
+    pd.DataFrame({"term": ["overall"], "k": [13], "estimate": [-0.71], "ci_low": [-1.07], "ci_high": [-0.36],
+                  "pi_low": [-1.86], "pi_high": [0.43], "tau2": [0.313], "I2": [92.2], "Q": [152.2], "Q_df": [12],
+                  "Q_pval": [1e-20], "method": ["REML"], "measure": ["RR"], "reason": [None]}
+                 ).to_csv(meta / "summary.csv", index=False)
+    text = build_summary(tmp_path, ["s4"])
+    assert "| beh | eff | latent | 0.310 | 29.600 | 9.280 [5.090, 14.240] | chi2(24) = 27.17, CFI = .997, " \
+           "RMSEA = .018 |  |" in text
+    assert "| beh | eff | sum score | 0.300 | 27.700 | 8.290 [4.560, 12.560] |" in text
+    assert "binary outcome: see causal_mediation.csv" in text
+    assert "latent mediation model for eff -> beh has an improper solution" in text
+    assert "| beh | eff | age | PROCESS 7 | indirect at W = 30.00 | 0.150 [0.050, 0.260] | .003 |" in text
+    assert "| beh | eff | age | PROCESS 7 | index of moderated mediation | 0.004 [0.001, 0.009] | .030 |" in text
+    assert "| efficacy | behavior_lag_within | within | -0.009 [-0.014, -0.004] | < .001 |" in text
+    assert "Intercept" not in text
+    assert "With T = 5 occasions per person" in text and "Nickell, 1981" in text
+    assert "Nickell (1981) bias with T = 5 occasions" in text  # also among the notes at the top
+    assert "meta-analysis m1: heterogeneity is large (I2 = 92%)" in text
+    page = markdown_to_html(text)
+    assert "<li>meta-analysis m1: heterogeneity is large" in page
+    assert "<em>n</em>" in markdown_to_html("Scale scores: *n*, *M*") and "2*3*4" in markdown_to_html("2*3*4")
+
+
+def test_summary_html_shows_figures_at_one_scale(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from efficacy import plots
+
+    (tmp_path / "s5" / "figures").mkdir(parents=True)
+    fig = plots.plt.figure(figsize=(plots.SINGLE_COLUMN, 2))
+    fig.text(0.5, 0.5, "x")
+    plots.save_figure(fig, tmp_path / "s5" / "figures" / "flow")
+    page = markdown_to_html(build_summary(tmp_path, ["s5"]), base=tmp_path)
+    assert f"src='s5/figures/flow.png' width='{round(plots.SINGLE_COLUMN * plots.DPI) // 2}'" in page

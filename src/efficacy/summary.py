@@ -109,6 +109,8 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
             t["pvalue"] = t["pvalue"].map(_p)
         out += [f"**Table {study}.3.** Mediation (`{study}/mediation.csv`).", "", markdown_table(t), ""]
     out += _sensitivity_section(folder, study, notes, fragile_rho)
+    out += _latent_section(folder, study, notes)
+    out += _moderated_section(folder, study)
     verdict = folder / "verdict.md"
     if verdict.exists():
         text = verdict.read_text(encoding="utf-8").strip()
@@ -120,6 +122,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
         out += [f"**Table {study}.4.** Panel models (`{study}/panel_comparison.csv`).", "",
                 markdown_table(panel.map(lambda v: apa_number(v, 3) if isinstance(v, float) else v)), ""]
     out += _panel_effects_section(folder, study, notes)
+    out += _within_section(folder, study, notes)
     figs = _figures(results, study, STUDY_FIGURES)
     if figs:
         out += [f"### Figures: {study}", ""] + figs
@@ -317,7 +320,106 @@ def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[s
     return out
 
 
-def _meta_section(results: Path) -> list[str]:
+def _b_ci(x, digits=3) -> str:
+    return f"{apa_number(x.get('estimate'), digits)} {_ci(x.get('ci_low'), x.get('ci_high'), digits)}"
+
+
+def _latent_section(folder: Path, study: str, notes: list[str]) -> list[str]:
+    """Latent mediation (the efficacy factor as mediator) beside the sum-score model."""
+    lat = _read(folder / "latent_mediation.csv")
+    if lat is None or lat.empty or "effect" not in lat:
+        return []
+    rows = []
+    for (outcome, mediator), g in lat.groupby([lat["outcome"].astype(str), lat["mediator"].astype(str)],
+                                              sort=False):
+        if not g["estimate"].notna().any():
+            rows.append({"Outcome": outcome, "Mediator": mediator, "Model": "", "a": "", "b": "",
+                         "Indirect [95% CI]": "NA", "Fit": "", "Note": _reason(g)})
+            continue
+        for model, m in g.groupby(g["model"].astype(str), sort=False):
+            eff = m.set_index(m["effect"].astype(str))
+            first = m.iloc[0]
+            fit = ""
+            if model == "latent" and pd.notna(first.get("chisq")):
+                fit = (f"chi2({'NA' if pd.isna(first.get('df')) else int(first['df'])}) = "
+                       f"{apa_number(first['chisq'])}, CFI = {apa_number(first.get('cfi'), 3, bounded=True)}, "
+                       f"RMSEA = {apa_number(first.get('rmsea'), 3, bounded=True)}")
+            rows.append({
+                "Outcome": outcome, "Mediator": mediator, "Model": model.replace("_", " "),
+                "a": apa_number(eff["estimate"].get("a"), 3), "b": apa_number(eff["estimate"].get("b"), 3),
+                "Indirect [95% CI]": _b_ci(eff.loc["indirect"]) if "indirect" in eff.index else "NA",
+                "Fit": fit, "Note": _reason(m),
+            })
+            if model == "latent" and "proper" in m and (~m["proper"].dropna().map(_true)).any():
+                notes.append(f"{study}: the latent mediation model for {mediator} -> {outcome} has an improper "
+                             "solution (a negative variance); use the sum-score row.")
+            if model == "latent" and "converged" in m and (~m["converged"].dropna().map(_true)).any():
+                notes.append(f"{study}: the latent mediation model for {mediator} -> {outcome} did not converge.")
+    return [f"**Table {study}.latent.** Latent mediation: the mediator as a factor of its items (removes the "
+            f"attenuation of an unreliable sum score) beside the sum-score model (`{study}/latent_mediation.csv`; "
+            "unstandardised, bootstrap CIs).", "", markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _moderated_section(folder: Path, study: str) -> list[str]:
+    """Moderated mediation (PROCESS model 7 or 14): conditional indirect effects and the index."""
+    mod = _read(folder / "moderated_mediation.csv")
+    if mod is None or mod.empty or "effect" not in mod or not mod["estimate"].notna().any():
+        return []  # no moderator declared (a reason row only): nothing to report
+    t = mod[mod["estimate"].notna()]
+    rows = []
+    for _, x in t.iterrows():
+        eff = str(x["effect"])
+        what = {"conditional_indirect": f"indirect at W = {apa_number(x.get('w_value'), 2)}",
+                "index": "index of moderated mediation"}.get(eff, eff if pd.isna(x.get("term")) else str(x["term"]))
+        rows.append({"Outcome": x["outcome"], "Mediator": x["mediator"], "Moderator (W)": x["moderator"],
+                     "Model": "NA" if pd.isna(x.get("model")) else f"PROCESS {int(x['model'])}",
+                     "Effect": what, "B [95% CI]": _b_ci(x), "p": _p(x.get("pvalue"))})
+    return [f"**Table {study}.moderated.** Moderated mediation (`{study}/moderated_mediation.csv`): the indirect "
+            "effect at low, middle and high values of the moderator; the index's CI excluding 0 means the "
+            "indirect effect depends on W (Hayes, 2015).", "", markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _within_section(folder: Path, study: str, notes: list[str]) -> list[str]:
+    """The within-person multilevel model, with the Nickell (1981) caution for short panels."""
+    wp = _read(folder / "within_person.csv")
+    if wp is None or wp.empty or "estimate" not in wp:
+        return []
+    n_waves = None
+    long = _read(folder / "clean_long.csv")
+    if long is not None and "wave" in long:
+        n_waves = int(long["wave"].nunique())
+    t_txt = f"T = {n_waves} occasions" if n_waves else "few occasions"
+    nickell = (f"With {t_txt} per person, person-mean centring biases the lagged within-person estimates "
+               "(Nickell, 1981): the autoregressive terms are pulled down by about (1 + phi)/(T - 1) and a "
+               "cross-lagged path can appear with the wrong sign, so the RI-CLPM above is the primary analysis "
+               "and this model a check.")
+    if not wp["estimate"].notna().any():
+        notes.append(f"{study}: the within-person model gave no estimates ({_reason(wp) or 'no reason given'}).")
+        return [f"_The within-person model (`{study}/within_person.csv`) gave no estimates: "
+                f"{_reason(wp) or 'no reason given'}._", ""]
+    t = wp[wp["estimate"].notna() & (wp.get("component", pd.Series("", index=wp.index)).astype(str) != "intercept")]
+    rows = []
+    for _, x in t.iterrows():
+        rows.append({"Outcome": x["outcome"], "Term": x.get("term", ""),
+                     "Component": x.get("component", ""), "B [95% CI]": _b_ci(x), "p": _p(x.get("pvalue"))})
+    extra = [f"_Note._ {nickell}"]
+    if "reason" in wp and wp["reason"].notna().any():
+        extra.append(f"_Fit note:_ {_reason(wp)}.")
+    if n_waves is not None and n_waves <= 10:
+        notes.append(f"{study}: the within-person (person-mean-centred lagged) model has Nickell (1981) bias "
+                     f"with {t_txt}; read its lagged effects only beside the RI-CLPM.")
+    return [f"**Table {study}.within.** Within-person multilevel model, lagged effects split into within "
+            f"(person-mean-centred) and between parts (`{study}/within_person.csv`).", "",
+            markdown_table(pd.DataFrame(rows)), ""] + [e for x in extra for e in (x, "")]
+
+
+def _reason(df) -> str:
+    if "reason" not in df or not df["reason"].notna().any():
+        return ""
+    return "; ".join(dict.fromkeys(str(r) for r in df["reason"].dropna()))
+
+
+def _meta_section(results: Path, notes=None) -> list[str]:
     meta = results / "meta"
     if not meta.is_dir():
         return []
@@ -351,6 +453,9 @@ def _meta_section(results: Path) -> list[str]:
         if len(big):
             out += [f"_Note._ Heterogeneity in `{name}` is large (I2 > 75%): the prediction interval, not the "
                     "pooled mean, describes what a new study may find.", ""]
+            if notes is not None:
+                notes.append(f"meta-analysis {name}: heterogeneity is large (I2 = {float(big['I2'].max()):.0f}%); "
+                             "the pooled mean alone misleads, read the prediction interval.")
         masem = _read(folder / "masem.csv")
         if masem is not None and "table" in masem and (masem["table"] != masem["table"].iloc[0]).any():
             t = masem[masem["table"].isin(["path", "indirect"])]
@@ -384,7 +489,7 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
     body: list[str] = []
     for study in studies:
         body += _study_section(results, study, flagged, notes, fragile_rho)
-    body += _meta_section(results)
+    body += _meta_section(results, notes)
     head = [
         "# efficacy: summary of the analysis",
         "",
@@ -397,7 +502,7 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
                  + ", ".join(flagged) + ". Unreliable scores attenuate every correlation and mediation estimate "
                  "that uses them (see the disattenuated correlations in `<study>/attenuation.csv`).", ""]
     if notes:
-        head += ["> **Results that need care.** " + " ".join(notes), ""]
+        head += ["> **Results that need care.**", ">"] + [f"> - {n}" for n in notes] + [""]
     return "\n".join(head + body).rstrip() + "\n"
 
 
@@ -407,17 +512,35 @@ def _inline(text: str) -> str:
     t = html.escape(text)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
+    t = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<em>\1</em>", t)
     t = re.sub(r"(?<![\w*])_([^_]+)_(?![\w])", r"<em>\1</em>", t)
     return t
 
 
-def markdown_to_html(markdown: str, title="efficacy summary") -> str:
-    """A minimal self-contained HTML rendering of the summary (headings, tables, paragraphs)."""
+def _png_width(path: Path):
+    """Pixel width from a PNG header, or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big")
+
+
+def markdown_to_html(markdown: str, title="efficacy summary", base=None) -> str:
+    """A minimal self-contained HTML rendering of the summary (headings, tables, paragraphs).
+
+    With ``base`` (the folder image paths are relative to), each figure is shown at one common
+    scale (half its 300-dpi pixel width, capped at the text width), so text in a single-column
+    figure is as large on screen as in a double-column one.
+    """
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;}table{border-collapse:collapse;"
              "margin:.5em 0 1.5em}td,th{border-top:1px solid #999;border-bottom:1px solid #999;padding:.2em .6em;"
              "text-align:left}blockquote{background:#fff4e0;padding:.5em 1em}figure{margin:1em 0}"
-             "figure img{max-width:min(100%,46em);max-height:36em;height:auto}"
+             "figure img{max-width:min(100%,46em);height:auto}"
              "figcaption{font-size:.9em;color:#444}</style></head><body>"]
     lines = markdown.splitlines()
     i = 0
@@ -438,10 +561,27 @@ def markdown_to_html(markdown: str, title="efficacy summary") -> str:
             parts.append(f"<h{min(level, 6)}>{_inline(line.lstrip('#').strip())}</h{min(level, 6)}>")
         elif line.startswith("![") and "](" in line and line.endswith(")"):
             alt, src = line[2:-1].split("](", 1)
-            parts.append(f"<figure><img src='{html.escape(src, quote=True)}' alt='{html.escape(alt, quote=True)}' "
+            px = _png_width(Path(base) / src) if base is not None else None
+            size = f"width='{px // 2}' " if px else ""
+            parts.append(f"<figure><img src='{html.escape(src, quote=True)}' {size}alt='{html.escape(alt, quote=True)}' "
                          f"><figcaption>{html.escape(alt)}</figcaption></figure>")
-        elif line.startswith(">"):
-            parts.append(f"<blockquote>{_inline(line.lstrip('> '))}</blockquote>")
+        elif line.startswith(">"):  # consecutive quote lines: one box; "> - item" lines: a list inside it
+            block = []
+            while i < len(lines) and lines[i].startswith(">"):
+                block.append(lines[i][1:].strip())
+                i += 1
+            inner, items = [], []
+            for b in block + [""]:
+                if b.startswith("- "):
+                    items.append(f"<li>{_inline(b[2:])}</li>")
+                    continue
+                if items:
+                    inner.append("<ul>" + "".join(items) + "</ul>")
+                    items = []
+                if b:
+                    inner.append(f"<p>{_inline(b)}</p>")
+            parts.append("<blockquote>" + "".join(inner) + "</blockquote>")
+            continue
         elif line.startswith("- "):
             parts.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
         elif line.strip():

@@ -20,5 +20,6 @@ rule summary:
         runtime=5,
     params:
         studies=STUDIES,
+        fragile_rho=config["mediation"]["fragile_rho"],
     script:
         "../scripts/summary.py"
