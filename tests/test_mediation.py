@@ -438,3 +438,23 @@ def test_verdict_reports_the_index_of_moderated_mediation():
     assert f"Index of moderated mediation {idx.estimate:.4f}" in text
     assert "Not analysed: binary outcome" in text  # work1
     assert "Moderated mediation" not in _stage("mastery_trial", n_boot=50, n_sims=100)["verdict"].text[0]
+
+
+def test_closed_form_leave_one_out_equals_refits():
+    """The BCa jackknife uses rank-one downdates; they equal n explicit refits, and a case whose
+    removal makes the design singular (the only 1 of a dummy) is NaN, as a refit would fail."""
+    from efficacy.mediation import _loo_coefs, _wls
+
+    rng = np.random.default_rng(4)
+    n = 40
+    X = np.column_stack([np.ones(n), rng.normal(size=n), np.r_[1.0, np.zeros(n - 1)]])
+    T = rng.normal(size=(n, 2))
+    loo = _loo_coefs(X, T)
+    W = np.ones((n, n)) - np.eye(n)
+    refit, ok = _wls(X, W, T)
+    assert not ok[0] and ok[1:].all()
+    assert np.isnan(loo[0]).all() and np.isnan(refit[0]).all()
+    for i in range(1, n):
+        direct = np.linalg.lstsq(np.delete(X, i, 0), np.delete(T, i, 0), rcond=None)[0]
+        assert_allclose(loo[i], direct, rtol=1e-9, atol=1e-12)
+    assert_allclose(loo[1:], refit[1:], rtol=1e-9, atol=1e-12)
