@@ -437,3 +437,36 @@ def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readab
     assert "Not shown: work1: binary outcome: see causal_mediation.csv." in g["note"]
     labels = [plots._edge_label(r) for _, r in g["edges"].iterrows()]
     assert labels == ["0.07 [-0.04, 0.16]", "-0.24 [-0.30, -0.19]", "-0.04 [-0.13, 0.04]"]
+
+
+def test_every_figure_rule_is_in_the_report_and_the_summary():
+    """Fast check (no workflow run) of what the slow end-to-end test proves on real output: each fig_*
+    rule wraps its PNG in report() with an existing, non-empty caption, has a log and a benchmark,
+    draws a known figure kind, and summary.html lists that figure for its study or meta-analysis."""
+    import re
+
+    from efficacy.summary import META_FIGURES, STUDY_FIGURES
+
+    text = (ROOT / "workflow" / "rules" / "figures.smk").read_text(encoding="utf-8")
+    blocks = re.split(r"^rule ", text, flags=re.M)[1:]
+    assert blocks, "no rules in figures.smk"
+    study_stems = {s for s, _ in STUDY_FIGURES}
+    meta_stems = {s for s, _ in META_FIGURES}
+    for block in blocks:
+        name = block.split(":", 1)[0]
+        assert name.startswith("fig_"), name
+        m = re.search(r'png=report\(\s*"([^"]+)",\s*caption="([^"]+)"', block)
+        assert m, f"{name}: PNG not wrapped in report() with a caption"
+        png, caption = m.groups()
+        cap = (ROOT / "workflow" / "rules" / caption).resolve()
+        assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {caption}"
+        assert re.search(r"category=", block) and re.search(r"\blog:", block) and re.search(r"\bbenchmark:", block)
+        kind = re.search(r'kind="([^"]+)"', block).group(1)
+        assert kind in plots.FIGURES, f"{name}: unknown kind {kind}"
+        stem = png.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
+        known = study_stems if png.startswith("results/{study}/") else meta_stems
+        assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
+    # and the simulation figures (rule simulation_figures) are report items too
+    sim = (ROOT / "workflow" / "rules" / "simulation.smk").read_text(encoding="utf-8")
+    for png in ("power_curve.png", "coverage.png"):
+        assert re.search(r'report\(\s*"results/simulation/' + re.escape(png) + r'",\s*caption=', sim), png
