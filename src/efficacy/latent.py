@@ -558,6 +558,17 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     ``lavaan::sem(..., se = "bootstrap")`` with ``boot.ci.type = "perc" | "bca.simple"``, but its
     resamples are our own. If the full-sample fit does not converge the result is NA with the
     reason; resamples whose refit does not converge are dropped and counted in ``n_failed``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.integers(0, 2, 400); eta = 0.5 * x + rng.normal(size=400)
+    >>> d = pd.DataFrame({f"i{j}": eta + rng.normal(size=400) for j in range(4)})
+    >>> d["x"], d["y"] = x, 0.4 * eta + rng.normal(size=400)
+    >>> res = latent_mediation(d, "x", ["i0", "i1", "i2", "i3"], "y", n_boot=200, seed=1)
+    >>> bool(res.indirect > res.sum_score_indirect)   # the sum score attenuates the b-path
+    True
     """
     items = list(mediator_items)
     covs = list(covariates)
@@ -677,8 +688,7 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         n_failed = int((~ok).sum())
         bv = boot[ok]
         if ci == "bca":
-            loo = np.ones((n, n)) - np.eye(n)
-            jack = _refit_many(spec, dat, th_hat, None, n, X, batch, progress, "jackknife", weights=loo)
+            jack = _refit_many(spec, dat, th_hat, None, n, X, batch, progress, "jackknife")
             lo, hi = _bca(bv, eff, jack, level)
         else:
             alpha = (1 - level) / 2
@@ -758,16 +768,21 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res)
 
 
-def _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, desc, weights=None):
-    """Effects (nb, 7) of refits with resample counts (from idx) or given weights; NaN rows = failed."""
-    total = idx.shape[0] if weights is None else weights.shape[0]
+def _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, desc):
+    """Effects (nb, 7) of refits on bootstrap resamples (row indices idx) or, with idx None, of the n
+    leave-one-out (jackknife) fits; NaN rows = failed refits."""
+    total = n if idx is None else idx.shape[0]
     starts = range(0, total, batch)
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=f"latent mediation {desc}", unit="batch")
     out = np.full((total, 7), np.nan)
     for s in starts:
-        C = _counts(idx[s:s + batch], n) if weights is None else weights[s:s + batch]
+        if idx is None:
+            C = np.ones((min(batch, n - s), n))
+            C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.0
+        else:
+            C = _counts(idx[s:s + batch], n)
         mom = dat.moments(C)
         nb = C.shape[0]
         th, conv, _ = _fit_batch(spec, mom, np.repeat(th_hat[None], nb, axis=0))
