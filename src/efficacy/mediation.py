@@ -231,15 +231,23 @@ def _wls_many(designs, W):
     return _solve_many(W @ F, maps)
 
 
-def _boot_wls(designs, idx, chunk=1000):
-    """Bootstrap fits from the resample index matrix ``idx`` (B, n): the case-count weights are
-    built and multiplied into the features chunk by chunk (bounded memory, cache-friendly); the
-    numbers are those of ``_wls_many(designs, _counts(idx, n))``. ``idx`` is overwritten."""
+def _boot_wls(designs, rng, n_boot, chunk=None):
+    """Bootstrap fits of several equations: ``n_boot`` resamples of the n cases drawn by
+    ``rng.integers(0, n, size=(n_boot, n))``, row block by row block.
+
+    Each block of resample indices becomes case-count weights that are multiplied into the
+    features (:func:`_features`) at once, so memory stays O(chunk * n) whatever ``n_boot``. The
+    draws are those of one ``(n_boot, n)`` call: numpy's PCG64 keeps its spare 32-bit half-word
+    in the bit generator state, so consecutive calls continue the same stream (checked in
+    tests/test_mediation.py). Returns a list of ``(beta (n_boot,p,k), ok (n_boot,))``.
+    """
     F, maps = _features(designs)
-    B, n = idx.shape
-    G = np.empty((B, F.shape[1]))
-    for i0 in range(0, B, chunk):
-        G[i0: i0 + chunk] = _counts(idx[i0: i0 + chunk], n) @ F
+    n = F.shape[0]
+    chunk = chunk or max(1, 2**19 // n)
+    G = np.empty((n_boot, F.shape[1]))
+    for i0 in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - i0)
+        G[i0: i0 + b] = _counts(rng.integers(0, n, size=(b, n)), n) @ F
     return _solve_many(G, maps)
 
 
@@ -486,8 +494,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         ci_name = ci
     elif n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(n_boot, n))
-        (ba, _), (bb, _) = _boot_wls([(Xa, M), (Xb, Y[:, None])], idx)
+        (ba, _), (bb, _) = _boot_wls([(Xa, M), (Xb, Y[:, None])], rng, int(n_boot))
         boot = _effects_from(ba, bb, k)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
@@ -803,8 +810,7 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
         if ci == "montecarlo":
             sim = effects(rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh"))
         else:
-            idx = rng.integers(0, n, size=(int(n_boot), n))
-            (bmb, _), (byb, _) = _boot_wls(designs, idx)
+            (bmb, _), (byb, _) = _boot_wls(designs, rng, int(n_boot))
             sim = effects(np.concatenate([bmb[:, :, 0], byb[:, :, 0]], axis=1))
         ok = np.isfinite(sim).all(axis=1)
         n_valid = int(ok.sum())
