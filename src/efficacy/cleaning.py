@@ -59,15 +59,35 @@ __all__ = [
 
 _NA_STRINGS = {"", "na", "n/a", "nan", "null", "none", "."}
 
-# Column names that look like direct identifiers.
+# ---------------------------------------------------------------- privacy guard
+# Column names are compared as snake-case tokens (camelCase, spaces, hyphens and
+# dots split), so "RecipientFirstName", "First Name", "E-mail" and "IPAddress"
+# read as first_name, e_mail and ip_address.
 _IDENTIFIER_NAME = re.compile(
-    r"(^|_)(first_?name|last_?name|surname|full_?name|name|e_?mail|email_address|phone|telephone|tel|mobile|"
-    r"cell|address|street|postcode|zip|ssn|social_security|passport|dob|date_of_birth|birth_?date|birthday|"
-    r"ip_?address|comments?|free_?text|notes?|remarks?)($|_)",
+    r"(^|_)(first_?name|last_?name|sur_?name|full_?name|given_?name|family_?name|fore_?name|middle_?name|"
+    r"maiden_?name|e_?mail|email_?address|emailaddress|phone|phonenumber|telephone|tel|fax|cell_?phone|"
+    r"mobile_?phone|mobile_?number|address|street|streetaddress|post_?code|postal_?code|zip|zip_?code|ssn|"
+    r"social_security|national_insurance|passport|dob|d_o_b|date_of_birth|dateofbirth|birth_?date|birth_?day|"
+    r"ip_?address|latitude|longitude|geo_?location|comments?|free_?text|notes?|remarks?)($|_)",
+)
+# Generic words that name an identifier only when the column holds many distinct
+# text values ("name", "cell" and "mobile" also name condition labels, design
+# cells and phone-use measures).
+_WEAK_IDENTIFIER_NAME = re.compile(r"(^|_)(name|names|cell|mobile|contact_?details?)($|_)")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$")
+_PHONE = re.compile(r"^\+?[\d\s\-().]{7,}(\s*(ext\.?|x|extension)\s*\d{1,5})?$", re.IGNORECASE)
+_E164 = re.compile(r"^\+\d{8,15}$")
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
+_IPV6 = re.compile(r"^(?=.*:.*:)[0-9A-Fa-f:]{2,39}$")
+_DATE = re.compile(r"^(?:(\d{4})[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](\d{4}|\d{2}))"
+                   r"(?:[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_ADDRESS = re.compile(
+    r"^\d+[A-Za-z]?,?\s+(?:[^\W\d_][\w'.-]*\s+){0,4}(street|st|road|rd|avenue|ave|lane|ln|drive|dr|"
+    r"boulevard|blvd|way|court|ct|place|pl|square|sq|terrace|crescent|close|rue|strasse|straße|via|calle)\b",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-_PHONE = re.compile(r"^\+?[\d\s\-().]{7,}$")
+_NAME_WORD = r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*\.?"
+_PERSON_NAME = re.compile(rf"^(?:{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}}|{_NAME_WORD},\s*{_NAME_WORD}(?:\s+{_NAME_WORD})?)$")
 
 
 def sha256_file(path) -> str:
@@ -151,35 +171,139 @@ def read_raw(cb: Codebook) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def find_identifier_columns(df: pd.DataFrame, *, ignore=()) -> dict[str, str]:
+def _snake_tokens(name) -> str:
+    """A column name as lower-case snake tokens ("RecipientFirstName" -> "recipient_first_name")."""
+    text = str(name)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)  # IPAddress -> IP_Address
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)  # camelCase -> camel_Case
+    text = re.sub(r"([A-Za-z])([0-9])", r"\1_\2", text)  # firstName2 -> first_Name_2
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+
+
+def _share(sample: pd.Series, test) -> float:
+    return float(sample.map(test).mean()) if len(sample) else 0.0
+
+
+def _is_phone(v: str) -> bool:
+    if _E164.match(v):
+        return True
+    if _DATE.match(v) or _IPV4.match(v) or _is_number(v):
+        return False
+    return bool(_PHONE.match(v)) and sum(ch.isdigit() for ch in v) >= 7
+
+
+def _looks_like_person_names(sample: pd.Series) -> bool:
+    """Mostly distinct capitalised two- to four-word strings (or "Family, Given")."""
+    if len(sample) < 5 or sample.nunique() <= 0.8 * len(sample):
+        return False
+    def is_name(v):
+        return bool(_PERSON_NAME.match(v)) and all(w[0].isupper() for w in re.split(r"[\s,]+", v) if w)
+    return _share(sample, is_name) > 0.8
+
+
+def _birth_date_spread(sample: pd.Series) -> bool:
+    """Dates spread over many years (as birth dates are; session dates cluster in a year or two)."""
+    years = sample.map(_year_of)
+    years = years[years.notna()]
+    if len(years) < 5 or len(years) < 0.8 * len(sample):
+        return False
+    q1, q3 = np.percentile(years.astype(float), [25, 75])
+    return years.nunique() >= 5 and (q3 - q1) >= 5
+
+
+def _year_of(v: str):
+    m = _DATE.match(v)
+    if not m:
+        return None
+    if m.group(1):
+        return int(m.group(1))
+    y = m.group(2)
+    return int(y) if len(y) == 4 else None  # two-digit years are ambiguous: not counted
+
+
+def _identifier_reason(col, s: pd.Series, *, name_checks=True) -> str | None:
+    """Why a column looks like a direct identifier, or None."""
+    tokens = _snake_tokens(col)
+    if name_checks and _IDENTIFIER_NAME.search(tokens):
+        return "its name looks like a direct identifier"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        sample = _first_nonblank(s.dt.strftime("%Y-%m-%d"), 500)
+        return "its values look like dates of birth (spread over many years)" if _birth_date_spread(sample) \
+            else None
+    if not (s.dtype == object or pd.api.types.is_string_dtype(s)):
+        return None
+    sample = _first_nonblank(s, 500)
+    if len(sample) == 0:
+        return None
+    numeric = float(pd.to_numeric(sample, errors="coerce").notna().mean())
+    if name_checks and _WEAK_IDENTIFIER_NAME.search(tokens) and numeric < 0.5 \
+            and sample.nunique() > 0.5 * len(sample) and len(sample) >= 2:
+        return "its name looks like a direct identifier and its values are mostly distinct text"
+    if numeric == 1.0 and not sample.str.startswith("+").any():
+        return None  # plain numbers (items, scores, counts): nothing more to check (fast path, large studies)
+    if _share(sample, lambda v: bool(_EMAIL.match(v))) > 0.5:
+        return "its values look like e-mail addresses"
+    if _share(sample, lambda v: bool(_IPV4.match(v) or _IPV6.match(v))) > 0.5:
+        return "its values look like IP addresses"
+    if _share(sample, _is_phone) > 0.5:
+        return "its values look like phone numbers"
+    if _share(sample, lambda v: bool(_DATE.match(v))) > 0.5:
+        return "its values look like dates of birth (spread over many years)" if _birth_date_spread(sample) \
+            else None
+    if _share(sample, lambda v: bool(_ADDRESS.match(v))) > 0.5:
+        return "its values look like postal addresses"
+    if _looks_like_person_names(sample):
+        return "its values look like person names"
+    if (sample.str.len().mean() > 20 and sample.str.contains(" ").mean() > 0.5
+            and sample.nunique() > 0.8 * len(sample)):
+        return "its values look like free text"
+    return None
+
+
+def find_identifier_columns(df: pd.DataFrame, *, ignore=(), id_column=None) -> dict[str, str]:
     """Columns that look like direct identifiers, with the reason.
 
-    A column is flagged when its name looks like a name, e-mail, phone number,
-    address, date of birth or free-text field, or when its values look like
-    e-mail addresses or phone numbers, or like free text (long strings with
-    spaces, mostly unique).
+    A column is flagged when its name (read as snake-case tokens, so that
+    ``RecipientFirstName``, ``First Name``, ``E-mail`` and ``IPAddress`` are
+    recognised) names a person's name, e-mail, phone, postal or IP address,
+    geolocation, date of birth, national id or free-text field; or when most
+    of its (first 500 non-blank) values look like e-mail addresses, IP
+    addresses, phone numbers (national, international and E.164 formats,
+    with extensions), postal addresses, person names (mostly distinct
+    capitalised two- to four-word strings), dates spread over many years (as
+    dates of birth are; session dates are not flagged) or free text.
+    Generic words (``name``, ``cell``, ``mobile``) flag a column only when its
+    values are mostly distinct text, so condition labels, design cells and
+    phone-use measures pass.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The raw data as read.
+    ignore : sequence of str
+        Columns not checked (e.g. those the codebook drops).
+    id_column : str, optional
+        The participant id column: checked by its values only (it must hold
+        pseudonymous codes, not e-mails, phone numbers or names).
+
+    Returns
+    -------
+    dict
+        Column -> reason, in the data's column order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> find_identifier_columns(pd.DataFrame({"se1": ["1", "4"], "RecipientEmail": ["a@b.org", "c@d.net"]}))
+    {'RecipientEmail': 'its name looks like a direct identifier'}
     """
     flagged: dict[str, str] = {}
     for col in df.columns:
-        if col in ignore:
+        if col in ignore and col != id_column:
             continue
-        if _IDENTIFIER_NAME.search(str(col)):
-            flagged[col] = "its name looks like a direct identifier"
-            continue
-        s = df[col]
-        if not (s.dtype == object or pd.api.types.is_string_dtype(s)):
-            continue
-        sample = _first_nonblank(s, 500)
-        if len(sample) == 0:
-            continue
-        if sample.map(lambda v: bool(_EMAIL.match(v))).mean() > 0.5:
-            flagged[col] = "its values look like e-mail addresses"
-        elif sample.map(lambda v: bool(_PHONE.match(v)) and sum(ch.isdigit() for ch in v) >= 7
-                        and not _is_number(v)).mean() > 0.5:
-            flagged[col] = "its values look like phone numbers"
-        elif (sample.str.len().mean() > 20 and sample.str.contains(" ").mean() > 0.5
-              and sample.nunique() > 0.8 * len(sample)):
-            flagged[col] = "its values look like free text"
+        why = _identifier_reason(col, df[col], name_checks=col != id_column)
+        if why:
+            flagged[col] = why
     return flagged
 
 
@@ -579,11 +703,19 @@ def clean_study(study) -> CleaningResult:
         raw.insert(0, cb.id, [str(i) for i in range(1, n_raw + 1)])
     present_drop = [c for c in cb.drop if c in raw.columns]
     raw = raw.drop(columns=present_drop)
-    flagged = find_identifier_columns(raw, ignore=[cb.id])
-    for col, why in flagged.items():
+    flagged = find_identifier_columns(raw, ignore=[cb.id], id_column=None if cb.id_generated else cb.id)
+    if cb.id in flagged:
+        raise DataError(
+            f"the participant id column '{cb.id}' holds direct identifiers ({flagged[cb.id]}); replace them "
+            "with pseudonymous codes before analysis", file=cb.data_file, where=f"column '{cb.id}'",
+        )
+    if flagged:
+        col, why = next(iter(flagged.items()))
+        others = [f"'{c}' ({w})" for c, w in flagged.items() if c != col]
         raise DataError(
             f"column '{col}' looks like a direct identifier ({why}); list it under 'drop' in the codebook "
-            "so it is removed before analysis", file=cb.data_file, where=f"column '{col}'",
+            "so it is removed before analysis" + (f"; also: {', '.join(others)}" if others else ""),
+            file=cb.data_file, where=f"column '{col}'",
         )
     missing = [v for v in cb.variables if v not in raw.columns]
     if missing:
