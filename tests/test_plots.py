@@ -470,3 +470,51 @@ def test_every_figure_rule_is_in_the_report_and_the_summary():
     sim = (ROOT / "workflow" / "rules" / "simulation.smk").read_text(encoding="utf-8")
     for png in ("power_curve.png", "coverage.png"):
         assert re.search(r'report\(\s*"results/simulation/' + re.escape(png) + r'",\s*caption=', sim), png
+
+
+def _cfa_tables():
+    load = [("efficacy", f"se{i}", 0.7 + 0.01 * i) for i in range(1, 5)] + \
+        [("self_esteem", f"rse{i}", 0.65 + 0.01 * i) for i in range(1, 4)]
+    est = pd.DataFrame([{"model": "joint", "lhs": f, "op": "=~", "rhs": it, "group": 1, "est": 1.0 if k in (0, 4)
+                         else 0.9, "ci_low": 1.0 if k in (0, 4) else 0.8, "ci_high": 1.0 if k in (0, 4) else 1.0,
+                         "std_all": s} for k, (f, it, s) in enumerate(load)]
+                       + [{"model": "joint", "lhs": "efficacy", "op": "~~", "rhs": "self_esteem", "group": 1,
+                           "est": 0.1, "ci_low": -0.02, "ci_high": 0.22, "std_all": 0.34},
+                          {"model": "joint", "lhs": "se1", "op": "~~", "rhs": "se1", "group": 1, "est": 0.4,
+                           "ci_low": 0.3, "ci_high": 0.5, "std_all": 0.46}])
+    fit = pd.DataFrame({"model": ["joint"], "chisq": [49.148], "df": [43], "cfi": [0.9975], "rmsea": [0.0154],
+                        "srmr": [0.0292], "converged": [True], "proper": [True], "reason": [np.nan]})
+    return est, fit
+
+
+def test_cfa_path_diagram_and_placeholders(tmp_path):
+    """The CFA figure from cfa_estimates.csv: factors as ellipses, standardised loadings on the arrows,
+    the factor correlation dashed when its CI includes 0, fit in the note; improper or failed joint
+    fits (cfa_fit.csv) give a placeholder saying so."""
+    from matplotlib.patches import Ellipse
+    est, fit = _cfa_tables()
+    g = plots.cfa_graph(est, fit)
+    assert g["latent"] == ["efficacy", "self_esteem"] and g["nodes"][2:] == ["se1", "se2", "se3", "se4", "rse1",
+                                                                             "rse2", "rse3"]
+    assert list(g["edges"]["label"])[:2] == ["0.71", "0.72"]
+    assert len(g["covariances"]) == 1 and g["covariances"]["label"].iloc[0] == "0.34"  # residual variances left out
+    assert "CFI = 0.998" in g["note"] and "(43) = 49.15" in g["note"]
+    est.to_csv(tmp_path / "est.csv", index=False)
+    fit.to_csv(tmp_path / "fit.csv", index=False)
+    out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "fit.csv", "cfa_estimates": tmp_path / "est.csv"},
+                                    tmp_path / "cfa")
+    assert out["placeholder"] is None
+    assert mpimg.imread(out["png"]).shape[1] == round(plots.DOUBLE_COLUMN * plots.DPI)
+    fig = plots.path_diagram(**plots.cfa_graph(est, fit), width=plots.DOUBLE_COLUMN)
+    save_and_check(fig, tmp_path / "cfa2")
+    assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2
+    plots.plt.close(fig)
+    fit.assign(proper=False, reason="negative residual variance (se3)").to_csv(tmp_path / "bad.csv", index=False)
+    out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "bad.csv", "cfa_estimates": tmp_path / "est.csv"},
+                                    tmp_path / "bad")
+    assert out["placeholder"] == "improper solution: negative residual variance (se3)"
+    fit.assign(converged=False, proper=False, reason="joint model not fitted: 48 items > max_joint_items (30)"
+               ).to_csv(tmp_path / "nf.csv", index=False)
+    out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "nf.csv", "cfa_estimates": tmp_path / "est.csv"},
+                                    tmp_path / "nf")
+    assert out["placeholder"].startswith("joint model not fitted")

@@ -150,3 +150,25 @@ def test_summary_html_shows_figures_at_one_scale(tmp_path):
     plots.save_figure(fig, tmp_path / "s5" / "figures" / "flow")
     page = markdown_to_html(build_summary(tmp_path, ["s5"]), base=tmp_path)
     assert f"src='s5/figures/flow.png' width='{round(plots.SINGLE_COLUMN * plots.DPI) // 2}'" in page
+
+
+def test_summary_cfa_and_discriminant_tables(tmp_path):
+    study = tmp_path / "s6"
+    study.mkdir()
+    pd.DataFrame({"model": ["joint", "efficacy"], "scales": ["efficacy, self_esteem", "efficacy"],
+                  "chisq": [49.148, 8.564], "df": [43.0, 9.0], "pvalue": [0.2404, 0.4785], "cfi": [0.99752, 1.0],
+                  "tli": [0.99682, 1.0005], "rmsea": [0.01544, 0.0], "srmr": [0.02924, 0.01074], "n": [600.0, 600.0],
+                  "converged": [True, True], "proper": [True, False], "reason": [None, "negative residual variance"]}
+                 ).to_csv(study / "cfa_fit.csv", index=False)
+    pd.DataFrame({"scale_1": ["efficacy", "efficacy"], "scale_2": ["self_esteem", "outcome_exp"], "htmt": [0.3277, 0.91],
+                  "htmt_ci_low": [0.2245, 0.84], "htmt_ci_high": [0.4213, 0.97], "factor_cor": [0.3417, 0.93],
+                  "ave_1": [0.5389, 0.5389], "ave_2": [0.4776, 0.50], "fornell_larcker": [True, False],
+                  "delta_chisq": [748.12, 3.1], "delta_df": [1, 1], "pvalue": [1e-164, 0.078], "reason": [None, None]}
+                 ).to_csv(study / "discriminant.csv", index=False)
+    text = build_summary(tmp_path, ["s6"])
+    assert "| joint | efficacy, self_esteem | 49.15 | 43 | .240 | .998 | .997 | .015 | .029 | 600 |  |" in text
+    assert "the CFA solution of efficacy is improper (negative residual variance)" in text
+    assert "| efficacy / self_esteem | .33 [.22, .42] | .34 | .54, .48 | met | 748.12 (1), < .001 |  |" in text
+    assert "| efficacy / outcome_exp | .91 [.84, .97] | .93 | .54, .50 | not met | 3.10 (1), .078 |  |" in text
+    assert "efficacy and outcome_exp may not be distinct constructs" in text
+    assert "efficacy and self_esteem may not be distinct" not in text

@@ -58,7 +58,7 @@ __all__ = [
     "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
-    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot",
+    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot", "cfa_graph",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -1385,6 +1385,67 @@ def masem_graph(masem_df, *, covary_exogenous=True):
             "note": note}
 
 
+def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
+    """Nodes and edges of a confirmatory factor model from ``cfa_estimates.csv``.
+
+    Factors (``=~`` rows) become latent nodes with arrows to their items labelled with the
+    standardised loading (lavaan's ``std.all``); factor covariances become curved arrows labelled
+    with the factor correlation. An arrow is dashed when the CI of its unstandardised estimate
+    includes 0. With ``fit_df`` (``cfa_fit.csv``) the model's fit indices go in the note.
+
+    Parameters
+    ----------
+    estimates_df : DataFrame
+        ``results/<study>/cfa_estimates.csv``: ``model``, ``lhs``, ``op``, ``rhs``, ``est``,
+        ``ci_low``, ``ci_high``, ``std_all`` and optionally ``group``.
+    fit_df : DataFrame, optional
+        ``results/<study>/cfa_fit.csv``.
+    model : str
+        Which model's rows to draw (the stage writes the ``joint`` model).
+    group : optional
+        For multi-group tables, the group to draw (default the first).
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`path_diagram` (``nodes``, ``edges``, ``covariances``,
+        ``latent``, ``note``).
+    """
+    _need(estimates_df, ["lhs", "op", "rhs", "std_all"], "cfa_graph")
+    d = estimates_df
+    if "model" in d.columns:
+        d = d[d["model"].astype(str) == str(model)]
+    if "group" in d.columns and d["group"].notna().any():
+        g = d["group"].dropna().iloc[0] if group is None else group
+        d = d[d["group"] == g]
+    load = d[d["op"].astype(str) == "=~"]
+    if len(load) == 0:
+        raise ValueError(f"cfa_graph: no loadings (op '=~') for model {model!r}")
+    factors = list(dict.fromkeys(load["lhs"].astype(str)))
+    items = list(dict.fromkeys(load["rhs"].astype(str)))
+
+    def edge(r, a, b):  # label: the standardised value; line style: the unstandardised CI (fixed: solid)
+        std = r.get("std_all", np.nan)
+        return {"from": a, "to": b, "label": "NA" if pd.isna(std) else f"{float(std):.2f}",
+                "estimate": r.get("est", np.nan), "ci_low": r.get("ci_low", np.nan),
+                "ci_high": r.get("ci_high", np.nan)}
+
+    edges = [edge(r, str(r["lhs"]), str(r["rhs"])) for _, r in load.iterrows()]
+    fc = d[(d["op"].astype(str) == "~~") & d["lhs"].astype(str).isin(factors) & d["rhs"].astype(str).isin(factors)
+           & (d["lhs"].astype(str) != d["rhs"].astype(str))]
+    cov = [edge(r, str(r["lhs"]), str(r["rhs"])) for _, r in fc.iterrows()]
+    note = "Standardised loadings and factor correlations (std.all); dashed: CI includes 0."
+    if fit_df is not None and len(fit_df):
+        f = fit_df[fit_df["model"].astype(str) == str(model)] if "model" in fit_df.columns else fit_df
+        if len(f) and pd.notna(f.iloc[0].get("chisq")):
+            f = f.iloc[0]
+            dfv = "NA" if pd.isna(f.get("df")) else int(f["df"])
+            note += (f" Fit: \u03c7\u00b2({dfv}) = {float(f['chisq']):.2f}, CFI = {float(f['cfi']):.3f}, "
+                     f"RMSEA = {float(f['rmsea']):.3f}, SRMR = {float(f['srmr']):.3f}.")
+    return {"nodes": factors + items, "edges": pd.DataFrame(edges),
+            "covariances": pd.DataFrame(cov) if cov else None, "latent": factors, "note": note}
+
+
 # ---------------------------------------------------------------------------------------------
 # data figures
 # ---------------------------------------------------------------------------------------------
@@ -1554,7 +1615,7 @@ FIGURES = {
     "sensitivity": "sensitivity curve", "riclpm_within": "RI-CLPM within-person paths",
     "riclpm_between": "RI-CLPM between-person part", "forest": "forest plot", "funnel": "funnel plot",
     "masem_path": "MASEM path diagram", "invariance": "measurement invariance", "power": "power curve",
-    "coverage": "coverage",
+    "coverage": "coverage", "cfa_path": "CFA path diagram",
 }
 
 
@@ -1633,6 +1694,21 @@ def stage_figure(kind, tables, *, threshold=0.70, study=None):
         return path_diagram(**masem_graph(m))
     if kind == "invariance":
         return invariance_plot(t["invariance"])
+    if kind == "cfa_path":
+        fit, est = t.get("cfa_fit"), t["cfa_estimates"]
+        if fit is not None and "model" in fit.columns:
+            joint = fit[fit["model"].astype(str) == "joint"]
+            if len(joint):
+                j = joint.iloc[0]
+                if str(j.get("converged")).lower() != "true":
+                    raise ValueError(str(j.get("reason")) if pd.notna(j.get("reason")) and str(j.get("reason"))
+                                     else "the CFA did not converge")
+                if str(j.get("proper")).lower() != "true":
+                    raise ValueError("improper solution: " + (str(j["reason"]) if pd.notna(j.get("reason"))
+                                                              and str(j["reason"]) else "negative variance estimate"))
+        if len(est) == 0 or "op" not in est.columns:
+            raise ValueError(_reason_of(fit) or "no CFA estimates")
+        return path_diagram(**cfa_graph(est, fit), width=DOUBLE_COLUMN)
     if kind == "power":
         return power_curve(t["power"])
     if kind == "coverage":

@@ -133,6 +133,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
 STUDY_FIGURES = [
     ("flow", "Participant flow"), ("missingness", "Missing-data map"),
     ("items", "Item distributions (floor and ceiling marked)"), ("reliability", "Reliability (alpha, omega, 95% CI)"),
+    ("cfa_path", "CFA path diagram (standardised loadings, factor correlations)"),
     ("invariance", "Measurement invariance: fit per step with Chen (2007) cut-offs"),
     ("mediation_path", "Mediation path diagram (estimates [95% CI])"),
     ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
@@ -201,7 +202,7 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         cfa = _read(folder / cfa_name)
         if cfa is None or cfa.empty or "cfi" not in cfa:
             continue
-        keys = [c for c in ("scale", "model", "group", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "n",
+        keys = [c for c in ("scale", "model", "scales", "group", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "n",
                             "reason") if c in cfa]
         t = cfa[keys].drop_duplicates().copy()
         for c in ("cfi", "tli", "rmsea", "srmr"):
@@ -211,12 +212,23 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
             t["chisq"] = t["chisq"].map(lambda v: apa_number(v, 2))
         if "pvalue" in t:
             t["pvalue"] = t["pvalue"].map(_p)
-        out += [f"**Table {study}.cfa.** Confirmatory factor analysis fit (`{study}/{cfa_name}`).", "",
-                markdown_table(t), ""]
-        if "proper" in cfa and (~cfa["proper"].map(_true)).any():
-            notes.append(f"{study}: a CFA solution is improper (e.g. a negative variance, a Heywood case); "
-                         "its loadings and fit should not be interpreted.")
+        t = t.rename(columns={"model": "Model", "scales": "Scales", "chisq": "chi2", "pvalue": "p", "cfi": "CFI",
+                              "tli": "TLI", "rmsea": "RMSEA", "srmr": "SRMR", "reason": "Note"})
+        if "df" in t:
+            t["df"] = t["df"].map(lambda v: "NA" if pd.isna(v) else str(int(v)))
+        if "n" in t:
+            t["n"] = t["n"].map(lambda v: "NA" if pd.isna(v) else str(int(v)))
+        out += [f"**Table {study}.cfa.** Confirmatory factor analysis fit (`{study}/{cfa_name}`; ML, "
+                "lavaan's fit measures).", "", markdown_table(t), ""]
+        if "proper" in cfa:
+            bad = cfa[~cfa["proper"].map(_true) & cfa["cfi"].notna()]
+            for _, x in bad.iterrows():
+                label = x.get("model", x.get("scale", ""))
+                why = f" ({x['reason']})" if pd.notna(x.get("reason")) and str(x.get("reason")) else ""
+                notes.append(f"{study}: the CFA solution of {label} is improper{why}, e.g. a negative variance "
+                             "(Heywood case); its loadings and fit should not be interpreted.")
         break
+    out += _discriminant_table(folder, study, notes)
     for inv_path in sorted(folder.glob("invariance_*.csv")):
         inv = _read(inv_path)
         if inv is None or inv.empty or "step" not in inv:
@@ -251,6 +263,43 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         if "proper" in inv and (~inv["proper"].map(_true) & inv["cfi"].notna()).any():
             notes.append(f"{study}: an invariance model across {group} has an improper solution.")
     return out
+
+
+def _discriminant_table(folder: Path, study: str, notes: list[str], htmt_cut=0.85) -> list[str]:
+    """Efficacy vs outcome expectation vs self-esteem: HTMT, AVE / Fornell-Larcker, chi-square difference."""
+    d = _read(folder / "discriminant.csv")
+    if d is None or d.empty or "htmt" not in d:
+        return []
+    rows = []
+    for _, x in d.iterrows():
+        if pd.isna(x.get("htmt")):
+            rows.append({"Scales": f"{x.get('scale_1', '')} / {x.get('scale_2', '')}".strip(" /"),
+                         "HTMT [95% CI]": "NA", "Factor r": "", "AVE": "", "Fornell-Larcker": "",
+                         "chi2 diff (df), p": "", "Note": "" if pd.isna(x.get("reason")) else str(x["reason"])})
+            continue
+        fl = str(x.get("fornell_larcker")).lower() == "true"
+        rows.append({
+            "Scales": f"{x['scale_1']} / {x['scale_2']}",
+            "HTMT [95% CI]": f"{apa_number(x['htmt'], bounded=True)} "
+                             f"{_ci(x.get('htmt_ci_low'), x.get('htmt_ci_high'), bounded=True)}",
+            "Factor r": apa_number(x.get("factor_cor"), 2, bounded=True),
+            "AVE": f"{apa_number(x.get('ave_1'), bounded=True)}, {apa_number(x.get('ave_2'), bounded=True)}",
+            "Fornell-Larcker": "met" if fl else "not met",
+            "chi2 diff (df), p": f"{apa_number(x.get('delta_chisq'))} "
+                                 f"({'NA' if pd.isna(x.get('delta_df')) else int(x['delta_df'])}), "
+                                 f"{_p(x.get('pvalue'))}",
+            "Note": "" if pd.isna(x.get("reason")) else str(x["reason"]),
+        })
+        hi = x.get("htmt_ci_high")
+        if (pd.notna(hi) and float(hi) >= htmt_cut) or not fl:
+            notes.append(f"{study}: {x['scale_1']} and {x['scale_2']} may not be distinct constructs (HTMT "
+                         f"{apa_number(x['htmt'], bounded=True)}, CI upper bound vs {htmt_cut:.2f}; Fornell-Larcker "
+                         f"{'met' if fl else 'not met'}).")
+    return [f"**Table {study}.discriminant.** Discriminant validity (`{study}/discriminant.csv`): HTMT (Henseler, "
+            f"Ringle & Sarstedt, 2015; distinct when the CI stays below {htmt_cut:.2f}), average variance extracted "
+            "and the Fornell-Larcker criterion (AVE above the squared factor correlation), and the chi-square "
+            "difference against the model with the factor correlation fixed to 1.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _sensitivity_section(folder: Path, study: str, notes: list[str], fragile_rho: float) -> list[str]:

@@ -343,3 +343,32 @@ rule fig_invariance:
         options={},
     script:
         "../scripts/figures.py"
+
+
+rule fig_cfa_path:
+    input:
+        cfa_fit="results/{study}/cfa_fit.csv",
+        cfa_estimates="results/{study}/cfa_estimates.csv",
+    output:
+        png=report(
+            "results/{study}/figures/cfa_path.png",
+            caption="../report/fig_cfa_path.rst",
+            category="3. Measurement",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/cfa_path.pdf",
+    log:
+        "logs/{study}/fig_cfa_path.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_cfa_path.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="cfa_path",
+        options={},
+    script:
+        "../scripts/figures.py"
