@@ -53,12 +53,12 @@ def test_meta_rejects_bad_variances_with_the_row():
 
 
 def test_heywood_case_in_a_cfa_is_improper_with_the_negative_variance_named():
-    """Three indicators with r12 = r13 = .9, r23 = .5: the ML loading of x1 is sqrt(1.62) > 1,
-    so its residual variance is negative (a Heywood case)."""
+    """Three indicators with r12 = r13 = .9, r23 = .7 (a positive definite matrix): the ML loading
+    of x1 is sqrt(.81 / .7) > 1, so its residual variance is negative (a Heywood case)."""
     from efficacy.sem import sem
 
     rng = np.random.default_rng(1)
-    cov = np.array([[1, .9, .9], [.9, 1, .5], [.9, .5, 1]])
+    cov = np.array([[1, .9, .9], [.9, 1, .7], [.9, .7, 1]])
     df = pd.DataFrame(rng.multivariate_normal(np.zeros(3), cov, size=300), columns=["x1", "x2", "x3"])
     res = sem(df, "f =~ x1 + x2 + x3", auto="cfa")
     assert res.proper is False
@@ -108,3 +108,95 @@ def test_perfect_separation_in_a_logistic_outcome_is_na_with_reason():
     res = causal.causal_mediation(df, "x", "m", "y", outcome_model="logit", n_sims=100, seed=1)
     assert res.converged is False and "separation" in res.reason
     assert res.table["estimate"].isna().all()
+
+
+# ---------------------------------------------------------------- the reasons reach the stage CSVs and the summary
+
+
+def _edge_study(tmp_path, data: pd.DataFrame, codebook: dict):
+    """Write a study folder, clean it, return (clean frame, codebook) as the stage scripts get them."""
+    import yaml
+
+    from efficacy.cleaning import clean_study
+    from efficacy.codebook import load_codebook
+
+    folder = tmp_path / "raw" / codebook["study"]
+    folder.mkdir(parents=True)
+    (folder / "codebook.yaml").write_text(yaml.safe_dump(codebook, sort_keys=False), encoding="utf-8")
+    data.to_csv(folder / "data.csv", index=False, float_format="%.10g")
+    return clean_study(folder).clean, load_codebook(folder)
+
+
+def _write_stage(tables: dict, folder):
+    """What the rule scripts do: every table through efficacy.io.write_table."""
+    from efficacy.io import atomic_write_text, write_table
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, df in tables.items():
+        if stem == "verdict":
+            atomic_write_text(folder / "verdict.md", str(df["text"].iloc[0]))
+        else:
+            write_table(df, folder / f"{stem}.csv")
+
+
+def test_heywood_case_reaches_cfa_fit_csv_and_the_summary(tmp_path):
+    """measurement.run_stage on a 3-item scale whose first item has a negative ML residual variance:
+    cfa_fit.csv says improper with the variance named, and the summary warns about it.
+
+    The population correlations r12 = r13 = .9, r23 = .7 form a valid (positive definite) matrix,
+    but the one-factor ML loading of x1 is sqrt(r12 * r13 / r23) = sqrt(1.157) > 1."""
+    from efficacy.io import read_table
+    from efficacy.measurement import run_stage
+    from efficacy.summary import build_summary
+
+    rng = np.random.default_rng(1)
+    cov = np.array([[1, .9, .9], [.9, 1, .7], [.9, .7, 1]])
+    assert np.linalg.eigvalsh(cov).min() > 0
+    x = rng.multivariate_normal(np.zeros(3), cov, size=300)
+    data = pd.DataFrame({"pid": [f"p{i}" for i in range(300)], "x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]})
+    cb = {"study": "heywood", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+          "variables": {"pid": {"type": "id"}, **{f"x{i}": {"type": "numeric"} for i in (1, 2, 3)}},
+          "scales": {"efficacy": {"construct": "self_efficacy", "items": ["x1", "x2", "x3"],
+                                  "response_range": [-10, 10], "min_items": 3}}}
+    clean, codebook = _edge_study(tmp_path, data, cb)
+    tables = run_stage(clean, codebook, parts=["cfa"], missing="listwise")
+    out = tmp_path / "results" / "heywood"
+    _write_stage(tables, out)
+    fit = read_table(out / "cfa_fit.csv")
+    assert len(fit) >= 1
+    for _, row in fit.iterrows():
+        assert not bool(row["proper"]), row.to_dict()
+        assert "negative variance" in str(row["reason"]) and "x1" in str(row["reason"]), row.to_dict()
+    summary = build_summary(tmp_path / "results", ["heywood"])
+    assert "improper" in summary and "negative variance" in summary and "x1" in summary
+
+
+def test_perfect_separation_reaches_causal_mediation_csv_and_the_verdict(tmp_path):
+    """mediation.run_stage with a binary outcome that the mediator separates perfectly: the causal
+    mediation rows are NA with the reason in causal_mediation.csv, and verdict.md (quoted in the
+    summary) says why the analysis was not estimated."""
+    from efficacy.io import read_table
+    from efficacy.mediation import run_stage
+    from efficacy.summary import build_summary
+
+    rng = np.random.default_rng(1)
+    n = 300
+    treat = rng.integers(0, 2, n)
+    m = treat + rng.normal(size=n)
+    data = pd.DataFrame({"pid": [f"p{i}" for i in range(n)], "treat": treat, "m": m,
+                         "y": (m > 0.5).astype(int)})
+    cb = {"study": "separated", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+          "variables": {"pid": {"type": "id"}, "treat": {"type": "binary", "levels": [0, 1]},
+                        "m": {"type": "numeric"}, "y": {"type": "binary", "levels": [0, 1]}},
+          "design": {"treatment": "treat", "mediators": ["m"], "outcomes": ["y"]}}
+    clean, codebook = _edge_study(tmp_path, data, cb)
+    tables = run_stage(clean, codebook, n_boot=50, n_sims=50, seed=1)
+    out = tmp_path / "results" / "separated"
+    _write_stage(tables, out)
+    causal = read_table(out / "causal_mediation.csv")
+    assert len(causal) > 0 and causal["estimate"].isna().all()
+    assert causal["reason"].str.contains("separation").all(), causal[["effect", "reason"]]
+    verdict = (out / "verdict.md").read_text(encoding="utf-8")
+    assert "not estimated" in verdict and "separation" in verdict
+    summary = build_summary(tmp_path / "results", ["separated"])
+    assert "separation" in summary
