@@ -200,3 +200,56 @@ def test_perfect_separation_reaches_causal_mediation_csv_and_the_verdict(tmp_pat
     assert "not estimated" in verdict and "separation" in verdict
     summary = build_summary(tmp_path / "results", ["separated"])
     assert "separation" in summary
+
+
+def test_identical_and_constant_items_reach_reliability_and_cfa_csvs_and_the_summary(tmp_path):
+    """A scale of three identical items (singular covariance) and one with a constant item: the
+    reliability and measurement stages write rows with reasons (never an exception), and the
+    summary's reliability table carries them."""
+    import warnings
+
+    from efficacy.io import read_table
+    from efficacy.measurement import run_stage as measurement_stage
+    from efficacy.reliability import run_stage as reliability_stage
+    from efficacy.summary import build_summary
+
+    rng = np.random.default_rng(2)
+    n = 200
+    a = rng.integers(1, 6, n)
+    data = pd.DataFrame({"pid": [f"p{i}" for i in range(n)], "i1": a, "i2": a, "i3": a, "j1": 3,
+                         "j2": rng.integers(1, 6, n), "j3": rng.integers(1, 6, n)})
+    items = ["i1", "i2", "i3", "j1", "j2", "j3"]
+    cb = {"study": "flat", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+          "variables": {"pid": {"type": "id"}, **{c: {"type": "integer", "range": [1, 5]} for c in items}},
+          "scales": {"same": {"construct": "self_efficacy", "items": items[:3], "response_range": [1, 5],
+                              "min_items": 2},
+                     "flat": {"construct": "self_esteem", "items": items[3:], "response_range": [1, 5],
+                              "min_items": 2}}}
+    clean, codebook = _edge_study(tmp_path, data, cb)
+    out = tmp_path / "results" / "flat"
+    _write_stage(reliability_stage(clean, codebook, n_boot=50, seed=1), out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the optimiser's overflow on a singular matrix
+        _write_stage(measurement_stage(clean, codebook, parts=["cfa"], missing="listwise"), out)
+    rel = read_table(out / "reliability.csv").set_index("scale")
+    assert np.isnan(rel.loc["same", "omega_total"]) and "singular" in rel.loc["same", "reason"]
+    assert np.isnan(rel.loc["flat", "alpha"]) and "zero-variance item(s): j1" in rel.loc["flat", "reason"]
+    fit = read_table(out / "cfa_fit.csv")
+    assert len(fit) == 3 and (~fit["proper"].astype(bool)).all() and fit["reason"].notna().all()
+    assert fit.set_index("model").loc["flat", "reason"].count("j1") >= 1
+    summary = build_summary(tmp_path / "results", ["flat"])
+    assert "zero-variance item(s): j1" in summary and "singular" in summary
+
+
+def test_meta_analysis_of_one_study_is_a_reason_row_in_summary_csv(tmp_path):
+    from efficacy.meta import run_analysis
+
+    res = run_analysis({"name": "single", "source": "table", "measure": "GEN"},
+                       {"input": pd.DataFrame({"yi": [0.3], "vi": [0.01]})})
+    s = res["summary"]
+    assert "estimate" not in s or s["estimate"].isna().all()
+    assert s["reason"].str.contains("too few studies").all()
+    two = run_analysis({"name": "two", "source": "table", "measure": "GEN"},
+                       {"input": pd.DataFrame({"yi": [0.3, 0.31], "vi": [0.01, 0.012]})})["summary"]
+    assert two["k"].iloc[0] == 2 and two["tau2"].iloc[0] == pytest.approx(0.0, abs=1e-10)
+    assert np.isfinite(two["estimate"].iloc[0]) and not str(two["reason"].iloc[0]).strip("nan ")
