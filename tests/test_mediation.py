@@ -383,7 +383,7 @@ def test_moderated_bad_input(jobs):
 
 
 def test_stage_moderated_mediation_table():
-    """No bundled study declares a moderator: the table is one reason row. With design.moderator set
+    """A study without design.moderator (mastery_trial) gets one reason row. With design.moderator set
     (JOBS II, W = econ_hard), one model per continuous outcome; the binary outcome gets a reason row."""
     import dataclasses
 
