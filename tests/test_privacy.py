@@ -320,3 +320,63 @@ def test_ordinary_item_columns_are_never_flagged(names, seed, n, kind):
             v = np.where(rng.random(n) < 0.3, "", rng.integers(0, 101, n).astype(str))
         cols[name] = v
     assert find_identifier_columns(pd.DataFrame(cols)) == {}
+
+
+# ---------------------------------------------------------------- no row-level data in the report
+
+
+ROW_LEVEL_OUTPUTS = ("clean.csv", "clean_long.csv", "careless.csv", "columns.csv", "cleaning.json")
+
+
+def test_no_row_level_table_is_wrapped_in_the_report():
+    """Files declared with report(...) in the rule files are summaries, never per-participant tables."""
+    import re
+
+    reported = []
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text(encoding="utf-8")
+        reported += re.findall(r"report\(\s*\"([^\"]+)\"", text)
+    assert len(reported) > 10
+    bad = [p for p in reported if p.rsplit("/", 1)[-1] in ROW_LEVEL_OUTPUTS]
+    assert bad == [], bad
+
+
+def test_participant_ids_never_reach_the_cleaning_report_or_the_summary(tmp_path):
+    """Distinctive ids (one duplicated) go through cleaning, reliability and mediation; the report
+    files (cleaning.md, the stage CSVs the report shows, summary.md) never contain one."""
+    from efficacy.io import atomic_write_text, write_table
+    from efficacy.mediation import run_stage as mediation_stage
+    from efficacy.reliability import run_stage as reliability_stage
+    from efficacy.summary import build_summary
+
+    rng = np.random.default_rng(7)
+    n = 80
+    ids = [f"QX{7000 + i}Z" for i in range(n)]
+    ids[-1] = ids[0]  # a duplicated id: excluded and counted
+    treat = rng.integers(0, 2, n)
+    items = np.clip(np.round(3 + 0.8 * treat[:, None] + rng.normal(size=(n, 3))), 1, 5).astype(int)
+    beh = np.clip(items.mean(axis=1) + rng.normal(size=n), 0, 7).round(3)
+    csv = "pid,treat,age,se1,se2,se3,beh\n" + "".join(
+        f"{ids[i]},{treat[i]},{30 + i % 40},{items[i, 0]},{items[i, 1]},{6 - items[i, 2]},{beh[i]}\n"
+        for i in range(n))
+    cb = tiny_codebook("ids")
+    folder = write_study(tmp_path / "raw" / "ids", cb, csv)
+    res = clean_study(folder)
+    assert res.report["duplicated_ids"] == [ids[0]]
+    out = tmp_path / "results" / "ids"
+    out.mkdir(parents=True)
+    atomic_write_text(out / "cleaning.md", res.to_markdown())
+    write_table(res.flow, out / "flow.csv")
+    codebook = load_codebook(folder)
+    tables = {**reliability_stage(res.clean, codebook, n_boot=50, seed=1),
+              **mediation_stage(res.clean, codebook, n_boot=50, n_sims=50, seed=1)}
+    for stem, df in tables.items():
+        if stem == "verdict":
+            atomic_write_text(out / "verdict.md", str(df["text"].iloc[0]))
+        else:
+            write_table(df, out / f"{stem}.csv")
+    texts = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
+    texts["summary.md"] = build_summary(tmp_path / "results", ["ids"])
+    assert "Duplicated ids: 1" in texts["cleaning.md"]
+    leaked = {name: [i for i in set(ids) if i in text] for name, text in texts.items()}
+    assert all(not v for v in leaked.values()), leaked

@@ -635,7 +635,9 @@ class CleaningResult:
         codes = sum(r["missing_codes"].values())
         lines.append(f"Missing-value codes recoded: {codes}.")
         if r["duplicated_ids"]:
-            lines.append(f"Duplicated ids (later rows excluded): {', '.join(map(str, r['duplicated_ids']))}.")
+            # a count only: this file is part of the report, which never shows row-level data
+            lines.append(f"Duplicated ids: {len(r['duplicated_ids'])} (later rows excluded; the ids are listed "
+                         "in cleaning.json, which is not part of the report).")
         c = r["careless"]
         lines += ["", "## Careless responding (reported, not used to exclude)", ""]
         if c["items"]:
