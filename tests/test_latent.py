@@ -279,3 +279,14 @@ def test_failed_resamples_are_dropped_and_counted(mastery, monkeypatch):
     assert any("10 of 100 bootstrap refits" in w for w in res.warnings)
     assert (res.to_frame()["n_failed"] == 10).all()
     assert np.isfinite(res.indirect_ci).all()
+
+
+def test_progress_bar_is_optional(mastery, capsys):
+    quiet = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=30, seed=4, sum_score=False)
+    assert capsys.readouterr().err == ""
+    loud = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=30, seed=4, sum_score=False,
+                            progress=True, batch=10)
+    assert "latent mediation bootstrap" in capsys.readouterr().err
+    # batching does not change the result (up to rounding in differently shaped batched products)
+    cols = ["estimate", "se", "ci_low", "ci_high"]
+    assert_allclose(quiet.to_frame()[cols].to_numpy(float), loud.to_frame()[cols].to_numpy(float), rtol=1e-9)
