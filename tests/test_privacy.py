@@ -380,3 +380,36 @@ def test_participant_ids_never_reach_the_cleaning_report_or_the_summary(tmp_path
     assert "Duplicated ids: 1" in texts["cleaning.md"]
     leaked = {name: [i for i in set(ids) if i in text] for name, text in texts.items()}
     assert all(not v for v in leaked.values()), leaked
+
+
+# ---------------------------------------------------------------- in the workflow
+
+
+@pytest.mark.slow
+def test_workflow_clean_job_stops_on_an_identifier_column_and_leaves_no_output(tmp_path):
+    """An e-mail column added to the bundled JOBS II file: the clean job fails naming the file and
+    the column (in its log), and no clean output is left behind; with drop: the job runs."""
+    import yaml as _yaml
+
+    from test_workflow import SNAKEMAKE, copy_project, run
+
+    proj = copy_project(tmp_path / "p")
+    data = proj / "data" / "raw" / "jobs_ii" / "data.csv"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",RecipientEmail"] + [f"{x},person{i}@example.org" for i, x in enumerate(lines[1:])]
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cmd = [SNAKEMAKE, "--workflow-profile", "none", "--cores", "1", "results/jobs_ii/clean.csv"]
+    proc = run(cmd, proj, timeout=600)
+    assert proc.returncode != 0
+    log = (proj / "logs" / "jobs_ii" / "clean.log").read_text(encoding="utf-8")
+    assert "data/raw/jobs_ii/data.csv" in log and "column 'RecipientEmail'" in log and "drop" in log, log[-2000:]
+    assert not list((proj / "results").glob("jobs_ii/*.csv"))
+
+    cb_path = proj / "data" / "raw" / "jobs_ii" / "codebook.yaml"
+    cb = _yaml.safe_load(cb_path.read_text(encoding="utf-8"))
+    cb["drop"] = list(cb.get("drop") or []) + ["RecipientEmail"]
+    cb_path.write_text(_yaml.safe_dump(cb, sort_keys=False), encoding="utf-8")
+    proc = run(cmd, proj, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    clean = (proj / "results" / "jobs_ii" / "clean.csv").read_text(encoding="utf-8")
+    assert "RecipientEmail" not in clean and "@example.org" not in clean
