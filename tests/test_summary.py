@@ -172,3 +172,20 @@ def test_summary_cfa_and_discriminant_tables(tmp_path):
     assert "| efficacy / outcome_exp | .91 [.84, .97] | .93 | .54, .50 | not met | 3.10 (1), .078 |  |" in text
     assert "efficacy and outcome_exp may not be distinct constructs" in text
     assert "efficacy and self_esteem may not be distinct" not in text
+
+
+def test_summary_latent_reason_rows(tmp_path):
+    """A study without a design writes one reason row (no table: the mediation table says why); a
+    mediator that is not a scale gives rows with the reason per outcome."""
+    import numpy as np
+
+    for name, frame in (("s7", pd.DataFrame({"outcome": [np.nan], "mediator": [np.nan], "effect": [np.nan],
+                                             "estimate": [np.nan], "reason": ["study declares no treatment"]})),
+                        ("s8", pd.DataFrame({"outcome": ["depress2", "work1"], "mediator": ["job_seek"] * 2,
+                                             "model": [np.nan] * 2, "effect": [np.nan] * 2, "estimate": [np.nan] * 2,
+                                             "reason": ["mediator 'job_seek' is not a multi-item scale"] * 2}))):
+        (tmp_path / name).mkdir()
+        frame.to_csv(tmp_path / name / "latent_mediation.csv", index=False)
+    text = build_summary(tmp_path, ["s7", "s8"])
+    assert "Table s7.latent" not in text
+    assert "| work1 | job_seek |  |  |  | NA |  | mediator 'job_seek' is not a multi-item scale |" in text

@@ -378,9 +378,11 @@ def _latent_section(folder: Path, study: str, notes: list[str]) -> list[str]:
     lat = _read(folder / "latent_mediation.csv")
     if lat is None or lat.empty or "effect" not in lat:
         return []
+    if not lat["estimate"].notna().any() and not lat["outcome"].notna().any():
+        return []  # no design (a single reason row): the mediation table already says why
     rows = []
-    for (outcome, mediator), g in lat.groupby([lat["outcome"].astype(str), lat["mediator"].astype(str)],
-                                              sort=False):
+    keys = [lat["outcome"].astype(object).fillna(""), lat["mediator"].astype(object).fillna("")]
+    for (outcome, mediator), g in lat.groupby(keys, sort=False, dropna=False):
         if not g["estimate"].notna().any():
             rows.append({"Outcome": outcome, "Mediator": mediator, "Model": "", "a": "", "b": "",
                          "Indirect [95% CI]": "NA", "Fit": "", "Note": _reason(g)})
