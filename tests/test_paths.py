@@ -287,6 +287,7 @@ def test_every_job_of_the_full_dag_writes_only_under_results_logs_benchmarks():
 # ---------------------------------------------------------------- raw_dir
 
 
+@pytest.mark.slow
 def test_raw_dir_is_read_from_the_config_by_every_rule(tmp_path):
     """Studies under another folder of the project are found there, and data/raw is never read.
 
@@ -317,6 +318,20 @@ def test_raw_dir_is_read_from_the_config_by_every_rule(tmp_path):
     clean = (proj / "results" / "jobs_ii" / "clean.csv").read_text(encoding="utf-8")
     assert clean.count("\n") > 800  # JOBS II has 899 participants
     assert not (proj / "data" / "raw").exists()  # nothing written under data/
+
+    # a raw_dir outside the project: refused, unless allow_external_paths opts in
+    outside = tmp_path / "outside_raw"
+    (proj / "data" / "elsewhere").rename(outside)
+    _set_config(proj, raw_dir=str(outside))
+    dry = [SNAKEMAKE, "-n", "--forceall", "--workflow-profile", "none", "--cores", "1"]
+    proc = run(dry, proj, timeout=300)
+    assert proc.returncode != 0 and "raw_dir: absolute paths are not allowed" in proc.stdout + proc.stderr
+    _set_config(proj, allow_external_paths=True)
+    proc = run(dry, proj, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    for study in studies:
+        assert f"{outside}/{study}/codebook.yaml" in out, study
 
 
 def test_no_rule_hard_codes_the_raw_folder():
