@@ -347,7 +347,7 @@ class CFAResult:
 
 
 def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partial=(),
-        missing: str = "listwise", estimator: str = "ML") -> CFAResult:
+        missing: str = "listwise", estimator: str = "ML", se: bool = True) -> CFAResult:
     """Confirmatory factor analysis by maximum likelihood (Joreskog, 1969), lavaan conventions.
 
     Matches ``lavaan::cfa(model, data, group=, group.equal=, group.partial=, missing=)``:
@@ -369,6 +369,9 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
     missing : {"listwise", "fiml"}
         "fiml" = lavaan ``missing = "ml"``.
     estimator : {"ML"}
+    se : bool
+        False skips the information matrix (standard errors, z, p and CIs are NaN); the fit
+        measures and estimates are unchanged. Used where only chi-square is needed.
 
     Returns
     -------
@@ -385,7 +388,7 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
     partial = (partial,) if isinstance(partial, str) else tuple(partial)
     res = _sem(data, syntax, group=group, equal=equal, partial=partial, missing=missing, auto="cfa",
-               estimator=estimator)
+               estimator=estimator, se=se)
     fit = {k: res.fit.get(k, np.nan) for k in FIT_KEYS}
     reason = _reason(res)
     if not res.converged:
@@ -601,7 +604,8 @@ def invariance(data: pd.DataFrame, model, group: str, *,
 
     def fit(step, partial):
         try:
-            return cfa(data, syntax, group=group, equal=_STEP_EQUAL[step], partial=tuple(partial), missing=missing)
+            return cfa(data, syntax, group=group, equal=_STEP_EQUAL[step], partial=tuple(partial), missing=missing,
+                       se=False)  # the invariance table uses fit measures only
         except np.linalg.LinAlgError as e:  # numerical failure: a row with the reason
             return str(e)
 
@@ -732,8 +736,8 @@ def _pair_test(data, a, ia, b, ib, missing):
     m0 = m1 + f"\n{a} ~~ 1*{b}"
     row = {"scale_1": a, "scale_2": b}
     try:
-        f1 = cfa(data, m1, missing=missing)
-        f0 = cfa(data, m0, missing=missing)
+        f1 = cfa(data, m1, missing=missing, se=False)  # only chi-square is used
+        f0 = cfa(data, m0, missing=missing, se=False)
     except np.linalg.LinAlgError as e:
         return {**row, "converged": False, "proper": False, "reason": str(e)}
     reasons = [f"{lab}: {x.reason}" for lab, x in (("free", f1), ("r=1", f0)) if x.reason]
@@ -848,7 +852,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
               n_boot: int = 1000, ci_level: float = 0.95, htmt_method: str = "geometric",
               delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "and",
               find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None,
-              max_joint_items: int = 30) -> dict:
+              max_joint_items: int = 60) -> dict:
     """The workflow's ``measurement`` stage for one study.
 
     - ``cfa_fit``: one CFA with a factor per multi-item scale (scales with at least ``min_items``
@@ -913,7 +917,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                 est.insert(0, "model", "joint")
         if syntax is not None and not model:  # one-factor CFA per scale, after the joint row
             for name, items in scales.items():
-                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing)
+                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing, se=False)  # fit row only
                 fit_rows.append(_fit_row(name, [name], r1, e1))
         out["cfa_fit"] = pd.DataFrame(fit_rows, columns=CFA_FIT_COLUMNS)
         est_cols = ["model", "lhs", "op", "rhs", "group", "label", "free", "est", "se", "z", "pvalue", "ci_low",

@@ -55,6 +55,10 @@ class SEMError(EfficacyError):
     """Bad model syntax or data for :func:`sem`."""
 
 
+class _NoSE(Exception):
+    """Internal: standard errors not requested (``se=False``)."""
+
+
 # --------------------------------------------------------------------------- syntax
 
 
@@ -278,9 +282,9 @@ class _Model:
         self.S0 = np.zeros((nv, nv))
         self.m0 = np.zeros(nv)
         # derivative pattern matrices for each free parameter
-        self.dA = [np.zeros((nv, nv)) for _ in range(npar)]
-        self.dS = [np.zeros((nv, nv)) for _ in range(npar)]
-        self.dm = [np.zeros(nv) for _ in range(npar)]
+        self.dA = np.zeros((npar, nv, nv))  # stacked: derivatives() is batched over parameters
+        self.dS = np.zeros((npar, nv, nv))
+        self.dm = np.zeros((npar, nv))
         for r in table:
             k = r["free"] - 1
             if k < 0:
@@ -293,6 +297,8 @@ class _Model:
                     self.dS[k][r["j"], r["i"]] += 1.0
             else:
                 self.dm[k][r["i"]] += 1.0
+        self._dA_idx = np.nonzero(self.dA)
+        self._dS_idx = np.nonzero(self.dS)  # both (i, j) and (j, i) of a covariance
 
     def set_fixed(self, mean, cov):
         """Fixed values (including fixed.x sample moments)."""
@@ -336,18 +342,22 @@ class _Model:
         return F @ V @ F.T, F @ mu
 
     def derivatives(self, theta):
-        """d Sigma / d theta_k and d mu / d theta_k (observed part)."""
+        """d Sigma / d theta_k and d mu / d theta_k (observed part), stacked: (K, p, p) and (K, p)."""
         A, S, m = self.matrices(theta)
         B = np.linalg.inv(np.eye(self.nv) - A)
         no = len(self.obs)
-        dSig, dmu = [], []
-        for k in range(self.npar):
-            dB = B @ self.dA[k] @ B
-            t = dB @ S @ B.T
-            dV = t + t.T + B @ self.dS[k] @ B.T
-            dm_ = dB @ m + B @ self.dm[k]
-            dSig.append(dV[:no, :no])
-            dmu.append(dm_[:no])
+        Bo = B[:no]
+        K = self.npar
+        # each dA_k / dS_k has one or a few unit entries: sum outer products instead of dense K x nv^3 products
+        ka, ia, ja = self._dA_idx
+        dBo = np.zeros((K, no, self.nv))
+        np.add.at(dBo, ka, Bo[:, ia].T[:, :, None] * B[ja][:, None, :])   # B dA_k B = sum B[:, i] B[j, :]
+        SBt = S @ Bo.T
+        t = dBo @ SBt if len(ka) else np.zeros((K, no, no))
+        ks, is_, js = self._dS_idx
+        dSig = t + t.transpose(0, 2, 1)
+        np.add.at(dSig, ks, Bo[:, is_].T[:, :, None] * Bo[:, js].T[:, None, :])
+        dmu = dBo @ m + self.dm @ Bo.T
         return dSig, dmu
 
 
@@ -389,22 +399,140 @@ def _loglik(pats, Sigma, mu):
     return ll
 
 
-def _loglik_grad(pats, Sigma, mu, dSig, dmu):
-    """Gradient of the log-likelihood with respect to theta."""
-    g = np.zeros(len(dSig))
-    if not len(dSig):
-        return g
-    D = np.asarray(dSig)          # (K, p, p): all parameters at once, no loop over parameters
-    Dm = np.asarray(dmu)          # (K, p)
+def _loglik_moment_grad(pats, Sigma, mu):
+    """Log-likelihood and its gradient in (Sigma, mu) in one pass over the patterns (one Cholesky each).
+
+    Returns ``(ll, Wf, gm)``; ``ll = -inf`` (and no gradient) when a pattern's Sigma is not
+    positive definite.
+    """
+    p = Sigma.shape[0]
+    Wf = np.zeros((p, p))
+    gm = np.zeros(p)
+    ll = 0.0
     for o, n, mean, C, _ in pats.pats:
-        Sg = Sigma[np.ix_(o, o)]
+        full = len(o) == p
+        Sg = Sigma if full else Sigma[np.ix_(o, o)]
+        try:
+            L = np.linalg.cholesky(Sg)
+        except np.linalg.LinAlgError:
+            return -np.inf, None, None
+        Li = np.linalg.inv(L)
+        Si = Li.T @ Li
+        d = mean - mu[o]
+        SiA = Si @ (C + np.outer(d, d))
+        ll += -0.5 * n * (len(o) * _LOG2PI + 2 * np.log(np.diag(L)).sum() + np.trace(SiA))
+        W = SiA @ Si - Si
+        if full:
+            Wf += 0.5 * n * W
+            gm += n * (Si @ d)
+        else:
+            Wf[np.ix_(o, o)] += 0.5 * n * W
+            gm[o] += n * (Si @ d)
+    return ll, Wf, gm
+
+
+def _moment_grad(pats, Sigma, mu):
+    """Gradient of the log-likelihood with respect to Sigma (full symmetric p x p) and mu.
+
+    One pass over the missing-data patterns, each of cost O(p_o^3); the chain rule to the
+    parameters is then a single (K, p^2) product, whatever the number of patterns.
+    """
+    p = Sigma.shape[0]
+    Wf = np.zeros((p, p))
+    gm = np.zeros(p)
+    for o, n, mean, C, _ in pats.pats:
+        full = len(o) == p
+        Sg = Sigma if full else Sigma[np.ix_(o, o)]
         Si = np.linalg.inv(Sg)
         d = mean - mu[o]
         W = Si @ (C + np.outer(d, d)) @ Si - Si  # d ll / d Sigma (times 2/n)
-        Sid = Si @ d
-        Do = D[:, o][:, :, o]
-        g += 0.5 * n * np.einsum("ij,kij->k", W, Do) + n * (Dm[:, o] @ Sid)
-    return g
+        if full:
+            Wf += 0.5 * n * W
+            gm += n * (Si @ d)
+        else:
+            Wf[np.ix_(o, o)] += 0.5 * n * W
+            gm[o] += n * (Si @ d)
+    return Wf, gm
+
+
+def _loglik_grad(pats, Sigma, mu, dSig, dmu):
+    """Gradient of the log-likelihood with respect to theta (chain rule through the moments)."""
+    K = len(dSig)
+    if not K:
+        return np.zeros(0)
+    Wf, gm = _moment_grad(pats, Sigma, mu)
+    return np.asarray(dSig).reshape(K, -1) @ Wf.ravel() + np.asarray(dmu) @ gm
+
+
+def _expected_info(Sigma, dSig, dmu):
+    """Expected (Fisher) information per case for complete normal data, all parameters at once."""
+    D = np.asarray(dSig)
+    K, p = D.shape[0], Sigma.shape[0]
+    Si = np.linalg.inv(Sigma)
+    M = (D.reshape(K * p, p) @ Si).reshape(K, p, p)            # D_k Si; tr(Si D_a Si D_b) = <D_a Si, (D_b Si)'>
+    Dm = np.asarray(dmu)
+    info = 0.5 * M.reshape(K, -1) @ M.transpose(0, 2, 1).reshape(K, -1).T + Dm @ Si @ Dm.T
+    return (info + info.T) / 2
+
+
+def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10):
+    """Minimise ``fobj(theta) -> (f, grad)``: Fisher scoring, then quasi-Newton in the information metric.
+
+    ``info(theta)`` approximates the Hessian of ``f`` (the expected information per case at the
+    model-implied moments). Scoring steps (with step halving) make the optimiser insensitive to
+    the scale of the variables (e.g. 0-100 confidence ratings next to 1-5 Likert items), which
+    plain quasi-Newton from lavaan-like starts is not (thousands of iterations). When scoring
+    stalls, BFGS continues in coordinates whitened by the information (``theta = theta_c +
+    L^-T u``); the caller's convergence check is unchanged. Returns theta.
+    """
+    theta = np.asarray(theta0, dtype=float).copy()
+    f, g = fobj(theta)
+    if f >= 1e9:
+        return theta
+    H = None
+    for _ in range(maxit):
+        if np.max(np.abs(g)) <= gtol:
+            return theta
+        try:
+            H = info(theta)
+            step = np.linalg.solve(H, -g)
+        except np.linalg.LinAlgError:
+            break
+        slope = g @ step
+        if not np.all(np.isfinite(step)) or slope >= 0:
+            break
+        a = 1.0
+        while a > 1e-6:
+            fn, gn = fobj(theta + a * step)
+            if fn <= f + 1e-4 * a * slope:
+                break
+            a /= 2
+        else:
+            break
+        theta = theta + a * step
+        df_, f, g = f - fn, fn, gn
+        if df_ <= 1e-9 * max(1.0, abs(f)):  # scoring is now in its slow linear phase: hand over to BFGS
+            break
+    if np.max(np.abs(g)) <= gtol:
+        return theta
+    # quasi-Newton polish in whitened coordinates
+    try:
+        H = info(theta) if H is None else H
+        L = np.linalg.cholesky(H)
+        T = np.linalg.inv(L).T
+    except np.linalg.LinAlgError:
+        T = np.diag(1 / np.sqrt(np.clip(np.abs(np.diag(H)), 1e-12, None))) if H is not None else np.eye(len(theta))
+    base = theta.copy()
+
+    def fu(u):
+        fv, gv = fobj(base + T @ u)
+        return fv, T.T @ gv
+
+    opt = optimize.minimize(fu, np.zeros(len(theta)), jac=True, method="BFGS",
+                            options=dict(gtol=gtol, maxiter=2000))
+    if opt.fun <= f:
+        theta = base + T @ opt.x
+    return theta
 
 
 def _check_variance(X, obs, where=""):
@@ -490,7 +618,7 @@ def _rmsea_ci(chisq, df, n, level):
 
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator="ML", ci_level=0.95):
+        meanstructure=None, estimator="ML", ci_level=0.95, se=True):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -520,6 +648,11 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     meanstructure : bool or None
         None: True for FIML, else False (lavaan's default).
     estimator : {"ML"}
+    ci_level : float
+    se : bool
+        False skips the information matrix (``se``, ``z``, ``pvalue``, CI and ``vcov`` are NaN):
+        for callers that only need the fit, e.g. chi-square difference tests. With FIML the
+        observed information is the costly part of a fit.
 
     Returns
     -------
@@ -547,7 +680,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     rows = parse_model(model)
     if group is not None:
         return _sem_multigroup(data, rows, group, equal, partial, missing, auto,
-                               True if ms_arg is None else bool(ms_arg), ci_level)
+                               True if ms_arg is None else bool(ms_arg), ci_level, se)
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -625,23 +758,28 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
             Sig, mu = implied(theta)
         except np.linalg.LinAlgError:
             return 1e10, np.zeros_like(theta)
-        ll = _loglik(pats, Sig, mu)
+        ll, Wf, gm = _loglik_moment_grad(pats, Sig, mu)
         if not np.isfinite(ll):
             return 1e10, np.zeros_like(theta)
         dSig, dmu = mod.derivatives(theta)
-        if not meanstructure:
-            dmu = [np.zeros(p) for _ in dmu]
-        g = _loglik_grad(pats, Sig, mu, dSig, dmu)
+        g = dSig.reshape(len(dSig), -1) @ Wf.ravel() + (dmu @ gm if meanstructure else 0.0)
         return -(ll - ll_sat) / scale, -g / scale
+
+    def info(theta):
+        Sig, _ = implied(theta)
+        dSig, dmu = mod.derivatives(theta)
+        return _expected_info(Sig, dSig, dmu if meanstructure else np.zeros_like(dmu))
 
     converged = True
     if mod.npar:
-        opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
-                                options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
-        theta = opt.x
-        opt2 = optimize.minimize(fobj, theta, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
-        if opt2.fun <= opt.fun + 1e-12:
-            theta = opt2.x
+        theta = _minimise(fobj, theta0, info)
+        if fobj(theta)[0] >= 1e9 or np.max(np.abs(fobj(theta)[1])) > 1e-6:  # fallback: the earlier route
+            opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
+                                    options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
+            opt2 = optimize.minimize(fobj, opt.x, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
+            for cand in (opt.x, opt2.x):
+                if fobj(cand)[0] < fobj(theta)[0] - 1e-12:
+                    theta = cand
         gmax = float(np.max(np.abs(fobj(theta)[1])))
         if not np.isfinite(fobj(theta)[0]) or fobj(theta)[0] >= 1e9 or gmax > 1e-4:
             converged = False
@@ -653,19 +791,13 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     # standard errors
     dSig, dmu = mod.derivatives(theta)
     if not meanstructure:
-        dmu = [np.zeros(p) for _ in dmu]
+        dmu = np.zeros_like(dmu)
     vcov = np.full((mod.npar, mod.npar), np.nan)
     try:
+        if not se:
+            raise _NoSE
         if missing == "listwise":
-            Si = np.linalg.inv(Sig)
-            k = mod.npar
-            Info = np.empty((k, k))
-            SdS = [Si @ d for d in dSig]
-            for a in range(k):
-                for b in range(a, k):
-                    v = 0.5 * np.sum(SdS[a] * SdS[b].T) + dmu[a] @ Si @ dmu[b]
-                    Info[a, b] = Info[b, a] = v
-            Info *= n
+            Info = n * _expected_info(Sig, dSig, dmu)
         else:
             def grad(t):
                 S_, m_ = implied(t)
@@ -677,6 +809,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
             warn.append("information matrix not positive definite: standard errors unreliable")
     except np.linalg.LinAlgError:
         warn.append("information matrix singular: model may not be identified; no standard errors")
+    except _NoSE:
+        pass
     se_free = np.sqrt(np.clip(np.diag(vcov), 0, None)) if mod.npar else np.zeros(0)
     # proper solution
     V, mu_full, A, S, m, B = mod.implied(theta, full=True)
@@ -810,7 +944,7 @@ def _row_type(r, latents, ov_x):
     return None
 
 
-def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level):
+def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True):
     """Multi-group ML (lavaan ``group=``, ``group.equal=``, ``group.partial=``)."""
     if group not in data.columns:
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
@@ -909,28 +1043,47 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             t, Sig, mu = parts(theta, G)
             d1, d2 = G["mod"].derivatives(t)
             if not meanstructure:
-                d2 = [np.zeros(G["p"]) for _ in d2]
+                d2 = np.zeros_like(d2)
             np.add.at(g, G["map"], _loglik_grad(G["pats"], Sig, mu, d1, d2))
         return g
 
     def fobj(theta):
         ll = 0.0
+        g = np.zeros(nglob)
         try:
             for G in groups:
-                _, Sig, mu = parts(theta, G)
-                ll += _loglik(G["pats"], Sig, mu)
+                t, Sig, mu = parts(theta, G)
+                ll_g, Wf, gm = _loglik_moment_grad(G["pats"], Sig, mu)
+                if not np.isfinite(ll_g):
+                    return 1e10, np.zeros_like(theta)
+                ll += ll_g
+                d1, d2 = G["mod"].derivatives(t)
+                gk = d1.reshape(len(d1), -1) @ Wf.ravel() + (d2 @ gm if meanstructure else 0.0)
+                np.add.at(g, G["map"], gk)
         except np.linalg.LinAlgError:
             return 1e10, np.zeros_like(theta)
-        if not np.isfinite(ll):
-            return 1e10, np.zeros_like(theta)
-        return -(ll - ll_sat_tot) / N, -grad_ll(theta) / N
+        return -(ll - ll_sat_tot) / N, -g / N
 
-    opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
-                            options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
-    theta = opt.x
-    opt2 = optimize.minimize(fobj, theta, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
-    if opt2.fun <= opt.fun + 1e-12:
-        theta = opt2.x
+    def info_total(theta):
+        """Expected information of the whole sample (sum over groups, complete-data form)."""
+        Info = np.zeros((nglob, nglob))
+        for G in groups:
+            t, Sig, mu = parts(theta, G)
+            d1, d2 = G["mod"].derivatives(t)
+            I_g = _expected_info(Sig, d1, d2 if meanstructure else np.zeros_like(d2))
+            P = np.zeros((len(d1), nglob))
+            P[np.arange(len(d1)), G["map"]] = 1.0
+            Info += G["n"] * P.T @ I_g @ P
+        return Info
+
+    theta = _minimise(fobj, theta0, lambda t: info_total(t) / N)
+    if fobj(theta)[0] >= 1e9 or np.max(np.abs(fobj(theta)[1])) > 1e-6:  # fallback: the earlier route
+        opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
+                                options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
+        opt2 = optimize.minimize(fobj, opt.x, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
+        for cand in (opt.x, opt2.x):
+            if fobj(cand)[0] < fobj(theta)[0] - 1e-12:
+                theta = cand
     fv, gv = fobj(theta)
     converged = bool(fv < 1e9 and np.max(np.abs(gv)) <= 1e-4)
     if not converged:
@@ -938,28 +1091,17 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     # information
     vcov = np.full((nglob, nglob), np.nan)
     try:
+        if not se:
+            raise _NoSE
         if missing == "listwise":
-            Info = np.zeros((nglob, nglob))
-            for G in groups:
-                t, Sig, mu = parts(theta, G)
-                d1, d2 = G["mod"].derivatives(t)
-                if not meanstructure:
-                    d2 = [np.zeros(G["p"]) for _ in d2]
-                Si = np.linalg.inv(Sig)
-                SdS = [Si @ d for d in d1]
-                k = len(d1)
-                I_g = np.empty((k, k))
-                for a in range(k):
-                    for b in range(a, k):
-                        I_g[a, b] = I_g[b, a] = 0.5 * np.sum(SdS[a] * SdS[b].T) + d2[a] @ Si @ d2[b]
-                P = np.zeros((k, nglob))
-                P[np.arange(k), G["map"]] = 1.0
-                Info += G["n"] * P.T @ I_g @ P
+            Info = info_total(theta)
         else:
             Info = -_numhess(grad_ll, theta)
         vcov = np.linalg.inv(Info)
     except np.linalg.LinAlgError:
         warn.append("information matrix singular: model may not be identified; no standard errors")
+    except _NoSE:
+        pass
     se_glob = np.sqrt(np.clip(np.diag(vcov), 0, None))
     zc = stats.norm.ppf(0.5 + ci_level / 2)
     ll_tot = ll_x_tot = 0.0
