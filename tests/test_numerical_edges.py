@@ -253,3 +253,46 @@ def test_meta_analysis_of_one_study_is_a_reason_row_in_summary_csv(tmp_path):
                        {"input": pd.DataFrame({"yi": [0.3, 0.31], "vi": [0.01, 0.012]})})["summary"]
     assert two["k"].iloc[0] == 2 and two["tau2"].iloc[0] == pytest.approx(0.0, abs=1e-10)
     assert np.isfinite(two["estimate"].iloc[0]) and not str(two["reason"].iloc[0]).strip("nan ")
+
+
+def _near_singular_stage(tmp_path):
+    from efficacy.mediation import run_stage
+
+    rng = np.random.default_rng(1)
+    n = 300
+    treat = rng.integers(0, 2, n)
+    m = treat + rng.normal(size=n)
+    data = pd.DataFrame({"pid": [f"p{i}" for i in range(n)], "treat": treat, "m": m, "y": m + rng.normal(size=n),
+                         "z": treat + 1e-9 * rng.normal(size=n)})  # a covariate that is the treatment again
+    cb = {"study": "nearsing", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+          "variables": {"pid": {"type": "id"}, "treat": {"type": "binary", "levels": [0, 1]},
+                        "m": {"type": "numeric"}, "y": {"type": "numeric"}, "z": {"type": "numeric"}},
+          "design": {"treatment": "treat", "mediators": ["m"], "outcomes": ["y"], "covariates": ["z"]}}
+    clean, codebook = _edge_study(tmp_path, data, cb)
+    out = tmp_path / "results" / "nearsing"
+    _write_stage(run_stage(clean, codebook, n_boot=50, n_sims=50, seed=1), out)
+    return out
+
+
+def test_near_singular_covariate_reaches_mediation_csv_and_the_verdict(tmp_path):
+    from efficacy.io import read_table
+
+    out = _near_singular_stage(tmp_path)
+    med = read_table(out / "mediation.csv")
+    assert med["estimate"].isna().all() and med["se"].isna().all()
+    assert med["reason"].str.contains("near-singular").all() and med["reason"].str.contains("'z'").all()
+    verdict = (out / "verdict.md").read_text(encoding="utf-8")
+    assert "Not analysed: near-singular" in verdict
+
+
+@pytest.mark.xfail(strict=True, reason="efficacy.causal.causal_mediation has no near-singular check: with a "
+                   "covariate equal to the treatment up to 1e-9 it reports ACME ~ 5e7 with no reason "
+                   "(causal.py is owned by the mediation helper; reported to the lead)")
+def test_near_singular_covariate_in_causal_mediation_csv_is_na_with_reason(tmp_path):
+    from efficacy.io import read_table
+
+    causal = read_table(_near_singular_stage(tmp_path) / "causal_mediation.csv")
+    # with z a copy of the treatment the ACME (treatment moved, z held fixed) is not identified:
+    # the only honest output is NA with a reason, as mediation.csv does
+    assert causal["estimate"].isna().all(), causal[["effect", "estimate"]]
+    assert causal["reason"].fillna("").str.contains("singular|collinear").all(), causal["reason"]
