@@ -463,13 +463,14 @@ def test_closed_form_leave_one_out_equals_refits():
 def test_bootstrap_in_row_blocks_is_the_one_call_stream():
     """_boot_wls draws the resamples block by block (bounded memory); the fits equal those from one
     (n_boot, n) draw and full count weights, for any block size."""
-    from efficacy.mediation import _boot_wls, _counts, _wls_many
+    from efficacy.mediation import _boot_wls, _wls_many
+    from efficacy.resampling import case_counts
 
     rng = np.random.default_rng(0)
     n = 101
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     T = rng.normal(size=(n, 1))
-    full = _wls_many([(X, T)], _counts(np.random.default_rng(9).integers(0, n, size=(250, n)), n))[0][0]
+    full = _wls_many([(X, T)], case_counts(np.random.default_rng(9).integers(0, n, size=(250, n)), n))[0][0]
     for chunk in (None, 1, 7, 250, 1000):
         got = _boot_wls([(X, T)], np.random.default_rng(9), 250, chunk=chunk)[0][0]
         assert_allclose(got, full, rtol=1e-12, atol=1e-14)

@@ -64,6 +64,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import DataError
+from .resampling import bca_interval, case_counts
 from .sem import _em_saturated, _Patterns, _rmsea_ci
 
 __all__ = ["LatentMediationResult", "latent_mediation", "run_stage", "LATENT_COLUMNS"]
@@ -394,35 +395,6 @@ class LatentMediationResult:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _bca(boot, est, jack, level):
-    """BCa interval per column (Efron 1987); boot (B, q), est (q,), jack (n, q)."""
-    alpha = (1 - level) / 2
-    lo = np.full(est.shape, np.nan)
-    hi = np.full(est.shape, np.nan)
-    for q in range(est.size):  # a handful of effects, not resamples
-        bq = boot[np.isfinite(boot[:, q]), q]
-        jq = jack[np.isfinite(jack[:, q]), q]
-        if len(bq) < 10 or not np.isfinite(est[q]):
-            continue
-        prop = (np.sum(bq < est[q]) + 0.5 * np.sum(bq == est[q])) / len(bq)
-        if not 0 < prop < 1:
-            continue
-        z0 = stats.norm.ppf(prop)
-        d = jq.mean() - jq
-        den = 6 * np.sum(d**2) ** 1.5
-        acc = np.sum(d**3) / den if den > 0 else 0.0
-        zs = stats.norm.ppf([alpha, 1 - alpha])
-        adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - acc * (z0 + zs)))
-        lo[q], hi[q] = np.quantile(bq, adj)
-    return lo, hi
-
-
-def _counts(idx, n):
-    nb = idx.shape[0]
-    flat = (idx + n * np.arange(nb)[:, None]).ravel()
-    return np.bincount(flat, minlength=nb * n).reshape(nb, n).astype(float)
-
-
 def _check(data, cols):
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -689,7 +661,7 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         bv = boot[ok]
         if ci == "bca":
             jack = _refit_many(spec, dat, th_hat, None, n, X, batch, progress, "jackknife")
-            lo, hi = _bca(bv, eff, jack, level)
+            lo, hi = bca_interval(bv, eff, jack, level)
         else:
             alpha = (1 - level) / 2
             lo, hi = (np.quantile(bv, [alpha, 1 - alpha], axis=0) if len(bv) >= 10
@@ -782,7 +754,7 @@ def _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, desc):
             C = np.ones((min(batch, n - s), n))
             C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.0
         else:
-            C = _counts(idx[s:s + batch], n)
+            C = case_counts(idx[s:s + batch], n)
         mom = dat.moments(C)
         nb = C.shape[0]
         th, conv, _ = _fit_batch(spec, mom, np.repeat(th_hat[None], nb, axis=0))

@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .resampling import bca_interval, case_counts
+
 try:  # pragma: no cover - the package module exists in this repository
     from efficacy.errors import DataError as _InputError
 except Exception:  # pragma: no cover
@@ -160,13 +162,6 @@ def _near_singular(X, names):
     return "near-singular design: the effects are not estimable"
 
 
-def _counts(idx, n):
-    """Resample index matrix (B, n) -> case-count weight matrix (B, n). Overwrites ``idx``."""
-    B = idx.shape[0]
-    idx += (np.arange(B) * n)[:, None]  # in place: row b's cases become b*n + i
-    return np.bincount(idx.ravel(), minlength=B * n).reshape(B, n).astype(float)
-
-
 def _solve(XtX, XtT):
     """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
 
@@ -247,7 +242,7 @@ def _boot_wls(designs, rng, n_boot, chunk=None):
     G = np.empty((n_boot, F.shape[1]))
     for i0 in range(0, n_boot, chunk):
         b = min(chunk, n_boot - i0)
-        G[i0: i0 + b] = _counts(rng.integers(0, n, size=(b, n)), n) @ F
+        G[i0: i0 + b] = case_counts(rng.integers(0, n, size=(b, n)), n) @ F
     return _solve_many(G, maps)
 
 
@@ -357,30 +352,6 @@ class MediationResult:
             f"MediationResult({self.x} -> {self.mediators} -> {self.y}, n={self.n}, "
             f"{self.ci} CI from {self.n_boot_valid}/{self.n_boot} resamples, level={self.level})\n{rows}{notes}"
         )
-
-
-def _bca(boot, est, jack, level):
-    """BCa interval per column (Efron 1987). boot (B,q), est (q,), jack (n,q); NaN rows are dropped
-    column by column. Bias correction and acceleration are computed for all columns at once."""
-    alpha = (1 - level) / 2
-    fin = np.isfinite(boot)
-    nb = fin.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prop = ((boot < est).sum(axis=0) + 0.5 * (boot == est).sum(axis=0)) / nb
-        jfin = np.isfinite(jack)
-        jm = np.where(jfin, jack, 0.0).sum(axis=0) / jfin.sum(axis=0)
-        dd = np.where(jfin, jm - jack, 0.0)
-        den = 6 * np.sum(dd**2, axis=0) ** 1.5
-        acc = np.where(den > 0, np.sum(dd**3, axis=0) / np.where(den > 0, den, 1.0), 0.0)
-        z0 = stats.norm.ppf(prop)
-        zs = stats.norm.ppf([alpha, 1 - alpha])[:, None]
-        adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - acc * (z0 + zs)))  # (2, q)
-    lo = np.full(est.shape, np.nan)
-    hi = np.full(est.shape, np.nan)
-    usable = (nb >= 10) & np.isfinite(est) & (prop > 0) & (prop < 1)
-    for q in np.flatnonzero(usable):  # the quantiles per effect (few columns), not a loop over resamples
-        lo[q], hi[q] = np.quantile(boot[fin[:, q], q], adj[:, q])
-    return lo, hi
 
 
 def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, level=0.95):
@@ -501,7 +472,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         if ci == "bca":
             # leave-one-out coefficients in closed form (rank-one downdates), no refits
             jack = _effects_from(_loo_coefs(Xa, M), _loo_coefs(Xb, Y[:, None]), k)
-            lo, hi = _bca(boot, est, jack, level)
+            lo, hi = bca_interval(boot, est, jack, level)
         else:
             alpha = (1 - level) / 2
             lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
@@ -820,7 +791,7 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
             if ci == "bca":
                 jack = effects(np.concatenate([_loo_coefs(Xm, M[:, None])[:, :, 0],
                                                _loo_coefs(Xy, Y[:, None])[:, :, 0]], axis=1))
-                lo, hi = _bca(sim, est, jack, level)
+                lo, hi = bca_interval(sim, est, jack, level)
             else:
                 lo, hi = np.quantile(sim, [alpha, 1 - alpha], axis=0)
         else:
@@ -910,7 +881,7 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181
     if n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
-        W = _counts(idx, n)
+        W = case_counts(idx, n)
         bb = _acme_curve(*parts(W), rhos)
         alpha = (1 - level) / 2
         lo, hi = np.nanquantile(bb, [alpha, 1 - alpha], axis=0)

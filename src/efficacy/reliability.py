@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from efficacy.errors import DataError
+from efficacy.resampling import bca_interval, case_counts
 
 __all__ = [
     "AlphaResult",
@@ -186,28 +187,13 @@ class _Moments:
 
 def _boot_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Multinomial resampling counts (n_boot, n): row b says how often each row is drawn."""
-    idx = rng.integers(0, n, size=(n_boot, n))
-    flat = (idx + (np.arange(n_boot) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    return case_counts(rng.integers(0, n, size=(n_boot, n)), n)
 
 
 def _bca(theta_hat: float, boot: np.ndarray, jack: np.ndarray, level: float) -> tuple[float, float]:
-    """BCa interval (Efron, 1987) from bootstrap replicates and jackknife values."""
-    boot = boot[np.isfinite(boot)]
-    jack = jack[np.isfinite(jack)]
-    if boot.size < 10 or not np.isfinite(theta_hat):
-        return np.nan, np.nan
-    prop = (np.sum(boot < theta_hat) + 0.5 * np.sum(boot == theta_hat)) / boot.size
-    if prop <= 0 or prop >= 1:
-        return np.nan, np.nan
-    z0 = stats.norm.ppf(prop)
-    d = jack.mean() - jack
-    den = 6.0 * np.sum(d**2) ** 1.5
-    a = np.sum(d**3) / den if den > 0 else 0.0
-    za = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
-    adj = stats.norm.cdf(z0 + (z0 + za) / (1 - a * (z0 + za)))
-    lo, hi = np.quantile(boot, adj)
-    return float(lo), float(hi)
+    """BCa interval (Efron, 1987) of one statistic from its bootstrap replicates and jackknife values."""
+    lo, hi = bca_interval(boot, theta_hat, jack, level)
+    return float(lo[0]), float(hi[0])
 
 
 def _alpha_from_cov(c: np.ndarray) -> np.ndarray:
