@@ -255,15 +255,17 @@ def test_meta_analysis_of_one_study_is_a_reason_row_in_summary_csv(tmp_path):
     assert np.isfinite(two["estimate"].iloc[0]) and not str(two["reason"].iloc[0]).strip("nan ")
 
 
-def _near_singular_stage(tmp_path):
+def _near_singular_stage(tmp_path, z=None):
     from efficacy.mediation import run_stage
 
     rng = np.random.default_rng(1)
     n = 300
     treat = rng.integers(0, 2, n)
     m = treat + rng.normal(size=n)
+    if z is None:
+        z = treat + 1e-9 * rng.normal(size=n)  # a covariate that is the treatment again
     data = pd.DataFrame({"pid": [f"p{i}" for i in range(n)], "treat": treat, "m": m, "y": m + rng.normal(size=n),
-                         "z": treat + 1e-9 * rng.normal(size=n)})  # a covariate that is the treatment again
+                         "z": z})
     cb = {"study": "nearsing", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
           "variables": {"pid": {"type": "id"}, "treat": {"type": "binary", "levels": [0, 1]},
                         "m": {"type": "numeric"}, "y": {"type": "numeric"}, "z": {"type": "numeric"}},
@@ -296,3 +298,18 @@ def test_near_singular_covariate_in_causal_mediation_csv_is_na_with_reason(tmp_p
     # the only honest output is NA with a reason, as mediation.csv does
     assert causal["estimate"].isna().all(), causal[["effect", "estimate"]]
     assert causal["reason"].fillna("").str.contains("singular|collinear").all(), causal["reason"]
+
+
+def test_failed_bootstrap_resamples_reach_mediation_csv_and_the_summary(tmp_path):
+    """A binary covariate with a single 1: resamples without that row are singular and dropped;
+    mediation.csv counts them (n_boot_failed) and says so, and the summary's table quotes it."""
+    from efficacy.io import read_table
+    from efficacy.summary import build_summary
+
+    out = _near_singular_stage(tmp_path, z=np.r_[1.0, np.zeros(299)])
+    med = read_table(out / "mediation.csv")
+    assert np.isfinite(med["estimate"]).all()
+    failed = int(med["n_boot_failed"].iloc[0])
+    assert 0 < failed < 50 and (med["n_boot_failed"] == failed).all()
+    assert med["reason"].str.contains(f"{failed} of 50 bootstrap resamples failed").all()
+    assert f"{failed} of 50 bootstrap resamples failed" in build_summary(tmp_path / "results", ["nearsing"])
