@@ -20,6 +20,7 @@ wildcard_constraints:
 
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/reliability.smk"
+include: "workflow/rules/measurement.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/panel.smk"
 include: "workflow/rules/summary.smk"

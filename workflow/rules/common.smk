@@ -1,4 +1,5 @@
 # Helpers and validation shared by every rule file. No rules here.
+import re
 import sys
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def all_targets():
         study=WAVE_STUDIES,
         stem=["clpm.csv", "riclpm.csv", "panel_comparison.csv", "within_person.csv"],
     )
+    targets += measurement_targets()
     targets += meta_targets()
     targets += figure_targets()
     targets.append("results/provenance.json")
@@ -99,6 +101,26 @@ def figure_targets():
         )
         figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
     return figs
+
+
+# Measurement stage: invariance tables for each codebook grouping variable (none without groups).
+MEASUREMENT_GROUPS = {s: list(cb.groups or []) for s, cb in CODEBOOKS.items()}
+MEASUREMENT_GROUP_RE = "|".join(
+    sorted({re.escape(g) for gs in MEASUREMENT_GROUPS.values() for g in gs}) or ["(?!)"]
+)
+
+
+def measurement_targets():
+    """cfa_fit, cfa_estimates, discriminant for every study; invariance_<group> per codebook group."""
+    targets = study_targets(["cfa_fit.csv", "cfa_estimates.csv", "discriminant.csv"])
+    for s, gs in MEASUREMENT_GROUPS.items():
+        targets += [f"results/{s}/invariance_{g}.csv" for g in gs]
+    return targets
+
+
+def measurement_model(wildcards):
+    """The study's lavaan model text from config measurement.models (None: one factor per scale)."""
+    return (config["measurement"].get("models") or {}).get(wildcards.study)
 
 
 def mediation_inputs(wildcards):
