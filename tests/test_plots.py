@@ -518,3 +518,15 @@ def test_cfa_path_diagram_and_placeholders(tmp_path):
     out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "nf.csv", "cfa_estimates": tmp_path / "est.csv"},
                                     tmp_path / "nf")
     assert out["placeholder"].startswith("joint model not fitted")
+
+
+def test_coverage_plot_meta_rows_say_k_and_markers_at_one_are_visible(tmp_path):
+    rows = [dict(target="indirect", method="bca", n=50, coverage=1.0, coverage_mcse=0.0),
+            dict(target="meta_pooled", method="DL-knha", n=5, coverage=0.93, coverage_mcse=0.01)]
+    fig = plots.coverage_plot(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "k = 5 studies" in labels and "n = 50" in labels
+    assert ax.get_xlim()[1] > 1.0  # a coverage of 1.0 is drawn whole, not cut at the axis
+    save_and_check(fig, tmp_path / "cov")
+    plots.plt.close(fig)

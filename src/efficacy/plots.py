@@ -66,6 +66,9 @@ OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
 }
+# line/marker colours: Okabe-Ito, black left to the end, yellow late (poor contrast on white)
+_LINE_COLORS = [OKABE_ITO[k] for k in ("orange", "sky_blue", "green", "blue", "vermillion", "purple", "yellow")] \
+    + ["#000000"]
 SINGLE_COLUMN = 3.5  # inches
 DOUBLE_COLUMN = 7.0  # inches
 DPI = 300
@@ -83,7 +86,7 @@ _RC = {
     "axes.spines.right": False,
     "axes.linewidth": 0.8,
     "lines.linewidth": 1.0,
-    "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values())[1:] + ["#000000"]),
+    "axes.prop_cycle": matplotlib.cycler(color=_LINE_COLORS),
     "figure.dpi": 100,
     "savefig.dpi": DPI,
     "pdf.fonttype": 42,
@@ -589,7 +592,7 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
         keys.append("reliability")
     panels = d[keys].drop_duplicates().sort_values(keys, kind="stable").to_numpy().tolist()
     methods = sorted(d["method"].astype(str).unique())
-    colors = list(OKABE_ITO.values())[1:] + ["#000000"]
+    colors = _LINE_COLORS
     markers = ["o", "s", "D", "^", "v", "P", "X"]
     nrow, ncol = _panel_grid(len(panels), max_cols)
     with style():
@@ -669,7 +672,7 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
     rows = d[["target", "method"]].astype(str).drop_duplicates().sort_values(["target", "method"], kind="stable")
     rows = [tuple(r) for r in rows.to_numpy()]
     ns = sorted(d["n"].dropna().unique()) if "n" in d.columns else [None]
-    colors = list(OKABE_ITO.values())[1:] + ["#000000"]
+    colors = _LINE_COLORS
     markers = ["o", "s", "D", "^", "v", "P", "X"]
     nr = len(rows)
     y = np.arange(nr)[::-1].astype(float)
@@ -689,8 +692,12 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
                 yy.append(yv + off[k])
                 xx.append(float(r["coverage"].iloc[0]))
                 ee.append(2 * float(r["coverage_mcse"].iloc[0]) if "coverage_mcse" in r.columns else 0.0)
+            label = "coverage"
+            if n is not None:  # the meta-analytic rows use `n` for the number of studies k
+                meta_only = sub["target"].astype(str).str.startswith("meta").all()
+                label = f"k = {int(n)} studies" if meta_only else f"n = {int(n)}"
             ax.errorbar(xx, yy, xerr=ee, fmt=markers[k % len(markers)], ms=3.5, color=colors[k % len(colors)],
-                        capsize=1.5, elinewidth=0.8, label=(f"n = {int(n)}" if n is not None else "coverage"))
+                        capsize=1.5, elinewidth=0.8, label=label)
         ax.set_yticks(y)
         ax.set_yticklabels([f"{t}: {m}" for t, m in rows])
         ax.tick_params(axis="y", length=0)
@@ -699,10 +706,13 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
             if rows[i][0] != rows[i - 1][0]:
                 ax.axhline((y[i] + y[i - 1]) / 2, color="0.8", lw=0.5)
         lo = np.nanmin(np.append(d["coverage"].to_numpy(float), band[0]))
-        ax.set_xlim(max(0.0, np.floor((lo - 0.03) * 20) / 20), 1.0)
+        ax.set_xlim(max(0.0, np.floor((lo - 0.03) * 20) / 20), 1.008)  # room for a marker at 1.0
+        ax.spines["right"].set_visible(False)
         ax.set_ylim(-0.6, nr - 0.4)
         ax.set_xlabel(f"Coverage of the {level:.0%} interval (error bars: \u00b12 MCSE)")
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(2 + len(ns), 5), fontsize=6.5,
+        n_entries = 2 + len(ns)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                  ncol=n_entries if n_entries <= 5 else int(np.ceil(n_entries / 2)), fontsize=6.5,
                   handletextpad=0.3, columnspacing=0.9)
         if title:
             ax.set_title(title, pad=22)
