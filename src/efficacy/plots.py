@@ -678,7 +678,8 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
     y = np.arange(nr)[::-1].astype(float)
     off = np.linspace(0.2, -0.2, len(ns)) if len(ns) > 1 else np.zeros(1)  # first n on top
     with style():
-        fig, ax = plt.subplots(figsize=(width, 0.9 + 0.28 * nr * max(1, min(len(ns), 3) * 0.6)))
+        height = round((0.9 + 0.28 * nr * max(1, min(len(ns), 3) * 0.6)) * DPI) / DPI  # whole pixels
+        fig, ax = plt.subplots(figsize=(width, height))
         ax.axvspan(band[0], band[1], color=OKABE_ITO["green"], alpha=0.15, lw=0,
                    label=f"Acceptable ({band[0]:.3f}\u2013{band[1]:.3f})")
         ax.axvline(level, color="black", ls="--", lw=0.8, label=f"Nominal {level:.0%}")
