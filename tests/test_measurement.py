@@ -265,3 +265,93 @@ def _two_cultures_clean(root):
     from efficacy.cleaning import clean_study
 
     return clean_study(root / "data" / "raw" / "two_cultures").clean
+
+
+# ----------------------------------------------------------------- optimiser and the bundled studies (issue #4)
+
+
+def test_poorly_scaled_items_give_lavaan_fit_and_rescaled_estimates(hs_school):
+    """0-100-like items (x1-x3 times 100, x4 times 0.01): same chi-square as lavaan; loadings rescale exactly."""
+    from efficacy.measurement import cfa
+
+    ref = _ref("measurement_cfa_full_holzinger.json")
+    d = hs_school.copy()
+    d[["x1", "x2", "x3"]] *= 100.0
+    d["x4"] *= 0.01
+    res = cfa(d, ref["source"]["model"])
+    assert res.converged and res.proper
+    _check_fit(res.fit, ref["fit"], keys=["chisq", "df", "cfi", "tli", "rmsea", "srmr"])
+    base = cfa(hs_school, ref["source"]["model"]).estimates.set_index(["lhs", "op", "rhs"])
+    est = res.estimates.set_index(["lhs", "op", "rhs"])
+    assert_allclose(est.loc[("visual", "~~", "visual"), "est"], 1e4 * base.loc[("visual", "~~", "visual"), "est"],
+                    rtol=1e-6)
+    assert_allclose(est.loc[("textual", "=~", "x5"), "est"], 100 * base.loc[("textual", "=~", "x5"), "est"],
+                    rtol=1e-6)
+    assert_allclose(est["std_all"], base.loc[est.index, "std_all"], rtol=1e-6, atol=1e-9)
+
+
+def test_se_false_gives_the_same_fit_without_standard_errors(hs_school):
+    from efficacy.measurement import cfa
+
+    full = cfa(hs_school, HS_SCALES, missing="fiml")
+    quick = cfa(hs_school, HS_SCALES, missing="fiml", se=False)
+    assert quick.converged and quick.proper
+    assert_allclose([quick.fit[k] for k in ("chisq", "cfi", "rmsea", "loglik")],
+                    [full.fit[k] for k in ("chisq", "cfi", "rmsea", "loglik")], rtol=1e-10)
+    assert_allclose(quick.estimates["est"], full.estimates["est"], rtol=1e-10, atol=1e-12)
+    free = quick.estimates["free"] > 0
+    assert quick.estimates.loc[free, "se"].isna().all() and full.estimates.loc[free, "se"].gt(0).all()
+
+
+def _bundled_clean(study):
+    from efficacy.cleaning import clean_study
+
+    return clean_study(Path(__file__).parents[1] / "data" / "raw" / study).clean
+
+
+@pytest.mark.parametrize("study", [pytest.param("mastery_trial", marks=pytest.mark.slow), "confounded_survey",
+                                   "weekly_panel", "two_cultures", "jobs_ii"])
+def test_run_stage_default_settings_on_every_bundled_study(study):
+    """Default stage settings (FIML, joint CFA up to 60 items) on each study: every table, no exception,
+    every fitted model converged; the 44-item 9-factor joint CFA of mastery_trial is fitted, not skipped."""
+    from efficacy.codebook import load_codebook
+    from efficacy.measurement import CFA_FIT_COLUMNS, DISCRIMINANT_COLUMNS, INVARIANCE_COLUMNS, run_stage
+
+    root = Path(__file__).parents[1]
+    cb = load_codebook(root / "data" / "raw" / study)
+    out = run_stage(_bundled_clean(study), cb, n_boot=20, seed=1)
+    assert set(out) == {"cfa_fit", "cfa_estimates", "discriminant"} | {f"invariance_{g}" for g in cb.groups}
+    fit = out["cfa_fit"]
+    assert list(fit.columns) == CFA_FIT_COLUMNS
+    assert list(out["discriminant"].columns[:2]) == ["scale_1", "scale_2"]
+    assert set(DISCRIMINANT_COLUMNS) <= set(out["discriminant"].columns)
+    multi = [s for s, sc in cb.scales.items() if len(sc.items) >= 3]
+    if not multi:  # jobs_ii: single-item measures only -> one row saying why
+        assert fit.shape[0] == 1 and not fit.converged[0] and "at least 3 items" in fit.reason[0]
+        return
+    assert list(fit.model) == ["joint", *multi]
+    assert fit.converged.all(), fit.reason.tolist()
+    joint = out["cfa_estimates"]
+    assert (joint.model == "joint").all() and joint.shape[0] > 0
+    for g in cb.groups:
+        inv = out[f"invariance_{g}"]
+        assert list(inv.columns) == ["group", *INVARIANCE_COLUMNS] and inv.converged.all()
+
+
+def test_run_stage_fiml_finds_planted_item_and_cap_row():
+    """With the stage defaults (FIML) the two_cultures scalar step fails and freeing se4 ~ 1 restores fit;
+    a joint model above max_joint_items is a row with the reason, the one-factor CFAs still run."""
+    from efficacy.codebook import load_codebook
+    from efficacy.measurement import run_stage
+
+    root = Path(__file__).parents[1]
+    cb = load_codebook(root / "data" / "raw" / "two_cultures")
+    clean = _bundled_clean("two_cultures")
+    inv = run_stage(clean, cb, parts=["invariance"], seed=1)["invariance_culture"]
+    assert inv.decision.iloc[2] == "not invariant"
+    assert inv.step.iloc[3] == "partial_scalar" and inv.freed.iloc[3] == "se4 ~ 1"
+    assert inv.decision.iloc[3] == "invariant"
+    capped = run_stage(clean, cb, parts=["cfa"], max_joint_items=5)
+    fit = capped["cfa_fit"]
+    assert fit.model[0] == "joint" and not fit.converged[0] and "max_joint_items (5)" in fit.reason[0]
+    assert fit.converged[1:].all() and capped["cfa_estimates"].empty

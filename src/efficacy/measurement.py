@@ -67,6 +67,11 @@ def _corr_batch(x: np.ndarray) -> np.ndarray:
 
 
 def _htmt_from_r(r: np.ndarray, idx: list, geometric: bool) -> np.ndarray:
+    with np.errstate(divide="ignore"):  # an exactly zero correlation (integer items, a resample) -> mean 0
+        return _htmt_from_r_(r, idx, geometric)
+
+
+def _htmt_from_r_(r: np.ndarray, idx: list, geometric: bool) -> np.ndarray:
     r = np.abs(r)
     k = len(idx)
     out = np.ones(r.shape[:-2] + (k, k))
