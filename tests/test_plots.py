@@ -391,7 +391,7 @@ def test_report_and_summary_reference_every_figure(tmp_path):
     pngs = sorted((proj / "results").rglob("figures/*.png"))
     kinds = {p.stem for p in pngs}
     assert {"flow", "missingness", "items", "reliability", "mediation_path", "sensitivity", "riclpm_within",
-            "riclpm_between", "forest", "funnel", "masem_path"} <= kinds
+            "riclpm_between", "forest", "funnel", "masem_path", "cfa_path", "invariance_culture"} <= kinds
     report = (proj / "results" / "report.html").read_text(encoding="utf-8", errors="replace")
     summary = (proj / "results" / "summary.html").read_text(encoding="utf-8")
     for p in pngs:

@@ -87,9 +87,11 @@ def figure_targets():
         [
             f"figures/{k}.png"
             for k in ["flow", "missingness", "items", "reliability"]
-            + ["mediation_path", "sensitivity"]
+            + ["cfa_path", "mediation_path", "sensitivity"]
         ]
     )
+    for s, gs in MEASUREMENT_GROUPS.items():  # invariance figure per codebook group
+        figs += [f"results/{s}/figures/invariance_{g}.png" for g in gs]
     figs += expand(
         "results/{study}/figures/{fig}.png",
         study=WAVE_STUDIES,
