@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -1788,7 +1789,8 @@ def invariance_plot(invariance_df, *, delta_cfi=-0.010, delta_rmsea=0.015, title
     for _, r in d.iterrows():
         nm = str(r["step"]).replace("_", " ")
         if "freed" in d.columns and pd.notna(r["freed"]) and str(r["freed"]).strip():
-            nm += f"\n(free: {r['freed']})"
+            freed = re.sub(r"(\S+)\s*~\s*1\b", r"\1 intercept", str(r["freed"]))  # lavaan "se4 ~ 1"
+            nm += f"\n(free: {freed})"
         names.append(nm)
     y = np.arange(len(d))[::-1].astype(float)
     dec = d["decision"].fillna("").astype(str)
