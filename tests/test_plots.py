@@ -498,7 +498,7 @@ def test_cfa_path_diagram_and_placeholders(tmp_path):
                                                                              "rse2", "rse3"]
     assert list(g["edges"]["label"])[:2] == ["0.71", "0.72"]
     assert len(g["covariances"]) == 1 and g["covariances"]["label"].iloc[0] == "0.34"  # residual variances left out
-    assert "CFI = 0.998" in g["note"] and "(43) = 49.15" in g["note"]
+    assert "CFI = .998, RMSEA = .015" in g["note"] and "(43) = 49.15" in g["note"]
     est.to_csv(tmp_path / "est.csv", index=False)
     fit.to_csv(tmp_path / "fit.csv", index=False)
     out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "fit.csv", "cfa_estimates": tmp_path / "est.csv"},

@@ -1452,8 +1452,10 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
         if len(f) and pd.notna(f.iloc[0].get("chisq")):
             f = f.iloc[0]
             dfv = "NA" if pd.isna(f.get("df")) else int(f["df"])
-            note += (f" Fit: \u03c7\u00b2({dfv}) = {float(f['chisq']):.2f}, CFI = {float(f['cfi']):.3f}, "
-                     f"RMSEA = {float(f['rmsea']):.3f}, SRMR = {float(f['srmr']):.3f}.")
+            def apa(v):  # no leading zero for indices bounded by 1
+                return f"{float(v):.3f}".replace("0.", ".", 1)
+            note += (f" Fit: \u03c7\u00b2({dfv}) = {float(f['chisq']):.2f}, CFI = {apa(f['cfi'])}, "
+                     f"RMSEA = {apa(f['rmsea'])}, SRMR = {apa(f['srmr'])}.")
     return {"nodes": factors + items, "edges": pd.DataFrame(edges),
             "covariances": pd.DataFrame(cov) if cov else None, "latent": factors, "note": note}
 
