@@ -27,7 +27,7 @@ from scipy import optimize, stats
 import pandas as pd
 
 from .errors import EfficacyError
-from .sem import SEMResult, _em_saturated, _loglik_grad, _Model, _numhess, _Patterns, parse_model
+from .sem import SEMResult, _loglik_grad, _Model, _numhess, _Patterns, _saturated, parse_model
 from .sem import sem as _sem
 
 __all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
@@ -437,11 +437,7 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
     X = X[~np.isnan(X).any(axis=1)] if res.missing == "listwise" else X[~np.isnan(X).all(axis=1)]
     n, p = X.shape
     pats = _Patterns(X)
-    if res.missing == "listwise":
-        Mh1 = X.mean(axis=0)
-        Sh1 = (X - Mh1).T @ (X - Mh1) / n
-    else:
-        Mh1, Sh1, _ = _em_saturated(pats, p)
+    Mh1, Sh1, _ = _saturated(pats, X, res.missing)
     ext.set_fixed(Mh1, Sh1)
     val = {}
     for _, r in est.iterrows():

@@ -586,6 +586,15 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     return mu, Sigma, ll
 
 
+def _saturated(pats, X, missing):
+    """Saturated (h1) mean, covariance (divided by n) and log-likelihood: sample moments, or EM with FIML."""
+    if missing == "listwise":
+        Mh1 = X.mean(axis=0)
+        Sh1 = (X - Mh1).T @ (X - Mh1) / X.shape[0]
+        return Mh1, Sh1, _loglik(pats, Sh1, Mh1)
+    return _em_saturated(pats, X.shape[1])
+
+
 def _numhess(f, x, h=None):
     k = len(x)
     h = 1e-4 * np.maximum(np.abs(x), 1.0) if h is None else h
@@ -706,13 +715,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         raise SEMError("too few complete cases", found=f"n = {n}")
     _check_variance(X, obs)
     pats = _Patterns(X)
-    # h1 (saturated) moments
-    if missing == "listwise":
-        Mh1 = X.mean(axis=0)
-        Sh1 = (X - Mh1).T @ (X - Mh1) / n
-        ll_sat = _loglik(pats, Sh1, Mh1)
-    else:
-        Mh1, Sh1, ll_sat = _em_saturated(pats, p)
+    Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
     mod.set_fixed(Mh1, Sh1)
     if not meanstructure:
         # mean structure saturated: intercepts fixed at sample means is equivalent
@@ -974,12 +977,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             raise SEMError("too few cases in a group", found=f"{group} = {lev!r}: n = {n}")
         _check_variance(X, obs, f" in group {group} = {lev!r}")
         pats = _Patterns(X)
-        if missing == "listwise":
-            Mh1 = X.mean(axis=0)
-            Sh1 = (X - Mh1).T @ (X - Mh1) / n
-            ll_sat = _loglik(pats, Sh1, Mh1)
-        else:
-            Mh1, Sh1, ll_sat = _em_saturated(pats, p)
+        Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
         mod.set_fixed(Mh1, Sh1)
         groups.append(dict(mod=mod, X=X, n=n, p=p, pats=pats, Mh1=Mh1, Sh1=Sh1, ll_sat=ll_sat, level=lev,
                            oi={v: i for i, v in enumerate(obs)}))
