@@ -224,8 +224,9 @@ def _year_of(v: str):
 def _identifier_reason(col, s: pd.Series, *, name_checks=True) -> str | None:
     """Why a column looks like a direct identifier, or None."""
     tokens = _snake_tokens(col)
-    if name_checks and _IDENTIFIER_NAME.search(tokens):
-        return "its name looks like a direct identifier"
+    hit = _IDENTIFIER_NAME.search(tokens) if name_checks else None
+    if hit:
+        return f"its name reads as '{hit.group(2)}'"
     if pd.api.types.is_datetime64_any_dtype(s):
         sample = _first_nonblank(s.dt.strftime("%Y-%m-%d"), 500)
         return "its values look like dates of birth (spread over many years)" if _birth_date_spread(sample) \
@@ -236,9 +237,9 @@ def _identifier_reason(col, s: pd.Series, *, name_checks=True) -> str | None:
     if len(sample) == 0:
         return None
     numeric = float(pd.to_numeric(sample, errors="coerce").notna().mean())
-    if name_checks and _WEAK_IDENTIFIER_NAME.search(tokens) and numeric < 0.5 \
-            and sample.nunique() > 0.5 * len(sample) and len(sample) >= 2:
-        return "its name looks like a direct identifier and its values are mostly distinct text"
+    weak = _WEAK_IDENTIFIER_NAME.search(tokens) if name_checks else None
+    if weak and numeric < 0.5 and sample.nunique() > 0.5 * len(sample) and len(sample) >= 2:
+        return f"its name reads as '{weak.group(2)}' and its values are mostly distinct text"
     if numeric == 1.0 and not sample.str.startswith("+").any():
         return None  # plain numbers (items, scores, counts): nothing more to check (fast path, large studies)
     if _share(sample, lambda v: bool(_EMAIL.match(v))) > 0.5:
@@ -295,7 +296,7 @@ def find_identifier_columns(df: pd.DataFrame, *, ignore=(), id_column=None) -> d
     --------
     >>> import pandas as pd
     >>> find_identifier_columns(pd.DataFrame({"se1": ["1", "4"], "RecipientEmail": ["a@b.org", "c@d.net"]}))
-    {'RecipientEmail': 'its name looks like a direct identifier'}
+    {'RecipientEmail': "its name reads as 'email'"}
     """
     flagged: dict[str, str] = {}
     for col in df.columns:
@@ -715,7 +716,7 @@ def clean_study(study) -> CleaningResult:
         col, why = next(iter(flagged.items()))
         others = [f"'{c}' ({w})" for c, w in flagged.items() if c != col]
         raise DataError(
-            f"column '{col}' looks like a direct identifier ({why}); list it under 'drop' in the codebook "
+            f"looks like a direct identifier ({why}); list the column under 'drop' in the codebook "
             "so it is removed before analysis" + (f"; also: {', '.join(others)}" if others else ""),
             file=cb.data_file, where=f"column '{col}'",
         )
