@@ -381,77 +381,75 @@ class _Patterns:
             C = (Xg - mean).T @ (Xg - mean) / n
             self.pats.append((np.flatnonzero(key), n, mean, C, Xg))
         self.n = int(sum(p[1] for p in self.pats))
+        # patterns with the same number of observed variables, stacked for batched linear algebra
+        p = X.shape[1]
+        by: dict = {}
+        for o, n, mean, C, _ in self.pats:
+            by.setdefault(len(o), []).append((o, n, mean, C))
+        self.batches = []
+        for _, lst in sorted(by.items()):
+            O = np.array([x[0] for x in lst])
+            flat = (O[:, :, None] * p + O[:, None, :]).ravel()  # positions in a flattened p x p matrix
+            self.batches.append((O, np.array([x[1] for x in lst], dtype=float), np.array([x[2] for x in lst]),
+                                 np.array([x[3] for x in lst]), flat))
+
+
+def _batch_terms(Sigma, mu, O, N, MEAN, CC):
+    """Per-pattern Cholesky, inverse and log-likelihood terms of one batch (same number of observed)."""
+    Sg = Sigma[O[:, :, None], O[:, None, :]]
+    L = np.linalg.cholesky(Sg)                       # raises LinAlgError when not positive definite
+    Li = np.linalg.inv(L)
+    Si = Li.transpose(0, 2, 1) @ Li
+    d = MEAN - mu[O]
+    SiA = Si @ (CC + d[:, :, None] * d[:, None, :])
+    logdet = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    ll = -0.5 * float(np.sum(N * (O.shape[1] * _LOG2PI + logdet + np.trace(SiA, axis1=1, axis2=2))))
+    return ll, Si, SiA, d
 
 
 def _loglik(pats, Sigma, mu):
+    """Normal log-likelihood summed over the missing-data patterns (-inf if a block is not positive definite)."""
     ll = 0.0
-    for o, n, mean, C, _ in pats.pats:
-        Sg = Sigma[np.ix_(o, o)]
+    for O, N, MEAN, CC, _ in pats.batches:
         try:
-            L = np.linalg.cholesky(Sg)
+            ll += _batch_terms(Sigma, mu, O, N, MEAN, CC)[0]
         except np.linalg.LinAlgError:
             return -np.inf
-        d = mean - mu[o]
-        Li = np.linalg.inv(L)
-        Si = Li.T @ Li
-        logdet = 2 * np.log(np.diag(L)).sum()
-        ll += -0.5 * n * (len(o) * _LOG2PI + logdet + np.sum(Si * C) + d @ Si @ d)
     return ll
 
 
 def _loglik_moment_grad(pats, Sigma, mu):
-    """Log-likelihood and its gradient in (Sigma, mu) in one pass over the patterns (one Cholesky each).
+    """Log-likelihood and its gradient in (Sigma, mu), batched over patterns (one Cholesky each).
 
-    Returns ``(ll, Wf, gm)``; ``ll = -inf`` (and no gradient) when a pattern's Sigma is not
-    positive definite.
+    Returns ``(ll, Wf, gm)``: ``Wf`` (p x p) and ``gm`` (p) are d ll / d Sigma (as a full
+    symmetric matrix, off-diagonal entries counted once each side) and d ll / d mu; ``ll = -inf``
+    (and no gradient) when a pattern's Sigma is not positive definite.
     """
     p = Sigma.shape[0]
-    Wf = np.zeros((p, p))
+    Wf = np.zeros(p * p)
     gm = np.zeros(p)
     ll = 0.0
-    for o, n, mean, C, _ in pats.pats:
-        full = len(o) == p
-        Sg = Sigma if full else Sigma[np.ix_(o, o)]
+    for O, N, MEAN, CC, flat in pats.batches:
         try:
-            L = np.linalg.cholesky(Sg)
+            ll_b, Si, SiA, d = _batch_terms(Sigma, mu, O, N, MEAN, CC)
         except np.linalg.LinAlgError:
             return -np.inf, None, None
-        Li = np.linalg.inv(L)
-        Si = Li.T @ Li
-        d = mean - mu[o]
-        SiA = Si @ (C + np.outer(d, d))
-        ll += -0.5 * n * (len(o) * _LOG2PI + 2 * np.log(np.diag(L)).sum() + np.trace(SiA))
-        W = SiA @ Si - Si
-        if full:
-            Wf += 0.5 * n * W
-            gm += n * (Si @ d)
-        else:
-            Wf[np.ix_(o, o)] += 0.5 * n * W
-            gm[o] += n * (Si @ d)
-    return ll, Wf, gm
+        ll += ll_b
+        W = 0.5 * N[:, None, None] * (SiA @ Si - Si)
+        Wf += np.bincount(flat, weights=W.ravel(), minlength=p * p)
+        gm += np.bincount(O.ravel(), weights=(N[:, None] * np.einsum("bij,bj->bi", Si, d)).ravel(), minlength=p)
+    return ll, Wf.reshape(p, p), gm
 
 
 def _moment_grad(pats, Sigma, mu):
     """Gradient of the log-likelihood with respect to Sigma (full symmetric p x p) and mu.
 
-    One pass over the missing-data patterns, each of cost O(p_o^3); the chain rule to the
-    parameters is then a single (K, p^2) product, whatever the number of patterns.
+    Batched over the missing-data patterns; the chain rule to the parameters is then a single
+    (K, p^2) product, whatever the number of patterns.
     """
-    p = Sigma.shape[0]
-    Wf = np.zeros((p, p))
-    gm = np.zeros(p)
-    for o, n, mean, C, _ in pats.pats:
-        full = len(o) == p
-        Sg = Sigma if full else Sigma[np.ix_(o, o)]
-        Si = np.linalg.inv(Sg)
-        d = mean - mu[o]
-        W = Si @ (C + np.outer(d, d)) @ Si - Si  # d ll / d Sigma (times 2/n)
-        if full:
-            Wf += 0.5 * n * W
-            gm += n * (Si @ d)
-        else:
-            Wf[np.ix_(o, o)] += 0.5 * n * W
-            gm[o] += n * (Si @ d)
+    ll, Wf, gm = _loglik_moment_grad(pats, Sigma, mu)
+    if Wf is None:
+        raise np.linalg.LinAlgError("model-implied covariance matrix not positive definite")
     return Wf, gm
 
 
