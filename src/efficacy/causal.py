@@ -220,18 +220,41 @@ def _covariate_matrix(df, covariates):
     return (np.hstack(blocks) if blocks else np.empty((n, 0))), names
 
 
+#: a design fails when the log-determinant of its unit-diagonal scaled cross-product matrix (the
+#: correlation-like matrix of its columns) is below log(SINGULAR_TOL): near-exact collinearity that
+#: ``matrix_rank`` does not see (a covariate equal to the treatment up to 1e-9) makes the paths
+#: arbitrary numbers, so it is treated like exact collinearity
+SINGULAR_TOL = 1e-12
+
+
+def near_singular_column(X, names):
+    """Index and message of the first column of ``X`` that is (almost) a linear combination of the
+    columns before it, or ``(None, "")`` when the design is well conditioned."""
+    XtX = X.T @ X
+    scale = np.sqrt(np.diag(XtX)).clip(1e-300)
+    D = XtX / scale[:, None] / scale[None, :]
+    sign, ld = np.linalg.slogdet(D)
+    if sign > 0 and ld > np.log(SINGULAR_TOL):
+        return None, ""
+    for j in range(1, len(names) + 1):
+        s_j, l_j = np.linalg.slogdet(D[:j, :j])
+        if not (s_j > 0 and l_j > np.log(SINGULAR_TOL)):
+            col = X[:, j - 1]
+            what = ("is constant" if j > 1 and np.ptp(col) == 0 else "is all zero" if j == 1 else
+                    "is almost a linear combination of " + ", ".join(repr(v) for v in names[:j - 1]))
+            det = np.exp(l_j) if s_j > 0 else 0.0
+            return j - 1, (f"near-singular design: column {names[j - 1]!r} {what} (determinant of the "
+                           f"scaled cross-product matrix {det:.1e} < {SINGULAR_TOL:g})")
+    return len(names) - 1, "near-singular design"
+
+
 def _check_rank(X, names, model):
-    """Raise DataError naming the first column that is a linear combination of earlier ones."""
-    k = X.shape[1]
-    if np.linalg.matrix_rank(X) == k:
+    """Raise DataError naming the first column that is (almost) a linear combination of earlier ones."""
+    j, message = near_singular_column(X, names)
+    if j is None:
         return
-    for j in range(1, k + 1):
-        if np.linalg.matrix_rank(X[:, :j]) < j:
-            bad = names[j - 1]
-            what = "is constant" if np.ptp(X[:, j - 1]) == 0 else \
-                "is a linear combination of " + ", ".join(repr(v) for v in names[:j - 1])
-            raise DataError(f"perfect collinearity in the {model} model: {bad!r} {what}",
-                            where=f"column {bad!r}", expected="linearly independent predictors")
+    raise DataError(f"perfect or near collinearity in the {model} model: {message}",
+                    where=f"column {names[j]!r}", expected="linearly independent predictors")
 
 
 # --------------------------------------------------------------------------- model fitting

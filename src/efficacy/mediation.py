@@ -53,6 +53,7 @@ try:  # pragma: no cover - the package module exists in this repository
 except Exception:  # pragma: no cover
     _InputError = ValueError
 
+from efficacy.causal import SINGULAR_TOL, near_singular_column  # noqa: E402  (shared design check)
 from efficacy.causal import CausalMediationResult, causal_mediation  # noqa: E402  (re-exported)
 
 __all__ = [
@@ -139,27 +140,10 @@ def _prepare(data, x, ms, y, covariates):
     return Xa, Xb, M, Y, n
 
 
-#: a fit fails when the log-determinant of the unit-diagonal scaled cross-product matrix
-#: (the correlation-like matrix of the design's columns) is below log(SINGULAR_TOL)
-SINGULAR_TOL = 1e-12
-
-
 def _near_singular(X, names):
     """Reason string when the design ``X`` fails the near-singularity check of :func:`_wls`, else ""."""
-    XtX = X.T @ X
-    scale = np.sqrt(np.diag(XtX)).clip(1e-300)
-    D = XtX / scale[:, None] / scale[None, :]
-    sign, ld = np.linalg.slogdet(D)
-    if sign > 0 and ld > np.log(SINGULAR_TOL):
-        return ""
-    for i in range(2, len(names) + 1):  # the first column that makes the leading block near-singular
-        s_i, l_i = np.linalg.slogdet(D[:i, :i])
-        if not (s_i > 0 and l_i > np.log(SINGULAR_TOL)):
-            return (f"near-singular design: column {names[i - 1]!r} is almost a linear combination of "
-                    f"{names[: i - 1]} (determinant of the scaled cross-product matrix "
-                    f"{np.exp(l_i) if s_i > 0 else 0.0:.1e} < {SINGULAR_TOL:g}), so the paths are not "
-                    "estimable")
-    return "near-singular design: the effects are not estimable"
+    j, message = near_singular_column(X, names)
+    return "" if j is None else f"{message}, so the paths are not estimable"
 
 
 def _solve(XtX, XtT):
@@ -1076,6 +1060,12 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     def na(cols, reason, **kw):
         return pd.DataFrame([{c: kw.get(c, reason if c == "reason" else np.nan) for c in cols}])
 
+    def not_fitted(out, reason):
+        """Sensitivity and model-comparison rows for an outcome whose mediation model failed."""
+        for mj in des.mediators:
+            sens_rows.append(na(cols_sens, reason, outcome=out, mediator=mj))
+            cmp_rows.append(na(MODEL_COMPARISON_COLUMNS, reason, outcome=out, mediator=mj))
+
     if des is None or not des.treatment or not des.mediators or not des.outcomes:
         reason = "study declares no treatment, mediator and outcome in codebook design"
         text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel)
@@ -1120,6 +1110,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
         except ValueError as exc:
             med_rows.append(na(cols_med, str(exc), outcome=out))
             summaries.append({"outcome": out, "reason": str(exc)})
+            not_fitted(out, f"the mediation model was not fitted: {exc}")
             continue
         t = res.to_frame()
         t.insert(0, "outcome", out)
@@ -1127,6 +1118,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
         med_rows.append(t)
         if res.reason:
             summaries.append({"outcome": out, "reason": res.reason})
+            not_fitted(out, f"the mediation model was not fitted: {res.reason}")
             continue
         for mj in des.mediators:
             try:
