@@ -167,7 +167,7 @@ def test_summary_cfa_and_discriminant_tables(tmp_path):
                  ).to_csv(study / "discriminant.csv", index=False)
     text = build_summary(tmp_path, ["s6"])
     assert "| joint | efficacy, self_esteem | 49.15 | 43 | .240 | .998 | .997 | .015 | .029 | 600 |  |" in text
-    assert "the CFA solution of efficacy is improper (negative residual variance)" in text
+    assert "the one-factor CFA of efficacy has an improper solution (negative residual variance)" in text
     assert "| efficacy / self_esteem | .33 [.22, .42] | .34 | .54, .48 | met | 748.12 (1), < .001 |  |" in text
     assert "| efficacy / outcome_exp | .91 [.84, .97] | .93 | .54, .50 | not met | 3.10 (1), .078 |  |" in text
     assert "efficacy and outcome_exp may not be distinct constructs" in text

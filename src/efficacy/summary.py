@@ -12,6 +12,7 @@ for a study says so instead of failing.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -223,10 +224,11 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         if "proper" in cfa:
             bad = cfa[~cfa["proper"].map(_true) & cfa["cfi"].notna()]
             for _, x in bad.iterrows():
-                label = x.get("model", x.get("scale", ""))
+                label = str(x.get("model", x.get("scale", "")))
+                what = "the joint CFA of all scales" if label == "joint" else f"the one-factor CFA of {label}"
                 why = f" ({x['reason']})" if pd.notna(x.get("reason")) and str(x.get("reason")) else ""
-                notes.append(f"{study}: the CFA solution of {label} is improper{why}, e.g. a negative variance "
-                             "(Heywood case); its loadings and fit should not be interpreted.")
+                notes.append(f"{study}: {what} has an improper solution{why}: a negative variance (Heywood "
+                             "case) or a correlation beyond 1; its loadings and fit should not be interpreted.")
         break
     out += _discriminant_table(folder, study, notes)
     for inv_path in sorted(folder.glob("invariance_*.csv")):
@@ -257,7 +259,8 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
             partial = inv.loc[inv["step"].astype(str).str.startswith("partial") & (dec == "invariant")]
             txt = (f"{study}: {', '.join(failed)} invariance across {group} does not hold")
             if len(partial) and "freed" in inv:
-                txt += f"; partial invariance holds with {partial['freed'].iloc[0]} free"
+                freed = re.sub(r"(\S+)\s*~\s*1\b", r"the \1 intercept", str(partial["freed"].iloc[0]))
+                txt += f"; partial invariance holds with {freed} free"
             notes.append(txt + ": compare latent means (or scale scores) across groups only under the "
                          "level of invariance that holds.")
         if "proper" in inv and (~inv["proper"].map(_true) & inv["cfi"].notna()).any():
@@ -292,9 +295,10 @@ def _discriminant_table(folder: Path, study: str, notes: list[str], htmt_cut=0.8
         })
         hi = x.get("htmt_ci_high")
         if (pd.notna(hi) and float(hi) >= htmt_cut) or not fl:
-            notes.append(f"{study}: {x['scale_1']} and {x['scale_2']} may not be distinct constructs (HTMT "
-                         f"{apa_number(x['htmt'], bounded=True)}, CI upper bound vs {htmt_cut:.2f}; Fornell-Larcker "
-                         f"{'met' if fl else 'not met'}).")
+            notes.append(f"{study}: {x['scale_1']} and {x['scale_2']} may not be distinct constructs (HTMT = "
+                         f"{apa_number(x['htmt'], bounded=True)} "
+                         f"{_ci(x.get('htmt_ci_low'), x.get('htmt_ci_high'), bounded=True)}, cut-off "
+                         f"{apa_number(htmt_cut, bounded=True)}; Fornell-Larcker {'met' if fl else 'not met'}).")
     return [f"**Table {study}.discriminant.** Discriminant validity (`{study}/discriminant.csv`): HTMT (Henseler, "
             f"Ringle & Sarstedt, 2015; distinct when the CI stays below {htmt_cut:.2f}), average variance extracted "
             "and the Fornell-Larcker criterion (AVE above the squared factor correlation), and the chi-square "
@@ -559,7 +563,6 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
 
 def _inline(text: str) -> str:
     """Escape, then render **bold**, *italic* and `code` spans."""
-    import re
     t = html.escape(text)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
