@@ -165,7 +165,15 @@ def test_summary_cfa_and_discriminant_tables(tmp_path):
                   "ave_1": [0.5389, 0.5389], "ave_2": [0.4776, 0.50], "fornell_larcker": [True, False],
                   "delta_chisq": [748.12, 3.1], "delta_df": [1, 1], "pvalue": [1e-164, 0.078], "reason": [None, None]}
                  ).to_csv(study / "discriminant.csv", index=False)
+    d = pd.read_csv(study / "discriminant.csv")
+    extra = d.iloc[[1]].assign(scale_2="exercise_tasks")
+    d = pd.concat([d, extra], ignore_index=True)
+    d["construct_1"] = "self_efficacy"
+    d["construct_2"] = ["self_esteem", "outcome_expectation", "self_efficacy"]
+    d.to_csv(study / "discriminant.csv", index=False)
     text = build_summary(tmp_path, ["s6"])
+    assert "exercise_tasks may not be distinct" not in text
+    assert "same construct (self_efficacy): high HTMT expected" in text
     assert "| joint | efficacy, self_esteem | 49.15 | 43 | .240 | .998 | .997 | .015 | .029 | 600 |  |" in text
     assert "the one-factor CFA of efficacy has an improper solution (negative residual variance)" in text
     assert "| efficacy / self_esteem | .33 [.22, .42] | .34 | .54, .48 | met | 748.12 (1), < .001 |  |" in text

@@ -294,7 +294,11 @@ def _discriminant_table(folder: Path, study: str, notes: list[str], htmt_cut=0.8
             "Note": "" if pd.isna(x.get("reason")) else str(x["reason"]),
         })
         hi = x.get("htmt_ci_high")
-        if (pd.notna(hi) and float(hi) >= htmt_cut) or not fl:
+        same = pd.notna(x.get("construct_1")) and str(x.get("construct_1")) == str(x.get("construct_2"))
+        if same:  # two measures of one construct (e.g. a Likert and a Bandura efficacy scale): convergent
+            rows[-1]["Note"] = (rows[-1]["Note"] + "; " if rows[-1]["Note"] else "") + \
+                f"same construct ({x['construct_1']}): high HTMT expected"
+        elif (pd.notna(hi) and float(hi) >= htmt_cut) or not fl:
             notes.append(f"{study}: {x['scale_1']} and {x['scale_2']} may not be distinct constructs (HTMT = "
                          f"{apa_number(x['htmt'], bounded=True)} "
                          f"{_ci(x.get('htmt_ci_low'), x.get('htmt_ci_high'), bounded=True)}, cut-off "
