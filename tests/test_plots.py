@@ -530,3 +530,28 @@ def test_coverage_plot_meta_rows_say_k_and_markers_at_one_are_visible(tmp_path):
     assert ax.get_xlim()[1] > 1.0  # a coverage of 1.0 is drawn whole, not cut at the axis
     save_and_check(fig, tmp_path / "cov")
     plots.plt.close(fig)
+
+
+def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
+    """weekly_panel's joint CFA shape: 5 factors x 4 items. Items are stacked (left to right layout,
+    not 20 boxes squeezed into one row), each factor sits at the centre of its items, and the 10
+    factor correlations are listed in the note instead of tangled arcs."""
+    rows = [{"model": "joint", "lhs": f"eff_w{w}", "op": "=~", "rhs": f"se{i}_w{w}", "est": 1.0, "ci_low": 0.9,
+             "ci_high": 1.1, "std_all": 0.8} for w in range(1, 6) for i in range(1, 5)]
+    rows += [{"model": "joint", "lhs": f"eff_w{a}", "op": "~~", "rhs": f"eff_w{b}", "est": 0.3, "ci_low": 0.2,
+              "ci_high": 0.4, "std_all": 0.5} for a in range(1, 6) for b in range(a + 1, 6)]
+    g = plots.cfa_graph(pd.DataFrame(rows))
+    assert g["orientation"] == "LR" and g["covariances"] is None
+    assert g["note"].count("\u2013") == 10 and "eff_w1\u2013eff_w2 0.50" in g["note"]
+    fig = plots.path_diagram(**g)
+    ax = fig.axes[0]
+    centre = {t.get_text(): ax.transData.inverted().transform(t.get_window_extent(fig.canvas.get_renderer())
+                                                              .get_points().mean(axis=0))
+              for t in ax.texts if t.get_text().startswith(("eff_w", "se"))}
+    for w in range(1, 6):
+        items_y = np.mean([centre[f"se{i}_w{w}"][1] for i in range(1, 5)])
+        assert abs(centre[f"eff_w{w}"][1] - items_y) < 0.05, w
+    w_in, h_in = fig.get_size_inches()
+    assert w_in < plots.DOUBLE_COLUMN and h_in > w_in  # a tall single-column figure, text at full size
+    save_and_check(fig, tmp_path / "cfa_many")
+    plots.plt.close(fig)

@@ -965,7 +965,7 @@ def _boundary(center, half, latent, toward):
 
 
 def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orientation=None, title=None,
-                 note=None, width=None):
+                 note=None, width=None, rank_gap=None):
     """Path diagram with estimates and CIs on the arrows; the layout is computed from the graph.
 
     Nodes are put in layers by the longest directed path reaching them (so causes sit left of,
@@ -994,6 +994,11 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
         four nodes and there are at most two layers (a measurement model).
     note : str, optional
         Text under the diagram (e.g. the indirect effect).
+    width : float, optional
+        Figure width in inches (the drawing is scaled to it); default the natural width.
+    rank_gap : float, optional
+        Distance in inches between neighbouring nodes of one layer (default from the node
+        sizes); a small value stacks many indicators of a measurement model tightly.
 
     Returns
     -------
@@ -1024,6 +1029,20 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
     elist = list(zip(e["from"].astype(str), e["to"].astype(str)))
     pos = graph_layout(nodes, elist)
     nl = 1 + max(p[0] for p in pos.values())
+    # sources whose paths all end in the next layer (factors over their indicators, random
+    # intercepts over their waves) sit at the centre of their children, at least one slot apart
+    kids = {}
+    for a, b in elist:
+        kids.setdefault(a, []).append(b)
+    src = [v for v in nodes if pos[v][0] == 0 and v in kids and all(pos[c][0] == 1 for c in kids[v])]
+    if src and len(src) == sum(1 for v in nodes if pos[v][0] == 0):
+        want = sorted((float(np.mean([pos[c][1] for c in kids[v]])), v) for v in src)
+        placed_r = []
+        for r, v in want:
+            placed_r.append(max(r, placed_r[-1] + 1.0) if placed_r else r)
+        shift = (np.mean([r for r, _ in want]) - np.mean(placed_r))  # keep the group centred after pushes
+        for (_, v), r in zip(want, placed_r):
+            pos[v] = (0, r + shift)
     maxw = max(sum(1 for p in pos.values() if p[0] == k) for k in range(nl))
     if orientation is None:
         orientation = "TB" if (maxw > 4 and nl <= 2) else "LR"
@@ -1047,13 +1066,13 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
         gap_layer = max(2.0 * maxhw + 1.4, 1.9)
         # long chains (panel models: 4+ waves) are squeezed to the page width; extra height between
         # the rows keeps the crossing cross-lagged labels apart
-        gap_rank = 2.0 * maxhh + (1.5 if nl >= 4 else 0.9)
+        gap_rank = 2.0 * maxhh + (1.5 if nl >= 4 else 0.9) if rank_gap is None else max(rank_gap, 2.0 * maxhh + 0.1)
 
         def xy(p):
             return (p[0] * gap_layer, -p[1] * gap_rank)
     else:
         gap_layer = 2.0 * maxhh + 1.0
-        gap_rank = max(2.0 * maxhw + 0.25, 0.9)
+        gap_rank = max(2.0 * maxhw + 0.25, 0.9) if rank_gap is None else max(rank_gap, 2.0 * maxhw + 0.1)
 
         def xy(p):
             return (p[1] * gap_rank, -p[0] * gap_layer)
@@ -1086,12 +1105,16 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
     ymin, ymax = min(ys_all) - pad_y, max(ys_all) + pad_y
     if len(c):  # room for covariance arcs and their labels
         longest = max(len(_edge_label(c.iloc[j])) for j in range(len(c)))
+        # an arc3 curve with rad 0.35 bulges by about 0.175 x the distance of its ends
+        bulge = max(0.175 * float(np.hypot(P[str(a)][0] - P[str(b)][0], P[str(a)][1] - P[str(b)][1]))
+                    for a, b in zip(c["from"], c["to"]))
         if orientation == "LR":
-            xmin -= 0.35 + longest * char_w * (fs - 1) / fs
+            xmin -= max(0.35 + longest * char_w * (fs - 1) / fs, bulge + 0.2)
         else:
-            ymax += 0.6
-    note_h = 0.3 * (len(textwrap.wrap(note, 110)) if note else 0)
+            ymax += max(0.6, bulge + 0.2)
     fig_w = width or max(xmax - xmin, 2.5)
+    wrap = max(40, int(110 * fig_w / DOUBLE_COLUMN * 0.95))  # characters per note line at this width
+    note_h = 0.3 * (len(textwrap.wrap(note, wrap)) if note else 0)
     fig_h = (ymax - ymin) * (fig_w / (xmax - xmin)) + (0.3 if title else 0) + note_h
     with style():
         fig_w, fig_h = round(fig_w, 2), round(fig_h, 2)  # whole pixels at 300 dpi
@@ -1174,7 +1197,8 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
                 ly += nrm[1] * (abs(bx[1]) + 0.03)
                 # between the two nodes when that space is free (no node or label there)
                 mxy = ((sA[0] + sB[0]) / 2, (sA[1] + sB[1]) / 2)
-                if overlaps(label_box(*mxy, txt)) == 0:
+                far = 0.175 * np.hypot(sB[0] - sA[0], sB[1] - sA[1]) > 0.5  # a long arc: label at its apex
+                if not far and overlaps(label_box(*mxy, txt)) == 0:
                     lx, ly = mxy
                 ax.text(lx, ly, txt, ha="center", va="center", fontsize=tfs - 1, zorder=5, color="0.2",
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
@@ -1200,7 +1224,7 @@ def path_diagram(nodes, edges, covariances=None, *, latent=(), labels=None, orie
         if title:
             fig.suptitle(title, y=1 - 0.05 / fig_h, va="top", fontsize=9)
         if note:
-            fig.text(0.5, note_h / fig_h / 2, "\n".join(textwrap.wrap(note, 110)), ha="center", va="center",
+            fig.text(0.5, note_h / fig_h / 2, "\n".join(textwrap.wrap(note, wrap)), ha="center", va="center",
                      fontsize=6.5)
     return fig
 
@@ -1397,7 +1421,7 @@ def masem_graph(masem_df, *, covary_exogenous=True):
             "note": note}
 
 
-def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
+def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn_factors=3, max_row_items=12):
     """Nodes and edges of a confirmatory factor model from ``cfa_estimates.csv``.
 
     Factors (``=~`` rows) become latent nodes with arrows to their items labelled with the
@@ -1416,12 +1440,16 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
         Which model's rows to draw (the stage writes the ``joint`` model).
     group : optional
         For multi-group tables, the group to draw (default the first).
+    max_drawn_factors : int
+        With more factors, their correlations are listed in the note instead of drawn as arcs.
+    max_row_items : int
+        With more items, the diagram runs left to right (items stacked) instead of top down.
 
     Returns
     -------
     dict
         Keyword arguments for :func:`path_diagram` (``nodes``, ``edges``, ``covariances``,
-        ``latent``, ``note``).
+        ``latent``, ``note``, ``orientation``).
     """
     _need(estimates_df, ["lhs", "op", "rhs", "std_all"], "cfa_graph")
     d = estimates_df
@@ -1447,6 +1475,9 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
            & (d["lhs"].astype(str) != d["rhs"].astype(str))]
     cov = [edge(r, str(r["lhs"]), str(r["rhs"])) for _, r in fc.iterrows()]
     note = "Standardised loadings and factor correlations (std.all); dashed: CI includes 0."
+    if len(factors) > max_drawn_factors:  # many arcs tangle: the correlations go in the note instead
+        note += " Factor correlations: " + ", ".join(f"{c['from']}\u2013{c['to']} {c['label']}" for c in cov) + "."
+        cov = []
     if fit_df is not None and len(fit_df):
         f = fit_df[fit_df["model"].astype(str) == str(model)] if "model" in fit_df.columns else fit_df
         if len(f) and pd.notna(f.iloc[0].get("chisq")):
@@ -1457,7 +1488,10 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None):
             note += (f" Fit: \u03c7\u00b2({dfv}) = {float(f['chisq']):.2f}, CFI = {apa(f['cfi'])}, "
                      f"RMSEA = {apa(f['rmsea'])}, SRMR = {apa(f['srmr'])}.")
     return {"nodes": factors + items, "edges": pd.DataFrame(edges),
-            "covariances": pd.DataFrame(cov) if cov else None, "latent": factors, "note": note}
+            "covariances": pd.DataFrame(cov) if cov else None, "latent": factors, "note": note,
+            # many items side by side get squeezed below legibility: stack them (factors left, items right)
+            "orientation": "LR" if len(items) > max_row_items else "TB",
+            "rank_gap": 0.42 if len(items) > max_row_items else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1722,7 +1756,8 @@ def stage_figure(kind, tables, *, threshold=0.70, study=None):
                                                               and str(j["reason"]) else "negative variance estimate"))
         if len(est) == 0 or "op" not in est.columns:
             raise ValueError(_reason_of(fit) or "no CFA estimates")
-        return path_diagram(**cfa_graph(est, fit), width=DOUBLE_COLUMN)
+        g = cfa_graph(est, fit)
+        return path_diagram(**g, width=DOUBLE_COLUMN if g["orientation"] == "TB" else None)
     if kind == "power":
         return power_curve(t["power"])
     if kind == "coverage":
