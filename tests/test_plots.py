@@ -391,7 +391,7 @@ def test_report_and_summary_reference_every_figure(tmp_path):
     pngs = sorted((proj / "results").rglob("figures/*.png"))
     kinds = {p.stem for p in pngs}
     assert {"flow", "missingness", "items", "reliability", "mediation_path", "sensitivity", "riclpm_within",
-            "riclpm_between", "forest", "funnel", "masem_path", "cfa_path", "invariance_culture"} <= kinds
+            "riclpm_between", "forest", "funnel", "masem_path", "cfa_path", "invariance_culture", "latent_mediation_path"} <= kinds
     report = (proj / "results" / "report.html").read_text(encoding="utf-8", errors="replace")
     summary = (proj / "results" / "summary.html").read_text(encoding="utf-8")
     for p in pngs:
@@ -555,3 +555,38 @@ def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
     assert w_in < plots.DOUBLE_COLUMN and h_in > w_in  # a tall single-column figure, text at full size
     save_and_check(fig, tmp_path / "cfa_many")
     plots.plt.close(fig)
+
+
+def test_latent_mediation_path(tmp_path):
+    """mastery_trial's latent_mediation.csv shape: the mediator drawn as an ellipse, the latent and
+    sum-score indirect effects side by side in the note; reason-only tables give a placeholder."""
+    from matplotlib.patches import Ellipse
+    rows = []
+    for model, vals in (("latent", (0.314, 29.6, 9.09, 9.28, 18.37)), ("sum_score", (0.300, 27.7, 10.08, 8.29, 18.37))):
+        for eff, v in zip(("a", "b", "direct", "indirect", "total"), vals):
+            rows.append({"outcome": "behavior", "mediator": "efficacy", "model": model, "effect": eff, "estimate": v,
+                         "ci_low": v * 0.5, "ci_high": v * 1.5, "chisq": 27.166 if model == "latent" else np.nan,
+                         "df": 24 if model == "latent" else np.nan, "cfi": 0.9973 if model == "latent" else np.nan,
+                         "proper": True if model == "latent" else np.nan, "reason": np.nan})
+    rows.append({"outcome": "adherent", "mediator": "efficacy", "reason": "binary outcome"})
+    lat = pd.DataFrame(rows)
+    g = plots.latent_mediation_graph(lat, treatment="treat")
+    assert g["nodes"] == ["treat", "efficacy", "behavior"] and g["latent"] == ["efficacy"]
+    assert "Indirect via efficacy (latent): 9.28 [4.64, 13.92]" in g["note"]
+    assert "Indirect via efficacy (sum score): 8.29 [4.14, 12.43]" in g["note"]
+    assert "(24) = 27.17, CFI = .997." in g["note"]
+    lat.to_csv(tmp_path / "lat.csv", index=False)
+    out = plots.render_stage_figure("latent_mediation_path", {"latent_mediation": tmp_path / "lat.csv"}, tmp_path / "l")
+    assert out["placeholder"] is None
+    fig = plots.path_diagram(**g)
+    save_and_check(fig, tmp_path / "l2")
+    assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 1
+    plots.plt.close(fig)
+    lat.assign(proper=False, reason="negative residual variance").to_csv(tmp_path / "bad.csv", index=False)
+    out = plots.render_stage_figure("latent_mediation_path", {"latent_mediation": tmp_path / "bad.csv"}, tmp_path / "b")
+    assert out["placeholder"].startswith("improper solution") and "negative residual variance" in out["placeholder"]
+    pd.DataFrame({"outcome": ["depress2"], "mediator": ["job_seek"], "model": [np.nan], "effect": [np.nan],
+                  "estimate": [np.nan], "ci_low": [np.nan], "ci_high": [np.nan],
+                  "reason": ["mediator 'job_seek' is not a multi-item scale"]}).to_csv(tmp_path / "none.csv", index=False)
+    out = plots.render_stage_figure("latent_mediation_path", {"latent_mediation": tmp_path / "none.csv"}, tmp_path / "n")
+    assert out["placeholder"] == "mediator 'job_seek' is not a multi-item scale"

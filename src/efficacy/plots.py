@@ -59,7 +59,7 @@ __all__ = [
     "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
-    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot", "cfa_graph",
+    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot", "cfa_graph", "latent_mediation_graph",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -1421,6 +1421,52 @@ def masem_graph(masem_df, *, covary_exogenous=True):
             "note": note}
 
 
+def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
+    """Structural part of a latent mediation model from ``latent_mediation.csv``.
+
+    The mediator is drawn as a latent variable (ellipse), the paths as in
+    :func:`mediation_graph`; the note gives the latent indirect effect beside the sum-score one,
+    whose difference is the attenuation an unreliable score causes.
+
+    Parameters
+    ----------
+    latent_df : DataFrame
+        ``results/<study>/latent_mediation.csv``: ``outcome``, ``mediator``, ``model``
+        (``latent`` / ``sum_score``), ``effect``, ``estimate``, ``ci_low``, ``ci_high``.
+    treatment : str
+        Name of the treatment (the codebook's ``design.treatment``).
+    outcome : str, optional
+        Which outcome; default the first with latent estimates.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`path_diagram`.
+    """
+    _need(latent_df, ["outcome", "mediator", "model", "effect", "estimate", "ci_low", "ci_high"],
+          "latent_mediation_graph")
+    lat = latent_df[latent_df["model"].astype(str) == "latent"]
+    g = mediation_graph(lat, treatment=treatment, outcome=outcome)
+    y = g["nodes"][-1]
+    mediators = g["nodes"][1:-1]
+    notes = []
+    for m in mediators:
+        for model, name in (("latent", "latent"), ("sum_score", "sum score")):
+            r = latent_df[(latent_df["model"].astype(str) == model) & (latent_df["effect"].astype(str) == "indirect")
+                          & (latent_df["outcome"].astype(str) == y) & (latent_df["mediator"].astype(str) == m)]
+            if len(r):
+                notes.append(f"Indirect via {m} ({name}): {_edge_label(r.iloc[0])}")
+    fit = lat[(lat["outcome"].astype(str) == y) & lat["cfi"].notna()] if "cfi" in lat.columns else lat.iloc[0:0]
+    note = ("Unstandardised estimates [95% bootstrap CI]; ellipse: the mediator as a factor of its items; dashed: "
+            "CI includes 0. " + "; ".join(notes) + ".")
+    if len(fit) and "chisq" in fit.columns:
+        f = fit.iloc[0]
+        if pd.notna(f.get("df")):
+            cfi = f"{float(f['cfi']):.3f}".replace("0.", ".", 1)  # APA: no leading zero
+            note += f" Fit: \u03c7\u00b2({int(f['df'])}) = {float(f['chisq']):.2f}, CFI = {cfi}."
+    return {**g, "latent": mediators, "note": note}
+
+
 def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn_factors=3, max_row_items=12):
     """Nodes and edges of a confirmatory factor model from ``cfa_estimates.csv``.
 
@@ -1663,7 +1709,7 @@ FIGURES = {
     "sensitivity": "sensitivity curve", "riclpm_within": "RI-CLPM within-person paths",
     "riclpm_between": "RI-CLPM between-person part", "forest": "forest plot", "funnel": "funnel plot",
     "masem_path": "MASEM path diagram", "invariance": "measurement invariance", "power": "power curve",
-    "coverage": "coverage", "cfa_path": "CFA path diagram",
+    "coverage": "coverage", "cfa_path": "CFA path diagram", "latent_mediation_path": "latent mediation diagram",
 }
 
 
@@ -1742,6 +1788,16 @@ def stage_figure(kind, tables, *, threshold=0.70, study=None):
         return path_diagram(**masem_graph(m))
     if kind == "invariance":
         return invariance_plot(t["invariance"])
+    if kind == "latent_mediation_path":
+        lat = t["latent_mediation"]
+        if "model" not in lat.columns or not (lat["model"].astype(str).eq("latent") & lat["estimate"].notna()).any():
+            raise ValueError(_reason_of(lat) or "no latent mediation estimates")
+        if "proper" in lat.columns and lat.loc[lat["model"].astype(str).eq("latent"), "proper"].astype(str) \
+                .str.lower().eq("false").any():
+            raise ValueError("improper solution of the latent mediation model: " + (_reason_of(lat) or
+                                                                                     "negative variance estimate"))
+        tr = t["codebook"].design.treatment if "codebook" in t else None
+        return path_diagram(**latent_mediation_graph(lat, treatment=tr or "treatment"))
     if kind == "cfa_path":
         fit, est = t.get("cfa_fit"), t["cfa_estimates"]
         if fit is not None and "model" in fit.columns:

@@ -137,6 +137,7 @@ STUDY_FIGURES = [
     ("cfa_path", "CFA path diagram (standardised loadings, factor correlations)"),
     ("invariance", "Measurement invariance: fit per step with Chen (2007) cut-offs"),
     ("mediation_path", "Mediation path diagram (estimates [95% CI])"),
+    ("latent_mediation_path", "Latent mediation: the mediator as a factor of its items"),
     ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
     ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
 ]

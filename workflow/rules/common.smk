@@ -87,7 +87,7 @@ def figure_targets():
         [
             f"figures/{k}.png"
             for k in ["flow", "missingness", "items", "reliability"]
-            + ["cfa_path", "mediation_path", "sensitivity"]
+            + ["cfa_path", "mediation_path", "latent_mediation_path", "sensitivity"]
         ]
     )
     for s, gs in MEASUREMENT_GROUPS.items():  # invariance figure per codebook group

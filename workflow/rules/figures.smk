@@ -372,3 +372,32 @@ rule fig_cfa_path:
         options={},
     script:
         "../scripts/figures.py"
+
+
+rule fig_latent_mediation_path:
+    input:
+        latent_mediation="results/{study}/latent_mediation.csv",
+        codebook=codebook_path,
+    output:
+        png=report(
+            "results/{study}/figures/latent_mediation_path.png",
+            caption="../report/fig_latent_mediation_path.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
+        pdf="results/{study}/figures/latent_mediation_path.pdf",
+    log:
+        "logs/{study}/fig_latent_mediation_path.log",
+    benchmark:
+        "benchmarks/out/{study}/fig_latent_mediation_path.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="latent_mediation_path",
+        options={},
+    script:
+        "../scripts/figures.py"
