@@ -264,7 +264,7 @@ def main(argv=None):
             rows.append(r)
             over = 100 * per_job * r["jobs"] / r["wall"]
             print(f"{n:>5} {r['jobs']:>6} {r['wall']:>9.1f} {r['wall'] / n:>8.2f} {r['wall'] / r['jobs']:>7.2f} "
-                  f"{over:>8.0f}% {r['dry']:>9.1f} {r['load0']:>5.2f}-{r['load1']:<5.2f}", flush=True)
+                  f"{over:>8.0f}% {r['dry']:>9.1f} {r['load0']:>5.2f}-{r['load1']:.2f}", flush=True)
         print("(overhead = jobs x no-op wall per job / wall: the share of the run that is per-job fixed cost)")
         if rows:
             print("\nseconds inside the jobs per study, by rule (sum of benchmark: files / N):")
