@@ -29,7 +29,7 @@ run: install
 
 ## test: the test suite (installs the test extras first)
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 ## notebooks: execute the student notebooks in place
 notebooks: install-test
