@@ -277,7 +277,8 @@ def _discriminant_table(folder: Path, study: str, notes: list[str], htmt_cut=0.8
     rows = []
     for _, x in d.iterrows():
         if pd.isna(x.get("htmt")):
-            rows.append({"Scales": f"{x.get('scale_1', '')} / {x.get('scale_2', '')}".strip(" /"),
+            names = [str(v) for v in (x.get("scale_1"), x.get("scale_2")) if pd.notna(v) and str(v)]
+            rows.append({"Scales": " / ".join(names) or "—",
                          "HTMT [95% CI]": "NA", "Factor r": "", "AVE": "", "Fornell-Larcker": "",
                          "chi2 diff (df), p": "", "Note": "" if pd.isna(x.get("reason")) else str(x["reason"])})
             continue
