@@ -197,3 +197,22 @@ def test_summary_latent_reason_rows(tmp_path):
     text = build_summary(tmp_path, ["s7", "s8"])
     assert "Table s7.latent" not in text
     assert "| work1 | job_seek |  |  |  | NA |  | mediator 'job_seek' is not a multi-item scale |" in text
+
+
+def test_summary_flags_poor_cfa_fit_of_proper_models_only(tmp_path):
+    """A proper model with RMSEA > .10 or CFI < .90 gets a poor-fit note; an improper one gets only
+    the improper-solution note (its fit is not interpretable at all)."""
+    study = tmp_path / "s7"
+    study.mkdir()
+    pd.DataFrame({"model": ["joint", "tasks", "efficacy"], "scales": ["tasks, efficacy", "tasks", "efficacy"],
+                  "chisq": [900.0, 955.33, 8.5], "df": [40.0, 14.0, 9.0], "pvalue": [0.0, 0.0, 0.48],
+                  "cfi": [0.70, 0.725, 1.0], "tli": [0.6, 0.587, 1.0], "rmsea": [0.2, 0.415, 0.0],
+                  "srmr": [0.1, 0.105, 0.01], "n": [391.0] * 3, "converged": [True] * 3,
+                  "proper": [False, True, True], "reason": ["correlation beyond 1", None, None]}
+                 ).to_csv(study / "cfa_fit.csv", index=False)
+    text = build_summary(tmp_path, ["s7"])
+    assert "| tasks | tasks | 955.33 | 14 | < .001 | .725 | .587 | .415 | .105 | 391 | poor fit (CFI < .90 or " \
+           "RMSEA > .10) |" in text
+    assert "the one-factor CFA of tasks fits poorly (CFI .725, RMSEA .415)" in text
+    assert "joint CFA of all scales fits poorly" not in text and "CFA of efficacy fits poorly" not in text
+    assert "the joint CFA of all scales has an improper solution (correlation beyond 1)" in text

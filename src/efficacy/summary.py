@@ -7,6 +7,14 @@ comes from, so a reviewer can trace it. Tables follow APA (7th ed.) habits:
 no leading zero for statistics bounded by 1 (alpha, omega, r), two decimals,
 95% CIs in brackets, *n* and *k* reported. A stage that produced no result
 for a study says so instead of failing.
+
+References
+----------
+American Psychological Association (2020). *Publication manual of the American
+Psychological Association* (7th ed.).
+Browne, M. W., & Cudeck, R. (1993). Alternative ways of assessing model fit. In
+K. A. Bollen & J. S. Long (Eds.), *Testing structural equation models*
+(pp. 136-162). Sage. (RMSEA above .10: poor fit.)
 """
 
 from __future__ import annotations
@@ -207,6 +215,22 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         keys = [c for c in ("scale", "model", "scales", "group", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "n",
                             "reason") if c in cfa]
         t = cfa[keys].drop_duplicates().copy()
+        # poor fit (Browne & Cudeck, 1993: RMSEA above .10; CFI below .90) of a model that is otherwise proper
+        poor = pd.Series(False, index=t.index)
+        if "cfi" in t and "rmsea" in t:
+            poor = (t["cfi"] < 0.90) | (t["rmsea"] > 0.10)
+            if "proper" in cfa:
+                poor &= cfa.loc[t.index, "proper"].map(_true)
+            for i in t.index[poor]:
+                label = str(t.at[i, "model"]) if "model" in t else str(t.at[i, "scale"])
+                what = "the joint CFA of all scales" if label == "joint" else f"the one-factor CFA of {label}"
+                notes.append(f"{study}: {what} fits poorly (CFI {apa_number(t.at[i, 'cfi'], 3, bounded=True)}, "
+                             f"RMSEA {apa_number(t.at[i, 'rmsea'], 3, bounded=True)}): its items may not measure "
+                             "one dimension (e.g. graded task items of a Bandura-format scale often form a simplex, "
+                             "not a single factor); read its loadings and omega with care.")
+                if "reason" in t:
+                    prev = "" if pd.isna(t.at[i, "reason"]) else str(t.at[i, "reason"])
+                    t.at[i, "reason"] = (prev + "; " if prev else "") + "poor fit (CFI < .90 or RMSEA > .10)"
         for c in ("cfi", "tli", "rmsea", "srmr"):
             if c in t:
                 t[c] = t[c].map(lambda v: apa_number(v, 3, bounded=True))
