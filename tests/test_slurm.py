@@ -134,13 +134,26 @@ def test_cluster_environment_matches_pyproject():
     assert conda == wanted, f"only in pyproject: {wanted - conda}; only in environment-cluster.yml: {conda - wanted}"
 
 
+#: Two studies that between them reach every per-study rule kind except the panel stage (two_cultures:
+#: invariance by group, latent mediation; jobs_ii: a binary outcome, a moderator, no multi-item scale) and
+#: one meta-analysis: each SLURM job pays submission and status-polling latency, and the full fast config
+#: (about 75 jobs) took 11 minutes of the CI budget for no extra coverage of the cluster path.
+SLURM_OVERLAY = {"studies": ["two_cultures", "jobs_ii"],
+                 "meta": {"analyses": [{"name": "bcg", "source": "table", "input": "data/literature/bcg.csv",
+                                        "measure": "RR", "method": "REML", "test": "z", "label": "author", "order": "year",
+                                        "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}}]}}
+
+
 @pytest.mark.slow
 def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     env = slurm_cluster["env"]
+    overlay = tmp_path / "slurm_overlay.yaml"
+    overlay.write_text(yaml.safe_dump(SLURM_OVERLAY))
+    configs = ["--configfile", str(FAST_CONFIG), str(overlay)]
     cluster = _copy(tmp_path / "slurm")
     _site_profile(cluster, slurm_cluster["partition"])
-    out = _snakemake([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--jobs", "2",
-                      "--configfile", str(FAST_CONFIG)], cluster, env)
+    out = _snakemake([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--jobs", "2", *configs],
+                     cluster, env)
     assert "run complete" in out
     # The jobs really went through SLURM: slurmctld still lists them (MinJobAge=3600), all completed.
     queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T"], timeout=20, env=env)
@@ -151,12 +164,12 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     assert len(submitted) == len(states), (submitted, states)
 
     local = _copy(tmp_path / "local")
-    out = _snakemake([SNAKEMAKE, "--workflow-profile", "none", "--cores", "2", "--configfile", str(FAST_CONFIG)],
-                     local, os.environ)
+    out = _snakemake([SNAKEMAKE, "--workflow-profile", "none", "--cores", "2", *configs], local, os.environ)
     assert "run complete" in out
 
     a, b = cluster / "results", local / "results"
     tables_a, tables_b = _tables(a), _tables(b)
     assert tables_a == tables_b and len(tables_a) > 10
+    assert {t.parts[0] for t in tables_a} >= {"two_cultures", "jobs_ii", "meta"}, sorted(tables_a)
     different = [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)]
     assert different == []
