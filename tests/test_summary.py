@@ -216,3 +216,8 @@ def test_summary_flags_poor_cfa_fit_of_proper_models_only(tmp_path):
     assert "the one-factor CFA of tasks fits poorly (CFI .725, RMSEA .415)" in text
     assert "joint CFA of all scales fits poorly" not in text and "CFA of efficacy fits poorly" not in text
     assert "the joint CFA of all scales has an improper solution (correlation beyond 1)" in text
+    # all models proper, so the reason column is empty and read back as float: still a note, no TypeError
+    cfa = pd.read_csv(study / "cfa_fit.csv").iloc[1:].assign(reason=None)
+    cfa.to_csv(study / "cfa_fit.csv", index=False)
+    assert pd.read_csv(study / "cfa_fit.csv")["reason"].dtype == float
+    assert "poor fit (CFI < .90 or RMSEA > .10) |" in build_summary(tmp_path, ["s7"])

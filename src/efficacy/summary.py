@@ -219,6 +219,8 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         poor = pd.Series(False, index=t.index)
         if "cfi" in t and "rmsea" in t:
             poor = (t["cfi"] < 0.90) | (t["rmsea"] > 0.10)
+            if "reason" in t:  # an all-empty reason column is read back as float
+                t["reason"] = t["reason"].astype(object)
             if "proper" in cfa:
                 poor &= cfa.loc[t.index, "proper"].map(_true)
             for i in t.index[poor]:
