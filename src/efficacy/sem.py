@@ -473,6 +473,22 @@ def _expected_info(Sigma, dSig, dmu):
     return (info + info.T) / 2
 
 
+def _minimise_with_fallback(fobj, theta0, info):
+    """:func:`_minimise` (Fisher scoring, then BFGS); when it ends away from a stationary point, the earlier
+    route (L-BFGS-B, then BFGS) from the same start, keeping whichever point has the lower discrepancy."""
+    theta = _minimise(fobj, theta0, info)
+    f, g = fobj(theta)
+    if f >= 1e9 or np.max(np.abs(g)) > 1e-6:
+        opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
+                                options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
+        opt2 = optimize.minimize(fobj, opt.x, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
+        for cand in (opt.x, opt2.x):
+            fc = fobj(cand)[0]
+            if fc < f - 1e-12:
+                theta, f = cand, fc
+    return theta
+
+
 def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10):
     """Minimise ``fobj(theta) -> (f, grad)``: Fisher scoring, then quasi-Newton in the information metric.
 
@@ -773,14 +789,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
 
     converged = True
     if mod.npar:
-        theta = _minimise(fobj, theta0, info)
-        if fobj(theta)[0] >= 1e9 or np.max(np.abs(fobj(theta)[1])) > 1e-6:  # fallback: the earlier route
-            opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
-                                    options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
-            opt2 = optimize.minimize(fobj, opt.x, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
-            for cand in (opt.x, opt2.x):
-                if fobj(cand)[0] < fobj(theta)[0] - 1e-12:
-                    theta = cand
+        theta = _minimise_with_fallback(fobj, theta0, info)
         gmax = float(np.max(np.abs(fobj(theta)[1])))
         if not np.isfinite(fobj(theta)[0]) or fobj(theta)[0] >= 1e9 or gmax > 1e-4:
             converged = False
@@ -1072,14 +1081,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             Info += G["n"] * P.T @ I_g @ P
         return Info
 
-    theta = _minimise(fobj, theta0, lambda t: info_total(t) / N)
-    if fobj(theta)[0] >= 1e9 or np.max(np.abs(fobj(theta)[1])) > 1e-6:  # fallback: the earlier route
-        opt = optimize.minimize(fobj, theta0, jac=True, method="L-BFGS-B",
-                                options=dict(maxiter=20000, maxfun=50000, gtol=1e-10, ftol=1e-15))
-        opt2 = optimize.minimize(fobj, opt.x, jac=True, method="BFGS", options=dict(gtol=1e-9, maxiter=5000))
-        for cand in (opt.x, opt2.x):
-            if fobj(cand)[0] < fobj(theta)[0] - 1e-12:
-                theta = cand
+    theta = _minimise_with_fallback(fobj, theta0, lambda t: info_total(t) / N)
     fv, gv = fobj(theta)
     converged = bool(fv < 1e9 and np.max(np.abs(gv)) <= 1e-4)
     if not converged:
