@@ -30,6 +30,7 @@ import argparse
 import csv
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,13 +127,42 @@ def bench_config(proj: Path, studies) -> Path:
 
 
 def run(cmd, cwd, timeout):
+    """Run ``cmd``; return its wall time, output and CPU seconds.
+
+    CPU is split into Snakemake's own process (its scheduler and bookkeeping: the last sample of the main
+    process's user + system time, polled every 0.2 s) and everything it ran (``RUSAGE_CHILDREN`` over the
+    call, which collects every waited-for descendant, minus the main process).
+    """
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env())
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True, env=_env())
+        main_cpu = 0.0
+        try:
+            ps = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                if time.perf_counter() - t0 > timeout:
+                    proc.kill()
+                    proc.wait()
+                    raise SystemExit(f"timed out after {timeout} s: {' '.join(map(str, cmd))} in {cwd}")
+                try:
+                    c = ps.cpu_times()
+                    main_cpu = c.user + c.system
+                except psutil.Error:
+                    pass
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        text = out.read()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        sys.stderr.write(text[-8000:])
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))} in {cwd}")
-    return wall, proc.stdout + proc.stderr
+    return wall, text, {"snakemake": main_cpu, "total": total_cpu}
 
 
 def count_jobs(out: str) -> int:
@@ -160,16 +191,16 @@ def bench_workflow(n, kinds, cores, timeout, keep):
     gen = time.perf_counter() - t0
     cfg = bench_config(proj, studies)
     common = ["--configfile", str(cfg), "--cores", str(cores)]
-    dry, out = run([SNAKEMAKE, "-n", *common], proj, timeout)
+    dry, out, _ = run([SNAKEMAKE, "-n", *common], proj, timeout)
     jobs = count_jobs(out)
     l0 = load()
-    wall, _ = run([SNAKEMAKE, *common], proj, timeout)
+    wall, _, cpu = run([SNAKEMAKE, *common], proj, timeout)
     l1 = load()
     stages = stage_seconds(proj, studies)
     if not keep:
         shutil.rmtree(base, ignore_errors=True)
     return {"n": n, "jobs": jobs, "gen": gen, "dry": dry, "wall": wall, "load0": l0, "load1": l1,
-            "stages": stages}
+            "stages": stages, "cpu": cpu}
 
 
 def bench_noop(n_jobs, cores, timeout):
@@ -177,8 +208,8 @@ def bench_noop(n_jobs, cores, timeout):
     (base / "noop.smk").write_text(NOOP_SMK)
     (base / "noop.py").write_text(NOOP_PY)
     args = ["-s", "noop.smk", "--cores", str(cores), "--config", f"n_noop={n_jobs}"]
-    dry, _ = run([SNAKEMAKE, "-n", *args], base, timeout)
-    wall, _ = run([SNAKEMAKE, *args], base, timeout)
+    dry, _, _ = run([SNAKEMAKE, "-n", *args], base, timeout)
+    wall, _, _ = run([SNAKEMAKE, *args], base, timeout)
     inside = []
     for f in (base / "benchmarks" / "out" / "noop").glob("*.tsv"):
         with open(f) as fh:
@@ -210,10 +241,10 @@ def bench_simulation(cores, timeout, sim_reps):
         cfg = proj / "config" / "bench_sim.yaml"
         cfg.write_text(yaml.safe_dump({"simulation": {**g, "n_reps": int(sim_reps)}}, sort_keys=False))
         args += ["--configfile", str(cfg)]
-    _, out = run([SNAKEMAKE, "-n", *args], proj, timeout)
+    _, out, _ = run([SNAKEMAKE, "-n", *args], proj, timeout)
     jobs = count_jobs(out)
     l0 = load()
-    wall, _ = run([SNAKEMAKE, *args], proj, timeout)
+    wall, _, _ = run([SNAKEMAKE, *args], proj, timeout)
     l1 = load()
     inside = defaultdict(float)
     for f in (proj / "benchmarks" / "out" / "simulation").glob("*.tsv"):
@@ -257,15 +288,18 @@ def main(argv=None):
     if not a.no_workflow:
         print(f"\nmain workflow, tests/data/config_fast.yaml, studies cycled over {', '.join(kinds)}:", flush=True)
         hdr = (f"{'N':>5} {'jobs':>6} {'wall s':>9} {'s/study':>8} {'s/job':>7} {'overhead':>9} "
-               f"{'dry-run s':>9} {'load':>11}")
+               f"{'dry-run s':>9} {'load':>11} {'smk CPU s':>9} {'job CPU s/study':>15}")
         print(hdr, flush=True)
         for n in sizes:
             r = bench_workflow(n, kinds, a.cores, a.timeout, a.keep)
             rows.append(r)
             over = 100 * per_job * r["jobs"] / r["wall"]
             print(f"{n:>5} {r['jobs']:>6} {r['wall']:>9.1f} {r['wall'] / n:>8.2f} {r['wall'] / r['jobs']:>7.2f} "
-                  f"{over:>8.0f}% {r['dry']:>9.1f} {r['load0']:>5.2f}-{r['load1']:.2f}", flush=True)
-        print("(overhead = jobs x no-op wall per job / wall: the share of the run that is per-job fixed cost)")
+                  f"{over:>8.0f}% {r['dry']:>9.1f} {r['load0']:>5.2f}-{r['load1']:.2f} {r['cpu']['snakemake']:>9.1f} "
+                  f"{(r['cpu']['total'] - r['cpu']['snakemake']) / n:>15.2f}", flush=True)
+        print("(overhead = jobs x no-op wall per job / wall: the share of the run that is per-job fixed cost;\n"
+              " smk CPU = CPU seconds of Snakemake's own process (scheduler, bookkeeping), which shares the cores\n"
+              " with the jobs; job CPU = CPU seconds of every process it started, per study)")
         if rows:
             print("\nseconds inside the jobs per study, by rule (sum of benchmark: files / N):")
             rules = sorted({k for r in rows for k in r["stages"]},
