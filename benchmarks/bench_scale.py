@@ -181,7 +181,7 @@ def stage_seconds(proj: Path, studies) -> dict[str, float]:
     return dict(tot)
 
 
-def bench_workflow(n, kinds, cores, timeout, keep):
+def bench_workflow(n, kinds, cores, timeout, keep, extra=()):
     base = Path(keep) / f"n{n}" if keep else Path(tempfile.mkdtemp(prefix=f"bench_scale_n{n}_"))
     if base.exists() and keep:
         shutil.rmtree(base)
@@ -190,7 +190,7 @@ def bench_workflow(n, kinds, cores, timeout, keep):
     studies = write_studies(proj, n, kinds)
     gen = time.perf_counter() - t0
     cfg = bench_config(proj, studies)
-    common = ["--configfile", str(cfg), "--cores", str(cores)]
+    common = ["--configfile", str(cfg), "--cores", str(cores), *extra]
     dry, out, _ = run([SNAKEMAKE, "-n", *common], proj, timeout)
     jobs = count_jobs(out)
     l0 = load()
@@ -269,6 +269,8 @@ def main(argv=None):
                    help="time `snakemake simulation` with this n_reps instead of the default grid's (0 = default)")
     p.add_argument("--no-simulation", action="store_true", help="skip the simulation grid")
     p.add_argument("--no-workflow", action="store_true", help="only the no-op and simulation timings")
+    p.add_argument("--snakemake-args", default="",
+                   help="extra arguments for the main-workflow runs, e.g. '--scheduler greedy'")
     p.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per snakemake call")
     p.add_argument("--keep", default=None, help="build the copies under this folder and keep them")
     a = p.parse_args(argv)
@@ -276,7 +278,7 @@ def main(argv=None):
     kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
     os.chdir(ROOT)
     print(f"# bench_scale  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  cores={a.cores}  "
-          f"cpus={os.cpu_count()}  load={load():.2f}", flush=True)
+          f"cpus={os.cpu_count()}  load={load():.2f}  snakemake-args={a.snakemake_args!r}", flush=True)
 
     noop = bench_noop(a.noop_jobs, a.cores, a.timeout)
     per_job = max(noop["wall"] - noop["dry"], 0.0) / noop["jobs"]
@@ -291,7 +293,7 @@ def main(argv=None):
                f"{'dry-run s':>9} {'load':>11} {'smk CPU s':>9} {'job CPU s/study':>15}")
         print(hdr, flush=True)
         for n in sizes:
-            r = bench_workflow(n, kinds, a.cores, a.timeout, a.keep)
+            r = bench_workflow(n, kinds, a.cores, a.timeout, a.keep, a.snakemake_args.split())
             rows.append(r)
             over = 100 * per_job * r["jobs"] / r["wall"]
             print(f"{n:>5} {r['jobs']:>6} {r['wall']:>9.1f} {r['wall'] / n:>8.2f} {r['wall'] / r['jobs']:>7.2f} "
