@@ -98,6 +98,11 @@ def local_cluster(start_timeout=60):
     base.chmod(0o755)
     munge_dir = base / "munge"
     saved = CONF.read_bytes() if CONF.exists() else None
+    if saved is not None and b"efficacy-slurm-" in saved:
+        # Left by a run that was killed before its clean-up: not the site's own configuration, so do not
+        # restore it. A stale slurm.conf pointing at a dead controller makes every `scontrol` wait ~9 s,
+        # and the SLURM executor plugin calls `scontrol show config` each time Snakemake starts.
+        saved = None
     procs: list[subprocess.Popen] = []
     logs = [munge_dir / "munged.log", base / "slurmctld.log", base / "slurmd.log"]
     env = {**os.environ, "SLURM_CONF": str(CONF)}
