@@ -173,3 +173,41 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     assert {t.parts[0] for t in tables_a} >= {"two_cultures", "jobs_ii", "meta"}, sorted(tables_a)
     different = [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)]
     assert different == []
+
+
+#: Every per-study rule, for the job-grouping run (README "Costs and scaling").
+PER_STUDY_RULES = ["clean", "reliability", "measurement", "measurement_invariance", "mediation", "latent_mediation",
+                   "fig_cfa_path", "fig_flow", "fig_invariance", "fig_items", "fig_latent_mediation_path",
+                   "fig_mediation_path", "fig_missingness", "fig_reliability", "fig_sensitivity"]
+
+
+@pytest.mark.slow
+def test_slurm_grouped_run_submits_one_job_for_all_per_study_rules(slurm_cluster, tmp_path):
+    """The batching the README advises for large reanalyses: per-study rules in one group, studies
+    merged by --group-components, each group job capped by --cores / --resources mem_mb (without the
+    cap Snakemake sums the parallel layer, asks for more CPUs than the node has, and the job stays
+    PENDING forever). The grouped run gives the same tables as a local run."""
+    env = slurm_cluster["env"]
+    overlay = tmp_path / "slurm_overlay.yaml"
+    overlay.write_text(yaml.safe_dump(SLURM_OVERLAY))
+    configs = ["--configfile", str(FAST_CONFIG), str(overlay)]
+    cluster = _copy(tmp_path / "slurm")
+    _site_profile(cluster, slurm_cluster["partition"])
+    out = _snakemake([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--jobs", "2", *configs,
+                      "--groups", *[f"{r}=study" for r in PER_STUDY_RULES], "--group-components", "study=2",
+                      "--cores", "2", "--resources", "mem_mb=4000"], cluster, env)
+    assert "run complete" in out
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    # one group job for both studies' 29 per-study jobs + the meta-analysis and its two figures
+    assert len(submitted) == 4, out[-3000:]
+    queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T %C"], timeout=20, env=env)
+    rows = [line.split() for line in queue.stdout.splitlines()]
+    assert rows and {state for state, _ in rows} == {"COMPLETED"}, queue.stdout
+    assert max(int(cpus) for _, cpus in rows) <= 2, queue.stdout
+
+    local = _copy(tmp_path / "local")
+    out = _snakemake([SNAKEMAKE, "--workflow-profile", "none", "--cores", "2", *configs], local, os.environ)
+    a, b = cluster / "results", local / "results"
+    tables_a = _tables(a)
+    assert tables_a == _tables(b) and len(tables_a) > 10
+    assert [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)] == []
