@@ -1,4 +1,4 @@
-"""Benchmark: efficacy.causal.causal_mediation vs statsmodels.stats.mediation.Mediation (issue #5).
+"""Benchmark: efficacy.mediation.causal.causal_mediation vs statsmodels.stats.mediation.Mediation (issue #5).
 
 Same model on the same simulated data (n = 500, one covariate): mediator OLS ``m ~ t + x``, outcome
 OLS ``y ~ m + t + x`` (or probit with --probit), 1,000 quasi-Bayesian simulations each. Prints both
@@ -17,7 +17,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.stats.mediation import Mediation
 
-from efficacy.causal import causal_mediation
+from efficacy.mediation.causal import causal_mediation
 
 LABELS = {"ACME (control)": "acme_control", "ACME (treated)": "acme_treated", "ACME (average)": "acme_average",
           "ADE (control)": "ade_control", "ADE (treated)": "ade_treated", "ADE (average)": "ade_average",

@@ -1,4 +1,4 @@
-"""Benchmark: efficacy.latent.latent_mediation (batched Fisher-scoring refits) vs semopy and efficacy.sem.
+"""Benchmark: efficacy.mediation.latent.latent_mediation (batched Fisher-scoring refits) vs semopy and efficacy.sem.
 
 Model: the mastery_trial efficacy factor (se1..se6) mediating treat -> behavior, covariate age,
 listwise (tests/reference/latent_mastery.csv). Times, in the same process:
@@ -26,7 +26,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from efficacy.latent import latent_mediation  # noqa: E402
+from efficacy.mediation.latent import latent_mediation  # noqa: E402
 from efficacy.sem import sem  # noqa: E402
 
 n_boot = int(sys.argv[1]) if len(sys.argv) > 1 else 1000

@@ -1,4 +1,4 @@
-"""Tests for efficacy.causal.causal_mediation (issue #5).
+"""Tests for efficacy.mediation.causal.causal_mediation (issue #5).
 
 References (tests/reference/): causal_framing_fits.json from R lm/glm (causal.R); statsmodels Mediation with
 many replications (causal_statsmodels.py -> causal_statsmodels_framing.json); published framing numbers
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from efficacy.causal import EFFECTS, causal_mediation
+from efficacy.mediation.causal import EFFECTS, causal_mediation
 from efficacy.errors import DataError
 
 REF = Path(__file__).parent / "reference"

@@ -1,4 +1,4 @@
-"""Tests for efficacy.latent (latent mediation) against lavaan (tests/reference/latent.R).
+"""Tests for efficacy.mediation.latent (latent mediation) against lavaan (tests/reference/latent.R).
 
 Fixtures: tests/reference/latent_mastery.json (bundled mastery_trial, efficacy items se1..se6 as the
 mediator factor, treat -> efficacy -> behavior, with/without age, listwise and FIML, plus lavaan's own
@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from efficacy.errors import DataError
-from efficacy.latent import LATENT_COLUMNS, LatentMediationResult, latent_mediation, run_stage
+from efficacy.mediation.latent import LATENT_COLUMNS, LatentMediationResult, latent_mediation, run_stage
 
 REF = Path(__file__).resolve().parent / "reference"
 MASTERY = json.loads((REF / "latent_mastery.json").read_text(encoding="utf-8"))
@@ -242,7 +242,7 @@ def test_run_stage_reason_rows(mastery_study):
 
 
 def test_failed_fit_is_na_with_reason(mastery, monkeypatch):
-    import efficacy.latent as lat
+    import efficacy.mediation.latent as lat
 
     orig = lat._fit_batch
 
@@ -262,7 +262,7 @@ def test_failed_fit_is_na_with_reason(mastery, monkeypatch):
 
 
 def test_failed_resamples_are_dropped_and_counted(mastery, monkeypatch):
-    import efficacy.latent as lat
+    import efficacy.mediation.latent as lat
 
     orig = lat._fit_batch
 

@@ -389,7 +389,7 @@ def test_stage_moderated_mediation_table():
 
     from efficacy.cleaning import clean_study
     from efficacy.codebook import load_codebook
-    from efficacy.mediation import MODERATED_STAGE_COLUMNS, _moderated_rows
+    from efficacy.mediation.stage import MODERATED_STAGE_COLUMNS, _moderated_rows
 
     out = _stage("mastery_trial", n_boot=50, seed=0)
     t = out["moderated_mediation"]
@@ -443,7 +443,7 @@ def test_verdict_reports_the_index_of_moderated_mediation():
 def test_closed_form_leave_one_out_equals_refits():
     """The BCa jackknife uses rank-one downdates; they equal n explicit refits, and a case whose
     removal makes the design singular (the only 1 of a dummy) is NaN, as a refit would fail."""
-    from efficacy.mediation import _loo_coefs, _wls
+    from efficacy.mediation.observed import _loo_coefs, _wls
 
     rng = np.random.default_rng(4)
     n = 40
@@ -463,7 +463,7 @@ def test_closed_form_leave_one_out_equals_refits():
 def test_bootstrap_in_row_blocks_is_the_one_call_stream():
     """_boot_wls draws the resamples block by block (bounded memory); the fits equal those from one
     (n_boot, n) draw and full count weights, for any block size."""
-    from efficacy.mediation import _boot_wls, _wls_many
+    from efficacy.mediation.observed import _boot_wls, _wls_many
     from efficacy.resampling import case_counts
 
     rng = np.random.default_rng(0)

@@ -526,6 +526,6 @@ def test_indirect_source_uses_total_row_and_outcome():
     assert_allclose(out2["summary"].iloc[0]["estimate"], direct.estimate)
     # several indirect rows without a total row: NA with a reason, not the first row
     bad = {k: t[t["mediator"] != "total"] for k, t in med.items()}
-    rows = meta._indirect_rows(bad, "y")
+    rows = meta.stage._indirect_rows(bad, "y")
     assert rows["yi"].isna().all()
     assert rows["reason"].str.contains("total").all()

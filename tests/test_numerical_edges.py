@@ -102,7 +102,7 @@ def test_bootstrap_resamples_that_fail_are_counted_not_silent():
 
 
 def test_perfect_separation_in_a_logistic_outcome_is_na_with_reason():
-    causal = pytest.importorskip("efficacy.causal")
+    causal = pytest.importorskip("efficacy.mediation.causal")
     _, df = _mediation_data()
     df["y"] = (df["m"] > 0.5).astype(float)  # the mediator separates the outcome perfectly
     res = causal.causal_mediation(df, "x", "m", "y", outcome_model="logit", n_sims=100, seed=1)

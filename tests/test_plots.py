@@ -3,6 +3,7 @@ and saving is byte-deterministic."""
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,7 +64,7 @@ def test_forest_plot_bcg(bcg, tmp_path):
     # imputed studies are not in the forest plot, real ones are
     names = [t.get_text() for t in ax.get_yticklabels()]
     assert "filled_1" not in names and "Aronson" in names
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_forest_plot_zcor_labels():
@@ -76,7 +77,7 @@ def test_forest_plot_zcor_labels():
     np.testing.assert_allclose([float(t.get_text()) for t in ax.get_xticklabels()], np.tanh(ax.get_xticks()),
                                atol=0.006)
     assert "Correlation" in ax.get_xlabel()
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_funnel_plot_bcg(bcg, tmp_path):
@@ -85,7 +86,7 @@ def test_funnel_plot_bcg(bcg, tmp_path):
     save_and_check(fig, tmp_path / "funnel")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "Imputed (trim and fill)" in labels and "p < .01" in labels
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_reliability_plot_mastery(mastery, tmp_path):
@@ -96,7 +97,7 @@ def test_reliability_plot_mastery(mastery, tmp_path):
     bold = [t.get_text() for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
     flagged = rel.loc[(rel["flag"] != "ok") & (rel["group"] == "all"), "scale"].tolist()
     assert flagged and all(any(f in b for b in bold) for f in flagged)
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_flow_diagram_mastery(mastery, tmp_path):
@@ -105,7 +106,7 @@ def test_flow_diagram_mastery(mastery, tmp_path):
     save_and_check(fig, tmp_path / "flow")
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert f"n = {int(flow['remaining'].iloc[-1])}" in texts
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_flow_diagram_no_exclusions(tmp_path):
@@ -113,7 +114,7 @@ def test_flow_diagram_no_exclusions(tmp_path):
     fig = plots.flow_diagram(flow)
     save_and_check(fig, tmp_path / "flow1")
     assert "no exclusions" in " ".join(t.get_text() for t in fig.axes[0].texts)
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_placeholder_figure(tmp_path):
@@ -158,7 +159,7 @@ def test_power_curve(tmp_path):
     assert any(np.allclose(line.get_ydata(), 0.8) for line in ax.get_lines())  # the 80% line
     labels = fig.legends[0].get_texts()
     assert {t.get_text() for t in labels} >= {"percentile", "sobel", "80% power"}
-    plots.plt.close(fig)
+    plt.close(fig)
     with pytest.raises(ValueError, match="power"):
         plots.power_curve(df.drop(columns="power"))
 
@@ -176,7 +177,7 @@ def test_coverage_plot(tmp_path):
                                                            "ade: percentile"]
     labels = ax.get_legend_handles_labels()[1]
     assert "Nominal 95%" in labels and "n = 50" in labels and any(lab.startswith("Acceptable") for lab in labels)
-    plots.plt.close(fig)
+    plt.close(fig)
     with pytest.raises(ValueError, match="coverage"):
         plots.coverage_plot(df.drop(columns="coverage"))
 
@@ -206,7 +207,7 @@ def test_sensitivity_curve_mastery(mastery_mediation, tmp_path):
     r0 = sens.loc[sens["acme"].notna(), "rho_at_zero"].iloc[0]
     assert any(lab == f"ACME = 0 at \u03c1 = {r0:.2f}" for lab in ax.get_legend_handles_labels()[1])
     assert "via efficacy" in ax.get_ylabel() and "behavior" in ax.get_ylabel()
-    plots.plt.close(fig)
+    plt.close(fig)
     with pytest.raises(ValueError, match="no rows"):
         plots.sensitivity_curve(sens, outcome="adherent")  # binary outcome: not run
 
@@ -241,7 +242,7 @@ def test_path_diagram_mediation(mastery_mediation, tmp_path):
     # layout from the graph: treatment left of the mediator left of the outcome
     xs = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
     assert xs["treat"] < xs["efficacy"] < xs["behavior"]
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_path_diagram_craft_masem(craft, tmp_path):
@@ -252,7 +253,7 @@ def test_path_diagram_craft_masem(craft, tmp_path):
     save_and_check(fig, tmp_path / "path_masem")
     xs = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts if t.get_text() in g["nodes"]}
     assert xs["acog"] == xs["asom"] < xs["conf"] < xs["perf"]
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def _riclpm_table():
@@ -282,7 +283,7 @@ def test_path_diagram_riclpm(tmp_path):
     fig = plots.path_diagram(**w, width=plots.DOUBLE_COLUMN)
     save_and_check(fig, tmp_path / "riclpm_within")
     assert "eff t1" in _text_of(fig)
-    plots.plt.close(fig)
+    plt.close(fig)
     b = plots.riclpm_graph(r, part="between")
     assert b["latent"] == ["RIx", "RIy"] and set(b["nodes"]) == {"RIx", "RIy"} | {f"{s}{t}" for s in "xy"
                                                                                  for t in range(1, 5)}
@@ -290,7 +291,7 @@ def test_path_diagram_riclpm(tmp_path):
     save_and_check(fig, tmp_path / "riclpm_between")
     from matplotlib.patches import Ellipse
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2  # latent intercepts as ellipses
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_item_distributions_and_missingness(mastery, tmp_path):
@@ -308,13 +309,13 @@ def test_item_distributions_and_missingness(mastery, tmp_path):
     ceil = f"{(x >= hi).mean() * 100:.0f}%"
     flagged = [t for t in ax.texts if t.get_text() == ceil and t.get_fontweight() == "bold"]
     assert (x >= hi).mean() * 100 <= 15 or flagged
-    plots.plt.close(fig)
+    plt.close(fig)
     fig = plots.missingness_map(clean, cb)
     save_and_check(fig, tmp_path / "missing")
     img = fig.axes[0].images[0].get_array()
     assert img.shape == (len(clean), len(fig.axes[0].get_xticklabels()))
     assert img.sum() == clean[[t.get_text() for t in fig.axes[0].get_xticklabels()]].isna().to_numpy().sum()
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def _invariance_df():
@@ -336,7 +337,7 @@ def test_invariance_plot(tmp_path):
     assert "Chen \u2265 -0.010" in titles and "Chen \u2264 0.015" in titles
     cut = [ln.get_xdata()[0] for ln in fig.axes[2].get_lines()]
     assert -0.010 in cut
-    plots.plt.close(fig)
+    plt.close(fig)
     bad = _invariance_df().assign(cfi=np.nan, reason="did not converge")
     with pytest.raises(ValueError, match="did not converge"):
         plots.invariance_plot(bad)
@@ -419,7 +420,7 @@ def test_path_diagram_latent_mediation_layout(tmp_path):
     fig = plots.path_diagram(nodes, e, latent=["Efficacy", "Behavior"])
     save_and_check(fig, tmp_path / "latent")
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readable():
@@ -435,11 +436,48 @@ def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readab
     assert g["nodes"] == ["treat", "job_seek", "depress2"]
     assert "Indirect via job_seek: -0.016 [-0.041, 0.009]" in g["note"]
     assert "Not shown: work1: binary outcome: see causal_mediation.csv." in g["note"]
-    labels = [plots._edge_label(r) for _, r in g["edges"].iterrows()]
+    labels = [plots.paths._edge_label(r) for _, r in g["edges"].iterrows()]
     assert labels == ["0.07 [-0.04, 0.16]", "-0.24 [-0.30, -0.19]", "-0.04 [-0.13, 0.04]"]
 
 
-def test_every_figure_rule_is_in_the_report_and_the_summary():
+FIGURE_RULES_PROBE = """
+import json
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, ResourceSettings, StorageSettings
+with SnakemakeApi() as api:
+    wapi = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
+                        storage_settings=StorageSettings(), snakefile=Path("Snakefile"), workdir=Path("."))
+    rules = {}
+    for r in wapi._workflow.rules:
+        if not r.name.startswith("fig_"):
+            continue
+        outs = []
+        for f in r.output:
+            rep = f.flags.get("report")
+            outs.append({"path": str(f), "caption": None if rep is None else str(rep.caption.get_path_or_uri(secret_free=True)),
+                         "category": None if rep is None else rep.category})
+        rules[r.name] = {"output": outs, "log": [str(x) for x in r.log], "benchmark": str(r.benchmark or ""),
+                         "params": {k: v for k, v in r.params.items()}}
+print("RULES=" + json.dumps(rules))
+"""
+
+
+@pytest.fixture(scope="module")
+def figure_rules():
+    """Every fig_* rule as Snakemake itself reads it (the rules are generated from a table in common.smk)."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", FIGURE_RULES_PROBE], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RULES=")]
+    assert proc.returncode == 0 and line, proc.stderr[-3000:]
+    return json.loads(line[0][len("RULES="):])
+
+
+def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
     """Fast check (no workflow run) of what the slow end-to-end test proves on real output: each fig_*
     rule wraps its PNG in report() with an existing, non-empty caption, has a log and a benchmark,
     draws a known figure kind, and summary.html lists that figure for its study or meta-analysis."""
@@ -447,24 +485,22 @@ def test_every_figure_rule_is_in_the_report_and_the_summary():
 
     from efficacy.summary import META_FIGURES, STUDY_FIGURES
 
-    text = (ROOT / "workflow" / "rules" / "figures.smk").read_text(encoding="utf-8")
-    blocks = re.split(r"^rule ", text, flags=re.M)[1:]
-    assert blocks, "no rules in figures.smk"
+    assert len(figure_rules) == 14, sorted(figure_rules)
     study_stems = {s for s, _ in STUDY_FIGURES}
     meta_stems = {s for s, _ in META_FIGURES}
-    for block in blocks:
-        name = block.split(":", 1)[0]
-        assert name.startswith("fig_"), name
-        m = re.search(r'png=report\(\s*"([^"]+)",\s*caption="([^"]+)"', block)
-        assert m, f"{name}: PNG not wrapped in report() with a caption"
-        png, caption = m.groups()
-        cap = (ROOT / "workflow" / "rules" / caption).resolve()
-        assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {caption}"
-        assert re.search(r"category=", block) and re.search(r"\blog:", block) and re.search(r"\bbenchmark:", block)
-        kind = re.search(r'kind="([^"]+)"', block).group(1)
-        assert kind in plots.FIGURES, f"{name}: unknown kind {kind}"
-        stem = png.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
-        known = study_stems if png.startswith("results/{study}/") else meta_stems
+    for name, rule in figure_rules.items():
+        png = [o for o in rule["output"] if o["path"].endswith(".png")]
+        assert len(png) == 1 and png[0]["caption"], f"{name}: PNG not wrapped in report() with a caption"
+        assert png[0]["category"], f"{name}: no report category"
+        cap = Path(png[0]["caption"])
+        cap = cap if cap.is_absolute() else ROOT / cap
+        assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {cap}"
+        assert rule["log"] and rule["benchmark"], name
+        kind = rule["params"]["kind"]
+        assert name == f"fig_{kind}" and kind in plots.FIGURES, f"{name}: unknown kind {kind}"
+        path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", png[0]["path"])  # drop wildcard constraints
+        stem = path.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
+        known = study_stems if path.startswith("results/{study}/") else meta_stems
         assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
     # and the simulation figures (rule simulation_figures) are report items too
     sim = (ROOT / "workflow" / "rules" / "simulation.smk").read_text(encoding="utf-8")
@@ -508,7 +544,7 @@ def test_cfa_path_diagram_and_placeholders(tmp_path):
     fig = plots.path_diagram(**plots.cfa_graph(est, fit), width=plots.DOUBLE_COLUMN)
     save_and_check(fig, tmp_path / "cfa2")
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 2
-    plots.plt.close(fig)
+    plt.close(fig)
     fit.assign(proper=False, reason="negative residual variance (se3)").to_csv(tmp_path / "bad.csv", index=False)
     out = plots.render_stage_figure("cfa_path", {"cfa_fit": tmp_path / "bad.csv", "cfa_estimates": tmp_path / "est.csv"},
                                     tmp_path / "bad")
@@ -529,7 +565,7 @@ def test_coverage_plot_meta_rows_say_k_and_markers_at_one_are_visible(tmp_path):
     assert "k = 5 studies" in labels and "n = 50" in labels
     assert ax.get_xlim()[1] > 1.0  # a coverage of 1.0 is drawn whole, not cut at the axis
     save_and_check(fig, tmp_path / "cov")
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
@@ -554,7 +590,7 @@ def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
     w_in, h_in = fig.get_size_inches()
     assert w_in < plots.DOUBLE_COLUMN and h_in > w_in  # a tall single-column figure, text at full size
     save_and_check(fig, tmp_path / "cfa_many")
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_latent_mediation_path(tmp_path):
@@ -581,7 +617,7 @@ def test_latent_mediation_path(tmp_path):
     fig = plots.path_diagram(**g)
     save_and_check(fig, tmp_path / "l2")
     assert sum(isinstance(p, Ellipse) for p in fig.axes[0].patches) == 1
-    plots.plt.close(fig)
+    plt.close(fig)
     lat.assign(proper=False, reason="negative residual variance").to_csv(tmp_path / "bad.csv", index=False)
     out = plots.render_stage_figure("latent_mediation_path", {"latent_mediation": tmp_path / "bad.csv"}, tmp_path / "b")
     assert out["placeholder"].startswith("improper solution") and "negative residual variance" in out["placeholder"]
@@ -590,3 +626,19 @@ def test_latent_mediation_path(tmp_path):
                   "reason": ["mediator 'job_seek' is not a multi-item scale"]}).to_csv(tmp_path / "none.csv", index=False)
     out = plots.render_stage_figure("latent_mediation_path", {"latent_mediation": tmp_path / "none.csv"}, tmp_path / "n")
     assert out["placeholder"] == "mediator 'job_seek' is not a multi-item scale"
+
+
+def test_invariance_figure_uses_the_configured_cutoffs(figure_rules, tmp_path):
+    """The workflow hands measurement.delta_cfi / delta_rmsea to the invariance figure (it used to pass no
+    options, so a configured cut-off never reached the figure), and stage_figure draws them."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["measurement"]
+    opts = figure_rules["fig_invariance"]["params"]["options"]
+    assert opts == {"delta_cfi": cfg["delta_cfi"], "delta_rmsea": cfg["delta_rmsea"]}
+    fig = plots.stage_figure("invariance", {"invariance": _invariance_df()}, delta_cfi=-0.002, delta_rmsea=0.03)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Chen \u2265 -0.002" in titles and "Chen \u2264 0.030" in titles, titles
+    cuts = [ln.get_xdata()[0] for ax in fig.axes[2:] for ln in ax.get_lines()]
+    assert -0.002 in cuts and 0.03 in cuts and -0.010 not in cuts
+    plt.close(fig)

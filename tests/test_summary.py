@@ -142,10 +142,11 @@ def test_summary_latent_moderated_within_and_heterogeneity_notes(tmp_path):
 def test_summary_html_shows_figures_at_one_scale(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     from efficacy import plots
 
     (tmp_path / "s5" / "figures").mkdir(parents=True)
-    fig = plots.plt.figure(figsize=(plots.SINGLE_COLUMN, 2))
+    fig = plt.figure(figsize=(plots.SINGLE_COLUMN, 2))
     fig.text(0.5, 0.5, "x")
     plots.save_figure(fig, tmp_path / "s5" / "figures" / "flow")
     page = markdown_to_html(build_summary(tmp_path, ["s5"]), base=tmp_path)

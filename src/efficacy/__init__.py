@@ -1,32 +1,52 @@
 """efficacy: a reproducible statistical pipeline for self-efficacy research.
 
 The library holds every statistic used by the Snakemake workflow, so that the
-same numbers can be reproduced from a notebook or a Python session.
+same numbers can be reproduced from a notebook or a Python session::
 
-Modules
--------
+    import efficacy as ef
+    res = ef.mediate(data, x="treat", m="job_seek", y="depress2", n_boot=2000, seed=1)
+    res.indirect, res.ci, res.summary()
+
+The documented functions are available at the top (``ef.cronbach_alpha``,
+``ef.cfa``, ``ef.mediate``, ``ef.random_effects``, ...; ``ef.__all__`` lists
+them). They are loaded on first use, so ``import efficacy`` is fast and a
+workflow job imports only the modules it needs. Submodules stay importable.
+
+Layout
+------
+Statistics (depend on the engine and shared pieces below them, never on the pipeline side):
+
+reliability   alpha, omega, item analysis, test-retest ICCs
+measurement   CFA, measurement invariance, discriminant validity (HTMT)
+sem/          the one SEM engine (lavaan syntax, ML, FIML, multi-group): every model goes through it
+mediation/    observed, moderated, causal and latent mediation, sensitivity, the mediation stage
+panel         CLPM, RI-CLPM and within-person multilevel models
+meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM
+simulation    Monte Carlo power and CI-coverage studies
+plots/        publication figures, one module per stage
+
+Shared pieces (imported by the statistics, importing none of them):
+
+errors        one error hierarchy: every input error is an ``EfficacyError``
+resampling    bootstrap case counts and BCa intervals
+
+Data side:
+
 codebook      read and validate study codebooks (``load_codebook``)
 cleaning      raw study file -> clean, scored data with a participant flow
-reliability   alpha, omega, item analysis, test-retest ICCs
-sem           maximum-likelihood structural equation models (lavaan conventions)
-measurement   CFA, measurement invariance, discriminant validity
-mediation     bootstrap, moderated mediation and sensitivity analysis
-causal        causal mediation by simulation of potential outcomes (Imai et al.)
-latent        latent mediation: the efficacy factor as mediator (SEM)
-panel         CLPM, RI-CLPM and within-person multilevel models
-meta          effect sizes, random-effects meta-analysis, bias diagnostics, MASEM
-simulate      seeded generator of realistic example studies
-plots         publication-quality figures
-simulation    Monte Carlo power and CI-coverage studies
-summary       the APA-style results/summary.md and .html
-resampling    bootstrap case counts and BCa intervals shared by the estimators
 io            atomic table writes and reading clean data
-provenance    the run record: versions, config, input checksums
+simulate      seeded generator of the bundled example studies
+
+Pipeline side:
+
 workflow      glue for the Snakemake rules: parse-time checks, stage output writers
-cli           `efficacy validate` and `efficacy new-study`
+summary       the APA-style results/summary.md and .html
+provenance    the run record: versions, config, input checksums
+cli           ``efficacy validate`` and ``efficacy new-study``
 notebooks     run the student notebooks (used by the tests)
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -34,4 +54,49 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+#: public name -> the module that defines it (loaded lazily, PEP 562)
+_API = {
+    "efficacy.errors": ["EfficacyError", "CodebookError", "DataError", "ConfigError", "SEMError",
+                        "MeasurementError", "PanelError", "MetaError", "SimulationError", "PlotError"],
+    "efficacy.codebook": ["load_codebook", "Codebook"],
+    "efficacy.cleaning": ["clean_study", "validate_study", "read_raw", "score_scale", "longstring",
+                          "intra_individual_variability", "bandura_scores", "generality"],
+    "efficacy.io": ["read_clean", "read_table", "write_table"],
+    "efficacy.reliability": ["cronbach_alpha", "mcdonald_omega", "feldt_interval", "item_analysis", "icc",
+                             "test_retest", "disattenuated_correlation", "attenuation_table"],
+    "efficacy.sem": ["sem", "parse_model"],
+    "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
+    "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
+                           "latent_mediation", "compare_models"],
+    "efficacy.panel": ["clpm", "riclpm", "within_person", "compare_panel_models", "stationarity_lrt",
+                       "temporal_order", "panel_syntax"],
+    "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
+                      "subgroup", "leave_one_out", "influence", "cumulative", "egger_test", "trim_and_fill",
+                      "pet_peese", "three_level", "rcalc", "masem"],
+    "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
+                            "simulate_mediation"],
+    "efficacy.simulate": ["simulate_study"],
+}
+_WHERE = {name: module for module, names in _API.items() for name in names}
+#: short aliases researchers type (``ef.omega`` is McDonald's omega)
+_ALIASES = {"omega": "mcdonald_omega"}
+_SUBMODULES = ["errors", "codebook", "cleaning", "io", "resampling", "reliability", "sem", "measurement",
+               "mediation", "panel", "meta", "simulation", "simulate", "plots", "summary", "provenance",
+               "workflow", "cli", "notebooks"]
+
+__all__ = ["__version__", *_WHERE, *_ALIASES]
+
+
+def __getattr__(name):
+    target = _ALIASES.get(name, name)
+    if target in _WHERE:
+        value = getattr(import_module(_WHERE[target]), target)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return import_module(f"efficacy.{name}")
+    raise AttributeError(f"module 'efficacy' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(__all__) | set(_SUBMODULES) | set(globals()))

@@ -2,12 +2,15 @@
 
 Every error that a user can cause by bad input is an :class:`EfficacyError`
 (a :class:`ValueError`), whose message names the file, the place in it (key,
-row or column), what was found and what was expected.
+row or column), what was found and what was expected. One hierarchy for the
+whole package: catch ``EfficacyError`` to catch them all, or a topic's class
+(``SEMError``, ``MetaError``, ...) for one part of the library.
 """
 
 from __future__ import annotations
 
-__all__ = ["EfficacyError", "CodebookError", "DataError", "ConfigError"]
+__all__ = ["EfficacyError", "CodebookError", "DataError", "ConfigError", "SEMError", "MeasurementError",
+           "PanelError", "MetaError", "SimulationError", "PlotError"]
 
 
 class EfficacyError(ValueError):
@@ -57,3 +60,27 @@ class DataError(EfficacyError):
 
 class ConfigError(EfficacyError):
     """The workflow configuration is invalid."""
+
+
+class SEMError(EfficacyError):
+    """Bad model syntax or data for the SEM engine (:func:`efficacy.sem.sem`)."""
+
+
+class MeasurementError(EfficacyError):
+    """Bad input to a measurement-model function (CFA, invariance, HTMT)."""
+
+
+class PanelError(EfficacyError):
+    """Bad input to a panel model (waves, persons, occasions)."""
+
+
+class MetaError(EfficacyError):
+    """Bad input to a meta-analysis (names the row or column at fault)."""
+
+
+class SimulationError(EfficacyError):
+    """Bad design for a Monte Carlo power or coverage study."""
+
+
+class PlotError(EfficacyError):
+    """A table handed to a figure function cannot be drawn (names the column or row)."""

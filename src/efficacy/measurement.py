@@ -26,9 +26,9 @@ import numpy as np
 from scipy import optimize, stats
 import pandas as pd
 
-from .errors import EfficacyError
-from .sem import SEMResult, _loglik_grad, _Model, _numhess, _Patterns, _saturated, parse_model
-from .sem import sem as _sem
+from .errors import EfficacyError, MeasurementError
+from .sem.engine import SEMResult, _loglik_grad, _Model, _numhess, _Patterns, _saturated, parse_model
+from .sem.engine import sem as _sem
 
 __all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
            "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult", "DISCRIMINANT_COLUMNS",
@@ -105,17 +105,17 @@ def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot:
     >>> res = htmt(df, {"a": ["a1", "a2", "a3"], "b": ["b1", "b2", "b3"]}, n_boot=500, seed=1)  # doctest: +SKIP
     """
     if method not in ("geometric", "arithmetic"):
-        raise ValueError(f"method must be 'geometric' or 'arithmetic', got {method!r}")
+        raise MeasurementError(f"method must be 'geometric' or 'arithmetic', got {method!r}")
     if len(scales) < 2:
-        raise ValueError("htmt needs at least two scales")
+        raise MeasurementError("htmt needs at least two scales")
     cols: list = []
     idx = []
     for name, items in scales.items():
         if len(items) < 2:
-            raise ValueError(f"scale {name!r} needs at least two items, got {items!r}")
+            raise MeasurementError(f"scale {name!r} needs at least two items, got {items!r}")
         missing = [c for c in items if c not in data.columns]
         if missing:
-            raise ValueError(f"scale {name!r}: columns not in data: {missing}")
+            raise MeasurementError(f"scale {name!r}: columns not in data: {missing}")
         idx.append(list(range(len(cols), len(cols) + len(items))))
         cols.extend(items)
     x = data[cols].dropna().to_numpy(dtype=float)
@@ -193,7 +193,7 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
     for name, items in scales.items():
         missing = [c for c in items if c not in data.columns]
         if missing:
-            raise ValueError(f"scale {name!r}: columns not in data: {missing}")
+            raise MeasurementError(f"scale {name!r}: columns not in data: {missing}")
         idx.append(list(range(len(cols), len(cols) + len(items))))
         cols.extend(items)
     x = data[cols].dropna().to_numpy(dtype=float)
@@ -266,9 +266,6 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr",
             "loglik", "aic", "bic", "baseline_chisq", "baseline_df", "n")
 
-
-class MeasurementError(EfficacyError):
-    """Bad input to a measurement-model function."""
 
 
 def _scales_to_syntax(scales: dict) -> str:

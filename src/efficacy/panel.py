@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import EfficacyError
+from .errors import PanelError
 
 __all__ = [
     "PanelError",
@@ -79,9 +79,6 @@ __all__ = [
     "run_stage",
 ]
 
-
-class PanelError(EfficacyError):
-    """Bad input to a panel model (waves, persons, occasions)."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -285,7 +282,7 @@ class PanelResult:
 def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, ci_level):
     min_waves = 3 if model == "riclpm" else 2
     x_waves, y_waves, covariates = _check_waves(data, x_waves, y_waves, covariates, min_waves, model)
-    from .sem import sem as _sem  # the project's SEM engine
+    from .sem.engine import sem as _sem  # the project's SEM engine
     if missing not in ("auto", "listwise", "fiml"):
         raise PanelError(f"{model}: unknown missing-data method", found=repr(missing),
                          expected="'auto', 'listwise' or 'fiml'")

@@ -99,7 +99,7 @@ def _as_frame(items, data=None) -> pd.DataFrame:
 def _check_items(frame: pd.DataFrame, missing: str) -> tuple[np.ndarray | None, str]:
     """Return (mask-ready data, reason). Data is None when the coefficient is undefined."""
     if missing not in _MISSING:
-        raise ValueError(f"missing must be one of {_MISSING}, got {missing!r}")
+        raise DataError(f"missing must be one of {_MISSING}, got {missing!r}")
     k = frame.shape[1]
     if k < 2:
         return None, f"fewer than 2 items (k = {k})"
@@ -346,7 +346,7 @@ def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot
     True
     """
     if ci_method not in ("feldt", "bootstrap"):
-        raise ValueError(f"ci_method must be 'feldt' or 'bootstrap', got {ci_method!r}")
+        raise DataError(f"ci_method must be 'feldt' or 'bootstrap', got {ci_method!r}")
     frame = _as_frame(items, data)
     k = frame.shape[1]
     x, reason = _check_items(frame, missing)
@@ -1305,7 +1305,7 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
         A scale that cannot be analysed is a row with NaN coefficients and a ``reason``.
     """
     if flag_on not in ("alpha", "omega_total"):
-        raise ValueError(f"flag_on must be 'alpha' or 'omega_total', got {flag_on!r}")
+        raise DataError(f"flag_on must be 'alpha' or 'omega_total', got {flag_on!r}")
     study = codebook.study
     rows, item_tabs = [], []
     slices = _group_slices(clean, getattr(codebook, "groups", []))

@@ -1,4 +1,4 @@
-# Reference fits for tests/test_causal.py (efficacy.causal.causal_mediation).
+# Reference fits for tests/test_causal.py (efficacy.mediation.causal.causal_mediation).
 # R's `mediation` package is not installable here, so this script records the two model fits that
 # mediation::mediate() starts from -- lm() for the mediator and lm()/glm(binomial(probit|logit)) for the
 # outcome -- on the framing data (Brader, Valentino & Suhay 2008; shipped with R mediation and with

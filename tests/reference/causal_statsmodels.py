@@ -8,7 +8,7 @@ the simulated draws of each effect (used by the tests to set Monte Carlo toleran
 
 Run from the repository root:  .venv/bin/python tests/reference/causal_statsmodels.py   (about 2 minutes)
 
-Known differences from R / efficacy.causal (all within Monte Carlo error of the estimands):
+Known differences from R / efficacy.mediation.causal (all within Monte Carlo error of the estimands):
 statsmodels draws independent mediator errors for M(0) and M(1) (R shares them), its bootstrap resamples
 the two models with independent indices (R uses one resample for both), and its bootstrap point estimates
 are the means of the resampled effects (R: the original-data estimate).
@@ -28,7 +28,7 @@ from statsmodels.stats.mediation import Mediation
 
 HERE = Path(__file__).resolve().parent
 COVS = "age + educ + gender + income"
-NAMES = {  # statsmodels summary label -> efficacy.causal effect name
+NAMES = {  # statsmodels summary label -> efficacy.mediation.causal effect name
     "ACME (control)": "acme_control", "ACME (treated)": "acme_treated", "ACME (average)": "acme_average",
     "ADE (control)": "ade_control", "ADE (treated)": "ade_treated", "ADE (average)": "ade_average",
     "Total effect": "total", "Prop. mediated (control)": "prop_mediated_control",

@@ -1,4 +1,4 @@
-# Reference values for tests/test_latent.py (efficacy.latent.latent_mediation vs lavaan).
+# Reference values for tests/test_latent.py (efficacy.mediation.latent.latent_mediation vs lavaan).
 # Run from the repo root:
 #   .venv/bin/python tests/reference/latent_export.py   # writes tests/reference/latent_mastery.csv
 #   Rscript tests/reference/latent.R                     # writes tests/reference/latent_mastery.json

@@ -182,3 +182,97 @@ def finished_message():
         "  report:    snakemake --report results/report.html  (then open results/report.html)\n"
         f"  provenance: {Path('results/provenance.json').resolve()}\n"
     )
+
+
+# Figures: one rule per kind, generated in figures.smk from this table (kind -> inputs, output stem without
+# suffix, report category, options handed to efficacy.plots.render_stage_figure).
+def _study_figure(kind, category, options=None, file=None, **inputs):
+    file = (
+        file or kind
+    )  # the output's name without suffix, when it is not the kind's name
+    return {
+        "input": inputs,
+        "stem": f"results/{{study}}/figures/{file}",
+        "category": category,
+        "subcategory": "{study}",
+        "options": options or {},
+        "log": f"logs/{{study}}/fig_{file}.log",
+        "benchmark": f"benchmarks/out/{{study}}/fig_{file}.tsv",
+    }
+
+
+def _meta_figure(kind, **inputs):
+    return {
+        "input": inputs,
+        "stem": f"results/meta/{{name}}/figures/{kind}",
+        "category": "7. Meta-analysis",
+        "subcategory": "{name}",
+        "options": {},
+        "log": f"logs/meta/{{name}}/fig_{kind}.log",
+        "benchmark": f"benchmarks/out/meta/{{name}}/fig_{kind}.tsv",
+    }
+
+
+FIGURE_RULES = {
+    "flow": _study_figure("flow", "1. Data", flow="results/{study}/flow.csv"),
+    "missingness": _study_figure(
+        "missingness",
+        "1. Data",
+        clean="results/{study}/clean.csv",
+        codebook=codebook_path,
+    ),
+    "items": _study_figure(
+        "items", "1. Data", clean="results/{study}/clean.csv", codebook=codebook_path
+    ),
+    "reliability": _study_figure(
+        "reliability",
+        "2. Reliability",
+        reliability="results/{study}/reliability.csv",
+        options={"threshold": config["reliability"]["threshold"]},
+    ),
+    "mediation_path": _study_figure(
+        "mediation_path",
+        "4. Mediation",
+        mediation="results/{study}/mediation.csv",
+        codebook=codebook_path,
+    ),
+    "sensitivity": _study_figure(
+        "sensitivity", "4. Mediation", sensitivity="results/{study}/sensitivity.csv"
+    ),
+    "riclpm_within": _study_figure(
+        "riclpm_within", "5. Temporal order", riclpm="results/{study}/riclpm.csv"
+    ),
+    "riclpm_between": _study_figure(
+        "riclpm_between", "5. Temporal order", riclpm="results/{study}/riclpm.csv"
+    ),
+    "forest": _meta_figure(
+        "forest",
+        studies="results/meta/{name}/studies.csv",
+        summary="results/meta/{name}/summary.csv",
+    ),
+    "funnel": _meta_figure(
+        "funnel",
+        studies="results/meta/{name}/studies.csv",
+        summary="results/meta/{name}/summary.csv",
+    ),
+    "masem_path": _meta_figure("masem_path", masem="results/meta/{name}/masem.csv"),
+    "invariance": _study_figure(
+        "invariance",
+        "3. Measurement",
+        file="invariance_{group}",
+        invariance="results/{study}/invariance_{group}.csv",
+        options={k: config["measurement"][k] for k in ("delta_cfi", "delta_rmsea")},
+    ),
+    "cfa_path": _study_figure(
+        "cfa_path",
+        "3. Measurement",
+        cfa_fit="results/{study}/cfa_fit.csv",
+        cfa_estimates="results/{study}/cfa_estimates.csv",
+    ),
+    "latent_mediation_path": _study_figure(
+        "latent_mediation_path",
+        "4. Mediation",
+        latent_mediation="results/{study}/latent_mediation.csv",
+        codebook=codebook_path,
+    ),
+}

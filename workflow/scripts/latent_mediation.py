@@ -1,6 +1,6 @@
 """Adapter: clean scored data -> latent mediation (the mediator scale as a factor).
 
-All statistics are in efficacy.latent.run_stage; this script only reads and writes files.
+All statistics are in efficacy.mediation.latent.run_stage; this script only reads and writes files.
 """
 import sys
 from typing import TYPE_CHECKING
@@ -12,7 +12,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from efficacy.codebook import load_codebook
 from efficacy.io import read_clean, write_table
-from efficacy.latent import run_stage
+from efficacy.mediation.latent import run_stage
 
 tables = run_stage(
     read_clean(snakemake.input.clean),

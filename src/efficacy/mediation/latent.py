@@ -48,7 +48,7 @@ Efron, B. (1987). Better bootstrap confidence intervals. *JASA, 82*, 171-185.
 
 Example
 -------
->>> from efficacy.latent import latent_mediation
+>>> from efficacy.mediation.latent import latent_mediation
 >>> res = latent_mediation(clean, "treat", ["se1", "se2", "se3", "se4", "se5", "se6"],
 ...                        "behavior", covariates=["age"], n_boot=500, seed=1)  # doctest: +SKIP
 >>> res.indirect, res.indirect_ci, res.sum_score_indirect                      # doctest: +SKIP
@@ -63,9 +63,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import DataError
-from .resampling import bca_interval, case_counts
-from .sem import _em_saturated, _Patterns, _rmsea_ci
+from ..errors import DataError
+from ..resampling import bca_interval, case_counts
+from ..sem.engine import _em_saturated, _Patterns, _rmsea_ci
+from .observed import mediate
 
 __all__ = ["LatentMediationResult", "latent_mediation", "run_stage", "LATENT_COLUMNS"]
 
@@ -683,7 +684,6 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     ss_ind, ss_ci = np.nan, (np.nan, np.nan)
     ss_rows = []
     if sum_score:
-        from .mediation import mediate  # local import: mediation imports heavier modules
         sdat = pd.DataFrame(X, columns=xs)
         # mean of the answered items (all items with listwise deletion)
         sdat["__score__"] = pd.DataFrame(W[:, :len(items)]).mean(axis=1).to_numpy()

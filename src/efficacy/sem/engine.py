@@ -44,15 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .errors import EfficacyError
+from ..errors import EfficacyError, SEMError
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
 
 _LOG2PI = np.log(2 * np.pi)
-
-
-class SEMError(EfficacyError):
-    """Bad model syntax or data for :func:`sem`."""
 
 
 class _NoSE(Exception):

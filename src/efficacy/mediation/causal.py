@@ -462,16 +462,16 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     ['effect', 'estimate', 'ci_low', 'ci_high', 'p_value']
     """
     if outcome_model not in _OUTCOME_MODELS:
-        raise ValueError(f"outcome_model must be one of {_OUTCOME_MODELS}, got {outcome_model!r}")
+        raise DataError(f"outcome_model must be one of {_OUTCOME_MODELS}, got {outcome_model!r}")
     if inference not in _INFERENCE:
-        raise ValueError(f"inference must be one of {_INFERENCE}, got {inference!r}")
+        raise DataError(f"inference must be one of {_INFERENCE}, got {inference!r}")
     if not (0 < level < 1):
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        raise DataError(f"level must lie in (0, 1), got {level!r}")
     n_sims = int(n_sims)
     if n_sims < 2:
-        raise ValueError(f"n_sims must be at least 2, got {n_sims}")
+        raise DataError(f"n_sims must be at least 2, got {n_sims}")
     if treat_value == control_value:
-        raise ValueError("treat_value and control_value must differ")
+        raise DataError("treat_value and control_value must differ")
 
     df, covariates = _design_frame(data, treatment, mediator, outcome, covariates, outcome_model)
     n = len(df)

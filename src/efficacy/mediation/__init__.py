@@ -1,0 +1,37 @@
+"""Mediation: does self-efficacy carry the effect of an intervention, or only go along with it?
+
+Modules
+-------
+observed      product-of-coefficients mediation with parallel mediators, delta-method SEs,
+              batched bootstrap and Monte Carlo CIs (:func:`mediate`; PROCESS model 4)
+moderated     conditional indirect effects, index of moderated mediation (PROCESS 7 and 14)
+sensitivity   the ACME(rho) curve for sequential ignorability (Imai, Keele & Yamamoto 2010)
+causal        causal mediation by simulation of potential outcomes (Imai et al. 2010)
+latent        latent mediation: the efficacy scale as a factor in the SEM engine
+stage         the workflow stage: every design role of a codebook, model comparisons, verdict
+
+The modules depend downwards only: ``stage`` uses the others, ``latent`` uses ``observed``
+(for the sum-score comparison), and nothing here imports ``stage``.
+"""
+
+from .causal import CausalMediationResult, causal_mediation
+from .latent import LatentMediationResult, latent_mediation
+from .moderated import MODERATED_COLUMNS, ModeratedMediationResult, moderated_mediation
+from .observed import MediationResult, mediate
+from .sensitivity import SensitivityResult, sensitivity
+from .stage import (
+                    MODEL_COMPARISON_COLUMNS,
+                    MODERATED_STAGE_COLUMNS,
+                    compare_models,
+                    run_stage,
+                    verdict,
+)
+
+__all__ = [
+    "MediationResult", "mediate",
+    "ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS",
+    "SensitivityResult", "sensitivity",
+    "CausalMediationResult", "causal_mediation",
+    "LatentMediationResult", "latent_mediation",
+    "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
+]

@@ -1,0 +1,68 @@
+"""Meta-analysis: effect sizes, random-effects pooling, diagnostics, bias, multilevel models, MASEM.
+
+Names follow R's metafor (Viechtbauer, 2010, *Journal of Statistical Software*, 36(3)) so that
+researchers recognise them: :func:`escalc` computes ``yi``/``vi``; :func:`random_effects` is
+``rma()``; :func:`leave_one_out`, :func:`influence` and :func:`cumulative` are ``leave1out()``,
+``influence()`` and ``cumul()``; :func:`egger_test` is ``regtest()``; :func:`trim_and_fill` is
+``trimfill()``; :func:`three_level` is ``rma.mv(random = ~ 1 | study/es_id)``; :func:`masem`
+is the two-stage approach with ``rcalc()``, ``rma.mv(struct="UN")`` and ``matreg()``.
+
+Modules
+-------
+effect_sizes  ``escalc()`` and conversions between effect-size metrics
+univariate    ``rma()``: tau-squared estimators, moderators, tests, influence, subgroups
+bias          small-study effects: Egger's test, trim-and-fill, PET-PEESE
+multilevel    three-level models with cluster-robust (CR2) inference
+masem         two-stage meta-analytic SEM on pooled correlation matrices
+stage         the workflow stage (``run_analysis``, ``load_tables``)
+
+Every number is checked against metafor 3.8 in ``tests/test_meta.py`` (fixtures written by
+``tests/reference/meta.R``).
+
+Example
+-------
+>>> from efficacy.meta import escalc, random_effects, transf
+>>> es = escalc("ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
+>>> res = random_effects(es["yi"], es["vi"], method="REML")
+>>> round(res.estimate, 4), round(res.tau2, 4), round(res.I2, 1)
+(0.2292, 0.0104, 54.3)
+>>> round(float(transf(res.estimate, "ZCOR")), 3)   # pooled r
+0.225
+
+On ``dat.bcg`` (``data/literature/bcg.csv``; ``escalc("RR", ai="tpos", bi="tneg", ci="cpos",
+di="cneg")``) this gives metafor's -0.7145 (SE 0.1798), tau2 0.3132 [0.1197, 1.1115].
+"""
+
+from ..errors import MetaError
+from .bias import TrimFillResult, egger_test, pet_peese, trim_and_fill
+from .effect_sizes import (
+    MEASURES,
+    d_to_logor,
+    d_to_r,
+    escalc,
+    logor_to_d,
+    r_to_d,
+    transf,
+)
+from .masem import MASEMResult, masem, rcalc
+from .multilevel import ThreeLevelResult, three_level
+from .stage import load_tables, run_analysis
+from .univariate import (
+    METHODS,
+    RMAResult,
+    cumulative,
+    influence,
+    leave_one_out,
+    random_effects,
+    subgroup,
+)
+
+__all__ = [
+    "MetaError", "METHODS", "MEASURES",
+    "escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf",
+    "RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative",
+    "TrimFillResult", "egger_test", "trim_and_fill", "pet_peese",
+    "ThreeLevelResult", "three_level",
+    "MASEMResult", "rcalc", "masem",
+    "run_analysis", "load_tables",
+]

@@ -1,0 +1,293 @@
+"""The meta-analysis stage of the workflow: literature tables in, pooled tables out.
+
+:func:`load_tables` reads the configured literature tables (with their codebooks);
+:func:`run_analysis` computes effect sizes, pools them, and runs the diagnostics, small-study and
+multilevel analyses and MASEM the configuration asks for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import MetaError
+from .bias import egger_test, pet_peese, trim_and_fill
+from .effect_sizes import escalc, transf
+from .masem import masem
+from .multilevel import three_level
+from .univariate import cumulative, influence, leave_one_out, random_effects
+
+__all__ = ["run_analysis", "load_tables"]
+
+
+# --------------------------------------------------------------------------- workflow entry point
+_LABEL_COLUMNS = ("study", "author", "authors", "trial", "label")
+
+_ES_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ti", "Fi", "ri", "ni", "ai", "bi", "ci", "di")
+
+
+def _indirect_rows(tables, outcome=None):
+    """One row per study from each study's mediation table: the (total) indirect effect and its SE.
+
+    The row is the one with ``effect == "indirect"`` for ``outcome`` (default: the first outcome
+    that has one); with several parallel mediators it is the ``mediator == "total"`` row, never
+    one mediator's specific indirect effect. Studies without such a row get NA and a reason.
+    """
+    rows = []
+    for study, t in sorted(tables.items()):
+        reason = ""
+        hit = None
+        if not {"effect", "estimate"} <= set(t.columns):
+            reason = "mediation table has no effect/estimate columns"
+        else:
+            ind = t[t["effect"].astype(str).str.lower() == "indirect"]
+            if outcome is not None and "outcome" in ind:
+                ind = ind[ind["outcome"].astype(str) == str(outcome)]
+            elif "outcome" in ind and len(ind):
+                ind = ind[ind["outcome"] == ind["outcome"].iloc[0]]
+            if ind.empty:
+                reason = "no indirect-effect row" + (f" for outcome {outcome!r}" if outcome is not None else "")
+            elif len(ind) == 1:
+                hit = ind.iloc[0]
+            else:
+                tot = ind[ind.get("mediator", pd.Series("", index=ind.index)).astype(str) == "total"]
+                if len(tot) == 1:
+                    hit = tot.iloc[0]
+                else:
+                    reason = f"{len(ind)} indirect rows and no single mediator == 'total' row"
+        if hit is None:
+            rows.append({"study": study, "yi": np.nan, "vi": np.nan, "reason": reason})
+            continue
+        se = float(hit.get("se", np.nan))
+        if not np.isfinite(se) and {"ci_low", "ci_high"} <= set(hit.index):
+            se = (hit["ci_high"] - hit["ci_low"]) / (2 * stats.norm.ppf(0.975))
+        rows.append({"study": study, "yi": float(hit["estimate"]), "vi": se ** 2, "reason": ""})
+    return pd.DataFrame(rows)
+
+
+def _correlation_rows(tables, x, y, pairs=None):
+    """One row per study: Pearson r between columns ``x`` and ``y`` of its clean table, and n."""
+    rows = []
+    x0, y0 = x, y
+    for study, t in sorted(tables.items()):
+        x, y = (pairs or {}).get(study, (x0, y0))
+        if x not in t or y not in t:
+            rows.append({"study": study, "ri": np.nan, "ni": np.nan, "reason": f"no columns {x!r} and {y!r}"})
+            continue
+        d = t[[x, y]].dropna()
+        rows.append({"study": study, "ri": float(np.corrcoef(d[x], d[y])[0, 1]) if len(d) > 3 else np.nan,
+                     "ni": float(len(d)), "reason": "" if len(d) > 3 else "n <= 3"})
+    return pd.DataFrame(rows)
+
+
+def _na_tables(name, reason):
+    row = pd.DataFrame({"analysis": [name], "reason": [reason]})
+    return {"summary": row, "studies": row.copy(), "diagnostics": row.copy(), "bias": row.copy()}
+
+
+def run_analysis(spec, tables):
+    """Run one configured meta-analysis and return its output tables (the ``meta`` workflow stage).
+
+    Parameters
+    ----------
+    spec : dict
+        ``name``; ``source``: ``"table"`` (a literature table, ``tables["input"]``),
+        ``"indirect"`` (each study's indirect effect from ``results/<study>/mediation.csv``,
+        ``tables`` = {study: mediation table}), ``"efficacy_behavior_r"`` (each study's
+        correlation between columns ``x`` and ``y`` of its ``clean.csv``; ``tables`` =
+        {study: clean table}) or ``"masem"`` (a long correlation table, ``tables["input"]``);
+        ``measure`` (an :func:`escalc` measure, or ``"GEN"`` when the table already has
+        ``yi``/``vi``); ``columns``: mapping of escalc argument -> column name; ``method``,
+        ``test``, ``level``; ``moderators`` (column names); ``label`` (study label column);
+        ``order`` (column for the cumulative analysis; default precision); ``cluster``
+        (study column for a three-level model); ``model`` (MASEM path model
+        ``{outcome: [predictors]}``).
+    tables : dict of pandas.DataFrame
+
+    Returns
+    -------
+    dict
+        ``summary`` (one row per coefficient with the model's heterogeneity statistics and
+        back-transformed estimate), ``studies`` (per-study ``yi``, ``vi``, CI and weight, plus
+        trim-and-fill imputed studies with ``filled = True``), ``diagnostics`` (leave-one-out,
+        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE),
+        and ``masem`` for MASEM analyses. A statistical failure gives rows with a ``reason``.
+    """
+    name = spec["name"]
+    source = spec.get("source", "table")
+    method = spec.get("method", "REML")
+    test = spec.get("test", "z")
+    level = float(spec.get("level", 0.95))
+    measure = str(spec.get("measure", "GEN")).upper()
+    cols = dict(spec.get("columns") or {})
+    if source == "masem":
+        d = tables["input"]
+        res = masem(d, spec["model"], level=level, **cols)
+        mt = res.to_frame()
+        mt.insert(0, "analysis", name)
+        out = {"masem": mt}
+        # each correlation pooled on its own (univariate, Fisher z not used: raw r as in stage 1)
+        d2 = d.dropna(subset=[cols.get("ri", "ri")]).copy()
+        d2["pair"] = d2[cols.get("var1", "var1")].astype(str) + "." + d2[cols.get("var2", "var2")].astype(str)
+        es = escalc("COR", data=d2, ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
+        rows = []
+        for pair, g in es.groupby("pair", sort=True):
+            try:
+                r = random_effects(g["yi"], g["vi"], method=method, test=test, level=level)
+                rows.append(r.coef_table.iloc[0].to_dict() | {"term": pair, "k": r.k, "tau2": r.tau2, "I2": r.I2,
+                                                              "Q": r.Q, "Q_pval": r.Q_pval, "pi_low": r.pi_low,
+                                                              "pi_high": r.pi_high, "reason": ""})
+            except MetaError as err:
+                rows.append({"term": pair, "k": len(g), "reason": str(err)})
+        summ = pd.DataFrame(rows)
+        summ.insert(0, "analysis", name)
+        out["summary"] = summ
+        out["studies"] = es.assign(analysis=name, weight=np.nan)
+        out["diagnostics"] = pd.DataFrame({"analysis": [name], "reason": ["not computed for MASEM input"]})
+        out["bias"] = out["diagnostics"].copy()
+        n_note = pd.DataFrame({"analysis": [name], "table": ["info"], "pair": ["n_harmonic"],
+                               "estimate": [res.n_harmonic]})
+        out["masem"] = pd.concat([out["masem"], n_note], ignore_index=True)
+        return out
+    out = _run_univariate(spec, tables, name, source, method, test, level, measure, cols)
+    out["masem"] = pd.DataFrame({"analysis": [name], "reason": ["not a MASEM analysis"]})
+    return out
+
+
+def _run_univariate(spec, tables, name, source, method, test, level, measure, cols):
+    if source == "indirect":
+        d = _indirect_rows(tables, spec.get("outcome"))
+        measure = "GEN"
+    elif source == "efficacy_behavior_r":
+        d = _correlation_rows(tables, spec.get("x") or "efficacy", spec.get("y") or "behavior", spec.get("pairs"))
+        measure = measure if measure in ("COR", "ZCOR") else "ZCOR"
+        cols = {"ri": "ri", "ni": "ni"}
+    else:
+        d = tables["input"].copy()
+    label_col = spec.get("label") or next((c for c in _LABEL_COLUMNS if c in d), None)
+    labels = d[label_col].astype(str).to_numpy() if label_col else np.arange(1, len(d) + 1).astype(str)
+    if measure != "GEN":
+        d = escalc(measure, data=d, **cols)
+    elif "note" not in d:
+        d["note"] = None
+    keep = d["yi"].notna() & d["vi"].notna()
+    dropped = [f"{labels[i]}: {d['reason'].iloc[i] if 'reason' in d and d['reason'].iloc[i] else 'missing yi/vi'}"
+               for i in np.flatnonzero(~keep.to_numpy())]
+    d, labels = d[keep].reset_index(drop=True), labels[keep.to_numpy()]
+    mods = list(spec.get("moderators") or [])
+    try:
+        if spec.get("cluster"):
+            res3 = three_level("yi", "vi", spec["cluster"], spec.get("es_id"), data=d, mods=mods or None,
+                               robust=True, level=level)
+            summ = res3.to_frame().assign(analysis=name, k=res3.k, n_clusters=res3.n_clusters, reason="")
+            studies = d.assign(study=labels, analysis=name)
+            none = pd.DataFrame({"analysis": [name], "reason": ["not computed for the three-level model"]})
+            return {"summary": summ, "studies": studies, "diagnostics": none, "bias": none.copy()}
+        fit = random_effects(d["yi"], d["vi"], method=method, test=test, mods=mods or None, data=d, level=level,
+                             labels=labels)
+    except MetaError as err:
+        return _na_tables(name, str(err))
+    summ = fit.coef_table.copy()
+    model_stats = {"k": fit.k, "method": fit.method, "test": fit.test, "measure": measure, "tau2": fit.tau2,
+                   "tau2_ci_low": fit.tau2_ci[0], "tau2_ci_high": fit.tau2_ci[1], "I2": fit.I2,
+                   "I2_ci_low": fit.I2_ci[0], "I2_ci_high": fit.I2_ci[1], "H2": fit.H2, "Q": fit.Q,
+                   "Q_df": fit.Q_df, "Q_pval": fit.Q_pval, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
+                   "QM": fit.QM, "QM_pval": fit.QM_pval, "R2": fit.R2}
+    for key, val in model_stats.items():
+        summ[key] = val
+    if fit.p == 1:
+        summ["estimate_transf"] = transf(summ["estimate"], measure)
+        summ["ci_low_transf"] = transf(summ["ci_low"], measure)
+        summ["ci_high_transf"] = transf(summ["ci_high"], measure)
+        summ["pi_low_transf"] = transf(fit.pi_low, measure)
+        summ["pi_high_transf"] = transf(fit.pi_high, measure)
+    summ.insert(0, "analysis", name)
+    summ["reason"] = "; ".join(["dropped " + x for x in dropped] + ([fit.reason] if fit.reason else []))
+    crit = stats.norm.ppf(1 - (1 - level) / 2)
+    sei = np.sqrt(d["vi"].to_numpy())
+    studies = pd.DataFrame({"analysis": name, "study": labels, "yi": d["yi"].to_numpy(), "vi": d["vi"].to_numpy(),
+                            "sei": sei, "ci_low": d["yi"].to_numpy() - crit * sei,
+                            "ci_high": d["yi"].to_numpy() + crit * sei, "weight": fit.weights, "filled": False,
+                            "note": d["note"].to_numpy()})
+    for m in mods:
+        studies[m] = d[m].to_numpy()
+    base = fit if fit.p == 1 else random_effects(d["yi"], d["vi"], method=method, test=test, level=level)
+    note = "" if fit.p == 1 else "computed on the model without moderators"
+    if base.k >= 3:
+        loo = leave_one_out(base, labels=labels).add_prefix("loo_").rename(columns={"loo_omitted": "study"})
+        inf = influence(base, labels=labels)
+        order = d[spec["order"]].to_numpy() if spec.get("order") else d["vi"].to_numpy()
+        cu = cumulative(base, order=order)
+        pos = np.argsort(np.argsort(order, kind="stable"), kind="stable")  # each study's place in the order
+        cu = cu.iloc[pos].reset_index(drop=True)
+        cu = pd.DataFrame({"cum_position": pos + 1, **{"cum_" + c: cu[c].to_numpy()
+                                                       for c in ["estimate", "se", "ci_low", "ci_high", "tau2", "I2"]}})
+        diag = pd.concat([loo, inf.drop(columns="study"), cu], axis=1)
+        diag.insert(0, "analysis", name)
+        diag["note"] = note
+        bias = []
+        try:
+            eg = egger_test(base)
+            stat = "zval" if base.test == "z" else "tval"
+            bias += [("egger", stat, eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
+                     ("egger", "limit_estimate", eg["limit_estimate"], ""),
+                     ("egger", "limit_ci_low", eg["limit_ci_low"], ""),
+                     ("egger", "limit_ci_high", eg["limit_ci_high"], "")]
+            pp = pet_peese(base)
+            bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
+        except MetaError as err:  # e.g. all studies equally precise: the regression is not identified
+            bias += [("egger", "reason", np.nan, str(err)), ("pet_peese", "reason", np.nan, str(err))]
+        tf = None
+        try:
+            tf = trim_and_fill(base)
+            bias += [("trimfill", "k0", tf.k0, tf.side), ("trimfill", "se_k0", tf.se_k0, tf.side),
+                     ("trimfill", "estimate", tf.model.estimate, tf.side),
+                     ("trimfill", "ci_low", tf.model.ci_low, tf.side),
+                     ("trimfill", "ci_high", tf.model.ci_high, tf.side),
+                     ("trimfill", "tau2", tf.model.tau2, tf.side)]
+        except MetaError as err:
+            bias += [("trimfill", "reason", np.nan, str(err))]
+        bias = pd.DataFrame(bias, columns=["test", "statistic", "value", "detail"])
+        bias.insert(0, "analysis", name)
+        bias["note"] = note
+        if tf is not None and tf.k0 > 0:
+            fs = np.sqrt(tf.filled["vi"].to_numpy())
+            filled = pd.DataFrame({"analysis": name, "study": [f"filled_{i + 1}" for i in range(tf.k0)],
+                                   "yi": tf.filled["yi"].to_numpy(), "vi": tf.filled["vi"].to_numpy(), "sei": fs,
+                                   "ci_low": tf.filled["yi"].to_numpy() - crit * fs,
+                                   "ci_high": tf.filled["yi"].to_numpy() + crit * fs,
+                                   "weight": np.nan, "filled": True, "note": "imputed by trim and fill"})
+            studies = pd.concat([studies, filled], ignore_index=True)
+    else:
+        diag = pd.DataFrame({"analysis": [name], "reason": [f"k = {base.k}: diagnostics need k >= 3"]})
+        bias = diag.copy()
+    return {"summary": summ, "studies": studies, "diagnostics": diag, "bias": bias}
+
+
+def load_tables(spec, paths, codebook_paths=()):
+    """Read the inputs of one analysis for :func:`run_analysis` (used by the workflow script).
+
+    ``paths``: the literature table (``source`` table/masem) or one file per study under
+    ``results/<study>/``; ``codebook_paths``: the studies' codebooks (``efficacy_behavior_r``
+    with ``x``/``y`` unset takes each study's first mediator and outcome from the design).
+    Returns ``(spec, tables)`` with per-study ``x``/``y`` resolved into ``spec["pairs"]``.
+    """
+    from pathlib import Path
+
+    source = spec.get("source", "table")
+    if source in ("table", "masem"):
+        return spec, {"input": pd.read_csv(paths[0])}
+    tables = {Path(p).parent.name: pd.read_csv(p) for p in paths}
+    spec = dict(spec)
+    if source == "efficacy_behavior_r" and codebook_paths:
+        from efficacy.codebook import load_codebook
+
+        pairs = {}
+        for cp in codebook_paths:
+            cb = load_codebook(Path(cp).parent)
+            x = spec.get("x") or (cb.design.mediators[0] if cb.design and cb.design.mediators else None)
+            y = spec.get("y") or (cb.design.outcomes[0] if cb.design and cb.design.outcomes else None)
+            pairs[cb.study] = (x, y)
+        spec["pairs"] = pairs
+    return spec, tables

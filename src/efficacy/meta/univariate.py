@@ -1,0 +1,601 @@
+"""Random- and fixed-effects meta-analysis of one effect per study, with moderators.
+
+:func:`random_effects` is metafor's ``rma.uni()`` (tau-squared estimators EE/FE, DL, HE, SJ, ML,
+REML, PM, EB; z or Knapp-Hartung tests; Q-profile CIs for tau2, I2 and H2); :func:`subgroup`
+pools within the levels of a categorical moderator; :func:`leave_one_out`, :func:`influence` and
+:func:`cumulative` are ``leave1out()``, ``influence()`` and ``cumul()``.
+
+References
+----------
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. *Journal of
+Statistical Software, 36*(3), 1-48.
+Viechtbauer, W. (2005). Bias and efficiency of meta-analytic variance estimators in the
+random-effects model. *Journal of Educational and Behavioral Statistics, 30*(3), 261-293.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ..errors import MetaError
+
+__all__ = ["RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative"]
+
+METHODS = ("EE", "FE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
+
+
+# --------------------------------------------------------------------------- model fitting
+def _check_yv(yi, vi, labels=None):
+    yi = np.asarray(yi, float).ravel()
+    vi = np.asarray(vi, float).ravel()
+    if yi.shape != vi.shape:
+        raise MetaError("yi and vi differ in length", found=f"{yi.size} vs {vi.size}")
+    lab = (lambda i: f"row {i}") if labels is None else (lambda i: f"row {i} ({labels[i]})")
+    miss = np.flatnonzero(np.isnan(vi) & ~np.isnan(yi))
+    nonpos = np.flatnonzero(~np.isnan(vi) & (vi <= 0))
+    first = min([*miss[:1], *nonpos[:1]], default=None)
+    if first is not None and first in miss[:1]:
+        raise MetaError("sampling variance missing and cannot be computed", where=lab(first) + ", column vi")
+    if first is not None:
+        raise MetaError("sampling variance must be positive", where=lab(first) + ", column vi",
+                        found=vi[first], expected="> 0")
+    return yi, vi
+
+
+class _Proj:
+    """Quantities of P = W - W X (X'WX)^-1 X'W without forming the k x k matrix (O(k p^2))."""
+
+    def __init__(self, X, w, y):
+        WX = X * w[:, None]
+        self.M = np.linalg.inv(X.T @ WX)
+        self.b = self.M @ (WX.T @ y)
+        self.Py = w * (y - X @ self.b)
+        self.yPy = float(y @ self.Py)
+        self.X, self.w, self.WX = X, w, WX
+        A = (WX * w[:, None]).T @ X  # X'W^2X
+        self._MA = self.M @ A
+        self.trP = float(w.sum() - np.trace(self._MA))
+
+    @property
+    def trPP(self):
+        w, X = self.w, self.X
+        B = (self.WX * (w**2)[:, None]).T @ X  # X'W^3X
+        return float((w**2).sum() - 2 * np.trace(self.M @ B) + np.trace(self._MA @ self._MA))
+
+
+def _ols_resid(y, X):
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return y - X @ beta
+
+
+def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
+    k, p = X.shape
+    if method in ("EE", "FE"):
+        return 0.0, True
+    if method == "DL":
+        P = _Proj(X, 1 / v, y)
+        return max(0.0, (P.yPy - (k - p)) / P.trP), True
+    if method == "HE":
+        r = _ols_resid(y, X)
+        XtX_inv = np.linalg.pinv(X.T @ X)
+        tr = v.sum() - np.trace(XtX_inv @ ((X * v[:, None]).T @ X))
+        return max(0.0, (r @ r - tr) / (k - p)), True
+    if method == "SJ":
+        r = _ols_resid(y, X)
+        t0 = (r @ r) / k
+        return t0 * _Proj(X, 1 / (v + t0), y).yPy / (k - p), True
+    if method in ("PM", "EB"):
+        def f(t):
+            return _Proj(X, 1 / (v + t), y).yPy - (k - p)
+
+        if f(0.0) <= 0:
+            return 0.0, True
+        hi = max(1.0, 10 * np.var(y))
+        while f(hi) > 0:
+            hi *= 10
+        return optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-14), True
+    if method in ("ML", "REML"):
+        t = _tau2(y, v, X, "HE")[0] if tau2_fixed is None else tau2_fixed
+        t = max(t, 0.0)
+        for _ in range(maxiter):
+            w = 1 / (v + t)
+            P = _Proj(X, w, y)
+            if method == "REML":
+                adj = (P.Py @ P.Py - P.trP) / P.trPP
+            else:
+                adj = (P.Py @ P.Py - w.sum()) / (w**2).sum()
+            step = 1.0
+            while t + step * adj < 0:
+                step /= 2
+                if step < 1e-8:
+                    break
+            new = max(0.0, t + step * adj)
+            if abs(new - t) < tol:
+                return new, True
+            t = new
+        return t, False
+    raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
+
+
+def _q_gen(y, v, X, t):
+    return _Proj(X, 1 / (v + t), y).yPy
+
+
+def _tau2_qprofile(y, v, X, level):
+    k, p = X.shape
+    df = k - p
+    a = 1 - level
+    qlo, qhi = stats.chi2.ppf([1 - a / 2, a / 2], df)
+    f = lambda t, q: _q_gen(y, v, X, t) - q  # noqa: E731
+    out = []
+    for q in (qlo, qhi):
+        if f(0.0, q) < 0:
+            out.append(0.0)
+            continue
+        hi = max(1.0, 10 * np.var(y))
+        while f(hi, q) > 0:
+            hi *= 10
+            if hi > 1e12:
+                break
+        out.append(optimize.brentq(f, 0.0, hi, args=(q,), xtol=1e-14, rtol=1e-12))
+    return tuple(out)
+
+
+def _design(mods, data, k):
+    """Build the model matrix (intercept + columns, categorical treatment-coded)."""
+    if mods is None:
+        return np.ones((k, 1)), ["intrcpt"]
+    if isinstance(mods, str):
+        mods = [mods]
+    if isinstance(mods, (list, tuple)) and all(isinstance(m, str) for m in mods):
+        if data is None:
+            raise MetaError("moderator names given but no data=")
+        parts, names = [np.ones(k)], ["intrcpt"]
+        for m in mods:
+            if m not in data:
+                raise MetaError(f"moderator column {m!r} not found", where=m)
+            col = data[m]
+            if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
+                parts.append(np.asarray(col, float))
+                names.append(m)
+            else:
+                levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().unique())
+                for lev in levels[1:]:
+                    parts.append((col == lev).to_numpy(float))
+                    names.append(f"{m}{lev}")
+        return np.column_stack(parts), names
+    M = np.asarray(mods, float)
+    if M.ndim == 1:
+        M = M[:, None]
+    if M.shape[0] != k:
+        raise MetaError("moderator matrix has the wrong number of rows", found=M.shape[0], expected=k)
+    names = list(mods.columns) if isinstance(mods, pd.DataFrame) else [f"mod{j + 1}" for j in range(M.shape[1])]
+    return np.column_stack([np.ones(k), M]), ["intrcpt"] + [str(n) for n in names]
+
+
+@dataclass
+class RMAResult:
+    """Result of :func:`random_effects` (metafor ``rma.uni``).
+
+    ``estimate``/``se``/``zval``/``pval``/``ci_low``/``ci_high`` refer to the intercept (the
+    pooled effect in a model without moderators); ``coef_table`` holds all coefficients.
+    """
+
+    method: str
+    test: str
+    k: int
+    p: int
+    estimate: float
+    se: float
+    zval: float
+    pval: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    tau2: float
+    tau2_ci: tuple
+    I2: float
+    I2_ci: tuple
+    H2: float
+    H2_ci: tuple
+    Q: float
+    Q_df: int
+    Q_pval: float
+    coef: np.ndarray
+    vcov: np.ndarray
+    coef_table: pd.DataFrame
+    QM: float = np.nan
+    QM_df: tuple = ()
+    QM_pval: float = np.nan
+    R2: float = np.nan
+    weights: np.ndarray = field(default=None, repr=False)
+    yi: np.ndarray = field(default=None, repr=False)
+    vi: np.ndarray = field(default=None, repr=False)
+    X: np.ndarray = field(default=None, repr=False)
+    level: float = 0.95
+    converged: bool = True
+    reason: str = ""
+
+    def __repr__(self):
+        return (f"RMAResult(method={self.method}, k={self.k}, estimate={self.estimate:.4f}, se={self.se:.4f}, "
+                f"ci=[{self.ci_low:.4f}, {self.ci_high:.4f}], tau2={self.tau2:.4f}, I2={self.I2:.2f}%, "
+                f"Q={self.Q:.3f} (df={self.Q_df}, p={self.Q_pval:.4g}))")
+
+    def to_frame(self):
+        """One-row-per-statistic tidy table."""
+        rows = [("k", self.k), ("estimate", self.estimate), ("se", self.se),
+                ("zval" if self.test == "z" else "tval", self.zval), ("pval", self.pval),
+                ("ci_low", self.ci_low), ("ci_high", self.ci_high), ("pi_low", self.pi_low),
+                ("pi_high", self.pi_high), ("tau2", self.tau2), ("tau2_ci_low", self.tau2_ci[0]),
+                ("tau2_ci_high", self.tau2_ci[1]), ("I2", self.I2), ("I2_ci_low", self.I2_ci[0]),
+                ("I2_ci_high", self.I2_ci[1]), ("H2", self.H2), ("H2_ci_low", self.H2_ci[0]),
+                ("H2_ci_high", self.H2_ci[1]), ("Q", self.Q), ("Q_df", self.Q_df), ("Q_pval", self.Q_pval)]
+        if self.p > 1:
+            rows += [("QM", self.QM), ("QM_pval", self.QM_pval), ("R2", self.R2)]
+        return pd.DataFrame(rows, columns=["statistic", "value"]).assign(method=self.method, test=self.test)
+
+
+def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, level=0.95,
+                   labels=None, _r2=True):
+    """Fit a fixed- or random-effects meta-analysis, optionally with moderators (metafor ``rma()``).
+
+    Parameters
+    ----------
+    yi, vi : array-like or str
+        Effect sizes and sampling variances (column names if ``data`` is given).
+    method : {"REML", "ML", "DL", "HE", "SJ", "PM", "EB", "EE"}
+        Estimator of tau^2: restricted/maximum likelihood (Fisher scoring, as metafor),
+        DerSimonian & Laird (1986), Hedges (1983), Sidik & Jonkman (2005), Paule & Mandel (1982)
+        and empirical Bayes (Morris 1983; the same estimating equation as PM, as in metafor),
+        or ``EE`` (equal/fixed effect).
+    test : {"z", "knha"}
+        Normal tests, or the Knapp & Hartung (2003) adjustment (t / F tests with ``k - p`` df).
+    mods : str, list of str, array or DataFrame, optional
+        Moderators: column names of ``data`` (non-numeric columns are expanded with treatment
+        coding against their first level) or a matrix. No formula strings are evaluated.
+    level : float
+        Confidence level of the CIs and the prediction interval.
+
+    Returns
+    -------
+    RMAResult
+        Pooled estimate, CI, prediction interval (metafor ``predict()``), tau^2 with its
+        Q-profile CI (Viechtbauer, 2007; metafor ``confint()``), I^2 and H^2 (Higgins & Thompson,
+        2002) with CIs, Cochran's Q; with moderators also ``QM``, the coefficient table and the
+        pseudo-R^2 (``100 (tau2_0 - tau2) / tau2_0``, as metafor).
+
+    Examples
+    --------
+    >>> res = random_effects([0.2, 0.5, 0.1, 0.4], [0.01, 0.02, 0.015, 0.01], test="knha")
+    >>> round(res.estimate, 4), round(res.ci_low, 4), round(res.ci_high, 4)
+    (0.2934, 0.0142, 0.5727)
+    """
+    if data is not None:
+        yi = data[yi] if isinstance(yi, str) else yi
+        vi = data[vi] if isinstance(vi, str) else vi
+    method = str(method).upper()
+    if method not in METHODS:
+        raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
+    if test not in ("z", "knha"):
+        raise MetaError(f"unknown test {test!r}", found=test, expected="'z' or 'knha'")
+    y, v = _check_yv(yi, vi, labels)
+    X, names = _design(mods, data, y.size)
+    ok = ~(np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1))
+    y, v, X = y[ok], v[ok], X[ok]
+    k, p = X.shape
+    if k < 2 or k <= p:
+        raise MetaError(f"too few studies (k = {k}) for a model with {p} coefficient(s)", found=f"k = {k}",
+                        expected=f"k > {p} (and k >= 2)")
+    if np.linalg.matrix_rank(X) < p:
+        raise MetaError("moderators are collinear (model matrix not of full rank)", where=", ".join(names))
+    tau2, conv = _tau2(y, v, X, method)
+    w = 1 / (v + tau2)
+    P = _Proj(X, w, y)
+    b, M = P.b, P.M
+    vb = M.copy()
+    df = k - p
+    if test == "knha":
+        s2 = P.yPy / df
+        vb = vb * s2
+        crit = stats.t.ppf(1 - (1 - level) / 2, df)
+        dist = stats.t(df)
+    else:
+        crit = stats.norm.ppf(1 - (1 - level) / 2)
+        dist = stats.norm
+    se = np.sqrt(np.diag(vb))
+    zv = b / se
+    pv = 2 * dist.sf(np.abs(zv))
+    Pfe = _Proj(X, 1 / v, y)
+    Q = Pfe.yPy
+    s2typ = df / Pfe.trP
+    i2f = lambda t: 100 * t / (t + s2typ)  # noqa: E731
+    if method in ("EE", "FE"):
+        tci, I2ci, H2ci = (np.nan, np.nan), (np.nan, np.nan), (np.nan, np.nan)
+        I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
+        H2 = Q / df
+    else:
+        tci = _tau2_qprofile(y, v, X, level)
+        I2ci = tuple(i2f(t) for t in tci)
+        H2ci = tuple(1 / (1 - i / 100) for i in I2ci)
+        I2 = i2f(tau2)
+        H2 = 1 / (1 - I2 / 100)
+    # prediction interval at the intercept (no moderators) as metafor predict()
+    x0 = np.zeros(p)
+    x0[0] = 1
+    pred_se = float(np.sqrt(x0 @ vb @ x0))
+    pi_half = crit * np.sqrt(pred_se**2 + tau2)
+    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "zval" if test == "z" else "tval": zv,
+                        "pval": pv, "ci_low": b - crit * se, "ci_high": b + crit * se})
+    res = RMAResult(method=method, test=test, k=k, p=p, estimate=float(b[0]), se=float(se[0]), zval=float(zv[0]),
+                    pval=float(pv[0]), ci_low=float(b[0] - crit * se[0]), ci_high=float(b[0] + crit * se[0]),
+                    pi_low=float(b[0] - pi_half), pi_high=float(b[0] + pi_half), tau2=float(tau2),
+                    tau2_ci=tuple(float(t) for t in tci), I2=float(I2), I2_ci=tuple(float(t) for t in I2ci),
+                    H2=float(H2), H2_ci=tuple(float(t) for t in H2ci), Q=Q, Q_df=df,
+                    Q_pval=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
+                    weights=100 * w / w.sum(), yi=y, vi=v, X=X, level=level, converged=conv,
+                    reason="" if conv else "Fisher scoring did not converge")
+    if p > 1:
+        bb = b[1:]
+        QM = float(bb @ np.linalg.solve(vb[1:, 1:], bb))
+        if test == "knha":
+            res.QM, res.QM_df = QM / (p - 1), (p - 1, df)
+            res.QM_pval = float(stats.f.sf(res.QM, p - 1, df))
+        else:
+            res.QM, res.QM_df, res.QM_pval = QM, (p - 1,), float(stats.chi2.sf(QM, p - 1))
+        if _r2 and method not in ("EE", "FE"):
+            t0, _ = _tau2(y, v, X[:, :1], method)
+            res.R2 = float(max(0.0, 100 * (t0 - tau2) / t0)) if t0 > 0 else 0.0
+    return res
+
+
+def subgroup(yi, vi, group, *, data=None, method="REML", level=0.95):
+    """Subgroup analysis: a separate model per group and the between-groups Q test.
+
+    The between-groups test is ``QM`` of the mixed-effects model with the group as a
+    categorical moderator (one common tau^2; metafor ``rma(yi, vi, mods = ~ group)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (estimate, se, CI, tau2, I2, k) and a final row ``between`` with
+        ``Q_between``, its df and p value.
+    """
+    if data is None:
+        data = pd.DataFrame({"yi": yi, "vi": vi, "group": group})
+        yi, vi, group = "yi", "vi", "group"
+    rows = []
+    for g, d in data.groupby(group, sort=True):
+        if len(d) < 2:
+            rows.append({"group": g, "k": len(d), "reason": "k < 2: no pooled estimate"})
+            continue
+        r = random_effects(d[yi], d[vi], method=method, level=level)
+        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "reason": ""})
+    dd = data.copy()
+    dd[group] = dd[group].astype(str)
+    m = random_effects(yi, vi, mods=[group], data=dd, method=method, level=level)
+    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0], "Q_pval": m.QM_pval,
+                 "tau2": m.tau2, "reason": ""})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- batched intercept-only fits
+def _batch_tau2(y, v, M, method, maxiter=500, tol=1e-10):
+    """tau^2 for many intercept-only models at once; ``M`` is a (B, k) 0/1 inclusion mask."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = _batch_tau2_raw(y, v, M, method, maxiter, tol)
+    return np.where(M.sum(axis=1) < 2, 0.0, t)
+
+
+def _batch_tau2_raw(y, v, M, method, maxiter, tol):
+    M = M.astype(float)
+    kk = M.sum(axis=1)
+    w0 = M / v
+    sw0 = w0.sum(1)
+    mu0 = (w0 * y).sum(1) / sw0
+    Q0 = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    c = sw0 - (w0**2).sum(1) / sw0
+    if method in ("EE", "FE"):
+        return np.zeros(len(M))
+    dl = np.maximum(0, (Q0 - (kk - 1)) / c)
+    if method == "DL":
+        return dl
+    ybar = (M * y).sum(1) / kk
+    ss = (M * (y - ybar[:, None]) ** 2).sum(1)
+    if method == "HE":
+        return np.maximum(0, ss / (kk - 1) - (M * v).sum(1) / kk)
+    if method == "SJ":
+        t0 = ss / kk
+        w = M / (v + t0[:, None])
+        mu = (w * y).sum(1) / w.sum(1)
+        return t0 * (w * (y - mu[:, None]) ** 2).sum(1) / (kk - 1)
+    if method in ("PM", "EB"):
+        def qgen(t):
+            w = M / (v + t[:, None])
+            mu = (w * y).sum(1) / w.sum(1)
+            return (w * (y - mu[:, None]) ** 2).sum(1) - (kk - 1)
+
+        lo = np.zeros(len(M))
+        hi = np.full(len(M), max(1.0, 10 * np.var(y)))
+        while (qgen(hi) > 0).any():
+            hi = np.where(qgen(hi) > 0, hi * 10, hi)
+        pos = qgen(lo) > 0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            f = qgen(mid)
+            lo = np.where(f > 0, mid, lo)
+            hi = np.where(f > 0, hi, mid)
+            if np.max(hi - lo) < 1e-13:
+                break
+        return np.where(pos, (lo + hi) / 2, 0.0)
+    # ML / REML Fisher scoring
+    t = np.maximum(0, ss / (kk - 1) - (M * v).sum(1) / kk)
+    for _ in range(maxiter):
+        w = M / (v + t[:, None])
+        sw = w.sum(1)
+        sw2 = (w**2).sum(1)
+        mu = (w * y).sum(1) / sw
+        r = y - mu[:, None]
+        yPPy = (w**2 * r**2).sum(1)
+        if method == "REML":
+            trP = sw - sw2 / sw
+            trPP = sw2 - 2 * (w**3).sum(1) / sw + sw2**2 / sw**2
+            adj = (yPPy - trP) / trPP
+        else:
+            adj = (yPPy - sw) / sw2
+        new = t + adj
+        step = np.ones_like(t)
+        for _ in range(30):
+            bad = new < 0
+            if not bad.any():
+                break
+            step = np.where(bad, step / 2, step)
+            new = np.where(bad, t + step * adj, new)
+        new = np.maximum(new, 0)
+        if np.max(np.abs(new - t)) < tol:
+            t = new
+            break
+        t = new
+    return t
+
+
+def _batch_fit(y, v, M, method, test, level):
+    t = _batch_tau2(y, v, M, method)
+    w = M / (v + t[:, None])
+    sw = w.sum(1)
+    mu = (w * y).sum(1) / sw
+    var = 1 / sw
+    kk = M.sum(1)
+    if test == "knha":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = (w * (y - mu[:, None]) ** 2).sum(1) / (kk - 1)
+        var = var * s2
+        crit = stats.t.ppf(1 - (1 - level) / 2, kk - 1)
+        p = 2 * stats.t.sf(np.abs(mu / np.sqrt(var)), kk - 1)
+    else:
+        crit = stats.norm.ppf(1 - (1 - level) / 2)
+        p = 2 * stats.norm.sf(np.abs(mu / np.sqrt(var)))
+    se = np.sqrt(var)
+    w0 = M / v
+    sw0 = w0.sum(1)
+    mu0 = (w0 * y).sum(1) / sw0
+    Q = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s2typ = (kk - 1) / (sw0 - (w0**2).sum(1) / sw0)
+        I2 = 100 * t / (t + s2typ) if method not in ("EE", "FE") else np.maximum(0, 100 * (Q - (kk - 1)) / Q)
+    I2 = np.where(kk < 2, 0.0, I2)
+    return pd.DataFrame({"k": kk.astype(int), "estimate": mu, "se": se, "zval": mu / se, "pval": p,
+                         "ci_low": mu - crit * se, "ci_high": mu + crit * se, "Q": Q, "tau2": t, "I2": I2,
+                         "H2": 100 / (100 - I2)})
+
+
+def _fit_of(res):
+    if res.p > 1:
+        raise MetaError("this diagnostic is implemented for models without moderators", found=f"p = {res.p}")
+    return res.yi, res.vi
+
+
+def leave_one_out(res, labels=None):
+    """Leave-one-out estimates (metafor ``leave1out()``), vectorised over the k deletions.
+
+    Parameters
+    ----------
+    res : RMAResult
+        A model without moderators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per omitted study: ``estimate, se, zval, pval, ci_low, ci_high, Q, tau2, I2, H2``.
+    """
+    y, v = _fit_of(res)
+    M = 1 - np.eye(y.size)
+    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    out.insert(0, "omitted", labels if labels is not None else np.arange(1, y.size + 1))
+    return out.drop(columns="k")
+
+
+def influence(res, labels=None):
+    """Case diagnostics (Viechtbauer & Cheung, 2010; metafor ``influence.rma.uni()``).
+
+    Returns ``rstudent`` (externally studentised deleted residual), ``dffits``, ``cook_d``,
+    ``cov_r``, ``tau2_del``, ``QE_del``, ``hat`` and ``weight`` (percent) per study.
+    """
+    if res.p > 1:
+        return _influence_mods(res, labels)
+    y, v = _fit_of(res)
+    k = y.size
+    M = 1 - np.eye(k)
+    t_del = _batch_tau2(y, v, M, res.method)
+    w = M / (v + t_del[:, None])
+    sw = w.sum(1)
+    mu_del = (w * y).sum(1) / sw
+    vb_del = 1 / sw
+    if res.test == "knha":
+        s2 = (w * (y - mu_del[:, None]) ** 2).sum(1) / (k - 2)
+        vb_del = vb_del * s2
+    resid = y - mu_del
+    rstudent = resid / np.sqrt(v + t_del + vb_del)
+    wf = 1 / (v + res.tau2)
+    hat = wf / wf.sum()
+    if res.test == "knha":
+        s2f = (wf * (y - res.estimate) ** 2).sum() / (k - 1)
+    else:
+        s2f = 1.0
+    dffits = (res.estimate - mu_del) / np.sqrt(s2f * hat * (t_del + v))
+    cook = (res.estimate - mu_del) ** 2 / res.vcov[0, 0]
+    cov_r = vb_del / res.vcov[0, 0]
+    w0 = M / v
+    mu0 = (w0 * y).sum(1) / w0.sum(1)
+    QE_del = (w0 * (y - mu0[:, None]) ** 2).sum(1)
+    return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), "rstudent": rstudent,
+                         "dffits": dffits, "cook_d": cook, "cov_r": cov_r, "tau2_del": t_del, "QE_del": QE_del,
+                         "hat": hat, "weight": 100 * hat})
+
+
+def _influence_mods(res, labels=None):
+    """Case diagnostics for a meta-regression: one refit per deleted study (k is small in practice)."""
+    y, v, X = res.yi, res.vi, res.X
+    k, p = X.shape
+    if k - 1 <= p:
+        raise MetaError(f"too few studies (k = {k}) for deletion diagnostics with {p} coefficients")
+    wf = 1 / (v + res.tau2)
+    Pf = _Proj(X, wf, y)
+    hat = np.einsum("ij,jk,ik->i", X, Pf.M, X) * wf
+    s2f = Pf.yPy / (k - p) if res.test == "knha" else 1.0
+    svb = np.linalg.inv(res.vcov)
+    out = {c: np.empty(k) for c in ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del"]}
+    for i in range(k):
+        keep = np.arange(k) != i
+        r = random_effects(y[keep], v[keep], mods=X[keep][:, 1:], method=res.method, test=res.test, _r2=False)
+        xi = X[i]
+        pred_del = xi @ r.coef
+        out["rstudent"][i] = (y[i] - pred_del) / np.sqrt(v[i] + r.tau2 + xi @ r.vcov @ xi)
+        out["dffits"][i] = (xi @ res.coef - pred_del) / np.sqrt(s2f * hat[i] * (r.tau2 + v[i]))
+        d = res.coef - r.coef
+        out["cook_d"][i] = d @ svb @ d
+        out["cov_r"][i] = np.linalg.det(r.vcov) / np.linalg.det(res.vcov)
+        out["tau2_del"][i] = r.tau2
+        out["QE_del"][i] = r.Q
+    return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), **out, "hat": hat,
+                         "weight": 100 * wf / wf.sum()})
+
+
+def cumulative(res, order=None, labels=None):
+    """Cumulative meta-analysis (metafor ``cumul()``), adding studies in ``order``.
+
+    ``order`` is an array of sort keys (e.g. year, or ``vi`` for precision); default the input order.
+    """
+    y, v = _fit_of(res)
+    idx = np.arange(y.size) if order is None else np.argsort(np.asarray(order), kind="stable")
+    y, v = y[idx], v[idx]
+    M = np.tril(np.ones((y.size, y.size)))
+    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    lab = np.asarray(labels)[idx] if labels is not None else idx + 1
+    out.insert(0, "added", lab)
+    return out

@@ -1,0 +1,208 @@
+"""Meta-analysis figures: forest plot (Lewis & Clarke 2001; ``metafor::forest``) and the
+contour-enhanced funnel plot (Peters et al. 2008; ``metafor::funnel``) with trim-and-fill studies.
+"""
+
+from __future__ import annotations
+
+import matplotlib  # noqa: F401  (the backend is the caller's: Agg in workflow scripts, inline in notebooks)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from ..errors import PlotError
+from .style import (
+    _FUNNEL_LABELS,
+    _LINEAR_LABELS,
+    _TRANSFORMS,
+    DOUBLE_COLUMN,
+    OKABE_ITO,
+    _fmt,
+    _fmt_tick,
+    _need,
+    _nice_ticks,
+    _thin,
+    style,
+)
+
+__all__ = ["forest_plot", "funnel_plot"]
+
+
+def forest_plot(studies, summary, *, measure=None, label="study", title=None, width=DOUBLE_COLUMN,
+                show_filled=False):
+    """Forest plot of a meta-analysis (Lewis & Clarke, 2001; cf. ``metafor::forest.rma``).
+
+    Squares (area proportional to the study's weight) with CIs, the pooled estimate as a
+    diamond, and its prediction interval as a line through the diamond. For ``RR``/``OR`` the
+    axis is labelled with exponentiated values (log scale); for ``ZCOR`` with correlations
+    (``tanh``). The right-hand column gives the estimate [CI] on the back-transformed scale.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        ``studies`` table of :func:`efficacy.meta.run_analysis`: columns ``label`` (default
+        ``study``), ``yi``, ``ci_low``, ``ci_high``, ``weight``; optional ``filled`` (rows
+        imputed by trim and fill are left out unless ``show_filled``).
+    summary : DataFrame or Series
+        ``summary`` table: ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``
+        (first row used); optional ``measure``, ``k``, ``I2``, ``tau2``.
+    measure : str, optional
+        Effect-size measure code; defaults to ``summary["measure"]``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(studies, [label, "yi", "ci_low", "ci_high"], "forest_plot studies")
+    s = summary.iloc[0] if isinstance(summary, pd.DataFrame) else pd.Series(summary)
+    for c in ("estimate", "ci_low", "ci_high"):
+        if c not in s.index:
+            raise PlotError(f"forest_plot summary: missing column {c!r}")
+    if measure is None:
+        measure = s.get("measure", None)
+        measure = None if measure is None or (isinstance(measure, float) and np.isnan(measure)) else str(measure)
+    st = studies
+    if "filled" in st.columns and not show_filled:
+        st = st[~st["filled"].astype(bool)]
+    st = st.reset_index(drop=True)
+    if len(st) == 0:
+        raise PlotError("forest_plot: no studies to draw")
+    back, xlab = _TRANSFORMS.get(str(measure).upper() if measure else "", (lambda v: v, "Effect size"))
+    if measure and str(measure).upper() not in _TRANSFORMS:
+        xlab = _LINEAR_LABELS.get(str(measure).upper(), f"Effect size ({measure})")
+    k = len(st)
+    w = st["weight"].to_numpy(float) if "weight" in st.columns else np.ones(k)
+    w = np.where(np.isfinite(w), w, np.nanmin(w) if np.isfinite(w).any() else 1.0)
+    sizes = 10 + 70 * w / w.max()
+    ys = np.arange(k, 0, -1) + 1.0  # studies at k+1..2, pooled at 0.5
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 0.9 + 0.2 * (k + 2)))
+        ax.hlines(ys, st["ci_low"], st["ci_high"], color="black", lw=0.8)
+        ax.scatter(st["yi"], ys, s=sizes, marker="s", color=OKABE_ITO["blue"], zorder=3)
+        est, lo, hi = float(s["estimate"]), float(s["ci_low"]), float(s["ci_high"])
+        yd = 0.5
+        pil, pih = s.get("pi_low", np.nan), s.get("pi_high", np.nan)
+        if pd.notna(pil) and pd.notna(pih):
+            ax.hlines(yd, float(pil), float(pih), color=OKABE_ITO["vermillion"], lw=1.2, zorder=2,
+                      label="95% prediction interval")
+        ax.add_patch(Polygon([[lo, yd], [est, yd + 0.35], [hi, yd], [est, yd - 0.35]], closed=True,
+                             color=OKABE_ITO["black"], zorder=4, label="Pooled estimate (95% CI)"))
+        ax.axvline(0.0, color="0.5", lw=0.6, ls="--", zorder=1)
+        ax.axvline(est, color="0.6", lw=0.5, ls=":", zorder=1)
+        names = [str(v) for v in st[label]]
+        ax.set_yticks(list(ys) + [yd])
+        ax.set_yticklabels(names + ["RE model"])
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+        ax.set_ylim(-0.3, k + 1.8)
+        xs = np.concatenate([st["ci_low"], st["ci_high"], [lo, hi]])
+        if pd.notna(pil):
+            xs = np.concatenate([xs, [float(pil), float(pih)]])
+        xmin, xmax = np.nanmin(xs), np.nanmax(xs)
+        pad = 0.05 * (xmax - xmin or 1.0)
+        ax.set_xlim(min(xmin - pad, -pad), max(xmax + pad, pad))
+        ticks = _nice_ticks(str(measure).upper() if measure else "", *ax.get_xlim())
+        if ticks is None:
+            ticks = ax.get_xticks()
+            ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
+        ticks = _thin(np.asarray(ticks, float), max(3, int(width * 0.55 / 0.4)))
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([_fmt_tick(back(t)) for t in ticks])
+        ax.set_xlabel(xlab)
+        # right-hand text column: back-transformed estimate [CI]
+        tr = ax.get_yaxis_transform()
+        for y, (_, r) in zip(ys, st.iterrows()):
+            ax.text(1.02, y, f"{_fmt(back(r['yi']))} [{_fmt(back(r['ci_low']))}, {_fmt(back(r['ci_high']))}]",
+                    transform=tr, va="center", ha="left", fontsize=7)
+        ax.text(1.02, yd, f"{_fmt(back(est))} [{_fmt(back(lo))}, {_fmt(back(hi))}]", transform=tr,
+                va="center", ha="left", fontsize=7, fontweight="bold")
+        ax.text(1.02, k + 1.6, "Estimate [95% CI]", transform=tr, va="center", ha="left", fontsize=7,
+                fontweight="bold")
+        note = []
+        if "I2" in s.index and pd.notna(s["I2"]):
+            note.append(f"I\u00b2 = {float(s['I2']):.1f}%")
+        if "tau2" in s.index and pd.notna(s["tau2"]):
+            note.append(f"\u03c4\u00b2 = {float(s['tau2']):.3f}")
+        if note:  # below the x-axis label, whatever its height
+            ax.annotate(", ".join(note), xy=(0.5, 0.0), xycoords=ax.xaxis.label, xytext=(0, -3),
+                        textcoords="offset points", va="top", ha="center", fontsize=7)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=7)
+        if title:
+            ax.set_title(title, pad=18)
+        fig.tight_layout()
+    return fig
+
+
+def funnel_plot(studies, summary, *, measure=None, title=None, width=5.0):
+    """Contour-enhanced funnel plot (Peters et al., 2008; cf. ``metafor::funnel``).
+
+    Effect size (x) against standard error (y, inverted). Shaded regions mark where a study's
+    two-sided p-value (against 0) lies in .10-.05, .05-.01 and < .01; the pooled estimate and
+    its pseudo 95% funnel are drawn as lines. Studies imputed by trim and fill (Duval &
+    Tweedie, 2000; ``filled`` is true) are open circles.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        ``yi`` and ``sei`` (or ``vi``); optional ``filled``.
+    summary : DataFrame or Series
+        ``estimate`` (first row used); optional ``measure``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(studies, ["yi"], "funnel_plot studies")
+    s = summary.iloc[0] if isinstance(summary, pd.DataFrame) else pd.Series(summary)
+    if "estimate" not in s.index:
+        raise PlotError("funnel_plot summary: missing column 'estimate'")
+    if "sei" in studies.columns:
+        se = studies["sei"].to_numpy(float)
+    elif "vi" in studies.columns:
+        se = np.sqrt(studies["vi"].to_numpy(float))
+    else:
+        raise PlotError("funnel_plot studies: need column 'sei' or 'vi'")
+    yi = studies["yi"].to_numpy(float)
+    filled = studies["filled"].astype(bool).to_numpy() if "filled" in studies.columns else np.zeros(len(yi), bool)
+    if measure is None:
+        measure = s.get("measure", None)
+    xlab = _FUNNEL_LABELS.get(str(measure).upper(), f"Effect size ({measure})") if isinstance(measure, str) \
+        and measure else "Effect size"
+    est = float(s["estimate"])
+    semax = np.nanmax(se) * 1.1
+    segrid = np.linspace(0, semax, 100)
+    with style():
+        fig, ax = plt.subplots(figsize=(width, 3.4))
+        greys = {0.10: "0.92", 0.05: "0.80", 0.01: "0.65"}
+        zs = [stats.norm.ppf(1 - a / 2) for a in (0.10, 0.05, 0.01)]
+        xw = 100.0 * (np.nanmax(np.abs(yi)) + zs[-1] * semax + abs(est))  # beyond any x limit
+        ax.set_facecolor("white")
+        # regions: p<.01 outside z99; .01-.05 between z95 and z99; .05-.10 between z90 and z95
+        ax.fill_betweenx(segrid, -xw, -zs[2] * segrid, color=greys[0.01], lw=0, label="p < .01")
+        ax.fill_betweenx(segrid, zs[2] * segrid, xw, color=greys[0.01], lw=0)
+        ax.fill_betweenx(segrid, -zs[2] * segrid, -zs[1] * segrid, color=greys[0.05], lw=0, label=".01 \u2264 p < .05")
+        ax.fill_betweenx(segrid, zs[1] * segrid, zs[2] * segrid, color=greys[0.05], lw=0)
+        ax.fill_betweenx(segrid, -zs[1] * segrid, -zs[0] * segrid, color=greys[0.10], lw=0, label=".05 \u2264 p < .10")
+        ax.fill_betweenx(segrid, zs[0] * segrid, zs[1] * segrid, color=greys[0.10], lw=0)
+        z95 = stats.norm.ppf(0.975)
+        ax.plot(est - z95 * segrid, segrid, color="black", lw=0.6, ls="--", label="Pseudo 95% CI")
+        ax.plot(est + z95 * segrid, segrid, color="black", lw=0.6, ls="--")
+        ax.axvline(est, color="black", lw=0.8, label="Pooled estimate")
+        ax.scatter(yi[~filled], se[~filled], s=16, color=OKABE_ITO["blue"], edgecolor="black", lw=0.4,
+                   zorder=3, label="Observed studies")
+        if filled.any():
+            ax.scatter(yi[filled], se[filled], s=16, facecolor="white", edgecolor="black", lw=0.8,
+                       zorder=3, label="Imputed (trim and fill)")
+        ax.set_ylim(semax, 0)
+        lo = min(np.nanmin(yi), est - z95 * semax)
+        hi = max(np.nanmax(yi), est + z95 * semax)
+        pad = 0.08 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(xlab)
+        ax.set_ylabel("Standard error")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig

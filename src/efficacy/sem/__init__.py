@@ -1,0 +1,18 @@
+"""The structural equation modelling engine: every model in efficacy goes through it.
+
+One engine (:mod:`efficacy.sem.engine`) fits a model written in lavaan syntax by
+normal-theory maximum likelihood, with full-information ML for missing data and
+multi-group equality constraints. CFA and invariance (:mod:`efficacy.measurement`),
+latent mediation (:mod:`efficacy.mediation.latent`) and the panel models
+(:mod:`efficacy.panel`) are built on it.
+
+Modules
+-------
+engine        model building (RAM form), ML and FIML likelihoods, optimiser, SEs,
+              fit measures, multi-group models; :func:`sem` and :func:`parse_model`
+"""
+
+from ..errors import SEMError
+from .engine import SEMResult, parse_model, sem
+
+__all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
