@@ -72,7 +72,7 @@ _API = {
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
                       "subgroup", "leave_one_out", "influence", "cumulative", "egger_test", "trim_and_fill",
-                      "pet_peese", "three_level", "rcalc", "masem"],
+                      "pet_peese", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem"],
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],

@@ -13,6 +13,7 @@ effect_sizes  ``escalc()`` and conversions between effect-size metrics
 univariate    ``rma()``: tau-squared estimators, moderators, tests, influence, subgroups
 bias          small-study effects: Egger's test, trim-and-fill, PET-PEESE
 multilevel    three-level models with cluster-robust (CR2) inference
+dependent     the CHE working model with CR2 / Satterthwaite inference, variance per level
 masem         two-stage meta-analytic SEM on pooled correlation matrices
 stage         the workflow stage (``run_analysis``, ``load_tables``)
 
@@ -35,6 +36,13 @@ di="cneg")``) this gives metafor's -0.7145 (SE 0.1798), tau2 0.3132 [0.1197, 1.1
 
 from ..errors import MetaError
 from .bias import TrimFillResult, egger_test, pet_peese, trim_and_fill
+from .dependent import (
+    CHEResult,
+    CHESensitivityResult,
+    che,
+    che_sensitivity,
+    impute_covariance,
+)
 from .effect_sizes import (
     MEASURES,
     d_to_logor,
@@ -63,6 +71,7 @@ __all__ = [
     "RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative",
     "TrimFillResult", "egger_test", "trim_and_fill", "pet_peese",
     "ThreeLevelResult", "three_level",
+    "CHEResult", "CHESensitivityResult", "che", "che_sensitivity", "impute_covariance",
     "MASEMResult", "rcalc", "masem",
     "run_analysis", "load_tables",
 ]

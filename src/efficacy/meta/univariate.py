@@ -25,7 +25,7 @@ from ..errors import MetaError
 
 __all__ = ["RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative"]
 
-METHODS = ("EE", "FE", "DL", "HE", "SJ", "ML", "REML", "PM", "EB")
+METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML", "PM", "PMM", "EB", "GENQ")
 
 
 # --------------------------------------------------------------------------- model fitting
@@ -72,25 +72,54 @@ def _ols_resid(y, X):
     return y - X @ beta
 
 
-def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10):
+def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10, weights=None):
     k, p = X.shape
     if method in ("EE", "FE"):
         return 0.0, True
     if method == "DL":
         P = _Proj(X, 1 / v, y)
         return max(0.0, (P.yPy - (k - p)) / P.trP), True
+    if method in ("HS", "HSk"):
+        # Hunter & Schmidt (2004): (Q - k) / sum(w), w = 1/vi; "HSk" scales Q by k / (k - p)
+        # (Brannick et al., 2019), both as metafor rma.uni
+        w = 1 / v
+        q = _Proj(X, w, y).yPy * (k / (k - p) if method == "HSk" else 1.0)
+        return max(0.0, (q - k) / w.sum()), True
+    if method == "GENQ":
+        # generalised Q-statistic estimator with user weights a (DerSimonian & Kacker, 2007):
+        # (Q_a - tr(P_a V)) / tr(P_a), P_a = A - A X (X'AX)^-1 X'A
+        if weights is None:
+            raise MetaError("method 'GENQ' needs weights=", where="weights", found="None",
+                            expected="one non-negative weight per study")
+        a = np.asarray(weights, float)
+        P = _Proj(X, a, y)
+        diagP = a - a**2 * np.einsum("ij,jk,ik->i", X, P.M, X)
+        return max(0.0, (P.yPy - diagP @ v) / P.trP), True
     if method == "HE":
         r = _ols_resid(y, X)
         XtX_inv = np.linalg.pinv(X.T @ X)
         tr = v.sum() - np.trace(XtX_inv @ ((X * v[:, None]).T @ X))
         return max(0.0, (r @ r - tr) / (k - p)), True
-    if method == "SJ":
-        r = _ols_resid(y, X)
-        t0 = (r @ r) / k
-        return t0 * _Proj(X, 1 / (v + t0), y).yPy / (k - p), True
-    if method in ("PM", "EB"):
+    if method in ("SJ", "SJIT"):
+        # Sidik & Jonkman (2005): the initial value is the variance of y about its mean (divisor
+        # k) even with moderators, as metafor; "SJIT" iterates t <- t Q(t) / (k - p) to a fixed
+        # point (which solves the Paule-Mandel equation when it is positive)
+        t = float(np.mean((y - y.mean()) ** 2))
+        if method == "SJ":
+            return t * _Proj(X, 1 / (v + t), y).yPy / (k - p), True
+        for _ in range(max(maxiter, 100000)):
+            new = t * _Proj(X, 1 / (v + t), y).yPy / (k - p)
+            if abs(new - t) < min(tol, 1e-13):
+                return new, True
+            t = new
+        return t, False
+    if method in ("PM", "EB", "PMM"):
+        # Paule & Mandel (1982) / Morris (1983): Q(t) = k - p; "PMM" the median-unbiased
+        # version, Q(t) = the median of chi2(k - p) (Viechtbauer, 2021)
+        target = stats.chi2.ppf(0.5, k - p) if method == "PMM" else k - p
+
         def f(t):
-            return _Proj(X, 1 / (v + t), y).yPy - (k - p)
+            return _Proj(X, 1 / (v + t), y).yPy - target
 
         if f(0.0) <= 0:
             return 0.0, True
@@ -241,18 +270,23 @@ class RMAResult:
 
 
 def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, level=0.95,
-                   labels=None, _r2=True):
+                   labels=None, weights=None, _r2=True):
     """Fit a fixed- or random-effects meta-analysis, optionally with moderators (metafor ``rma()``).
 
     Parameters
     ----------
     yi, vi : array-like or str
         Effect sizes and sampling variances (column names if ``data`` is given).
-    method : {"REML", "ML", "DL", "HE", "SJ", "PM", "EB", "EE"}
-        Estimator of tau^2: restricted/maximum likelihood (Fisher scoring, as metafor),
-        DerSimonian & Laird (1986), Hedges (1983), Sidik & Jonkman (2005), Paule & Mandel (1982)
-        and empirical Bayes (Morris 1983; the same estimating equation as PM, as in metafor),
-        or ``EE`` (equal/fixed effect).
+    method : {"REML", "ML", "DL", "HE", "HS", "HSk", "SJ", "SJIT", "PM", "PMM", "EB", "GENQ", "EE"}
+        Estimator of tau^2 (metafor ``rma.uni(method=)``; upper or lower case):
+        restricted/maximum likelihood (Fisher scoring, as metafor), DerSimonian & Laird (1986),
+        Hedges (1983), Hunter & Schmidt (2004; ``HS``) and its small-sample version ``HSk``
+        (Brannick et al., 2019), Sidik & Jonkman (2005; ``SJ``, started at the variance of
+        ``yi`` about its mean also with moderators, as metafor) and its iterated version
+        ``SJIT``, Paule & Mandel (1982; ``PM``) and its median-unbiased version ``PMM``
+        (Viechtbauer, 2021), empirical Bayes (Morris 1983; the same estimating equation as PM,
+        as in metafor), the generalised Q-statistic estimator ``GENQ`` (DerSimonian & Kacker,
+        2007; needs ``weights``), or ``EE`` (equal/fixed effect).
     test : {"z", "knha"}
         Normal tests, or the Knapp & Hartung (2003) adjustment (t / F tests with ``k - p`` df).
     mods : str, list of str, array or DataFrame, optional
@@ -260,6 +294,12 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         coding against their first level) or a matrix. No formula strings are evaluated.
     level : float
         Confidence level of the CIs and the prediction interval.
+    weights : str or array-like, optional
+        User weights (a column of ``data`` or one non-negative number per study), as metafor's
+        ``weights=``: required by ``GENQ`` (whose tau^2 they define); with any method the fixed
+        effects are then estimated by weighted least squares with these weights, their
+        covariance by the sandwich ``(X'AX)^-1 X'A (V + tau2) A X (X'AX)^-1`` (and the
+        Knapp-Hartung factor from the inverse-variance fit, as metafor).
 
     Returns
     -------
@@ -267,7 +307,20 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         Pooled estimate, CI, prediction interval (metafor ``predict()``), tau^2 with its
         Q-profile CI (Viechtbauer, 2007; metafor ``confint()``), I^2 and H^2 (Higgins & Thompson,
         2002) with CIs, Cochran's Q; with moderators also ``QM``, the coefficient table and the
-        pseudo-R^2 (``100 (tau2_0 - tau2) / tau2_0``, as metafor).
+        pseudo-R^2 (``100 (tau2_0 - tau2) / tau2_0``, as metafor). For ``GENQ`` metafor's
+        ``confint()`` gives the generalised Q-statistic CI of Jackson (2013) instead of the
+        Q-profile one; here the tau^2 CI of a ``GENQ`` fit is ``(nan, nan)`` (not computed).
+
+    References
+    ----------
+    Brannick, M. T., Potter, S. M., Benitez, B., & Morris, S. B. (2019). Bias and precision of
+    alternate estimators in meta-analysis. *Organizational Research Methods*, 22(2), 490-514.
+    DerSimonian, R., & Kacker, R. (2007). Random-effects model for meta-analysis of clinical
+    trials: an update. *Contemporary Clinical Trials*, 28(2), 105-114.
+    Sidik, K., & Jonkman, J. N. (2005). Simple heterogeneity variance estimation for
+    meta-analysis. *JRSS C*, 54(2), 367-384.
+    Viechtbauer, W. (2007). Confidence intervals for the amount of heterogeneity in
+    meta-analysis. *Statistics in Medicine*, 26(1), 37-52.
 
     Examples
     --------
@@ -278,14 +331,30 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
     if data is not None:
         yi = data[yi] if isinstance(yi, str) else yi
         vi = data[vi] if isinstance(vi, str) else vi
-    method = str(method).upper()
-    if method not in METHODS:
+        weights = data[weights] if isinstance(weights, str) else weights
+    canon = {m.upper(): m for m in METHODS}
+    if str(method).upper() not in canon:
         raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
+    method = canon[str(method).upper()]
     if test not in ("z", "knha"):
         raise MetaError(f"unknown test {test!r}", found=test, expected="'z' or 'knha'")
     y, v = _check_yv(yi, vi, labels)
     X, names = _design(mods, data, y.size)
     ok = ~(np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1))
+    a = None
+    if weights is not None:
+        a = np.asarray(weights, float).ravel()
+        if a.size != y.size:
+            raise MetaError("weights and yi differ in length", where="weights", found=a.size, expected=y.size)
+        bad = np.flatnonzero(~np.isnan(a) & ((a < 0) | ~np.isfinite(a)))
+        if bad.size:
+            raise MetaError("weights must be finite and non-negative", where=f"weights, row {bad[0]}",
+                            found=a[bad[0]], expected=">= 0")
+        ok &= ~np.isnan(a)
+        a = a[ok]
+    elif method == "GENQ":
+        raise MetaError("method 'GENQ' needs weights=", where="weights", found="None",
+                        expected="one non-negative weight per study")
     y, v, X = y[ok], v[ok], X[ok]
     k, p = X.shape
     if k < 2 or k <= p:
@@ -293,11 +362,16 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
                         expected=f"k > {p} (and k >= 2)")
     if np.linalg.matrix_rank(X) < p:
         raise MetaError("moderators are collinear (model matrix not of full rank)", where=", ".join(names))
-    tau2, conv = _tau2(y, v, X, method)
+    tau2, conv = _tau2(y, v, X, method, weights=a)
     w = 1 / (v + tau2)
     P = _Proj(X, w, y)
     b, M = P.b, P.M
     vb = M.copy()
+    if a is not None:  # weighted least squares with the user weights and a sandwich covariance
+        Pa = _Proj(X, a, y)
+        b = Pa.b
+        XA = X * a[:, None]
+        vb = Pa.M @ ((XA * (v + tau2)[:, None]).T @ XA) @ Pa.M
     df = k - p
     if test == "knha":
         s2 = P.yPy / df
@@ -319,7 +393,7 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
         H2 = Q / df
     else:
-        tci = _tau2_qprofile(y, v, X, level)
+        tci = (np.nan, np.nan) if method == "GENQ" else _tau2_qprofile(y, v, X, level)
         I2ci = tuple(i2f(t) for t in tci)
         H2ci = tuple(1 / (1 - i / 100) for i in I2ci)
         I2 = i2f(tau2)
@@ -337,8 +411,9 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
                     tau2_ci=tuple(float(t) for t in tci), I2=float(I2), I2_ci=tuple(float(t) for t in I2ci),
                     H2=float(H2), H2_ci=tuple(float(t) for t in H2ci), Q=Q, Q_df=df,
                     Q_pval=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
-                    weights=100 * w / w.sum(), yi=y, vi=v, X=X, level=level, converged=conv,
-                    reason="" if conv else "Fisher scoring did not converge")
+                    weights=100 * (w if a is None else a) / (w if a is None else a).sum(), yi=y, vi=v, X=X,
+                    level=level, converged=conv,
+                    reason="" if conv else f"the {method} estimator of tau^2 did not converge")
     if p > 1:
         bb = b[1:]
         QM = float(bb @ np.linalg.solve(vb[1:, 1:], bb))
@@ -348,7 +423,7 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
         else:
             res.QM, res.QM_df, res.QM_pval = QM, (p - 1,), float(stats.chi2.sf(QM, p - 1))
         if _r2 and method not in ("EE", "FE"):
-            t0, _ = _tau2(y, v, X[:, :1], method)
+            t0, _ = _tau2(y, v, X[:, :1], method, weights=a)
             res.R2 = float(max(0.0, 100 * (t0 - tau2) / t0)) if t0 > 0 else 0.0
     return res
 
@@ -433,6 +508,15 @@ def _batch_tau2_raw(y, v, M, method, maxiter, tol):
             if np.max(hi - lo) < 1e-13:
                 break
         return np.where(pos, (lo + hi) / 2, 0.0)
+    if method == "GENQ":
+        raise MetaError("leave-one-out, influence and cumulative fits are not available for method 'GENQ' "
+                        "(its weights are not carried into the refits)", found="GENQ",
+                        expected="another tau2 estimator")
+    if method not in ("ML", "REML"):
+        # the other estimators (HS, HSk, SJIT, PMM) one refit at a time with the full-model code: few k
+        keep = M.astype(bool)
+        return np.array([_tau2(y[r], v[r], np.ones((r.sum(), 1)), method)[0] if r.sum() >= 2 else 0.0
+                         for r in keep])
     # ML / REML Fisher scoring
     t = np.maximum(0, ss / (kk - 1) - (M * v).sum(1) / kk)
     for _ in range(maxiter):
