@@ -1,0 +1,138 @@
+"""Deterministic quantities held against outside references (issue #24).
+
+Every expected number here comes from R, never from efficacy: ``tests/reference/effect_sizes.R`` ->
+``effect_sizes.json`` (metafor::escalc, metafor transf.*, Borenstein et al. 2009 ch. 7 formulas and the
+defining formulas of the response indices evaluated in R). Closed forms are compared at 1e-10 relative:
+the only error left is floating point, so any wrong constant, divisor or correction fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from efficacy.cleaning import bandura_scores, generality, intra_individual_variability, longstring
+from efficacy.meta import d_to_logor, d_to_r, escalc, logor_to_d, r_to_d, transf
+
+REF = Path(__file__).parent / "reference"
+ES = json.loads((REF / "effect_sizes.json").read_text())
+RTOL = 1e-10
+ROOT = Path(__file__).parents[1]
+
+
+def _arr(x):
+    return np.array([np.nan if v is None else v for v in x], dtype=float)
+
+
+def _check(ours, ref, what):
+    for col in ("yi", "vi"):
+        assert_allclose(ours[col].to_numpy(float), _arr(ref[col]), rtol=RTOL, atol=1e-14,
+                        err_msg=f"{what} {col}")
+
+
+# ------------------------------------------------------------------------------------------- escalc
+MEANS = ["m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"]
+
+
+@pytest.mark.parametrize("measure", ["SMD", "MD"])
+def test_escalc_means_match_metafor(measure):
+    """metafor::escalc(measure, m1i, sd1i, n1i, m2i, sd2i, n2i, data = dat.normand1999)."""
+    data = pd.DataFrame(ES["escalc"]["data"]["normand"])
+    _check(escalc(measure, data, **{c: c for c in MEANS}), ES["escalc"][measure], measure)
+
+
+def test_escalc_smd_from_t_matches_metafor():
+    """metafor::escalc("SMD", ti, n1i, n2i); an F with one numerator df is t^2 (sign positive)."""
+    data = pd.DataFrame(ES["escalc"]["data"]["ttab"])
+    _check(escalc("SMD", data, ti="ti", n1i="n1i", n2i="n2i"), ES["escalc"]["SMD_t"], "SMD from t")
+    pos = data["ti"] > 0
+    via_f = escalc("SMD", data[pos].assign(Fi=data["ti"] ** 2), Fi="Fi", n1i="n1i", n2i="n2i")
+    assert_allclose(via_f["yi"], _arr(ES["escalc"]["SMD_t"]["yi"])[pos.to_numpy()], rtol=RTOL)
+
+
+@pytest.mark.parametrize("measure", ["COR", "ZCOR"])
+def test_escalc_correlations_match_metafor(measure):
+    """metafor::escalc(measure, ri, ni, data = dat.molloy2014)."""
+    data = pd.DataFrame(ES["escalc"]["data"]["molloy"])
+    _check(escalc(measure, data, ri="ri", ni="ni"), ES["escalc"][measure], measure)
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
+def test_escalc_2x2_match_metafor_on_bcg(measure):
+    """metafor::escalc(measure, ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg), and the
+    same tables given as (ai, n1i, ci, n2i)."""
+    bcg = pd.read_csv(ROOT / "data" / "literature" / "bcg.csv")
+    _check(escalc(measure, bcg, ai="tpos", bi="tneg", ci="cpos", di="cneg"), ES["escalc"]["bcg"][measure], measure)
+    _check(escalc(measure, ai=bcg["tpos"], n1i=bcg["tpos"] + bcg["tneg"], ci=bcg["cpos"],
+                  n2i=bcg["cpos"] + bcg["cneg"]), ES["escalc"]["bcg"][measure + "_n"], measure + " n-form")
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
+@pytest.mark.parametrize("to,add", [("only0", 0.5), ("all", 0.5), ("none", 0.5), ("only0", 1.0)])
+def test_escalc_zero_cells_match_metafor(measure, to, add):
+    """Zero cells (one zero, a zero row, double zero) under metafor's add/to rules. metafor applies
+    the correction to RD as well as to OR and RR; with to = "none" a log ratio of a zero cell is
+    +-Inf, which metafor recodes to NA (and so must we)."""
+    data = pd.DataFrame(ES["escalc"]["data"]["zero"])
+    key = f"{measure}_{to}" + ("_add1" if add == 1.0 else "")
+    ours = escalc(measure, data, ai="ai", bi="bi", ci="ci", di="di", to=to, add=add)
+    _check(ours, ES["escalc"]["zero"][key], key)
+
+
+# -------------------------------------------------------------------------------------- conversions
+C = ES["conversions"]
+
+
+def test_d_to_r_matches_borenstein_and_metafor():
+    d = np.array(C["d"])
+    assert_allclose(d_to_r(d), C["d_to_r_equal"], rtol=RTOL, atol=1e-15)        # eq. 7.5, a = 4
+    assert_allclose(d_to_r(d), C["d_to_r_metafor"], rtol=RTOL, atol=1e-15)      # metafor::transf.dtorpb(d)
+    assert_allclose(d_to_r(d, C["n1"], C["n2"]), C["d_to_r_n"], rtol=RTOL, atol=1e-15)  # eq. 7.5, a from n
+
+
+def test_r_to_d_and_log_odds_conversions_match_borenstein():
+    assert_allclose(r_to_d(C["r"]), C["r_to_d"], rtol=RTOL, atol=1e-15)          # eq. 7.6
+    assert_allclose(d_to_logor(C["d"]), C["d_to_logor"], rtol=RTOL, atol=1e-15)  # eq. 7.2
+    assert_allclose(logor_to_d(C["logor"]), C["logor_to_d"], rtol=RTOL, atol=1e-15)  # eq. 7.1
+
+
+def test_transf_matches_metafor():
+    assert_allclose(transf(C["z"], "ZCOR"), C["transf_ZCOR"], rtol=RTOL, atol=1e-15)  # transf.ztor
+    assert_allclose(transf(C["logor"], "OR"), C["transf_OR"], rtol=RTOL)              # exp
+    assert_allclose(transf(C["logor"], "RR"), C["transf_RR"], rtol=RTOL)
+    assert_allclose(transf(C["d"], "SMD"), C["d"], rtol=0)                           # identity
+
+
+# --------------------------------------------------------------------------------- response indices
+def test_longstring_and_irv_match_their_definitions_in_r():
+    """longstring (Johnson 2005; Curran 2016) and IRV (Dunn et al. 2018) written out in R."""
+    x = _arr(np.ravel(ES["indices"]["responses"])).reshape(len(ES["indices"]["responses"]), -1)
+    assert_allclose(longstring(x), _arr(ES["indices"]["longstring"]), rtol=0)
+    assert_allclose(intra_individual_variability(x), _arr(ES["indices"]["irv"]), rtol=RTOL, atol=1e-15)
+
+
+def test_bandura_scores_match_hand_formula_in_r():
+    b = ES["bandura"]
+    tasks = pd.DataFrame([_arr(row) for row in b["tasks"]])
+    res = bandura_scores(tasks, threshold=b["threshold"], min_items=b["min_items"])
+    assert_allclose(res["magnitude"], _arr(b["magnitude"]), rtol=0)
+    assert_allclose(res["strength"], _arr(b["strength"]), rtol=RTOL)
+
+
+def test_generality_matches_r():
+    """cor(use = "pairwise.complete.obs") and eigen(cor(complete cases))$values[1] / m in R."""
+    g = ES["generality"]
+    scores = pd.DataFrame([_arr(row) for row in g["scores"]], columns=g["columns"])
+    res = generality(scores)
+    r = res[res.statistic == "r"]
+    assert list(zip(r.scale_1, r.scale_2)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert_allclose(r["value"], g["r"], rtol=RTOL)        # pairs in the order ab, ac, bc
+    assert r["n"].tolist() == g["n"]
+    share = res[res.statistic == "general_factor_share"].iloc[0]
+    assert_allclose(share["value"], g["general_factor_share"], rtol=RTOL)
+    assert share["n"] == g["n_complete"]
