@@ -136,3 +136,36 @@ def test_generality_matches_r():
     share = res[res.statistic == "general_factor_share"].iloc[0]
     assert_allclose(share["value"], g["general_factor_share"], rtol=RTOL)
     assert share["n"] == g["n_complete"]
+
+
+# ------------------------------------------------------------------- mediation: PROCESS on Tal-Or
+TALOR = json.loads((REF / "mediation_talor.json").read_text())
+
+
+def _lavaan(block, label):
+    return next(r for r in TALOR[block].values() if r["label"] == label)
+
+
+def test_mediate_reproduces_published_process_model4_on_tal_or():
+    """Hayes (2018, ch. 3) PROCESS model 4 on Tal-Or et al. (2010), psych::Tal.Or (mediation.R, section 2):
+    a = .4765, b = .5064, c = .4957, c' = .2544, ab = .2413 as printed (4 decimals: tolerance 1e-4, the
+    rounding of the table is <= 5e-5). The lm() coefficients are matched to 1e-10; lavaan's
+    sem(fixed.x = TRUE) is iterative (its estimates differ from lm's by up to 5e-8 relative), so its
+    estimates, delta-method SEs and p values are matched to 1e-6 relative."""
+    data = pd.read_csv(REF / "mediation_talor_data.csv")
+    from efficacy.mediation import mediate
+
+    t = mediate(data, "cond", "pmi", "reaction", n_boot=0).to_frame().set_index("effect")
+    pub = TALOR["published_process_model4"]
+    ours = {"a": t.loc["a", "estimate"], "b": t.loc["b", "estimate"], "c": t.loc["total", "estimate"],
+            "c_prime": t.loc["direct", "estimate"], "ab": t.loc["indirect", "estimate"]}
+    for k, v in pub.items():
+        assert abs(ours[k] - v) < 1e-4, (k, ours[k], v)
+    assert_allclose(ours["a"], TALOR["lm_mediator"]["est"][1], rtol=1e-10)
+    assert_allclose([ours["b"], ours["c_prime"]], TALOR["lm_outcome"]["est"][1:], rtol=1e-10)
+    assert_allclose(ours["c"], TALOR["lm_total"]["est"][1], rtol=1e-10)
+    for eff, label in [("a", "a"), ("b", "b"), ("direct", "cp"), ("indirect", "ind"), ("total", "total")]:
+        r = _lavaan("lavaan_model4", label)
+        assert_allclose(t.loc[eff, "estimate"], r["est"], rtol=1e-6, err_msg=eff)
+        assert_allclose(t.loc[eff, "se"], r["se"], rtol=1e-6, err_msg=eff)
+        assert_allclose(t.loc[eff, "pvalue"], r["pvalue"], rtol=1e-6, err_msg=eff)

@@ -6,8 +6,9 @@
 # for the framing example with a probit outcome, with many more draws than the published 100.
 # The mediator error: one N(0, sigma^2) draw per unit and simulation, shared by M(1) and M(0), sigma =
 # summary(lm)$sigma (the refit's sigma in the bootstrap), as mediate() does for an lm mediator.
-# Its output is checked against the published 100-simulation tables (causal_published_framing.json) in
-# tests/test_causal.py, so this script is itself held against the R package's printed numbers.
+# Its output is checked in tests/test_causal.py against the published 100-simulation tables of an
+# independent implementation (statsmodels' Mediation, causal_published_framing.json), so this script is
+# itself held against outside numbers.
 # Run from the repository root:  Rscript tests/reference/causal_mediate_sim.R   (about 1 minute)
 # Writes tests/reference/causal_mediate_sim_framing.json
 suppressPackageStartupMessages({library(MASS); library(jsonlite)})
