@@ -169,3 +169,30 @@ def test_mediate_reproduces_published_process_model4_on_tal_or():
         assert_allclose(t.loc[eff, "estimate"], r["est"], rtol=1e-6, err_msg=eff)
         assert_allclose(t.loc[eff, "se"], r["se"], rtol=1e-6, err_msg=eff)
         assert_allclose(t.loc[eff, "pvalue"], r["pvalue"], rtol=1e-6, err_msg=eff)
+
+
+def test_mediate_montecarlo_ci_matches_semtools():
+    """mediate(ci = "montecarlo") vs semTools::monteCarloCI (Preacher & Selig 2012) on the lavaan fit of
+    the same model, 1e6 R draws (mediation_montecarlo.R -> mediation_montecarlo_talor.json).
+
+    Both draw (a, b, c') from N(estimate, ML delta-method covariance) and take percentiles of a*b and
+    c' + a*b. Tolerance for each CI limit = 4 Monte Carlo SEs of the difference of the two quantile
+    estimates, sqrt(p (1 - p)) / f(q) * sqrt(1/n_ours + 1/n_R), with f the density of the R draws at the
+    quantile (stored in the fixture): 0.0029 and 0.0043 for the indirect effect's limits with
+    n_ours = 200,000. The SD of the draws: SE of an SD ~ sd sqrt((kurtosis - 1) / (4 n)) < 0.25% here,
+    so 1% relative is > 4 SEs."""
+    from efficacy.mediation import mediate
+
+    ref = json.loads((REF / "mediation_montecarlo_talor.json").read_text())
+    n_ours, n_ref = 200_000, ref["source"]["n_rep"]
+    data = pd.read_csv(REF / "mediation_talor_data.csv")
+    t = mediate(data, "cond", "pmi", "reaction", n_boot=n_ours, ci="montecarlo", seed=1).to_frame()
+    t = t.set_index("effect")
+    k = np.sqrt(1 / n_ours + 1 / n_ref)
+    for ours, theirs in [("indirect", "ind"), ("total", "total")]:
+        r, row = ref["effects"][theirs], t.loc[ours]
+        assert_allclose(row["estimate"], r["estimate"], rtol=1e-6)
+        for lim, f in zip(("ci_low", "ci_high"), r["density_at_ci"]):
+            tol = 4 * np.sqrt(0.025 * 0.975) / f * k
+            assert abs(row[lim] - r[lim]) < tol, (ours, lim, row[lim], r[lim], tol)
+        assert_allclose(row["boot_se"], r["sd_draws"], rtol=0.01)
