@@ -82,7 +82,7 @@ def test_linear_no_interaction_is_product_of_paths():
 
 
 def _within_mc(res, ref, n_ours, n_ref, effects=NONPROP, q_factor=1.0, wider_ref=False):
-    lo = (1 - res.level) / 2
+    lo = (1 - res.ci_level) / 2
     dens = np.exp(-0.5 * 1.959964 ** 2) / np.sqrt(2 * np.pi)
     for e in effects:
         r, ours = ref[e], res.table.loc[e]
@@ -129,19 +129,19 @@ def test_published_framing(kind, inference):
     res = _framing(outcome_model="probit", inference=inference, n_sims=5000, seed=13)
     _within_mc(res, PUB[kind], 5000, PUB["source"]["simulations"], wider_ref=True)
     for e in NONPROP:   # significance verdicts agree
-        assert (res.table.loc[e, "p_value"] < 0.05) == (PUB[kind][e]["p_value"] < 0.05)
+        assert (res.table.loc[e, "pvalue"] < 0.05) == (PUB[kind][e]["p_value"] < 0.05)
 
 
 def test_result_table_and_determinism():
     a = _framing(outcome_model="logit", n_sims=300, seed=5).to_frame()
     b = _framing(outcome_model="logit", n_sims=300, seed=5).to_frame()
-    assert list(a.columns) == ["effect", "estimate", "ci_low", "ci_high", "p_value"]
+    assert list(a.columns) == ["effect", "estimate", "ci_low", "ci_high", "pvalue"]
     assert list(a["effect"]) == list(EFFECTS)
     assert a.to_csv() == b.to_csv()
     assert a.attrs["n"] == len(FRAMING) and a.attrs["n_sims"] == 300 and a.attrs["converged"]
     assert a.attrs["outcome_model"] == "logit" and a.attrs["inference"] == "quasi-bayesian"
     assert ((a["ci_low"] <= a["estimate"]) | a["effect"].str.startswith("prop")).all()
-    assert a["p_value"].between(0, 1).all()
+    assert a["pvalue"].between(0, 1).all()
     assert "ACME (average)" in repr(_framing(outcome_model="logit", n_sims=20, seed=1))
 
 
@@ -150,7 +150,7 @@ def test_pvalue_rule():
     res = _framing(outcome_model="probit", n_sims=500, seed=6)
     for e in NONPROP:
         x = res.draws[e]
-        assert res.table.loc[e, "p_value"] == min(1.0, 2 * min((x > 0).sum(), (x < 0).sum()) / x.size)
+        assert res.table.loc[e, "pvalue"] == min(1.0, 2 * min((x > 0).sum(), (x < 0).sum()) / x.size)
 
 
 def _sim(n=200, seed=0):

@@ -22,6 +22,7 @@ from .sensitivity import SensitivityResult, sensitivity
 from .stage import (
                     MODEL_COMPARISON_COLUMNS,
                     MODERATED_STAGE_COLUMNS,
+                    ModelComparisonResult,
                     compare_models,
                     run_stage,
                     verdict,
@@ -33,5 +34,5 @@ __all__ = [
     "SensitivityResult", "sensitivity",
     "CausalMediationResult", "causal_mediation",
     "LatentMediationResult", "latent_mediation",
-    "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
+    "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
 ]
