@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["as_rng", "renamed", "check_columns", "close_matches"]
+__all__ = ["as_rng", "renamed", "check_columns", "missing_column", "close_matches"]
 
 
 def as_rng(seed=None, *, name: str = "seed") -> np.random.Generator:
@@ -154,8 +154,15 @@ def check_columns(data, roles, *, error=DataError, what: str = "data"):
                 present = False
             if present:
                 continue
-            close = close_matches(name, columns)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            shown = ", ".join(repr(str(c)) for c in list(columns)[:12]) + (", ..." if len(columns) > 12 else "")
-            raise DataError(f"no such column in the {what} (given as {role}){hint}", where=f"column {name!r}",
-                            expected=f"one of the {len(columns)} columns: {shown}")
+            raise missing_column(name, columns, role, what=what)
+
+
+def missing_column(name, columns, role, *, what: str = "data") -> DataError:
+    """The :class:`~efficacy.errors.DataError` for a column ``name`` (given as ``role``) that is not
+    among ``columns``: it names the column and lists the closest column names (difflib)."""
+    columns = list(columns)
+    close = close_matches(name, columns)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(repr(str(c)) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
+    return DataError(f"no such column in the {what} (given as {role}){hint}", where=f"column {name!r}",
+                     expected=f"one of the {len(columns)} columns: {shown}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "COLUMN_ALIASES", "ResultMixin", "TableResult", "jsonable", "format_table"]
+__all__ = ["COLUMNS", "COLUMN_ALIASES", "ResultMixin", "FitMeasures", "TableResult", "jsonable", "format_table"]
 
 #: the column names of every tidy table (``to_frame()`` and the workflow's CSV files)
 COLUMNS = ("estimate", "se", "statistic", "df", "pvalue", "ci_low", "ci_high", "std_all")
@@ -282,3 +282,41 @@ class TableResult(ResultMixin):
 
     def __len__(self) -> int:
         return len(self.table)
+
+
+class FitMeasures:
+    """Headline fit measures of a fitted SEM as attributes (read from its lavaan-named ``fit`` dict):
+    ``chisq``, ``df``, ``cfi``, ``tli``, ``rmsea``, ``srmr`` (NaN when not computed)."""
+
+    def _fit_value(self, key):
+        v = (getattr(self, "fit", None) or {}).get(key, np.nan)
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return np.nan
+
+    @property
+    def chisq(self) -> float:
+        """Model chi-square (lavaan ``chisq``)."""
+        return self._fit_value("chisq")
+
+    @property
+    def df(self) -> float:
+        """Degrees of freedom of the model test."""
+        return self._fit_value("df")
+
+    @property
+    def cfi(self) -> float:
+        return self._fit_value("cfi")
+
+    @property
+    def tli(self) -> float:
+        return self._fit_value("tli")
+
+    @property
+    def rmsea(self) -> float:
+        return self._fit_value("rmsea")
+
+    @property
+    def srmr(self) -> float:
+        return self._fit_value("srmr")

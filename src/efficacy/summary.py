@@ -397,7 +397,7 @@ def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[s
             rows.append({
                 "Path": f"{x['from_var']} -> {x['to_var']}", "Type": x["type"],
                 "B [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
-                "beta": apa_number(x.get("std_estimate"), 2, bounded=True),
+                "beta": apa_number(x.get("std_all"), 2, bounded=True),
                 "p": _p(x.get("pvalue")),
             })
         out += [f"**Table {study}.{label}.** {label} lagged effects, free (non-stationary) fit "

@@ -528,7 +528,7 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     ----------
     riclpm_df : DataFrame
         ``results/<study>/riclpm.csv``: ``type``, ``from_var``, ``to_var``, ``estimate``,
-        ``ci_low``, ``ci_high``, optional ``stationary``, ``std_estimate``.
+        ``ci_low``, ``ci_high``, optional ``stationary``, ``std_all``.
     part : {"within", "between"}
         ``within``: within-person centred scores (wx_t, wy_t) with autoregressive and
         cross-lagged paths and within-wave (residual) covariances; ``between``: the random
@@ -536,7 +536,7 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     stationary : bool
         Which fit to draw when the table holds both.
     standardized : bool
-        Label with ``std_estimate`` (no CI) instead of the unstandardised estimate [CI].
+        Label with ``std_all`` (no CI) instead of the unstandardised estimate [CI].
 
     Returns
     -------
@@ -555,8 +555,8 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     typ = d["type"].astype(str)
 
     def lab(r):
-        if standardized and "std_estimate" in r.index and pd.notna(r["std_estimate"]):
-            return {"label": f"{float(r['std_estimate']):.2f}"}
+        if standardized and "std_all" in r.index and pd.notna(r["std_all"]):
+            return {"label": f"{float(r['std_all']):.2f}"}
         return {}
 
     if part == "within":
@@ -701,7 +701,7 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn
     Parameters
     ----------
     estimates_df : DataFrame
-        ``results/<study>/cfa_estimates.csv``: ``model``, ``lhs``, ``op``, ``rhs``, ``est``,
+        ``results/<study>/cfa_estimates.csv``: ``model``, ``lhs``, ``op``, ``rhs``, ``estimate``,
         ``ci_low``, ``ci_high``, ``std_all`` and optionally ``group``.
     fit_df : DataFrame, optional
         ``results/<study>/cfa_fit.csv``.
@@ -736,7 +736,7 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn
     def edge(r, a, b):  # label: the standardised value; line style: the unstandardised CI (fixed: solid)
         std = r.get("std_all", np.nan)
         return {"from": a, "to": b, "label": "NA" if pd.isna(std) else f"{float(std):.2f}",
-                "estimate": r.get("est", np.nan), "ci_low": r.get("ci_low", np.nan),
+                "estimate": r.get("estimate", np.nan), "ci_low": r.get("ci_low", np.nan),
                 "ci_high": r.get("ci_high", np.nan)}
 
     edges = [edge(r, str(r["lhs"]), str(r["rhs"])) for _, r in load.iterrows()]
