@@ -257,10 +257,10 @@ def test_bandura_magnitude_strength_and_generality():
     g = rng.normal(size=500)
     scores = pd.DataFrame({"a": g + rng.normal(size=500), "b": g + rng.normal(size=500)})
     gen = generality(scores)
-    r = gen.loc[gen.statistic == "r", "value"].item()
+    r = gen.loc[gen.quantity == "r", "value"].item()
     assert r == pytest.approx(0.5, abs=0.1)
     # first eigenvalue of a 2x2 correlation matrix is 1 + r
-    share = gen.loc[gen.statistic == "general_factor_share", "value"].item()
+    share = gen.loc[gen.quantity == "general_factor_share", "value"].item()
     assert share == pytest.approx((1 + r) / 2)
 
 

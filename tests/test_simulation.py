@@ -136,7 +136,7 @@ def test_meta_coverage_matches_random_effects_and_nominal():
     yi = 0.3 + np.sqrt(0.05 + vi) * rng.standard_normal(8)
     est, iv = _dl_pool(yi[None, :], vi[None, :])
     for test, mth in (("z", "DL-z"), ("knha", "DL-knha")):
-        ref = random_effects(yi, vi, method="DL", test=test)
+        ref = random_effects(yi=yi, vi=vi, method="DL", test=test)
         assert_allclose([est[0], iv[mth][0][0], iv[mth][1][0]], [ref.estimate, ref.ci_low, ref.ci_high],
                         rtol=1e-10)
     df = meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11)

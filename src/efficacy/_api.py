@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["as_rng", "renamed", "check_columns", "missing_column", "close_matches"]
+__all__ = ["as_rng", "renamed", "check_columns", "missing_column", "close_matches", "data_or_none", "column"]
 
 
 def as_rng(seed=None, *, name: str = "seed") -> np.random.Generator:
@@ -166,3 +166,29 @@ def missing_column(name, columns, role, *, what: str = "data") -> DataError:
     shown = ", ".join(repr(str(c)) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
     return DataError(f"no such column in the {what} (given as {role}){hint}", where=f"column {name!r}",
                      expected=f"one of the {len(columns)} columns: {shown}")
+
+
+def data_or_none(data, func: str, arrays: str = "yi=..., vi=..."):
+    """Check the ``data`` argument of a function that also takes arrays (the meta-analysis functions).
+
+    ``data`` must be a DataFrame or None; anything else (e.g. an array given in the place where
+    earlier versions took ``yi``) is a :class:`TypeError` saying how to call the function.
+    """
+    import pandas as pd
+
+    if data is None or isinstance(data, pd.DataFrame):
+        return data
+    raise TypeError(f"{func}(): the first argument is the data table (a pandas DataFrame or None), got "
+                    f"{type(data).__name__}; give arrays by keyword ({arrays}) or column names with data")
+
+
+def column(data, value, role: str):
+    """``data[value]`` when ``value`` is a column name (checked, with close matches), else ``value``
+    itself (an array-like given directly)."""
+    if isinstance(value, str):
+        if data is None:
+            raise DataError(f"{role} is given as the column name {value!r} but there is no data table",
+                            where=role, expected="data=<DataFrame> or an array")
+        check_columns(data, [(role, value)])
+        return data[value]
+    return value

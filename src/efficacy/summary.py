@@ -530,7 +530,7 @@ def _meta_section(results: Path, notes=None) -> list[str]:
                 "I2 (%)": apa_number(x.get("I2"), 1),
                 "Q (df), p": f"{apa_number(x.get('Q'), 2)}"
                              + ("" if pd.isna(x.get("Q_df")) else f" ({int(x['Q_df'])})")
-                             + f", {_p(x.get('Q_pval'))}",
+                             + f", {_p(x.get('Q_pvalue'))}",
                 "Method": "/".join(str(v) for v in (x.get("method"), x.get("measure")) if pd.notna(v)),
             })
         out += [f"**Table meta.{name}.** Random-effects model (`meta/{name}/summary.csv`).", "",
