@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["as_rng", "renamed", "check_columns", "missing_column", "close_matches", "data_or_none", "column"]
+__all__ = ["as_rng", "as_seed_sequence", "renamed", "check_columns", "missing_column", "close_matches", "data_or_none", "column"]
 
 
 def as_rng(seed=None, *, name: str = "seed") -> np.random.Generator:
@@ -59,6 +59,23 @@ def as_rng(seed=None, *, name: str = "seed") -> np.random.Generator:
     if seed < 0:
         raise DataError(f"{name} must be a non-negative integer", where=name, found=int(seed), expected=">= 0")
     return np.random.default_rng(int(seed))
+
+
+def as_seed_sequence(seed=None, *, name: str = "seed") -> np.random.SeedSequence:
+    """A :class:`numpy.random.SeedSequence` from ``seed`` (for functions that spawn independent streams).
+
+    None, an int or a sequence of ints seed it exactly as ``numpy.random.SeedSequence(seed)``; a
+    :class:`numpy.random.Generator` supplies the entropy (one 63-bit draw from it), so the caller's
+    generator decides the streams.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
+    if isinstance(seed, (bool, np.bool_)) or isinstance(seed, (float, str, bytes)):
+        raise TypeError(f"{name} must be None, an int or a numpy.random.Generator, got {type(seed).__name__} "
+                        f"{seed!r}")
+    return np.random.SeedSequence(seed)
 
 
 def renamed(**old_to_new):

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
+from .._api import renamed
 from ..errors import PlotError
 from .style import DOUBLE_COLUMN, _need, _reason_of, style
 
@@ -459,16 +460,17 @@ def _ci_row(r, **extra):
     return d
 
 
-def mediation_graph(mediation_df, *, treatment="X", outcome=None):
+@renamed(treatment="x", outcome="y")
+def mediation_graph(mediation_df, *, x="X", y=None):
     """Nodes and edges of a (simple or parallel) mediation model from ``mediation.csv``.
 
     Parameters
     ----------
     mediation_df : DataFrame
         ``results/<study>/mediation.csv`` (rows ``effect`` in a, b, direct, indirect, ...).
-    treatment : str
+    x : str
         Name of the treatment (the table does not hold it; the codebook's ``design.treatment``).
-    outcome : str, optional
+    y : str, optional
         Which outcome; default the first with estimates.
 
     Returns
@@ -477,6 +479,7 @@ def mediation_graph(mediation_df, *, treatment="X", outcome=None):
         ``nodes``, ``edges`` (DataFrame), ``covariances`` (DataFrame or None), ``note``
         (indirect effects as text) - keyword arguments for :func:`path_diagram`.
     """
+    treatment, outcome = x, y
     _need(mediation_df, ["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"], "mediation_graph")
     d = mediation_df[mediation_df["estimate"].notna() & mediation_df["effect"].notna()]
     if outcome is not None:
@@ -644,7 +647,8 @@ def masem_graph(masem_df, *, covary_exogenous=True):
             "note": note}
 
 
-def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
+@renamed(treatment="x", outcome="y")
+def latent_mediation_graph(latent_df, *, x="X", y=None):
     """Structural part of a latent mediation model from ``latent_mediation.csv``.
 
     The mediator is drawn as a latent variable (ellipse), the paths as in
@@ -656,9 +660,9 @@ def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
     latent_df : DataFrame
         ``results/<study>/latent_mediation.csv``: ``outcome``, ``mediator``, ``model``
         (``latent`` / ``sum_score``), ``effect``, ``estimate``, ``ci_low``, ``ci_high``.
-    treatment : str
+    x : str
         Name of the treatment (the codebook's ``design.treatment``).
-    outcome : str, optional
+    y : str, optional
         Which outcome; default the first with latent estimates.
 
     Returns
@@ -669,7 +673,7 @@ def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
     _need(latent_df, ["outcome", "mediator", "model", "effect", "estimate", "ci_low", "ci_high"],
           "latent_mediation_graph")
     lat = latent_df[latent_df["model"].astype(str) == "latent"]
-    g = mediation_graph(lat, treatment=treatment, outcome=outcome)
+    g = mediation_graph(lat, x=x, y=y)
     y = g["nodes"][-1]
     mediators = g["nodes"][1:-1]
     notes = []
