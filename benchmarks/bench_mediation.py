@@ -45,7 +45,7 @@ def best_of(f, r):
 
 
 mediate(d, "x", "m", "y", n_boot=50, seed=1)  # warm-up (imports, BLAS threads)
-t_ours, ours = best_of(lambda: mediate(d, "x", "m", "y", n_boot=n_boot, ci="bca", seed=1), repeats)
+t_ours, ours = best_of(lambda: mediate(d, "x", "m", "y", n_boot=n_boot, ci_method="bca", seed=1), repeats)
 print(ours)
 t_mod, mod = best_of(lambda: moderated_mediation(d, "x", "m", "y", "w", model=7, n_boot=n_boot, seed=1), repeats)
 print(mod)

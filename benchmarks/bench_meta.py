@@ -62,7 +62,7 @@ def main():
     print(f"                         statsmodels PM loop:  {t_sm * 1e3:8.1f} ms")
     print(f"                         ratio ours / statsmodels: {t_ours / t_sm:.3f}")
     print(f"  max |difference| of leave-one-out estimates (REML vs PM, different estimators): "
-          f"{np.max(np.abs(loo['estimate'].to_numpy() - est)):.2e}")
+          f"{np.max(np.abs(loo.to_frame()['estimate'].to_numpy() - est)):.2e}")
 
 
 if __name__ == "__main__":

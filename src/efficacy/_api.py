@@ -121,7 +121,7 @@ def close_matches(name, candidates, n: int = 3) -> list:
     lower = {}
     for c in cands:
         lower.setdefault(c.lower(), c)
-    hits = difflib.get_close_matches(str(name).lower(), list(lower), n=n, cutoff=0.7)
+    hits = difflib.get_close_matches(str(name).lower(), list(lower), n=n, cutoff=0.65)
     return [lower[h] for h in hits]
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._api import renamed
 from .codebook import Codebook, load_codebook
 from .errors import CodebookError, DataError
 
@@ -558,7 +559,8 @@ def bandura_scores(items: pd.DataFrame, threshold: float, min_items: int) -> pd.
     return pd.DataFrame({"magnitude": magnitude.where(ok), "strength": strength.where(ok)})
 
 
-def generality(scores: pd.DataFrame) -> pd.DataFrame:
+@renamed(scores="data")
+def generality(data: pd.DataFrame) -> pd.DataFrame:
     """Generality of efficacy across domains (Bandura, 1977).
 
     Pairwise correlations of domain-specific efficacy strengths and the share of
@@ -569,8 +571,10 @@ def generality(scores: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame with rows ``quantity`` in {"r", "general_factor_share"}, the pair
-    of domains, the value and the number of complete cases.
+    of domains, the value and the number of complete cases. ``data`` holds one column of
+    efficacy strength per domain.
     """
+    scores = data
     cols = list(scores.columns)
     rows = []
     complete = scores.dropna()

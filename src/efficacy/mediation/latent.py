@@ -411,7 +411,7 @@ class LatentMediationResult(ResultMixin):
 def _check(data, cols):
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    check_columns(data, [("model", cols)])
+    check_columns(data, [("a variable of the model", cols)])
     for c in cols:
         if not pd.api.types.is_numeric_dtype(data[c]):
             raise DataError("column is not numeric", where=f"column {c!r}", found=str(data[c].dtype),

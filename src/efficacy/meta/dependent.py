@@ -459,7 +459,7 @@ class CHEResult(ResultMixin):
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"model": "CHE", "r": self.r, "k": self.k, "n_studies": self.n_studies, "ci_level": self.ci_level,
+        return {"result": type(self).__name__, "model": "CHE", "r": self.r, "k": self.k, "n_studies": self.n_studies, "ci_level": self.ci_level,
                 "coefficients": _records(self.coef_table), "sigma2": {"between": self.sigma2[0],
                                                                       "within": self.sigma2[1]},
                 "variance": _records(self.variance), "typical_v": self.typical_v, "logLik": self.logLik,
@@ -536,7 +536,7 @@ class CHESensitivityResult(ResultMixin):
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"model": "CHE sensitivity", "r": self.r.tolist(), "fits": [f.to_dict() for f in self.fits]}
+        return {"result": type(self).__name__, "model": "CHE sensitivity", "r": self.r.tolist(), "fits": [f.to_dict() for f in self.fits]}
 
 
 # --------------------------------------------------------------------------- public fitting functions
