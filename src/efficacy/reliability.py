@@ -1281,8 +1281,9 @@ def attenuation_table(data: pd.DataFrame, reliabilities: dict) -> AttenuationRes
     --------
     >>> import pandas as pd
     >>> d = pd.DataFrame({"a": [1, 2, 3, 4, 5.], "b": [2, 1, 4, 3, 5.]})
-    >>> round(attenuation_table(d, {"a": 0.8, "b": 0.8}).to_frame()["r_disattenuated"].iloc[0], 3)
-    1.0
+    >>> res = attenuation_table(d, {"a": 0.8, "b": 0.8})
+    >>> round(float(res.to_frame()["r_disattenuated"].iloc[0]), 3), round(res.max_disattenuated, 3)
+    (1.0, 1.0)
     """
     scores = data
     names = [c for c in scores.columns if c in reliabilities]
