@@ -83,7 +83,8 @@ def main():
         data.to_csv(csv, index=False)
         with open(rfile, "w") as fh:
             fh.write(R_CODE)
-        proc = subprocess.run(["Rscript", rfile, csv, str(args.repeat), out], capture_output=True, text=True)
+        proc = subprocess.run(["Rscript", rfile, csv, str(args.repeat), out], capture_output=True, text=True,
+                              check=False)
         if proc.returncode != 0:
             print("  lavaan run failed:", proc.stderr.strip().splitlines()[-1:])
             return
