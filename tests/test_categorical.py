@@ -376,6 +376,8 @@ def test_other_bad_input():
         polychoric(empty_cat, ["a", "o"])
     with pytest.raises(DataError, match="no variance"):
         polyserial(d.assign(c=1.0), "c", "a")
+    with pytest.raises(DataError, match="ci_level"):
+        polychoric(d, ["a", "b"], ci_level=95)
     with pytest.raises(DataError, match="unknown `method`"):
         polyserial(d, "a", "b", method="ml")
 

@@ -158,6 +158,11 @@ def _diff2(f):
 # ----------------------------------------------------------------------------------------------
 # input handling
 # ----------------------------------------------------------------------------------------------
+def _check_level(ci_level):
+    if not (isinstance(ci_level, (int, float)) and 0 < ci_level < 1):
+        raise DataError("`ci_level` must be a number strictly between 0 and 1", found=repr(ci_level))
+
+
 def _check_frame(data, columns, arg="columns"):
     if not isinstance(data, pd.DataFrame):
         raise DataError("`data` must be a pandas DataFrame", found=type(data).__name__)
@@ -674,6 +679,7 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
     >>> round(float(res.rho.loc["a", "b"]), 3), round(float(res.se.loc["a", "b"]), 3)
     (0.586, 0.018)
     """
+    _check_level(ci_level)
     cols, codes, cats = _coded(data, columns, missing, max_categories)
     p = len(cols)
     if p < 2:
@@ -1059,6 +1065,7 @@ def polyserial(data, x, y, *, ci_level=0.95, method="twostep", max_categories=20
     >>> round(float(polyserial(df, "score", "item").estimates["estimate"].iloc[0]), 1)
     0.5
     """
+    _check_level(ci_level)
     if method not in ("twostep", "adhoc"):
         raise DataError("unknown `method`", found=repr(method), expected='"twostep" or "adhoc"')
     xs = _check_frame(data, x, "x")
