@@ -1,4 +1,4 @@
-"""Benchmark: efficacy.categorical.polychoric on 24 five-category items, n = 2,000 (issue #18).
+"""Benchmark: efficacy.sem.categorical.polychoric on 24 five-category items, n = 2,000 (issue #18).
 
 The issue's goal: the polychoric matrix for 24 items and n = 2,000 in under a second on one core
 (vectorised over pairs). Times, in one run, (1) the correlations alone (``se=False``), (2) with
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from efficacy.categorical import polychoric
+from efficacy.sem.categorical import polychoric
 
 R_CODE = r"""
 suppressPackageStartupMessages(library(lavaan))

@@ -1,4 +1,4 @@
-"""Tests for efficacy.categorical against R (lavaan 0.6-14, psych 2.2.9).
+"""Tests for efficacy.sem.categorical against R (lavaan 0.6-14, psych 2.2.9).
 
 Reference values: tests/reference/categorical_{holzinger,bfi,binary,mixed}.json with the data in
 categorical_hs_cut.csv / categorical_bfi.csv, written by ``Rscript tests/reference/categorical.R``
@@ -23,8 +23,8 @@ from numpy.testing import assert_allclose
 from scipy import integrate, stats
 from scipy.special import ndtr
 
-from efficacy import categorical as cat
-from efficacy.categorical import (
+from efficacy.sem import categorical as cat
+from efficacy.sem.categorical import (
     bivariate_normal_cdf,
     ordinal_alpha,
     polychoric,

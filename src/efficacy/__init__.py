@@ -64,7 +64,7 @@ _API = {
     "efficacy.io": ["read_clean", "read_table", "write_table"],
     "efficacy.reliability": ["cronbach_alpha", "mcdonald_omega", "feldt_interval", "item_analysis", "icc",
                              "test_retest", "disattenuated_correlation", "attenuation_table"],
-    "efficacy.sem": ["sem", "parse_model"],
+    "efficacy.sem": ["sem", "parse_model", "polychoric", "polyserial", "thresholds", "ordinal_alpha"],
     "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
                            "latent_mediation", "compare_models"],

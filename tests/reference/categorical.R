@@ -1,4 +1,4 @@
-# Reference values for efficacy.categorical (tests/test_categorical.py): thresholds, polychoric and
+# Reference values for efficacy.sem.categorical (tests/test_categorical.py): thresholds, polychoric and
 # polyserial correlations, their standard errors and the asymptotic covariance matrix (NACOV / Gamma),
 # ordinal alpha.
 # Run from the repository root:  Rscript tests/reference/categorical.R

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import ndtr, ndtri, owens_t
 
-from efficacy.errors import DataError
+from ..errors import DataError
 
 __all__ = [
     "OrdinalAlphaResult",
