@@ -619,9 +619,8 @@ def omitted_variable_sensitivity(data, x, y, *, covariates=(), benchmark=None, k
     For the mediator-outcome path of a mediation model (the b path), pass the mediator as ``x``
     and the treatment among the ``covariates``: the robustness values then describe an
     unobserved mediator-outcome confounder, and ``benchmark`` can name an observed covariate
-    (or the treatment itself) to calibrate it. The treatment is always entered linearly; the
-    bounds assume, as in sensemakr, that the confounder is orthogonal to the observed covariates
-    after the benchmark multiples are applied (Cinelli & Hazlett 2020, sec. 6).
+    (or the treatment itself) to calibrate it. As in sensemakr, the benchmark bounds describe a
+    confounder orthogonal to the observed covariates (Cinelli & Hazlett 2020, sec. 6).
 
     Raises
     ------
