@@ -1,4 +1,4 @@
-"""Tests for efficacy.robustness: omitted-variable-bias sensitivity and E-values (issue #19).
+"""Tests for efficacy.mediation.robustness: omitted-variable-bias sensitivity and E-values (issue #19).
 
 References (tests/reference/):
 * robustness_darfur.json, written by robustness.R: the closed forms of Cinelli & Hazlett (2020) and
@@ -21,7 +21,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from efficacy.errors import DataError
-from efficacy.robustness import (
+from efficacy.mediation.robustness import (
     benchmark_bounds,
     bias_adjusted,
     evalue,

@@ -1,4 +1,4 @@
-# Reference numbers for tests/test_robustness.py (efficacy.robustness).
+# Reference numbers for tests/test_robustness.py (efficacy.mediation.robustness).
 #
 # Neither R `sensemakr` nor R `EValue` is installable here, so this script evaluates the published
 # closed forms in base R -- written from the papers, not from either package -- on the fits that base R

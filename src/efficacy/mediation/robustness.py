@@ -53,7 +53,7 @@ import pandas as pd
 from scipy import linalg as sla
 from scipy import stats
 
-from efficacy.errors import DataError
+from ..errors import DataError
 
 __all__ = [
     "EFFECTS",
