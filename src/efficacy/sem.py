@@ -671,29 +671,6 @@ def _cluster_ids(data, cluster, keep):
     return cl
 
 
-def _estimator_fields(estimator, missing, cluster):
-    """The estimator / test / information / se fields of an SEMResult."""
-    test, info, ses = sem_robust.ESTIMATORS[estimator]
-    if estimator == "ML":
-        info = "observed" if missing == "fiml" else "expected"
-    return dict(estimator=estimator, test=test, information=info, se_type=ses[cluster is not None],
-                cluster=cluster)
-
-
-def _robust_update(groups, Info, estimator, fit, warn, missing, meanstructure, vcov):
-    """MLR / MLM: robust vcov and scaled/robust fit measures (efficacy.sem_robust) into ``fit``."""
-    try:
-        rob = sem_robust.robust_ml(groups, Info, estimator, chisq=fit["chisq"], df=fit["df"],
-                                   baseline_chisq=fit["baseline_chisq"], baseline_df=fit["baseline_df"],
-                                   missing=missing, meanstructure=meanstructure)
-    except np.linalg.LinAlgError:
-        warn.append(f"{estimator}: a matrix of the robust correction is singular; no robust standard errors or test")
-        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
-    fit.update(rob.fit)
-    warn.extend(rob.warnings)
-    return rob.vcov, np.sqrt(np.clip(np.diag(rob.vcov), 0, None))
-
-
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
         meanstructure=None, estimator="ML", ci_level=0.95, se=True, cluster=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
@@ -977,7 +954,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if estimator != "ML" and Info is not None:
         grp = sem_robust.RobustGroup(X=X, sigma=Sig, mu=mu, dsigma=dSig, dmu=dmu, sigma1=Sh1, mu1=Mh1,
                                      x_idx=tuple(oi[v] for v in mod.ov_x), cluster=cl)
-        vcov, se_free = _robust_update([grp], Info, estimator, fit, warn, missing, meanstructure, vcov)
+        vcov, se_free = sem_robust.apply_robust([grp], Info, estimator, fit, warn, missing, meanstructure, vcov)
     # parameter table
     zc = stats.norm.ppf(0.5 + ci_level / 2)
     sdv = np.sqrt(np.clip(np.diag(V), 0, None))
@@ -1017,7 +994,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     vc = pd.DataFrame(vcov, index=pnames, columns=pnames)
     return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est_df,
                      vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n),
-                     **_estimator_fields(estimator, missing, cluster))
+                     **sem_robust.estimator_fields(estimator, missing, cluster))
 
 
 # --------------------------------------------------------------------------- multi-group
@@ -1288,7 +1265,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             rgroups.append(sem_robust.RobustGroup(X=G["X"], sigma=Sig, mu=mu, dsigma=dsig, dmu=dmu, sigma1=G["Sh1"],
                                                   mu1=G["Mh1"], x_idx=tuple(G["oi"][v] for v in G["mod"].ov_x),
                                                   cluster=G["cluster"]))
-        vcov, se_glob = _robust_update(rgroups, Info, estimator, fit, warn, missing, meanstructure, vcov)
+        vcov, se_glob = sem_robust.apply_robust(rgroups, Info, estimator, fit, warn, missing, meanstructure, vcov)
         for row in out:
             kg = row["free"] - 1
             if kg >= 0:
@@ -1305,4 +1282,4 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     pn = [f"p{k + 1}" for k in range(nglob)]
     return SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
                      vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N),
-                     **_estimator_fields(estimator, missing, cluster))
+                     **sem_robust.estimator_fields(estimator, missing, cluster))

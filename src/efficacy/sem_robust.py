@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["RobustGroup", "RobustFit", "ESTIMATORS", "robust_ml", "rmsea_ci", "gamma_adf",
-           "casewise_scores", "observed_information", "expected_information"]
+__all__ = ["RobustGroup", "RobustFit", "ESTIMATORS", "robust_ml", "apply_robust", "estimator_fields", "rmsea_ci",
+           "gamma_adf", "casewise_scores", "observed_information", "expected_information"]
 
 #: estimator -> (lavaan ``test``, lavaan ``information``, lavaan ``se`` without / with clusters)
 ESTIMATORS = {
@@ -359,15 +359,13 @@ def _baseline(g, meanstructure, missing):
 # --------------------------------------------------------------------------- the corrections
 
 
-def _chisq_fiml_corrected(G, mu, sigma, meanstructure):
+def _chisq_fiml_corrected(G, mu, sigma):
     """Complete-data ML discrepancy of (mu, sigma) against the EM moments, times n (the FIML-C statistic)."""
     S1, m1 = G.sigma1, G.mu1
     Si = np.linalg.inv(sigma)
     p = G.p
-    f = (np.linalg.slogdet(sigma)[1] + np.trace(S1 @ Si) - np.linalg.slogdet(S1)[1] - p)
-    if meanstructure:
-        d = m1 - mu
-        f += d @ Si @ d
+    d = m1 - mu
+    f = np.linalg.slogdet(sigma)[1] + np.trace(S1 @ Si) - np.linalg.slogdet(S1)[1] - p + d @ Si @ d
     return G.n * f
 
 
@@ -449,13 +447,13 @@ def _sb_parts(groups, A, deltas, meanstructure):
     return meat, trace
 
 
-def _fiml_corrected(groups, params, meanstructure):
+def _fiml_corrected(groups, params):
     """FIML-corrected statistic and its scaling (lavaan ``lav_fit_fiml_corrected``, version V3).
 
     ``params`` is a list of (mu, sigma, Delta) per group (model or baseline). Returns (XX3, k).
     """
     N = sum(g.n for g in groups)
-    XX3 = sum(_chisq_fiml_corrected(g, mu, sig, meanstructure) for g, (mu, sig, _) in zip(groups, params))
+    XX3 = sum(_chisq_fiml_corrected(g, mu, sig) for g, (mu, sig, _) in zip(groups, params))
     Wm, Wc, Gam, Dl = [], [], [], []
     for g, (mu, sig, D) in zip(groups, params):
         fg = g.n / N
@@ -556,17 +554,16 @@ def robust_ml(groups, information, estimator, *, chisq, df, baseline_chisq, base
         Ab = sum(b.n * D.T @ expected_information(b.sigma)[np.ix_(_sel(b, meanstructure), _sel(b, meanstructure))] @ D
                  for b, D in zip(bgroups, bdeltas))
         _, trace_b = _sb_parts(bgroups, Ab, bdeltas, meanstructure)
-    # ---- scaled statistics
+    # ---- scaled statistics (lavaan's conventions, including df = 0: the scaled statistic is the ML one)
     fit = {}
     c = trace / df if df > 0 else np.nan
-    if not (c > 0):
+    if df > 0 and not (c > 0):
         c = np.nan
-        if df > 0:
-            warn.append("scaling factor not positive: no scaled test statistic")
+        warn.append("scaling factor not positive: no scaled test statistic")
     cb = trace_b / baseline_df if baseline_df > 0 else np.nan
     if not (cb > 0):
         cb = np.nan
-    X2s = chisq / c if df > 0 else np.nan
+    X2s = chisq / c if df > 0 else (float(chisq) if df == 0 else np.nan)
     X2bs = baseline_chisq / cb
     fit["chisq.scaled"] = float(X2s)
     fit["df.scaled"] = int(df)
@@ -575,33 +572,61 @@ def robust_ml(groups, information, estimator, *, chisq, df, baseline_chisq, base
     fit["baseline.chisq.scaled"] = float(X2bs)
     fit["baseline.df.scaled"] = int(baseline_df)
     fit["baseline.chisq.scaling.factor"] = float(cb)
-    fit["cfi.scaled"] = _cfi(X2s, df, X2bs, baseline_df) if df > 0 else np.nan
-    fit["tli.scaled"] = _tli(X2s, df, X2bs, baseline_df) if df > 0 else np.nan
+    fit["cfi.scaled"] = _cfi(X2s, df, X2bs, baseline_df) if df >= 0 else np.nan
+    fit["tli.scaled"] = _tli(X2s, df, X2bs, baseline_df) if df >= 0 else np.nan
     # lavaan's rmsea.scaled: the ML statistic against df * c (= tr(U Gamma)), its CI likewise
     fit["rmsea.scaled"] = _rmsea(chisq, trace, N, ng) if df > 0 else np.nan
     lo, hi = rmsea_ci(chisq, trace, N, G=ng) if df > 0 else (np.nan, np.nan)
     fit["rmsea.ci.lower.scaled"], fit["rmsea.ci.upper.scaled"] = lo, hi
-    # ---- robust indices
-    if missing == "fiml":
+    # ---- robust indices (with FIML from the FIML-corrected statistic)
+    XX3, XX3b, c3, c3b = chisq, baseline_chisq, c, cb
+    if missing == "fiml" and df > 0:
         try:
-            params = [(g.mu, g.sigma, D) for g, D in zip(groups, deltas)]
-            XX3, k3 = _fiml_corrected(groups, params, meanstructure)
-            bparams = [(b.mu, b.sigma, D) for b, D in zip(bgroups, bdeltas)]
-            XX3b, k3b = _fiml_corrected(bgroups, bparams, meanstructure)
+            XX3, k3 = _fiml_corrected(groups, [(g.mu, g.sigma, D) for g, D in zip(groups, deltas)])
+            XX3b, k3b = _fiml_corrected(bgroups, [(b.mu, b.sigma, D) for b, D in zip(bgroups, bdeltas)])
             c3, c3b = k3 / df, k3b / baseline_df
-        except (np.linalg.LinAlgError, ValueError):
+        except np.linalg.LinAlgError:
             warn.append("FIML-corrected statistic failed: robust CFI/TLI/RMSEA not available")
             XX3 = XX3b = c3 = c3b = np.nan
-    else:
-        XX3, XX3b, c3, c3b = chisq, baseline_chisq, c, cb
     if df > 0:
         fit["cfi.robust"] = _cfi(XX3, df, XX3b, baseline_df, c3, c3b)
         fit["tli.robust"] = _tli(XX3, df, XX3b, baseline_df, c3, c3b)
         fit["rmsea.robust"] = _rmsea(XX3, df, N, ng, c3)
         lo, hi = rmsea_ci(XX3 / c3, df, N, G=ng, c_hat=c3) if np.isfinite(c3) else (np.nan, np.nan)
-    else:
-        fit["cfi.robust"] = fit["tli.robust"] = 1.0 if df == 0 else np.nan
+    else:  # lavaan: no scaling factor, so no robust CFI/TLI; RMSEA 0 with a (0, 0) interval
+        fit["cfi.robust"] = fit["tli.robust"] = np.nan
         fit["rmsea.robust"] = 0.0 if df == 0 else np.nan
-        lo = hi = np.nan
+        lo = hi = (0.0 if df == 0 else np.nan)
     fit["rmsea.ci.lower.robust"], fit["rmsea.ci.upper.robust"] = lo, hi
     return RobustFit(vcov=vcov, fit=fit, test=test, se=se_type, information=info_type, warnings=warn)
+
+
+# --------------------------------------------------------------------------- glue for efficacy.sem
+
+
+def estimator_fields(estimator, missing, cluster):
+    """The ``estimator`` / ``test`` / ``information`` / ``se_type`` / ``cluster`` fields of an SEMResult."""
+    test, info, ses = ESTIMATORS[estimator]
+    if estimator == "ML":
+        info = "observed" if missing == "fiml" else "expected"
+    return dict(estimator=estimator, test=test, information=info, se_type=ses[cluster is not None],
+                cluster=cluster)
+
+
+def apply_robust(groups, information, estimator, fit, warnings, missing, meanstructure, vcov):
+    """Run :func:`robust_ml` for an ML fit; add its measures to ``fit`` (in place), return (vcov, se).
+
+    ``fit`` must hold the ML ``chisq``, ``df``, ``baseline_chisq`` and ``baseline_df``. When a
+    matrix of the correction is singular the ML ``vcov`` is kept and a warning appended.
+    """
+    try:
+        rob = robust_ml(groups, information, estimator, chisq=fit["chisq"], df=fit["df"],
+                        baseline_chisq=fit["baseline_chisq"], baseline_df=fit["baseline_df"],
+                        missing=missing, meanstructure=meanstructure)
+    except np.linalg.LinAlgError:
+        warnings.append(f"{estimator}: a matrix of the robust correction is singular; "
+                        "no robust standard errors or test")
+        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
+    fit.update(rob.fit)
+    warnings.extend(rob.warnings)
+    return rob.vcov, np.sqrt(np.clip(np.diag(rob.vcov), 0, None))
