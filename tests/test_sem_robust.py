@@ -24,9 +24,9 @@ M = R["models"]
 
 @pytest.fixture(scope="module")
 def data():
-    return dict(hs=pd.read_csv(REF / "sem_hs1939.csv"),
-                hsm=pd.read_csv(REF / "measurement_hs_missing.csv"),
-                cls=pd.read_csv(REF / "sem_robust_classroom.csv"))
+    hs, hsm = pd.read_csv(REF / "sem_hs1939.csv"), pd.read_csv(REF / "measurement_hs_missing.csv")
+    hsx = hsm.assign(x1=hs["x1"], x2=hs["x2"])   # holes of hsm, complete covariates x1, x2 (as sem_robust.R)
+    return dict(hs=hs, hsm=hsm, hsx=hsx, cls=pd.read_csv(REF / "sem_robust_classroom.csv"))
 
 
 # key -> (data set, model, keyword arguments of efficacy.sem.sem); the lavaan call is R[key]["call"]
@@ -40,6 +40,7 @@ CASES = {
     "mlm_path": ("hs", "model3", dict(estimator="MLM")),
     "mlr_fiml": ("hsm", "model", dict(estimator="MLR", auto="cfa", missing="fiml")),
     "mlr_fiml_sem": ("hsm", "model2", dict(estimator="MLR", missing="fiml")),
+    "mlr_fiml_path": ("hsx", "model4", dict(estimator="MLR", missing="fiml")),   # FIML with fixed.x
     "mlr_mg_configural": ("hs", "model", dict(estimator="MLR", auto="cfa", group="school")),
     "mlr_mg_metric": ("hs", "model", dict(estimator="MLR", auto="cfa", group="school", equal="loadings")),
     "mlm_mg_scalar": ("hs", "model", dict(estimator="MLM", auto="cfa", group="school",

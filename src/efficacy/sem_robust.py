@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["RobustGroup", "RobustFit", "ESTIMATORS", "robust_ml", "apply_robust", "estimator_fields", "rmsea_ci",
-           "gamma_adf", "casewise_scores", "observed_information", "expected_information"]
+__all__ = ["ESTIMATORS", "RobustFit", "RobustGroup", "apply_robust", "casewise_scores", "estimator_fields",
+           "expected_information", "gamma_adf", "observed_information", "rmsea_ci", "robust_ml"]
 
 #: estimator -> (lavaan ``test``, lavaan ``information``, lavaan ``se`` without / with clusters)
 ESTIMATORS = {
@@ -132,28 +132,42 @@ def observed_information(X, mu, sigma):
     """Observed information (minus the Hessian of the log-likelihood, summed over cases) in (mu, vech Sigma).
 
     Missing values are handled pattern by pattern (as
-    ``lavaan:::lav_mvnorm_missing_information_observed_samplestats``, times n).
+    ``lavaan:::lav_mvnorm_missing_information_observed_samplestats``, times n). With ``P`` the
+    inverse of a pattern's observed covariance block, ``d`` its residuals and ``W`` their mean
+    cross-product, a pattern of ``n_r`` cases adds ``n_r P`` (means), ``n_r P E_k P dbar`` (means
+    x covariances) and ``n_r [tr(P E_k P W P E_l) - tr(P E_k P E_l) / 2]`` (covariances); the sums
+    over patterns are formed as one matrix product, not pattern by pattern.
     """
     X = np.asarray(X, dtype=float)
-    n, p = X.shape
+    p = X.shape[1]
     r, c = _vech(p)
     h = np.where(r == c, 0.5, 1.0)
-    m = p + len(r)
-    info = np.zeros((m, m))
-    for o, rows in _patterns(X):
-        nr = len(rows)
+    pats = list(_patterns(X))
+    R = len(pats)
+    Pst = np.zeros((R, p, p))
+    Bst = np.zeros((R, p, p))
+    pd = np.zeros((R, p))
+    nr = np.zeros(R)
+    for i, (o, rows) in enumerate(pats):
         P = np.linalg.inv(sigma[np.ix_(o, o)])
         d = X[np.ix_(rows, o)] - mu[o]
-        Wd = d.T @ d / nr
-        Pf = _embed(P, o, p)
-        Qf = _embed(P @ Wd @ P, o, p)
-        pd = np.zeros(p)
-        pd[o] = P @ d.mean(axis=0)
-        info[:p, :p] += nr * Pf
-        cross = nr * h * (Pf[:, r] * pd[c] + Pf[:, c] * pd[r])   # (P E_k P dbar)_c
-        info[:p, p:] += cross
-        info[p:, :p] += cross.T
-        info[p:, p:] += nr * (_trace_pairs(Pf, Qf, r, c) - 0.5 * _trace_pairs(Pf, Pf, r, c))
+        ix = np.ix_(o, o)
+        Pst[i][ix] = P
+        Bst[i][ix] = P @ (d.T @ d / len(rows)) @ P - 0.5 * P
+        pd[i, o] = P @ d.mean(axis=0)
+        nr[i] = len(rows)
+    m = p + len(r)
+    info = np.zeros((m, m))
+    info[:p, :p] = np.einsum("r,rij->ij", nr, Pst)
+    L = np.einsum("rij,rs->ijs", Pst, nr[:, None] * pd)                  # sum_r n_r P_r[i, j] pdbar_r[s]
+    cross = h * (L[:, r, c] + L[:, c, r])                                  # (P E_k P dbar)_i
+    info[:p, p:] = cross
+    info[p:, :p] = cross.T
+    K = (Pst.reshape(R, -1).T @ (nr[:, None] * Bst.reshape(R, -1))).reshape(p, p, p, p)
+    a, b = r[:, None], c[:, None]
+    cc, dd = r[None, :], c[None, :]
+    T = K[a, dd, b, cc] + K[a, cc, b, dd] + K[b, dd, a, cc] + K[b, cc, a, dd]   # tr(P E_k B E_l) summed
+    info[p:, p:] = T * h[:, None] * h[None, :]
     return (info + info.T) / 2
 
 
@@ -609,8 +623,8 @@ def estimator_fields(estimator, missing, cluster):
     test, info, ses = ESTIMATORS[estimator]
     if estimator == "ML":
         info = "observed" if missing == "fiml" else "expected"
-    return dict(estimator=estimator, test=test, information=info, se_type=ses[cluster is not None],
-                cluster=cluster)
+    return {"estimator": estimator, "test": test, "information": info, "se_type": ses[cluster is not None],
+            "cluster": cluster}
 
 
 def apply_robust(groups, information, estimator, fit, warnings, missing, meanstructure, vcov):

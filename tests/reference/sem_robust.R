@@ -8,6 +8,8 @@ suppressPackageStartupMessages({library(lavaan); library(jsonlite)})
 out_dir <- "tests/reference"
 hs <- read.csv(file.path(out_dir, "sem_hs1939.csv"))
 hsm <- read.csv(file.path(out_dir, "measurement_hs_missing.csv"))
+# FIML with complete exogenous covariates (fixed.x): the holes of hsm, but x1 and x2 complete from hs
+hsx <- hsm; hsx$x1 <- hs$x1; hsx$x2 <- hs$x2
 
 # Simulated classroom data: 45 classrooms of 6 to 16 students, two correlated self-efficacy factors with a
 # classroom random effect on both factors and on two items (ICCs about .1 to .2), skewed residuals.
@@ -34,6 +36,7 @@ write.csv(cls, file.path(out_dir, "sem_robust_classroom.csv"), row.names = FALSE
 model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 model2 <- paste0(model, "\ntextual ~ visual\nspeed ~ visual")
 model3 <- "x4 ~ x1 + x2\nx5 ~ x1"
+model4 <- "x4 ~ x1 + x2\nx5 ~ x1\nx6 ~ x4"
 model_cls <- "selfeff =~ y1 + y2 + y3\nengage =~ y4 + y5 + y6"
 
 fm <- c("chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.factor",
@@ -66,6 +69,7 @@ cases <- list(
   mlm_path = quote(sem(model3, data = hs, estimator = "MLM")),
   mlr_fiml = quote(cfa(model, data = hsm, estimator = "MLR", missing = "ml")),
   mlr_fiml_sem = quote(sem(model2, data = hsm, estimator = "MLR", missing = "ml")),
+  mlr_fiml_path = quote(sem(model4, data = hsx, estimator = "MLR", missing = "ml")),
   mlr_mg_configural = quote(cfa(model, data = hs, group = "school", estimator = "MLR")),
   mlr_mg_metric = quote(cfa(model, data = hs, group = "school", group.equal = "loadings", estimator = "MLR")),
   mlm_mg_scalar = quote(cfa(model, data = hs, group = "school", group.equal = c("loadings", "intercepts"),
@@ -84,9 +88,10 @@ out <- c(list(
                 lavaan = as.character(packageVersion("lavaan")),
                 data = list(hs = "tests/reference/sem_hs1939.csv (lavaan::HolzingerSwineford1939)",
                             hsm = "tests/reference/measurement_hs_missing.csv (HS1939, set.seed(4), 8% MCAR cells)",
+                            hsx = "hsm with x1 and x2 replaced by their complete values from hs",
                             cls = paste("tests/reference/sem_robust_classroom.csv (simulated by this script,",
                                         "set.seed(20240518), 45 classrooms)")),
                 note = "fit = lavaan::fitMeasures(); estimates = lavaan::parameterEstimates()"),
-  models = list(model = model, model2 = model2, model3 = model3, model_cls = model_cls)), res)
+  models = list(model = model, model2 = model2, model3 = model3, model4 = model4, model_cls = model_cls)), res)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
            file.path(out_dir, "sem_robust_hs1939.json"))
