@@ -26,7 +26,9 @@ M = R["models"]
 def data():
     hs, hsm = pd.read_csv(REF / "sem_hs1939.csv"), pd.read_csv(REF / "measurement_hs_missing.csv")
     hsx = hsm.assign(x1=hs["x1"], x2=hs["x2"])   # holes of hsm, complete covariates x1, x2 (as sem_robust.R)
-    return dict(hs=hs, hsm=hsm, hsx=hsx, cls=pd.read_csv(REF / "sem_robust_classroom.csv"))
+    cls = pd.read_csv(REF / "sem_robust_classroom.csv")
+    cls["grade"] = np.where(cls["classroom"] % 2 == 0, "g8", "g7")   # as sem_robust.R
+    return dict(hs=hs, hsm=hsm, hsx=hsx, cls=cls, clm=pd.read_csv(REF / "sem_robust_classroom_missing.csv"))
 
 
 # key -> (data set, model, keyword arguments of efficacy.sem.sem); the lavaan call is R[key]["call"]
@@ -49,6 +51,10 @@ CASES = {
                                                 missing="fiml")),
     "mlr_cluster": ("cls", "model_cls", dict(estimator="MLR", auto="cfa", cluster="classroom")),
     "mlm_cluster": ("cls", "model_cls", dict(estimator="MLM", auto="cfa", cluster="classroom")),
+    "mlr_cluster_mg_metric": ("cls", "model_cls", dict(estimator="MLR", auto="cfa", cluster="classroom",
+                                                       group="grade", equal="loadings")),
+    "mlr_cluster_fiml": ("clm", "model_cls", dict(estimator="MLR", auto="cfa", cluster="classroom",
+                                                  missing="fiml")),
 }
 
 # lavaan fitMeasures names compared at 1e-4 (relative; absolute 1e-6 for values near zero)

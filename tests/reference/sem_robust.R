@@ -3,6 +3,7 @@
 # Reads  tests/reference/sem_hs1939.csv            (lavaan::HolzingerSwineford1939, written by sem.R)
 #        tests/reference/measurement_hs_missing.csv (the same data with MCAR holes, written by measurement.R)
 # Writes tests/reference/sem_robust_classroom.csv   (simulated students in classrooms, for cluster=)
+#        tests/reference/sem_robust_classroom_missing.csv (the same with 7% MCAR item cells)
 #        tests/reference/sem_robust_hs1939.json      (MLR / MLM fits: estimates, SEs, fit measures, options)
 suppressPackageStartupMessages({library(lavaan); library(jsonlite)})
 out_dir <- "tests/reference"
@@ -32,6 +33,13 @@ cls <- data.frame(classroom = classroom,
                   y6 = 2.6 + 0.6 * f2 + 0.8 * rnorm(N))
 cls[, -1] <- round(cls[, -1], 4)
 write.csv(cls, file.path(out_dir, "sem_robust_classroom.csv"), row.names = FALSE)
+# two grades (odd / even classroom numbers) for a multi-group cluster-robust fit
+cls$grade <- ifelse(cls$classroom %% 2 == 0, "g8", "g7")
+# MCAR holes (7% of item cells) for a cluster-robust FIML fit
+clm <- cls[, c("classroom", paste0("y", 1:6))]
+set.seed(2)
+for (v in paste0("y", 1:6)) clm[[v]][runif(nrow(clm)) < 0.07] <- NA
+write.csv(clm, file.path(out_dir, "sem_robust_classroom_missing.csv"), row.names = FALSE, na = "")
 
 model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 model2 <- paste0(model, "\ntextual ~ visual\nspeed ~ visual")
@@ -77,7 +85,10 @@ cases <- list(
   mlr_mg_fiml_metric = quote(cfa(model, data = hsm, group = "school", group.equal = "loadings",
                                  missing = "ml", estimator = "MLR")),
   mlr_cluster = quote(cfa(model_cls, data = cls, cluster = "classroom", estimator = "MLR")),
-  mlm_cluster = quote(cfa(model_cls, data = cls, cluster = "classroom", estimator = "MLM"))
+  mlm_cluster = quote(cfa(model_cls, data = cls, cluster = "classroom", estimator = "MLM")),
+  mlr_cluster_mg_metric = quote(cfa(model_cls, data = cls, group = "grade", group.equal = "loadings",
+                                    cluster = "classroom", estimator = "MLR")),
+  mlr_cluster_fiml = quote(cfa(model_cls, data = clm, cluster = "classroom", estimator = "MLR", missing = "ml"))
 )
 res <- lapply(cases, function(cl) {
   f <- eval(cl)
@@ -90,7 +101,10 @@ out <- c(list(
                             hsm = "tests/reference/measurement_hs_missing.csv (HS1939, set.seed(4), 8% MCAR cells)",
                             hsx = "hsm with x1 and x2 replaced by their complete values from hs",
                             cls = paste("tests/reference/sem_robust_classroom.csv (simulated by this script,",
-                                        "set.seed(20240518), 45 classrooms)")),
+                                        "set.seed(20240518), 45 classrooms; grade = g8 for even, g7 for odd",
+                                        "classroom numbers)"),
+                            clm = paste("tests/reference/sem_robust_classroom_missing.csv (cls items with",
+                                        "set.seed(2) 7% MCAR cells)")),
                 note = "fit = lavaan::fitMeasures(); estimates = lavaan::parameterEstimates()"),
   models = list(model = model, model2 = model2, model3 = model3, model4 = model4, model_cls = model_cls)), res)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
