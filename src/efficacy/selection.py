@@ -641,8 +641,8 @@ class SelectionResult:
         pandas.DataFrame
             Columns ``p`` and ``weight``; for a step function also Wald limits ``ci_low`` and
             ``ci_high`` from the CIs of the weights (fixed weights have no interval), as
-            ``plot(sel, ci = "wald")``. Draw a step function with ``drawstyle="steps-post"``
-            semantics reversed (each weight holds on (previous step, step]).
+            ``plot(sel, ci = "wald")``. A step weight holds on (previous step, step]: draw it
+            with matplotlib's ``drawstyle="steps-pre"``.
         """
         if p is None:
             p = np.linspace(self.pval_min, 1 - self.pval_min, n)
