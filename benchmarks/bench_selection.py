@@ -1,4 +1,4 @@
-"""Benchmark efficacy.selection.selection_model against metafor::selmodel at k = 500 in one run.
+"""Benchmark efficacy.meta.selection.selection_model against metafor::selmodel at k = 500 in one run.
 
 Data: k = 500 effects drawn from a random-effects model (mu = 0.2, tau2 = 0.02) and "published"
 with probability 1 when p < .025 (one-sided) and 0.4 otherwise; the published subset (about 500
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from efficacy.selection import selection_model
+from efficacy.meta.selection import selection_model
 
 R_CODE = r"""
 suppressPackageStartupMessages(library(metafor))

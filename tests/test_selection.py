@@ -1,4 +1,4 @@
-"""Tests of efficacy.selection against metafor 3.8 (fixtures from tests/reference/selection.R).
+"""Tests of efficacy.meta.selection against metafor 3.8 (fixtures from tests/reference/selection.R).
 
 The "tight" fixtures were fitted with nlminb and a tight integral (intCtrl rel.tol 1e-10), so they
 are the exact ML solutions: estimates, tau2, delta and LRT agree to 1e-4 absolute here (most agree
@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from efficacy.meta import MetaError, random_effects
-from efficacy.selection import (
+from efficacy.meta.selection import (
     VEVEA_WOODS_2005,
     SelectionError,
     ranktest,
@@ -343,7 +343,7 @@ def test_beta_normalising_integral_exact(alternative):
     1e-6-10): the log-likelihoods agree to 1e-9 (observed worst case ~1e-12)."""
     from scipy import integrate
 
-    from efficacy.selection import _BetaLik, _pvalues
+    from efficacy.meta.selection import _BetaLik, _pvalues
 
     rng = np.random.default_rng(0)
     pm = 1e-5
@@ -373,7 +373,7 @@ def test_beta_normalising_integral_exact(alternative):
 @pytest.mark.parametrize("kind", ["stepfun", "beta"])
 def test_analytic_gradient(hack, kind):
     """The analytic score against central differences of the log-likelihood."""
-    from efficacy.selection import _BetaLik, _StepLik
+    from efficacy.meta.selection import _BetaLik, _StepLik
 
     y, v = np.array(hack["yi"]), np.array(hack["vi"])
     X = np.column_stack([np.ones_like(y), np.log(v)])

@@ -57,7 +57,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 #: public name -> the module that defines it (loaded lazily, PEP 562)
 _API = {
     "efficacy.errors": ["EfficacyError", "CodebookError", "DataError", "ConfigError", "SEMError",
-                        "MeasurementError", "PanelError", "MetaError", "SimulationError", "PlotError"],
+                        "MeasurementError", "PanelError", "MetaError", "SelectionError", "SimulationError", "PlotError"],
     "efficacy.codebook": ["load_codebook", "Codebook"],
     "efficacy.cleaning": ["clean_study", "validate_study", "read_raw", "score_scale", "longstring",
                           "intra_individual_variability", "bandura_scores", "generality"],
@@ -73,7 +73,7 @@ _API = {
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
                       "subgroup", "leave_one_out", "influence", "cumulative", "egger_test", "trim_and_fill",
-                      "pet_peese", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem"],
+                      "pet_peese", "ranktest", "selection_model", "vevea_woods", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem"],
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],

@@ -1,4 +1,4 @@
-# Reference values for efficacy.selection (issue #21): metafor::ranktest and metafor::selmodel.
+# Reference values for efficacy.meta.selection (issue #21): metafor::ranktest and metafor::selmodel.
 # Run from the repository root:  Rscript tests/reference/selection.R   (about 1-2 minutes)
 # Writes tests/reference/selection_{hackshaw,bcg,baskerville,cohen,ranktest}.json
 #

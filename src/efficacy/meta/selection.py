@@ -35,14 +35,15 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special, stats
 
-from efficacy.meta import MetaError, RMAResult, random_effects
+from ..errors import MetaError, SelectionError
+from .univariate import RMAResult, random_effects
 
 __all__ = [
     "VEVEA_WOODS_2005",
     "RankTestResult",
     "SelectionError",
     "SelectionResult",
-    "SensitivityResult",
+    "VeveaWoodsResult",
     "ranktest",
     "selection_model",
     "vevea_woods",
@@ -62,9 +63,6 @@ VEVEA_WOODS_2005 = {
     "severe two-tailed": (1, 0.99, 0.90, 0.75, 0.60, 0.50, 0.25, 0.25, 0.50, 0.60, 0.75, 0.90, 0.99, 1.00),
 }
 
-
-class SelectionError(MetaError):
-    """A selection model cannot be fitted to these data (empty p-value interval, too few studies)."""
 
 
 # --------------------------------------------------------------------------- input helpers
@@ -1012,7 +1010,7 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
 
 # --------------------------------------------------------------------------- Vevea & Woods sensitivity
 @dataclass
-class SensitivityResult:
+class VeveaWoodsResult:
     """Result of :func:`vevea_woods`: the estimate under each a-priori weight function.
 
     ``table`` has one row per weight function (first the unadjusted ML fit) with ``estimate``,
@@ -1028,7 +1026,7 @@ class SensitivityResult:
         return self.table.set_index("model")["estimate"]
 
     def __repr__(self):
-        return "SensitivityResult(\n" + self.table.to_string(index=False, float_format=_fmt) + "\n)"
+        return "VeveaWoodsResult(\n" + self.table.to_string(index=False, float_format=_fmt) + "\n)"
 
     def to_frame(self):
         return self.table.copy()
@@ -1067,7 +1065,7 @@ def vevea_woods(yi, vi=None, *, data=None, mods=None, weights=None, steps=None, 
 
     Returns
     -------
-    SensitivityResult
+    VeveaWoodsResult
 
     References
     ----------
@@ -1095,4 +1093,4 @@ def vevea_woods(yi, vi=None, *, data=None, mods=None, weights=None, steps=None, 
         rows.append({"model": name, "estimate": s.estimate, "se": s.se, "ci_low": s.ci_low, "ci_high": s.ci_high,
                      "tau2": s.tau2, "loglik": s.loglik, "change": s.estimate - fit0.estimate,
                      "converged": s.converged})
-    return SensitivityResult(table=pd.DataFrame(rows), fits=fits)
+    return VeveaWoodsResult(table=pd.DataFrame(rows), fits=fits)
