@@ -13,7 +13,7 @@ Every number is checked against metafor 3.8 in ``tests/test_selection.py`` (fixt
 Example
 -------
 >>> import numpy as np
->>> from efficacy.selection import ranktest, selection_model
+>>> from efficacy.meta.selection import ranktest, selection_model
 >>> rng = np.random.default_rng(21)
 >>> vi = rng.uniform(0.005, 0.1, 40)
 >>> yi = rng.normal(0.2, np.sqrt(vi + 0.02))
