@@ -485,7 +485,7 @@ def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
 
     from efficacy.summary import META_FIGURES, STUDY_FIGURES
 
-    assert len(figure_rules) == 14, sorted(figure_rules)
+    assert len(figure_rules) == 16, sorted(figure_rules)
     study_stems = {s for s, _ in STUDY_FIGURES}
     meta_stems = {s for s, _ in META_FIGURES}
     for name, rule in figure_rules.items():

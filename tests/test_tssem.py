@@ -310,3 +310,28 @@ def test_run_analysis_tssem_source():
     bad = _with(_with(_with(CRAFT, 22, "acog", "asom", 0.9), 22, "acog", "conf", 0.9), 22, "asom", "conf", -0.9)
     out = run_analysis(spec, {"input": bad})
     assert "study 22" in out["tssem"]["reason"].iloc[0]
+
+
+def test_tssem_path_figure(tmp_path):
+    """The workflow's tssem_path figure: stage-2 paths, the exogenous correlation and the indirect
+    effects (numbers, not labels) from tssem.csv."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from efficacy.plots import render_stage_figure
+    from efficacy.plots.stage import _tssem_as_masem
+
+    spec = {"name": "c", "source": "tssem", "model": "conf ~ a*acog + asom\nperf ~ conf", "ci": "wald"}
+    t = run_analysis(spec, {"input": CRAFT})["tssem"]
+    m = _tssem_as_masem(t)
+    assert set(m["table"]) == {"path", "indirect", "pooled"} and list(m.loc[m["table"] == "pooled", "pair"]) == [
+        "acog.asom"]
+    assert "label" not in m
+    t.to_csv(tmp_path / "tssem.csv", index=False)
+    res = render_stage_figure("tssem_path", {"tssem": tmp_path / "tssem.csv"}, tmp_path / "tssem_path")
+    assert res["placeholder"] is None and res["png"].stat().st_size > 10000
+    # a failed analysis draws a placeholder with the reason
+    bad = _with(_with(_with(CRAFT, 22, "acog", "asom", 0.9), 22, "acog", "conf", 0.9), 22, "asom", "conf", -0.9)
+    run_analysis(spec, {"input": bad})["tssem"].to_csv(tmp_path / "bad.csv", index=False)
+    res = render_stage_figure("tssem_path", {"tssem": tmp_path / "bad.csv"}, tmp_path / "bad")
+    assert "study 22" in res["placeholder"]

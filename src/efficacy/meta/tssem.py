@@ -119,7 +119,7 @@ class TSSEM1Result:
 
     def to_frame(self):
         """The pooled correlations (one row each) and the homogeneity test (``table`` says which)."""
-        a = self.pooled.assign(table="pooled", stage=1)
+        a = self.pooled.assign(table="pooled", stage=1, term=self.pooled["pair"])
         b = pd.DataFrame({"table": ["heterogeneity"], "stage": [1], "term": ["Q"], "estimate": [self.Q],
                           "df": [self.Q_df], "pvalue": [self.Q_pval], "k": [self.k]})
         return pd.concat([a, b], ignore_index=True)
@@ -652,16 +652,21 @@ class TSSEMResult:
         est["outcome"] = np.where(est["op"] == "~", est["lhs"], None)
         est["predictor"] = np.where(est["op"] == "~", est["rhs"], None)
         est["term"] = np.where(est["op"] == ":=", est["lhs"], est["lhs"] + " " + est["op"] + " " + est["rhs"])
-        chain = est["op"].eq(":=") & est["rhs"].astype(str).str.contains(" -> ")
+        chain = est["op"].eq(":=") & est["lhs"].astype(str).str.contains(" -> ") & est["label"].eq("")
         if chain.any():
-            parts = est.loc[chain, "rhs"].str.split(" -> ")
+            parts = est.loc[chain, "lhs"].str.split(" -> ")
             est.loc[chain, "table"] = "indirect"
             est.loc[chain, "from"] = parts.str[0]
             est.loc[chain, "via"] = parts.str[1:-1].str.join(" -> ")
             est.loc[chain, "to"] = parts.str[-1]
         fit = pd.DataFrame({"table": "fit", "stage": 2, "term": list(self.fit),
                             "estimate": [float(v) for v in self.fit.values()]})
-        return pd.concat([s1, est, fit], ignore_index=True)
+        out = pd.concat([s1, est, fit], ignore_index=True)
+        first = ["table", "stage", "term", "pair", "var1", "var2", "lhs", "op", "rhs", "label", "outcome", "predictor",
+                 "from", "via", "to", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "ci_method",
+                 "wald_ci_low", "wald_ci_high"]
+        cols = [c for c in first if c in out] + [c for c in out if c not in first]
+        return out[cols]
 
     def summary(self):
         """A short plain-text report of both stages."""
@@ -815,7 +820,8 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
                                                                   **{k: -1 for k in cm.fixed_labels}})))
     if indirect or (indirect is None and not cm.defined_src):
         for path, ks in _indirect_chains(cm):
-            defined.append((" -> ".join(path), " -> ".join(path), _chain_fun(ks)))
+            defined.append((" -> ".join(path), " * ".join(f"{b}~{a}" for a, b in zip(path, path[1:])),
+                            _chain_fun(ks)))
     fixed = dict(cm.fixed_labels)
     crit_z = stats.norm.ppf(0.5 + level / 2)
     crit = stats.chi2.ppf(level, 1)
@@ -846,9 +852,10 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
         v = cm.vars[i]
         rows.append({"lhs": v, "op": "~~", "rhs": v, "label": "", "free": False, "estimate": pr, "se": np.nan,
                      "_k": -1, "_fun": None})
+    user_defined = {name for name, _ in cm.defined_src}
     for name, expr, fun in defined:
         gr = grad_of(fun)(theta)
-        rows.append({"lhs": name, "op": ":=", "rhs": expr, "label": name, "free": False,
+        rows.append({"lhs": name, "op": ":=", "rhs": expr, "label": name if name in user_defined else "", "free": False,
                      "estimate": float(np.real(fun(theta, fixed))), "se": float(np.sqrt(gr @ vcov @ gr)),
                      "_k": -1, "_fun": fun})
     est = pd.DataFrame(rows)
