@@ -559,6 +559,12 @@ def _meta_section(results: Path, notes=None) -> list[str]:
     return out
 
 
+def _p_eq(v) -> str:
+    """'p = .413' or 'p < .001' for running text."""
+    t = _p(v)
+    return f"p {t}" if t.startswith("<") else f"p = {t}"
+
+
 def _tssem_lines(folder, name):
     """The stage-2 estimates and fit of a TSSEM analysis (``tssem.csv``)."""
     t = _read(folder / "tssem.csv")
@@ -569,7 +575,7 @@ def _tssem_lines(folder, name):
              f"{_ci(x['ci_low'], x['ci_high'], 3)}", "SE": apa_number(x["se"], 3), "p": _p(x.get("pvalue")),
              "CI": x.get("ci_method", "")} for _, x in est.iterrows()]
     fit = t[t["table"] == "fit"].set_index("term")["estimate"]
-    line = (f"chi2({int(fit['df'])}) = {apa_number(fit['chisq'], 2)}, {_p(fit.get('pvalue'))}; "
+    line = (f"chi2({int(fit['df'])}) = {apa_number(fit['chisq'], 2)}, {_p_eq(fit.get('pvalue'))}; "
             f"RMSEA = {apa_number(fit['rmsea'], 3, bounded=True)}, CFI = {apa_number(fit['cfi'], 3, bounded=True)}, "
             f"SRMR = {apa_number(fit['srmr'], 3, bounded=True)}, N = {int(fit['n'])}") if "df" in fit else ""
     return [f"**Table meta.{name}.tssem.** Two-stage SEM (Cheung & Chan, 2005): the model fitted by WLS to the "
@@ -592,7 +598,7 @@ def _subgroup_lines(folder, name):
         b = b.iloc[0]
         df2 = b.get("Q_df2")
         stat = (f"F({int(b['Q_df'])}, {int(df2)})" if pd.notna(df2) else f"QM({int(b['Q_df'])})")
-        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p(b.get('Q_pval'))}."
+        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p_eq(b.get('Q_pval'))}."
     col = t["subgroup"].iloc[0] if "subgroup" in t else ""
     return [f"**Table meta.{name}.subgroup.** Random-effects model per level of `{col}` "
             f"(`meta/{name}/subgroup.csv`).{test}", "", markdown_table(pd.DataFrame(rows)), ""]
