@@ -11,17 +11,14 @@ convergence thresholds of 1e-13, so REML agrees to 1e-6 relative and DL (closed 
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # the backend is Agg (conftest sets MPLBACKEND)
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from numpy.testing import assert_allclose  # noqa: E402
-
-from efficacy.meta import escalc, random_effects, run_analysis, subgroup  # noqa: E402
-from efficacy.plots import render_stage_figure, stage_figure, subgroup_forest_plot  # noqa: E402
+from efficacy.meta import escalc, random_effects, run_analysis, subgroup
+from efficacy.plots import render_stage_figure, stage_figure, subgroup_forest_plot
 
 REF = Path(__file__).parent / "reference"
 ROOT = Path(__file__).parents[1]

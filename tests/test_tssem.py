@@ -25,7 +25,14 @@ from numpy.testing import assert_allclose
 
 from efficacy.errors import MetaError
 from efficacy.meta import run_analysis
-from efficacy.meta.tssem import TSSEM1Result, TSSEMResult, _CorrModel, tssem, tssem1, tssem2
+from efficacy.meta.tssem import (
+    TSSEM1Result,
+    TSSEMResult,
+    _CorrModel,
+    tssem,
+    tssem1,
+    tssem2,
+)
 
 REF = Path(__file__).parent / "reference"
 ROOT = Path(__file__).parents[1]
@@ -315,9 +322,6 @@ def test_run_analysis_tssem_source():
 def test_tssem_path_figure(tmp_path):
     """The workflow's tssem_path figure: stage-2 paths, the exogenous correlation and the indirect
     effects (numbers, not labels) from tssem.csv."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from efficacy.plots import render_stage_figure
     from efficacy.plots.stage import _tssem_as_masem
 

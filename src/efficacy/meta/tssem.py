@@ -126,8 +126,8 @@ class TSSEM1Result:
 
     def summary(self):
         """A short plain-text report."""
-        lines = [f"TSSEM stage 1: random-effects multivariate GLS ({self.method}, tau2 {self.struct}, "
-                 f"acov {self.acov_type}); k = {self.k} studies, {self.n_obs} correlations, N = {self.n_total:g}",
+        lines = [(f"TSSEM stage 1: random-effects multivariate GLS ({self.method}, tau2 {self.struct}, "
+                  f"acov {self.acov_type}); k = {self.k} studies, {self.n_obs} correlations, N = {self.n_total:g}"),
                  f"{'pair':<16}{'r':>9}{'se':>9}{'ci_low':>9}{'ci_high':>9}{'tau2':>9}{'I2 %':>7}{'k':>4}"]
         for _, r in self.pooled.iterrows():
             lines.append(f"{r['pair']:<16}{r['estimate']:>9.4f}{r['se']:>9.4f}{r['ci_low']:>9.4f}"
@@ -259,7 +259,6 @@ def tssem1(data, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", a
     variables = sorted(set(data[var1].astype(str)) | set(data[var2].astype(str)))
     lab2pair = _check_matrices(long, variables)
     y = long["yi"].to_numpy()
-    labels_long = long["var1.var2"].to_numpy()
     if acov == "weighted":
         rep = long[long["yi"].notna()]
         rbar = (rep["yi"] * rep["ni"]).groupby(rep["var1.var2"]).sum() / rep.groupby("var1.var2")["ni"].sum()
@@ -351,7 +350,7 @@ def _compile_defined(name, expr, labels):
 
     def fun(theta, fixed):
         env = {lab: (theta[k] if k >= 0 else fixed[lab]) for lab, k in labels.items()}
-        return eval(code, {"__builtins__": {}}, env)  # noqa: S307 - only arithmetic nodes pass the check above
+        return eval(code, {"__builtins__": {}}, env)  # only arithmetic nodes pass the check above
 
     return fun
 
@@ -709,8 +708,8 @@ def _lb_interval(cm, r, W, theta, f0, fun, grad, vcov, crit):
     out = []
     for sign in (1.0, -1.0):  # minimise, then maximise
         t0 = theta - sign * np.sqrt(crit) * vcov @ g0 / sd if sd > 0 else theta
-        res = optimize.minimize(lambda t: sign * fun(t), t0, jac=lambda t: sign * grad(t), constraints=[con],
-                                method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
+        res = optimize.minimize(lambda t, s=sign: s * fun(t), t0, jac=lambda t, s=sign: s * grad(t),
+                                constraints=[con], method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
         Fb = F_and_grad(res.x)[0]
         ok = np.isfinite(res.fun) and abs(Fb - f0 - crit) < 1e-5 * max(1.0, crit)
         out.append(float(fun(res.x)) if ok else np.nan)
@@ -808,7 +807,7 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
     except np.linalg.LinAlgError:
         vcov = np.full((K, K), np.nan)
         reason = (reason + "; " if reason else "") + "information matrix singular: the model is not identified"
-    V, B, psi = cm.implied(theta)
+    V, _, psi = cm.implied(theta)
     proper = bool((psi >= 0).all() and np.linalg.eigvalsh(V[:len(cm.obs), :len(cm.obs)]).min() > -1e-10)
     if not (psi >= 0).all():
         neg = [cm.vars[i] for i, p in zip(cm.E, psi) if p < 0]
