@@ -2,7 +2,7 @@
 subgrouped forest plot, against metafor 3.8 on the BCG trials by allocation (random, alternate,
 systematic).
 
-Fixture: ``tests/reference/meta_subgroup_bcg.json`` from ``tests/reference/meta_subgroup.R``:
+Fixture: ``tests/reference/meta_subgroup_methods_bcg.json`` from ``tests/reference/meta_subgroup_methods.R``:
 ``rma(yi, vi, subset = alloc == g, method, test)`` per level and
 ``rma(yi, vi, mods = ~ factor(alloc), method, test)$QM`` for the test of subgroup differences, with
 convergence thresholds of 1e-13, so REML agrees to 1e-6 relative and DL (closed form) to 1e-9.
@@ -22,7 +22,7 @@ from efficacy.plots import render_stage_figure, stage_figure, subgroup_forest_pl
 
 REF = Path(__file__).parent / "reference"
 ROOT = Path(__file__).parents[1]
-FIX = json.loads((REF / "meta_subgroup_bcg.json").read_text())
+FIX = json.loads((REF / "meta_subgroup_methods_bcg.json").read_text())
 BCG = pd.read_csv(ROOT / "data" / "literature" / "bcg.csv")
 SPEC = {"name": "bcg", "measure": "RR", "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
         "label": "author", "order": "year", "subgroup": "alloc"}

@@ -1,7 +1,7 @@
 # Reference values for subgroup analyses (efficacy.meta.univariate.subgroup and the workflow's
 # meta.analyses subgroup: key; issue #21): per-level random-effects models and the Q-between test.
-# Run from the repository root:  Rscript tests/reference/meta_subgroup.R
-# Writes tests/reference/meta_subgroup_bcg.json (data: data/literature/bcg.csv = metadat's dat.bcg).
+# Run from the repository root:  Rscript tests/reference/meta_subgroup_methods.R
+# Writes tests/reference/meta_subgroup_methods_bcg.json (data: data/literature/bcg.csv = metadat's dat.bcg).
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 versions <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                  metadat = as.character(packageVersion("metadat")))
@@ -26,8 +26,8 @@ for (method in c("REML", "DL")) for (test in c("z", "knha")) {
     method = method, test = test, levels = per,
     between = list(QM = m$QM, QMdf = m$QMdf, QMp = m$QMp, tau2 = m$tau2, k = m$k))
 }
-out(list(source = "tests/reference/meta_subgroup.R: metafor::rma() per level of dat.bcg$alloc and rma(mods = ~ factor(alloc))",
+out(list(source = "tests/reference/meta_subgroup_methods.R: metafor::rma() per level of dat.bcg$alloc and rma(mods = ~ factor(alloc))",
          versions = versions, measure = "RR", data = list(yi = as.numeric(dat$yi), vi = as.numeric(dat$vi),
                                                         alloc = dat$alloc, author = dat$author),
          fits = fits),
-    "meta_subgroup_bcg.json")
+    "meta_subgroup_methods_bcg.json")
