@@ -211,12 +211,21 @@ def test_knha_and_moderators(bcg):
 
 
 def test_subgroup(bcg):
-    es, f = bcg
+    """Against metafor (tests/reference/meta_subgroup.R -> meta_subgroup_bcg.json): rma(REML) on each
+    allocation subgroup, and the between-groups test = QM of rma(yi, vi, mods = ~ factor(alloc))."""
+    es, _ = bcg
+    ref = json.loads((REF / "meta_subgroup_bcg.json").read_text())
     sg = subgroup("yi", "vi", "alloc", data=es).set_index("group")
-    assert_allclose(sg.loc["between", "Q"], f["alloc"]["QM"], rtol=RTOL)
-    sub = es[es["alloc"] == "random"]
-    r = random_effects(sub["yi"], sub["vi"])
-    assert_allclose(sg.loc["random", "estimate"], r.estimate)
+    assert sorted(sg.index[:-1]) == sorted(ref["groups"])
+    for g, r in ref["groups"].items():
+        row = sg.loc[g]
+        assert row["k"] == r["k"]
+        for ours, theirs in [("estimate", "estimate"), ("se", "se"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"),
+                             ("tau2", "tau2"), ("I2", "I2"), ("Q", "QE")]:
+            assert_allclose(row[ours], r[theirs], rtol=RTOL, err_msg=f"{g} {ours}")
+    b, rb = sg.loc["between"], ref["between"]
+    assert b["Q_df"] == rb["QMdf"] and b["k"] == rb["k"]
+    assert_allclose([b["Q"], b["Q_pval"], b["tau2"]], [rb["QM"], rb["QMp"], rb["tau2"]], rtol=RTOL)
 
 
 # ----------------------------------------------------------------------------- diagnostics

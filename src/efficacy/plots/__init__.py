@@ -67,7 +67,7 @@ from .paths import (
                     riclpm_graph,
 )
 from .simulation import coverage_plot, power_curve
-from .stage import FIGURES, render_stage_figure, stage_figure
+from .stage import FIGURES, render_stage_figure, render_stage_figures, stage_figure
 from .style import (
                     DOUBLE_COLUMN,
                     DPI,
@@ -83,5 +83,5 @@ __all__ = [
     "forest_plot", "subgroup_forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
-    "FIGURES", "stage_figure", "render_stage_figure", "invariance_plot", "cfa_graph", "latent_mediation_graph",
+    "FIGURES", "stage_figure", "render_stage_figure", "render_stage_figures", "invariance_plot", "cfa_graph", "latent_mediation_graph",
 ]

@@ -10,9 +10,15 @@ Modules
 -------
 engine        model building (RAM form), ML and FIML likelihoods, optimiser, SEs,
               fit measures, multi-group models; :func:`sem` and :func:`parse_model`
+robust        MLR / MLM: sandwich SEs, Yuan-Bentler and Satorra-Bentler scaled tests, robust CFI/TLI/RMSEA,
+              cluster-robust SEs (``cluster=``)
+categorical   ordered-categorical items: thresholds, polychoric and polyserial correlations
+              (two-step, Olsson 1979) with their asymptotic covariance (the WLSMV input), ordinal alpha
 """
 
 from ..errors import SEMError
+from .categorical import PolychoricResult, ordinal_alpha, polychoric, polyserial, thresholds
 from .engine import SEMResult, parse_model, sem
 
-__all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
+__all__ = ["SEMError", "SEMResult", "parse_model", "sem", "PolychoricResult", "polychoric", "polyserial", "thresholds",
+           "ordinal_alpha"]
