@@ -21,7 +21,7 @@ measurement   CFA, measurement invariance, discriminant validity (HTMT)
 sem/          the one SEM engine (lavaan syntax, ML, FIML, multi-group): every model goes through it
 mediation/    observed, moderated, causal and latent mediation, sensitivity, the mediation stage
 panel         CLPM, RI-CLPM and within-person multilevel models
-meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM
+meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM, TSSEM
 simulation    Monte Carlo power and CI-coverage studies
 plots/        publication figures, one module per stage
 
@@ -73,7 +73,8 @@ _API = {
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
                       "subgroup", "leave_one_out", "influence", "cumulative", "egger_test", "trim_and_fill",
-                      "pet_peese", "ranktest", "selection_model", "vevea_woods", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem"],
+                      "pet_peese", "ranktest", "selection_model", "vevea_woods", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem",
+                      "tssem", "tssem1", "tssem2"],
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],

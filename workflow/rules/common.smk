@@ -98,9 +98,13 @@ def figure_targets():
         fig=["riclpm_within", "riclpm_between"],
     )
     for name, spec in META.items():
-        kinds = (
-            ["masem_path"] if spec.get("source") == "masem" else ["forest", "funnel"]
-        )
+        source = spec.get("source", "table")
+        if source in ("masem", "tssem"):
+            kinds = [f"{source}_path"]
+        else:
+            kinds = ["forest", "funnel"] + (
+                ["subgroup_forest"] if spec.get("subgroup") else []
+            )
         figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
     return figs
 
@@ -138,7 +142,15 @@ def mediation_inputs(wildcards):
 
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).
 META = {a["name"]: a for a in config.get("meta", {}).get("analyses", [])}
-META_STEMS = ["summary.csv", "studies.csv", "diagnostics.csv", "bias.csv", "masem.csv"]
+META_STEMS = [
+    "summary.csv",
+    "studies.csv",
+    "diagnostics.csv",
+    "bias.csv",
+    "masem.csv",
+    "tssem.csv",
+    "subgroup.csv",
+]
 for _name, _spec in META.items():
     _unknown = sorted(set(_spec.get("studies") or []) - set(STUDIES))
     if _unknown:
@@ -152,7 +164,7 @@ def meta_inputs(wildcards):
     """Input files of the meta-analysis named by the wildcard."""
     spec = META[wildcards.name]
     source = spec.get("source", "table")
-    if source in ("table", "masem"):
+    if source in ("table", "masem", "tssem"):
         return {"tables": [spec["input"]]}
     if source == "indirect":
         chosen = spec.get("studies") or STUDIES
@@ -289,11 +301,29 @@ FIGURE_RULES = {
         "log": "meta/{name}/fig_funnel",
         "figures": {"funnel": _meta_figure("funnel", **_META)},
     },
+    "fig_subgroup_forest": {
+        "log": "meta/{name}/fig_subgroup_forest",
+        "figures": {
+            "subgroup_forest": _meta_figure(
+                "subgroup_forest",
+                **_META,
+                subgroup="results/meta/{name}/subgroup.csv",
+            )
+        },
+    },
     "fig_masem_path": {
         "log": "meta/{name}/fig_masem_path",
         "figures": {
             "masem_path": _meta_figure(
                 "masem_path", masem="results/meta/{name}/masem.csv"
+            )
+        },
+    },
+    "fig_tssem_path": {
+        "log": "meta/{name}/fig_tssem_path",
+        "figures": {
+            "tssem_path": _meta_figure(
+                "tssem_path", tssem="results/meta/{name}/tssem.csv"
             )
         },
     },

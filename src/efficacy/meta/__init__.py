@@ -5,7 +5,8 @@ researchers recognise them: :func:`escalc` computes ``yi``/``vi``; :func:`random
 ``rma()``; :func:`leave_one_out`, :func:`influence` and :func:`cumulative` are ``leave1out()``,
 ``influence()`` and ``cumul()``; :func:`egger_test` is ``regtest()``; :func:`trim_and_fill` is
 ``trimfill()``; :func:`three_level` is ``rma.mv(random = ~ 1 | study/es_id)``; :func:`masem`
-is the two-stage approach with ``rcalc()``, ``rma.mv(struct="UN")`` and ``matreg()``.
+is the two-stage approach with ``rcalc()``, ``rma.mv(struct="UN")`` and ``matreg()``;
+:func:`tssem` is metaSEM's ``tssem1()`` + ``tssem2()`` (stage 2 on the project's SEM engine).
 
 Modules
 -------
@@ -15,7 +16,8 @@ bias          small-study effects: Egger's test, trim-and-fill, PET-PEESE
 selection     rank test, step-function and beta selection models, Vevea & Woods sensitivity table
 multilevel    three-level models with cluster-robust (CR2) inference
 dependent     the CHE working model with CR2 / Satterthwaite inference, variance per level
-masem         two-stage meta-analytic SEM on pooled correlation matrices
+masem         meta-analytic SEM on pooled correlation matrices, Becker's GLS route (``matreg()``)
+tssem         two-stage SEM (Cheung & Chan 2005): pooled matrix, then a lavaan-syntax model by WLS
 stage         the workflow stage (``run_analysis``, ``load_tables``)
 
 Every number is checked against metafor 3.8 in ``tests/test_meta.py`` (fixtures written by
@@ -65,6 +67,7 @@ from .selection import (
                         vevea_woods,
 )
 from .stage import load_tables, run_analysis
+from .tssem import TSSEM1Result, TSSEMResult, tssem, tssem1, tssem2
 from .univariate import (
                         METHODS,
                         RMAResult,
@@ -85,5 +88,6 @@ __all__ = [
     "ThreeLevelResult", "three_level",
     "CHEResult", "CHESensitivityResult", "che", "che_sensitivity", "impute_covariance",
     "MASEMResult", "rcalc", "masem",
+    "TSSEM1Result", "TSSEMResult", "tssem", "tssem1", "tssem2",
     "run_analysis", "load_tables",
 ]
