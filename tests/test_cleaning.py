@@ -253,15 +253,22 @@ def test_bandura_magnitude_strength_and_generality():
     b = bandura_scores(items, threshold=50, min_items=2)
     assert b["magnitude"].tolist()[:2] == [2, 2] and np.isnan(b["magnitude"].iloc[2])
     assert b["strength"].iloc[0] == pytest.approx(170 / 3)
-    rng = np.random.default_rng(1)
-    g = rng.normal(size=500)
-    scores = pd.DataFrame({"a": g + rng.normal(size=500), "b": g + rng.normal(size=500)})
+    # generality against its defining formulas evaluated in R (tests/reference/effect_sizes.R):
+    # cor(use = "pairwise.complete.obs") and eigen(cor(complete cases))$values[1] / m
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "effect_sizes.json").read_text())["generality"]
+    scores = pd.DataFrame([[np.nan if v is None else v for v in row] for row in ref["scores"]],
+                          columns=ref["columns"])
     gen = generality(scores)
-    r = gen.loc[gen.quantity == "r", "value"].item()
-    assert r == pytest.approx(0.5, abs=0.1)
-    # first eigenvalue of a 2x2 correlation matrix is 1 + r
+    np.testing.assert_allclose(gen.loc[gen.quantity == "r", "value"], ref["r"], rtol=1e-10)
     share = gen.loc[gen.quantity == "general_factor_share", "value"].item()
-    assert share == pytest.approx((1 + r) / 2)
+    assert share == pytest.approx(ref["general_factor_share"], rel=1e-10)
+    # two domains: the first eigenvalue of a 2x2 correlation matrix is 1 + r exactly
+    two = generality(scores[["a", "b"]].dropna())
+    r_ab = two.loc[two.quantity == "r", "value"].item()
+    assert two.loc[two.quantity == "general_factor_share", "value"].item() == pytest.approx((1 + r_ab) / 2, rel=1e-12)
 
 
 def test_jobs_ii_bundled_study_cleans():

@@ -211,14 +211,23 @@ def test_knha_and_moderators(bcg):
 
 
 def test_subgroup(bcg):
-    es, f = bcg
+    """Against metafor (tests/reference/meta_subgroup.R -> meta_subgroup_bcg.json): rma(REML) on each
+    allocation subgroup, and the between-groups test = QM of rma(yi, vi, mods = ~ factor(alloc))."""
+    es, _ = bcg
+    ref = json.loads((REF / "meta_subgroup_bcg.json").read_text())
     res = subgroup(es, "yi", "vi", "alloc")
     sg = res.to_frame().set_index("group")
-    assert_allclose(sg.loc["between", "Q"], f["alloc"]["QM"], rtol=RTOL)
-    assert_allclose(res.Q_between, f["alloc"]["QM"], rtol=RTOL)
-    sub = es[es["alloc"] == "random"]
-    r = random_effects(yi=sub["yi"], vi=sub["vi"])
-    assert_allclose(sg.loc["random", "estimate"], r.estimate)
+    assert sorted(sg.index[:-1]) == sorted(ref["groups"])
+    for g, r in ref["groups"].items():
+        row = sg.loc[g]
+        assert row["k"] == r["k"]
+        for ours, theirs in [("estimate", "estimate"), ("se", "se"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"),
+                             ("tau2", "tau2"), ("I2", "I2"), ("Q", "QE")]:
+            assert_allclose(row[ours], r[theirs], rtol=RTOL, err_msg=f"{g} {ours}")
+    b, rb = sg.loc["between"], ref["between"]
+    assert b["Q_df"] == rb["QMdf"] and b["k"] == rb["k"]
+    assert_allclose([b["Q"], b["Q_pvalue"], b["tau2"]], [rb["QM"], rb["QMp"], rb["tau2"]], rtol=RTOL)
+    assert_allclose([res.Q_between, res.Q_pvalue], [rb["QM"], rb["QMp"]], rtol=RTOL)
 
 
 # ----------------------------------------------------------------------------- diagnostics
@@ -373,7 +382,7 @@ BCG_SPEC = {"name": "bcg", "measure": "RR", "columns": {"ai": "tpos", "bi": "tne
 def test_run_analysis_bcg(bcg):
     _, f = bcg
     out = meta.run_analysis(BCG_SPEC, {"input": _lit("bcg.csv")})
-    assert set(out) == {"summary", "studies", "diagnostics", "bias", "masem"}
+    assert set(out) == {"summary", "studies", "diagnostics", "bias", "masem", "tssem", "subgroup"}
     s = out["summary"].iloc[0]
     ref = f["REML"]
     assert_allclose([s["estimate"], s["se"], s["tau2"], s["tau2_ci_low"], s["I2"], s["Q"], s["pi_low"]],

@@ -123,7 +123,7 @@ def test_r_zero_is_three_level():
 
 
 def test_blockwise_cr2_equals_dense(sens):
-    """The block-wise CR2 and Satterthwaite df equal efficacy.meta._cr2_vcov on the k x k matrices."""
+    """The block-wise CR2 and Satterthwaite df equal efficacy.meta.multilevel._cr2_vcov on the k x k matrices."""
     _, d = FIX["assink"]
     fit = sens["assink", "deltype"][0.6]
     s1, s2 = fit.sigma2

@@ -450,12 +450,13 @@ with SnakemakeApi() as api:
                         storage_settings=StorageSettings(), snakefile=Path("Snakefile"), workdir=Path("."))
     rules = {}
     for r in wapi._workflow.rules:
-        if not r.name.startswith("fig_"):
+        if not r.name.startswith(("fig_", "figures")):
             continue
         outs = []
-        for f in r.output:
+        for key, f in r.output.items():
             rep = f.flags.get("report")
-            outs.append({"path": str(f), "caption": None if rep is None else str(rep.caption.get_path_or_uri(secret_free=True)),
+            outs.append({"name": key, "path": str(f),
+                         "caption": None if rep is None else str(rep.caption.get_path_or_uri(secret_free=True)),
                          "category": None if rep is None else rep.category})
         rules[r.name] = {"output": outs, "log": [str(x) for x in r.log], "benchmark": str(r.benchmark or ""),
                          "params": {k: v for k, v in r.params.items()}}
@@ -478,30 +479,35 @@ def figure_rules():
 
 
 def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
-    """Fast check (no workflow run) of what the slow end-to-end test proves on real output: each fig_*
-    rule wraps its PNG in report() with an existing, non-empty caption, has a log and a benchmark,
-    draws a known figure kind, and summary.html lists that figure for its study or meta-analysis."""
+    """Fast check (no workflow run) of what the slow end-to-end test proves on real output: every figure of
+    every figure rule wraps its PNG in report() with an existing, non-empty caption, has a PDF beside it,
+    its rule has a log and a benchmark, draws a known figure kind, and summary.html lists that figure for
+    its study or meta-analysis. A study's figures are one job (rule `figures`; issue #22)."""
     import re
 
     from efficacy.summary import META_FIGURES, STUDY_FIGURES
 
-    assert len(figure_rules) == 14, sorted(figure_rules)
+    kinds = {k for rule in figure_rules.values() for k in rule["params"]["figures"]}
+    assert kinds == set(plots.FIGURES) - {"power", "coverage"}, sorted(kinds)  # those two: simulation.smk
+    assert len(figure_rules["figures"]["params"]["figures"]) == 8
     study_stems = {s for s, _ in STUDY_FIGURES}
     meta_stems = {s for s, _ in META_FIGURES}
     for name, rule in figure_rules.items():
-        png = [o for o in rule["output"] if o["path"].endswith(".png")]
-        assert len(png) == 1 and png[0]["caption"], f"{name}: PNG not wrapped in report() with a caption"
-        assert png[0]["category"], f"{name}: no report category"
-        cap = Path(png[0]["caption"])
-        cap = cap if cap.is_absolute() else ROOT / cap
-        assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {cap}"
         assert rule["log"] and rule["benchmark"], name
-        kind = rule["params"]["kind"]
-        assert name == f"fig_{kind}" and kind in plots.FIGURES, f"{name}: unknown kind {kind}"
-        path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", png[0]["path"])  # drop wildcard constraints
-        stem = path.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
-        known = study_stems if path.startswith("results/{study}/") else meta_stems
-        assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
+        outputs = {o["name"]: o for o in rule["output"]}
+        assert len(outputs) == 2 * len(rule["params"]["figures"]), name
+        for kind in rule["params"]["figures"]:
+            png, pdf = outputs[f"{kind}_png"], outputs[f"{kind}_pdf"]
+            assert png["caption"] and png["category"], f"{name}/{kind}: PNG not a report() item with a caption"
+            assert pdf["path"] == png["path"].removesuffix(".png") + ".pdf"
+            cap = Path(png["caption"])
+            cap = cap if cap.is_absolute() else ROOT / cap
+            assert cap.name == f"fig_{kind}.rst", cap
+            assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {cap}"
+            path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", png["path"])  # drop wildcard constraints
+            stem = path.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
+            known = study_stems if path.startswith("results/{study}/") else meta_stems
+            assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
     # and the simulation figures (rule simulation_figures) are report items too
     sim = (ROOT / "workflow" / "rules" / "simulation.smk").read_text(encoding="utf-8")
     for png in ("power_curve.png", "coverage.png"):
@@ -634,7 +640,7 @@ def test_invariance_figure_uses_the_configured_cutoffs(figure_rules, tmp_path):
     import yaml
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["measurement"]
-    opts = figure_rules["fig_invariance"]["params"]["options"]
+    opts = figure_rules["fig_invariance"]["params"]["figures"]["invariance"]["options"]
     assert opts == {"delta_cfi": cfg["delta_cfi"], "delta_rmsea": cfg["delta_rmsea"]}
     fig = plots.stage_figure("invariance", {"invariance": _invariance_df()}, delta_cfi=-0.002, delta_rmsea=0.03)
     titles = [ax.get_title() for ax in fig.axes]
@@ -642,3 +648,35 @@ def test_invariance_figure_uses_the_configured_cutoffs(figure_rules, tmp_path):
     cuts = [ln.get_xdata()[0] for ax in fig.axes[2:] for ln in ax.get_lines()]
     assert -0.002 in cuts and 0.03 in cuts and -0.010 not in cuts
     plt.close(fig)
+
+
+def test_one_failing_figure_does_not_lose_the_others(tmp_path, monkeypatch):
+    """The study's figure job draws every figure in one process: a figure that raises an unplanned error
+    becomes a placeholder naming it, the others are still written, and strict=True fails only afterwards."""
+    flow = pd.DataFrame({"step": [0, 1], "reason": ["raw data", "failed the attention check"],
+                         "excluded": [0, 7], "remaining": [100, 93]})
+    flow.to_csv(tmp_path / "flow.csv", index=False)
+    _invariance_df().to_csv(tmp_path / "inv.csv", index=False)
+    jobs = [("flow", {"flow": tmp_path / "flow.csv"}, tmp_path / "out" / "flow.png", {}),
+            ("invariance", {"invariance": tmp_path / "inv.csv"}, tmp_path / "out" / "invariance_g.png",
+             {"delta_cfi": -0.01, "delta_rmsea": 0.015})]
+    import efficacy.plots.stage as stage_mod
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a degenerate table")
+
+    monkeypatch.setattr(stage_mod, "invariance_plot", broken)
+    out = plots.render_stage_figures(jobs)
+    assert [o["kind"] for o in out] == ["flow", "invariance"]
+    assert out[0]["placeholder"] is None and out[0]["error"] is None
+    assert "ZeroDivisionError: a degenerate table" in out[1]["error"] == out[1]["placeholder"]
+    for o in out:
+        assert o["png"].stat().st_size > 0 and o["pdf"].stat().st_size > 0
+    for f in (tmp_path / "out").iterdir():
+        f.unlink()
+    from efficacy.errors import PlotError
+
+    with pytest.raises(PlotError, match="invariance"):
+        plots.render_stage_figures(jobs, strict=True)
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"flow.png", "flow.pdf", "invariance_g.png",
+                                                               "invariance_g.pdf"}

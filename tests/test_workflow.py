@@ -45,6 +45,31 @@ def test_snakefiles_are_snakefmt_formatted():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_deployed_as_a_module_with_snakedeploy(tmp_path):
+    """A researcher uses the workflow without copying the repository: `snakedeploy deploy-workflow` writes
+    config/, profiles/ and a workflow/Snakefile that declares this workflow as a module; with their data in
+    data/raw/ the dry run plans every study. snakedeploy's local provider (what a test can use offline)
+    writes the module's snakefile as a path relative to the deployment, which points nowhere; from GitHub it
+    writes github("owner/repo", path="Snakefile", tag=...). The test points the module at this checkout."""
+    source = copy_project(tmp_path / "source")
+    (source / "profiles").symlink_to("workflow/profiles")  # as in the repository
+    dest = tmp_path / "deployed"
+    proc = run([str(BIN / "snakedeploy"), "deploy-workflow", str(source), str(dest), "--branch", "main"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (dest / "config" / "config.yaml").is_file() and (dest / "config" / "README.md").is_file()
+    assert (dest / "profiles" / "default" / "config.yaml").is_file()
+    snakefile = dest / "workflow" / "Snakefile"
+    text = snakefile.read_text()
+    assert "use rule * from" in text and 'snakefile: \n        "Snakefile"' in text, text
+    snakefile.write_text(text.replace('        "Snakefile"', f'        "{source / "Snakefile"}"'))
+    shutil.copytree(ROOT / "data", dest / "data")  # the researcher's studies
+    proc = run([SNAKEMAKE, "-n", "--cores", "1"], dest)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    for study in yaml.safe_load((dest / "config" / "config.yaml").read_text())["studies"]:
+        assert f"results/{study}/clean.csv" in out, study
+
+
 def test_dry_run_lists_per_study_jobs():
     proc = run([SNAKEMAKE, "-n", "--quiet", "rules"], ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr

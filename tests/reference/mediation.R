@@ -67,7 +67,7 @@ out(list(
 ), "mediation_jobs.json")
 
 ## 2. Tal-Or et al. (2010), PROCESS model 4 (Hayes 2018, ch. 3) and parallel mediators (ch. 5) ---------
-data(Tal_Or, package = "psychTools")
+data("Tal.Or", package = "psych"); Tal_Or <- Tal.Or  # psych::Tal.Or (= Tal_Or; not in psychTools)
 to <- data.frame(cond = as.numeric(Tal_Or$cond), pmi = as.numeric(Tal_Or$pmi),
                  import = as.numeric(Tal_Or$import), reaction = as.numeric(Tal_Or$reaction),
                  gender = as.numeric(Tal_Or$gender), age = as.numeric(Tal_Or$age))
@@ -108,7 +108,9 @@ m14 <- '
 '
 f14 <- sem(m14, data = to, fixed.x = TRUE, meanstructure = TRUE)
 out(list(
-  source = "psychTools::Tal_Or; lm() and lavaan::sem(fixed.x=TRUE); PROCESS model 4 published values Hayes (2018) a=.4765 b=.5064 c=.4957 c'=.2544 ab=.2413",
+  source = "psych::Tal.Or (Tal-Or, Cohen, Tsfati & Gunther 2010; written to mediation_talor_data.csv); lm() and lavaan::sem(fixed.x=TRUE); PROCESS model 4 published values Hayes (2018, Introduction to Mediation, Moderation, and Conditional Process Analysis, 2nd ed., ch. 3, Fig. 3.3) a=.4765 b=.5064 c=.4957 c'=.2544 ab=.2413",
+  script = "tests/reference/mediation.R, section 2 (runs alone: the header plus section 2)",
+  published_process_model4 = list(a = 0.4765, b = 0.5064, c = 0.4957, c_prime = 0.2544, ab = 0.2413),
   n = nrow(to),
   lm_mediator = lm_tab(lm(pmi ~ cond, data = to)),
   lm_outcome = lm_tab(lm(reaction ~ pmi + cond, data = to)),

@@ -6,6 +6,7 @@ observed      product-of-coefficients mediation with parallel mediators, delta-m
               batched bootstrap and Monte Carlo CIs (:func:`mediate`; PROCESS model 4)
 moderated     conditional indirect effects, index of moderated mediation (PROCESS 7 and 14)
 sensitivity   the ACME(rho) curve for sequential ignorability (Imai, Keele & Yamamoto 2010)
+robustness    omitted-variable bias bounds and robustness values (Cinelli & Hazlett 2020), E-values
 causal        causal mediation by simulation of potential outcomes (Imai et al. 2010)
 latent        latent mediation: the efficacy scale as a factor in the SEM engine
 stage         the workflow stage: every design role of a codebook, model comparisons, verdict
@@ -18,6 +19,8 @@ from .causal import CausalMediationResult, causal_mediation
 from .latent import LatentMediationResult, latent_mediation
 from .moderated import MODERATED_COLUMNS, ModeratedMediationResult, moderated_mediation
 from .observed import MediationResult, mediate
+from .robustness import (EValueResult, OmittedVariableSensitivity, evalue, omitted_variable_sensitivity,
+                         robustness_value)
 from .sensitivity import SensitivityResult, sensitivity
 from .stage import (
                     MODEL_COMPARISON_COLUMNS,
@@ -32,6 +35,7 @@ __all__ = [
     "MediationResult", "mediate",
     "ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS",
     "SensitivityResult", "sensitivity",
+    "OmittedVariableSensitivity", "omitted_variable_sensitivity", "robustness_value", "EValueResult", "evalue",
     "CausalMediationResult", "causal_mediation",
     "LatentMediationResult", "latent_mediation",
     "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",

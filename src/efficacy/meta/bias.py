@@ -103,6 +103,7 @@ def egger_test(res):
 
     Examples
     --------
+    >>> from efficacy.meta import escalc, random_effects
     >>> es = escalc(measure="ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
     >>> eg = egger_test(random_effects(es))
     >>> round(eg.statistic, 3), round(eg.pvalue, 3)
@@ -159,6 +160,7 @@ def trim_and_fill(res, side=None, maxiter=100):
 
     Examples
     --------
+    >>> from efficacy.meta import escalc, random_effects
     >>> es = escalc(measure="ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
     >>> tf = trim_and_fill(random_effects(es))
     >>> tf.k0, tf.side, round(tf.model.estimate, 4)

@@ -58,8 +58,9 @@ def escalc(data=None, measure=None, *, add=0.5, to="only0", **columns):
         ``ai, bi, ci, di`` (or ``ai, n1i, ci, n2i``).
     add, to : float, str
         Continuity correction as metafor's default (``add=1/2, to="only0"``): 0.5 is added to
-        every cell of a 2x2 table that has a zero cell (OR, RR; RD uses no correction, as
-        metafor). ``to="none"`` disables it; ``to="all"`` adds to every table.
+        every cell of a 2x2 table that has a zero cell (OR, RR and RD, as metafor 3.8).
+        ``to="none"`` disables it; ``to="all"`` adds to every table. A log ratio that is then
+        infinite (a zero cell left uncorrected) is NA, as metafor recodes +-Inf to NA.
 
     Returns
     -------
@@ -147,28 +148,30 @@ def escalc(data=None, measure=None, *, add=0.5, to="only0", **columns):
         neg = np.argwhere(cells < 0)
         if neg.size:
             raise MetaError("negative cell count", where=f"row {neg[0][0]}, column {['ai','bi','ci','di'][neg[0][1]]}")
-        if measure != "RD":
-            if to == "all":
-                fix = np.ones(len(cells), bool)
-            elif to == "only0":
-                fix = (cells == 0).any(axis=1)
-            else:
-                fix = np.zeros(len(cells), bool)
-            cells = cells + np.where(fix[:, None], add, 0.0)
-            if fix.any() and to != "all":
-                note = np.where(fix, f"zero cell: {add} added to each cell (metafor add=1/2, to='only0')", None)
+        # metafor corrects the tables of all three 2x2 measures (RD too)
+        if to == "all":
+            fix = np.ones(len(cells), bool)
+        elif to == "only0":
+            fix = (cells == 0).any(axis=1)
+        else:
+            fix = np.zeros(len(cells), bool)
+        cells = cells + np.where(fix[:, None], add, 0.0)
+        if fix.any() and to != "all":
+            note = np.where(fix, f"zero cell: {add} added to each cell (metafor add=1/2, to='only0')", None)
         ai, bi, ci, di = cells.T
         n1, n2 = ai + bi, ci + di
-        if measure == "OR":
-            yi = np.log(ai * di / (bi * ci))
-            vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
-        elif measure == "RR":
-            yi = np.log((ai / n1) / (ci / n2))
-            vi = 1 / ai - 1 / n1 + 1 / ci - 1 / n2
-        else:
-            p1, p2 = ai / n1, ci / n2
-            yi = p1 - p2
-            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+        with np.errstate(divide="ignore", invalid="ignore"):  # uncorrected zero cells (to="none")
+            if measure == "OR":
+                yi = np.log(ai * di / (bi * ci))
+                vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
+            elif measure == "RR":
+                yi = np.log((ai / n1) / (ci / n2))
+                vi = 1 / ai - 1 / n1 + 1 / ci - 1 / n2
+            else:
+                p1, p2 = ai / n1, ci / n2
+                yi = p1 - p2
+                vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+        yi, vi = np.where(np.isinf(yi), np.nan, yi), np.where(np.isinf(vi), np.nan, vi)  # metafor: +-Inf -> NA
     return _es_frame(data, yi, vi, note)
 
 

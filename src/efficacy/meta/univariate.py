@@ -485,27 +485,40 @@ class SubgroupResult(TableResult):
 
 
 @renamed(level="ci_level")
-def subgroup(data=None, yi="yi", vi="vi", group=None, *, method="REML", ci_level=0.95):
+def subgroup(data=None, yi="yi", vi="vi", group=None, *, method="REML", test="z", ci_level=0.95):
     """Subgroup analysis: a separate model per group and the between-groups Q test.
 
-    The between-groups test is ``QM`` of the mixed-effects model with the group as a
-    categorical moderator (one common tau^2; metafor ``rma(yi, vi, mods = ~ group)``).
+    Each level of ``group`` gets its own random-effects model (its own tau^2; metafor
+    ``rma(yi, vi, subset = group == level)``). The between-groups test is ``QM`` of the
+    mixed-effects model with the group as a categorical moderator (one common tau^2; metafor
+    ``rma(yi, vi, mods = ~ factor(group))``): a chi-square test with ``m - 1`` df, or with
+    ``test="knha"`` an F test with ``(m - 1, k - m)`` df.
 
     Parameters
     ----------
     data : pandas.DataFrame, optional
         The studies; without it ``yi``, ``vi`` and ``group`` are arrays.
     yi, vi, group : str or array-like
-        Effect sizes, sampling variances and the grouping column (names in ``data``, or arrays).
+        Effect sizes, sampling variances and the categorical moderator (names in ``data``, or arrays).
     method : str
-        tau^2 estimator (as :func:`random_effects`).
+        tau^2 estimator (see :func:`random_effects`).
+    test : {"z", "knha"}
     ci_level : float
 
     Returns
     -------
     SubgroupResult
-        ``to_frame()``: one row per group (estimate, se, CI, tau2, I2, k) and a final row
-        ``between`` with the between-groups ``Q``, its df and p value (``Q_pvalue``).
+        ``to_frame()``: one row per group in sorted order (``k``, ``estimate``, ``se``, ``statistic``,
+        ``pvalue``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``tau2``, ``I2``, ``Q``,
+        ``Q_df``, ``Q_pvalue``; a group with one study has that study's estimate and tau2 = 0) and
+        a final row ``between`` with ``Q`` = QM, its df (``Q_df``, and ``Q_df2`` for the F test),
+        p value (``Q_pvalue``) and the common tau^2; ``Q_between``, ``Q_df``, ``Q_pvalue`` as
+        attributes.
+
+    References
+    ----------
+    Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009). *Introduction to
+    meta-analysis*, ch. 19. Wiley.
     """
     level = ci_level
     data = data_or_none(data, "subgroup", "yi=..., vi=..., group=...")
@@ -516,17 +529,26 @@ def subgroup(data=None, yi="yi", vi="vi", group=None, *, method="REML", ci_level
         yi, vi, group = "yi", "vi", "group"
     check_columns(data, [("yi", yi), ("vi", vi), ("group", group)])
     rows = []
+    crit = stats.norm.ppf(0.5 + level / 2)
     for g, d in data.groupby(group, sort=True):
-        if len(d) < 2:
-            rows.append({"group": g, "k": len(d), "reason": "k < 2: no pooled estimate"})
+        if len(d) == 1:
+            y1, s1 = float(d[yi].iloc[0]), float(np.sqrt(d[vi].iloc[0]))
+            rows.append({"group": g, "k": 1, "estimate": y1, "se": s1, "statistic": y1 / s1,
+                         "pvalue": 2 * stats.norm.sf(abs(y1 / s1)), "ci_low": y1 - crit * s1,
+                         "ci_high": y1 + crit * s1, "pi_low": y1 - crit * s1, "pi_high": y1 + crit * s1,
+                         "tau2": 0.0, "I2": 0.0, "Q": 0.0, "Q_df": 0, "Q_pvalue": np.nan,
+                         "reason": "k = 1: the study's own estimate"})
             continue
-        r = random_effects(yi=d[yi], vi=d[vi], method=method, ci_level=level)
-        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
-                     "ci_high": r.ci_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "reason": ""})
+        r = random_effects(yi=d[yi], vi=d[vi], method=method, test=test, ci_level=level)
+        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "statistic": r.statistic,
+                     "pvalue": r.pvalue, "ci_low": r.ci_low, "ci_high": r.ci_high, "pi_low": r.pi_low,
+                     "pi_high": r.pi_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "Q_df": r.Q_df,
+                     "Q_pvalue": r.Q_pvalue, "reason": r.reason if getattr(r, "reason", "") else ""})
     dd = data.copy()
     dd[group] = dd[group].astype(str)
-    m = random_effects(dd, yi, vi, mods=[group], method=method, ci_level=level)
-    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0], "Q_pvalue": m.QM_pvalue,
+    m = random_effects(dd, yi, vi, mods=[group], method=method, test=test, ci_level=level)
+    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0],
+                 "Q_df2": m.QM_df[1] if len(m.QM_df) > 1 else np.nan, "Q_pvalue": m.QM_pvalue,
                  "tau2": m.tau2, "reason": ""})
     return SubgroupResult(pd.DataFrame(rows))
 

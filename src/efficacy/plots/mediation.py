@@ -37,6 +37,7 @@ def sensitivity_curve(sensitivity_df, *, y=None, m=None, title=None, width=SINGL
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, numpy as np, pandas as pd
     >>> rho = np.linspace(-0.9, 0.9, 19)
     >>> df = pd.DataFrame({"rho": rho, "acme": 0.3 - rho, "ci_low": 0.1 - rho, "ci_high": 0.5 - rho})
     >>> fig = sensitivity_curve(df); plt.close(fig)

@@ -47,6 +47,7 @@ from scipy import optimize, stats
 from .._api import missing_column
 from ..errors import EfficacyError, SEMError
 from ..results import FitMeasures, ResultMixin
+from . import robust as sem_robust
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
 
@@ -133,6 +134,19 @@ class SEMResult(FitMeasures, ResultMixin):
     vcov : pandas.DataFrame
         Covariance matrix of the free (unique) parameters.
     loglik : float
+    estimator : str
+        "ML", "MLR" or "MLM" (lavaan's ``estimator=``).
+    test : str
+        lavaan's name of the test statistic(s): "standard" (ML), "yuan.bentler.mplus" (MLR),
+        "satorra.bentler" (MLM). The scaled statistic and the robust indices are in ``fit``
+        (``chisq.scaled``, ``chisq.scaling.factor``, ``cfi.robust``, ...).
+    information : str
+        "expected" or "observed": the information matrix behind the standard errors.
+    se_type : str
+        lavaan's ``se=``: "standard", "robust.huber.white", "robust.sem", "robust.cluster",
+        "robust.cluster.sem".
+    cluster : str or None
+        The cluster column of cluster-robust standard errors and test.
     """
 
     converged: bool
@@ -144,6 +158,11 @@ class SEMResult(FitMeasures, ResultMixin):
     loglik: float
     missing: str = "listwise"
     n: int = 0
+    estimator: str = "ML"
+    test: str = "standard"
+    information: str = "expected"
+    se_type: str = "standard"
+    cluster: str | None = None
 
     _headline = ("converged", "proper", "n", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
     _title = "Structural equation model (ML)"
@@ -156,7 +175,8 @@ class SEMResult(FitMeasures, ResultMixin):
 
     def __repr__(self):
         f = self.fit
-        return (f"SEMResult(n={self.n}, missing={self.missing!r}, converged={self.converged}, "
+        return (f"SEMResult(n={self.n}, estimator={self.estimator!r}, missing={self.missing!r}, "
+                f"converged={self.converged}, "
                 f"proper={self.proper}, chisq={f.get('chisq', np.nan):.3f}, df={f.get('df', np.nan):g}, "
                 f"cfi={f.get('cfi', np.nan):.3f}, rmsea={f.get('rmsea', np.nan):.3f}, "
                 f"srmr={f.get('srmr', np.nan):.3f}, npar={f.get('npar', 0)})")
@@ -642,8 +662,19 @@ def _rmsea_ci(chisq, df, n, level):
     return np.sqrt(lam / (n * df))
 
 
+def _cluster_ids(data, cluster, keep):
+    """Cluster identifiers of the rows kept for the fit (None without ``cluster``)."""
+    if cluster is None:
+        return None
+    cl = data[cluster].to_numpy()[keep]
+    if len(pd.unique(cl)) < 2:
+        raise SEMError("cluster-robust standard errors need at least two clusters",
+                       found=f"{cluster}: {len(pd.unique(cl))} cluster", expected="two or more clusters")
+    return cl
+
+
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator="ML", ci_level=0.95, se=True):
+        meanstructure=None, estimator="ML", ci_level=0.95, se=True, cluster=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -671,13 +702,27 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         first loading fixed to 1, (residual) variances free, exogenous latent
         covariances free.
     meanstructure : bool or None
-        None: True for FIML, else False (lavaan's default).
-    estimator : {"ML"}
+        None: True for FIML or with ``cluster``, else False (lavaan's default).
+    estimator : {"ML", "MLR", "MLM"}
+        "ML": normal-theory standard errors (expected information; observed with FIML) and
+        chi-square. "MLR" (lavaan ``estimator = "MLR"``): the same estimates with Huber-White
+        sandwich standard errors (observed information) and the Yuan-Bentler scaled chi-square
+        (``test = "yuan.bentler.mplus"``), complete data or FIML. "MLM" (Satorra-Bentler,
+        expected information, complete data only). Both add lavaan's ``fitMeasures`` entries
+        ``chisq.scaled``, ``df.scaled``, ``pvalue.scaled``, ``chisq.scaling.factor``,
+        ``baseline.chisq.scaled``, ``cfi.scaled``, ``tli.scaled``, ``rmsea.scaled`` (with
+        ``rmsea.ci.lower.scaled`` / ``rmsea.ci.upper.scaled``), ``cfi.robust``, ``tli.robust``,
+        ``rmsea.robust``, ``rmsea.ci.lower.robust``, ``rmsea.ci.upper.robust`` to ``fit``; see
+        :mod:`efficacy.sem_robust`.
     ci_level : float
     se : bool
         False skips the information matrix (``se``, ``statistic``, ``pvalue``, CI and ``vcov`` are NaN):
         for callers that only need the fit, e.g. chi-square difference tests. With FIML the
-        observed information is the costly part of a fit.
+        observed information is the costly part of a fit. MLR and MLM compute it anyway (the
+        scaled test needs it).
+    cluster : str or None
+        Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
+        and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
 
     Returns
     -------
@@ -687,25 +732,39 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     """
     if not isinstance(data, pd.DataFrame):
         raise SEMError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if estimator != "ML":
-        raise SEMError("only the ML estimator is implemented", found=repr(estimator), expected="'ML'")
+    estimator = estimator.upper() if isinstance(estimator, str) else estimator
+    if estimator not in sem_robust.ESTIMATORS:
+        raise SEMError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR' or 'MLM'")
     if missing in ("ml", "FIML", "fiml"):
         missing = "fiml"
     if missing not in ("listwise", "fiml"):
         raise SEMError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
+    if estimator == "MLM" and missing == "fiml":
+        raise SEMError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
+                       expected="estimator='MLR' with missing='fiml', or missing='listwise'")
+    if cluster is not None:
+        if estimator == "ML":
+            raise SEMError("cluster-robust standard errors need a robust estimator", found="estimator='ML'",
+                           expected="estimator='MLR' or 'MLM' with cluster=")
+        if cluster not in data.columns:
+            raise SEMError("cluster column not in the data", found=repr(cluster), expected="a data column")
+        if data[cluster].isna().any():
+            raise SEMError("missing values in the cluster column", found=f"{cluster}: {int(data[cluster].isna().sum())} NA",
+                           expected="a cluster for every row")
     if auto not in ("sem", "cfa", "none"):
         raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
     ms_arg = meanstructure
     if meanstructure is None and re.search(r"~\s*(?:[-+.0-9eE]+\s*\*\s*)?1\s*(?:$|[+#;\n])", model, re.M):
         meanstructure = ms_arg = True  # intercepts in the syntax switch the mean structure on (lavaan)
     if meanstructure is None:
-        meanstructure = missing == "fiml"
+        meanstructure = missing == "fiml" or cluster is not None
     if missing == "fiml" and not meanstructure:
         raise SEMError("FIML needs a mean structure", found="meanstructure=False", expected="meanstructure=True")
     rows = parse_model(model)
     if group is not None:
         return _sem_multigroup(data, rows, group, equal, partial, missing, auto,
-                               True if ms_arg is None else bool(ms_arg), ci_level, se)
+                               True if ms_arg is None else bool(ms_arg), ci_level, se,
+                               estimator=estimator, cluster=cluster)
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -730,6 +789,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if n < 2:
         raise SEMError("too few complete cases", found=f"n = {n}")
     _check_variance(X, obs)
+    cl = _cluster_ids(data, cluster, keep)
     pats = _Patterns(X)
     Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
     mod.set_fixed(Mh1, Sh1)
@@ -805,16 +865,17 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if not meanstructure:
         dmu = np.zeros_like(dmu)
     vcov = np.full((mod.npar, mod.npar), np.nan)
+    Info = None
     try:
-        if not se:
+        if not se and estimator == "ML":
             raise _NoSE
-        if missing == "listwise":
+        if missing == "listwise" and estimator != "MLR":
             Info = n * _expected_info(Sig, dSig, dmu)
-        else:
+        else:  # observed information (FIML, MLR)
             def grad(t):
                 S_, m_ = implied(t)
                 d1, d2 = mod.derivatives(t)
-                return _loglik_grad(pats, S_, m_, d1, d2)
+                return _loglik_grad(pats, S_, m_, d1, d2 if meanstructure else np.zeros_like(d2))
             Info = -_numhess(grad, theta)
         vcov = np.linalg.inv(Info)
         if np.any(np.diag(vcov) < 0):
@@ -892,6 +953,10 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
                loglik=float(ll - ll_x), loglik_saturated=float(ll_sat - ll_x),
                aic=float(-2 * (ll - ll_x) + 2 * npar), bic=float(-2 * (ll - ll_x) + npar * np.log(n)), npar=int(npar), n=int(n),
                baseline_chisq=float(b_chisq), baseline_df=int(b_df))
+    if estimator != "ML" and Info is not None:
+        grp = sem_robust.RobustGroup(X=X, sigma=Sig, mu=mu, dsigma=dSig, dmu=dmu, sigma1=Sh1, mu1=Mh1,
+                                     x_idx=tuple(oi[v] for v in mod.ov_x), cluster=cl)
+        vcov, se_free = sem_robust.apply_robust([grp], Info, estimator, fit, warn, missing, meanstructure, vcov)
     # parameter table
     zc = stats.norm.ppf(0.5 + ci_level / 2)
     sdv = np.sqrt(np.clip(np.diag(V), 0, None))
@@ -930,7 +995,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         pnames.append(r["label"] or f"{r['lhs']}{r['op']}{r['rhs']}")
     vc = pd.DataFrame(vcov, index=pnames, columns=pnames)
     return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est_df,
-                     vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n))
+                     vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n),
+                     **sem_robust.estimator_fields(estimator, missing, cluster))
 
 
 # --------------------------------------------------------------------------- multi-group
@@ -956,7 +1022,8 @@ def _row_type(r, latents, ov_x):
     return None
 
 
-def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True):
+def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True,
+                    estimator="ML", cluster=None):
     """Multi-group ML (lavaan ``group=``, ``group.equal=``, ``group.partial=``)."""
     if group not in data.columns:
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
@@ -980,16 +1047,18 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         if bad:
             raise SEMError("model variable(s) are not numeric", found=", ".join(bad), expected="numeric columns")
         X = data.loc[data[group] == lev, obs].to_numpy(dtype=float)
-        X = X[~np.isnan(X).any(axis=1)] if missing == "listwise" else X[~np.isnan(X).all(axis=1)]
+        keep = ~np.isnan(X).any(axis=1) if missing == "listwise" else ~np.isnan(X).all(axis=1)
+        X = X[keep]
         n, p = X.shape
         if n < 2:
             raise SEMError("too few cases in a group", found=f"{group} = {lev!r}: n = {n}")
         _check_variance(X, obs, f" in group {group} = {lev!r}")
+        cl = _cluster_ids(data.loc[data[group] == lev], cluster, keep)
         pats = _Patterns(X)
         Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
         mod.set_fixed(Mh1, Sh1)
         groups.append(dict(mod=mod, X=X, n=n, p=p, pats=pats, Mh1=Mh1, Sh1=Sh1, ll_sat=ll_sat, level=lev,
-                           oi={v: i for i, v in enumerate(obs)}))
+                           oi={v: i for i, v in enumerate(obs)}, cluster=cl))
     # global parameter map
     g0 = groups[0]["mod"]
     key0 = {(r["lhs"], r["op"], r["rhs"]): r for r in g0.table}
@@ -1090,10 +1159,11 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(gv)):.3g})")
     # information
     vcov = np.full((nglob, nglob), np.nan)
+    Info = None
     try:
-        if not se:
+        if not se and estimator == "ML":
             raise _NoSE
-        if missing == "listwise":
+        if missing == "listwise" and estimator != "MLR":
             Info = info_total(theta)
         else:
             Info = -_numhess(grad_ll, theta)
@@ -1185,6 +1255,26 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
                srmr=float(srmr_num / N), loglik=float(ll), loglik_saturated=float(ll_sat_tot - ll_x_tot),
                aic=float(-2 * ll + 2 * nglob), bic=float(-2 * ll + nglob * np.log(N)), npar=int(nglob),
                n=int(N), baseline_chisq=float(b_chisq), baseline_df=int(b_df), ngroups=ng)
+    if estimator != "ML" and Info is not None:
+        rgroups = []
+        for G in groups:
+            t, Sig, mu = parts(theta, G)
+            d1, d2 = G["mod"].derivatives(t)
+            dsig, dmu = np.zeros((nglob,) + d1.shape[1:]), np.zeros((nglob, d2.shape[1]))
+            np.add.at(dsig, G["map"], d1)   # local -> global free parameters (shared ones summed)
+            if meanstructure:
+                np.add.at(dmu, G["map"], d2)
+            rgroups.append(sem_robust.RobustGroup(X=G["X"], sigma=Sig, mu=mu, dsigma=dsig, dmu=dmu, sigma1=G["Sh1"],
+                                                  mu1=G["Mh1"], x_idx=tuple(G["oi"][v] for v in G["mod"].ov_x),
+                                                  cluster=G["cluster"]))
+        vcov, se_glob = sem_robust.apply_robust(rgroups, Info, estimator, fit, warn, missing, meanstructure, vcov)
+        for row in out:
+            kg = row["free"] - 1
+            if kg >= 0:
+                se = se_glob[kg]
+                z = row["estimate"] / se if se > 0 else np.nan
+                row.update(se=se, statistic=z, pvalue=2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
+                           ci_low=row["estimate"] - zc * se, ci_high=row["estimate"] + zc * se)
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
     est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: (est_df["group"].iloc[a],
@@ -1193,4 +1283,5 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     est_df["group_level"] = [groups[g - 1]["level"] for g in est_df["group"]]
     pn = [f"p{k + 1}" for k in range(nglob)]
     return SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
-                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N))
+                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N),
+                     **sem_robust.estimator_fields(estimator, missing, cluster))
