@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,22 @@ def test_end_to_end_run_is_complete_and_byte_identical(tmp_path):
     assert tables_a == tables_b and len(tables_a) > 10
     different = [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)]
     assert different == []
+
+    # A change to one study reruns that study's jobs and the across-study ones, nothing else (issue #22).
+    proj = a.parent
+    cmd = [SNAKEMAKE, "-n", "--workflow-profile", "none", "--cores", "1", "--configfile", str(FAST_CONFIG)]
+    proc = run(cmd, proj)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    with open(proj / "data" / "raw" / "jobs_ii" / "codebook.yaml", "a", encoding="utf-8") as f:
+        f.write("# edited\n")
+    proc = run(cmd, proj)
+    out = proc.stdout + proc.stderr
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", out, flags=re.M)
+    wild = {w for _, w in jobs}
+    assert {w.split("=")[1] for w in wild if w.startswith("study=")} == {"jobs_ii"}, wild
+    # the across-study analysis that pools every study (efficacy_behavior), and its figures
+    assert {w for w in wild if w.startswith("name=")} == {"name=efficacy_behavior"}, wild
+    ran = set(re.findall(r"^rule (\w+):", out, flags=re.M))
+    assert {"clean", "reliability", "measurement", "mediation", "latent_mediation", "figures", "summary",
+            "provenance"} <= ran, ran
+    assert not ran & {"panel", "figures_panel", "measurement_invariance", "fig_invariance"}, ran
