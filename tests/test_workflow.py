@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -120,8 +121,28 @@ def test_end_to_end_run_is_complete_and_byte_identical(tmp_path):
     different = [str(t) for t in tables_a if not filecmp.cmp(a / t, b / t, shallow=False)]
     assert different == []
 
-    # A change to one study reruns that study's jobs and the across-study ones, nothing else (issue #22).
+    # Manuscript tables (snakemake tables): the Word table's cells are the CSV's numbers, APA-formatted.
     proj = a.parent
+    proc = run([SNAKEMAKE, "tables", "--workflow-profile", "none", "--cores", "2", "--configfile", str(FAST_CONFIG)],
+               proj)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    import docx
+
+    med = pd.read_csv(a / "jobs_ii" / "mediation.csv")
+    doc = docx.Document(a / "jobs_ii" / "tables" / "tables.docx")
+    (table,) = [t for t in doc.tables if t.rows[0].cells[2].text == "Effect"]
+    cells = {r.cells[2].text: r for r in table.rows[1:]}
+    b = med[(med["effect"] == "b") & med["reason"].isna()].iloc[0]
+    assert cells["b (M → Y)"].cells[3].text == f"{b['estimate']:.3f}"
+    assert cells["b (M → Y)"].cells[5].text == f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
+    rel = pd.read_csv(a / "two_cultures" / "reliability.csv")
+    alpha = rel[(rel["scale"] == "efficacy") & (rel["group"] == "all")]["alpha"].iloc[0]
+    doc = docx.Document(a / "two_cultures" / "tables" / "tables.docx")
+    row = [r for r in doc.tables[0].rows if r.cells[0].text == "efficacy"][0]
+    assert row.cells[3].text == f"{alpha:.2f}".lstrip("0")
+    assert "\\toprule" in (a / "two_cultures" / "tables" / "tables.tex").read_text()
+
+    # A change to one study reruns that study's jobs and the across-study ones, nothing else (issue #22).
     cmd = [SNAKEMAKE, "-n", "--workflow-profile", "none", "--cores", "1", "--configfile", str(FAST_CONFIG)]
     proc = run(cmd, proj)
     assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
