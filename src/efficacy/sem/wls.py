@@ -64,7 +64,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
+from scipy.special import chndtr, ndtr
 
 from ..errors import DataError, SEMError
 from . import robust as sem_robust
@@ -322,32 +323,32 @@ def _gauss_newton(groups, maps, nglob, theta0, *, maxit=500, tol=1e-10):
 
     theta = np.asarray(theta0, float).copy()
     f, H, g = pieces(theta)
-    converged = False
-    for it in range(maxit):
+    for _ in range(maxit):
+        if np.max(np.abs(2 * g)) < tol:
+            break
         try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(H, g, rcond=None)[0]
+        # the full Gauss-Newton step is tried with its derivatives at once (it is nearly always taken)
+        fn, Hn, gn = pieces(theta + step)
         a = 1.0
-        while a > 1e-10:
-            cand = theta + a * step
-            fn = value(cand)
-            if np.isfinite(fn) and fn <= f + 1e-14 * max(1.0, f):
+        if not (np.isfinite(fn) and fn <= f + 1e-14 * max(1.0, f)):
+            a = 0.5
+            while a > 1e-10:
+                fn = value(theta + a * step)
+                if np.isfinite(fn) and fn <= f + 1e-14 * max(1.0, f):
+                    break
+                a /= 2
+            else:
                 break
-            a /= 2
-        else:
+            fn, Hn, gn = pieces(theta + a * step)
+        theta = theta + a * step
+        f_old, f, H, g = f, fn, Hn, gn
+        if abs(f_old - f) < 1e-15 * max(1.0, f) and a * np.max(np.abs(step)) < 1e-9:
             break
-        theta = cand
-        f_old = f
-        f, H, g = pieces(theta)
-        if np.max(np.abs(2 * g)) < tol or (abs(f_old - f) < 1e-15 * max(1.0, f) and a * np.max(np.abs(step)) < 1e-9):
-            converged = np.max(np.abs(2 * g)) < 1e-6
-            break
-    else:
-        converged = np.max(np.abs(2 * g)) < 1e-6
-    if not converged:
-        converged = np.max(np.abs(2 * g)) < 1e-6
-    return theta, f, g, bool(converged)
+    converged = bool(np.isfinite(f) and np.max(np.abs(2 * g)) < 1e-6)
+    return theta, f, g, converged
 
 
 # --------------------------------------------------------------------------- inference
@@ -387,6 +388,30 @@ def _inference(groups, maps, nglob, theta):
     tr2 = float(np.sum(UG * UG.T))
     return dict(E=E, Einv=Einv, vcov=vcov, D=D, v=v, Gamma=Gam, tr1=tr1, tr2=tr2, chisq=max(chisq, 0.0),
                 resid=resid, N=N)
+
+
+def _rmsea_ci(X2, df, n, *, G=1, c_hat=1.0, level=0.90):
+    """RMSEA interval as ``lavaan:::lav_fit_rmsea_ci`` (same as :func:`efficacy.sem.robust.rmsea_ci`), with the
+    noncentral chi-square CDF called as the raw ufunc ``scipy.special.chndtr`` (fast)."""
+    if not (np.isfinite(X2) and np.isfinite(df) and np.isfinite(n)) or df <= 0:
+        return np.nan, np.nan
+    up, lo = 1 - (1 - level) / 2, (1 - level) / 2
+
+    def cdf(lam):
+        return float(chndtr(X2, df, lam)) if lam > 0 else float(stats.chi2.cdf(X2, df))
+
+    if df < 1 or cdf(0.0) - up < 0:
+        low = 0.0
+    else:
+        lam = optimize.brentq(lambda t: cdf(t) - up, 0.0, X2, xtol=1e-12)
+        low = np.sqrt(c_hat * lam / (n * df)) * np.sqrt(G)
+    n_rmsea = max(n, 4 * X2)
+    if df < 1 or cdf(n_rmsea) - lo > 0 or cdf(0.0) - lo < 0:
+        high = 0.0
+    else:
+        lam = optimize.brentq(lambda t: cdf(t) - lo, 0.0, n_rmsea, xtol=1e-12)
+        high = np.sqrt(c_hat * lam / (n * df)) * np.sqrt(G)
+    return float(low), float(high)
 
 
 def _bdiag(blocks):
@@ -523,9 +548,9 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     fit["cfi.scaled"] = sem_robust._cfi(Tss, df, Tbss, dfb) if df > 0 else fit["cfi"]
     fit["tli.scaled"] = sem_robust._tli(Tss, df, Tbss, dfb) if df > 0 else fit["tli"]
     fit["rmsea"] = sem_robust._rmsea(T, df, Nf, ng)
-    fit["rmsea_ci_low"], fit["rmsea_ci_high"] = sem_robust.rmsea_ci(T, df, Nf, G=ng)
+    fit["rmsea_ci_low"], fit["rmsea_ci_high"] = _rmsea_ci(T, df, Nf, G=ng)
     fit["rmsea.scaled"] = sem_robust._rmsea(Tss, df, Nf, ng)
-    fit["rmsea.ci.lower.scaled"], fit["rmsea.ci.upper.scaled"] = sem_robust.rmsea_ci(Tss, df, Nf, G=ng)
+    fit["rmsea.ci.lower.scaled"], fit["rmsea.ci.upper.scaled"] = _rmsea_ci(Tss, df, Nf, G=ng)
     cat = _catml(groups, maps, theta, inf, df, dfb) if df > 0 else None
     if cat is None:
         if df > 0:
@@ -537,7 +562,7 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
         fit["cfi.robust"] = sem_robust._cfi(XX3, df, XX3b, dfb, c3, c3b)
         fit["tli.robust"] = sem_robust._tli(XX3, df, XX3b, dfb, c3, c3b)
         fit["rmsea.robust"] = sem_robust._rmsea(XX3, df, Nf, ng, c3)
-        fit["rmsea.ci.lower.robust"], fit["rmsea.ci.upper.robust"] = sem_robust.rmsea_ci(
+        fit["rmsea.ci.lower.robust"], fit["rmsea.ci.upper.robust"] = _rmsea_ci(
             XX3 / c3, df, Nf, G=ng, c_hat=c3)
     fit["srmr"] = _srmr(groups, maps, theta)
     fit["loglik"] = fit["aic"] = fit["bic"] = np.nan
@@ -566,10 +591,7 @@ def _table_rows(G, gi, mp, theta, se_glob, zc, multigroup):
     def row(lhs, op, rhs, label, kloc, est, std):
         kg = int(mp[kloc]) if kloc >= 0 else -1
         se = float(se_glob[kg]) if kg >= 0 else 0.0
-        z = est / se if kg >= 0 and se > 0 else np.nan
-        pv = 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan
-        out.append(dict(lhs=lhs, op=op, rhs=rhs, group=gi + 1, label=label, free=kg + 1, est=float(est),
-                        se=se, z=z, pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
+        out.append((lhs, op, rhs, gi + 1, label, kg + 1, float(est), se, float(std)))
 
     for r in mod.table:
         k = r["free"] - 1
@@ -597,10 +619,22 @@ def _table_rows(G, gi, mp, theta, se_glob, zc, multigroup):
     return out
 
 
-def _order(df):
-    order = {"=~": 0, "~": 1, "|": 2, "~~": 3, "~1": 4, "~*~": 5}
-    key = sorted(range(len(df)), key=lambda a: (df["group"].iloc[a], order[df["op"].iloc[a]]))
-    return df.iloc[key].reset_index(drop=True)
+_OP_ORDER = {"=~": 0, "~": 1, "|": 2, "~~": 3, "~1": 4, "~*~": 5}
+
+
+def _estimates_frame(rows, zc):
+    """The parameter table from row tuples: z, p and CI vectorised; rows ordered by group, then operator."""
+    lhs, op, rhs, grp, label, free, est, se, std = zip(*rows)
+    key = np.lexsort((np.array([_OP_ORDER[o] for o in op]), np.array(grp)))
+    est, se, free = np.array(est)[key], np.array(se)[key], np.array(free)[key]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where((free > 0) & (se > 0), est / se, np.nan)
+    pick = [lhs, op, rhs, label]
+    lhs, op, rhs, label = ([v[k] for k in key] for v in pick)
+    return pd.DataFrame({"lhs": lhs, "op": op, "rhs": rhs, "group": np.array(grp)[key], "label": label,
+                         "free": free, "est": est, "se": se, "z": z,
+                         "pvalue": np.where(np.isfinite(z), 2 * ndtr(-np.abs(z)), np.nan),
+                         "ci_low": est - zc * se, "ci_high": est + zc * se, "std_all": np.array(std)[key]})
 
 
 # --------------------------------------------------------------------------- entry point
@@ -671,7 +705,7 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
         if neg or negl:
             proper = False
             warn.append(where + "negative variance(s): " + ", ".join(neg + negl))
-    est = _order(pd.DataFrame(rows))
+    est = _estimates_frame(rows, zc)
     if multigroup:
         est["group_level"] = [groups[g - 1].level for g in est["group"]]
     if inf is not None:
