@@ -21,16 +21,16 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # one core, as the target; set before numpy loads
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from efficacy.sem import sem  # noqa: E402
+from efficacy.sem import sem
 
 ITEMS = [f"y{j + 1}" for j in range(12)]
 MODEL = "f1 =~ " + " + ".join(ITEMS[:6]) + "\nf2 =~ " + " + ".join(ITEMS[6:])
@@ -88,7 +88,7 @@ def lavaan_time(data, repeat):
         data.to_csv(csv, index=False)
         script = Path(tmp) / "b.R"
         script.write_text(R_SCRIPT.format(csv=csv, model=MODEL.replace("\n", "\\n"), repeat=repeat))
-        out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, timeout=600)
+        out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, timeout=600, check=False)
     if out.returncode != 0:
         print("lavaan failed:", out.stderr.strip()[-300:])
         return None

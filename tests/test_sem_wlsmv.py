@@ -1,7 +1,8 @@
 """WLSMV for ordered-categorical indicators (efficacy.sem.wls) and categorical omega against lavaan / semTools.
 
 Reference values: tests/reference/sem_wlsmv_fits.json, made by tests/reference/sem_wlsmv.R (lavaan 0.6.14,
-semTools 0.5.6). Every block holds the lavaan call ("call"), its options (estimator DWLS, se "robust.sem",
+semTools 0.5.6); the multi-group blocks are ordinal invariance by school fitted from semTools::measEq.syntax
+(ID.cat = "Wu.Estabrook.2016"). Every block holds the lavaan call ("call"), its options (estimator DWLS, se "robust.sem",
 test "scaled.shifted", parameterization "delta"), ``fitMeasures()``, the scaled-shifted test (statistic,
 scaling factor, shift), ``parameterEstimates()`` and ``standardizedSolution()``; and, for CFAs,
 ``compRelSEM()`` (categorical omega). Data: Holzinger & Swineford x1..x9 cut into 3-5 categories
@@ -39,7 +40,8 @@ M = R["models"]
 @pytest.fixture(scope="module")
 def data():
     hs = pd.read_csv(REF / "categorical_hs_cut.csv")[[f"x{i}" for i in range(1, 10)]]
-    return dict(hs=hs, bfi=pd.read_csv(REF / "categorical_bfi.csv"))
+    hs_g = hs.assign(school=pd.read_csv(REF / "sem_hs1939.csv")["school"])   # same row order (sem_wlsmv.R)
+    return dict(hs=hs, hs_g=hs_g, bfi=pd.read_csv(REF / "categorical_bfi.csv"))
 
 
 # key -> (data set, model, keyword arguments of efficacy.sem.sem); the lavaan call is R[key]["call"]
@@ -177,6 +179,91 @@ def test_mcdonald_omega_ordinal_constant_item_is_nan_with_reason(data):
     d = data["bfi"][["A2", "A3", "A4"]].assign(A6=3)
     res = mcdonald_omega(d, ordinal=True)
     assert np.isnan(res.omega_total) and "zero-variance" in res.reason
+
+
+# ----------------------------------------------------------------------------------------------- multi-group
+
+# ordinal invariance by school: key -> equal, partial (lavaan: measEq.syntax(ID.cat = "Wu.Estabrook.2016",
+# ID.fac = "std.lv") fitted with WLSMV; efficacy identifies the factors by marker variables instead)
+MG_CASES = {
+    "mg_configural": ((), ()),
+    "mg_loadings": (("loadings",), ()),
+    "mg_thresholds": (("thresholds",), ()),
+    "mg_metric": (("thresholds", "loadings"), ()),
+    "mg_scalar": (("thresholds", "loadings", "intercepts"), ()),
+    "mg_scalar_partial": (("thresholds", "loadings", "intercepts"), ("x3 ~ 1",)),
+    "mg_lavaan_default": ((), ()),        # plain cfa(group = "school", ordered = ...): lavaan's own configural
+}
+
+
+@pytest.fixture(scope="module")
+def mg_fits(data):
+    return {key: sem(data["hs_g"], M["hs"], auto="cfa", ordered=True, group="school", equal=eq, partial=pa)
+            for key, (eq, pa) in MG_CASES.items()}
+
+
+@pytest.mark.parametrize("key", sorted(MG_CASES))
+def test_wlsmv_multigroup_fit_matches_lavaan(mg_fits, key):
+    ref, res = R[key]["fit"], mg_fits[key]
+    assert res.converged and res.proper and not res.warnings, res.warnings
+    assert res.fit["df"] == ref["df"] and res.fit["npar"] == ref["npar"] and res.fit["ngroups"] == 2
+    assert res.n == ref["ntotal"] == sum(R[key]["nobs"])
+    for k_ref, k in FIT_KEYS.items():
+        if ref[k_ref] is None:   # lavaan 0.6.14: no robust indices when thresholds are constrained across groups
+            assert np.isnan(res.fit[k]), f"{key}: {k_ref}"
+        else:
+            assert_allclose(res.fit[k], ref[k_ref], rtol=1e-4, atol=1e-6, err_msg=f"{key}: {k_ref}")
+    assert_allclose(res.fit["chisq.shift.parameters"], R[key]["test"]["shift_parameter"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("key", sorted(MG_CASES))
+def test_wlsmv_multigroup_estimates_match_lavaan(mg_fits, key):
+    """Thresholds, scaling factors and latent-response intercepts (the same under marker or std.lv
+    identification): estimates and SEs; every row's fully standardised estimate."""
+    ref = _ref_table(key)
+    ours = mg_fits[key].estimates.assign(rhs=lambda d: d["rhs"].fillna("")).set_index(["lhs", "op", "rhs", "group"])
+    assert len(ours) == len(ref)
+    for _, r in ref.iterrows():
+        o = ours.loc[(r["lhs"], r["op"], r["rhs"], r["group"])]
+        where = f"{key}: {r['lhs']} {r['op']} {r['rhs']} (group {r['group']})"
+        assert_allclose(o["std_all"], r["est_std"], atol=1e-4, err_msg=where)
+        if r["op"] in ("|", "~*~") or (r["op"] == "~1" and r["lhs"].startswith("x")):
+            assert_allclose(o["est"], r["est"], atol=1e-4, err_msg=where)
+            if r["se"] > 0:
+                assert_allclose(o["se"], r["se"], rtol=1e-3, err_msg=where)
+            else:
+                assert o["free"] == 0, where
+
+
+def test_wlsmv_multigroup_wu_estabrook_layout(mg_fits):
+    est = mg_fits["mg_scalar_partial"].estimates.set_index(["lhs", "op", "rhs", "group"])
+    # thresholds equal across groups (one parameter), scaling factors free in group 2 only
+    assert est.loc[("x2", "|", "t1", 1), "free"] == est.loc[("x2", "|", "t1", 2), "free"] > 0
+    assert est.loc[("x2", "~*~", "x2", 1), "free"] == 0 and est.loc[("x2", "~*~", "x2", 2), "free"] > 0
+    # intercepts 0 except the partial one (free in group 2); latent means free in group 2
+    assert est.loc[("x2", "~1", "", 2), "free"] == 0 and est.loc[("x3", "~1", "", 2), "free"] > 0
+    assert est.loc[("visual", "~1", "", 1), "free"] == 0 and est.loc[("visual", "~1", "", 2), "free"] > 0
+    assert list(mg_fits["mg_scalar"].estimates["group_level"].unique()) == ["Pasteur", "Grant-White"]
+
+
+def test_cfa_multigroup_wlsmv(data):
+    res = cfa(data["hs_g"], M["hs"], group="school", equal=("thresholds", "loadings"), ordered=True)
+    assert_allclose(res.fit["chisq.scaled"], R["mg_metric"]["fit"]["chisq.scaled"], rtol=1e-4)
+    assert np.isnan(res.fit["cfi.robust"])
+
+
+def test_empty_category_in_a_group_raises(data):
+    d = data["hs_g"].copy()
+    d.loc[(d["school"] == "Pasteur") & (d["x3"] == 5), "x3"] = 4     # category 5 of x3 now empty at Pasteur
+    with pytest.raises(DataError, match="empty category"):
+        sem(d, M["hs"], auto="cfa", ordered=True, group="school")
+
+
+def test_multigroup_equal_types_checked(data):
+    with pytest.raises(SEMError, match="delta parameterisation"):
+        sem(data["hs_g"], M["hs"], auto="cfa", ordered=True, group="school", equal=("thresholds", "residuals"))
+    with pytest.raises(SEMError, match="need equal thresholds"):
+        sem(data["hs_g"], M["hs"], auto="cfa", ordered=True, group="school", equal=("loadings", "intercepts"))
 
 
 # ----------------------------------------------------------------------------------------------- bad input

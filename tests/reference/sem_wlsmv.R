@@ -67,6 +67,34 @@ f_bfi <- cfa(m_bfi, bfi, ordered = names(bfi), estimator = "WLSMV")
 f_bfi_pw <- cfa(m_bfi, bfi, ordered = names(bfi), estimator = "WLSMV", missing = "pairwise")
 f_c1 <- cfa(m_c1, bfi, ordered = paste0("A", 2:5), estimator = "WLSMV")
 
+# ---- multi-group: ordinal invariance by school, Wu & Estabrook (2016) identification via measEq.syntax ----------
+# ID.fac = "std.lv" (as the issue and semTools recommend for categorical indicators); efficacy uses marker
+# variables (auto = "cfa"), an equivalent identification: the same fit, thresholds, scaling factors, intercepts and
+# standardised solution. parameterization = "delta", lavaan's default for WLSMV.
+hs_g <- hs
+hs_g$school <- hs_school
+meq <- function(eq, partial = NULL) {
+  s <- measEq.syntax(configural.model = m_hs, data = hs_g, ordered = paste0("x", 1:9), parameterization = "delta",
+                     ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "school", group.equal = eq,
+                     group.partial = partial)
+  cfa(as.character(s), data = hs_g, group = "school", ordered = paste0("x", 1:9), estimator = "WLSMV",
+      parameterization = "delta")
+}
+meq_call <- function(eq, partial = "NULL") {
+  paste0("cfa(as.character(measEq.syntax(m_hs, hs_g, ordered = paste0('x', 1:9), parameterization = 'delta', ",
+         "ID.fac = 'std.lv', ID.cat = 'Wu.Estabrook.2016', group = 'school', group.equal = ", deparse(eq),
+         ", group.partial = ", partial, ")), hs_g, group = 'school', ordered = paste0('x', 1:9), estimator = 'WLSMV')")
+}
+mg_steps <- list(mg_configural = "", mg_loadings = "loadings", mg_thresholds = "thresholds",
+                 mg_metric = c("thresholds", "loadings"), mg_scalar = c("thresholds", "loadings", "intercepts"))
+mg <- list()
+for (k in names(mg_steps)) mg[[k]] <- take(meq(mg_steps[[k]]), meq_call(mg_steps[[k]]), omega = FALSE)
+mg$mg_scalar_partial <- take(meq(c("thresholds", "loadings", "intercepts"), partial = "x3 ~ 1"),
+                             meq_call(c("thresholds", "loadings", "intercepts"), "'x3 ~ 1'"), omega = FALSE)
+f <- cfa(m_hs, hs_g, group = "school", ordered = paste0("x", 1:9), estimator = "WLSMV")
+mg$mg_lavaan_default <- take(f, "cfa(m_hs, hs_g, group = 'school', ordered = paste0('x', 1:9), estimator = 'WLSMV')",
+                             omega = FALSE)
+
 out <- list(
   source = list(script = "tests/reference/sem_wlsmv.R", versions = versions,
                 data = list(hs = "categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories)",
@@ -81,5 +109,6 @@ out <- list(
                       omega = FALSE),
   c1 = take(f_c1, "cfa(m_c1, bfi, ordered = paste0('A', 2:5), estimator = 'WLSMV')")
 )
+out <- c(out, mg)
 write_json(out, file.path(out_dir, "sem_wlsmv_fits.json"), digits = NA, auto_unbox = TRUE, pretty = FALSE,
            na = "null")

@@ -684,7 +684,9 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         lavaan ``group.equal``: any of "loadings", "intercepts", "means",
         "residuals", "residual.covariances", "lv.variances",
         "lv.covariances", "regressions". With equal intercepts (and not equal
-        means) the latent means are free in groups 2, 3, ... as in lavaan.
+        means) the latent means are free in groups 2, 3, ... as in lavaan. With WLSMV also
+        "thresholds" (Wu & Estabrook 2016 identification, see :mod:`efficacy.sem.wls`); not
+        "residuals" (delta parameterisation).
     partial : sequence of str
         lavaan ``group.partial``: parameters exempt from ``equal``, written
         like ``"x3 ~ 1"`` or ``"visual =~ x2"``.

@@ -37,11 +37,16 @@ matrix at the DWLS estimates, rescaled by ``c = tr(U' V_ML U Gamma) / df``), and
 correlations, lavaan's ``srmr_bentler_nomean`` for categorical data). ``N`` in RMSEA is ``N - G``, as
 lavaan for (D)WLS.
 
-**Multi-group** (``group=``): each group has its own thresholds, polychoric matrix and ``Gamma``.
-``equal=`` accepts ``"thresholds"`` besides the ML types, and the identification of Wu & Estabrook
-(2016) is applied as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` does: when the
-thresholds are equal across groups, the scaling factors (and, with equal loadings too, ... see
-:func:`_mg_identification`) are freed in groups 2, 3, ...
+**Multi-group** (``group=``): each group has its own thresholds, polychoric matrix and ``Gamma``
+(every category must be observed in every group). ``equal=`` accepts ``"thresholds"`` besides the
+ML types, and the identification of Wu & Estabrook (2016) for polytomous items is applied as
+``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016", parameterization = "delta")`` writes it:
+with equal thresholds the scaling factors and the latent-response intercepts are freed in groups 2,
+3, ...; equal intercepts (which need equal thresholds) fix the intercepts at 0 again and free the
+latent means. Factors are identified by marker variables (``auto="cfa"``), equivalent to semTools'
+``ID.fac = "std.lv"``: the same fit, thresholds, scaling factors, intercepts and standardised
+solution. When thresholds are constrained across groups lavaan 0.6.14 reports no robust CFI, TLI
+and RMSEA (NA; its catML model cannot be built); they are NaN here too.
 
 References
 ----------
@@ -61,6 +66,8 @@ Software, 48*(2), 1-36.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -114,7 +121,7 @@ def resolve_ordered(ordered, rows):
     return [v for v in obs if v in names], obs
 
 
-def _wls_rows(rows, ordered):
+def _wls_rows(rows, ordered, free_nu=()):
     """Rows for the RAM model of the latent responses: residual variances and intercepts of items fixed at 0.
 
     The residual variance of an ordered item is not a parameter in the delta parameterisation (it is
@@ -135,7 +142,7 @@ def _wls_rows(rows, ordered):
         if op == "~1" and lhs in ordset:
             raise SEMError("intercepts of ordered indicators are fixed at 0 (the thresholds carry the "
                            "location)", found=f"{lhs} ~ 1")
-    extra = [(v, "~~", v, 0.0) for v in ordered] + [(v, "~1", "", 0.0) for v in ordered]
+    extra = [(v, "~~", v, 0.0) for v in ordered] + [(v, "~1", "", None if v in free_nu else 0.0) for v in ordered]
     return list(rows) + extra
 
 
@@ -149,7 +156,8 @@ class _Group:
     """
 
     def __init__(self, frame, rows, ordered, auto, missing, level, free_lv_means=False):
-        from .engine import _Model   # engine imports this module lazily: no cycle at import time
+        # engine imports this module lazily: no cycle at import time
+        from .engine import _Model
 
         mod = _Model(rows, list(frame.columns), auto, True, free_lv_means=free_lv_means)
         mod.set_fixed(np.zeros(len(mod.obs)), np.eye(len(mod.obs)))   # only numeric fixed values (no fixed.x)
@@ -472,7 +480,7 @@ def _catml(groups, maps, theta, inf, df, baseline_df):
         p = G.p
         if np.min(np.linalg.eigvalsh(R)) < np.sqrt(np.finfo(float).eps):
             return None
-        est, Sig0, _ = G.implied(theta[mp])
+        _, Sig0, _ = G.implied(theta[mp])
         dl = G.delta(theta[mp])
         S = Sig0 * np.outer(dl, dl)
         S[np.diag_indices(p)] = 1.0
@@ -530,7 +538,7 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     T = inf["chisq"]
     Tss, scl, shift = _scaled_shifted(T, df, inf["tr1"], inf["tr2"])
     Tb, dfb, tr1b, tr2b = _baseline(groups)
-    Tbss, sclb, shiftb = _scaled_shifted(Tb, dfb, tr1b, tr2b)
+    Tbss, sclb, _ = _scaled_shifted(Tb, dfb, tr1b, tr2b)
     fit = dict(chisq=float(T), df=int(df), pvalue=float(stats.chi2.sf(T, df)) if df > 0 else np.nan,
                npar=int(npar), n=int(N), ngroups=ng, baseline_chisq=float(Tb), baseline_df=int(dfb))
     fit["baseline.pvalue"] = float(stats.chi2.sf(Tb, dfb))
@@ -551,9 +559,13 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     fit["rmsea_ci_low"], fit["rmsea_ci_high"] = _rmsea_ci(T, df, Nf, G=ng)
     fit["rmsea.scaled"] = sem_robust._rmsea(Tss, df, Nf, ng)
     fit["rmsea.ci.lower.scaled"], fit["rmsea.ci.upper.scaled"] = _rmsea_ci(Tss, df, Nf, G=ng)
-    cat = _catml(groups, maps, theta, inf, df, dfb) if df > 0 else None
+    # lavaan 0.6.14 cannot build its catML model when thresholds are constrained across groups (its
+    # lav_object_catml drops the thresholds but keeps their equality constraints) and reports NA: so do we
+    th_glob = [set(mp[G.K:G.K + G.nth]) for G, mp in zip(groups, maps)]
+    shared = any(th_glob[a] & th_glob[b] for a in range(ng) for b in range(a + 1, ng))
+    cat = _catml(groups, maps, theta, inf, df, dfb) if df > 0 and not shared else None
     if cat is None:
-        if df > 0:
+        if df > 0 and not shared:
             warn.append("a polychoric matrix is not positive definite: no robust CFI/TLI/RMSEA (as lavaan)")
         for k in ("cfi.robust", "tli.robust", "rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust"):
             fit[k] = np.nan
@@ -578,7 +590,7 @@ def _table_rows(G, gi, mp, theta, se_glob, zc, multigroup):
     t = theta[mp]
     ram, tau, _ = G.split(t)
     dl = G.delta(t)
-    A, S, m = mod.matrices(ram)
+    A, S, _ = mod.matrices(ram)
     th_d = G.theta_diag(t)
     oi = {v: i for i, v in enumerate(G.items)}
     for v, i in oi.items():
@@ -661,7 +673,7 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                        expected="observed variables that are data columns (latent variables need =~)")
     wrows = _wls_rows(rows, ordered)
     if group is not None:
-        return _fit_multigroup(data, wrows, ordered, group, equal, partial, missing, auto, ci_level)
+        return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level)
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -678,7 +690,7 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
     theta0 = np.zeros(nglob)
     for G, mp, t0 in zip(groups, maps, starts):
         theta0[mp] = t0
-    theta, f, g, converged = _gauss_newton(groups, maps, nglob, theta0)
+    theta, _, g, converged = _gauss_newton(groups, maps, nglob, theta0)
     if not converged:
         warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(2 * g)):.3g})")
     npar = nglob
@@ -734,5 +746,124 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
                      information="expected", se_type="robust.sem", cluster=None)
 
 
-def _fit_multigroup(data, wrows, ordered, group, equal, partial, missing, auto, ci_level):
-    raise SEMError("multi-group WLSMV is not available yet", found=f"group={group!r}")
+_EQUAL_WLS = ("thresholds", "loadings", "intercepts", "means", "regressions", "lv.variances", "lv.covariances",
+              "residual.covariances")
+
+
+def _check_categories(frames, items, group, levels):
+    """Every ordered item must have the same observed categories in every group (lavaan's rule)."""
+    for v in items:
+        allc = set()
+        per = []
+        for fr in frames:
+            c = set(pd.unique(fr[v].dropna()))
+            per.append(c)
+            allc |= c
+        for lev, c in zip(levels, per):
+            if c != allc:
+                miss = sorted(allc - c, key=lambda x: (str(type(x)), x))
+                raise DataError(f"ordered item {v!r} has an empty category in a group: thresholds cannot be "
+                                "compared across groups", where=f"{group} = {lev!r}",
+                                found="no answer in categor" + ("y " if len(miss) == 1 else "ies ")
+                                + ", ".join(map(str, miss)),
+                                expected="every category observed in every group (collapse sparse categories)")
+
+
+def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level):
+    """Multi-group WLSMV with group.equal / group.partial and the Wu & Estabrook (2016) identification.
+
+    Delta parameterisation, as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it for
+    polytomous items: configural - thresholds free in every group, latent-response intercepts 0 and scaling
+    factors 1 everywhere; ``"thresholds"`` equal - the scaling factors and intercepts are freed in groups
+    2, 3, ...; ``"loadings"`` - equal loadings (factor variances stay free: marker identification);
+    ``"intercepts"`` (needs equal thresholds) - the intercepts are equal again (0 everywhere) and the latent
+    means are freed in groups 2, 3, .... ``partial`` exempts parameters (``"x1|t2"``, ``"f =~ x2"``,
+    ``"x3 ~ 1"``: an exempted intercept stays free in groups 2, 3, ...).
+    """
+    from .engine import SEMResult, _row_type
+
+    if group not in data.columns:
+        raise SEMError("group column not in the data", found=repr(group), expected="a data column")
+    equal = (equal,) if isinstance(equal, str) else tuple(equal)
+    if "residuals" in equal:
+        raise SEMError("residual variances cannot be tested for invariance with the delta parameterisation "
+                       "(as semTools::measEq.syntax)", found="equal includes 'residuals'",
+                       expected="thresholds, loadings, intercepts (Wu & Estabrook 2016)")
+    bad = [e for e in equal if e not in _EQUAL_WLS]
+    if bad:
+        raise SEMError("unknown equality type for WLSMV", found=", ".join(bad), expected=", ".join(_EQUAL_WLS))
+    if "intercepts" in equal and "thresholds" not in equal:
+        raise SEMError("equal intercepts of the latent responses need equal thresholds (Wu & Estabrook 2016)",
+                       found=f"equal={equal!r}", expected="equal=('thresholds', 'loadings', 'intercepts')")
+    partial = (partial,) if isinstance(partial, str) else tuple(partial)
+    pkeys = {re.sub(r"\s+", "", p) for p in partial}
+    levels = list(pd.unique(data[group].dropna()))
+    if len(levels) < 2:
+        raise SEMError("a multi-group model needs at least two groups", found=f"{group}: {levels}")
+    frames = []
+    for lev in levels:
+        fr = data.loc[data[group] == lev, obs]
+        frames.append(fr.dropna() if missing == "listwise" else fr)
+    _check_categories(frames, ordered, group, levels)
+    th_eq = "thresholds" in equal
+    free_lv = "intercepts" in equal and "means" not in equal
+    groups = []
+    for gi, (lev, fr) in enumerate(zip(levels, frames)):
+        free_nu = ()
+        if gi > 0 and th_eq:
+            free_nu = tuple(v for v in ordered if "intercepts" not in equal or f"{v}~1" in pkeys)
+        G = _Group(fr, _wls_rows(rows, ordered, free_nu), ordered, auto, missing, lev,
+                   free_lv_means=(free_lv and gi > 0))
+        if gi > 0 and th_eq:
+            two = [v for v, k in zip(G.items, G.ncat) if k < 3]
+            if two:
+                raise SEMError("equal thresholds of binary items need another identification than Wu & "
+                               "Estabrook's polytomous one (not implemented)", found=", ".join(two),
+                               expected="items with three or more categories")
+            G.free_scales(range(G.p))
+        groups.append(G)
+    # global parameter map (labels and equal types shared with group 1)
+    g0 = groups[0]
+    key0 = {}
+    for r in g0.mod.table:
+        if r["free"]:
+            key0[(r["lhs"], r["op"], r["rhs"])] = r["free"] - 1
+    for q, lab in enumerate(g0.th_labels):
+        key0[(g0.items[g0.th_item[q]], "|", f"t{g0.th_num[q]}")] = g0.K + q
+    labels = {r["label"]: r["free"] - 1 for r in g0.mod.table if r["label"] and r["free"]}
+    nglob = g0.nloc
+    maps = [np.arange(g0.nloc)]
+    for G in groups[1:]:
+        mp = np.full(G.nloc, -1)
+        for r in G.mod.table:
+            k = r["free"] - 1
+            if k < 0 or mp[k] >= 0:
+                continue
+            t = _row_type(r, G.mod.latents, G.mod.ov_x)
+            key = (r["lhs"], r["op"], r["rhs"])
+            if r["label"] and r["label"] in labels:
+                mp[k] = labels[r["label"]]
+            elif t in equal and f"{r['lhs']}{r['op']}{r['rhs']}" not in pkeys and key in key0:
+                mp[k] = key0[key]
+            else:
+                mp[k] = nglob
+                nglob += 1
+        for q in range(G.nth):
+            key = (G.items[G.th_item[q]], "|", f"t{G.th_num[q]}")
+            if th_eq and f"{key[0]}|{key[2]}" not in pkeys and key in key0:
+                mp[G.K + q] = key0[key]
+            else:
+                mp[G.K + q] = nglob
+                nglob += 1
+        for k in range(G.K + G.nth, G.nloc):
+            mp[k] = nglob
+            nglob += 1
+        maps.append(mp)
+    # starts: group 1's values for shared parameters, each group's own for the rest
+    starts = [G.start() for G in groups]
+    theta0 = np.full(nglob, np.nan)
+    for mp, t0 in zip(maps, starts):
+        new = np.isnan(theta0[mp])
+        theta0[mp[new]] = t0[new]
+    starts = [theta0[mp] for mp in maps]
+    return _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True)
