@@ -63,7 +63,7 @@ _API = {
                           "intra_individual_variability", "bandura_scores", "generality"],
     "efficacy.io": ["read_clean", "read_table", "write_table"],
     "efficacy.reliability": ["cronbach_alpha", "mcdonald_omega", "feldt_interval", "item_analysis", "icc",
-                             "test_retest", "disattenuated_correlation", "attenuation_table"],
+                             "test_retest", "disattenuated_correlation", "attenuation_table", "categorical_omega"],
     "efficacy.sem": ["sem", "parse_model", "polychoric", "polyserial", "thresholds", "ordinal_alpha"],
     "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
