@@ -192,20 +192,23 @@ def evaluate(rows, T):
 
 
 def gradients(rows, t):
-    """Gradient of every effect at the path vector t (P,) -> (E, P) (delta method)."""
+    """Gradient of every effect at the path vector t (P,) -> (E, P), or for a batch T (B, P) ->
+    (B, E, P) (delta method)."""
     t = np.asarray(t, float)
-    G = np.zeros((len(rows), t.size))
-    val = evaluate(rows, t[None, :])[0]
+    T = np.atleast_2d(t)
+    G = np.zeros((T.shape[0], len(rows), T.shape[1]))
+    val = evaluate(rows, T)
     for e, row in enumerate(rows):
         if row.ratio is None:
             for c, idx in row.terms:
                 for p, j in enumerate(idx):
-                    G[e, j] += c * np.prod([t[i] for q, i in enumerate(idx) if q != p])
+                    others = [i for q, i in enumerate(idx) if q != p]
+                    G[:, e, j] += c * np.prod(T[:, others], axis=1)
         else:
             i, j = row.ratio
             with np.errstate(divide="ignore", invalid="ignore"):
-                G[e] = (G[i] * val[j] - val[i] * G[j]) / val[j] ** 2
-    return G
+                G[:, e] = (G[:, i] * val[:, j, None] - val[:, i, None] * G[:, j]) / val[:, j, None] ** 2
+    return G[0] if t.ndim == 1 else G
 
 
 def infer(rows, t, V, *, ci, level, T_boot=None, T_jack=None, n_draws=0, rng=None):
