@@ -25,7 +25,11 @@ from numpy.testing import assert_allclose
 
 from efficacy.errors import DataError
 from efficacy.mediation import mediate
-from efficacy.mediation.missing import MissingMediationResult, em_paths, missing_mediation
+from efficacy.mediation.missing import (
+    MissingMediationResult,
+    em_paths,
+    missing_mediation,
+)
 from efficacy.mediation.serial import effect_defs, gradients, serial_mediation
 
 REF = Path(__file__).parent / "reference"
@@ -287,3 +291,43 @@ def test_bad_missing_argument_and_result_api():
     assert "cases used 888 of 899 rows" in s and "11 dropped" in s and "FIML" in s
     assert "missing='fiml'" in repr(res)
     assert abs(res.indirect - FIX["fits"]["single_mar"]["em_estimates"]["ind"]) < 1e-7
+
+
+def _rare_covariate_data(n=200):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 2, n).astype(float)
+    m = x + rng.normal(size=n)
+    y = m + rng.normal(size=n)
+    m[rng.random(n) < 0.3] = np.nan
+    return pd.DataFrame({"x": x, "m": m, "y": y, "c": np.r_[1.0, np.zeros(n - 1)]})
+
+
+def test_fiml_failed_resamples_are_counted_and_dropped():
+    """A covariate with one non-zero value is constant in the resamples that miss that row (~e^-1 of them):
+    their regressions are singular, they are dropped, counted and stated; the rest give the interval."""
+    d = _rare_covariate_data()
+    res = mediate(d, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, missing="fiml", ci="percentile")
+    t = res.to_frame()
+    assert 40 < res.n_boot_failed < 110 and (t["n_boot_failed"] == res.n_boot_failed).all()
+    assert f"{res.n_boot_failed} of 200 bootstrap resamples failed" in t["reason"].iloc[0]
+    assert np.isfinite(t[["estimate", "ci_low", "ci_high"]]).all().all()
+
+
+def test_fiml_that_does_not_converge_gives_na_rows(monkeypatch):
+    """The engine's non-convergence is never a silent number: NA rows, converged=False, the engine's reason."""
+    import efficacy.sem as sem_pkg
+
+    real = sem_pkg.sem
+
+    def stuck(*args, **kw):
+        fit = real(*args, **kw)
+        fit.converged = False
+        fit.warnings = ["optimiser did not converge (max |gradient| = 0.1)"]
+        return fit
+
+    monkeypatch.setattr(sem_pkg, "sem", stuck)
+    res = mediate(_rare_covariate_data().drop(columns="c"), "x", "m", "y", n_boot=50, missing="fiml", seed=1)
+    t = res.to_frame()
+    assert not res.converged and t[["estimate", "se", "ci_low"]].isna().all().all()
+    assert "the FIML fit did not converge: optimiser did not converge" in res.reason
+    assert (t["reason"].str.contains("did not converge")).all()

@@ -136,12 +136,14 @@ def test_batched_bootstrap_equals_refits_and_seed_determinism():
                            seed=5, ci="percentile")
     idx = np.random.default_rng(5).integers(0, len(TALOR), size=(n_boot, len(TALOR)))
     ind = []
+    def fit(d, y, xs):
+        return np.linalg.lstsq(np.column_stack([np.ones(len(d)), d[xs]]), d[y], rcond=None)[0]
+
     for i in idx:
         d = TALOR.iloc[i]
-        fit = lambda y, xs: np.linalg.lstsq(np.column_stack([np.ones(len(d)), d[xs]]), d[y], rcond=None)[0]
-        a1 = fit("import", ["cond", "age"])[1]
-        a2, d21 = fit("pmi", ["cond", "import", "age"])[1:3]
-        cp, b1, b2 = fit("reaction", ["cond", "import", "pmi", "age"])[1:4]
+        a1 = fit(d, "import", ["cond", "age"])[1]
+        a2, d21 = fit(d, "pmi", ["cond", "import", "age"])[1:3]
+        b1, b2 = fit(d, "reaction", ["cond", "import", "pmi", "age"])[2:4]
         ind.append([a1 * b1, a1 * d21 * b2, a2 * b2])
     ind = np.array(ind)
     spec = res.to_frame().query("effect == 'indirect' and mediator != 'total'")

@@ -79,9 +79,17 @@ from scipy import stats
 from ..errors import DataError, EfficacyError
 from ..resampling import case_counts
 from .observed import MIN_CASES, MediationResult, _mediation_table
-from .serial import (SerialMediationResult, check_roles, effect_defs, effect_table, evaluate, gradients, infer)
+from .serial import (
+    SerialMediationResult,
+    check_roles,
+    effect_defs,
+    effect_table,
+    evaluate,
+    gradients,
+    infer,
+)
 
-__all__ = ["MissingMediationResult", "missing_mediation", "em_paths", "dispatch", "EM_TOL", "RHAT_MAX"]
+__all__ = ["EM_TOL", "RHAT_MAX", "MissingMediationResult", "dispatch", "em_paths", "missing_mediation"]
 
 #: EM convergence: max change of the standardised mean and covariance entries between iterations
 EM_TOL = 1e-10
@@ -91,6 +99,9 @@ RHAT_MAX = 1.1
 PMM_DONORS = 5
 #: a regression design is treated as singular below this scaled log-determinant (as observed.py)
 _LOG_SINGULAR = np.log(1e-12)
+#: a (standardised, full-data variance 1) variable whose variance in a resample is below this is constant
+#: there: its covariances are rounding noise, so the scaled determinant cannot see the singularity
+_MIN_VAR = 1e-10
 
 
 # ----------------------------------------------------------------------------- result
@@ -143,8 +154,8 @@ class MissingMediationResult(MediationResult):
         how = ("FIML (lavaan missing = 'ml', fixed.x)" if self.missing == "fiml"
                else f"multiple imputation, {self.n_imputations} imputations, Rubin's rules")
         lines = [f"Mediation {self.x} -> {self.mediators} -> {self.y} with missing data: {how}",
-                 f"  cases used {self.n} of {self.n_rows} rows ({self.n_complete} complete, {self.n_dropped} "
-                 f"dropped); {100 * self.level:g}% CI: {ci_txt}",
+                 (f"  cases used {self.n} of {self.n_rows} rows ({self.n_complete} complete, {self.n_dropped} "
+                  f"dropped); {100 * self.level:g}% CI: {ci_txt}"),
                  f"  {'effect':14s}{'mediator':14s}{'estimate':>10s}{'se':>9s}{'ci_low':>10s}{'ci_high':>10s}"]
         for r in self.table.itertuples():
             lines.append(f"  {r.effect:14s}{r.mediator[:13]:14s}{r.estimate:10.4f}{r.se:9.4f}{r.ci_low:10.4f}"
@@ -244,8 +255,7 @@ class _EM:
 
     def __init__(self, Z):
         self.Z = Z
-        n, p = Z.shape
-        self.p = p
+        self.p = Z.shape[1]
         obs = ~np.isnan(Z)
         keys, inv = np.unique(obs, axis=0, return_inverse=True)
         inv = np.asarray(inv).ravel()
@@ -298,9 +308,10 @@ class _EM:
                     continue
                 Soo = S_a[:, o[:, None], o]
                 Smo = S_a[:, mis[:, None], o]
-                sc = np.sqrt(np.einsum("bii->bi", Soo)).clip(1e-300)
+                dg = np.einsum("bii->bi", Soo)
+                sc = np.sqrt(dg.clip(1e-300))
                 sg, ld = np.linalg.slogdet(Soo / sc[:, :, None] / sc[:, None, :])
-                sing = ~((sg > 0) & (ld > _LOG_SINGULAR))
+                sing = ~((sg > 0) & (ld > _LOG_SINGULAR)) | (dg < _MIN_VAR).any(axis=1)
                 bad |= sing
                 Soo = np.where(sing[:, None, None], np.eye(len(o)), Soo)
                 Beta = np.linalg.solve(Soo, Smo.transpose(0, 2, 1)).transpose(0, 2, 1)  # (b, |m|, |o|)
@@ -339,9 +350,10 @@ def _regressions(S, eqs, cols, labels):
     for lhs, preds, cov_idx in eqs:
         P = np.array([i for i, _ in preds] + list(cov_idx))
         Spp = S[:, P[:, None], P]
-        sc = np.sqrt(np.einsum("bii->bi", Spp)).clip(1e-300)
+        dg = np.einsum("bii->bi", Spp)
+        sc = np.sqrt(dg.clip(1e-300))
         sg, ld = np.linalg.slogdet(Spp / sc[:, :, None] / sc[:, None, :])
-        good = (sg > 0) & (ld > _LOG_SINGULAR)
+        good = (sg > 0) & (ld > _LOG_SINGULAR) & (dg >= _MIN_VAR).all(axis=1)
         Spp = np.where(good[:, None, None], Spp, np.eye(len(P)))
         beta = np.linalg.solve(Spp, S[:, P, lhs][:, :, None])[:, :, 0]
         beta[~good] = np.nan
@@ -353,7 +365,9 @@ def _regressions(S, eqs, cols, labels):
 # ----------------------------------------------------------------------------- FIML
 def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, level, rng):
     """FIML fit in the engine, effects by the delta method, batched-EM bootstrap or Monte Carlo."""
-    from ..sem import sem  # the engine imports nothing from mediation; a local import keeps layers apart
+    from ..sem import (
+        sem,  # the engine imports nothing from mediation; a local import keeps layers apart
+    )
 
     k = len(ms)
     safe = ["x0", *[f"m{j + 1}" for j in range(k)], "y0", *[f"c{i + 1}" for i in range(len(covariates))]]
@@ -390,7 +404,7 @@ def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, 
         em_eqs = [(lhs, preds, cov_idx) for lhs, preds in eqs]
 
         def paths(W):
-            mu, S, conv = em.fit(W, mu0[0], S0[0])
+            _, S, conv = em.fit(W, mu0[0], S0[0])
             T = _regressions(S, em_eqs, safe, labels)
             T[~conv] = np.nan
             return T
@@ -439,7 +453,9 @@ def em_paths(data, x, m, y, *, covariates=(), structure="parallel"):
     scale = np.nanstd(Z, axis=0)
     Zs = (Z - np.nanmean(Z, axis=0)) / scale
     em = _EM(Zs)
-    mu, S, conv = em.fit(np.ones((1, len(Zs))), np.zeros(Zs.shape[1]), np.eye(Zs.shape[1]))
+    _, S, conv = em.fit(np.ones((1, len(Zs))), np.zeros(Zs.shape[1]), np.eye(Zs.shape[1]))
+    if not conv[0]:
+        raise DataError("the EM algorithm did not converge on these data", found=f"{EM_MAXIT} iterations")
     k = len(ms)
     cov_idx = list(range(2 + k, 2 + k + len(covariates)))
     T = _regressions(S, [(lhs, preds, cov_idx) for lhs, preds in eqs], None, labels)
@@ -529,7 +545,7 @@ def _pmm_donors(pred_o, pred_m, rng, k=PMM_DONORS):
 
 def _ols_paths_batched(D, eqs, k, n_cov, labels):
     """OLS paths (M, P) and their ML covariance (M, P, P) for each completed data set D (M, n, p)."""
-    M, n, p = D.shape
+    M, n, _ = D.shape
     P = len(labels)
     pos = {lab: i for i, lab in enumerate(labels)}
     t = np.zeros((M, P))
@@ -554,7 +570,7 @@ def _ols_paths_batched(D, eqs, k, n_cov, labels):
 
 def _ml_cov_parallel(D, eqs, k, n_cov, labels, V):
     """Parallel mediators: Cov(a_j, a_l) = S_jl [(X'X)^-1]_xx (free residual covariance), as observed.py."""
-    M, n, p = D.shape
+    M, n, _ = D.shape
     pos = {lab: i for i, lab in enumerate(labels)}
     cov_idx = list(range(2 + k, 2 + k + n_cov))
     X = np.concatenate([np.ones((M, n, 1)), D[:, :, [0] + cov_idx]], axis=2)
@@ -580,7 +596,7 @@ def _mi(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, le
     bad = {c: v for c, v in rhat_named.items() if not v < RHAT_MAX}
     if bad:
         worst = max(bad, key=bad.get)
-        reason = (f"multiple imputation did not converge: R-hat of the chain means of the imputed values of "
+        reason = ("multiple imputation did not converge: R-hat of the chain means of the imputed values of "
                   + ", ".join(f"{c!r} = {v:.3f}" for c, v in bad.items())
                   + f" (> {RHAT_MAX} after {n_iter} iterations of {n_imputations} chains; the chains of {worst!r} "
                   "have not mixed, e.g. variables missing together and almost collinear); increase n_iter or use "

@@ -52,7 +52,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ from ..errors import DataError
 from ..resampling import bca_interval
 from .observed import MIN_CASES, _boot_wls, _loo_coefs, _near_singular, _numeric
 
-__all__ = ["SerialMediationResult", "serial_mediation", "parse_chain", "CHAIN_SEP", "SERIAL_COLUMNS"]
+__all__ = ["CHAIN_SEP", "SERIAL_COLUMNS", "SerialMediationResult", "parse_chain", "serial_mediation"]
 
 #: separator of the chain syntax ``m="m1 -> m2 -> m3"``
 CHAIN_SEP = "->"
@@ -122,7 +122,7 @@ def routes(k, structure):
 
 def _route_labels(route):
     labs = [f"a{route[0] + 1}"]
-    labs += [f"d{j + 1}{i + 1}" for i, j in zip(route[:-1], route[1:])]
+    labs += [f"d{j + 1}{i + 1}" for i, j in pairwise(route)]
     return labs + [f"b{route[-1] + 1}"]
 
 
