@@ -248,7 +248,7 @@ def _model_syntax(k, structure, n_cov):
 class _EM:
     """Saturated normal ML (EM) of incomplete data for many case-weight vectors at once.
 
-    ``Z`` (n, p): standardised data, NaN = missing (the first ``n_exo`` columns complete).
+    ``Z`` (n, p): standardised data, NaN = missing (the treatment and covariate columns are complete).
     :meth:`fit` takes weights W (B, n) and returns the ML mean (B, p) and covariance (B, p, p) of each
     weighted data set, and which of them converged.
     """
@@ -341,7 +341,7 @@ class _EM:
         return mu, S, conv & ok
 
 
-def _regressions(S, eqs, cols, labels):
+def _regressions(S, eqs, labels):
     """Path coefficients (B, P) from saturated covariances S (B, p, p): each equation's slopes
     ``S_PP^-1 S_Py`` over the predictors P (paths and covariates); NaN where S_PP is near-singular."""
     B = S.shape[0]
@@ -365,9 +365,8 @@ def _regressions(S, eqs, cols, labels):
 # ----------------------------------------------------------------------------- FIML
 def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, level, rng):
     """FIML fit in the engine, effects by the delta method, batched-EM bootstrap or Monte Carlo."""
-    from ..sem import (
-        sem,  # the engine imports nothing from mediation; a local import keeps layers apart
-    )
+    # local import: the listwise path of mediate() does not need the SEM engine
+    from ..sem import sem
 
     k = len(ms)
     safe = ["x0", *[f"m{j + 1}" for j in range(k)], "y0", *[f"c{i + 1}" for i in range(len(covariates))]]
@@ -385,7 +384,8 @@ def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, 
     V = fit.vcov.loc[labels, labels].to_numpy(float)
     warnings = [w for w in fit.warnings]
     if not fit.converged or not np.isfinite(V).all():
-        reason = "the FIML fit did not converge: " + "; ".join(fit.warnings or ["no standard errors"])
+        reason = ("the FIML fit did not converge: " + "; ".join(fit.warnings) if not fit.converged else
+                  "the FIML fit has no standard errors: " + "; ".join(fit.warnings or ["non-finite covariance"]))
         return None, fit, reason, warnings
     T_boot = T_jack = None
     n_valid_em = None
@@ -405,7 +405,7 @@ def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, 
 
         def paths(W):
             _, S, conv = em.fit(W, mu0[0], S0[0])
-            T = _regressions(S, em_eqs, safe, labels)
+            T = _regressions(S, em_eqs, labels)
             T[~conv] = np.nan
             return T
 
@@ -416,8 +416,14 @@ def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, 
             b = min(chunk, int(n_boot) - i0)
             blocks.append(paths(case_counts(rng.integers(0, n, size=(b, n)), n)))
         T_boot = _unscale(np.vstack(blocks), labels, eqs, scale)
-        if ci == "bca":
-            T_jack = _unscale(paths(1.0 - np.eye(n)), labels, eqs, scale)
+        if ci == "bca":  # leave-one-out weights, in row blocks like the resamples
+            jack = []
+            for i0 in range(0, n, chunk):
+                b = min(chunk, n - i0)
+                W = np.ones((b, n))
+                W[np.arange(b), i0 + np.arange(b)] = 0.0
+                jack.append(paths(W))
+            T_jack = _unscale(np.vstack(jack), labels, eqs, scale)
         n_valid_em = int(np.isfinite(T_boot).all(axis=1).sum())
     res = infer(rows, t, V, ci=ci if n_boot else "delta", level=level, T_boot=T_boot, T_jack=T_jack,
                 n_draws=int(n_boot or 0), rng=rng)
@@ -458,7 +464,7 @@ def em_paths(data, x, m, y, *, covariates=(), structure="parallel"):
         raise DataError("the EM algorithm did not converge on these data", found=f"{EM_MAXIT} iterations")
     k = len(ms)
     cov_idx = list(range(2 + k, 2 + k + len(covariates)))
-    T = _regressions(S, [(lhs, preds, cov_idx) for lhs, preds in eqs], None, labels)
+    T = _regressions(S, [(lhs, preds, cov_idx) for lhs, preds in eqs], labels)
     return pd.Series(_unscale(T, labels, eqs, scale)[0], index=labels)
 
 
