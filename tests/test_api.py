@@ -185,6 +185,8 @@ EXAMPLES = {
     "omitted_variable_sensitivity": lambda: ef.omitted_variable_sensitivity(mediation_data(), "x", "y",
                                                                             covariates=["c"], benchmark="c"),
     "evalue": lambda: ef.evalue(1.8, ci=(1.2, 2.7)),
+    "serial_mediation": lambda: ef.serial_mediation(mediation_data(), "x", ["i0", "i1"], "y", n_boot=100, seed=1),
+    "categorical_omega": lambda: ef.categorical_omega(ordinal(), {"f": ["x1", "x2", "x3", "x4"]}),
     "power_analysis": power,
     "required_n": lambda: ef.required_n(power(), target=0.5),
     "coverage_study": lambda: ef.coverage_study(n=[40], n_reps=20, n_boot=20, methods=("percentile",), seed=1),

@@ -393,3 +393,47 @@ def test_analytic_gradient(hack, kind):
     _, gb, gt, gd = lik(beta, tau2, delta)
     num = np.array([(f(x + e) - f(x - e)) / 2e-6 for e in np.eye(x.size) * 1e-6])
     assert_allclose(np.r_[gb, gt, gd], num, rtol=1e-6, atol=1e-6)
+
+
+def test_meta_stage_bias_table_carries_the_rank_test_and_3psm():
+    """The workflow's bias table (run_analysis) has metafor's ranktest and the three-parameter selection
+    model in the direction of the pooled effect (BCG: negative log RR, alternative 'less')."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from efficacy.meta import run_analysis
+
+    ref = json.loads((Path(__file__).parent / "reference" / "selection_bcg.json").read_text())
+    spec = {"name": "bcg", "source": "table", "measure": "RR", "method": "REML", "test": "z", "level": 0.95,
+            "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}, "label": "author"}
+    bcg = pd.read_csv(Path(__file__).parents[1] / "data" / "literature" / "bcg.csv")
+    bias = run_analysis(spec, {"input": bcg})["bias"].set_index(["test", "statistic"])["value"]
+    three = ref["threepsm_less"]
+    for ours, theirs in [("estimate", "beta"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"), ("tau2", "tau2"),
+                         ("lrt", "LRT"), ("lrt_pvalue", "LRTp")]:
+        np.testing.assert_allclose(bias["selection_3psm", ours], three[theirs], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bias["selection_3psm", "delta"], three["delta"][1], rtol=1e-4)
+    np.testing.assert_allclose(bias["ranktest", "tau"], ref["ranktest"]["tau"], rtol=1e-10)
+    np.testing.assert_allclose(bias["ranktest", "pvalue"], ref["ranktest"]["pval"], rtol=1e-8)
+
+
+def test_selection_function_figure(tmp_path):
+    """The figure of the estimated step function draws the weights and their band from selection_function()."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from efficacy.plots import save_figure, selection_function_plot
+
+    ref = json.loads((Path(__file__).parent / "reference" / "selection_bcg.json").read_text())
+    sm = selection_model(np.array(ref["yi"]), np.array(ref["vi"]), steps=(0.025, 1), alternative="less")
+    frame = sm.selection_function()
+    fig = selection_function_plot(frame)
+    line = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(np.unique(np.round(line.get_ydata(), 8)),
+                               sorted({1.0, ref["threepsm_less"]["delta"][1]}), rtol=1e-4)
+    out = save_figure(fig, tmp_path / "selection")
+    assert out["png"].stat().st_size > 0
+    plt.close("all")

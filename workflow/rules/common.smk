@@ -356,3 +356,23 @@ def figure_rule_params(spec):
         kind: {"inputs": sorted(fig["input"]), "options": fig["options"]}
         for kind, fig in spec["figures"].items()
     }
+
+
+# Manuscript tables (tables.smk): APA 7 .docx and .tex of each study's and each meta-analysis' key tables.
+def manuscript_table_inputs(wildcards):
+    """The stage tables a study's manuscript tables are typeset from."""
+    stems = ["reliability.csv", "cfa_fit.csv", "cfa_estimates.csv", "mediation.csv"]
+    stems += ["sensitivity.csv"]
+    stems += [
+        f"invariance_{g}.csv" for g in MEASUREMENT_GROUPS.get(wildcards.study, [])
+    ]
+    return [f"results/{wildcards.study}/{s}" for s in stems]
+
+
+def tables_targets():
+    """Every manuscript table file (rule tables)."""
+    return expand(
+        "results/{study}/tables/tables.{ext}", study=STUDIES, ext=["docx", "tex"]
+    ) + expand(
+        "results/meta/{name}/tables/tables.{ext}", name=list(META), ext=["docx", "tex"]
+    )

@@ -14,6 +14,7 @@ from scipy import stats
 
 from ..errors import MetaError
 from .bias import egger_test, pet_peese, trim_and_fill
+from .selection import ranktest, selection_model
 from .effect_sizes import escalc, transf
 from .masem import masem
 from .multilevel import three_level
@@ -163,6 +164,32 @@ def _subgroup_table(spec, d, name, method, test, level, measure):
     return sg
 
 
+def _selection_rows(base):
+    """Rank test (Begg & Mazumdar 1994) and the three-parameter selection model (Vevea & Hedges 1995) rows
+    of the bias table. The one-sided p-values point in the direction of the pooled effect ("greater" for a
+    positive estimate, metafor's default; "less" for a negative one), so the model asks whether effects in
+    the expected direction that reached p < .025 were more likely to be published."""
+    rows = []
+    try:
+        rt = ranktest(base)
+        rows += [("ranktest", "tau", rt.tau, "exact" if rt.exact else "normal approximation"),
+                 ("ranktest", "pvalue", rt.pvalue, "")]
+    except MetaError as err:
+        rows += [("ranktest", "reason", np.nan, str(err))]
+    alternative = "greater" if base.estimate >= 0 else "less"
+    try:
+        sm = selection_model(base.yi, base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
+                             level=base.level)
+        detail = f"3PSM, one-sided p ({alternative}), cut at .025" + (f"; {sm.reason}" if sm.reason else "")
+        rows += [("selection_3psm", "estimate", sm.estimate, detail),
+                 ("selection_3psm", "ci_low", sm.ci_low, detail), ("selection_3psm", "ci_high", sm.ci_high, detail),
+                 ("selection_3psm", "tau2", sm.tau2, detail), ("selection_3psm", "delta", float(sm.delta[-1]), detail),
+                 ("selection_3psm", "lrt", sm.lrt, detail), ("selection_3psm", "lrt_pvalue", sm.lrt_pvalue, detail)]
+    except MetaError as err:  # SelectionError: an empty p-value interval, too few studies
+        rows += [("selection_3psm", "reason", np.nan, str(err))]
+    return rows
+
+
 def run_analysis(spec, tables):
     """Run one configured meta-analysis and return its output tables (the ``meta`` workflow stage).
 
@@ -191,7 +218,7 @@ def run_analysis(spec, tables):
         ``summary`` (one row per coefficient with the model's heterogeneity statistics and
         back-transformed estimate), ``studies`` (per-study ``yi``, ``vi``, CI and weight, plus
         trim-and-fill imputed studies with ``filled = True``), ``diagnostics`` (leave-one-out,
-        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE),
+        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE, the rank test and the three-parameter selection model),
         ``masem`` (MASEM analyses), ``tssem`` (TSSEM analyses: stage-1 pooled correlations,
         stage-2 estimates, defined effects and fit) and ``subgroup`` (per-level estimates and the
         ``between`` row); tables that do not apply hold one row with the ``reason``. A statistical
@@ -344,6 +371,7 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
                      ("trimfill", "tau2", tf.model.tau2, tf.side)]
         except MetaError as err:
             bias += [("trimfill", "reason", np.nan, str(err))]
+        bias += _selection_rows(base)
         bias = pd.DataFrame(bias, columns=["test", "quantity", "value", "detail"])
         bias.insert(0, "analysis", name)
         bias["note"] = note

@@ -55,7 +55,7 @@ Example
 from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
 from .mediation import sensitivity_curve
-from .meta import forest_plot, funnel_plot, subgroup_forest_plot
+from .meta import forest_plot, funnel_plot, selection_function_plot, subgroup_forest_plot
 from .paths import (
                     cfa_graph,
                     graph_layers,
@@ -80,7 +80,7 @@ from .style import (
 
 __all__ = [
     "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
-    "forest_plot", "subgroup_forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
+    "forest_plot", "subgroup_forest_plot", "funnel_plot", "selection_function_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
     "FIGURES", "stage_figure", "render_stage_figure", "render_stage_figures", "invariance_plot", "cfa_graph", "latent_mediation_graph",

@@ -18,6 +18,7 @@ from .style import (
     _LINEAR_LABELS,
     _TRANSFORMS,
     DOUBLE_COLUMN,
+    SINGLE_COLUMN,
     OKABE_ITO,
     _fmt,
     _fmt_tick,
@@ -27,7 +28,7 @@ from .style import (
     style,
 )
 
-__all__ = ["forest_plot", "subgroup_forest_plot", "funnel_plot"]
+__all__ = ["forest_plot", "subgroup_forest_plot", "funnel_plot", "selection_function_plot"]
 
 
 def forest_plot(studies, summary, *, measure=None, label="study", title=None, width=DOUBLE_COLUMN,
@@ -343,6 +344,56 @@ def funnel_plot(studies, summary, *, measure=None, title=None, width=5.0):
         ax.set_xlabel(xlab)
         ax.set_ylabel("Standard error")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig
+
+
+def selection_function_plot(selection_df, *, title=None, step=True, width=SINGLE_COLUMN + 1.0):
+    """The estimated selection function of a publication-bias selection model.
+
+    The relative likelihood that an effect with a given p-value is published, against p (cf.
+    ``plot(metafor::selmodel(...))``): a step function (Vevea & Hedges, 1995) drawn as steps with
+    its Wald band, or the smooth beta weight function (Citkowicz & Vevea, 2017). A weight of 1 at
+    all p means no selection.
+
+    Parameters
+    ----------
+    selection_df : DataFrame
+        :meth:`efficacy.meta.SelectionResult.selection_function`: ``p``, ``weight`` and, for a step
+        function, ``ci_low`` / ``ci_high``.
+    step : bool
+        Draw as a step function (weight holds on (previous cut, cut]).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> import matplotlib.pyplot as plt, pandas as pd
+    >>> df = pd.DataFrame({"p": [0.01, 0.025, 0.5, 0.99], "weight": [1, 1, 0.4, 0.4],
+    ...                    "ci_low": [1, 1, 0.1, 0.1], "ci_high": [1, 1, 0.7, 0.7]})
+    >>> fig = selection_function_plot(df); plt.close(fig)
+    """
+    _need(selection_df, ["p", "weight"], "selection_function_plot")
+    d = selection_df.sort_values("p")
+    if len(d) == 0 or not np.isfinite(d["weight"]).any():
+        raise PlotError("selection_function_plot: no estimated weights to draw")
+    ds = "steps-pre" if step else "default"
+    with style():
+        fig, ax = plt.subplots(figsize=(width, width * 0.7))
+        if {"ci_low", "ci_high"} <= set(d.columns):
+            ax.fill_between(d["p"], d["ci_low"], d["ci_high"], step="pre" if step else None,
+                            color=OKABE_ITO["sky_blue"], alpha=0.3, linewidth=0, label="95% Wald band")
+        ax.plot(d["p"], d["weight"], drawstyle=ds, color=OKABE_ITO["blue"], label="estimated weight")
+        ax.axhline(1.0, color="0.5", linewidth=0.8, linestyle="--", label="no selection")
+        ax.set_xlabel("One-sided p-value")
+        ax.set_ylabel("Relative likelihood of publication")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(bottom=0)
+        ax.legend(frameon=False, loc="upper right")
         if title:
             ax.set_title(title)
         fig.tight_layout()
