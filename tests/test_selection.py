@@ -408,7 +408,7 @@ def test_meta_stage_bias_table_carries_the_rank_test_and_3psm():
     spec = {"name": "bcg", "source": "table", "measure": "RR", "method": "REML", "test": "z", "level": 0.95,
             "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}, "label": "author"}
     bcg = pd.read_csv(Path(__file__).parents[1] / "data" / "literature" / "bcg.csv")
-    bias = run_analysis(spec, {"input": bcg})["bias"].set_index(["test", "statistic"])["value"]
+    bias = run_analysis(spec, {"input": bcg})["bias"].set_index(["test", "quantity"])["value"]
     three = ref["threepsm_less"]
     for ours, theirs in [("estimate", "beta"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"), ("tau2", "tau2"),
                          ("lrt", "LRT"), ("lrt_pvalue", "LRTp")]:
@@ -428,7 +428,7 @@ def test_selection_function_figure(tmp_path):
     from efficacy.plots import save_figure, selection_function_plot
 
     ref = json.loads((Path(__file__).parent / "reference" / "selection_bcg.json").read_text())
-    sm = selection_model(np.array(ref["yi"]), np.array(ref["vi"]), steps=(0.025, 1), alternative="less")
+    sm = selection_model(yi=np.array(ref["yi"]), vi=np.array(ref["vi"]), steps=(0.025, 1), alternative="less")
     frame = sm.selection_function()
     fig = selection_function_plot(frame)
     line = fig.axes[0].get_lines()[0]

@@ -178,8 +178,8 @@ def _selection_rows(base):
         rows += [("ranktest", "reason", np.nan, str(err))]
     alternative = "greater" if base.estimate >= 0 else "less"
     try:
-        sm = selection_model(base.yi, base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
-                             level=base.level)
+        sm = selection_model(yi=base.yi, vi=base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
+                             ci_level=base.ci_level)
         detail = f"3PSM, one-sided p ({alternative}), cut at .025" + (f"; {sm.reason}" if sm.reason else "")
         rows += [("selection_3psm", "estimate", sm.estimate, detail),
                  ("selection_3psm", "ci_low", sm.ci_low, detail), ("selection_3psm", "ci_high", sm.ci_high, detail),
