@@ -27,6 +27,7 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
+include: "workflow/rules/multiverse.smk"
 
 
 localrules:
@@ -35,6 +36,7 @@ localrules:
     summary,
     simulation,
     simulation_power,
+    multiverse,
 
 
 rule all:
