@@ -647,6 +647,24 @@ def _model_data(clean_raw, codebook, spec, hits=None) -> _ModelData:
     return _ModelData(rows, X[rows], W[rows], [x, *covs], indicators, spec.scoring == "latent", n_excluded)
 
 
+def _ols_fit(md):
+    """ML fit of the observed-mediator model with complete rows by least squares (as _sem_fit's dict)."""
+    X, M, Y = md.X, md.W[:, 0], md.W[:, 1]
+    n = len(M)
+    one = np.ones((1, n))
+    Xa = np.column_stack([np.ones(n), X])
+    Xb = np.column_stack([Xa, M])
+    ba, sa, oka = _wls_batch(Xa, M, one)
+    bb, sb, okb = _wls_batch(Xb, Y, one)
+    if not (oka[0] and okb[0]):
+        raise _NotEstimable("near-singular design: a column is (almost) a linear combination of the others")
+    ea = M - Xa @ ba[0]
+    eb = Y - Xb @ bb[0]
+    return dict(a=float(ba[0, 1]), a_se=float(sa[0, 1]), b=float(bb[0, -1]), b_se=float(sb[0, -1]),
+                cp=float(bb[0, 1]), cp_se=float(sb[0, 1]), cov_ab=0.0, psi=float(ea @ ea / n),
+                sigma2=float(eb @ eb / n), converged=True, proper=True, warnings=[], n=n)
+
+
 def _sem_fit(md, spec):
     """ML / MLR / MLM fit of the specification with efficacy.sem.sem; labels a, b, cp."""
     from .sem import sem
@@ -937,22 +955,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         if len(w) < 2 or np.ptp(w) == 0:
             raise _NotEstimable(f"column {c!r} is constant (or empty) in the analysed rows")
     observed_ls = not md.latent and spec.missing == "listwise"
-    med = None
     if observed_ls and spec.estimator == "ML":
-        # least squares = ML here (lavaan fixed.x); mediate gives paths, delta SEs and the bootstrap at once
-        from .mediation import mediate
-
-        try:
-            med = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                          ci=spec.ci, seed=seed, level=ci_level)
-        except ValueError as exc:
-            raise _NotEstimable(str(exc)) from None
-        if med.reason:
-            raise _NotEstimable(med.reason)
-        t = med.to_frame().set_index("effect")
-        fit = dict(a=float(t.loc["a", "estimate"]), a_se=float(t.loc["a", "se"]), b=float(t.loc["b", "estimate"]),
-                   b_se=float(t.loc["b", "se"]), cp=float(t.loc["direct", "estimate"]),
-                   cp_se=float(t.loc["direct", "se"]), cov_ab=0.0, converged=True, proper=True, warnings=[])
+        fit = _ols_fit(md)  # least squares = ML here (lavaan fixed.x, expected information)
     else:
         try:
             fit = _sem_fit(md, spec)
@@ -975,8 +979,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
     elif observed_ls:
         from .mediation import mediate
 
-        res = med or mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                             ci=spec.ci, seed=seed, level=ci_level)
+        res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
+                      ci=spec.ci, seed=seed, level=ci_level)
         t = res.to_frame()
         ri = t[t["effect"] == "indirect"].iloc[0]
         rd = t[t["effect"] == "direct"].iloc[0]
@@ -1001,15 +1005,12 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         ci_i, ci_d, n_failed = _engine_boot(md, n_boot, spec.ci, ci_level, seed)
         if n_failed:
             notes.append(f"{n_failed} of {n_boot} bootstrap refits did not converge and were dropped")
-    # ---- sensitivity: rho at which the indirect effect vanishes
-    if observed_ls:
-        from .mediation import sensitivity
-
-        rho = sensitivity(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=0).rho_at_zero
-    else:
-        psi, s2 = fit["psi"], fit["sigma2"]
-        den = psi * (b * b * psi + s2)
-        rho = float(b * psi / np.sqrt(den)) if den > 0 else np.nan
+    # ---- sensitivity: rho at which the indirect effect vanishes (Imai, Keele & Yamamoto 2010, Theorem 2:
+    # the correlation of the mediator residual with the total-effect residual b e_m + e_y, here from the ML
+    # estimates; with an observed mediator and listwise deletion it is efficacy.mediation.sensitivity's rho)
+    psi, s2 = fit["psi"], fit["sigma2"]
+    den = psi * (b * b * psi + s2)
+    rho = float(b * psi / np.sqrt(den)) if den > 0 else np.nan
     p_a = 2 * stats.norm.sf(abs(a / fit["a_se"])) if fit["a_se"] > 0 else np.nan
     p_b = 2 * stats.norm.sf(abs(b / fit["b_se"])) if fit["b_se"] > 0 else np.nan
     p_joint = float(max(p_a, p_b))
@@ -1095,52 +1096,54 @@ def _curve_statistics(est, sig):
             np.where(neg > pos, -1, 1))
 
 
-def _force_step(eng, th, which):
-    """One null-forcing transformation of the engine's data with the estimates th (module docstring)."""
+def _force_direction(eng, th, which):
+    """The shift D of the engine's data (W - D forces path ``which`` to zero to first order; module docstring):
+    ``lambda_j a x`` on the mediator indicators for a; ``b m`` on the outcome (observed mediator) or
+    ``lambda_j kappa r`` on the indicators (latent mediator) for b. Zero where a value is missing."""
     s, k = eng.spec, eng.k
-    W = eng.W.copy()
+    D = np.zeros_like(eng.W)
     lam = eng.loadings(th)
     a, b = th[s.ia], th[s.ib]
     if which == "a":
-        W[:, :k] -= lam[None, :] * a * eng.X[:, :1]
-        return W
-    y = W[:, k]
-    if eng.observed:
-        m = W[:, 0]
-        ok = np.isfinite(m) & np.isfinite(y)
-        W[ok, k] = y[ok] - b * m[ok]
-        return W
-    psi, s2 = th[eng.i_psi], th[eng.i_sig]
-    kappa = b * psi / (b * b * psi + s2)
-    K, _ = s.implied(th[None])
-    r = y - eng.U @ K[0, k, :]
-    ok = np.isfinite(r)
-    W[ok, :k] -= lam[None, :] * kappa * r[ok, None]
-    return W
+        D[:, :k] = lam[None, :] * a * eng.X[:, :1]
+    elif eng.observed:
+        D[:, k] = b * eng.W[:, 0]
+    else:
+        psi, s2 = th[eng.i_psi], th[eng.i_sig]
+        kappa = b * psi / (b * b * psi + s2)
+        K, _ = s.implied(th[None])
+        r = eng.W[:, k] - eng.U @ K[0, k, :]
+        D[:, :k] = lam[None, :] * kappa * r[:, None]
+    return np.nan_to_num(D, nan=0.0)
 
 
-def _force_null(eng, th, which, *, tol=1e-5, maxit=6):
+def _force_null(eng, th, which, *, tol=1e-6, maxit=12):
     """The engine of the data with path ``which`` ("a" or "b") forced to zero, and its ML estimates.
 
-    The transformation of the module docstring is applied with the current estimates and the model
-    refitted, until the forced path is below ``tol`` times its original size: one step is exact for
-    an observed mediator with complete data; a latent mediator (whose loadings re-adjust) or rows
-    with missing values under FIML need a few. Returns (engine, theta, converged, |remaining| / |original|).
+    The data are shifted by ``t D`` (:func:`_force_direction`) with the scalar ``t`` found by the secant
+    method so that the refitted path is zero to ``tol`` times its estimate. ``t = 1`` is exact for an
+    observed mediator with complete rows; a latent mediator (whose loadings re-adjust) or rows with
+    missing values under FIML need a few refits. Returns (engine, theta, converged, |remaining| / |original|).
     """
     q = eng.spec.ia if which == "a" else eng.spec.ib
-    orig = abs(th[q]) or 1.0
-    cur, th_cur = eng, th
-    rel = np.inf
+    orig = th[q]
+    scale = abs(orig) or 1.0
+    D = _force_direction(eng, th, which)
+
+    def path(t, start):
+        e = _Engine(eng.X, eng.W - t * D, eng.k, not eng.observed)
+        th_t, conv = e.fit(start)
+        return e, th_t, conv, th_t[q]
+
+    t_prev, g_prev = 0.0, orig
+    t = 1.0
+    e, th_t, conv, g = path(t, th)
     for _ in range(maxit):
-        W = _force_step(cur, th_cur, which)
-        cur = _Engine(eng.X, W, eng.k, not eng.observed)
-        th_cur, conv = cur.fit(th_cur)
-        if not conv:
-            return cur, th_cur, False, rel
-        rel = abs(th_cur[q]) / orig
-        if rel < tol:
+        if not conv or abs(g) <= tol * scale or g == g_prev:
             break
-    return cur, th_cur, True, rel
+        t, t_prev, g_prev = t - g * (t - t_prev) / (g - g_prev), t, g
+        e, th_t, conv, g = path(t, th_t)
+    return e, th_t, bool(conv), abs(g) / scale
 
 
 def _wls_batch(D, t, C):
@@ -1257,8 +1260,9 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
     zc = stats.norm.ppf(0.5 + level / 2)
     specs = [_spec_from_row(r, codebook) for r in est_tab.to_dict(orient="records")]
     obs_est = est_tab["indirect"].to_numpy(float)
-    za = est_tab["a"].to_numpy(float) / est_tab["a_se"].to_numpy(float)
-    zb = est_tab["b"].to_numpy(float) / est_tab["b_se"].to_numpy(float)
+    a_se, b_se = est_tab["a_se"].to_numpy(float), est_tab["b_se"].to_numpy(float)
+    za = est_tab["a"].to_numpy(float) / a_se
+    zb = est_tab["b"].to_numpy(float) / b_se
     obs_sig = np.where((np.abs(za) > zc) & (np.abs(zb) > zc), np.sign(obs_est), 0.0)
     obs = _curve_statistics(obs_est[:, None], obs_sig[:, None])
     hits = _exclusion_hits(clean_raw, codebook)
@@ -1283,8 +1287,8 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
             warnings_.append(f"model of {specs[members[0]].id}: {null}: left out of the null")
             continue
         se_full, by_force = null
-        ra = est_tab.loc[members, "a_se"].to_numpy(float) / se_full[0]
-        rb = est_tab.loc[members, "b_se"].to_numpy(float) / se_full[1]
+        ra = a_se[members] / se_full[0]
+        rb = b_se[members] / se_full[1]
         for f, out in by_force.items():
             if isinstance(out, str):
                 warnings_.append(f"model of {specs[members[0]].id}: {out}: left out of the null {f} = 0")
