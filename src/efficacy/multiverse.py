@@ -71,21 +71,25 @@ p-value is ``(1 + #{null >= observed}) / (1 + valid resamples)``.
 For an indirect effect the null ``a*b = 0`` is a union of two nulls (``a = 0`` or ``b = 0``), and
 forcing only one of them gives a test that rejects too often when the other is the true one (a
 treatment that moves nothing, or a mediator that carries nothing). The test is therefore run twice,
-once with ``a`` forced to zero (the mediator indicators minus ``lambda_j a x``) and once with ``b``
-forced to zero (the outcome minus ``b m`` for an observed mediator; for a latent mediator, whose
-scores cannot be subtracted, the indicators minus ``lambda_j kappa r`` with ``r`` the outcome's
+once with ``a`` forced to zero (the mediator indicators minus ``t lambda_j a x``) and once with ``b``
+forced to zero (the outcome minus ``t b m`` for an observed mediator; for a latent mediator, whose
+scores cannot be subtracted, the indicators minus ``t lambda_j kappa r`` with ``r`` the outcome's
 reduced-form residual and ``kappa = b psi / (b^2 psi + sigma^2)``, which makes the factor and the
-outcome conditionally uncorrelated and leaves ``a`` unchanged). Both transformations map the model
-onto itself, so the ML estimate of the forced path in the transformed data is exactly zero (with
-complete data; rows whose outcome or mediator is missing under FIML keep their values). The reported
+outcome conditionally uncorrelated and leaves ``a`` unchanged). For an observed mediator with complete
+rows ``t = 1`` zeroes the path exactly and leaves the other path and every residual variance as they
+were; for a latent mediator (whose loadings re-adjust) or with missing values under FIML, ``t`` is
+found by the secant method so that the refitted path is zero to 1e-6 of its estimate. The reported
 p-value is the larger of the two (an intersection-union test, Berger 1982): the curve is declared
-inconsistent with the null only if it is inconsistent with both. A specification counts as
-significant by the joint significance test (both ``a`` and ``b`` significant at ``1 - ci_level``;
-MacKinnon, Lockwood, Hoffman, West & Sheets 2002) with its own standard errors; in each null
-resample every specification is refitted (all resamples of a model at once, batched Fisher scoring)
-and its ML standard errors are rescaled by the specification's full-sample ratio of its estimator's
-SE to the ML SE (so MLR specifications stay MLR). Specifications that differ only in estimator or CI
-share their refits.
+inconsistent with the null only if it is inconsistent with both. Because of this, and because the
+two share statistics are discrete, the test is conservative when both paths are zero; when one path
+is clearly non-zero its false-positive rate is alpha (``tests/test_multiverse.py`` checks it by
+simulation). A specification counts as significant by the joint significance test (both ``a`` and
+``b`` significant at ``1 - ci_level``; MacKinnon, Lockwood, Hoffman, West & Sheets 2002) with its own
+standard errors. In each null resample every specification is refitted, all resamples of a model at
+once (weighted least squares for an observed mediator with complete rows, batched Fisher scoring in
+the ML engine of :mod:`efficacy.mediation.latent` otherwise), and its ML standard errors are
+rescaled by the specification's full-sample ratio of its estimator's SE to the ML SE (so MLR
+specifications stay MLR). Specifications that differ only in estimator or CI share their refits.
 
 Variance decomposition
 ----------------------
