@@ -1459,8 +1459,10 @@ def variance_decomposition(table, dimensions=None, *, estimate="indirect") -> Va
         for c in used:
             r_c, rank_c = rss([u for u in used if u != c])
             means = d.groupby(d[c].astype(str), sort=True)[estimate].mean()
-            rows.append({"dimension": c, "df": rank_full - rank_c, "ss": max(r_c - rss_full, 0.0),
-                         "share": max(r_c - rss_full, 0.0) / ss_tot if ss_tot > 0 else 0.0,
+            ss = r_c - rss_full
+            ss = ss if ss > 1e-10 * ss_tot else 0.0  # rounding noise of a dimension that does not move it
+            rows.append({"dimension": c, "df": rank_full - rank_c, "ss": ss,
+                         "share": ss / ss_tot if ss_tot > 0 else 0.0,
                          "range": float(means.max() - means.min()),
                          "level_means": "; ".join(f"{k}={v:.6g}" for k, v in means.items())})
         rows.sort(key=lambda r: -r["ss"])
