@@ -575,6 +575,14 @@ def _exclusion_hits(clean_raw, codebook):
 
 
 def _check_spec(spec, codebook):
+    if spec.study != codebook.study:
+        raise ConfigError("the specification belongs to another study", found=repr(spec.study),
+                          expected=repr(codebook.study))
+    roles = set(codebook.variables) | set(codebook.scales)
+    for role in ("treatment", "mediator", "outcome"):
+        if getattr(spec, role) not in roles:
+            raise ConfigError(f"the specification's {role} is not a variable or scale of the codebook",
+                              found=repr(getattr(spec, role)))
     known = exclusion_names(codebook)
     for name, _ in spec.exclusions:
         if name not in known:
@@ -1567,7 +1575,7 @@ def aggregate(rows, clean_raw, codebook, *, n_null=500, seed=0, fragile_rho=0.2)
         for c in ("significant", "converged", *[c for c in table.columns if str(c).startswith("exclude_")]):
             if c in table.columns:
                 table[c] = table[c].map(_truthy)
-        table["reason"] = table["reason"].fillna("").astype(str)
+        table["reason"] = table["reason"].astype(object).where(table["reason"].notna(), "").astype(str)
     study = codebook.study
     curve = curve_test(clean_raw, codebook, table, n_null=n_null, seed=seed)
     var = variance_decomposition(table)
