@@ -46,17 +46,19 @@ Estimation of one specification
 -------------------------------
 Paths, standard errors and the delta-method SE of ``a*b`` come from :func:`efficacy.sem.sem` with the
 specification's estimator and missing-data method (lavaan conventions: ``fixed.x = TRUE``, first
-loading fixed to 1; checked against lavaan in ``tests/reference/multiverse.R``). The bootstrap
+loading fixed to 1; checked against lavaan in ``tests/reference/multiverse.R``); an observed mediator
+with listwise deletion and ML is fitted by least squares, which is the same ML estimate. The bootstrap
 interval comes from :func:`efficacy.mediation.mediate` (observed mediator, listwise),
 :func:`efficacy.mediation.latent_mediation` (latent mediator), or the same batched ML engine with the
 observed mediator carried as a factor with one indicator and zero residual variance (observed
 mediator, FIML). The sensitivity parameter rho at which the indirect effect vanishes (Imai, Keele &
-Yamamoto 2010) is :func:`efficacy.mediation.sensitivity`'s for an observed mediator with listwise
-deletion, and the same closed form ``b psi / sqrt(psi (b^2 psi + sigma^2))`` from the ML estimates
-otherwise (model-implied residual variances ``psi`` of the mediator and ``sigma^2`` of the outcome).
-The verdict follows the mediation stage: ``no evidence`` when the interval includes zero, ``fragile``
-when ``|rho| < fragile_rho``, else ``robust``; ``not estimable`` with the reason when the
-specification cannot be fitted. Every specification gets its row.
+Yamamoto 2010) is the closed form of :func:`efficacy.mediation.sensitivity`,
+``b psi / sqrt(psi (b^2 psi + sigma^2))``, at the ML estimates (residual variances ``psi`` of the
+mediator and ``sigma^2`` of the outcome); for an observed mediator with listwise deletion it is
+``sensitivity(...).rho_at_zero`` (checked in the tests). The verdict follows the mediation stage:
+``no evidence`` when the interval includes zero, ``fragile`` when ``|rho| < fragile_rho``, else
+``robust``; ``not estimable`` with the reason when the specification cannot be fitted. Every
+specification gets its row.
 
 The curve test
 --------------
