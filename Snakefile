@@ -27,6 +27,7 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/multiverse.smk"
 
 
@@ -36,6 +37,7 @@ localrules:
     summary,
     simulation,
     simulation_power,
+    tables,
     multiverse,
 
 

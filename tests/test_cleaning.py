@@ -278,3 +278,34 @@ def test_jobs_ii_bundled_study_cleans():
     raw = pd.read_csv("data/raw/jobs_ii/data.csv")
     assert (res.clean["work1"] == (raw["work1"] == "psyemp").astype(float)).all()
     np.testing.assert_array_equal(res.clean["job_seek"].to_numpy(), raw["job_seek"].to_numpy())
+
+
+def test_codebook_decides_ordinal_and_estimator_per_scale(tmp_path):
+    """Likert items with at most 7 categories are ordinal (WLSMV) unless the codebook says otherwise; a declared
+    cluster makes continuous scales MLR; an explicit estimator wins; an unknown cluster variable is named."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from efficacy.codebook import load_codebook
+    from efficacy.errors import CodebookError
+
+    src = Path(__file__).resolve().parents[1] / "data" / "raw" / "mastery_trial"
+    dst = tmp_path / "mastery_trial"
+    shutil.copytree(src, dst)
+    cb = load_codebook(dst / "codebook.yaml")
+    assert cb.scales["efficacy"].n_categories == 5 and cb.scales["efficacy"].is_ordinal
+    assert cb.estimator_for("efficacy") == "WLSMV"
+    assert not cb.scales["exercise_tasks"].is_ordinal and cb.estimator_for("exercise_tasks") == "ML"
+    doc = yaml.safe_load((dst / "codebook.yaml").read_text())
+    doc["scales"]["efficacy"]["ordinal"] = False
+    doc["scales"]["outcome_exp"]["estimator"] = "MLM"
+    doc["cluster"] = next(v for v in doc["variables"] if v != doc.get("id"))
+    (dst / "codebook.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    cb = load_codebook(dst / "codebook.yaml")
+    assert cb.estimator_for("efficacy") == "MLR" and cb.estimator_for("outcome_exp") == "MLM"
+    doc["cluster"] = "classroom"
+    (dst / "codebook.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(CodebookError, match="cluster.*classroom"):
+        load_codebook(dst / "codebook.yaml")

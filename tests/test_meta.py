@@ -380,7 +380,7 @@ BCG_SPEC = {"name": "bcg", "measure": "RR", "columns": {"ai": "tpos", "bi": "tne
 def test_run_analysis_bcg(bcg):
     _, f = bcg
     out = meta.run_analysis(BCG_SPEC, {"input": _lit("bcg.csv")})
-    assert set(out) == {"summary", "studies", "diagnostics", "bias", "masem"}
+    assert set(out) == {"summary", "studies", "diagnostics", "bias", "masem", "tssem", "subgroup"}
     s = out["summary"].iloc[0]
     ref = f["REML"]
     assert_allclose([s["estimate"], s["se"], s["tau2"], s["tau2_ci_low"], s["I2"], s["Q"], s["pi_low"]],

@@ -21,7 +21,7 @@ measurement   CFA, measurement invariance, discriminant validity (HTMT)
 sem/          the one SEM engine (lavaan syntax, ML, FIML, multi-group): every model goes through it
 mediation/    observed, moderated, causal and latent mediation, sensitivity, the mediation stage
 panel         CLPM, RI-CLPM and within-person multilevel models
-meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM
+meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM, TSSEM
 simulation    Monte Carlo power and CI-coverage studies
 multiverse    every defensible analysis choice of a mediation claim: specification curve and its test
 plots/        publication figures, one module per stage
@@ -58,23 +58,24 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 #: public name -> the module that defines it (loaded lazily, PEP 562)
 _API = {
     "efficacy.errors": ["EfficacyError", "CodebookError", "DataError", "ConfigError", "SEMError",
-                        "MeasurementError", "PanelError", "MetaError", "SimulationError", "PlotError"],
+                        "MeasurementError", "PanelError", "MetaError", "SelectionError", "SimulationError", "PlotError"],
     "efficacy.codebook": ["load_codebook", "Codebook"],
     "efficacy.cleaning": ["clean_study", "validate_study", "read_raw", "score_scale", "longstring",
                           "intra_individual_variability", "bandura_scores", "generality"],
     "efficacy.io": ["read_clean", "read_table", "write_table"],
     "efficacy.reliability": ["cronbach_alpha", "mcdonald_omega", "feldt_interval", "item_analysis", "icc",
-                             "test_retest", "disattenuated_correlation", "attenuation_table"],
+                             "test_retest", "disattenuated_correlation", "attenuation_table", "categorical_omega"],
     "efficacy.sem": ["sem", "parse_model", "polychoric", "polyserial", "thresholds", "ordinal_alpha"],
     "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
                            "latent_mediation", "compare_models", "omitted_variable_sensitivity", "robustness_value",
-                           "evalue"],
+                           "evalue", "serial_mediation"],
     "efficacy.panel": ["clpm", "riclpm", "within_person", "compare_panel_models", "stationarity_lrt",
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
                       "subgroup", "leave_one_out", "influence", "cumulative", "egger_test", "trim_and_fill",
-                      "pet_peese", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem"],
+                      "pet_peese", "ranktest", "selection_model", "vevea_woods", "three_level", "che", "che_sensitivity", "impute_covariance", "rcalc", "masem",
+                      "tssem", "tssem1", "tssem2"],
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],

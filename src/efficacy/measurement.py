@@ -30,7 +30,7 @@ from .errors import EfficacyError, MeasurementError
 from .sem.engine import SEMResult, _loglik_grad, _Model, _numhess, _Patterns, _saturated, parse_model
 from .sem.engine import sem as _sem
 
-__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
+__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError", "invariance",
            "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult", "DISCRIMINANT_COLUMNS",
            "run_stage", "stage_groups"]
 
@@ -265,6 +265,11 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
 
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr",
             "loglik", "aic", "bic", "baseline_chisq", "baseline_df", "n")
+#: lavaan's scaled / robust fit measures added to ``CFAResult.fit`` for MLR, MLM and WLSMV
+ROBUST_FIT_KEYS = ("chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.factor", "chisq.shift.parameters",
+                   "baseline.chisq.scaled", "baseline.chisq.scaling.factor", "cfi.scaled", "tli.scaled",
+                   "cfi.robust", "tli.robust", "rmsea.scaled", "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled",
+                   "rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust")
 
 
 
@@ -297,7 +302,8 @@ class CFAResult:
     reason : str
         Empty when the solution is converged and proper; else why not.
     fit : dict
-        lavaan ``fitMeasures`` names (exactly :data:`FIT_KEYS`); all NaN when the optimiser
+        lavaan ``fitMeasures`` names (:data:`FIT_KEYS`, plus :data:`ROBUST_FIT_KEYS` for a robust
+        estimator: MLR, MLM, WLSMV); all NaN when the optimiser
         did not converge (a non-converged model is never shown as fitted).
     estimates : pandas.DataFrame
         lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high, std_all.
@@ -345,11 +351,13 @@ class CFAResult:
         if self.group is not None:
             raise MeasurementError("modindices() is implemented for single-group models",
                                    found=f"group={self.group!r}")
+        if self.sem.estimator == "WLSMV":
+            raise MeasurementError("modindices() is implemented for ML fits", found="estimator='WLSMV'")
         return _modindices(self)
 
 
 def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partial=(),
-        missing: str = "listwise", estimator: str = "ML", se: bool = True) -> CFAResult:
+        missing: str = "listwise", estimator: str | None = None, se: bool = True, ordered=None) -> CFAResult:
     """Confirmatory factor analysis by maximum likelihood (Joreskog, 1969), lavaan conventions.
 
     Matches ``lavaan::cfa(model, data, group=, group.equal=, group.partial=, missing=)``:
@@ -370,7 +378,14 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
         lavaan ``group.partial`` (e.g. ``"x3 ~ 1"``).
     missing : {"listwise", "fiml"}
         "fiml" = lavaan ``missing = "ml"``.
-    estimator : {"ML"}
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" with ``ordered`` (lavaan's default). With a robust estimator
+        ``fit`` also carries lavaan's scaled and robust measures (:data:`ROBUST_FIT_KEYS`:
+        ``chisq.scaled``, ``chisq.scaling.factor``, ``cfi.robust``, ...; for WLSMV also
+        ``chisq.shift.parameters``); see :func:`efficacy.sem.sem`.
+    ordered : True, list of str or None
+        Ordered-categorical indicators (lavaan ``ordered=``): WLSMV on polychoric correlations,
+        thresholds in the estimates (``op = "|"``); ``missing`` is then "listwise" or "pairwise".
     se : bool
         False skips the information matrix (standard errors, z, p and CIs are NaN); the fit
         measures and estimates are unchanged. Used where only chi-square is needed.
@@ -390,11 +405,12 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
     partial = (partial,) if isinstance(partial, str) else tuple(partial)
     res = _sem(data, syntax, group=group, equal=equal, partial=partial, missing=missing, auto="cfa",
-               estimator=estimator, se=se)
-    fit = {k: res.fit.get(k, np.nan) for k in FIT_KEYS}
+               estimator=estimator, se=se, ordered=ordered)
+    keys = FIT_KEYS if res.estimator == "ML" else FIT_KEYS + tuple(k for k in ROBUST_FIT_KEYS if k in res.fit)
+    fit = {k: res.fit.get(k, np.nan) for k in keys}
     reason = _reason(res)
     if not res.converged:
-        fit = {k: (fit["n"] if k == "n" else np.nan) for k in FIT_KEYS}
+        fit = {k: (fit["n"] if k == "n" else np.nan) for k in keys}
     return CFAResult(syntax, group, equal, partial, res.missing, bool(res.converged), bool(res.proper),
                      reason, fit, res.estimates, res, data)
 

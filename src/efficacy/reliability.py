@@ -7,7 +7,9 @@ The coefficients are computed as R's **psych** and **lavaan + semTools** compute
   or a BCa bootstrap interval; matches ``psych::alpha``.
 * :func:`mcdonald_omega` - McDonald's (1999) omega total from a one-factor ML CFA (matches
   ``semTools::compRelSEM`` on ``lavaan::cfa``) and, when subscales are declared, omega
-  hierarchical from a Schmid & Leiman (1957) solution (matches ``psych::omega``).
+  hierarchical from a Schmid & Leiman (1957) solution (matches ``psych::omega``); with
+  ``ordinal=True`` categorical omega of ordered items (:func:`categorical_omega`, Green & Yang 2009,
+  matches ``semTools::compRelSEM`` on a WLSMV fit).
 * :func:`item_analysis` - item means, SDs, floor and ceiling, corrected item-total correlation
   (``r.drop``) and alpha if the item is deleted (matches ``psych::alpha``'s item statistics).
 * :func:`icc` / :func:`test_retest` - the six Shrout & Fleiss (1979) intraclass correlations with
@@ -49,6 +51,7 @@ __all__ = [
     "cronbach_alpha",
     "feldt_interval",
     "mcdonald_omega",
+    "categorical_omega",
     "item_analysis",
     "icc",
     "test_retest",
@@ -816,7 +819,7 @@ class OmegaResult:
 
 
 def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=2000, seed=None,
-                   missing="listwise") -> OmegaResult:
+                   missing="listwise", ordinal=False) -> OmegaResult:
     """McDonald's omega total (one-factor CFA) and omega hierarchical (Schmid-Leiman).
 
     **Omega total** (McDonald, 1999) is ``(sum lambda)^2 / sum(S)`` where ``lambda`` are the ML
@@ -849,10 +852,20 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
         Bootstrap resamples for omega total; 0 for no interval.
     seed : int, optional
     missing : {"listwise", "pairwise"}
+    ordinal : bool
+        True: categorical omega of ordered items (Green & Yang, 2009) from a one-factor WLSMV fit,
+        as ``semTools::compRelSEM`` on ``lavaan::cfa(..., ordered = TRUE, estimator = "WLSMV")``;
+        see :func:`categorical_omega`. No bootstrap interval and no omega_h are computed then
+        (``ci_low``/``ci_high`` are NaN; ``n_boot``, ``seed`` and ``subscales`` are not used).
 
     Returns
     -------
     OmegaResult
+
+    References
+    ----------
+    Green, S. B., & Yang, Y. (2009). Reliability of summed item scores using structural equation
+    modeling: An alternative to coefficient alpha. *Psychometrika, 74*, 155-167.
 
     Examples
     --------
@@ -866,6 +879,8 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     frame = _as_frame(items, data)
     k = frame.shape[1]
     x, reason = _check_items(frame, missing)
+    if ordinal:
+        return _ordinal_omega(frame, x, reason, missing, ci_level)
     if x is not None and k < 3:
         x, reason = None, "one-factor model not identified with 2 items (need at least 3)"
     if x is None:
@@ -933,6 +948,129 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
                        residual_variances=psi[0], converged=True, proper=proper, ci_level=ci_level,
                        n_boot=int(n_boot or 0), n_boot_failed=failed, items=list(frame.columns),
                        warnings=warnings)
+
+
+# ----------------------------------------------------------------------------------------------
+# categorical omega (ordered items)
+# ----------------------------------------------------------------------------------------------
+def _omega_cat(thresholds, common, total) -> float:
+    """Green & Yang (2009) omega from thresholds, the common part and the total latent-response correlations.
+
+    ``thresholds``: list of arrays (one per item); ``common``: implied common covariance of the latent
+    responses (``lambda Phi lambda'``); ``total``: their (sample) correlation matrix. The numerator and
+    denominator are the covariance of the summed item scores implied by ``common`` and by ``total``:
+    ``sum_{j, j'} [sum_{c, c'} Phi2(t_jc, t_j'c'; r_jj') - sum_c Phi(t_jc) sum_c' Phi(t_j'c')]``.
+    """
+    from efficacy.sem.categorical import bivariate_normal_cdf
+
+    k = len(thresholds)
+    lens = np.array([len(t) for t in thresholds])
+    kmax = int(lens.max())
+    T = np.full((k, kmax), np.inf)   # padded with +inf: Phi2(inf, b) - Phi(inf) Phi(b) = 0 for the pads
+    for j, t in enumerate(thresholds):
+        T[j, :len(t)] = t
+    a = T[:, None, :, None]
+    b = T[None, :, None, :]
+    marg = np.where(np.isfinite(T), stats.norm.cdf(np.where(np.isfinite(T), T, 0.0)), 0.0).sum(axis=1)
+
+    def part(r):
+        p2 = bivariate_normal_cdf(a, b, np.asarray(r)[:, :, None, None])
+        fin = np.isfinite(a) & np.isfinite(b)
+        return float(np.sum(np.where(fin, p2, 0.0)) - np.sum(np.outer(marg, marg)))
+
+    return part(common) / part(total)
+
+
+def categorical_omega(data, model, *, missing="listwise") -> pd.Series:
+    """Categorical omega (Green & Yang, 2009) of each factor of a WLSMV CFA of ordered items.
+
+    The reliability of the *summed item scores* (not of the latent responses): the model-implied
+    covariance of the sum score due to the factor, divided by its total covariance, both computed
+    on the observed (categorical) metric through the thresholds and the bivariate normal
+    distribution of the latent responses. The factor's loadings, its variance and the thresholds
+    come from ``sem(data, model, ordered=True, estimator="WLSMV", auto="cfa")``; the total part uses
+    the sample polychoric correlations (``obs.var = TRUE``). Matches ``semTools::compRelSEM(fit)``
+    on ``fit <- lavaan::cfa(model, data, ordered = TRUE, estimator = "WLSMV")`` (semTools 0.5.6,
+    ``ord.scale = TRUE``; ``compRelSEM(fit, ordinal = TRUE)`` in later versions).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ordered items (numeric codes or ordered categoricals).
+    model : str or dict
+        lavaan syntax of the measurement model, or ``{factor: [items]}``.
+    missing : {"listwise", "pairwise"}
+        Missing-data handling of the WLSMV fit (lavaan's ``missing=``).
+
+    Returns
+    -------
+    pandas.Series
+        Omega per factor (factors with a single indicator are left out, as semTools'
+        ``dropSingle = TRUE``); ``attrs["fit"]`` holds the :class:`efficacy.sem.SEMResult`.
+
+    References
+    ----------
+    Green, S. B., & Yang, Y. (2009). Reliability of summed item scores using structural equation
+    modeling: An alternative to coefficient alpha. *Psychometrika, 74*, 155-167.
+
+    Examples
+    --------
+    >>> categorical_omega(df, {"agree": ["A2", "A3", "A4", "A5"]})   # doctest: +SKIP
+    agree    0.7287
+    """
+    from efficacy.sem import polychoric, sem
+
+    if isinstance(model, dict):
+        model = "\n".join(f"{f} =~ " + " + ".join(map(str, its)) for f, its in model.items())
+    fit = sem(data, model, ordered=True, estimator="WLSMV", auto="cfa", missing=missing)
+    est = fit.estimates
+    items = list(dict.fromkeys(est.loc[est["op"] == "|", "lhs"]))
+    R = polychoric(data, items, missing=missing, se=False).rho
+    lam = est[est["op"] == "=~"]
+    out = {}
+    for f in dict.fromkeys(lam["lhs"]):
+        rows = lam[(lam["lhs"] == f) & (lam["est"] != 0)]
+        its = [v for v in rows["rhs"] if v in items]
+        if len(its) < 2:
+            continue
+        lf = rows.set_index("rhs").loc[its, "est"].to_numpy(float)
+        phi = float(est.loc[(est["op"] == "~~") & (est["lhs"] == f) & (est["rhs"] == f), "est"].iloc[0])
+        th = [est.loc[(est["op"] == "|") & (est["lhs"] == v), "est"].to_numpy(float) for v in its]
+        out[f] = _omega_cat(th, np.outer(lf, lf) * phi, R.loc[its, its].to_numpy())
+    res = pd.Series(out, dtype=float, name="omega")
+    res.attrs["fit"] = fit
+    return res
+
+
+def _ordinal_omega(frame, x, reason, missing, ci_level) -> OmegaResult:
+    """mcdonald_omega(..., ordinal=True): categorical omega of a one-factor WLSMV CFA."""
+    from efficacy.errors import EfficacyError
+
+    k = frame.shape[1]
+    cols = list(frame.columns)
+    n0 = int(np.isfinite(frame.to_numpy(float)).all(axis=1).sum())
+    if x is not None and k < 3:
+        x, reason = None, "one-factor model not identified with 2 items (need at least 3)"
+    if x is None:
+        return OmegaResult(np.nan, np.nan, np.nan, np.nan, n0, k, reason=reason, ci_level=ci_level, items=cols)
+    safe = frame.copy()
+    safe.columns = [f"i{j + 1}" for j in range(k)]
+    model = "f =~ " + " + ".join(safe.columns)
+    try:
+        om = categorical_omega(safe, model, missing=missing)
+    except EfficacyError as exc:   # e.g. more than 20 categories: not an ordinal item
+        return OmegaResult(np.nan, np.nan, np.nan, np.nan, n0, k, reason=f"ordinal omega not computed: {exc}",
+                           ci_level=ci_level, items=cols)
+    fit = om.attrs["fit"]
+    est = fit.estimates
+    lam = est.loc[est["op"] == "=~", "std_all"].to_numpy(float)
+    th = est.loc[(est["op"] == "~~") & est["lhs"].isin(safe.columns) & (est["lhs"] == est["rhs"]), "est"]
+    warn = list(fit.warnings) + ["ordinal omega (Green & Yang 2009): no bootstrap interval"]
+    why = "" if fit.converged else "one-factor WLSMV fit did not converge"
+    return OmegaResult(float(om.get("f", np.nan)) if fit.converged else np.nan, np.nan, np.nan, np.nan, fit.n, k,
+                       loadings=lam, residual_variances=th.to_numpy(float), converged=bool(fit.converged),
+                       proper=bool(fit.proper), ci_level=ci_level, n_boot=0, items=cols, reason=why,
+                       warnings=warn)
 
 
 # ----------------------------------------------------------------------------------------------

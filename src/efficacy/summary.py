@@ -150,7 +150,8 @@ STUDY_FIGURES = [
     ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
 ]
 META_FIGURES = [("forest", "Forest plot"), ("funnel", "Contour-enhanced funnel plot"),
-                ("masem_path", "MASEM path diagram")]
+                ("subgroup_forest", "Subgroup forest plot"), ("masem_path", "MASEM path diagram"),
+                ("tssem_path", "TSSEM path diagram")]
 
 
 def _figures(results: Path, rel: str, specs) -> list[str]:
@@ -554,7 +555,53 @@ def _meta_section(results: Path, notes=None) -> list[str]:
                     t[c] = t[c].map(lambda v: apa_number(v, 3))
                 out += [f"**Table meta.{name}.masem.** Path model on the pooled correlations "
                         f"(`meta/{name}/masem.csv`).", "", markdown_table(t.fillna("")), ""]
+        out += _tssem_lines(folder, name) + _subgroup_lines(folder, name)
     return out
+
+
+def _p_eq(v) -> str:
+    """'p = .413' or 'p < .001' for running text."""
+    t = _p(v)
+    return f"p {t}" if t.startswith("<") else f"p = {t}"
+
+
+def _tssem_lines(folder, name):
+    """The stage-2 estimates and fit of a TSSEM analysis (``tssem.csv``)."""
+    t = _read(folder / "tssem.csv")
+    if t is None or "table" not in t or not (t["table"] == "path").any():
+        return []
+    est = t[t["table"].isin(["path", "covariance", "indirect", "defined"])]
+    rows = [{"Parameter": x["term"], "Estimate [95% CI]": f"{apa_number(x['estimate'], 3)} "
+             f"{_ci(x['ci_low'], x['ci_high'], 3)}", "SE": apa_number(x["se"], 3), "p": _p(x.get("pvalue")),
+             "CI": x.get("ci_method", "")} for _, x in est.iterrows()]
+    fit = t[t["table"] == "fit"].set_index("term")["estimate"]
+    line = (f"chi2({int(fit['df'])}) = {apa_number(fit['chisq'], 2)}, {_p_eq(fit.get('pvalue'))}; "
+            f"RMSEA = {apa_number(fit['rmsea'], 3, bounded=True)}, CFI = {apa_number(fit['cfi'], 3, bounded=True)}, "
+            f"SRMR = {apa_number(fit['srmr'], 3, bounded=True)}, N = {int(fit['n'])}") if "df" in fit else ""
+    return [f"**Table meta.{name}.tssem.** Two-stage SEM (Cheung & Chan, 2005): the model fitted by WLS to the "
+            f"pooled correlation matrix (`meta/{name}/tssem.csv`). {line}.", "",
+            markdown_table(pd.DataFrame(rows).fillna("")), ""]
+
+
+def _subgroup_lines(folder, name):
+    """Per-level estimates and the test for subgroup differences (``subgroup.csv``)."""
+    t = _read(folder / "subgroup.csv")
+    if t is None or "group" not in t or not t["estimate"].notna().any():
+        return []
+    per = t[t["group"].astype(str) != "between"]
+    rows = [{"Subgroup": x["group"], "k": int(x["k"]),
+             "Estimate [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
+             "tau2": apa_number(x.get("tau2"), 4), "I2 (%)": apa_number(x.get("I2"), 1)} for _, x in per.iterrows()]
+    b = t[t["group"].astype(str) == "between"]
+    test = ""
+    if len(b):
+        b = b.iloc[0]
+        df2 = b.get("Q_df2")
+        stat = (f"F({int(b['Q_df'])}, {int(df2)})" if pd.notna(df2) else f"QM({int(b['Q_df'])})")
+        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p_eq(b.get('Q_pval'))}."
+    col = t["subgroup"].iloc[0] if "subgroup" in t else ""
+    return [f"**Table meta.{name}.subgroup.** Random-effects model per level of `{col}` "
+            f"(`meta/{name}/subgroup.csv`).{test}", "", markdown_table(pd.DataFrame(rows)), ""]
 
 
 def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:

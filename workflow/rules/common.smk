@@ -98,9 +98,13 @@ def figure_targets():
         fig=["riclpm_within", "riclpm_between"],
     )
     for name, spec in META.items():
-        kinds = (
-            ["masem_path"] if spec.get("source") == "masem" else ["forest", "funnel"]
-        )
+        source = spec.get("source", "table")
+        if source in ("masem", "tssem"):
+            kinds = [f"{source}_path"]
+        else:
+            kinds = ["forest", "funnel"] + (
+                ["subgroup_forest"] if spec.get("subgroup") else []
+            )
         figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
     return figs
 
@@ -138,7 +142,15 @@ def mediation_inputs(wildcards):
 
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).
 META = {a["name"]: a for a in config.get("meta", {}).get("analyses", [])}
-META_STEMS = ["summary.csv", "studies.csv", "diagnostics.csv", "bias.csv", "masem.csv"]
+META_STEMS = [
+    "summary.csv",
+    "studies.csv",
+    "diagnostics.csv",
+    "bias.csv",
+    "masem.csv",
+    "tssem.csv",
+    "subgroup.csv",
+]
 for _name, _spec in META.items():
     _unknown = sorted(set(_spec.get("studies") or []) - set(STUDIES))
     if _unknown:
@@ -152,7 +164,7 @@ def meta_inputs(wildcards):
     """Input files of the meta-analysis named by the wildcard."""
     spec = META[wildcards.name]
     source = spec.get("source", "table")
-    if source in ("table", "masem"):
+    if source in ("table", "masem", "tssem"):
         return {"tables": [spec["input"]]}
     if source == "indirect":
         chosen = spec.get("studies") or STUDIES
@@ -289,11 +301,29 @@ FIGURE_RULES = {
         "log": "meta/{name}/fig_funnel",
         "figures": {"funnel": _meta_figure("funnel", **_META)},
     },
+    "fig_subgroup_forest": {
+        "log": "meta/{name}/fig_subgroup_forest",
+        "figures": {
+            "subgroup_forest": _meta_figure(
+                "subgroup_forest",
+                **_META,
+                subgroup="results/meta/{name}/subgroup.csv",
+            )
+        },
+    },
     "fig_masem_path": {
         "log": "meta/{name}/fig_masem_path",
         "figures": {
             "masem_path": _meta_figure(
                 "masem_path", masem="results/meta/{name}/masem.csv"
+            )
+        },
+    },
+    "fig_tssem_path": {
+        "log": "meta/{name}/fig_tssem_path",
+        "figures": {
+            "tssem_path": _meta_figure(
+                "tssem_path", tssem="results/meta/{name}/tssem.csv"
             )
         },
     },
@@ -326,6 +356,26 @@ def figure_rule_params(spec):
         kind: {"inputs": sorted(fig["input"]), "options": fig["options"]}
         for kind, fig in spec["figures"].items()
     }
+
+
+# Manuscript tables (tables.smk): APA 7 .docx and .tex of each study's and each meta-analysis' key tables.
+def manuscript_table_inputs(wildcards):
+    """The stage tables a study's manuscript tables are typeset from."""
+    stems = ["reliability.csv", "cfa_fit.csv", "cfa_estimates.csv", "mediation.csv"]
+    stems += ["sensitivity.csv"]
+    stems += [
+        f"invariance_{g}.csv" for g in MEASUREMENT_GROUPS.get(wildcards.study, [])
+    ]
+    return [f"results/{wildcards.study}/{s}" for s in stems]
+
+
+def tables_targets():
+    """Every manuscript table file (rule tables)."""
+    return expand(
+        "results/{study}/tables/tables.{ext}", study=STUDIES, ext=["docx", "tex"]
+    ) + expand(
+        "results/meta/{name}/tables/tables.{ext}", name=list(META), ext=["docx", "tex"]
+    )
 
 
 # Multiverse (snakemake multiverse, not part of all): one job per specification of every study with a

@@ -317,7 +317,7 @@ class MediationResult:
         )
 
 
-def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, level=0.95):
+def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, level=0.95, missing="listwise"):
     """Mediation of x -> m (one or several parallel mediators) -> y by OLS paths.
 
     Parameters
@@ -339,6 +339,14 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         Seed for :func:`numpy.random.default_rng`.
     level : float
         Confidence level.
+    missing : {"listwise", "fiml", "mi"}
+        "listwise" (default): complete cases. "fiml": full-information ML in the SEM engine (lavaan
+        ``missing = "ml"``, ``fixed.x = TRUE``), bootstrap by batched EM; "mi": multiple imputation by
+        chained equations with Rubin's rules. Both return a
+        :class:`~efficacy.mediation.missing.MissingMediationResult` (same table, plus the case
+        counts ``n``, ``n_complete``, ``n_dropped``); see :mod:`efficacy.mediation.missing`.
+        ``m`` written as a chain, ``"m1 -> m2"``, fits serial mediators (PROCESS model 6,
+        :func:`efficacy.mediation.serial_mediation`) with any of these.
 
     Returns
     -------
@@ -359,6 +367,10 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     MacKinnon (2008). R equivalents: ``lavaan::sem`` with ``:=`` and
     ``parameterEstimates(boot.ci.type = "perc" | "bca.simple")``; PROCESS model 4.
     """
+    if missing != "listwise" or (isinstance(m, str) and "->" in m):  # issue #19: missing data, serial chain
+        from .missing import dispatch
+        return dispatch(data, x, m, y, covariates=covariates, n_boot=n_boot, ci=ci, seed=seed, ci_level=level,
+                        missing=missing)
     ms = [m] if isinstance(m, str) else list(m)
     covariates = list(covariates)
     if ci not in ("bca", "percentile", "montecarlo"):

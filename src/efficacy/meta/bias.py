@@ -28,6 +28,7 @@ def egger_test(res):
 
     Examples
     --------
+    >>> from efficacy.meta import escalc, random_effects
     >>> es = escalc("ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
     >>> eg = egger_test(random_effects(es["yi"], es["vi"]))
     >>> round(eg["zval"], 3), round(eg["pval"], 3)
@@ -66,6 +67,7 @@ def trim_and_fill(res, side=None, maxiter=100):
 
     Examples
     --------
+    >>> from efficacy.meta import escalc, random_effects
     >>> es = escalc("ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
     >>> tf = trim_and_fill(random_effects(es["yi"], es["vi"]))
     >>> tf.k0, tf.side, round(tf.model.estimate, 4)

@@ -428,33 +428,62 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
     return res
 
 
-def subgroup(yi, vi, group, *, data=None, method="REML", level=0.95):
+def subgroup(yi, vi, group, *, data=None, method="REML", test="z", level=0.95):
     """Subgroup analysis: a separate model per group and the between-groups Q test.
 
-    The between-groups test is ``QM`` of the mixed-effects model with the group as a
-    categorical moderator (one common tau^2; metafor ``rma(yi, vi, mods = ~ group)``).
+    Each level of ``group`` gets its own random-effects model (its own tau^2; metafor
+    ``rma(yi, vi, subset = group == level)``). The between-groups test is ``QM`` of the
+    mixed-effects model with the group as a categorical moderator (one common tau^2; metafor
+    ``rma(yi, vi, mods = ~ factor(group))``): a chi-square test with ``m - 1`` df, or with
+    ``test="knha"`` an F test with ``(m - 1, k - m)`` df.
+
+    Parameters
+    ----------
+    yi, vi, group : array-like or str
+        Effect sizes, sampling variances and the categorical moderator (column names with ``data``).
+    method : str
+        tau^2 estimator (see :func:`random_effects`).
+    test : {"z", "knha"}
+    level : float
 
     Returns
     -------
     pandas.DataFrame
-        One row per group (estimate, se, CI, tau2, I2, k) and a final row ``between`` with
-        ``Q_between``, its df and p value.
+        One row per group in sorted order (``k``, ``estimate``, ``se``, ``statistic``, ``pvalue``,
+        ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``tau2``, ``I2``, ``Q``, ``Q_df``,
+        ``Q_pval``; a group with one study has that study's estimate and tau2 = 0) and a final
+        row ``between`` with ``Q`` = QM, its df (``Q_df``, and ``Q_df2`` for the F test), p value
+        and the common tau^2.
+
+    References
+    ----------
+    Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009). *Introduction to
+    meta-analysis*, ch. 19. Wiley.
     """
     if data is None:
         data = pd.DataFrame({"yi": yi, "vi": vi, "group": group})
         yi, vi, group = "yi", "vi", "group"
     rows = []
+    crit = stats.norm.ppf(0.5 + level / 2)
     for g, d in data.groupby(group, sort=True):
-        if len(d) < 2:
-            rows.append({"group": g, "k": len(d), "reason": "k < 2: no pooled estimate"})
+        if len(d) == 1:
+            y1, s1 = float(d[yi].iloc[0]), float(np.sqrt(d[vi].iloc[0]))
+            rows.append({"group": g, "k": 1, "estimate": y1, "se": s1, "statistic": y1 / s1,
+                         "pvalue": 2 * stats.norm.sf(abs(y1 / s1)), "ci_low": y1 - crit * s1,
+                         "ci_high": y1 + crit * s1, "pi_low": y1 - crit * s1, "pi_high": y1 + crit * s1,
+                         "tau2": 0.0, "I2": 0.0, "Q": 0.0, "Q_df": 0, "Q_pval": np.nan,
+                         "reason": "k = 1: the study's own estimate"})
             continue
-        r = random_effects(d[yi], d[vi], method=method, level=level)
-        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
-                     "ci_high": r.ci_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "reason": ""})
+        r = random_effects(d[yi], d[vi], method=method, test=test, level=level)
+        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "statistic": r.zval,
+                     "pvalue": r.pval, "ci_low": r.ci_low, "ci_high": r.ci_high, "pi_low": r.pi_low,
+                     "pi_high": r.pi_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "Q_df": r.Q_df,
+                     "Q_pval": r.Q_pval, "reason": r.reason if getattr(r, "reason", "") else ""})
     dd = data.copy()
     dd[group] = dd[group].astype(str)
-    m = random_effects(yi, vi, mods=[group], data=dd, method=method, level=level)
-    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0], "Q_pval": m.QM_pval,
+    m = random_effects(yi, vi, mods=[group], data=dd, method=method, test=test, level=level)
+    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0],
+                 "Q_df2": m.QM_df[1] if len(m.QM_df) > 1 else np.nan, "Q_pval": m.QM_pval,
                  "tau2": m.tau2, "reason": ""})
     return pd.DataFrame(rows)
 

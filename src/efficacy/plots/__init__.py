@@ -9,6 +9,8 @@ Figures take the tables the workflow stages write:
 
 - :func:`forest_plot` - ``studies`` and ``summary`` from :func:`efficacy.meta.run_analysis`
   (the forest plot of Lewis & Clarke, 2001; cf. ``metafor::forest``);
+- :func:`subgroup_forest_plot` - the same tables and ``subgroup`` (studies grouped by a
+  categorical moderator, per-level diamonds, the test for subgroup differences);
 - :func:`funnel_plot` - the same tables, contour-enhanced (Peters et al., 2008; cf.
   ``metafor::funnel(level=c(90, 95, 99), shade=...)``) with trim-and-fill studies open
   (Duval & Tweedie, 2000);
@@ -19,7 +21,8 @@ Figures take the tables the workflow stages write:
 - :func:`path_diagram` - any path model with "est [lo, hi]" on the arrows, laid out from the
   graph (layers by longest path, barycentre ordering; Sugiyama et al., 1981), with adapters
   :func:`mediation_graph` (``mediation.csv``), :func:`riclpm_graph` (``riclpm.csv``, within-
-  and between-person parts) and :func:`masem_graph` (``results/meta/<name>/masem.csv``);
+  and between-person parts) and :func:`masem_graph` (``results/meta/<name>/masem.csv``; the
+  workflow draws ``tssem.csv`` with it too);
 - :func:`sensitivity_curve` - ``sensitivity.csv`` (Imai, Keele & Yamamoto, 2010; cf.
   ``plot(mediation::medsens(...))``);
 - :func:`specification_curve` - ``multiverse/specifications.csv``: ranked estimates with their
@@ -55,8 +58,8 @@ Example
 from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
 from .mediation import sensitivity_curve
+from .meta import forest_plot, funnel_plot, selection_function_plot, subgroup_forest_plot
 from .multiverse import specification_curve
-from .meta import forest_plot, funnel_plot
 from .paths import (
                     cfa_graph,
                     graph_layers,
@@ -81,7 +84,7 @@ from .style import (
 
 __all__ = [
     "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
-    "forest_plot", "funnel_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
+    "forest_plot", "subgroup_forest_plot", "funnel_plot", "selection_function_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
     "FIGURES", "stage_figure", "render_stage_figure", "render_stage_figures", "invariance_plot", "cfa_graph", "latent_mediation_graph",

@@ -35,6 +35,7 @@ def sensitivity_curve(sensitivity_df, *, outcome=None, mediator=None, title=None
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, numpy as np, pandas as pd
     >>> rho = np.linspace(-0.9, 0.9, 19)
     >>> df = pd.DataFrame({"rho": rho, "acme": 0.3 - rho, "ci_low": 0.1 - rho, "ci_high": 0.5 - rho})
     >>> fig = sensitivity_curve(df); plt.close(fig)

@@ -41,6 +41,7 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, pandas as pd
     >>> df = pd.DataFrame({"n": [50, 100] * 2, "a": 0.3, "b": 0.3, "method": ["boot"] * 2 + ["sobel"] * 2,
     ...                    "power": [0.4, 0.8, 0.3, 0.7]})
     >>> fig = power_curve(df); plt.close(fig)
@@ -123,6 +124,7 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, pandas as pd
     >>> df = pd.DataFrame({"target": ["acme"] * 2, "method": ["boot", "delta"], "coverage": [0.95, 0.9],
     ...                    "coverage_mcse": [0.01, 0.01]})
     >>> fig = coverage_plot(df); plt.close(fig)

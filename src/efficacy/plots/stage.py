@@ -15,7 +15,7 @@ from ..errors import PlotError
 from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
 from .mediation import sensitivity_curve
-from .meta import forest_plot, funnel_plot
+from .meta import forest_plot, funnel_plot, subgroup_forest_plot
 from .paths import (
     cfa_graph,
     latent_mediation_graph,
@@ -42,7 +42,18 @@ FIGURES = {
     "riclpm_between": "RI-CLPM between-person part", "forest": "forest plot", "funnel": "funnel plot",
     "masem_path": "MASEM path diagram", "invariance": "measurement invariance", "power": "power curve",
     "coverage": "coverage", "cfa_path": "CFA path diagram", "latent_mediation_path": "latent mediation diagram",
+    "subgroup_forest": "subgroup forest plot", "tssem_path": "TSSEM path diagram",
 }
+
+
+def _tssem_as_masem(t):
+    """``tssem.csv`` in the shape :func:`masem_graph` reads: stage-2 paths and indirect effects, and the
+    stage-2 correlations of the exogenous variables as the ``pooled`` rows it draws as curved arrows."""
+    cov = t[t["table"].astype(str) == "covariance"].copy()
+    cov["table"] = "pooled"
+    cov["pair"] = cov["lhs"].astype(str) + "." + cov["rhs"].astype(str)
+    keep = t[t["table"].astype(str).isin(["path", "indirect"])]
+    return pd.concat([keep, cov], ignore_index=True).drop(columns=["label"], errors="ignore")  # numbers, not labels
 
 
 def _read_inputs(inputs, cache=None):
@@ -112,6 +123,22 @@ def stage_figure(kind, tables, *, threshold=0.70, delta_cfi=-0.010, delta_rmsea=
         if not t["summary"]["estimate"].notna().any():
             raise PlotError(_reason_of(t["summary"]) or "no pooled estimate")
         return forest_plot(t["studies"], t["summary"])
+    if kind == "subgroup_forest":
+        sg = t["subgroup"]
+        if "group" not in sg.columns or not (sg["group"].astype(str) != "between").any() \
+                or not sg["estimate"].notna().any():
+            raise PlotError(_reason_of(sg) or "no subgroup analysis")
+        g = str(sg["subgroup"].iloc[0]) if "subgroup" in sg.columns else None
+        if g is None or g not in t["studies"].columns:
+            raise PlotError(f"studies.csv has no subgroup column {g!r}")
+        summ = t.get("summary")  # the overall diamond, unless the summary is a meta-regression
+        summ = summ if summ is not None and len(summ) == 1 and "estimate" in summ else None
+        return subgroup_forest_plot(t["studies"], sg, summ, group=g)
+    if kind == "tssem_path":
+        m = t["tssem"]
+        if "table" not in m.columns or not (m["table"].astype(str) == "path").any():
+            raise PlotError(_reason_of(m) or "not a TSSEM analysis (no path estimates)")
+        return path_diagram(**masem_graph(_tssem_as_masem(m)))
     if kind == "funnel":
         if not t["summary"]["estimate"].notna().any():
             raise PlotError(_reason_of(t["summary"]) or "no pooled estimate")

@@ -10,6 +10,9 @@ Modules
 -------
 engine        model building (RAM form), ML and FIML likelihoods, optimiser, SEs,
               fit measures, multi-group models; :func:`sem` and :func:`parse_model`
+robust        MLR / MLM: sandwich SEs, Yuan-Bentler and Satorra-Bentler scaled tests, robust CFI/TLI/RMSEA,
+              cluster-robust SEs (``cluster=``)
+wls           WLSMV for ordered indicators: DWLS on thresholds and polychorics, robust SEs, scale-shifted test
 categorical   ordered-categorical items: thresholds, polychoric and polyserial correlations
               (two-step, Olsson 1979) with their asymptotic covariance (the WLSMV input), ordinal alpha
 """

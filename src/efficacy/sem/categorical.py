@@ -351,8 +351,9 @@ def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> 
 
     Examples
     --------
+    >>> import pandas as pd
     >>> df = pd.DataFrame({"q1": [1, 1, 2, 2, 2, 3, 3, 3, 3, 3]})
-    >>> thresholds(df)[["label", "cum_prop", "estimate"]].round(4)
+    >>> thresholds(df)[["label", "cum_prop", "estimate"]].round(4)  # doctest: +NORMALIZE_WHITESPACE
       label  cum_prop  estimate
     0  q1|t1       0.2   -0.8416
     1  q1|t2       0.5    0.0000

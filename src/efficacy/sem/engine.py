@@ -133,10 +133,10 @@ class SEMResult:
         Covariance matrix of the free (unique) parameters.
     loglik : float
     estimator : str
-        "ML", "MLR" or "MLM" (lavaan's ``estimator=``).
+        "ML", "MLR", "MLM" or "WLSMV" (lavaan's ``estimator=``).
     test : str
         lavaan's name of the test statistic(s): "standard" (ML), "yuan.bentler.mplus" (MLR),
-        "satorra.bentler" (MLM). The scaled statistic and the robust indices are in ``fit``
+        "satorra.bentler" (MLM), "scaled.shifted" (WLSMV). The scaled statistic and the robust indices are in ``fit``
         (``chisq.scaled``, ``chisq.scaling.factor``, ``cfi.robust``, ...).
     information : str
         "expected" or "observed": the information matrix behind the standard errors.
@@ -668,7 +668,7 @@ def _cluster_ids(data, cluster, keep):
 
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator="ML", ci_level=0.95, se=True, cluster=None):
+        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -684,12 +684,15 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         lavaan ``group.equal``: any of "loadings", "intercepts", "means",
         "residuals", "residual.covariances", "lv.variances",
         "lv.covariances", "regressions". With equal intercepts (and not equal
-        means) the latent means are free in groups 2, 3, ... as in lavaan.
+        means) the latent means are free in groups 2, 3, ... as in lavaan. With WLSMV also
+        "thresholds" (Wu & Estabrook 2016 identification, see :mod:`efficacy.sem.wls`); not
+        "residuals" (delta parameterisation).
     partial : sequence of str
         lavaan ``group.partial``: parameters exempt from ``equal``, written
         like ``"x3 ~ 1"`` or ``"visual =~ x2"``.
-    missing : {"listwise", "fiml"}
-        "fiml" = lavaan ``missing = "ml"`` (casewise likelihood).
+    missing : {"listwise", "fiml", "pairwise"}
+        "fiml" = lavaan ``missing = "ml"`` (casewise likelihood); "pairwise" only with WLSMV
+        (polychoric correlations from the rows where both items are observed).
     auto : {"sem", "cfa", "none"}
         "none" = ``lavaan::lavaan()`` (only what is written, plus free observed
         intercepts when ``meanstructure``); "sem"/"cfa" = ``lavaan::sem()``:
@@ -697,7 +700,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         covariances free.
     meanstructure : bool or None
         None: True for FIML or with ``cluster``, else False (lavaan's default).
-    estimator : {"ML", "MLR", "MLM"}
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" when ``ordered`` is given (lavaan's default).
         "ML": normal-theory standard errors (expected information; observed with FIML) and
         chi-square. "MLR" (lavaan ``estimator = "MLR"``): the same estimates with Huber-White
         sandwich standard errors (observed information) and the Yuan-Bentler scaled chi-square
@@ -707,7 +711,11 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         ``baseline.chisq.scaled``, ``cfi.scaled``, ``tli.scaled``, ``rmsea.scaled`` (with
         ``rmsea.ci.lower.scaled`` / ``rmsea.ci.upper.scaled``), ``cfi.robust``, ``tli.robust``,
         ``rmsea.robust``, ``rmsea.ci.lower.robust``, ``rmsea.ci.upper.robust`` to ``fit``; see
-        :mod:`efficacy.sem_robust`.
+        :mod:`efficacy.sem_robust`. "WLSMV" (``ordered=`` indicators): DWLS estimates of thresholds
+        and the latent-response correlation structure on the polychoric matrix, lavaan's "delta"
+        parameterisation, robust standard errors (``se = "robust.sem"``) and the scale-shifted test
+        (``test = "scaled.shifted"``); thresholds are rows with ``op = "|"``; see
+        :mod:`efficacy.sem.wls`.
     ci_level : float
     se : bool
         False skips the information matrix (``se``, ``z``, ``pvalue``, CI and ``vcov`` are NaN):
@@ -717,6 +725,10 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     cluster : str or None
         Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
         and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
+    ordered : True, list of str or None
+        Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
+        the model, or a list of them (it must name them all: continuous indicators next to ordered
+        ones are not supported). Implies ``estimator="WLSMV"``.
 
     Returns
     -------
@@ -726,9 +738,23 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     """
     if not isinstance(data, pd.DataFrame):
         raise SEMError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if estimator is None:   # lavaan: ordered indicators switch the default estimator to WLSMV
+        estimator = "WLSMV" if ordered not in (None, False) else "ML"
     estimator = estimator.upper() if isinstance(estimator, str) else estimator
+    if estimator == "WLSMV":
+        if cluster is not None or meanstructure is False:
+            raise SEMError("WLSMV here supports neither cluster= nor meanstructure=False",
+                           found=f"cluster={cluster!r}, meanstructure={meanstructure!r}",
+                           expected="cluster=None (thresholds make the mean structure part of the model)")
+        from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
+        return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
+                         equal=equal, partial=partial, missing=missing,
+                         auto=auto, ci_level=ci_level)
+    if ordered not in (None, False):
+        raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
+                       expected="estimator='WLSMV' (or leave estimator unset) with ordered=")
     if estimator not in sem_robust.ESTIMATORS:
-        raise SEMError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR' or 'MLM'")
+        raise SEMError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR', 'MLM' or 'WLSMV'")
     if missing in ("ml", "FIML", "fiml"):
         missing = "fiml"
     if missing not in ("listwise", "fiml"):
