@@ -376,3 +376,44 @@ def tables_targets():
     ) + expand(
         "results/meta/{name}/tables/tables.{ext}", name=list(META), ext=["docx", "tex"]
     )
+
+
+# Multiverse (snakemake multiverse, not part of all): one job per specification of every study with a
+# mediation design. The grids are built (and the multiverse config checked) at parse time.
+from efficacy.multiverse import multiverse_grids
+
+MULTIVERSE = multiverse_grids(
+    CODEBOOKS,
+    config["multiverse"],
+    config_file=", ".join(str(f) for f in workflow.configfiles) or "config/config.yaml",
+)
+MULTIVERSE_OUTPUTS = [
+    "specifications.csv",
+    "curve_test.csv",
+    "variance.csv",
+    "summary.md",
+    "specification_curve.png",
+]
+
+
+def multiverse_spec(wildcards):
+    """The specification of the {spec} wildcard (efficacy.multiverse.Specification.to_dict)."""
+    return MULTIVERSE[wildcards.study].get(wildcards.spec).to_dict()
+
+
+def multiverse_spec_files(wildcards):
+    """One row per specification of the study, in grid order."""
+    return expand(
+        "results/{study}/multiverse/specs/{spec}.csv",
+        study=wildcards.study,
+        spec=MULTIVERSE[wildcards.study].ids,
+    )
+
+
+def multiverse_targets():
+    """The aggregated multiverse outputs of every study with a mediation design."""
+    return expand(
+        "results/{study}/multiverse/{stem}",
+        study=list(MULTIVERSE),
+        stem=MULTIVERSE_OUTPUTS,
+    )

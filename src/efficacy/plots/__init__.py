@@ -25,6 +25,8 @@ Figures take the tables the workflow stages write:
   workflow draws ``tssem.csv`` with it too);
 - :func:`sensitivity_curve` - ``sensitivity.csv`` (Imai, Keele & Yamamoto, 2010; cf.
   ``plot(mediation::medsens(...))``);
+- :func:`specification_curve` - ``multiverse/specifications.csv``: ranked estimates with their
+  intervals and the choice indicator panel (Simonsohn, Simmons & Nelson, 2020, fig. 2);
 - :func:`invariance_plot` - ``invariance_<group>.csv`` with Chen (2007) cut-off bands;
 - :func:`power_curve` / :func:`coverage_plot` - the simulation study's ``power.csv`` and
   ``coverage.csv`` (2 x MCSE bars; Morris, White & Crowther, 2019);
@@ -37,6 +39,7 @@ style         palette, sizes, :func:`style`, :func:`save_figure`, :func:`placeho
 data          participant flow, item distributions, missingness map
 measurement   reliability and invariance figures
 mediation     the sensitivity curve
+multiverse    the specification curve
 meta          forest and funnel plots
 simulation    power curves and coverage
 paths         the path-diagram layout engine and the stage-table adapters
@@ -56,6 +59,7 @@ from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
 from .mediation import sensitivity_curve
 from .meta import forest_plot, funnel_plot, selection_function_plot, subgroup_forest_plot
+from .multiverse import specification_curve
 from .paths import (
                     cfa_graph,
                     graph_layers,
@@ -84,4 +88,5 @@ __all__ = [
     "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
     "FIGURES", "stage_figure", "render_stage_figure", "render_stage_figures", "invariance_plot", "cfa_graph", "latent_mediation_graph",
+    "specification_curve",
 ]
