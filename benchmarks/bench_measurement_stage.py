@@ -8,6 +8,9 @@ The clean data go through the CSV round trip of the workflow (``clean.csv`` writ
 with ``read_clean``). Prints the CPU seconds (``time.process_time``, this process only) of each study
 split into the two rules, and their sum and mean. Issue #22's goal: at most 1 s of CPU per study.
 
+``--retain-memory`` first calls ``efficacy.workflow.retain_freed_memory()`` (keep freed memory in the
+process: fewer page faults), to measure what a job script that calls it would cost.
+
 ``--save DIR`` writes every output table as the workflow writes it (``write_table``, %.10g) and as a
 pickle of the frames; ``--compare DIR`` compares this run's tables with those saved (from another
 checkout: run the script with ``PYTHONPATH=<other>/src``) and reports whether each CSV is byte
@@ -70,7 +73,13 @@ def main():
     ap.add_argument("--compare")
     ap.add_argument("--studies", default=",".join(STUDIES))
     ap.add_argument("--repeats", type=int, default=1, help="best CPU time of this many runs per rule")
+    ap.add_argument("--retain-memory", action="store_true",
+                    help="call efficacy.workflow.retain_freed_memory() first (glibc malloc settings for job processes)")
     a = ap.parse_args()
+    if a.retain_memory:
+        from efficacy.workflow import retain_freed_memory
+
+        print(f"retain_freed_memory(): {retain_freed_memory()}")
     rule_main, rule_inv, models = settings()
     tables, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:

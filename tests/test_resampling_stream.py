@@ -53,3 +53,29 @@ def test_boot_products_equal_the_former_chunked_products(order, n, n_boot, chunk
         ref[i0:i0 + b] = _old_counts(rng.integers(0, n, size=(b, n)), n) @ F
     got = boot_products(F, np.random.default_rng(5), n_boot, chunk)
     assert got.tobytes() == ref.tobytes()
+
+
+def test_singularity_rule_decides_as_slogdet():
+    """The cofactor pre-check of the bootstrap solves (p <= 4) decides every system as the former
+    LU rule ``slogdet(D) > log(SINGULAR_TOL)`` does, near and far from the threshold."""
+    from efficacy.mediation.causal import SINGULAR_TOL
+    from efficacy.mediation.observed import _det_above_tol
+
+    rng = np.random.default_rng(2)
+    for p in (1, 2, 3, 4, 5):
+        Z = rng.normal(size=(4000, 30, p))
+        # columns made nearly collinear at every scale from exact to clearly independent
+        eps = 10.0 ** rng.uniform(-12, 0, size=(4000, 1))
+        if p > 1:
+            Z[:, :, -1] = Z[:, :, 0] + eps * Z[:, :, -1]
+        Z[:50, :, -1] = 0.0  # all-zero column
+        Z[50:100, :, -1] = Z[50:100, :, 0]  # exact copy
+        XtX = np.einsum("bnp,bnq->bpq", Z, Z)
+        s = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
+        D = XtX / s[:, :, None] / s[:, None, :]
+        s2, ld = np.linalg.slogdet(D)
+        ref = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+        got = _det_above_tol(D)
+        np.testing.assert_array_equal(got, ref)
+        if p > 1:
+            assert 0 < ref.sum() < len(ref)  # both outcomes occur

@@ -128,6 +128,46 @@ def _near_singular(X, names):
     return "" if j is None else f"{message}, so the paths are not estimable"
 
 
+def _det3(D, r, c):
+    """Determinants of the 3 x 3 blocks of ``D`` (B, p, p) on rows ``r`` and columns ``c``."""
+    a = [[D[:, i, j] for j in c] for i in r]
+    return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+
+
+def _det_above_tol(D):
+    """``slogdet(D)`` says positive and above ``SINGULAR_TOL``, for each unit-diagonal scaled ``X'WX``
+    in ``D`` (B, p, p) -- the same decisions as the LU-based ``np.linalg.slogdet`` rule, cheaper.
+
+    For p <= 4 the determinant is first written out by cofactors (elementwise over the batch). The
+    entries of ``D`` are at most 1 in absolute value (it is a weighted correlation-type matrix), so
+    this determinant and LAPACK's LU one are both within 1e-12 / 2 of the exact value (rounding
+    bounds: about 300 eps for the cofactors, growth <= 2**(p-1) for partial pivoting); a system far
+    from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
+    both, and only the few in between go to ``slogdet`` itself.
+    """
+    B, p = D.shape[0], D.shape[1]
+    if p > 4:
+        s2, ld = np.linalg.slogdet(D)
+        return (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    if p == 1:
+        det = D[:, 0, 0].copy()
+    elif p == 2:
+        det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    elif p == 3:
+        det = _det3(D, (0, 1, 2), (0, 1, 2))
+    else:
+        det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
+               + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
+    ok = det > 100 * SINGULAR_TOL
+    unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN lands here too
+    if unsure.any():
+        s2, ld = np.linalg.slogdet(D[unsure])
+        ok[unsure] = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    return ok
+
+
 def _solve(XtX, XtT):
     """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
 
@@ -136,8 +176,7 @@ def _solve(XtX, XtT):
     """
     p = XtX.shape[1]
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
-    s2, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    cond_ok = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    cond_ok = _det_above_tol(XtX / scale[:, :, None] / scale[:, None, :])
     if cond_ok.all():  # the common case: no placeholder systems to swap in
         return np.linalg.solve(XtX, XtT), cond_ok
     A = np.where(cond_ok[:, None, None], XtX, np.eye(p))

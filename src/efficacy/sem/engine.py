@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from ..errors import EfficacyError, SEMError
 
@@ -731,8 +731,12 @@ def _rmsea_ci(chisq, df, n, level):
     if df <= 0 or not np.isfinite(chisq):
         return np.nan
 
+    # scipy.stats' ncx2.cdf and chi2.cdf are these special functions (chndtr for lam > 0, chdtr) behind
+    # ~0.1-0.2 ms of argument handling per call; brentq calls f a few dozen times per fit
     def f(lam):
-        return stats.ncx2.cdf(chisq, df, lam) - level if lam > 0 else stats.chi2.cdf(chisq, df) - level
+        if chisq <= 0:  # at or below the support's lower end, where stats' cdf is 0
+            return 0.0 - level
+        return special.chndtr(chisq, df, lam) - level if lam > 0 else special.chdtr(df, chisq) - level
 
     if f(0.0) < 0:
         return 0.0
