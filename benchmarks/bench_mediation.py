@@ -71,11 +71,10 @@ mediate(d, "x", "m", "y", n_boot=50, seed=1)  # warm-up (imports, BLAS threads)
 summary = []
 for covs in (["w"], []):
     label = "one covariate" if covs else "no covariate"
-    ours_f = lambda: mediate(d, "x", "m", "y", covariates=covs, n_boot=n_boot, ci="bca", seed=1)  # noqa: E731
-    fs = [ours_f]
+    fs = [lambda covs=covs: mediate(d, "x", "m", "y", covariates=covs, n_boot=n_boot, ci="bca", seed=1)]
     if pg is not None:
-        fs.append(lambda: pg.mediation_analysis(data=d, x="x", m="m", y="y", covar=covs or None,
-                                                n_boot=n_boot, seed=1))
+        fs.append(lambda covs=covs: pg.mediation_analysis(data=d, x="x", m="m", y="y", covar=covs or None,
+                                                          n_boot=n_boot, seed=1))
     outs, best = race(fs, repeats)
     print(f"--- {label} ---")
     print(outs[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["case_counts", "draw_counts", "boot_products", "bca_interval"]
+__all__ = ["bca_interval", "boot_products", "case_counts", "draw_counts"]
 
 # Cells (resample rows x cases) per block of drawn indices. Each block's draws (int32) and counts
 # are small temporaries that malloc serves again and again from the same heap memory; the former

@@ -147,7 +147,7 @@ def _det_above_tol(D):
     from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
     both, and only the few in between go to ``slogdet`` itself.
     """
-    B, p = D.shape[0], D.shape[1]
+    p = D.shape[1]
     if p > 4:
         s2, ld = np.linalg.slogdet(D)
         return (s2 > 0) & (ld > np.log(SINGULAR_TOL))
