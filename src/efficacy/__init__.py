@@ -23,6 +23,7 @@ mediation/    observed, moderated, causal and latent mediation, sensitivity, the
 panel         CLPM, RI-CLPM and within-person multilevel models
 meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM, TSSEM
 simulation    Monte Carlo power and CI-coverage studies
+power         power for the next study from this study's fitted model (power_from_fit)
 plots/        publication figures, one module per stage
 
 Shared pieces (imported by the statistics, importing none of them):
@@ -78,12 +79,13 @@ _API = {
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],
+    "efficacy.power": ["power_from_fit"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 #: short aliases researchers type (``ef.omega`` is McDonald's omega)
 _ALIASES = {"omega": "mcdonald_omega"}
 _SUBMODULES = ["errors", "codebook", "cleaning", "io", "resampling", "reliability", "sem", "measurement",
-               "mediation", "panel", "meta", "simulation", "simulate", "plots", "summary", "provenance",
+               "mediation", "panel", "meta", "simulation", "power", "simulate", "plots", "summary", "provenance",
                "workflow", "cli", "notebooks"]
 
 __all__ = ["__version__", *_WHERE, *_ALIASES]
