@@ -213,6 +213,8 @@ def test_result_object_and_reproducibility(fm_fits):
     r1, r2 = power_from_fit(fit, d, **kw), power_from_fit(fit, d, **kw)
     assert isinstance(r1, PowerResult)
     pd.testing.assert_frame_equal(r1.power, r2.power)
+    pytest.importorskip("tqdm")
+    pd.testing.assert_frame_equal(power_from_fit(fit, d, **kw, progress=True).power, r1.power)  # bar only
     r3 = power_from_fit(fit, d, **{**kw, "seed": 8})
     assert not r1.power["power"].equals(r3.power["power"])
     js = json.loads(json.dumps(r1.to_dict()))
@@ -245,3 +247,42 @@ def test_bad_input(fm_fits):
     with pytest.raises(SimulationError, match="MediationResult"):
         power_from_fit(fit.to_frame(), d, n=50)
     assert issubclass(SimulationError, EfficacyError)
+
+
+def test_batched_refit_is_mediate_on_each_replication():
+    """The per-replication analysis is efficacy.mediate's: stacking three data sets and refitting them in
+    one batch reproduces mediate()'s estimates and delta-method SEs on each (1e-10); ``path_test="t"``
+    reproduces lm()'s standard errors (statsmodels OLS)."""
+    from efficacy.power import _ObservedMediationModel
+    rng = np.random.default_rng(9)
+    n0 = 450
+    x = rng.integers(0, 2, n0).astype(float)
+    c = rng.normal(size=n0)
+    m1 = 0.5 * x + 0.3 * c + rng.normal(size=n0)
+    m2 = 0.2 * x + 0.5 * m1 + rng.normal(size=n0)
+    y = 0.4 * m1 + 0.1 * m2 + 0.1 * x + 0.2 * c + rng.normal(size=n0)
+    d = pd.DataFrame({"x": x, "m1": m1, "m2": m2, "y": y, "c": c})
+    model = _ObservedMediationModel(mediate(d, "x", ["m1", "m2"], "y", covariates=["c"], n_boot=0), d, "resample")
+    parts = [d.iloc[i * 150:(i + 1) * 150] for i in range(3)]
+    one = np.ones((150, 1))
+    Xa = np.stack([np.column_stack([one, p[["x", "c"]]]) for p in parts])
+    Xb = np.stack([np.column_stack([one, p[["x", "m1", "m2", "c"]]]) for p in parts])
+    M = np.stack([p[["m1", "m2"]].to_numpy() for p in parts])
+    Y = np.stack([p["y"].to_numpy() for p in parts])
+    theta, V, ok, _ = model.fit(Xa, M, Xb, Y)
+    assert ok.all()
+    for i, p in enumerate(parts):
+        t = mediate(p, "x", ["m1", "m2"], "y", covariates=["c"], n_boot=0).to_frame().set_index(["effect", "mediator"])
+        keys = [("a", "m1"), ("a", "m2"), ("b", "m1"), ("b", "m2"), ("direct", "")]
+        np.testing.assert_allclose(theta[i], t.loc[keys, "estimate"], rtol=1e-10)
+        np.testing.assert_allclose(np.sqrt(np.diag(V[i])), t.loc[keys, "se"], rtol=1e-10)
+        a, b = theta[i, :2], theta[i, 2:4]
+        g = np.concatenate([b, a, [0.0]])
+        np.testing.assert_allclose(np.sqrt(g @ V[i] @ g), t.loc[("indirect", "total"), "se"], rtol=1e-10)
+    sm = pytest.importorskip("statsmodels.api")
+    theta_t, V_t, _, _ = model.fit(Xa, M, Xb, Y, path_test="t")
+    for i, p in enumerate(parts):
+        fa = sm.OLS(p["m1"], sm.add_constant(p[["x", "c"]])).fit()
+        fb = sm.OLS(p["y"], sm.add_constant(p[["x", "m1", "m2", "c"]])).fit()
+        np.testing.assert_allclose(np.sqrt(V_t[i, 0, 0]), fa.bse["x"], rtol=1e-10)
+        np.testing.assert_allclose(np.sqrt(np.diag(V_t[i])[2:]), fb.bse[["m1", "m2", "x"]], rtol=1e-10)

@@ -303,8 +303,8 @@ class _ObservedMediationModel:
         per_rep = n * (self.pb + self.k + 4) * 2 + n_draws * (2 * self.k + 1 + self.k + 1) * 2
         return max(1, int(_BLOCK_ELEMENTS // per_rep))
 
-    def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
-        """Simulate r data sets of size n, refit, test: dict (effect, mediator, test) -> bool (r,), ok (r,)."""
+    def simulate(self, rng, r, n):
+        """r data sets of size n from the fitted model: designs Xa (r,n,pa), Xb (r,n,pb), M (r,n,k), Y (r,n)."""
         k = self.k
         if self.exogenous == "resample":
             Z = self.Z[rng.integers(0, self.Z.shape[0], size=(r, n))]
@@ -315,6 +315,14 @@ class _ObservedMediationModel:
         M = Xa @ self.Ba + rng.standard_normal((r, n, k)) @ self.Lm.T
         Xb = np.concatenate([one, Z[:, :, :1], M, Z[:, :, 1:]], axis=2)
         Y = Xb @ self.bb + np.sqrt(self.s2y) * rng.standard_normal((r, n))
+        return Xa, M, Xb, Y
+
+    def fit(self, Xa, M, Xb, Y, path_test="z"):
+        """Batched refit of efficacy.mediate's paths: theta (r, 2k+1) = (a_1..a_k, b_1..b_k, c'),
+        its sampling covariance V (r, 2k+1, 2k+1) (ML residual variances for ``"z"``, ``lm()``'s for
+        ``"t"``), ok (r,) and the residual df of the mediator and outcome models."""
+        k = self.k
+        r, n = Y.shape
         ba, ia, rssa, oka = _batched_ols(Xa, M)
         bb, ib, rssb, okb = _batched_ols(Xb, Y[:, :, None])
         ok = oka & okb
@@ -330,6 +338,14 @@ class _ObservedMediationModel:
         V[~ok] = np.eye(d)
         theta = np.column_stack([a, b, cp])
         theta[~ok] = 0.0
+        return theta, V, ok, (n - self.pa, n - self.pb)
+
+    def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
+        """Simulate r data sets of size n, refit, test: dict (effect, mediator, test) -> bool (r,), ok (r,)."""
+        k = self.k
+        theta, V, ok, (da, db) = self.fit(*self.simulate(rng, r, n), path_test=path_test)
+        a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
+        d = 2 * k + 1
         se = np.sqrt(np.einsum("rii->ri", V))
         zpath = theta / se
         if path_test == "t":
