@@ -209,7 +209,7 @@ def test_failed_replications_are_counted():
 
 def test_result_object_and_reproducibility(fm_fits):
     d, fit = fm_fits[0.39]
-    kw = dict(n=[40, 80], n_reps=300, seed=7, n_draws=100)
+    kw = {"n": [40, 80], "n_reps": 300, "seed": 7, "n_draws": 100}
     r1, r2 = power_from_fit(fit, d, **kw), power_from_fit(fit, d, **kw)
     assert isinstance(r1, PowerResult)
     pd.testing.assert_frame_equal(r1.power, r2.power)
@@ -280,7 +280,7 @@ def test_batched_refit_is_mediate_on_each_replication():
         g = np.concatenate([b, a, [0.0]])
         np.testing.assert_allclose(np.sqrt(g @ V[i] @ g), t.loc[("indirect", "total"), "se"], rtol=1e-10)
     sm = pytest.importorskip("statsmodels.api")
-    theta_t, V_t, _, _ = model.fit(Xa, M, Xb, Y, path_test="t")
+    _, V_t, _, _ = model.fit(Xa, M, Xb, Y, path_test="t")
     for i, p in enumerate(parts):
         fa = sm.OLS(p["m1"], sm.add_constant(p[["x", "c"]])).fit()
         fb = sm.OLS(p["y"], sm.add_constant(p[["x", "m1", "m2", "c"]])).fit()

@@ -101,7 +101,7 @@ from scipy import stats
 
 from .errors import DataError, SimulationError
 
-__all__ = ["PowerResult", "power_from_fit", "POWER_COLUMNS"]
+__all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
 
 POWER_COLUMNS = ["n", "effect", "mediator", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
@@ -188,8 +188,8 @@ class PowerResult:
                                                               sort=False)
         mcse = float(p["power_mcse"].max())
         lines = [f"Power from the fitted model: {self.model}",
-                 f"{self.n_reps} replications per n; alpha={self.alpha}, CI level={self.ci_level}, "
-                 f"path tests: {self.path_test}, exogenous: {self.exogenous}; max Monte Carlo SE {mcse:.3f}",
+                 (f"{self.n_reps} replications per n; alpha={self.alpha}, CI level={self.ci_level}, "
+                  f"path tests: {self.path_test}, exogenous: {self.exogenous}; max Monte Carlo SE {mcse:.3f}"),
                  wide.to_string(float_format=lambda v: f"{v:.3f}")]
         for t, val in ((0.8, self.n_80), (0.9, self.n_90)):
             r = self.required
@@ -210,7 +210,7 @@ class PowerResult:
 # ----------------------------------------------------------------------------- batched OLS
 def _batched_ols(X, T):
     """X (r,n,p), T (r,n,k) -> beta (r,p,k), inv(X'X) (r,p,p), RSS matrix (r,k,k), ok (r,)."""
-    r, _, p = X.shape
+    p = X.shape[2]
     XtX = np.einsum("rni,rnj->rij", X, X)
     scale = np.sqrt(np.einsum("rii->ri", XtX)).clip(1e-300)
     sgn, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
@@ -362,7 +362,7 @@ class _ObservedMediationModel:
         # delta-method tests: total = cp + sum a b; indirect_j = a_j b_j; indirect = sum a b
         g_ind = np.concatenate([b, a, np.zeros((r, 1))], axis=1)  # (r, d)
         g_tot = g_ind.copy(); g_tot[:, 2 * k] = 1.0
-        quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)  # noqa: E731
+        quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)
         ind = np.einsum("rj,rj->r", a, b)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[("total", "", "z")] = np.abs((cp + ind) / np.sqrt(quad(g_tot))) > zc
