@@ -71,14 +71,14 @@ def _exact_js(a, b, n, alpha=0.05, test="t", grid=400):
     return float((pa * pb).mean()), float(pa.mean()), float(pb.mean())
 
 
-def _row(res, effect, test, n=None, mediator=None):
+def _row(res, effect, test, n=None, term=None):
     p = res.power
     sel = (p["effect"] == effect) & (p["test"] == test)
     if n is not None:
         sel &= p["n"] == n
-    if mediator is not None:
-        sel &= p["mediator"] == mediator
-    assert sel.sum() == 1, (effect, test, n, mediator)
+    if term is not None:
+        sel &= p["term"] == term
+    assert sel.sum() == 1, (effect, test, n, term)
     return p[sel].iloc[0]
 
 
@@ -176,15 +176,15 @@ def test_parallel_mediators_covariates_binary_treatment():
     t = res.to_frame()
     assert set(t["test"]) == {"z", "sobel", "joint", "montecarlo"}
     assert (t["n_failed"] == 0).all() and (t["n_valid"] == 400).all()
-    assert len(_row(res, "indirect", "montecarlo", n=240, mediator="total")) > 0
+    assert len(_row(res, "indirect", "montecarlo", n=240, term="total")) > 0
     # the truth is the fit
     tab = fit.to_frame().set_index(["effect", "mediator"])["estimate"]
     assert res.truth["a[m1]"] == pytest.approx(tab[("a", "m1")], rel=1e-10)
     assert res.truth["indirect"] == pytest.approx(tab[("indirect", "total")], rel=1e-10)
-    assert _row(res, "indirect", "montecarlo", n=240, mediator="total")["true_value"] == pytest.approx(
+    assert _row(res, "indirect", "montecarlo", n=240, term="total")["true_value"] == pytest.approx(
         tab[("indirect", "total")], rel=1e-10)
     # power rises with n for a non-null effect
-    p = t[(t["effect"] == "a") & (t["mediator"] == "m1")].sort_values("n")["power"].to_numpy()
+    p = t[(t["effect"] == "a") & (t["term"] == "m1")].sort_values("n")["power"].to_numpy()
     assert p[0] < p[-1]
     # resampled treatment stays binary: the fit per replication is well defined and power is in [0, 1]
     assert t["power"].between(0, 1).all()
@@ -224,7 +224,7 @@ def test_result_object_and_reproducibility(fm_fits):
     f = r1.to_frame()
     f.loc[0, "power"] = -1
     assert r1.power.loc[0, "power"] >= 0
-    assert list(r1.power.columns[:4]) == ["n", "effect", "mediator", "test"]
+    assert list(r1.power.columns[:4]) == ["n", "effect", "term", "test"]
     assert ef.power_from_fit is power_from_fit
 
 

@@ -73,7 +73,7 @@ Example
 >>> fit = ef.mediate(data, "x", "m", "y", n_boot=0)
 >>> pw = ef.power_from_fit(fit, data, n=[50, 100, 200], n_reps=200, seed=1)
 >>> pw.power.columns[:4].tolist()
-['n', 'effect', 'mediator', 'test']
+['n', 'effect', 'term', 'test']
 
 References
 ----------
@@ -103,9 +103,9 @@ from .errors import DataError, SimulationError
 
 __all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
 
-POWER_COLUMNS = ["n", "effect", "mediator", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
+POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
-REQUIRED_COLUMNS = ["effect", "mediator", "test", "target", "required_n", "required_n_mcse", "reason"]
+REQUIRED_COLUMNS = ["effect", "term", "test", "target", "required_n", "required_n_mcse", "reason"]
 _SINGULAR_TOL = 1e-12  # as efficacy.mediation (normalised log-determinant rule)
 _BLOCK_ELEMENTS = 3_000_000  # floats per block of replications (fixed: results depend on seed only)
 
@@ -118,7 +118,7 @@ class PowerResult:
     Attributes
     ----------
     power : pandas.DataFrame
-        One row per planned n, effect and test: ``n, effect, mediator, test, true_value, power,
+        One row per planned n, effect and test: ``n, effect, term, test, true_value, power,
         power_mcse, n_reps, n_valid, n_failed``.
     required : pandas.DataFrame
         Sample size for each target power (0.8, 0.9) per effect and test: ``required_n`` and its
@@ -146,7 +146,7 @@ class PowerResult:
     def _req(self, target):
         r = self.required
         eff, med = self.primary_effect
-        hit = r[(r["effect"] == eff) & (r["mediator"] == med) & (r["test"] == self.primary_test)
+        hit = r[(r["effect"] == eff) & (r["term"] == med) & (r["test"] == self.primary_test)
                 & np.isclose(r["target"], target)]
         return float(hit["required_n"].iloc[0]) if len(hit) else float("nan")
 
@@ -183,7 +183,7 @@ class PowerResult:
     def summary(self) -> str:
         """Short plain-text table: power by n for each effect and test, then the required n."""
         p = self.power
-        wide = p.assign(label=p["effect"] + np.where(p["mediator"] != "", "[" + p["mediator"] + "]", "")
+        wide = p.assign(label=p["effect"] + np.where(p["term"] != "", "[" + p["term"] + "]", "")
                         + " (" + p["test"] + ")").pivot_table(index="label", columns="n", values="power",
                                                               sort=False)
         mcse = float(p["power_mcse"].max())
@@ -194,7 +194,7 @@ class PowerResult:
         for t, val in ((0.8, self.n_80), (0.9, self.n_90)):
             r = self.required
             eff, med = self.primary_effect
-            hit = r[(r["effect"] == eff) & (r["mediator"] == med) & (r["test"] == self.primary_test)
+            hit = r[(r["effect"] == eff) & (r["term"] == med) & (r["test"] == self.primary_test)
                     & np.isclose(r["target"], t)]
             se = float(hit["required_n_mcse"].iloc[0]) if len(hit) else np.nan
             why = str(hit["reason"].iloc[0]) if len(hit) else ""
@@ -341,7 +341,7 @@ class _ObservedMediationModel:
         return theta, V, ok, (n - self.pa, n - self.pb)
 
     def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
-        """Simulate r data sets of size n, refit, test: dict (effect, mediator, test) -> bool (r,), ok (r,)."""
+        """Simulate r data sets of size n, refit, test: dict (effect, term, test) -> bool (r,), ok (r,)."""
         k = self.k
         theta, V, ok, (da, db) = self.fit(*self.simulate(rng, r, n), path_test=path_test)
         a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
@@ -401,7 +401,7 @@ class _ObservedMediationModel:
 # ----------------------------------------------------------------------------- required n
 def _required_n(power, targets=(0.8, 0.9)):
     rows = []
-    for (eff, med, test), g in power.groupby(["effect", "mediator", "test"], sort=False):
+    for (eff, med, test), g in power.groupby(["effect", "term", "test"], sort=False):
         g = g.sort_values("n")
         ns, ps, se = (g[c].to_numpy(float) for c in ("n", "power", "power_mcse"))
         for t in targets:
@@ -421,7 +421,7 @@ def _required_n(power, targets=(0.8, 0.9)):
                 d0 = -(n1 - n0) * (p1 - t) / (p1 - p0) ** 2
                 d1 = -(n1 - n0) * (t - p0) / (p1 - p0) ** 2
                 val_se = float(np.hypot(d0 * se[i - 1], d1 * se[i]))
-            rows.append({"effect": eff, "mediator": med, "test": test, "target": t, "required_n": val,
+            rows.append({"effect": eff, "term": med, "test": test, "target": t, "required_n": val,
                          "required_n_mcse": val_se, "reason": reason})
     return pd.DataFrame(rows, columns=REQUIRED_COLUMNS)
 
@@ -527,7 +527,7 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         for key in [k for (m_, k) in hits if m_ == nn]:
             h = np.concatenate(hits[(nn, key)])
             p = float(h.sum() / nv) if nv else np.nan
-            rows.append({"n": nn, "effect": key[0], "mediator": key[1], "test": key[2],
+            rows.append({"n": nn, "effect": key[0], "term": key[1], "test": key[2],
                          "true_value": float(truth[key[:2]]), "power": p,
                          "power_mcse": float(np.sqrt(p * (1 - p) / nv)) if nv else np.nan,
                          "n_reps": n_reps, "n_valid": nv, "n_failed": n_reps - nv})
