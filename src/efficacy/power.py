@@ -12,6 +12,15 @@ Supported fits
 --------------
 * Observed-variable mediation, :class:`efficacy.mediation.MediationResult` from
   :func:`efficacy.mediate` (listwise; one or several parallel mediators; covariates).
+* Cross-lagged panel models, :class:`efficacy.panel.PanelResult` from :func:`efficacy.riclpm` or
+  :func:`efficacy.clpm` (complete data, no covariates; stationary or not): power of every
+  cross-lagged and autoregressive path (Wald z test, as the engine reports), data simulated from the
+  model-implied moments and refitted by batched ML (see ``_PanelModel``).
+
+Not yet: latent mediation (:func:`efficacy.latent_mediation`; its result stores no syntax or
+parameter indices, and its exogenous treatment is ``fixed.x``), FIML / multiple-imputation fits (the
+missingness pattern would have to be simulated and every replication refitted by FIML), panel models
+with covariates.
 
 The data-generating model
 -------------------------
@@ -83,6 +92,10 @@ MacKinnon, D. P., Lockwood, C. M., Hoffman, J. M., West, S. G., & Sheets, V. (20
 of methods to test mediation and other intervening variable effects. *Psychological Methods*, 7, 83-104.
 Morris, T. P., White, I. R., & Crowther, M. J. (2019). Using simulation studies to evaluate
 statistical methods. *Statistics in Medicine*, 38, 2074-2102.
+Satorra, A., & Saris, W. E. (1985). Power of the likelihood ratio test in covariance structure
+analysis. *Psychometrika*, 50, 83-90.
+Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the cross-lagged panel
+model. *Psychological Methods*, 20, 102-116.
 Muthén, L. K., & Muthén, B. O. (2002). How to use a Monte Carlo study to decide on sample size and
 determine power. *Structural Equation Modeling*, 9, 599-620.
 Preacher, K. J., & Selig, J. P. (2012). Advantages of Monte Carlo confidence intervals for indirect
@@ -124,7 +137,8 @@ class PowerResult:
         Sample size for each target power (0.8, 0.9) per effect and test: ``required_n`` and its
         Monte Carlo error ``required_n_mcse`` (NA with a ``reason`` when the grid does not bracket it).
     n_80, n_90 : float
-        Headline: n for 80% / 90% power of the (total) indirect effect by ``primary_test``.
+        Headline: n for 80% / 90% power of ``primary_effect`` by ``primary_test`` (mediation: the
+        (total) indirect effect, Monte Carlo CI; panel: the first x -> y cross-lag, z test).
     """
 
     model: str
@@ -152,12 +166,12 @@ class PowerResult:
 
     @property
     def n_80(self) -> float:
-        """n for 80% power of the (total) indirect effect by ``primary_test`` (NA if not bracketed)."""
+        """n for 80% power of ``primary_effect`` by ``primary_test`` (NA if not bracketed)."""
         return self._req(0.8)
 
     @property
     def n_90(self) -> float:
-        """n for 90% power of the (total) indirect effect by ``primary_test`` (NA if not bracketed)."""
+        """n for 90% power of ``primary_effect`` by ``primary_test`` (NA if not bracketed)."""
         return self._req(0.9)
 
     def to_frame(self) -> pd.DataFrame:
@@ -198,7 +212,7 @@ class PowerResult:
                     & np.isclose(r["target"], t)]
             se = float(hit["required_n_mcse"].iloc[0]) if len(hit) else np.nan
             why = str(hit["reason"].iloc[0]) if len(hit) else ""
-            lines.append(f"n for {t:.0%} power of the indirect effect ({self.primary_test}): "
+            lines.append(f"n for {t:.0%} power of {eff}[{med}] ({self.primary_test}): "
                          + (f"{val:.0f} (Monte Carlo SE {se:.1f})" if np.isfinite(val) else f"NA ({why})"))
         lines += [f"note: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -398,6 +412,189 @@ class _ObservedMediationModel:
         return t
 
 
+class _PanelModel:
+    """Truth and batched ML refit for :func:`efficacy.riclpm` / :func:`efficacy.clpm` (complete data).
+
+    The panel models have a saturated mean structure (free observed intercepts, latent means 0), so the
+    ML estimates of the covariance parameters depend on the sample covariance matrix ``S`` (divisor n)
+    only. They are refitted for all replications at once by Fisher scoring on
+    ``F(theta) = log|Sigma(theta)| + tr(S Sigma(theta)^-1)`` in RAM form (``Sigma = F B S_ B' F'``,
+    ``B = (I - A)^-1``; the engine's own parameter pattern matrices), started at the truth, with step
+    halving per replication; standard errors from the expected information ``n/2 tr(W dS_k W dS_l)``
+    (lavaan's default for complete data). A replication that has not converged after 200 steps, or
+    whose implied covariance is not positive definite, is dropped and counted.
+    """
+
+    def __init__(self, result):
+        from .panel import PanelResult
+        from .sem.engine import _Model, parse_model
+        if not isinstance(result, PanelResult):  # pragma: no cover - dispatched on type
+            raise SimulationError("not a PanelResult", where="result")
+        if result.covariates:
+            raise SimulationError("power_from_fit: panel models with covariates are not supported yet",
+                                  where="result", found=f"covariates={result.covariates}")
+        if result.missing != "listwise":
+            raise SimulationError("power_from_fit: panel models fitted with FIML are not supported yet (the "
+                                  "missingness pattern is not simulated); refit with missing='listwise'",
+                                  where="result", found=f"missing={result.missing!r}")
+        if not result.converged:
+            raise SimulationError("power_from_fit: the panel model did not converge; no truth to simulate from",
+                                  where="result")
+        self.res = result
+        cols = list(result.x_waves) + list(result.y_waves)
+        mod = _Model(parse_model(result.syntax), cols, "none", True)
+        no = len(mod.obs)
+        mod.set_fixed(np.zeros(no), np.zeros((no, no)))
+        est = result.estimates
+        theta = np.full(mod.npar, np.nan)
+        for f, e in zip(est["free"].to_numpy(), est["est"].to_numpy()):
+            if f > 0:
+                theta[int(f) - 1] = e
+        if np.isnan(theta).any():
+            raise SimulationError("power_from_fit: could not map the panel estimates to the model's parameters",
+                                  where="result")
+        self.mod, self.theta = mod, theta
+        self.Sigma0, self.mu0 = mod.implied(theta)
+        cov = np.array([not mod.dm[k].any() for k in range(mod.npar)])
+        _, dmu = mod.derivatives(theta)
+        if np.abs(dmu[cov]).max(initial=0) > 0:  # pragma: no cover - not a panel model of panel_syntax
+            raise SimulationError("power_from_fit: the mean structure is not saturated", where="result")
+        self.cov = np.nonzero(cov)[0]
+        self.dA, self.dS = mod.dA[self.cov], mod.dS[self.cov]
+        self.L0 = np.linalg.cholesky(self.Sigma0)
+        self.no, self.nv = no, mod.nv
+        # lagged paths: parameter index per row of result.lagged
+        self.paths = []
+        for r in result.lagged.itertuples():
+            to = "x" if r.direction.endswith("x") else "y"
+            frm = r.direction[0]
+            row = next((t for t in mod.table if t["op"] == "~" and t["lhs"] == f"w{to}{r.to_wave}"
+                        and t["rhs"] == f"w{frm}{r.from_wave}"), None)
+            if row is None or not row["free"]:
+                continue
+            k = int(np.nonzero(self.cov == row["free"] - 1)[0][0])
+            self.paths.append((r.type, f"{r.from_var} -> {r.to_var}", k, float(theta[row["free"] - 1])))
+        self.desc = (f"{result.model}{' (stationary)' if result.stationary else ''}: "
+                     f"{result.x_waves} / {result.y_waves} (fitted n={result.n})")
+        xy = next((p for p in self.paths if p[0] == "cross-lagged" and p[1].startswith(result.x_waves[0])), None)
+        self.primary = (xy or self.paths[0])[:2]
+
+    def min_n(self):
+        return self.no + 2
+
+    def block_size(self, n, n_draws):
+        K = len(self.cov)
+        per_rep = n * self.no * 2 + K * self.no * self.nv * 4 + K * K * 2
+        return max(1, int(_BLOCK_ELEMENTS // per_rep))
+
+    def simulate(self, rng, r, n):
+        """Sample covariance matrices (divisor n) of r simulated data sets of size n: (r, p, p)."""
+        X = rng.standard_normal((r, n, self.no)) @ self.L0.T
+        Xc = X - X.mean(axis=1, keepdims=True)
+        return np.einsum("rni,rnj->rij", Xc, Xc) / n
+
+    def _moments(self, th):
+        r, nv = th.shape[0], self.nv
+        A = self.mod.A0 + (th @ self.dA.reshape(len(self.cov), -1)).reshape(r, nv, nv)
+        S = self.mod.S0 + (th @ self.dS.reshape(len(self.cov), -1)).reshape(r, nv, nv)
+        B = np.linalg.inv(np.eye(nv)[None] - A)
+        Bo = B[:, :self.no]
+        Sig = Bo @ S @ Bo.transpose(0, 2, 1)
+        return Sig, B, Bo, S
+
+    def _objective(self, th, Ssamp):
+        Sig = self._moments(th)[0]
+        sgn, ld = np.linalg.slogdet(Sig)
+        W = np.linalg.inv(np.where((sgn > 0)[:, None, None], Sig, np.eye(self.no)))
+        f = ld + (Ssamp * W.transpose(0, 2, 1)).sum(axis=(1, 2))
+        return np.where(sgn > 0, f, np.inf)
+
+    def _sparse_sandwich(self, L, R, D):
+        """(r, K, a, b) stack of ``L D_k R`` for the unit-entry pattern matrices D (K, i, j):
+        sum over the entries (i, j) of D_k of the outer products L[:, :, i] R[:, j, :]."""
+        ke, ie, je = np.nonzero(D)
+        r, K = L.shape[0], D.shape[0]
+        outer = L[:, :, ie].transpose(0, 2, 1)[:, :, :, None] * R[:, je, None, :]  # (r, E, a, b)
+        G = np.zeros((K, ke.size))
+        G[ke, np.arange(ke.size)] = D[ke, ie, je]
+        return (G @ outer.reshape(r, ke.size, -1)).reshape(r, K, L.shape[1], R.shape[2])
+
+    def _score_info(self, th, Ssamp):
+        Sig, B, Bo, S = self._moments(th)
+        r, K, p = th.shape[0], len(self.cov), self.no
+        P = self._sparse_sandwich(Bo, B, self.dA)  # Bo dA_k B
+        T = P @ (S @ Bo.transpose(0, 2, 1))[:, None]
+        dSig = T + T.transpose(0, 1, 3, 2) + self._sparse_sandwich(Bo, Bo.transpose(0, 2, 1), self.dS)
+        W = np.linalg.inv(Sig)
+        WdS = W[:, None] @ dSig
+        info = 0.5 * WdS.reshape(r, K, p * p) @ WdS.transpose(0, 1, 3, 2).reshape(r, K, p * p).transpose(0, 2, 1)
+        R = W @ (Ssamp - Sig) @ W
+        score = 0.5 * (dSig.reshape(r, K, p * p) @ R.transpose(0, 2, 1).reshape(r, p * p, 1))[:, :, 0]
+        return score, info
+
+    def fit(self, Ssamp, n, maxit=200, tol=1e-7):
+        """Batched ML fit of the covariance parameters: theta (r,K), se (r,K), ok (r,)."""
+        r = Ssamp.shape[0]
+        th = np.tile(self.theta[self.cov], (r, 1))
+        f = self._objective(th, Ssamp)
+        active = np.isfinite(f)
+        done = np.zeros(r, bool)
+        for _ in range(maxit):
+            idx = np.nonzero(active & ~done)[0]
+            if not idx.size:
+                break
+            sc, info = self._score_info(th[idx], Ssamp[idx])
+            try:
+                step = np.linalg.solve(info, sc[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = np.stack([np.linalg.lstsq(i_, s_, rcond=None)[0] for i_, s_ in zip(info, sc)])
+            t_try, f_idx, lam = th[idx].copy(), f[idx], np.ones(idx.size)
+            accepted = np.zeros(idx.size, bool)
+            for _h in range(12):  # step halving, all replications at once
+                cand = th[idx] + lam[:, None] * step
+                f_c = self._objective(cand, Ssamp[idx])
+                good = ~accepted & (f_c <= f_idx + 1e-12)
+                t_try[good], f_idx = cand[good], np.where(good, f_c, f_idx)
+                accepted |= good
+                lam = np.where(accepted, lam, lam / 2)
+                if accepted.all():
+                    break
+            th[idx], f[idx] = t_try, f_idx
+            small = np.abs(step).max(axis=1) < tol
+            done[idx[small | ~accepted]] = True
+            active[idx[~accepted & ~small]] = False
+        sc, info = self._score_info(th, Ssamp)
+        ok = done & active & (np.abs(sc).max(axis=1) < 1e-6)
+        Iok = np.where(ok[:, None, None], info, np.eye(info.shape[1]))
+        V = np.linalg.inv(n * Iok)
+        se = np.sqrt(np.clip(np.einsum("rkk->rk", V), 0, None))
+        ok &= np.all(np.einsum("rkk->rk", V) > 0, axis=1)
+        return th, se, ok
+
+    def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
+        th, se, ok = self.fit(self.simulate(rng, r, n), n)
+        zc = stats.norm.ppf(1 - alpha / 2)
+        out = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for typ, term, k, _ in self.paths:
+                out[(typ, term, "z")] = np.abs(th[:, k] / se[:, k]) > zc
+        return out, ok
+
+    def true_values(self):
+        return {(typ, term): val for typ, term, _, val in self.paths}
+
+    def truth(self):
+        return {f"{typ}[{term}]": val for typ, term, _, val in self.paths}
+
+    def asymptotic_power(self, n, alpha=0.05):
+        """Wald-test power from the population information at the truth (Satorra & Saris 1985 style)."""
+        _, info = self._score_info(self.theta[self.cov][None], self.Sigma0[None])
+        se = np.sqrt(np.diag(np.linalg.inv(n * info[0])))
+        zc = stats.norm.ppf(1 - alpha / 2)
+        return {(typ, term): float(stats.norm.sf(zc - abs(v) / se[k]) + stats.norm.cdf(-zc - abs(v) / se[k]))
+                for typ, term, k, v in self.paths}
+
+
 # ----------------------------------------------------------------------------- required n
 def _required_n(power, targets=(0.8, 0.9)):
     rows = []
@@ -438,12 +635,14 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
 
     Parameters
     ----------
-    result : efficacy.mediation.MediationResult
-        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed).
+    result : efficacy.mediation.MediationResult or efficacy.panel.PanelResult
+        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed), or
+        of :func:`efficacy.riclpm` / :func:`efficacy.clpm` (complete data, no covariates).
     data : pandas.DataFrame
         The data the result was fitted to (required for a ``MediationResult``: the result does not
         store the residual variances, intercepts, covariate slopes or the distribution of the
-        treatment and covariates). The refit must reproduce the result's paths.
+        treatment and covariates; the refit must reproduce the result's paths). Not used for a
+        ``PanelResult``, whose model-implied moments are the whole truth.
     n : int or sequence of int
         Planned sample size(s); a grid of several sizes gives the power curve and ``n_80``/``n_90``.
     n_reps : int
@@ -469,7 +668,8 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
     -------
     PowerResult
         ``power`` (tidy table), ``required`` (n for 0.8 / 0.9 power, per effect and test, with Monte
-        Carlo error), headline ``n_80`` / ``n_90`` (indirect effect, Monte Carlo CI), ``truth``.
+        Carlo error), headline ``n_80`` / ``n_90`` (mediation: the (total) indirect effect by the
+        Monte Carlo CI; panel: the first x -> y cross-lag by its z test), ``truth``.
 
     Notes
     -----
@@ -493,12 +693,16 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
     for name, v, lo in (("n_reps", n_reps, 1), ("n_draws", n_draws, 100)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise SimulationError(f"{name} must be an integer >= {lo}, got {v!r}", where=name)
-    model = _ObservedMediationModel(result, data, exogenous)
+    from .panel import PanelResult
+    if isinstance(result, PanelResult):
+        model = _PanelModel(result)
+    else:
+        model = _ObservedMediationModel(result, data, exogenous)
     n_list = np.atleast_1d(n).tolist()
     for v in n_list:
         if isinstance(v, bool) or float(v) != int(v) or int(v) < model.min_n():
             raise SimulationError(f"n={v!r} is not a usable sample size: need integers >= {model.min_n()} "
-                                  f"(the outcome model has {model.pb} coefficients)", where="n")
+                                  "(fewer cases than the model's equations need)", where="n")
     n_list = sorted({int(v) for v in n_list})
     n_reps, n_draws = int(n_reps), int(n_draws)
     cells = np.random.SeedSequence(seed if not isinstance(seed, np.random.Generator) else
@@ -536,11 +740,15 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
     failed = power.groupby("n")["n_failed"].first()
     for nn, f in failed.items():
         if f:
-            warnings.append(f"n={nn}: {f} of {n_reps} replications had a near-singular design (e.g. a constant "
-                            "treatment) and were dropped; power is over the valid ones")
+            warnings.append(f"n={nn}: {f} of {n_reps} replications failed (a near-singular design, e.g. a constant "
+                            "treatment; or an SEM refit that did not converge or is not positive definite) and "
+                            "were dropped; power is over the valid ones")
     required = _required_n(power)
-    primary = ("indirect", "total" if model.k > 1 else model.ms[0])
+    if isinstance(model, _PanelModel):
+        primary, primary_test = model.primary, "z"
+    else:
+        primary, primary_test = ("indirect", "total" if model.k > 1 else model.ms[0]), "montecarlo"
     return PowerResult(model=model.desc, n_grid=n_list, n_reps=n_reps, alpha=float(alpha),
                        ci_level=float(ci_level), path_test=path_test, exogenous=exogenous, n_draws=n_draws,
                        seed=seed, truth=model.truth(), power=power, required=required,
-                       primary_test="montecarlo", primary_effect=primary, warnings=warnings)
+                       primary_test=primary_test, primary_effect=primary, warnings=warnings)
