@@ -24,6 +24,7 @@ panel         CLPM, RI-CLPM and within-person multilevel models
 meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM, TSSEM
 simulation    Monte Carlo power and CI-coverage studies
 multiverse    every defensible analysis choice of a mediation claim: specification curve and its test
+power         power for the next study from this study's fitted model (power_from_fit)
 plots/        publication figures, one module per stage
 
 Shared pieces (imported by the statistics, importing none of them):
@@ -81,12 +82,13 @@ _API = {
     "efficacy.simulate": ["simulate_study"],
     "efficacy.multiverse": ["specification_grid", "run_specification", "curve_test", "variance_decomposition",
                             "run_multiverse"],
+    "efficacy.power": ["power_from_fit"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 #: short aliases researchers type (``ef.omega`` is McDonald's omega)
 _ALIASES = {"omega": "mcdonald_omega"}
 _SUBMODULES = ["errors", "codebook", "cleaning", "io", "resampling", "reliability", "sem", "measurement",
-               "mediation", "panel", "meta", "simulation", "multiverse", "simulate", "plots", "summary", "provenance",
+               "mediation", "panel", "meta", "simulation", "multiverse", "power", "simulate", "plots", "summary", "provenance",
                "workflow", "cli", "notebooks"]
 
 __all__ = ["__version__", *_WHERE, *_ALIASES]
