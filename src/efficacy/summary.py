@@ -118,6 +118,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
             t["pvalue"] = t["pvalue"].map(_p)
         out += [f"**Table {study}.3.** Mediation (`{study}/mediation.csv`).", "", markdown_table(t), ""]
     out += _sensitivity_section(folder, study, notes, fragile_rho)
+    out += _evidence_section(folder, study)
     out += _latent_section(folder, study, notes)
     out += _moderated_section(folder, study)
     verdict = folder / "verdict.md"
@@ -373,6 +374,26 @@ def _sensitivity_section(folder: Path, study: str, notes: list[str], fragile_rho
            f"`{study}/mediation.csv`; fragile when |rho| < {apa_number(fragile_rho, 2, bounded=True)}).", "",
            markdown_table(pd.DataFrame(rows)), ""]
     return out
+
+
+def _evidence_section(folder: Path, study: str) -> list[str]:
+    """The graded verdict per mediator-outcome pair from ``evidence.csv`` and the evidence that decided it."""
+    ev = _read(folder / "evidence.csv")
+    if ev is None or ev.empty or "verdict" not in ev or not ev["verdict"].notna().any():
+        return []
+    rows = []
+    for _, g in ev[ev["verdict"].notna()].groupby(["outcome", "mediator"], sort=False, dropna=False):
+        x = g.iloc[0]
+        links = "; ".join(f"{r['link']}: {apa_number(r['estimate'], 3)} {_ci(r['ci_low'], r['ci_high'], 3)}"
+                          for _, r in g.iterrows() if pd.notna(r.get("estimate")))
+        rows.append({"Outcome": "" if pd.isna(x["outcome"]) else x["outcome"],
+                     "Mediator": "" if pd.isna(x["mediator"]) else x["mediator"],
+                     "Graded verdict": x["verdict"], "Decided by": x.get("decided_by", ""),
+                     "Links [CI]": links})
+    return [f"**Table {study}.evidence.** Evidence profile and graded verdict (`{study}/evidence.csv`; rules in "
+            "config/README.md): what the design identifies per link, rho at zero, the b-path robustness value "
+            "against the strongest observed covariate, E-values and the panel order.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:
