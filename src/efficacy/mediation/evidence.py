@@ -134,16 +134,16 @@ def grade(ev, rules=None):
     if not i_x:
         if b_x and not a_x and np.isfinite(g("a_ci", nan2)[0]):
             return (VERDICTS["association"], "association",
-                    "indirect-effect CI includes 0; b-path CI excludes 0 but a-path CI includes 0 "
-                    "(the treatment does not move the mediator)")
+                    ("indirect-effect CI includes 0; b-path CI excludes 0 but a-path CI includes 0 "
+                     "(the treatment does not move the mediator)"))
         return VERDICTS["none"], "none", "indirect-effect CI includes 0"
     if not g("randomized", True):
         return (VERDICTS["association"], "association",
                 "design: treatment not randomised, no link is identified causally")
     if g("binary", False):
         return (VERDICTS["unassessed"] + " (binary outcome)", "unassessed",
-                "ACME CI excludes 0 (logit outcome model); no closed-form rho or robustness value for a "
-                "binary outcome")
+                ("ACME CI excludes 0 (logit outcome model); no closed-form rho or robustness value for a "
+                 "binary outcome"))
     rho0 = g("rho_at_zero", np.nan)
     rv = g("rv_alpha", np.nan)
     bname, br2 = g("benchmark"), g("benchmark_r2", np.nan)
@@ -182,7 +182,7 @@ def panel_evidence(panel_comparison):
     if rows.empty or rows["temporal_order"].isna().all():
         return None
     r = rows.iloc[0]
-    get = lambda k: float(r[k]) if k in r and pd.notna(r[k]) else np.nan  # noqa: E731
+    get = lambda k: float(r[k]) if k in r and pd.notna(r[k]) else np.nan
     return {"order": str(r["temporal_order"]), "x": str(r.get("x", "")), "y": str(r.get("y", "")),
             "x_to_y_estimate": get("x_to_y_estimate"), "y_to_x_estimate": get("y_to_x_estimate"),
             "detail": str(r["reason"]) if "reason" in r and pd.notna(r["reason"]) else ""}
@@ -237,7 +237,7 @@ class EvidenceProfile:
 
     def summary(self) -> str:
         """Plain-text profile: per pair, one line per link and the verdict with what decided it."""
-        f = lambda v, d=3: "-" if not (isinstance(v, (int, float)) and math.isfinite(v)) else f"{v:.{d}f}"  # noqa: E731
+        f = lambda v, d=3: "-" if not (isinstance(v, (int, float)) and math.isfinite(v)) else f"{v:.{d}f}"
         lines = [f"Evidence profile: {self.study}"]
         for (out, med), g in self.table.groupby(["outcome", "mediator"], sort=False, dropna=False):
             lines.append(f"  {med} -> {out}" if isinstance(med, str) else f"  {out}")
@@ -366,7 +366,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     pan = panel_evidence(panel) if isinstance(panel, pd.DataFrame) else panel
     pan_kw = {}
     if pan is not None:
-        pan_kw = dict(temporal_order=pan["order"], panel_estimate=pan.get("x_to_y_estimate", np.nan))
+        pan_kw = {"temporal_order": pan["order"], "panel_estimate": pan.get("x_to_y_estimate", np.nan)}
     rows = []
     if not x or not ms or not ys:
         v, vc, why = grade({"treatment": False}, r)
@@ -390,7 +390,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
         is_bin = out in set(binary)
         for mj in ms:
             pair = []
-            base = dict(outcome=out, mediator=mj)
+            base = {"outcome": out, "mediator": mj}
             try:
                 if is_bin:
                     cm = causal_mediation(data, x, mj, out, covariates=covs, outcome_model="logit",
@@ -401,8 +401,8 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                     for link in _LINKS:
                         e = eff.get(link)
                         pair.append(_row(**base, link=link, identifies=ident[link], n=n,
-                                         **({} if e is None else dict(estimate=e.estimate, ci_low=e.ci_low, ci_high=e.ci_high,
-                                                                      pvalue=e.get("pvalue", e.get("p_value")))),
+                                         **({} if e is None else {"estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                                                                      "pvalue": e.get("pvalue", e.get("p_value"))}),
                                          reason="" if e is not None else
                                          "binary outcome: see causal_mediation.csv (logit model)"))
                     from .robustness import omitted_variable_sensitivity
@@ -432,8 +432,8 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                                  sd_y, 1.0, "total")
                     for link in _LINKS:
                         e = t.loc[key[link]]
-                        kw = dict(estimate=e.estimate, ci_low=e.ci_low, ci_high=e.ci_high, pvalue=e.pvalue,
-                                  n=res.n)
+                        kw = {"estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high, "pvalue": e.pvalue,
+                                  "n": res.n}
                         if link == "M -> Y":
                             kw.update(rv=ovb.rv_q, rv_alpha=ovb.rv_qa, partial_r2=ovb.partial_r2, benchmark=bname,
                                       benchmark_r2=br2, evalue=eb[0], evalue_ci=eb[1], **pan_kw)
