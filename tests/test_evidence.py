@@ -244,3 +244,30 @@ def test_stage_returns_evidence_and_the_graded_verdict():
     assert list(ev.columns) == ["study", *EVIDENCE_COLUMNS]
     text = out["verdict"].text[0]
     assert "supported but sensitive to confounding as weak as" in text and "decided by" in text
+
+
+# ----------------------------------------------------------------------------- figure
+def test_evidence_plot_across_studies(mastery, confounded, jobs, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from efficacy.errors import PlotError
+    from efficacy.plots import evidence_plot
+    from efficacy.plots.stage import render_stage_figure, stage_figure
+
+    ev = pd.concat([p.to_frame() for p in (mastery, confounded, jobs)], ignore_index=True)
+    fig = evidence_plot(ev)
+    assert len(fig.axes[0].patches) == len(ev)            # one row per study x pair x link
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "supported and robust" in labels and "association only" in labels
+    plt.close(fig)
+    fig = stage_figure("evidence", {"evidence_a": mastery.to_frame(), "evidence_b": jobs.to_frame()})
+    plt.close(fig)
+    with pytest.raises(PlotError):
+        stage_figure("evidence", {})
+    p = tmp_path / "ev.csv"
+    confounded.to_frame().to_csv(p, index=False)
+    out = render_stage_figure("evidence", {"evidence_confounded_survey": p}, tmp_path / "evidence")
+    assert out["placeholder"] is None and out["png"].exists()
