@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html", "STUDY_FIGURES",
-           "META_FIGURES"]
+           "META_FIGURES", "CROSS_STUDY_FIGURES"]
 
 
 def apa_number(x, digits=2, *, bounded=False) -> str:
@@ -150,6 +150,10 @@ STUDY_FIGURES = [
     ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
     ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
 ]
+#: figures across studies under results/figures/ (stem, caption)
+CROSS_STUDY_FIGURES = [("evidence", "Evidence profile of every study: one row per link, coloured by the graded "
+                                    "verdict")]
+
 META_FIGURES = [("forest", "Forest plot"), ("funnel", "Contour-enhanced funnel plot"),
                 ("subgroup_forest", "Subgroup forest plot"), ("masem_path", "MASEM path diagram"),
                 ("tssem_path", "TSSEM path diagram")]
@@ -644,6 +648,9 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
     body: list[str] = []
     for study in studies:
         body += _study_section(results, study, flagged, notes, fragile_rho)
+    cross = _figures(results, ".", CROSS_STUDY_FIGURES)
+    if cross:
+        body += ["## Cause or correlate across studies", "", *[ln.replace("./figures/", "figures/") for ln in cross]]
     body += _meta_section(results, notes)
     head = [
         "# efficacy: summary of the analysis",

@@ -176,7 +176,7 @@ def evidence_plot(evidence, *, title=None, width=None):
         present = [c for c in VERDICT_COLORS if c in set(cls)]
         handles = [plt.Rectangle((0, 0), 1, 1, color=VERDICT_COLORS[c]) for c in present]
         ax.legend(handles, [_VERDICT_LABELS[c] for c in present], loc="lower center", bbox_to_anchor=(0.5, 1.0),
-                  ncol=min(3, len(present)), fontsize=6.5, frameon=False)
+                  ncol=min(2, len(present)), fontsize=6.5, frameon=False)
         if title:
             ax.set_title(title, pad=24)
         fig.tight_layout()
