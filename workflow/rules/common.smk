@@ -66,6 +66,7 @@ def all_targets():
             "causal_mediation.csv",
             "model_comparison.csv",
             "verdict.md",
+            "evidence.csv",
             "latent_mediation.csv",
         ]
     )
@@ -90,6 +91,7 @@ def figure_targets():
             + ["cfa_path", "mediation_path", "latent_mediation_path", "sensitivity"]
         ]
     )
+    figs.append("results/figures/evidence.png")  # cross-study evidence profile
     for s, gs in MEASUREMENT_GROUPS.items():  # invariance figure per codebook group
         figs += [f"results/{s}/figures/invariance_{g}.png" for g in gs]
     figs += expand(
@@ -282,6 +284,16 @@ FIGURE_RULES = {
             ),
         },
     },
+    "fig_evidence": {  # cross-study: one input per study
+        "log": "fig_evidence",
+        "figures": {
+            "evidence": _figure(
+                _MEDIATION,
+                "results/figures/evidence",
+                **{f"evidence_{s}": f"results/{s}/evidence.csv" for s in STUDIES},
+            ),
+        },
+    },
     "fig_invariance": {
         "log": "{study}/fig_invariance_{group}",
         "figures": {
@@ -339,7 +351,11 @@ def figure_rule_outputs(spec):
     """kind_png (a report item with the kind's caption) and kind_pdf for every figure of the rule."""
     out = {}
     for kind, fig in spec["figures"].items():
-        sub = "{name}" if fig["stem"].startswith("results/meta/") else "{study}"
+        sub = (
+            "{name}"
+            if fig["stem"].startswith("results/meta/")
+            else "{study}" if "{study}" in fig["stem"] else "all studies"
+        )
         out[f"{kind}_png"] = report(
             f"{fig['stem']}.png",
             caption=f"../report/fig_{kind}.rst",

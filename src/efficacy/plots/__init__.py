@@ -27,6 +27,7 @@ Figures take the tables the workflow stages write:
   ``plot(mediation::medsens(...))``);
 - :func:`specification_curve` - ``multiverse/specifications.csv``: ranked estimates with their
   intervals and the choice indicator panel (Simonsohn, Simmons & Nelson, 2020, fig. 2);
+- :func:`evidence_plot` - every study's ``evidence.csv`` at a glance, rows coloured by the graded verdict;
 - :func:`invariance_plot` - ``invariance_<group>.csv`` with Chen (2007) cut-off bands;
 - :func:`power_curve` / :func:`coverage_plot` - the simulation study's ``power.csv`` and
   ``coverage.csv`` (2 x MCSE bars; Morris, White & Crowther, 2019);
@@ -57,7 +58,7 @@ Example
 
 from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
-from .mediation import sensitivity_curve
+from .mediation import evidence_plot, sensitivity_curve
 from .meta import forest_plot, funnel_plot, selection_function_plot, subgroup_forest_plot
 from .multiverse import specification_curve
 from .paths import (
@@ -85,7 +86,7 @@ from .style import (
 __all__ = [
     "OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure",
     "forest_plot", "subgroup_forest_plot", "funnel_plot", "selection_function_plot", "reliability_plot", "flow_diagram", "placeholder_figure",
-    "power_curve", "coverage_plot", "sensitivity_curve", "graph_layers", "graph_layout", "path_diagram",
+    "power_curve", "coverage_plot", "sensitivity_curve", "evidence_plot", "graph_layers", "graph_layout", "path_diagram",
     "mediation_graph", "riclpm_graph", "masem_graph", "item_distributions", "missingness_map",
     "FIGURES", "stage_figure", "render_stage_figure", "render_stage_figures", "invariance_plot", "cfa_graph", "latent_mediation_graph",
     "specification_curve",
