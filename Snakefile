@@ -28,6 +28,7 @@ include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/multiverse.smk"
 
 
 localrules:
@@ -37,6 +38,7 @@ localrules:
     simulation,
     simulation_power,
     tables,
+    multiverse,
 
 
 rule all:

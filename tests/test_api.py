@@ -119,6 +119,26 @@ def power():
     return ef.power_analysis([40, 80], 0.39, 0.39, n_reps=20, n_boot=20, methods=("percentile", "sobel"), seed=1)
 
 
+@lru_cache(maxsize=None)
+def mastery():
+    from efficacy.codebook import load_codebook
+    from efficacy.multiverse import prepare_data
+
+    cb = load_codebook(ROOT / "data" / "raw" / "mastery_trial")
+    return cb, prepare_data(cb)
+
+
+#: a two-specification multiverse (sum and mean scoring of the mediator)
+MULTIVERSE = {"dimensions": {"exclusions": [], "scoring": ["mean", "sum"], "covariates": [[]], "estimator": ["ML"],
+                             "missing": ["listwise"], "ci": ["percentile"]}}
+
+
+@lru_cache(maxsize=None)
+def multiverse():
+    cb, d = mastery()
+    return ef.run_multiverse(d, cb, MULTIVERSE, n_boot=50, n_null=19, seed=1)
+
+
 def _quiet(func, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -191,6 +211,17 @@ EXAMPLES = {
     "required_n": lambda: ef.required_n(power(), target=0.5),
     "coverage_study": lambda: ef.coverage_study(n=[40], n_reps=20, n_boot=20, methods=("percentile",), seed=1),
     "meta_coverage": lambda: ef.meta_coverage(k=[5], n_reps=50, seed=1),
+    "evidence_profile": lambda: ef.evidence_profile(mediation_data(), "x", "m", "y", covariates=["c"], n_boot=50,
+                                                    n_sims=50, seed=1),
+    "power_from_fit": lambda: ef.power_from_fit(ef.mediate(mediation_data(), "x", "m", "y", n_boot=0),
+                                                mediation_data(), n=[50, 100], n_reps=50, n_draws=100, seed=1),
+    "specification_grid": lambda: ef.specification_grid(mastery()[0], MULTIVERSE),
+    "run_specification": lambda: ef.run_specification(mastery()[1], mastery()[0],
+                                                      ef.specification_grid(mastery()[0], MULTIVERSE).specs[0],
+                                                      n_boot=50, seed=1),
+    "run_multiverse": multiverse,
+    "curve_test": lambda: ef.curve_test(mastery()[1], mastery()[0], multiverse().table, n_null=19, seed=1),
+    "variance_decomposition": lambda: ef.variance_decomposition(multiverse().table),
 }
 
 

@@ -485,13 +485,13 @@ def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
     its study or meta-analysis. A study's figures are one job (rule `figures`; issue #22)."""
     import re
 
-    from efficacy.summary import META_FIGURES, STUDY_FIGURES
+    from efficacy.summary import CROSS_STUDY_FIGURES, META_FIGURES, STUDY_FIGURES
 
     kinds = {k for rule in figure_rules.values() for k in rule["params"]["figures"]}
     assert kinds == set(plots.FIGURES) - {"power", "coverage"}, sorted(kinds)  # those two: simulation.smk
     assert len(figure_rules["figures"]["params"]["figures"]) == 8
     study_stems = {s for s, _ in STUDY_FIGURES}
-    meta_stems = {s for s, _ in META_FIGURES}
+    meta_stems = {s for s, _ in META_FIGURES} | {s for s, _ in CROSS_STUDY_FIGURES}  # results/figures/
     for name, rule in figure_rules.items():
         assert rule["log"] and rule["benchmark"], name
         outputs = {o["name"]: o for o in rule["output"]}

@@ -23,6 +23,8 @@ mediation/    observed, moderated, causal and latent mediation, sensitivity, the
 panel         CLPM, RI-CLPM and within-person multilevel models
 meta/         effect sizes, univariate and multilevel meta-analysis, bias, MASEM, TSSEM
 simulation    Monte Carlo power and CI-coverage studies
+multiverse    every defensible analysis choice of a mediation claim: specification curve and its test
+power         power for the next study from this study's fitted model (power_from_fit)
 plots/        publication figures, one module per stage
 
 Shared pieces (imported by the statistics, importing none of them):
@@ -70,7 +72,7 @@ _API = {
     "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
                            "latent_mediation", "compare_models", "omitted_variable_sensitivity", "robustness_value",
-                           "evalue", "serial_mediation"],
+                           "evalue", "serial_mediation", "evidence_profile"],
     "efficacy.panel": ["clpm", "riclpm", "within_person", "compare_panel_models", "stationarity_lrt",
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",
@@ -80,12 +82,15 @@ _API = {
     "efficacy.simulation": ["power_analysis", "required_n", "coverage_study", "meta_coverage",
                             "simulate_mediation"],
     "efficacy.simulate": ["simulate_study"],
+    "efficacy.multiverse": ["specification_grid", "run_specification", "curve_test", "variance_decomposition",
+                            "run_multiverse"],
+    "efficacy.power": ["power_from_fit"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 #: short aliases researchers type (``ef.omega`` is McDonald's omega)
 _ALIASES = {"omega": "mcdonald_omega"}
 _SUBMODULES = ["errors", "codebook", "cleaning", "io", "resampling", "reliability", "sem", "measurement",
-               "mediation", "panel", "meta", "simulation", "simulate", "plots", "summary", "provenance",
+               "mediation", "panel", "meta", "simulation", "multiverse", "power", "simulate", "plots", "summary", "provenance",
                "workflow", "cli", "notebooks"]
 
 __all__ = ["__version__", *_WHERE, *_ALIASES]
@@ -94,7 +99,10 @@ __all__ = ["__version__", *_WHERE, *_ALIASES]
 def __getattr__(name):
     target = _ALIASES.get(name, name)
     if target in _WHERE:
-        value = getattr(import_module(_WHERE[target]), target)
+        # ``sem`` is both a subpackage and its fitting function: always the callable subpackage, so that
+        # ``ef.sem`` does not change with import order (efficacy.sem.__init__ makes the module callable)
+        module = import_module(_WHERE[target])
+        value = module if module.__name__ == f"efficacy.{name}" else getattr(module, target)
         globals()[name] = value
         return value
     if name in _SUBMODULES:

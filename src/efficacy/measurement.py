@@ -889,9 +889,20 @@ def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 100
     --------
     >>> discriminant_validity(df, {"efficacy": [...], "outcome": [...]}, n_boot=2000, seed=1).to_frame()  # doctest: +SKIP
     """
+    return _discriminant(data, scales, n_boot=n_boot, seed=seed, ci_level=ci_level, method=method, missing=missing)
+
+
+def _discriminant(data, scales, *, n_boot, seed, ci_level, method, missing, joint=None, joint_se=True):
+    """:func:`discriminant_validity`, optionally with the joint CFA given (``joint``: the same model
+    fitted on the same data, e.g. by the stage) or fitted without standard errors (``joint_se=False``:
+    only its estimates and std_all enter the table; a fit that did not converge is refitted with
+    them, so that its reason, which names standard-error problems too, is the same)."""
     h = htmt(data, scales, method=method, n_boot=n_boot, ci_level=ci_level, seed=seed)
     names = list(scales)
-    joint = cfa(data, scales, missing=missing)
+    if joint is None:
+        joint = cfa(data, scales, missing=missing, se=joint_se)
+        if not joint_se and not joint.converged:
+            joint = cfa(data, scales, missing=missing)
     ok = joint.converged
     est = joint.estimates
     ave = {}
@@ -1005,6 +1016,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
               if len(sc.items) >= min_items and all(i in clean.columns for i in sc.items)}
     syntax = model.strip() if model else (_scales_to_syntax(scales) if scales else None)
     out = {}
+    joint_res = None
     if "cfa" in parts:
         fit_rows, est = [], pd.DataFrame()
         n_joint = sum(len(v) for v in _indicators(syntax).values()) if syntax is not None else 0
@@ -1016,6 +1028,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                                      f"({max_joint_items}); raise measurement.max_joint_items or give a model"))
         else:
             res, err = _safe_cfa(clean, syntax, missing=missing)
+            joint_res = None if model else res  # the one-factor-per-scale CFA, reused by discriminant
             fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err))
             if res is not None and res.converged:
                 est = res.to_frame()
@@ -1040,8 +1053,12 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
             tab = pd.DataFrame([row], columns=DISCRIMINANT_COLUMNS)
         else:
             try:
-                tab = discriminant_validity(clean, dscales, n_boot=n_boot, seed=seed, ci_level=ci_level,
-                                            method=htmt_method, missing=missing).to_frame()
+                # the stage's joint CFA when it is the same model (every scale is a discriminant one);
+                # otherwise a fit without standard errors, which the table does not use
+                same = joint_res is not None and list(dscales) == list(scales)
+                tab = _discriminant(clean, dscales, n_boot=n_boot, seed=seed, ci_level=ci_level, method=htmt_method,
+                                    missing=missing, joint=joint_res if same else None,
+                                    joint_se=False).to_frame()
             except (EfficacyError, np.linalg.LinAlgError) as e:
                 row = {c: np.nan for c in DISCRIMINANT_COLUMNS}
                 row.update(scale_1=", ".join(dscales), scale_2="", converged=False, proper=False,

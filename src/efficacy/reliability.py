@@ -43,7 +43,7 @@ from scipy import optimize, stats
 
 from efficacy._api import as_rng, check_columns, renamed
 from efficacy.errors import DataError
-from efficacy.resampling import bca_interval, case_counts
+from efficacy.resampling import bca_interval, draw_counts
 from efficacy.results import ResultMixin, TableResult
 
 __all__ = [
@@ -200,7 +200,7 @@ class _Moments:
 
 def _boot_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Multinomial resampling counts (n_boot, n): row b says how often each row is drawn."""
-    return case_counts(rng.integers(0, n, size=(n_boot, n)), n)
+    return draw_counts(rng, n, np.empty((n_boot, n)))  # = case_counts(rng.integers(0, n, size=(n_boot, n)), n)
 
 
 def _bca(theta_hat: float, boot: np.ndarray, jack: np.ndarray, level: float) -> tuple[float, float]:

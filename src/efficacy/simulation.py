@@ -31,13 +31,13 @@ from ._api import as_rng, as_seed_sequence, renamed
 from .errors import EfficacyError
 from .results import TableResult
 
-__all__ = ["power_analysis", "PowerResult", "coverage_study", "meta_coverage", "CoverageResult", "required_n",
+__all__ = ["power_analysis", "PowerAnalysisResult", "coverage_study", "meta_coverage", "CoverageResult", "required_n",
            "RequiredNResult", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job",
            "run_coverage", "aggregate_power"]
 
 
 @dataclass(repr=False)
-class PowerResult(TableResult):
+class PowerAnalysisResult(TableResult):
     """Result of :func:`power_analysis`: one row per design cell and method (``to_frame()``, columns
     ``n, a, b, reliability, method, power, power_mcse, n_reps``); :meth:`required_n` interpolates
     the sample size reaching a target power."""
@@ -253,7 +253,7 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
 
     Returns
     -------
-    PowerResult
+    PowerAnalysisResult
         ``to_frame()``: columns ``n, a, b, reliability, method, power, power_mcse, n_reps``.
 
     Notes
@@ -290,7 +290,7 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
             p = float(hits[mth].mean())
             rows.append({"n": nn, "a": aa, "b": bb, "reliability": rel, "method": mth, "power": p,
                          "power_mcse": float(np.sqrt(p * (1 - p) / n_reps)), "n_reps": n_reps})
-    return PowerResult(pd.DataFrame(rows, columns=["n", "a", "b", "reliability", "method", "power", "power_mcse",
+    return PowerAnalysisResult(pd.DataFrame(rows, columns=["n", "a", "b", "reliability", "method", "power", "power_mcse",
                                                    "n_reps"]))
 
 
@@ -315,7 +315,7 @@ def _analyse_rep_block(x, m, y, n_boot, methods, alpha, seeds):
 def required_n(data, target=0.8):
     """Smallest n reaching ``target`` power per (a, b, reliability, method), linearly interpolated.
 
-    ``data`` is a :class:`PowerResult` or its table. NA when the largest simulated n does not
+    ``data`` is a :class:`PowerAnalysisResult` or its table. NA when the largest simulated n does not
     reach the target. Returns a :class:`RequiredNResult`.
     """
     power_df = data.to_frame() if hasattr(data, "to_frame") else data

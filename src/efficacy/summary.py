@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html", "STUDY_FIGURES",
-           "META_FIGURES"]
+           "META_FIGURES", "CROSS_STUDY_FIGURES"]
 
 
 def apa_number(x, digits=2, *, bounded=False) -> str:
@@ -118,6 +118,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
             t["pvalue"] = t["pvalue"].map(_p)
         out += [f"**Table {study}.3.** Mediation (`{study}/mediation.csv`).", "", markdown_table(t), ""]
     out += _sensitivity_section(folder, study, notes, fragile_rho)
+    out += _evidence_section(folder, study)
     out += _latent_section(folder, study, notes)
     out += _moderated_section(folder, study)
     verdict = folder / "verdict.md"
@@ -149,6 +150,10 @@ STUDY_FIGURES = [
     ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
     ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
 ]
+#: figures across studies under results/figures/ (stem, caption)
+CROSS_STUDY_FIGURES = [("evidence", "Evidence profile of every study: one row per link, coloured by the graded "
+                                    "verdict")]
+
 META_FIGURES = [("forest", "Forest plot"), ("funnel", "Contour-enhanced funnel plot"),
                 ("subgroup_forest", "Subgroup forest plot"), ("masem_path", "MASEM path diagram"),
                 ("tssem_path", "TSSEM path diagram")]
@@ -373,6 +378,26 @@ def _sensitivity_section(folder: Path, study: str, notes: list[str], fragile_rho
            f"`{study}/mediation.csv`; fragile when |rho| < {apa_number(fragile_rho, 2, bounded=True)}).", "",
            markdown_table(pd.DataFrame(rows)), ""]
     return out
+
+
+def _evidence_section(folder: Path, study: str) -> list[str]:
+    """The graded verdict per mediator-outcome pair from ``evidence.csv`` and the evidence that decided it."""
+    ev = _read(folder / "evidence.csv")
+    if ev is None or ev.empty or "verdict" not in ev or not ev["verdict"].notna().any():
+        return []
+    rows = []
+    for _, g in ev[ev["verdict"].notna()].groupby(["outcome", "mediator"], sort=False, dropna=False):
+        x = g.iloc[0]
+        links = "; ".join(f"{r['link']}: {apa_number(r['estimate'], 3)} {_ci(r['ci_low'], r['ci_high'], 3)}"
+                          for _, r in g.iterrows() if pd.notna(r.get("estimate")))
+        rows.append({"Outcome": "" if pd.isna(x["outcome"]) else x["outcome"],
+                     "Mediator": "" if pd.isna(x["mediator"]) else x["mediator"],
+                     "Graded verdict": x["verdict"], "Decided by": x.get("decided_by", ""),
+                     "Links [CI]": links})
+    return [f"**Table {study}.evidence.** Evidence profile and graded verdict (`{study}/evidence.csv`; rules in "
+            "config/README.md): what the design identifies per link, rho at zero, the b-path robustness value "
+            "against the strongest observed covariate, E-values and the panel order.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:
@@ -623,6 +648,9 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
     body: list[str] = []
     for study in studies:
         body += _study_section(results, study, flagged, notes, fragile_rho)
+    cross = _figures(results, ".", CROSS_STUDY_FIGURES)
+    if cross:
+        body += ["## Cause or correlate across studies", "", *[ln.replace("./figures/", "figures/") for ln in cross]]
     body += _meta_section(results, notes)
     head = [
         "# efficacy: summary of the analysis",

@@ -66,6 +66,7 @@ def all_targets():
             "causal_mediation.csv",
             "model_comparison.csv",
             "verdict.md",
+            "evidence.csv",
             "latent_mediation.csv",
         ]
     )
@@ -90,6 +91,7 @@ def figure_targets():
             + ["cfa_path", "mediation_path", "latent_mediation_path", "sensitivity"]
         ]
     )
+    figs.append("results/figures/evidence.png")  # cross-study evidence profile
     for s, gs in MEASUREMENT_GROUPS.items():  # invariance figure per codebook group
         figs += [f"results/{s}/figures/invariance_{g}.png" for g in gs]
     figs += expand(
@@ -282,6 +284,16 @@ FIGURE_RULES = {
             ),
         },
     },
+    "fig_evidence": {  # cross-study: one input per study
+        "log": "fig_evidence",
+        "figures": {
+            "evidence": _figure(
+                _MEDIATION,
+                "results/figures/evidence",
+                **{f"evidence_{s}": f"results/{s}/evidence.csv" for s in STUDIES},
+            ),
+        },
+    },
     "fig_invariance": {
         "log": "{study}/fig_invariance_{group}",
         "figures": {
@@ -339,7 +351,11 @@ def figure_rule_outputs(spec):
     """kind_png (a report item with the kind's caption) and kind_pdf for every figure of the rule."""
     out = {}
     for kind, fig in spec["figures"].items():
-        sub = "{name}" if fig["stem"].startswith("results/meta/") else "{study}"
+        sub = (
+            "{name}"
+            if fig["stem"].startswith("results/meta/")
+            else "{study}" if "{study}" in fig["stem"] else "all studies"
+        )
         out[f"{kind}_png"] = report(
             f"{fig['stem']}.png",
             caption=f"../report/fig_{kind}.rst",
@@ -375,4 +391,45 @@ def tables_targets():
         "results/{study}/tables/tables.{ext}", study=STUDIES, ext=["docx", "tex"]
     ) + expand(
         "results/meta/{name}/tables/tables.{ext}", name=list(META), ext=["docx", "tex"]
+    )
+
+
+# Multiverse (snakemake multiverse, not part of all): one job per specification of every study with a
+# mediation design. The grids are built (and the multiverse config checked) at parse time.
+from efficacy.multiverse import multiverse_grids
+
+MULTIVERSE = multiverse_grids(
+    CODEBOOKS,
+    config["multiverse"],
+    config_file=", ".join(str(f) for f in workflow.configfiles) or "config/config.yaml",
+)
+MULTIVERSE_OUTPUTS = [
+    "specifications.csv",
+    "curve_test.csv",
+    "variance.csv",
+    "summary.md",
+    "specification_curve.png",
+]
+
+
+def multiverse_spec(wildcards):
+    """The specification of the {spec} wildcard (efficacy.multiverse.Specification.to_dict)."""
+    return MULTIVERSE[wildcards.study].get(wildcards.spec).to_dict()
+
+
+def multiverse_spec_files(wildcards):
+    """One row per specification of the study, in grid order."""
+    return expand(
+        "results/{study}/multiverse/specs/{spec}.csv",
+        study=wildcards.study,
+        spec=MULTIVERSE[wildcards.study].ids,
+    )
+
+
+def multiverse_targets():
+    """The aggregated multiverse outputs of every study with a mediation design."""
+    return expand(
+        "results/{study}/multiverse/{stem}",
+        study=list(MULTIVERSE),
+        stem=MULTIVERSE_OUTPUTS,
     )

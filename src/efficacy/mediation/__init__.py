@@ -13,6 +13,8 @@ sensitivity   the ACME(rho) curve for sequential ignorability (Imai, Keele & Yam
 robustness    omitted-variable bias bounds and robustness values (Cinelli & Hazlett 2020), E-values
 causal        causal mediation by simulation of potential outcomes (Imai et al. 2010); linear or
               binary (logit/probit) mediator
+evidence      the evidence profile: per link what the design identifies, robustness, E-values,
+              panel order, and a graded verdict per pair (:func:`evidence_profile`)
 latent        latent mediation: the efficacy scale as a factor in the SEM engine
 stage         the workflow stage: every design role of a codebook, model comparisons, verdict
 
@@ -21,6 +23,7 @@ The modules depend downwards only: ``stage`` uses the others, ``latent`` uses ``
 """
 
 from .causal import CausalMediationResult, causal_mediation
+from .evidence import EvidenceProfile, evidence_profile
 from .latent import LatentMediationResult, latent_mediation
 from .missing import MissingMediationResult
 from .moderated import MODERATED_COLUMNS, ModeratedMediationResult, moderated_mediation
@@ -45,6 +48,6 @@ __all__ = [
     "SensitivityResult", "sensitivity",
     "OmittedVariableSensitivity", "omitted_variable_sensitivity", "robustness_value", "EValueResult", "evalue",
     "CausalMediationResult", "causal_mediation",
-    "LatentMediationResult", "latent_mediation",
+    "LatentMediationResult", "latent_mediation", "EvidenceProfile", "evidence_profile",
     "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
 ]

@@ -65,7 +65,7 @@ from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
 from ..errors import DataError
-from ..resampling import bca_interval, case_counts
+from ..resampling import bca_interval, draw_counts
 from ..results import ResultMixin
 from ..sem.engine import _em_saturated, _Patterns, _rmsea_ci
 from .observed import mediate
@@ -668,8 +668,8 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         ci_name = ci if nb else "delta"
     elif nb > 0:
         rng = as_rng(seed)
-        idx = rng.integers(0, n, size=(nb, n))
-        boot = _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, "bootstrap")
+        counts = draw_counts(rng, n, np.empty((nb, n)))  # the rng.integers(0, n, size=(nb, n)) resamples
+        boot = _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, "bootstrap")
         ok = np.isfinite(boot).all(axis=1)
         n_failed = int((~ok).sum())
         bv = boot[ok]
@@ -753,21 +753,21 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res)
 
 
-def _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, desc):
-    """Effects (nb, 7) of refits on bootstrap resamples (row indices idx) or, with idx None, of the n
-    leave-one-out (jackknife) fits; NaN rows = failed refits."""
-    total = n if idx is None else idx.shape[0]
+def _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, desc):
+    """Effects (nb, 7) of refits on bootstrap resamples (case counts (nb, n)) or, with counts None, of the
+    n leave-one-out (jackknife) fits; NaN rows = failed refits."""
+    total = n if counts is None else counts.shape[0]
     starts = range(0, total, batch)
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=f"latent mediation {desc}", unit="batch")
     out = np.full((total, 7), np.nan)
     for s in starts:
-        if idx is None:
+        if counts is None:
             C = np.ones((min(batch, n - s), n))
             C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.0
         else:
-            C = case_counts(idx[s:s + batch], n)
+            C = counts[s:s + batch]
         mom = dat.moments(C)
         nb = C.shape[0]
         th, conv, _ = _fit_batch(spec, mom, np.repeat(th_hat[None], nb, axis=0))

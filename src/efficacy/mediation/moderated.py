@@ -26,10 +26,11 @@ from .observed import (
     MIN_CASES,
     _boot_wls,
     _err,
+    _features,
     _loo_coefs,
     _near_singular,
     _numeric,
-    _wls_many,
+    _solve_many,
 )
 
 __all__ = ["ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS"]
@@ -295,7 +296,8 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
                                         reason=reason)
     # ---- point estimates (OLS) and delta-method SEs (ML residual variances, lavaan fixed.x) ----
     designs = [(Xm, M[:, None]), (Xy, Y[:, None])]
-    (bm, _), (by, _) = _wls_many(designs, np.ones((1, n)))
+    features = _features(designs)  # built once, for the estimates and the bootstrap
+    (bm, _), (by, _) = _solve_many(np.ones((1, n)) @ features[0], features[1])
     theta = np.concatenate([bm[0, :, 0], by[0, :, 0]])
     est = effects(theta[None, :])[0]
     V = np.zeros((theta.size, theta.size))
@@ -314,7 +316,7 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
         if ci_method == "montecarlo":
             sim = effects(rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh"))
         else:
-            (bmb, _), (byb, _) = _boot_wls(designs, rng, int(n_boot))
+            (bmb, _), (byb, _) = _boot_wls(designs, rng, int(n_boot), features=features)
             sim = effects(np.concatenate([bmb[:, :, 0], byb[:, :, 0]], axis=1))
         ok = np.isfinite(sim).all(axis=1)
         n_valid = int(ok.sum())

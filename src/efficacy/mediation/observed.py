@@ -50,7 +50,7 @@ from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
 from ..errors import DataError as _InputError
-from ..resampling import bca_interval, case_counts
+from ..resampling import bca_interval, boot_products
 from ..results import ResultMixin
 from .causal import SINGULAR_TOL, near_singular_column
 
@@ -71,13 +71,16 @@ def _numeric(data, cols):
     """``data[cols]`` as floats, complete cases only; a non-numeric value is an error naming the
     column and row (never silently turned into a missing value)."""
     raw = data[cols]
-    d = raw.apply(pd.to_numeric, errors="coerce")
-    bad = d.isna() & raw.notna()
-    if bad.to_numpy().any():
-        c = bad.any(axis=0).idxmax()
-        r = bad[c].idxmax()
-        raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
-    return d.dropna()
+    if all(dt.kind in "fiu" for dt in raw.dtypes):  # numbers already: nothing to coerce or report
+        d = raw
+    else:
+        d = raw.apply(pd.to_numeric, errors="coerce")
+        bad = d.isna() & raw.notna()
+        if bad.to_numpy().any():
+            c = bad.any(axis=0).idxmax()
+            r = bad[c].idxmax()
+            raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
+    return d.dropna() if d.isna().to_numpy().any() else d
 
 
 def _prepare(data, x, ms, y, covariates):
@@ -129,6 +132,46 @@ def _near_singular(X, names):
     return "" if j is None else f"{message}, so the paths are not estimable"
 
 
+def _det3(D, r, c):
+    """Determinants of the 3 x 3 blocks of ``D`` (B, p, p) on rows ``r`` and columns ``c``."""
+    a = [[D[:, i, j] for j in c] for i in r]
+    return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+
+
+def _det_above_tol(D):
+    """``slogdet(D)`` says positive and above ``SINGULAR_TOL``, for each unit-diagonal scaled ``X'WX``
+    in ``D`` (B, p, p) -- the same decisions as the LU-based ``np.linalg.slogdet`` rule, cheaper.
+
+    For p <= 4 the determinant is first written out by cofactors (elementwise over the batch). The
+    entries of ``D`` are at most 1 in absolute value (it is a weighted correlation-type matrix), so
+    this determinant and LAPACK's LU one are both within 1e-12 / 2 of the exact value (rounding
+    bounds: about 300 eps for the cofactors, growth <= 2**(p-1) for partial pivoting); a system far
+    from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
+    both, and only the few in between go to ``slogdet`` itself.
+    """
+    p = D.shape[1]
+    if p > 4:
+        s2, ld = np.linalg.slogdet(D)
+        return (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    if p == 1:
+        det = D[:, 0, 0].copy()
+    elif p == 2:
+        det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    elif p == 3:
+        det = _det3(D, (0, 1, 2), (0, 1, 2))
+    else:
+        det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
+               + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
+    ok = det > 100 * SINGULAR_TOL
+    unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN lands here too
+    if unsure.any():
+        s2, ld = np.linalg.slogdet(D[unsure])
+        ok[unsure] = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    return ok
+
+
 def _solve(XtX, XtT):
     """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
 
@@ -137,8 +180,9 @@ def _solve(XtX, XtT):
     """
     p = XtX.shape[1]
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
-    s2, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    cond_ok = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    cond_ok = _det_above_tol(XtX / scale[:, :, None] / scale[:, None, :])
+    if cond_ok.all():  # the common case: no placeholder systems to swap in
+        return np.linalg.solve(XtX, XtT), cond_ok
     A = np.where(cond_ok[:, None, None], XtX, np.eye(p))
     beta = np.linalg.solve(A, XtT)
     beta[~cond_ok] = np.nan
@@ -193,7 +237,7 @@ def _wls_many(designs, W):
     return _solve_many(W @ F, maps)
 
 
-def _boot_wls(designs, rng, n_boot, chunk=None):
+def _boot_wls(designs, rng, n_boot, chunk=None, features=None):
     """Bootstrap fits of several equations: ``n_boot`` resamples of the n cases drawn by
     ``rng.integers(0, n, size=(n_boot, n))``, row block by row block.
 
@@ -201,16 +245,11 @@ def _boot_wls(designs, rng, n_boot, chunk=None):
     features (:func:`_features`) at once, so memory stays O(chunk * n) whatever ``n_boot``. The
     draws are those of one ``(n_boot, n)`` call: numpy's PCG64 keeps its spare 32-bit half-word
     in the bit generator state, so consecutive calls continue the same stream (checked in
-    tests/test_mediation.py). Returns a list of ``(beta (n_boot,p,k), ok (n_boot,))``.
+    tests/test_mediation.py). ``features``: the ``(F, maps)`` of :func:`_features` for these
+    designs when the caller has them already. Returns a list of ``(beta (n_boot,p,k), ok (n_boot,))``.
     """
-    F, maps = _features(designs)
-    n = F.shape[0]
-    chunk = chunk or max(1, 2**19 // n)
-    G = np.empty((n_boot, F.shape[1]))
-    for i0 in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - i0)
-        G[i0: i0 + b] = case_counts(rng.integers(0, n, size=(b, n)), n) @ F
-    return _solve_many(G, maps)
+    F, maps = features if features is not None else _features(designs)
+    return _solve_many(boot_products(F, rng, n_boot, chunk), maps)
 
 
 def _wls(X, W, T):
@@ -256,9 +295,10 @@ def _effects_from(ba, bb, k):
     return np.column_stack([a, b, cp, tot, ind, ind_t, pm])
 
 
-def _effects(Xa, Xb, M, Y, W):
-    """Effects for each weight row (see :func:`_effects_from`)."""
-    (ba, _), (bb, _) = _wls_many([(Xa, M), (Xb, Y[:, None])], W)
+def _effects(Xa, Xb, M, Y, W, features=None):
+    """Effects for each weight row (see :func:`_effects_from`); ``features`` as in :func:`_boot_wls`."""
+    F, maps = features if features is not None else _features([(Xa, M), (Xb, Y[:, None])])
+    (ba, _), (bb, _) = _solve_many(W @ F, maps)
     return _effects_from(ba, bb, M.shape[1])
 
 
@@ -447,7 +487,9 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=
         raise _InputError("at least one mediator is needed")
     Xa, Xb, M, Y, n = _prepare(data, x, ms, y, covariates)
     k = len(ms)
-    est = _effects(Xa, Xb, M, Y, np.ones((1, n)))[0]
+    designs = [(Xa, M), (Xb, Y[:, None])]
+    features = _features(designs)  # built once, for the estimates and the bootstrap
+    est = _effects(Xa, Xb, M, Y, np.ones((1, n)), features)[0]
     reason = (_near_singular(Xa, ["(intercept)", x, *covariates])
               or _near_singular(Xb, ["(intercept)", x, *ms, *covariates]))
     if reason:  # statistical failure: NA with the reason, not numbers from a singular solve
@@ -508,7 +550,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=
         ci_name = ci_method
     elif n_boot and n_boot > 0:
         rng = as_rng(seed)
-        (ba, _), (bb, _) = _boot_wls([(Xa, M), (Xb, Y[:, None])], rng, int(n_boot))
+        (ba, _), (bb, _) = _boot_wls(designs, rng, int(n_boot), features=features)
         boot = _effects_from(ba, bb, k)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
@@ -546,14 +588,11 @@ def _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, reason):
               + (["indirect"] if k > 1 else []) + ["prop_mediated"])
     med = ms + ms + ["", ""] + ms + (["total"] if k > 1 else []) + [""]
     keep = list(range(2 * k + 2 + k)) + ([2 * k + 2 + k] if k > 1 else []) + [est.size - 1]
-    tab = pd.DataFrame({
+    is_ind = np.array([e == "indirect" for e in effect])
+    return pd.DataFrame({
         "effect": effect, "mediator": med, "estimate": est[keep], "se": se[keep],
         "ci_low": np.asarray(lo)[keep], "ci_high": np.asarray(hi)[keep], "pvalue": pval[keep],
         "statistic": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
+        "sobel_statistic": np.where(is_ind, z[keep], np.nan), "sobel_pvalue": np.where(is_ind, pval[keep], np.nan),
+        "n_boot_failed": n_failed, "reason": reason,
     })
-    is_ind = tab["effect"].eq("indirect")
-    tab["sobel_statistic"] = np.where(is_ind, tab["statistic"], np.nan)
-    tab["sobel_pvalue"] = np.where(is_ind, tab["pvalue"], np.nan)
-    tab["n_boot_failed"] = n_failed
-    tab["reason"] = reason
-    return tab

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._api import as_rng, renamed
-from ..resampling import case_counts
+from ..resampling import draw_counts
 from ..results import ResultMixin
 from .observed import _prepare, _wls
 
@@ -109,8 +109,7 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181
     lo = hi = np.full(rhos.shape, np.nan)
     if n_boot and n_boot > 0:
         rng = as_rng(seed)
-        idx = rng.integers(0, n, size=(n_boot, n))
-        W = case_counts(idx, n)
+        W = draw_counts(rng, n, np.empty((n_boot, n)))  # = case_counts(rng.integers(0, n, size=(n_boot, n)), n)
         bb = _acme_curve(*parts(W), rhos)
         alpha = (1 - ci_level) / 2
         lo, hi = np.nanquantile(bb, [alpha, 1 - alpha], axis=0)

@@ -16,6 +16,7 @@ from scipy import stats
 from .._api import check_columns, renamed
 from ..results import TableResult
 from .causal import causal_mediation
+from .evidence import evidence_profile
 from .moderated import MODERATED_COLUMNS, moderated_mediation
 from .observed import mediate
 from .sensitivity import sensitivity
@@ -203,7 +204,7 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci_method, seed):
 
 @renamed(ci="ci_method")
 def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_rho=0.2, n_sims=1000,
-              moderated_model=7, panel_comparison=None):
+              moderated_model=7, panel_comparison=None, evidence=None):
     """Workflow entry point: the ``mediation`` stage of one study.
 
     Uses the codebook's design roles (treatment, mediators, outcomes, covariates). For each
@@ -217,11 +218,16 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     ``moderated_model``, 7 or 14) runs per continuous outcome and mediator; otherwise the
     ``moderated_mediation`` table is one row saying why there is none.
 
+    The ``evidence`` table is :func:`efficacy.mediation.evidence.evidence_profile` (per link: what
+    the design identifies, estimate, CI, rho at zero, robustness value benchmarked on the strongest
+    covariate, E-values, panel cross-lag) with its graded verdict; ``evidence`` (a dict, config
+    ``mediation.evidence``) overrides the verdict rules, ``fragile_rho`` is the rule ``rho_robust``.
+
     Returns
     -------
     dict
         ``mediation``, ``sensitivity``, ``causal_mediation``, ``model_comparison``,
-        ``moderated_mediation`` tables and ``verdict`` (one column ``text`` with the markdown of
+        ``moderated_mediation``, ``evidence`` tables and ``verdict`` (one column ``text`` with the markdown of
         :func:`verdict`). Analyses that could not run are rows with a ``reason``.
     """
     des = codebook.design
@@ -232,6 +238,12 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
     panel = _panel_order(panel_comparison)
+    rules = {"rho_robust": fragile_rho, **dict(evidence or {})}
+    ev = evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
+                          list(des.outcomes) if des else [], covariates=list(des.covariates or []) if des else [],
+                          binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
+                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
+                          ci_method=ci_method, n_sims=n_sims, seed=seed).to_frame()
     moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
                                 seed=seed)
 
@@ -246,11 +258,11 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
 
     if des is None or not des.treatment or not des.mediators or not des.outcomes:
         reason = "study declares no treatment, mediator and outcome in codebook design"
-        text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel)
+        text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel, evidence=ev)
         return {"mediation": na(cols_med, reason), "sensitivity": na(cols_sens, reason),
                 "causal_mediation": na(CAUSAL_COLUMNS, reason),
                 "model_comparison": na(MODEL_COMPARISON_COLUMNS, reason),
-                "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
+                "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
     covs = list(des.covariates or [])
     for out in des.outcomes:
         binary = codebook.is_binary(out)
@@ -330,22 +342,26 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     causal = pd.concat(causal_rows, ignore_index=True).reindex(columns=CAUSAL_COLUMNS)
     cmp_t = pd.concat(cmp_rows, ignore_index=True).reindex(columns=MODEL_COMPARISON_COLUMNS) if cmp_rows else \
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
-    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated)
+    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated, evidence=ev)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
-            "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
+            "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
 
 
-def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, moderated=None):
+def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, moderated=None, evidence=None):
     """Plain-words markdown verdict on what the design supports, per outcome and mediator.
 
     ``panel`` is the temporal-order result of the panel stage (``{"order": ..., "detail": ...}``)
     for studies with waves; ``moderated`` the ``moderated_mediation`` table of :func:`run_stage`
-    (a section is added when the study declares a moderator).
+    (a section is added when the study declares a moderator); ``evidence`` the evidence table of
+    :func:`efficacy.mediation.evidence.evidence_profile`, whose graded verdict (and the evidence that
+    decided it) replaces the single rho cut-off when given.
     """
     des = codebook.design
     lines = [f"# Mediation verdict: {codebook.study}", ""]
     if reason:
         lines += [f"No mediation analysis: {reason}.", ""]
+        if evidence is not None and len(evidence):
+            lines += [f"Verdict: {evidence['verdict'].iloc[0]} ({evidence['decided_by'].iloc[0]}).", ""]
         if panel is not None:
             lines += [f"Panel stage (RI-CLPM, within persons): temporal order supports {panel['order']}."
                       + (f" ({panel['detail']})" if panel.get("detail") else ""), ""]
@@ -386,13 +402,14 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
                 lines += [f"Causal mediation not estimated: {s['reason_causal']}.", ""]
                 continue
             excl = not (s["ci_low"] <= 0 <= s["ci_high"])
+            graded = _graded_line(evidence, s["outcome"], s["mediator"])
             lines += [f"Binary outcome: causal mediation (logit outcome model, Imai, Keele & Tingley 2010), "
                       f"average ACME {s['acme']:.4f} on the probability scale, 95% CI [{s['ci_low']:.4f}, "
                       f"{s['ci_high']:.4f}] ({'excludes' if excl else 'includes'} zero; n = {s['n']}). "
                       "Its sensitivity to mediator-outcome confounding is not computed (no closed form for a "
                       "binary outcome); the b-path rests on sequential ignorability.",
-                      "Verdict: " + ("indirect effect present under sequential ignorability." if excl
-                                     else "no evidence of mediation."), ""]
+                      graded or "Verdict: " + ("indirect effect present under sequential ignorability." if excl
+                                               else "no evidence of mediation."), ""]
             continue
         excl = not (s["ci_low"] <= 0 <= s["ci_high"])
         rho0 = s["rho_at_zero"]
@@ -402,7 +419,10 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
             f"({'excludes' if excl else 'includes'} zero; n = {s['n']}). "
             f"Rho at which the indirect effect is zero: {rho0:.3f} "
             f"(total R-squared product {s['rsq_total']:.4f}).")
-        if not excl:
+        graded = _graded_line(evidence, s["outcome"], s["mediator"])
+        if graded:
+            lines.append(graded)
+        elif not excl:
             lines.append("Verdict: no evidence of mediation.")
         elif fragile:
             lines.append(f"Verdict: FRAGILE. |rho| at zero ({abs(rho0):.3f}) is below {fragile_rho}: a modest "
@@ -426,6 +446,22 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
         lines.append("")
     lines += _moderated_verdict(moderated)
     return "\n".join(lines)
+
+
+def _graded_line(evidence, outcome, mediator):
+    """The markdown verdict line of one pair from the evidence table, or None when it has none."""
+    if evidence is None or "verdict" not in evidence:
+        return None
+    g = evidence[(evidence["outcome"] == outcome) & (evidence["mediator"] == mediator)]
+    if g.empty or not isinstance(g["verdict"].iloc[0], str):
+        return None
+    v, vc, why = g["verdict"].iloc[0], g["verdict_class"].iloc[0], g["decided_by"].iloc[0]
+    if vc == "robust":
+        return f"Verdict: {v.replace('robust', 'ROBUST')} (decided by: {why}); still an assumption, not a proof."
+    if vc == "sensitive":
+        return (f"Verdict: FRAGILE, {v}: a modest unmeasured common cause of mediator and outcome could explain "
+                f"the indirect effect, so the association may be confounded (decided by: {why}).")
+    return f"Verdict: {v} (decided by: {why})."
 
 
 def _moderated_verdict(t):

@@ -30,7 +30,7 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
 
     Parameters
     ----------
-    power_df : DataFrame or PowerResult
+    power_df : DataFrame or PowerAnalysisResult
         ``results/simulation/power.csv`` (or :func:`efficacy.simulation.power_analysis`'s result): ``n``, ``a``, ``b``, ``method``, ``power``; optional
         ``power_mcse``, ``reliability`` (panels are split by it too when it takes several values).
     target : float

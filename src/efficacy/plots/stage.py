@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from ..errors import PlotError
 from .data import flow_diagram, item_distributions, missingness_map
 from .measurement import invariance_plot, reliability_plot
-from .mediation import sensitivity_curve
+from .mediation import evidence_plot, sensitivity_curve
 from .meta import forest_plot, funnel_plot, subgroup_forest_plot
 from .paths import (
     cfa_graph,
@@ -43,6 +43,7 @@ FIGURES = {
     "masem_path": "MASEM path diagram", "invariance": "measurement invariance", "power": "power curve",
     "coverage": "coverage", "cfa_path": "CFA path diagram", "latent_mediation_path": "latent mediation diagram",
     "subgroup_forest": "subgroup forest plot", "tssem_path": "TSSEM path diagram",
+    "evidence": "cross-study evidence profile",
 }
 
 
@@ -176,6 +177,12 @@ def stage_figure(kind, tables, *, threshold=0.70, delta_cfi=-0.010, delta_rmsea=
             raise PlotError(_reason_of(fit) or "no CFA estimates")
         g = cfa_graph(est, fit)
         return path_diagram(**g, width=DOUBLE_COLUMN if g["orientation"] == "TB" else None)
+    if kind == "evidence":  # one input per study, evidence_<study>
+        parts = [v for k, v in sorted(t.items()) if k.startswith("evidence") and isinstance(v, pd.DataFrame)]
+        ev = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if ev.empty or "verdict_class" not in ev:
+            raise PlotError("no evidence profile (evidence.csv) to draw")
+        return evidence_plot(ev)
     if kind == "power":
         return power_curve(t["power"])
     if kind == "coverage":

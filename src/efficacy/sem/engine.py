@@ -37,12 +37,13 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from .._api import missing_column
 from ..errors import EfficacyError, SEMError
@@ -295,6 +296,16 @@ class _Model:
             else:
                 r["mat"], r["i"], r["j"] = "m", idx[r["lhs"]], 0
         self.table = table
+        # where each free parameter goes in A, S (both triangles) and m: matrices() is then three
+        # fancy-indexed assignments instead of a Python loop over the table (the same values)
+        put = {"A": ([], [], []), "S": ([], [], []), "m": ([], [], [])}
+        for r in table:
+            if r["free"]:
+                i, j, k = put[r["mat"]]
+                i.append(r["i"])
+                j.append(r["j"])
+                k.append(r["free"] - 1)
+        self._put_idx = {mat: tuple(np.array(v, dtype=np.intp) for v in ijk) for mat, ijk in put.items()}
         self.npar = npar
         nv = len(self.vars)
         self.F = np.zeros((len(obs), nv))
@@ -321,6 +332,10 @@ class _Model:
                 self.dm[k][r["i"]] += 1.0
         self._dA_idx = np.nonzero(self.dA)
         self._dS_idx = np.nonzero(self.dS)  # both (i, j) and (j, i) of a covariance
+        self._dA_rounds = _scatter_rounds(self._dA_idx[0])
+        self._dS_rounds = _scatter_rounds(self._dS_idx[0])
+        self._dA_rows = np.unique(self._dA_idx[0])  # parameters with a nonzero dA_k (paths, loadings)
+        self._deriv_memo = None
 
     def set_fixed(self, mean, cov):
         """Fixed values (including fixed.x sample moments)."""
@@ -348,9 +363,14 @@ class _Model:
 
     def matrices(self, theta):
         A, S, m = self.A0.copy(), self.S0.copy(), self.m0.copy()
-        for r in self.table:
-            if r["free"]:
-                self._put(A, S, m, r, theta[r["free"] - 1])
+        theta = np.asarray(theta)
+        i, j, k = self._put_idx["A"]
+        A[i, j] = theta[k]
+        i, j, k = self._put_idx["S"]
+        S[i, j] = theta[k]
+        S[j, i] = theta[k]
+        i, _, k = self._put_idx["m"]
+        m[i] = theta[k]
         return A, S, m
 
     def implied(self, theta, full=False):
@@ -364,8 +384,17 @@ class _Model:
         return F @ V @ F.T, F @ mu
 
     def derivatives(self, theta):
-        """d Sigma / d theta_k and d mu / d theta_k (observed part), stacked: (K, p, p) and (K, p)."""
+        """d Sigma / d theta_k and d mu / d theta_k (observed part), stacked: (K, p, p) and (K, p).
+
+        ``d Sigma`` depends on ``A`` and ``S`` only: it is kept from the previous call and returned
+        again (read-only) when they are unchanged, as in the optimiser's gradient and information at
+        the same point, or in the numerical Hessian's steps in an intercept.
+        """
         A, S, m = self.matrices(theta)
+        memo = self._deriv_memo
+        if memo is not None and memo[0] == A.tobytes() and memo[1] == S.tobytes():
+            Bo, dBo, dSig = memo[2:]
+            return dSig, dBo @ m + self.dm @ Bo.T
         B = np.linalg.inv(np.eye(self.nv) - A)
         no = len(self.obs)
         Bo = B[:no]
@@ -373,14 +402,38 @@ class _Model:
         # each dA_k / dS_k has one or a few unit entries: sum outer products instead of dense K x nv^3 products
         ka, ia, ja = self._dA_idx
         dBo = np.zeros((K, no, self.nv))
-        np.add.at(dBo, ka, Bo[:, ia].T[:, :, None] * B[ja][:, None, :])   # B dA_k B = sum B[:, i] B[j, :]
+        _scatter_add(dBo, ka, Bo[:, ia].T[:, :, None] * B[ja][:, None, :], self._dA_rounds)  # B dA_k B = sum B[:, i] B[j, :]
         SBt = S @ Bo.T
-        t = dBo @ SBt if len(ka) else np.zeros((K, no, no))
+        t = np.zeros((K, no, no))
+        if len(ka):  # only the parameters with a nonzero dA_k: for the others dBo_k SBt is zero
+            t[self._dA_rows] = dBo[self._dA_rows] @ SBt
         ks, is_, js = self._dS_idx
         dSig = t + t.transpose(0, 2, 1)
-        np.add.at(dSig, ks, Bo[:, is_].T[:, :, None] * Bo[:, js].T[:, None, :])
+        _scatter_add(dSig, ks, Bo[:, is_].T[:, :, None] * Bo[:, js].T[:, None, :], self._dS_rounds)
         dmu = dBo @ m + self.dm @ Bo.T
+        dSig.flags.writeable = False  # shared with the next call at the same A and S
+        self._deriv_memo = (A.tobytes(), S.tobytes(), Bo, dBo, dSig)
         return dSig, dmu
+
+
+def _scatter_rounds(keys):
+    """Positions of ``keys`` grouped by occurrence: round r holds the (r+1)-th occurrence of each key,
+    so every round indexes distinct keys (see :func:`_scatter_add`)."""
+    keys = np.asarray(keys)
+    rank = np.zeros(len(keys), dtype=np.intp)
+    seen: dict = {}
+    for i, k in enumerate(keys.tolist()):
+        rank[i] = seen.get(k, 0)
+        seen[k] = rank[i] + 1
+    return [np.flatnonzero(rank == r) for r in range(int(rank.max()) + 1 if len(keys) else 0)]
+
+
+def _scatter_add(target, keys, values, rounds):
+    """``np.add.at(target, keys, values)`` along the first axis, the same sums in the same order (so the
+    same bits), as one fancy-indexed addition per round of distinct keys instead of ufunc.at's slow
+    element-wise loop."""
+    for sel in rounds:
+        target[keys[sel]] += values[sel]
 
 
 # --------------------------------------------------------------------------- likelihood pieces
@@ -416,27 +469,47 @@ class _Patterns:
                                  np.array([x[3] for x in lst]), flat))
 
 
-def _batch_terms(Sigma, mu, O, N, MEAN, CC):
-    """Per-pattern Cholesky, inverse and log-likelihood terms of one batch (same number of observed)."""
+def _sigma_terms(Sigma, O):
+    """Inverse and log-determinant of each pattern's block of ``Sigma`` in one batch (Cholesky)."""
     Sg = Sigma[O[:, :, None], O[:, None, :]]
     L = np.linalg.cholesky(Sg)                       # raises LinAlgError when not positive definite
     Li = np.linalg.inv(L)
     Si = Li.transpose(0, 2, 1) @ Li
+    logdet = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    return Si, logdet
+
+
+def _pattern_sigma_terms(pats, Sigma):
+    """:func:`_sigma_terms` of every batch of ``pats``; the last ``Sigma``'s are kept on ``pats`` (the
+    likelihood and its gradient at the same point, the numerical Hessian's steps in an intercept).
+    Raises LinAlgError when a block is not positive definite."""
+    key = Sigma.tobytes()
+    memo = getattr(pats, "_sigma_memo", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    terms = [_sigma_terms(Sigma, O) for O, *_ in pats.batches]
+    pats._sigma_memo = (key, terms)
+    return terms
+
+
+def _batch_terms(Sigma, mu, O, N, MEAN, CC, sigma_terms=None):
+    """Per-pattern Cholesky, inverse and log-likelihood terms of one batch (same number of observed)."""
+    Si, logdet = _sigma_terms(Sigma, O) if sigma_terms is None else sigma_terms
     d = MEAN - mu[O]
     SiA = Si @ (CC + d[:, :, None] * d[:, None, :])
-    logdet = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
     ll = -0.5 * float(np.sum(N * (O.shape[1] * _LOG2PI + logdet + np.trace(SiA, axis1=1, axis2=2))))
     return ll, Si, SiA, d
 
 
 def _loglik(pats, Sigma, mu):
     """Normal log-likelihood summed over the missing-data patterns (-inf if a block is not positive definite)."""
+    try:
+        terms = _pattern_sigma_terms(pats, Sigma)
+    except np.linalg.LinAlgError:
+        return -np.inf
     ll = 0.0
-    for O, N, MEAN, CC, _ in pats.batches:
-        try:
-            ll += _batch_terms(Sigma, mu, O, N, MEAN, CC)[0]
-        except np.linalg.LinAlgError:
-            return -np.inf
+    for (O, N, MEAN, CC, _), st in zip(pats.batches, terms):
+        ll += _batch_terms(Sigma, mu, O, N, MEAN, CC, st)[0]
     return ll
 
 
@@ -448,19 +521,27 @@ def _loglik_moment_grad(pats, Sigma, mu):
     (and no gradient) when a pattern's Sigma is not positive definite.
     """
     p = Sigma.shape[0]
+    key = (Sigma.tobytes(), np.asarray(mu).tobytes())
+    memo = getattr(pats, "_grad_memo", None)
+    if memo is not None and memo[0] == key:  # the same point again (the optimiser's convergence checks)
+        return memo[1]
+    try:
+        terms = _pattern_sigma_terms(pats, Sigma)
+    except np.linalg.LinAlgError:
+        return -np.inf, None, None
     Wf = np.zeros(p * p)
     gm = np.zeros(p)
     ll = 0.0
-    for O, N, MEAN, CC, flat in pats.batches:
-        try:
-            ll_b, Si, SiA, d = _batch_terms(Sigma, mu, O, N, MEAN, CC)
-        except np.linalg.LinAlgError:
-            return -np.inf, None, None
+    for (O, N, MEAN, CC, flat), st in zip(pats.batches, terms):
+        ll_b, Si, SiA, d = _batch_terms(Sigma, mu, O, N, MEAN, CC, st)
         ll += ll_b
         W = 0.5 * N[:, None, None] * (SiA @ Si - Si)
         Wf += np.bincount(flat, weights=W.ravel(), minlength=p * p)
         gm += np.bincount(O.ravel(), weights=(N[:, None] * np.einsum("bij,bj->bi", Si, d)).ravel(), minlength=p)
-    return ll, Wf.reshape(p, p), gm
+    Wf = Wf.reshape(p, p)
+    Wf.flags.writeable = gm.flags.writeable = False  # shared with a later call at the same point
+    pats._grad_memo = (key, (ll, Wf, gm))
+    return ll, Wf, gm
 
 
 def _moment_grad(pats, Sigma, mu):
@@ -593,26 +674,36 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     for o, ng, mean, C, _ in pats.pats:
         var[o] += ng * (np.diag(C) + (mean - mu[o]) ** 2)
     Sigma = np.diag(var / np.maximum(cnt, 1))
+    # what does not change between iterations, computed once: index sets, the observed part of each
+    # completed data block, and the sums of a complete pattern (the same numbers every iteration)
+    prep = []
+    for o, ng, mean, C, Xg in pats.pats:
+        mis = np.setdiff1d(np.arange(p), o)
+        if len(mis) == 0:
+            prep.append((None, Xg.sum(axis=0), Xg.T @ Xg))
+            continue
+        Xf = np.empty((ng, p))
+        Xf[:, o] = Xg
+        prep.append(((o, mis, np.ix_(o, o), np.ix_(mis, o), np.ix_(mis, mis), ng, Xg), Xf, None))
     old = -np.inf
     for _ in range(maxit):
         T1 = np.zeros(p)
         T2 = np.zeros((p, p))
-        for o, ng, mean, C, Xg in pats.pats:
-            mis = np.setdiff1d(np.arange(p), o)
-            if len(mis) == 0:
-                T1 += Xg.sum(axis=0)
-                T2 += Xg.T @ Xg
+        for idx, a, b in prep:
+            if idx is None:
+                T1 += a
+                T2 += b
                 continue
-            Soo = Sigma[np.ix_(o, o)]
-            Smo = Sigma[np.ix_(mis, o)]
+            o, mis, ix_oo, ix_mo, ix_mm, ng, Xg = idx
+            Xf = a
+            Soo = Sigma[ix_oo]
+            Smo = Sigma[ix_mo]
             Bm = np.linalg.solve(Soo, Smo.T).T
-            Xf = np.empty((ng, p))
-            Xf[:, o] = Xg
             Xf[:, mis] = mu[mis] + (Xg - mu[o]) @ Bm.T
-            condcov = Sigma[np.ix_(mis, mis)] - Bm @ Smo.T
+            condcov = Sigma[ix_mm] - Bm @ Smo.T
             T1 += Xf.sum(axis=0)
             T2 += Xf.T @ Xf
-            T2[np.ix_(mis, mis)] += ng * condcov
+            T2[ix_mm] += ng * condcov
         mu = T1 / n
         Sigma = T2 / n - np.outer(mu, mu)
         ll = _loglik(pats, Sigma, mu)
@@ -622,13 +713,29 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     return mu, Sigma, ll
 
 
+#: EM results of recent FIML fits, keyed by the data matrix (shape and bytes): the saturated model
+#: depends on the data alone, and callers fit many models to the same columns (the steps of an
+#: invariance sequence, the free and constrained model of a chi-square difference test).
+_SATURATED_CACHE: dict = {}
+_SATURATED_CACHE_SIZE = 32
+
+
 def _saturated(pats, X, missing):
     """Saturated (h1) mean, covariance (divided by n) and log-likelihood: sample moments, or EM with FIML."""
     if missing == "listwise":
         Mh1 = X.mean(axis=0)
         Sh1 = (X - Mh1).T @ (X - Mh1) / X.shape[0]
         return Mh1, Sh1, _loglik(pats, Sh1, Mh1)
-    return _em_saturated(pats, X.shape[1])
+    Xc = np.ascontiguousarray(X, dtype=float)
+    key = (Xc.shape, hashlib.blake2b(Xc.tobytes(), digest_size=20).digest())
+    hit = _SATURATED_CACHE.pop(key, None)
+    if hit is None:
+        hit = _em_saturated(pats, X.shape[1])
+    _SATURATED_CACHE[key] = hit  # most recently used last
+    while len(_SATURATED_CACHE) > _SATURATED_CACHE_SIZE:
+        del _SATURATED_CACHE[next(iter(_SATURATED_CACHE))]
+    mu, Sigma, ll = hit
+    return mu.copy(), Sigma.copy(), ll
 
 
 def _numhess(f, x, h=None):
@@ -650,8 +757,12 @@ def _rmsea_ci(chisq, df, n, level):
     if df <= 0 or not np.isfinite(chisq):
         return np.nan
 
+    # scipy.stats' ncx2.cdf and chi2.cdf are these special functions (chndtr for lam > 0, chdtr) behind
+    # ~0.1-0.2 ms of argument handling per call; brentq calls f a few dozen times per fit
     def f(lam):
-        return stats.ncx2.cdf(chisq, df, lam) - level if lam > 0 else stats.chi2.cdf(chisq, df) - level
+        if chisq <= 0:  # at or below the support's lower end, where stats' cdf is 0
+            return 0.0 - level
+        return special.chndtr(chisq, df, lam) - level if lam > 0 else special.chdtr(df, chisq) - level
 
     if f(0.0) < 0:
         return 0.0
