@@ -74,7 +74,7 @@ def child(which):
     pays. Prints wall and CPU seconds."""
     if which == "ours":
         mediate(d, "x", "m", "y", n_boot=50, seed=1)
-        _, tw, tc = timed(lambda: mediate(d, "x", "m", "y", covariates=["w"], n_boot=n_boot, ci="bca", seed=1))
+        _, tw, tc = timed(lambda: mediate(d, "x", "m", "y", covariates=["w"], n_boot=n_boot, ci_method="bca", seed=1))
     else:
         import pingouin as pg
 
@@ -98,7 +98,7 @@ mediate(d, "x", "m", "y", n_boot=50, seed=1)  # warm-up (imports, BLAS threads)
 summary = []
 for covs in (["w"], []):
     label = "one covariate" if covs else "no covariate"
-    fs = [lambda covs=covs: mediate(d, "x", "m", "y", covariates=covs, n_boot=n_boot, ci="bca", seed=1)]
+    fs = [lambda covs=covs: mediate(d, "x", "m", "y", covariates=covs, n_boot=n_boot, ci_method="bca", seed=1)]
     if pg is not None:
         fs.append(lambda covs=covs: pg.mediation_analysis(data=d, x="x", m="m", y="y", covar=covs or None,
                                                           n_boot=n_boot, seed=1))

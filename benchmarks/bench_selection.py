@@ -87,7 +87,7 @@ def main():
     ours = {}
     for m in models:
         kw = {"type": m["type"]} | ({"steps": tuple(m["steps"])} if m["steps"] else {})
-        ours[m["name"]] = _best(lambda kw=kw: selection_model("yi", "vi", data=df, **kw), 3)
+        ours[m["name"]] = _best(lambda kw=kw: selection_model(df, "yi", "vi", **kw), 3)
     theirs = {}
     if shutil.which("Rscript"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -96,7 +96,7 @@ def test_bvn_cdf_limits():
 def test_hs_thresholds_equal_lavaan(hs, hs_fit):
     ref, d = hs
     lav = ref["lavaan"]
-    th = thresholds(d, HS_ITEMS)
+    th = thresholds(d, HS_ITEMS).to_frame()
     assert list(th["label"]) == lav["th"]["names"]
     assert_allclose(th["estimate"], lav["th"]["est"], atol=1e-10)
     assert_allclose(hs_fit.thresholds["estimate"], lav["th"]["est"], atol=1e-10)
@@ -272,7 +272,7 @@ def test_ordinal_alpha_equal_psych(hs, bfi):
     assert_allclose(ab.alpha_drop, bref["ordinal_alpha"]["alpha_drop"], atol=1e-4)
     assert "Ordinal alpha" in ab.summary()
     json.dumps(ab.to_dict())
-    assert list(ab.to_frame()["statistic"][:2]) == ["ordinal_alpha", "average_r"]
+    assert list(ab.to_frame()["quantity"][:2]) == ["ordinal_alpha", "average_r"]
 
 
 # ------------------------------------------------------------------------------ conventions
@@ -288,7 +288,7 @@ def test_codes_are_the_observed_categories():
         r1 = polychoric(other)
         assert_allclose(r1.rho.to_numpy(), r0.rho.to_numpy(), atol=1e-12)
         assert_allclose(r1.se.to_numpy(), r0.se.to_numpy(), atol=1e-12, equal_nan=True)
-    th = thresholds(labels)
+    th = thresholds(labels).to_frame()
     assert list(th["below"][:2]) == ["low", "mid"] and list(th["above"][:2]) == ["mid", "high"]
 
 

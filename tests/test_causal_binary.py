@@ -76,7 +76,7 @@ def _check(res, ref, n_ours, n_ref, kind):
         assert abs(ours.ci_high - r["ci_high"]) < tol_q, (e, "high", ours.ci_high, r["ci_high"], tol_q)
         q = max(r["p_value"] / 2, 1 / n_ref)
         tol_p = 4 * 2 * np.sqrt(q * (1 - q)) * k
-        assert abs(ours.p_value - r["p_value"]) < tol_p, (e, "p", ours.p_value, r["p_value"], tol_p)
+        assert abs(ours.pvalue - r["p_value"]) < tol_p, (e, "p", ours.pvalue, r["p_value"], tol_p)
 
 
 def test_probit_mediator_quasi_bayesian_matches_r(jobs):

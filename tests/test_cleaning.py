@@ -262,13 +262,13 @@ def test_bandura_magnitude_strength_and_generality():
     scores = pd.DataFrame([[np.nan if v is None else v for v in row] for row in ref["scores"]],
                           columns=ref["columns"])
     gen = generality(scores)
-    np.testing.assert_allclose(gen.loc[gen.statistic == "r", "value"], ref["r"], rtol=1e-10)
-    share = gen.loc[gen.statistic == "general_factor_share", "value"].item()
+    np.testing.assert_allclose(gen.loc[gen.quantity == "r", "value"], ref["r"], rtol=1e-10)
+    share = gen.loc[gen.quantity == "general_factor_share", "value"].item()
     assert share == pytest.approx(ref["general_factor_share"], rel=1e-10)
     # two domains: the first eigenvalue of a 2x2 correlation matrix is 1 + r exactly
     two = generality(scores[["a", "b"]].dropna())
-    r_ab = two.loc[two.statistic == "r", "value"].item()
-    assert two.loc[two.statistic == "general_factor_share", "value"].item() == pytest.approx((1 + r_ab) / 2, rel=1e-12)
+    r_ab = two.loc[two.quantity == "r", "value"].item()
+    assert two.loc[two.quantity == "general_factor_share", "value"].item() == pytest.approx((1 + r_ab) / 2, rel=1e-12)
 
 
 def test_jobs_ii_bundled_study_cleans():

@@ -144,7 +144,7 @@ def test_fiml_bootstrap_matches_lavaan_within_mc_error():
     relative SE <= sqrt(3/4 * (1/2000 + 1/1000)) = 0.034, so 0.13 is ~4 SEs. The same call with BCa is
     deterministic by seed and has finite limits around the estimate."""
     n_ours = 2000
-    res = _fit("single_mar", n_boot=n_ours, ci="percentile", seed=21)
+    res = _fit("single_mar", n_boot=n_ours, ci_method="percentile", seed=21)
     lav = FIX["lavaan_boot"]
     k = np.sqrt(1 / n_ours + 1 / lav["R"])
     t = res.to_frame().set_index("effect")
@@ -155,8 +155,8 @@ def test_fiml_bootstrap_matches_lavaan_within_mc_error():
         for lim, f, p in zip(("ci_low", "ci_high"), r["density_at_ci"], (0.025, 0.975)):
             tol = 4 * np.sqrt(p * (1 - p)) / f * k
             assert abs(row[lim] - r[lim]) < tol, (eff, lim, row[lim], r[lim], tol)
-    bca = _fit("single_mar", n_boot=300, ci="bca", seed=2)
-    again = _fit("single_mar", n_boot=300, ci="bca", seed=2)
+    bca = _fit("single_mar", n_boot=300, ci_method="bca", seed=2)
+    again = _fit("single_mar", n_boot=300, ci_method="bca", seed=2)
     pd.testing.assert_frame_equal(bca.to_frame(), again.to_frame())
     ind = bca.to_frame().set_index("effect").loc["indirect"]
     assert ind["ci_low"] < ind["estimate"] < ind["ci_high"]
@@ -169,7 +169,7 @@ def test_fiml_serial_and_montecarlo_through_mediate():
     a = mediate(DATA, "treat", " -> ".join(m), y, covariates=covs, n_boot=0, missing="fiml")
     b = serial_mediation(DATA, "treat", m, y, covariates=covs, n_boot=0, missing="fiml")
     pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
-    mc = _fit("single_mar", n_boot=20000, ci="montecarlo", seed=4).to_frame().set_index("effect")
+    mc = _fit("single_mar", n_boot=20000, ci_method="montecarlo", seed=4).to_frame().set_index("effect")
     assert (mc["ci_method"] == "montecarlo").all()
     r = mc.loc["a"]
     assert_allclose(r["ci_low"], r["estimate"] - 1.959964 * r["se"], atol=0.03 * r["se"])
@@ -192,7 +192,7 @@ def test_mi_with_complete_data_is_the_complete_data_fit():
     nu = len(d) - 6
     assert_allclose(t["df"], (nu + 1) / (nu + 3) * nu, rtol=2e-4)
     assert_allclose(t["fmi"], 2 / (t["df"] + 3), rtol=1e-10)  # fmi = (r + 2 / (df + 3)) / (r + 1), r = 0
-    assert mi.n == len(d) and mi.ci == "rubin"
+    assert mi.n == len(d) and mi.ci_method == "rubin"
 
 
 def test_mi_agrees_with_fiml_on_mar_data():
@@ -232,15 +232,15 @@ def test_mi_rubin_rules_and_determinism():
     assert_allclose(t.loc["a", "se"] ** 2, res.vcov.loc["a1", "a1"], rtol=1e-10)
     assert_allclose(t.loc["b", "se"] ** 2, res.vcov.loc["b1", "b1"], rtol=1e-10)
     mc = missing_mediation(DATA, "treat", "job_seek_mar", "depress2_mar", covariates=COVS, n_boot=5000,
-                           missing="mi", seed=3, n_imputations=10, imputation="norm", ci="montecarlo")
-    assert mc.ci == "montecarlo" and mc.n_boot_valid == 5000
+                           missing="mi", seed=3, n_imputations=10, imputation="norm", ci_method="montecarlo")
+    assert mc.ci_method == "montecarlo" and mc.n_boot_valid == 5000
     assert_allclose(mc.to_frame()["estimate"], t["estimate"].to_numpy(), rtol=1e-12)
     ser = serial_mediation(DATA, "treat", ["job_seek_mar", "depress1_mar"], "depress2_mar", covariates=["sex", "age"],
                            missing="mi", seed=1, n_boot=0, n_imputations=10)
-    assert ser.converged and ser.ci == "rubin" and {"df", "fmi"} <= set(ser.to_frame().columns)
+    assert ser.converged and ser.ci_method == "rubin" and {"df", "fmi"} <= set(ser.to_frame().columns)
     assert ser.n == len(DATA) and ser.n_imputations == 10
     boot = mediate(DATA, "treat", "job_seek_mar", "depress2_mar", covariates=COVS, n_boot=100, missing="mi", seed=1)
-    assert boot.ci == "rubin" and any("not combined with multiple imputation" in w for w in boot.warnings)
+    assert boot.ci_method == "rubin" and any("not combined with multiple imputation" in w for w in boot.warnings)
 
 
 def test_mi_that_does_not_converge_gives_na_rows_with_the_reason():
@@ -306,7 +306,7 @@ def test_fiml_failed_resamples_are_counted_and_dropped():
     """A covariate with one non-zero value is constant in the resamples that miss that row (~e^-1 of them):
     their regressions are singular, they are dropped, counted and stated; the rest give the interval."""
     d = _rare_covariate_data()
-    res = mediate(d, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, missing="fiml", ci="percentile")
+    res = mediate(d, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, missing="fiml", ci_method="percentile")
     t = res.to_frame()
     assert 40 < res.n_boot_failed < 110 and (t["n_boot_failed"] == res.n_boot_failed).all()
     assert f"{res.n_boot_failed} of 200 bootstrap resamples failed" in t["reason"].iloc[0]

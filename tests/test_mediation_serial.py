@@ -53,7 +53,7 @@ def test_talor_serial_matches_lavaan(block, covs):
         assert_allclose(row.estimate, r["est"], rtol=1e-6, atol=1e-10, err_msg=lab)
         assert_allclose(row.se, r["se"], rtol=1e-6, atol=1e-10, err_msg=lab)
         assert_allclose(row.pvalue, r["pvalue"], rtol=1e-5, atol=1e-10, err_msg=lab)
-    assert res.ci == "delta" and res.n == res.n_rows == 123 and res.converged
+    assert res.ci_method == "delta" and res.n == res.n_rows == 123 and res.converged
 
 
 def test_talor_serial_decomposition():
@@ -103,7 +103,7 @@ def test_bootstrap_matches_lavaan_and_boot_within_mc_error():
     0.025 at B = 4000 and kurtosis <= 10 (ind2 is a three-way product, kurtosis ~ 8): 10% relative to
     lavaan's SE is 4 SEs of the difference."""
     n_ours = 4000
-    res = {ci: serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", n_boot=n_ours, seed=11, ci=ci)
+    res = {ci: serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", n_boot=n_ours, seed=11, ci_method=ci)
            for ci in ("percentile", "bca")}
     boot = FIX["boot"]
     R_boot = boot["R"]
@@ -133,7 +133,7 @@ def test_batched_bootstrap_equals_refits_and_seed_determinism():
     25 resamples of the same index stream, refitted one by one here), and a seed fixes the table."""
     n_boot = 25
     res = serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", covariates=["age"], n_boot=n_boot,
-                           seed=5, ci="percentile")
+                           seed=5, ci_method="percentile")
     idx = np.random.default_rng(5).integers(0, len(TALOR), size=(n_boot, len(TALOR)))
     ind = []
     def fit(d, y, xs):
@@ -150,12 +150,12 @@ def test_batched_bootstrap_equals_refits_and_seed_determinism():
     assert_allclose(spec["boot_se"], ind.std(axis=0, ddof=1), rtol=1e-9)
     assert_allclose(spec["ci_low"], np.quantile(ind, 0.025, axis=0), rtol=1e-9)
     again = serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", covariates=["age"], n_boot=n_boot,
-                             seed=5, ci="percentile")
+                             seed=5, ci_method="percentile")
     pd.testing.assert_frame_equal(res.to_frame(), again.to_frame())
 
 
 def test_montecarlo_and_result_api():
-    res = serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", n_boot=20000, ci="montecarlo", seed=2)
+    res = serial_mediation(TALOR, "cond", ["import", "pmi"], "reaction", n_boot=20000, ci_method="montecarlo", seed=2)
     t = res.to_frame()
     assert (t.ci_method == "montecarlo").all() and res.n_boot_valid == 20000
     # linear paths: Monte Carlo limits = normal limits up to MC error (0.03 SE is > 4 MC SEs at 20000 draws)
@@ -202,7 +202,7 @@ def test_bad_roles():
         serial_mediation(d, "x", ["m1"], "y")
     with pytest.raises(DataError, match="two roles"):
         serial_mediation(d, "x", ["m1", "m1"], "y")
-    with pytest.raises(DataError, match="'nope' is not in the data"):
+    with pytest.raises(DataError, match="column 'nope': no such column in the data"):
         serial_mediation(d, "x", ["m1", "nope"], "y")
     with pytest.raises(DataError, match="missing in every row"):
         serial_mediation(d.assign(m2=np.nan), "x", ["m1", "m2"], "y")
@@ -211,13 +211,13 @@ def test_bad_roles():
     with pytest.raises(DataError, match="empty mediator name"):
         serial_mediation(d, "x", "m1 -> ", "y")
     with pytest.raises(DataError, match="ci must be"):
-        serial_mediation(d, "x", ["m1", "m2"], "y", ci="bc")
+        serial_mediation(d, "x", ["m1", "m2"], "y", ci_method="bc")
 
 
 def test_failed_resamples_are_counted():
     _, d = _chain_data()
     d["c"] = np.r_[1.0, np.zeros(len(d) - 1)]  # resamples without row 0: constant covariate -> singular
-    res = serial_mediation(d, "x", ["m1", "m2"], "y", covariates=["c"], n_boot=200, seed=1, ci="percentile")
+    res = serial_mediation(d, "x", ["m1", "m2"], "y", covariates=["c"], n_boot=200, seed=1, ci_method="percentile")
     assert 0 < res.n_boot_failed < 200
     assert f"{res.n_boot_failed} of 200 bootstrap resamples failed" in res.to_frame()["reason"].iloc[0]
     assert np.isfinite(res.to_frame()[["ci_low", "ci_high"]]).all().all()

@@ -263,7 +263,7 @@ def test_an_effect_under_every_choice_gives_a_one_sided_curve(sim_codebook, tmp_
     t = res.to_frame()
     assert len(t) == 16 and (t["indirect"] > 0).all() and (t["ci_low"] > 0).all()
     assert (t["verdict"] == "robust").all()
-    c = res.curve.to_frame().set_index("statistic")
+    c = res.curve.to_frame().set_index("quantity")
     assert c.loc["share_dominant_sign", "estimate"] == 1.0 and c.loc["share_significant", "estimate"] == 1.0
     # the smallest p-value 99 resamples can give: no null resample reaches the observed curve, under either null
     assert c.loc["median_estimate", "pvalue"] == pytest.approx(0.01)

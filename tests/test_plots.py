@@ -209,7 +209,7 @@ def test_sensitivity_curve_mastery(mastery_mediation, tmp_path):
     assert "via efficacy" in ax.get_ylabel() and "behavior" in ax.get_ylabel()
     plt.close(fig)
     with pytest.raises(ValueError, match="no rows"):
-        plots.sensitivity_curve(sens, outcome="adherent")  # binary outcome: not run
+        plots.sensitivity_curve(sens, y="adherent")  # binary outcome: not run
 
 
 def test_graph_layers_and_cycle():
@@ -231,7 +231,7 @@ def _text_of(fig):
 
 def test_path_diagram_mediation(mastery_mediation, tmp_path):
     med, cb = mastery_mediation
-    g = plots.mediation_graph(med["mediation"], treatment=cb.design.treatment)
+    g = plots.mediation_graph(med["mediation"], x=cb.design.treatment)
     assert g["nodes"] == ["treat", "efficacy", "behavior"]
     fig = plots.path_diagram(**g)
     save_and_check(fig, tmp_path / "path_mediation")
@@ -432,7 +432,7 @@ def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readab
     med = pd.DataFrame(rows, columns=["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"])
     med = pd.concat([med, pd.DataFrame({"outcome": ["work1"], "reason": ["binary outcome: see causal_mediation.csv"]})],
                     ignore_index=True)
-    g = plots.mediation_graph(med, treatment="treat")
+    g = plots.mediation_graph(med, x="treat")
     assert g["nodes"] == ["treat", "job_seek", "depress2"]
     assert "Indirect via job_seek: -0.016 [-0.041, 0.009]" in g["note"]
     assert "Not shown: work1: binary outcome: see causal_mediation.csv." in g["note"]
@@ -517,12 +517,12 @@ def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
 def _cfa_tables():
     load = [("efficacy", f"se{i}", 0.7 + 0.01 * i) for i in range(1, 5)] + \
         [("self_esteem", f"rse{i}", 0.65 + 0.01 * i) for i in range(1, 4)]
-    est = pd.DataFrame([{"model": "joint", "lhs": f, "op": "=~", "rhs": it, "group": 1, "est": 1.0 if k in (0, 4)
+    est = pd.DataFrame([{"model": "joint", "lhs": f, "op": "=~", "rhs": it, "group": 1, "estimate": 1.0 if k in (0, 4)
                          else 0.9, "ci_low": 1.0 if k in (0, 4) else 0.8, "ci_high": 1.0 if k in (0, 4) else 1.0,
                          "std_all": s} for k, (f, it, s) in enumerate(load)]
                        + [{"model": "joint", "lhs": "efficacy", "op": "~~", "rhs": "self_esteem", "group": 1,
-                           "est": 0.1, "ci_low": -0.02, "ci_high": 0.22, "std_all": 0.34},
-                          {"model": "joint", "lhs": "se1", "op": "~~", "rhs": "se1", "group": 1, "est": 0.4,
+                           "estimate": 0.1, "ci_low": -0.02, "ci_high": 0.22, "std_all": 0.34},
+                          {"model": "joint", "lhs": "se1", "op": "~~", "rhs": "se1", "group": 1, "estimate": 0.4,
                            "ci_low": 0.3, "ci_high": 0.5, "std_all": 0.46}])
     fit = pd.DataFrame({"model": ["joint"], "chisq": [49.148], "df": [43], "cfi": [0.9975], "rmsea": [0.0154],
                         "srmr": [0.0292], "converged": [True], "proper": [True], "reason": [np.nan]})
@@ -578,9 +578,9 @@ def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
     """weekly_panel's joint CFA shape: 5 factors x 4 items. Items are stacked (left to right layout,
     not 20 boxes squeezed into one row), each factor sits at the centre of its items, and the 10
     factor correlations are listed in the note instead of tangled arcs."""
-    rows = [{"model": "joint", "lhs": f"eff_w{w}", "op": "=~", "rhs": f"se{i}_w{w}", "est": 1.0, "ci_low": 0.9,
+    rows = [{"model": "joint", "lhs": f"eff_w{w}", "op": "=~", "rhs": f"se{i}_w{w}", "estimate": 1.0, "ci_low": 0.9,
              "ci_high": 1.1, "std_all": 0.8} for w in range(1, 6) for i in range(1, 5)]
-    rows += [{"model": "joint", "lhs": f"eff_w{a}", "op": "~~", "rhs": f"eff_w{b}", "est": 0.3, "ci_low": 0.2,
+    rows += [{"model": "joint", "lhs": f"eff_w{a}", "op": "~~", "rhs": f"eff_w{b}", "estimate": 0.3, "ci_low": 0.2,
               "ci_high": 0.4, "std_all": 0.5} for a in range(1, 6) for b in range(a + 1, 6)]
     g = plots.cfa_graph(pd.DataFrame(rows))
     assert g["orientation"] == "LR" and g["covariances"] is None
@@ -612,7 +612,7 @@ def test_latent_mediation_path(tmp_path):
                          "proper": True if model == "latent" else np.nan, "reason": np.nan})
     rows.append({"outcome": "adherent", "mediator": "efficacy", "reason": "binary outcome"})
     lat = pd.DataFrame(rows)
-    g = plots.latent_mediation_graph(lat, treatment="treat")
+    g = plots.latent_mediation_graph(lat, x="treat")
     assert g["nodes"] == ["treat", "efficacy", "behavior"] and g["latent"] == ["efficacy"]
     assert "Indirect via efficacy (latent): 9.28 [4.64, 13.92]" in g["note"]
     assert "Indirect via efficacy (sum score): 8.29 [4.14, 12.43]" in g["note"]

@@ -136,7 +136,7 @@ def test_agrees_with_power_analysis(fm_fits):
     d, fit = fm_fits[0.39]
     ours = power_from_fit(fit, d, n=[50, 75], n_reps=R, seed=14, exogenous="normal", path_test="t", n_draws=500)
     ref = power_analysis([50, 75], 0.39, 0.39, n_reps=R, n_boot=500, methods=("montecarlo", "sobel"), seed=14)
-    for _, r in ref.iterrows():
+    for _, r in ref.to_frame().iterrows():
         got = _row(ours, "indirect", r["method"], n=r["n"])["power"]
         p = (got + r["power"]) / 2
         assert abs(got - r["power"]) <= Z * np.sqrt(2 * p * (1 - p) / R), (r["n"], r["method"], got, r["power"])

@@ -16,6 +16,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
+from efficacy.errors import DataError
 from efficacy.meta import MetaError, random_effects
 from efficacy.meta.selection import (
     VEVEA_WOODS_2005,
@@ -63,13 +64,13 @@ def _check(sel, ref, *, se=True, se_tau2=True, atol=ATOL, se_rtol=SE_RTOL, ll_at
         ci_tol = atol + 1.96 * se_rtol * se_b
         assert np.all(np.abs(sel.coef_table["ci_low"] - ref["ci_lb"]) <= ci_tol)
         assert np.all(np.abs(sel.coef_table["ci_high"] - ref["ci_ub"]) <= ci_tol)
-        assert_allclose(sel.coef_table["pval"], ref["pval"], atol=atol)
+        assert_allclose(sel.coef_table["pvalue"], ref["pval"], atol=atol)
         free = ~sel.delta_fixed
         assert_allclose(sel.se_delta[free], _nan(ref["se_delta"])[free], rtol=se_rtol)
         ci_tol = atol + 1.96 * se_rtol * sel.se_delta[free]
         for ours, theirs in (("ci_low", "ci_lb_delta"), ("ci_high", "ci_ub_delta")):
             assert np.all(np.abs(sel.delta_table[ours].to_numpy()[free] - _nan(ref[theirs])[free]) <= ci_tol)
-        assert_allclose(sel.delta_table["pval"].to_numpy()[free], _nan(ref["pval_delta"])[free], atol=atol)
+        assert_allclose(sel.delta_table["pvalue"].to_numpy()[free], _nan(ref["pval_delta"])[free], atol=atol)
     if se_tau2 and ref["se_tau2"] is not None:
         assert_allclose(sel.se_tau2, ref["se_tau2"], rtol=se_rtol)
         assert_allclose(sel.tau2_ci, [ref["ci_lb_tau2"], ref["ci_ub_tau2"]], atol=atol + 1.96 * se_rtol * sel.se_tau2)
@@ -89,31 +90,31 @@ def _check(sel, ref, *, se=True, se_tau2=True, atol=ATOL, se_rtol=SE_RTOL, ll_at
     ("twosided", {"steps": (0.05, 0.20, 1), "alternative": "two.sided"}),
 ])
 def test_stepfun_hackshaw(hack, block, kw):
-    sel = selection_model(hack["yi"], hack["vi"], type="stepfun", **kw)
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], type="stepfun", **kw)
     _check(sel, hack[block])
 
 
 def test_stepfun_hackshaw_dataframe_input(hack):
     # the same model from a DataFrame with column names, as random_effects takes them
     df = pd.DataFrame({"y": hack["yi"], "v": hack["vi"]})
-    sel = selection_model("y", "v", data=df, steps=0.025)
+    sel = selection_model(df, "y", "v", steps=0.025)
     assert_allclose(sel.estimate, _nan(hack["threepsm"]["beta"])[0], atol=ATOL)
     assert_allclose(sel.se, _nan(hack["threepsm"]["se"])[0], rtol=SE_RTOL)
 
 
 def test_equal_effects_threepsm(hack):
     # selmodel on rma(method = "EE"): tau2 fixed at 0
-    sel = selection_model(hack["yi"], hack["vi"], steps=(0.025, 1), method="EE")
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], steps=(0.025, 1), method="EE")
     _check(sel, hack["ee_threepsm"])
     assert sel.tau2 == 0 and np.isnan(sel.se_tau2)
 
 
 def test_threepsm_bcg_less_and_moderator():
     f = _fix("bcg")
-    sel = selection_model(f["yi"], f["vi"], steps=(0.025, 1), alternative="less")
+    sel = selection_model(yi=f["yi"], vi=f["vi"], steps=(0.025, 1), alternative="less")
     _check(sel, f["threepsm_less"])
     df = pd.DataFrame({"yi": f["yi"], "vi": f["vi"], "ablat": f["ablat"]})
-    mod = selection_model("yi", "vi", data=df, mods="ablat", steps=(0.025, 1), alternative="less")
+    mod = selection_model(df, "yi", "vi", mods="ablat", steps=(0.025, 1), alternative="less")
     _check(mod, f["threepsm_less_ablat"])
     assert_allclose(mod.QM, f["threepsm_less_ablat"]["QM"], rtol=SE_RTOL)
     assert list(mod.coef_table["term"]) == ["intrcpt", "ablat"]
@@ -121,7 +122,7 @@ def test_threepsm_bcg_less_and_moderator():
 
 # --------------------------------------------------------------------------- beta model
 def test_beta_hackshaw(hack):
-    sel = selection_model(hack["yi"], hack["vi"], type="beta")
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], type="beta")
     _check(sel, hack["beta"])
     # agreement is much closer than the issue's tolerance
     assert_allclose(sel.estimate, _nan(hack["beta"]["beta"])[0], atol=1e-6)
@@ -129,7 +130,7 @@ def test_beta_hackshaw(hack):
 
 
 def test_beta_twosided_hackshaw(hack):
-    sel = selection_model(hack["yi"], hack["vi"], type="beta", alternative="two.sided")
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], type="beta", alternative="two.sided")
     _check(sel, hack["beta_twosided"])
 
 
@@ -141,11 +142,11 @@ def test_beta_baskerville_tau2_on_boundary():
     other SEs are conditional on tau2 = 0, which agree with metafor's to 1e-4 relative.
     """
     f = _fix("baskerville")
-    sel = selection_model(f["yi"], f["vi"], type="beta")
+    sel = selection_model(yi=f["yi"], vi=f["vi"], type="beta")
     _check(sel, f["beta"], se_tau2=False)
     assert sel.tau2 == 0 and np.isnan(sel.se_tau2) and "boundary" in sel.reason
     df = pd.DataFrame({"yi": f["yi"], "vi": f["vi"], "blind": f["blind"]})
-    mod = selection_model("yi", "vi", data=df, mods="blind", type="beta")
+    mod = selection_model(df, "yi", "vi", mods="blind", type="beta")
     _check(mod, f["beta_blind"], se_tau2=False)
 
 
@@ -158,9 +159,9 @@ def test_metafor_default_controls(hack):
     0.7%, so that fit is checked at 5e-4 (estimates), 1e-3 (log-likelihood, LRT) and 1e-2 (SEs);
     our log-likelihood there is the higher one.
     """
-    sel = selection_model(hack["yi"], hack["vi"], steps=(0.025, 0.10, 0.50, 1))
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], steps=(0.025, 0.10, 0.50, 1))
     _check(sel, hack["stepfun4_default"])
-    beta = selection_model(hack["yi"], hack["vi"], type="beta")
+    beta = selection_model(yi=hack["yi"], vi=hack["vi"], type="beta")
     _check(beta, hack["beta_default"], atol=5e-4, se=False, se_tau2=False, ll_atol=1e-3)
     ref = hack["beta_default"]
     assert_allclose(beta.se, ref["se"], rtol=1e-2)
@@ -177,7 +178,7 @@ def test_vevea_woods_cohen():
             "moderate two-tailed": "delta.mod.2", "severe two-tailed": "delta.sev.2"}
     for ours, theirs in keys.items():
         assert list(VEVEA_WOODS_2005[ours]) == f["weights"][theirs]
-    res = vevea_woods(f["yi"], f["vi"])
+    res = vevea_woods(yi=f["yi"], vi=f["vi"])
     tab = res.table.set_index("model")
     # metafor's rma(method = "ML") stops Fisher scoring at a change < 1e-5 (ours at 1e-10), which
     # leaves its tau2 1.1e-5 short here; our log-likelihood is the higher one (checked in _check)
@@ -197,13 +198,13 @@ def test_vevea_woods_cohen():
 def test_empty_interval_is_named_error():
     f = _fix("cohen")
     with pytest.raises(SelectionError, match="hold no observed effect") as e:
-        selection_model(f["yi"], f["vi"], steps=VEVEA_WOODS_2005["steps"])
+        selection_model(yi=f["yi"], vi=f["vi"], steps=VEVEA_WOODS_2005["steps"])
     assert "0.35 < p <= 0.5" in str(e.value)
     assert "intervals do not contain any observed p-values" in f["error_empty"]  # metafor stops too
     b = _fix("bcg")
     assert "intervals do not contain" in b["error_empty"]
     with pytest.raises(SelectionError, match=r"0\.025 < p <= 0\.05"):
-        selection_model(b["yi"], b["vi"], steps=(0.025, 0.05, 1), alternative="less")
+        selection_model(yi=b["yi"], vi=b["vi"], steps=(0.025, 0.05, 1), alternative="less")
 
 
 def test_fixed_weight_on_empty_interval_is_allowed():
@@ -211,8 +212,8 @@ def test_fixed_weight_on_empty_interval_is_allowed():
     f = _fix("cohen")
     delta = [1.0] + [np.nan] * 5 + [0.5] + [np.nan] * 7
     with pytest.raises(SelectionError):
-        selection_model(f["yi"], f["vi"], steps=VEVEA_WOODS_2005["steps"], delta=delta)
-    sel = selection_model(f["yi"], f["vi"], steps=VEVEA_WOODS_2005["steps"],
+        selection_model(yi=f["yi"], vi=f["vi"], steps=VEVEA_WOODS_2005["steps"], delta=delta)
+    sel = selection_model(yi=f["yi"], vi=f["vi"], steps=VEVEA_WOODS_2005["steps"],
                           delta=VEVEA_WOODS_2005["severe one-tailed"])
     assert sel.converged and sel.lrt_df == 0
 
@@ -220,31 +221,31 @@ def test_fixed_weight_on_empty_interval_is_allowed():
 def test_too_few_studies(hack):
     assert "too small" in hack["error_too_few"]
     with pytest.raises(SelectionError, match="too few studies"):
-        selection_model(hack["yi"][:4], hack["vi"][:4], steps=(0.025, 0.10, 0.50, 1))
+        selection_model(yi=hack["yi"][:4], vi=hack["vi"][:4], steps=(0.025, 0.10, 0.50, 1))
 
 
 def test_other_bad_input(hack):
     with pytest.raises(MetaError, match="unknown selection model type"):
-        selection_model(hack["yi"], hack["vi"], type="weibull")
+        selection_model(yi=hack["yi"], vi=hack["vi"], type="weibull")
     with pytest.raises(MetaError, match="unknown alternative"):
-        selection_model(hack["yi"], hack["vi"], alternative="upper")
+        selection_model(yi=hack["yi"], vi=hack["vi"], alternative="upper")
     with pytest.raises(MetaError, match="between 0 and 1"):
-        selection_model(hack["yi"], hack["vi"], steps=(0.025, 1.5))
+        selection_model(yi=hack["yi"], vi=hack["vi"], steps=(0.025, 1.5))
     with pytest.raises(MetaError, match="wrong length"):
-        selection_model(hack["yi"], hack["vi"], steps=(0.025, 1), delta=[1, 0.5, 0.2])
+        selection_model(yi=hack["yi"], vi=hack["vi"], steps=(0.025, 1), delta=[1, 0.5, 0.2])
     with pytest.raises(MetaError, match="method"):
-        selection_model(hack["yi"], hack["vi"], method="REML")
-    with pytest.raises(MetaError, match="'effect' for yi not found"):
-        selection_model("effect", "v", data=pd.DataFrame({"y": [1.0], "v": [1.0]}))
+        selection_model(yi=hack["yi"], vi=hack["vi"], method="REML")
+    with pytest.raises(DataError, match="column 'effect': no such column"):
+        selection_model(pd.DataFrame({"y": [1.0], "v": [1.0]}), "effect", "v")
     with pytest.raises(MetaError, match="positive"):
-        selection_model([0.1, 0.2, 0.3, 0.4], [0.1, -0.1, 0.1, 0.1])
+        selection_model(yi=[0.1, 0.2, 0.3, 0.4], vi=[0.1, -0.1, 0.1, 0.1])
 
 
 # --------------------------------------------------------------------------- result object
 def test_result_object(hack):
-    sel = selection_model(hack["yi"], hack["vi"], steps=(0.025, 0.10, 0.50, 1))
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], steps=(0.025, 0.10, 0.50, 1))
     fr = sel.to_frame()
-    assert {"estimate", "se", "zval", "pval", "ci_low", "ci_high"} <= set(fr.columns)
+    assert {"estimate", "se", "statistic", "pvalue", "ci_low", "ci_high"} <= set(fr.columns)
     assert fr["group"].tolist() == ["coef", "tau2", "delta", "delta", "delta", "delta"]
     d = sel.to_dict()
     json.dumps(d)
@@ -256,7 +257,7 @@ def test_result_object(hack):
     assert_allclose(sf.loc[(sf.p > 0.5), "weight"], sel.delta[3])
     assert (sf["ci_low"] <= sf["weight"]).all() and (sf["weight"] <= sf["ci_high"]).all()
     assert_allclose(sel.weight([0.01, 0.05, 0.3, 0.9]), sel.delta)
-    b = selection_model(hack["yi"], hack["vi"], type="beta")
+    b = selection_model(yi=hack["yi"], vi=hack["vi"], type="beta")
     sf = b.selection_function(n=11)
     p = sf["p"].to_numpy()
     assert_allclose(sf["weight"], p ** (b.delta[0] - 1) * (1 - p) ** (b.delta[1] - 1))
@@ -266,9 +267,9 @@ def test_result_object(hack):
 
 def test_starting_values_from_random_effects(hack):
     # the unadjusted model is efficacy.meta.random_effects(method="ML"), as metafor refits with ML
-    ml = random_effects(hack["yi"], hack["vi"], method="ML")
+    ml = random_effects(yi=hack["yi"], vi=hack["vi"], method="ML")
     assert_allclose(ml.estimate, _nan(hack["ml"]["beta"])[0], atol=1e-5)  # metafor threshold 1e-5
-    sel = selection_model(hack["yi"], hack["vi"], steps=0.025)
+    sel = selection_model(yi=hack["yi"], vi=hack["vi"], steps=0.025)
     assert sel.unadjusted["estimate"] == pytest.approx(ml.estimate)
     assert_allclose(sel.loglik0, hack["ml"]["ll"], atol=1e-8)
 
@@ -278,7 +279,7 @@ def test_delta_at_bound_warns():
     # and the others run to metafor's upper bound 100 (metafor warns the same way)
     f = _fix("bcg")
     with pytest.warns(UserWarning, match="bound"):
-        sel = selection_model(f["yi"], f["vi"], steps=(0.025, 0.5, 1))
+        sel = selection_model(yi=f["yi"], vi=f["vi"], steps=(0.025, 0.5, 1))
     assert "bound" in sel.reason and sel.ptable["k"].tolist() == [0, 2, 11]
 
 
@@ -286,25 +287,25 @@ def test_delta_at_bound_warns():
 @pytest.mark.parametrize("name", ["hackshaw", "bcg", "baskerville", "cohen"])
 def test_ranktest_metadat(name):
     f = _fix(name)
-    r = ranktest(f["yi"], f["vi"])
+    r = ranktest(yi=f["yi"], vi=f["vi"])
     assert_allclose(r.tau, f["ranktest"]["tau"], atol=1e-6)
     assert_allclose(r.pvalue, f["ranktest"]["pval"], atol=1e-6)
 
 
 def test_ranktest_ties_use_normal_approximation():
     f = _fix("cohen")  # ZCOR variances 1/(n - 3) repeat
-    r = ranktest(f["yi"], f["vi"])
+    r = ranktest(yi=f["yi"], vi=f["vi"])
     assert not r.exact and "ties" in r.note
 
 
 def test_ranktest_simulated():
     f = _fix("ranktest")
     for s in f["sims"]:
-        r = ranktest(s["yi"], s["vi"])
+        r = ranktest(yi=s["yi"], vi=s["vi"])
         assert r.exact
         assert_allclose(r.tau, s["exact"]["tau"], atol=1e-6)
         assert_allclose(r.pvalue, s["exact"]["pval"], atol=1e-6)
-        r = ranktest(s["yi"], s["vi"], exact=False)
+        r = ranktest(yi=s["yi"], vi=s["vi"], exact=False)
         assert_allclose(r.pvalue, s["normal"]["pval"], atol=1e-6)
 
 
@@ -314,7 +315,7 @@ def test_ranktest_large_k_exact_close_to_normal():
     rng = np.random.default_rng(5)
     vi = rng.uniform(0.01, 0.2, 400)
     yi = rng.normal(0.2, np.sqrt(vi + 0.02)) + 0.3 * np.sqrt(vi)
-    ex, no = ranktest(yi, vi), ranktest(yi, vi, exact=False)
+    ex, no = ranktest(yi=yi, vi=vi), ranktest(yi=yi, vi=vi, exact=False)
     assert ex.exact and np.isfinite(ex.pvalue)
     assert abs(ex.pvalue - no.pvalue) < 1e-3
 
@@ -322,17 +323,17 @@ def test_ranktest_large_k_exact_close_to_normal():
 def test_ranktest_input():
     f = _fix("bcg")
     df = pd.DataFrame({"yi": f["yi"], "vi": f["vi"]})
-    assert ranktest("yi", "vi", data=df).tau == pytest.approx(f["ranktest"]["tau"], abs=1e-6)
-    res = random_effects(f["yi"], f["vi"])
+    assert ranktest(df, "yi", "vi").tau == pytest.approx(f["ranktest"]["tau"], abs=1e-6)
+    res = random_effects(yi=f["yi"], vi=f["vi"])
     assert ranktest(res).pvalue == pytest.approx(f["ranktest"]["pval"], abs=1e-6)
-    r = ranktest(np.r_[f["yi"], np.nan], np.r_[f["vi"], 0.1])
+    r = ranktest(yi=np.r_[f["yi"], np.nan], vi=np.r_[f["vi"], 0.1])
     assert r.k == 13 and "omitted" in r.note
     json.dumps(r.to_dict())
     assert "Kendall's tau" in r.summary() and r.to_frame().shape[0] == 1
     with pytest.raises(MetaError, match="too few"):
-        ranktest([0.1], [0.1])
+        ranktest(yi=[0.1], vi=[0.1])
     with pytest.raises(MetaError, match="positive"):
-        ranktest([0.1, 0.2, 0.3], [0.1, 0.0, 0.2])
+        ranktest(yi=[0.1, 0.2, 0.3], vi=[0.1, 0.0, 0.2])
 
 
 # --------------------------------------------------------------------------- numerical internals
@@ -407,7 +408,7 @@ def test_meta_stage_bias_table_carries_the_rank_test_and_3psm():
     spec = {"name": "bcg", "source": "table", "measure": "RR", "method": "REML", "test": "z", "level": 0.95,
             "columns": {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}, "label": "author"}
     bcg = pd.read_csv(Path(__file__).parents[1] / "data" / "literature" / "bcg.csv")
-    bias = run_analysis(spec, {"input": bcg})["bias"].set_index(["test", "statistic"])["value"]
+    bias = run_analysis(spec, {"input": bcg})["bias"].set_index(["test", "quantity"])["value"]
     three = ref["threepsm_less"]
     for ours, theirs in [("estimate", "beta"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"), ("tau2", "tau2"),
                          ("lrt", "LRT"), ("lrt_pvalue", "LRTp")]:
@@ -427,7 +428,7 @@ def test_selection_function_figure(tmp_path):
     from efficacy.plots import save_figure, selection_function_plot
 
     ref = json.loads((Path(__file__).parent / "reference" / "selection_bcg.json").read_text())
-    sm = selection_model(np.array(ref["yi"]), np.array(ref["vi"]), steps=(0.025, 1), alternative="less")
+    sm = selection_model(yi=np.array(ref["yi"]), vi=np.array(ref["vi"]), steps=(0.025, 1), alternative="less")
     frame = sm.selection_function()
     fig = selection_function_plot(frame)
     line = fig.axes[0].get_lines()[0]

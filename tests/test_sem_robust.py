@@ -82,14 +82,15 @@ def test_robust_fit_measures_match_lavaan(fits, key):
 @pytest.mark.parametrize("key", sorted(CASES))
 def test_robust_estimates_and_se_match_lavaan(fits, key):
     ref = pd.DataFrame(R[key]["estimates"]).fillna({"rhs": ""}).set_index(["lhs", "op", "rhs", "group"])
+    ref = ref.rename(columns={"est": "estimate", "z": "statistic"})  # lavaan's names
     est = fits[key].estimates.set_index(["lhs", "op", "rhs", "group"])
     assert set(ref.index) == set(est.index)
     ours = est.loc[ref.index]
     # estimates: iterative, 1e-4; robust SEs: 1e-3 relative (fixed parameters have SE 0 in both)
-    assert_allclose(ours["est"], ref["est"], atol=1e-4, err_msg=key)
+    assert_allclose(ours["estimate"], ref["estimate"], atol=1e-4, err_msg=key)
     assert_allclose(ours["se"], ref["se"], rtol=1e-3, atol=1e-8, err_msg=key)
     free = ref["se"] > 0
-    assert_allclose(ours.loc[free, "z"], ref.loc[free, "z"], rtol=2e-3, err_msg=key)
+    assert_allclose(ours.loc[free, "statistic"], ref.loc[free, "statistic"], rtol=2e-3, err_msg=key)
     assert_allclose(ours["ci_low"], ref["ci_low"], atol=1e-3, err_msg=key)
 
 
@@ -113,7 +114,7 @@ def test_ml_result_unchanged(data):
     assert fiml.information == "observed"
     # MLR keeps the ML estimates and chi-square; only SEs and the added measures differ
     mlr = sem(data["hs"], M["model"], auto="cfa", estimator="mlr")  # estimator is case-insensitive
-    assert_allclose(mlr.estimates["est"], res.estimates["est"], atol=1e-10)
+    assert_allclose(mlr.estimates["estimate"], res.estimates["estimate"], atol=1e-10)
     assert_allclose(mlr.fit["chisq"], res.fit["chisq"], rtol=1e-12)
     assert not np.allclose(mlr.estimates["se"], res.estimates["se"])
 

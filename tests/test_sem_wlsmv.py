@@ -110,7 +110,7 @@ def test_wlsmv_estimates_thresholds_and_ses_match_lavaan(fits, key):
     for _, r in ref.iterrows():
         o = ours.loc[(r["lhs"], r["op"], r["rhs"])]
         where = f"{key}: {r['lhs']} {r['op']} {r['rhs']}"
-        assert_allclose(o["est"], r["est"], atol=1e-4, err_msg=where)
+        assert_allclose(o["estimate"], r["est"], atol=1e-4, err_msg=where)
         assert_allclose(o["std_all"], r["est_std"], atol=1e-4, err_msg=where)
         if r["se"] > 0:
             assert_allclose(o["se"], r["se"], rtol=1e-3, err_msg=where)
@@ -129,10 +129,10 @@ def test_wlsmv_result_says_what_was_used(fits):
     assert "x1|t1" in res.vcov.index and res.vcov.shape == (39, 39)
     d = res.estimates.set_index(["lhs", "op", "rhs"])
     # delta parameterisation: residual variance = 1 - explained variance, scaling factors fixed at 1
-    lam = d.loc[("visual", "=~", "x2"), "est"]
-    phi = d.loc[("visual", "~~", "visual"), "est"]
-    assert_allclose(d.loc[("x2", "~~", "x2"), "est"], 1 - lam ** 2 * phi, rtol=1e-10)
-    assert (res.estimates.loc[res.estimates["op"] == "~*~", "est"] == 1).all()
+    lam = d.loc[("visual", "=~", "x2"), "estimate"]
+    phi = d.loc[("visual", "~~", "visual"), "estimate"]
+    assert_allclose(d.loc[("x2", "~~", "x2"), "estimate"], 1 - lam ** 2 * phi, rtol=1e-10)
+    assert (res.estimates.loc[res.estimates["op"] == "~*~", "estimate"] == 1).all()
     assert np.isnan(res.loglik)
 
 
@@ -159,19 +159,19 @@ def test_cfa_passes_wlsmv_through(data):
 @pytest.mark.parametrize("key", ["hs", "bfi", "c1"])
 def test_categorical_omega_matches_comprelsem(data, key):
     d = CASES[key][0]
-    om = categorical_omega(data[d], M[CASES[key][1]])
+    om = categorical_omega(data[d], M[CASES[key][1]]).omega
     ref = R[key]["omega"]
     assert list(om.index) == list(ref)
     assert_allclose(om.to_numpy(), [ref[f] for f in om.index], atol=1e-5)
 
 
 def test_mcdonald_omega_ordinal_matches_comprelsem(data):
-    res = mcdonald_omega([f"A{i}" for i in range(2, 6)], data=data["bfi"], ordinal=True)
+    res = mcdonald_omega(data["bfi"], [f"A{i}" for i in range(2, 6)], ordinal=True)
     assert_allclose(res.omega_total, R["c1"]["omega"]["agree"], atol=1e-5)
     assert res.n == R["c1"]["nobs"] and res.k == 4 and res.converged and res.proper
     assert np.isnan(res.ci_low) and np.isnan(res.omega_h)
     # the continuous (ML) omega of the same items differs: ordinal omega is a different coefficient
-    assert abs(mcdonald_omega([f"A{i}" for i in range(2, 6)], data=data["bfi"], n_boot=0).omega_total
+    assert abs(mcdonald_omega(data["bfi"], [f"A{i}" for i in range(2, 6)], n_boot=0).omega_total
                - res.omega_total) > 1e-3
 
 
@@ -228,7 +228,7 @@ def test_wlsmv_multigroup_estimates_match_lavaan(mg_fits, key):
         where = f"{key}: {r['lhs']} {r['op']} {r['rhs']} (group {r['group']})"
         assert_allclose(o["std_all"], r["est_std"], atol=1e-4, err_msg=where)
         if r["op"] in ("|", "~*~") or (r["op"] == "~1" and r["lhs"].startswith("x")):
-            assert_allclose(o["est"], r["est"], atol=1e-4, err_msg=where)
+            assert_allclose(o["estimate"], r["est"], atol=1e-4, err_msg=where)
             if r["se"] > 0:
                 assert_allclose(o["se"], r["se"], rtol=1e-3, err_msg=where)
             else:

@@ -86,7 +86,7 @@ def test_stage1_matches_rma_mv(stage1_fits, key):
     # a tau2 on the boundary: R stops at ~1e-11, we at ~1e-14
     assert_allclose(s1.pooled["tau2"], ref["tau2"], rtol=rtol, atol=1e-9)
     assert_allclose(s1.pooled["I2"], ref["I2"], rtol=rtol, atol=1e-5)
-    assert_allclose([s1.Q, s1.Q_df, s1.Q_pval], [ref["QE"], ref["QE_df"], ref["QEp"]], rtol=1e-9)
+    assert_allclose([s1.Q, s1.Q_df, s1.Q_pvalue], [ref["QE"], ref["QE_df"], ref["QEp"]], rtol=1e-9)
     assert_allclose(s1.logLik, ref["logLik"], rtol=1e-9 if tight else 1e-7)
     # the pooled matrix holds the pooled correlations
     for lab, v in zip(ref["pairs"], s1.pooled["estimate"]):
@@ -202,7 +202,7 @@ def test_indirect_effects_found_by_path_tracing():
     assert list(ind_rows["from"]) == ["acog", "asom"] and set(ind_rows["via"]) == {"conf"}
     assert set(ind_rows["to"]) == {"perf"}
     # Wald intervals on request
-    wald = tssem2(st, "conf ~ acog + asom\nperf ~ conf", ci="wald").defined
+    wald = tssem2(st, "conf ~ acog + asom\nperf ~ conf", ci_method="wald").defined
     assert (wald["ci_method"] == "Wald").all()
     assert_allclose(wald["ci_low"], wald["wald_ci_low"])
 

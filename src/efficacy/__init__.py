@@ -5,7 +5,7 @@ same numbers can be reproduced from a notebook or a Python session::
 
     import efficacy as ef
     res = ef.mediate(data, x="treat", m="job_seek", y="depress2", n_boot=2000, seed=1)
-    res.indirect, res.ci, res.summary()
+    res.indirect, res.ci, print(res.summary()), res.to_frame(), res.to_dict()
 
 The documented functions are available at the top (``ef.cronbach_alpha``,
 ``ef.cfa``, ``ef.mediate``, ``ef.random_effects``, ...; ``ef.__all__`` lists
@@ -30,6 +30,8 @@ plots/        publication figures, one module per stage
 Shared pieces (imported by the statistics, importing none of them):
 
 errors        one error hierarchy: every input error is an ``EfficacyError``
+_api          the argument conventions: seeds, renamed keywords, column checks with close matches
+results       the result interface every analysis shares (``ResultMixin``, column names)
 resampling    bootstrap case counts and BCa intervals
 
 Data side:
@@ -97,7 +99,10 @@ __all__ = ["__version__", *_WHERE, *_ALIASES]
 def __getattr__(name):
     target = _ALIASES.get(name, name)
     if target in _WHERE:
-        value = getattr(import_module(_WHERE[target]), target)
+        # ``sem`` is both a subpackage and its fitting function: always the callable subpackage, so that
+        # ``ef.sem`` does not change with import order (efficacy.sem.__init__ makes the module callable)
+        module = import_module(_WHERE[target])
+        value = module if module.__name__ == f"efficacy.{name}" else getattr(module, target)
         globals()[name] = value
         return value
     if name in _SUBMODULES:

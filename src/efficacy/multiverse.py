@@ -151,7 +151,9 @@ import pandas as pd
 from scipy import stats
 
 from .codebook import Codebook
+from ._api import as_rng
 from .errors import ConfigError, DataError
+from .results import ResultMixin
 
 __all__ = [
     "DIMENSIONS",
@@ -296,8 +298,8 @@ class Specification:
         return spec
 
 
-@dataclass
-class SpecificationGrid:
+@dataclass(repr=False)
+class SpecificationGrid(ResultMixin):
     """All specifications of one study (see :func:`specification_grid`)."""
 
     study: str
@@ -307,7 +309,13 @@ class SpecificationGrid:
     dimensions: dict
     specs: list
 
+    _headline = ("study", "n_specifications")
+
     def __len__(self):
+        return len(self.specs)
+
+    @property
+    def n_specifications(self) -> int:
         return len(self.specs)
 
     @property
@@ -326,8 +334,8 @@ class SpecificationGrid:
         return pd.DataFrame([{"spec_id": s.id, **s.choices} for s in self.specs])
 
     def to_dict(self) -> dict:
-        return {"study": self.study, "treatment": self.treatment, "mediator": self.mediator,
-                "outcome": self.outcome, "dimensions": {k: list(v) for k, v in self.dimensions.items()},
+        return {"result": type(self).__name__, "study": self.study, "treatment": self.treatment,
+                "mediator": self.mediator, "outcome": self.outcome, "dimensions": {k: list(v) for k, v in self.dimensions.items()},
                 "specifications": [s.to_dict() for s in self.specs]}
 
     def summary(self) -> str:
@@ -698,10 +706,10 @@ def _sem_fit(md, spec):
     e = res.estimates
     def row(label):
         r = e[e["label"] == label]
-        return float(r["est"].iloc[0]), float(r["se"].iloc[0])
+        return float(r["estimate"].iloc[0]), float(r["se"].iloc[0])
     def var(name):
         r = e[(e["lhs"] == name) & (e["op"] == "~~") & (e["rhs"] == name)]
-        return float(r["est"].iloc[0])
+        return float(r["estimate"].iloc[0])
     a, a_se = row("a")
     b, b_se = row("b")
     cp, cp_se = row("cp")
@@ -832,7 +840,7 @@ def _engine_boot(md, n_boot, ci, level, seed):
     if not conv:
         raise _NotEstimable("the ML fit of the mediation model did not converge")
     est = eng.effects(th_hat[None])[0]
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     idx = rng.integers(0, eng.n, size=(n_boot, eng.n))
     th, cv, _ = eng.refit(case_counts(idx, eng.n), th_hat)
     boot = eng.effects(th)
@@ -852,17 +860,24 @@ def _engine_boot(md, n_boot, ci, level, seed):
 
 
 # ----------------------------------------------------------------------------- one specification
-@dataclass
-class SpecificationResult:
+@dataclass(repr=False)
+class SpecificationResult(ResultMixin):
     """One specification's row (see :data:`SPEC_COLUMNS`): its choices, the paths, the indirect effect
     with its bootstrap interval, the direct effect, rho at ACME = 0 and the verdict."""
 
     spec: Specification
     row: dict
 
+    _headline = ("indirect", "ci", "verdict")
+
     @property
     def indirect(self) -> float:
         return float(self.row["indirect"])
+
+    @property
+    def ci(self) -> tuple:
+        """The bootstrap interval of the indirect effect."""
+        return float(self.row["ci_low"]), float(self.row["ci_high"])
 
     @property
     def verdict(self) -> str:
@@ -877,20 +892,18 @@ class SpecificationResult:
         return pd.DataFrame([self.row])
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else
-                    (v.item() if isinstance(v, np.generic) else v)) for k, v in self.row.items()}
+        out = {k: (None if isinstance(v, float) and not np.isfinite(v) else
+                   (v.item() if isinstance(v, np.generic) else v)) for k, v in self.row.items()}
+        return {"result": type(self).__name__, **out}
 
     def summary(self) -> str:
         r = self.row
         choices = ", ".join(f"{k}={v}" for k, v in self.spec.choices.items())
         if not self.estimable:
-            return f"{r['spec_id']} ({choices}): not estimable: {r['reason']}"
-        return (f"{r['spec_id']} ({choices}), n = {r['n']}: indirect {r['indirect']:.4g} "
+            return f"Specification {r['spec_id']}\n  {choices}\n  not estimable: {r['reason']}"
+        return (f"Specification {r['spec_id']}\n  {choices}\n  n = {r['n']}: indirect {r['indirect']:.4g} "
                 f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}], direct {r['direct']:.4g}, rho at zero "
                 f"{r['rho_at_zero']:.3f}: {r['verdict']}")
-
-    def __repr__(self):
-        return f"SpecificationResult({self.summary()})"
 
 
 def _base_row(spec, ci_level, n_boot):
@@ -902,13 +915,13 @@ def _base_row(spec, ci_level, n_boot):
     return row
 
 
-def run_specification(clean_raw, codebook, spec, *, n_boot=1000, ci_level=0.95, fragile_rho=0.2, seed=0,
+def run_specification(data, codebook, spec, *, n_boot=1000, ci_level=0.95, fragile_rho=0.2, seed=0,
                       _hits=None) -> SpecificationResult:
     """Fit one specification of the multiverse.
 
     Parameters
     ----------
-    clean_raw : pandas.DataFrame
+    data : pandas.DataFrame
         The study's scored data before exclusions (:func:`prepare_data`).
     codebook : Codebook
     spec : Specification or dict
@@ -942,7 +955,7 @@ def run_specification(clean_raw, codebook, spec, *, n_boot=1000, ci_level=0.95, 
         raise ConfigError("ci_level must be between 0 and 1", found=repr(ci_level))
     row = _base_row(spec, ci_level, n_boot)
     try:
-        _estimate(row, clean_raw, codebook, spec, n_boot=int(n_boot), ci_level=ci_level,
+        _estimate(row, data, codebook, spec, n_boot=int(n_boot), ci_level=ci_level,
                   fragile_rho=fragile_rho, seed=seed, hits=_hits)
     except _NotEstimable as exc:
         row.update(verdict="not estimable", reason=str(exc), significant=False)
@@ -994,7 +1007,7 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         from .mediation import mediate
 
         res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                      ci=spec.ci, seed=seed, level=ci_level)
+                      ci_method=spec.ci, seed=seed, ci_level=ci_level)
         t = res.to_frame()
         ri = t[t["effect"] == "indirect"].iloc[0]
         rd = t[t["effect"] == "direct"].iloc[0]
@@ -1006,7 +1019,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
 
         frame = md.frame
         res = latent_mediation(frame, md.xs[0], md.indicators, "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                               ci=spec.ci, seed=seed, missing=spec.missing, level=ci_level, sum_score=False)
+                               ci_method=spec.ci, seed=seed, missing=spec.missing, ci_level=ci_level,
+                               sum_score=False)
         t = res.to_frame()
         rd = t[(t["model"] == "latent") & (t["effect"] == "direct")].iloc[0]
         ci_i, ci_d = res.indirect_ci, (float(rd.ci_low), float(rd.ci_high))
@@ -1047,8 +1061,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
 
 
 # ----------------------------------------------------------------------------- the curve test
-@dataclass
-class CurveTestResult:
+@dataclass(repr=False)
+class CurveTestResult(ResultMixin):
     """Result of :func:`curve_test` (Simonsohn, Simmons & Nelson 2020).
 
     Attributes
@@ -1065,33 +1079,38 @@ class CurveTestResult:
     table: pd.DataFrame
     n_null: int
     n_specifications: int
-    level: float
+    ci_level: float
     null: dict = field(repr=False, default_factory=dict)
     warnings: list = field(default_factory=list)
 
+    _headline = ("n_specifications", "n_null", "median_pvalue")
+
+    @property
+    def median_pvalue(self) -> float:
+        """p-value of the median estimate."""
+        return self.pvalue("median_estimate")
+
     def pvalue(self, statistic) -> float:
-        return float(self.table.set_index("statistic").loc[statistic, "pvalue"])
+        return float(self.table.set_index("quantity").loc[statistic, "pvalue"])
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
 
     def to_dict(self) -> dict:
         t = self.table.astype(object).where(self.table.notna(), None)
-        return {"n_null": self.n_null, "n_specifications": self.n_specifications, "level": self.level,
+        return {"result": type(self).__name__, "n_null": self.n_null, "n_specifications": self.n_specifications,
+                "ci_level": self.ci_level,
                 "statistics": t.to_dict(orient="records"), "warnings": list(self.warnings)}
 
     def summary(self) -> str:
         lines = [f"Specification curve test ({self.n_specifications} specifications, {self.n_null} resamples "
                  "under the null; p = max over forcing a = 0 and b = 0)"]
         for r in self.table.itertuples():
-            est = f"{r.estimate:.4g}" if r.statistic == "median_estimate" else f"{r.estimate:.1%}"
-            lines.append(f"  {r.statistic:20s} {est:>9s} ({r.direction})  p = {r.pvalue:.4f} "
+            est = f"{r.estimate:.4g}" if r.quantity == "median_estimate" else f"{r.estimate:.1%}"
+            lines.append(f"  {r.quantity:20s} {est:>9s} ({r.direction})  p = {r.pvalue:.4f} "
                          f"(force a: {r.pvalue_force_a:.4f}, force b: {r.pvalue_force_b:.4f})")
         lines += [f"  note: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-    def __repr__(self):
-        return self.summary()
 
 
 def _curve_statistics(est, sig):
@@ -1229,12 +1248,12 @@ def _engine_null(md, C, batch):
     return se_full[0], out
 
 
-def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -> CurveTestResult:
+def curve_test(data, codebook, results, *, n_null=500, seed=0, batch=250) -> CurveTestResult:
     """Inferential specification curve test (Simonsohn, Simmons & Nelson 2020), under-the-null bootstrap.
 
     Parameters
     ----------
-    clean_raw : pandas.DataFrame
+    data : pandas.DataFrame
         Scored data before exclusions (:func:`prepare_data`).
     codebook : Codebook
     results : pandas.DataFrame or list of SpecificationResult
@@ -1267,7 +1286,7 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
     K = len(est_tab)
     stat_names = ["median_estimate", "share_significant", "share_dominant_sign"]
     if K == 0:
-        t = pd.DataFrame({"statistic": stat_names, "estimate": np.nan, "direction": "", "pvalue": np.nan,
+        t = pd.DataFrame({"quantity": stat_names, "estimate": np.nan, "direction": "", "pvalue": np.nan,
                           "pvalue_force_a": np.nan, "pvalue_force_b": np.nan, "null_median": np.nan,
                           "null_q95": np.nan, "n_specifications": 0, "n_null": int(n_null), "n_null_valid": 0})
         return CurveTestResult(t, int(n_null), 0, level, warnings=["no estimable specification"])
@@ -1279,9 +1298,9 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
     zb = est_tab["b"].to_numpy(float) / b_se
     obs_sig = np.where((np.abs(za) > zc) & (np.abs(zb) > zc), np.sign(obs_est), 0.0)
     obs = _curve_statistics(obs_est[:, None], obs_sig[:, None])
-    hits = _exclusion_hits(clean_raw, codebook)
-    n_all = len(clean_raw)
-    rng = np.random.default_rng(seed)
+    hits = _exclusion_hits(data, codebook)
+    n_all = len(data)
+    rng = as_rng(seed)
     from .resampling import case_counts
 
     counts = case_counts(rng.integers(0, n_all, size=(int(n_null), n_all)), n_all)
@@ -1293,7 +1312,7 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
     warnings_ = []
     residual = {"a": 0.0, "b": 0.0}
     for key, members in groups.items():
-        md = _model_data(clean_raw, codebook, specs[members[0]], hits)
+        md = _model_data(data, codebook, specs[members[0]], hits)
         C = counts[:, md.rows]
         fast = not md.latent and np.isfinite(md.W).all()  # observed mediator, complete rows: least squares
         null = _ols_null(md, C) if fast else _engine_null(md, C, batch)
@@ -1339,7 +1358,7 @@ def curve_test(clean_raw, codebook, results, *, n_null=500, seed=0, batch=250) -
         bind = "a" if pv["a"][name] >= pv["b"][name] else "b"
         v = nulls[bind][name]
         est_val = obs[1][0] if name == "median_estimate" else t_obs
-        rows.append({"statistic": name, "estimate": float(est_val),
+        rows.append({"quantity": name, "estimate": float(est_val),
                      "direction": "positive" if sgn >= 0 else "negative",
                      "pvalue": float(max(pv["a"][name], pv["b"][name])),
                      "pvalue_force_a": float(pv["a"][name]), "pvalue_force_b": float(pv["b"][name]),
@@ -1373,8 +1392,8 @@ def _truthy(v) -> bool:
 
 
 # ----------------------------------------------------------------------------- variance decomposition
-@dataclass
-class VarianceDecomposition:
+@dataclass(repr=False)
+class VarianceDecomposition(ResultMixin):
     """Result of :func:`variance_decomposition`.
 
     Attributes
@@ -1393,6 +1412,8 @@ class VarianceDecomposition:
     n: int
     leading: str
 
+    _headline = ("leading", "n")
+
     def share(self, dimension) -> float:
         return float(self.table.set_index("dimension").loc[dimension, "share"])
 
@@ -1401,7 +1422,7 @@ class VarianceDecomposition:
 
     def to_dict(self) -> dict:
         t = self.table.astype(object).where(self.table.notna(), None)
-        return {"estimate": self.estimate, "n": self.n, "leading": self.leading,
+        return {"result": type(self).__name__, "estimate": self.estimate, "n": self.n, "leading": self.leading,
                 "rows": t.to_dict(orient="records")}
 
     def summary(self) -> str:
@@ -1410,21 +1431,18 @@ class VarianceDecomposition:
             lines.append(f"  {r.dimension:24s} share {r.share:6.1%}  range {r.range:.4g}")
         return "\n".join(lines)
 
-    def __repr__(self):
-        return self.summary()
-
 
 def dimension_columns(table) -> list:
     """The choice columns of a specification table: ``exclude_<rule>`` ... and :data:`DIMENSIONS`."""
     return [c for c in table.columns if str(c).startswith("exclude_")] + [d for d in DIMENSIONS if d in table.columns]
 
 
-def variance_decomposition(table, dimensions=None, *, estimate="indirect") -> VarianceDecomposition:
+def variance_decomposition(data, dimensions=None, *, estimate="indirect") -> VarianceDecomposition:
     """Share of the variance of the estimate explained by each dimension (ANOVA-style, Type II).
 
     Parameters
     ----------
-    table : pandas.DataFrame
+    data : pandas.DataFrame
         Specification table (not-estimable rows, with a missing estimate, are left out).
     dimensions : list of str, optional
         Choice columns (default :func:`dimension_columns`); columns with one level are skipped.
@@ -1443,8 +1461,8 @@ def variance_decomposition(table, dimensions=None, *, estimate="indirect") -> Va
     In a balanced full-factorial grid these are the main-effect sums of squares of the ANOVA and add
     up with the interactions to the total.
     """
-    dims = list(dimensions) if dimensions is not None else dimension_columns(table)
-    d = table[np.isfinite(pd.to_numeric(table[estimate], errors="coerce"))].reset_index(drop=True)
+    dims = list(dimensions) if dimensions is not None else dimension_columns(data)
+    d = data[np.isfinite(pd.to_numeric(data[estimate], errors="coerce"))].reset_index(drop=True)
     y = d[estimate].to_numpy(float)
     n = len(y)
     used = [c for c in dims if c in d.columns and d[c].astype(str).nunique() > 1]
@@ -1486,8 +1504,8 @@ def variance_decomposition(table, dimensions=None, *, estimate="indirect") -> Va
 
 
 # ----------------------------------------------------------------------------- putting it together
-@dataclass
-class MultiverseResult:
+@dataclass(repr=False)
+class MultiverseResult(ResultMixin):
     """A study's multiverse: the specification table, the curve test and the variance decomposition."""
 
     study: str
@@ -1496,21 +1514,24 @@ class MultiverseResult:
     variance: VarianceDecomposition
     fragile_rho: float = 0.2
 
+    _headline = ("study", "n_specifications")
+
+    @property
+    def n_specifications(self) -> int:
+        return int(len(self.table))
+
     def to_frame(self) -> pd.DataFrame:
         """The specification table (one row per specification)."""
         return self.table.copy()
 
     def to_dict(self) -> dict:
         t = self.table.astype(object).where(self.table.notna(), None)
-        return {"study": self.study, "specifications": t.to_dict(orient="records"),
+        return {"result": type(self).__name__, "study": self.study, "specifications": t.to_dict(orient="records"),
                 "curve_test": self.curve.to_dict(), "variance": self.variance.to_dict()}
 
     def summary(self) -> str:
         """Markdown: does the verdict hold across the multiverse, and which choice moves it most."""
         return summarise(self.study, self.table, self.curve, self.variance)
-
-    def __repr__(self):
-        return self.summary()
 
 
 def summarise(study, table, curve, variance) -> str:
@@ -1542,7 +1563,7 @@ def summarise(study, table, curve, variance) -> str:
                      f"{((est['ci_low'] > 0) | (est['ci_high'] < 0)).mean():.0%} of the intervals exclude zero.")
         lines.append("")
     if curve is not None and curve.n_specifications:
-        c = curve.table.set_index("statistic")
+        c = curve.table.set_index("quantity")
         m, s, g = c.loc["median_estimate"], c.loc["share_significant"], c.loc["share_dominant_sign"]
         lines.append(f"Specification curve test (Simonsohn, Simmons & Nelson 2020; {curve.n_null} resamples under "
                      f"the null, p the larger of forcing a = 0 and b = 0): median indirect effect {m.estimate:.4g} "
@@ -1568,7 +1589,7 @@ def _dim_label(d):
     return f"exclusion rule `{d[len('exclude_'):]}`" if d.startswith("exclude_") else f"`{d}`"
 
 
-def aggregate(rows, clean_raw, codebook, *, n_null=500, seed=0, fragile_rho=0.2) -> MultiverseResult:
+def aggregate(rows, data, codebook, *, n_null=500, seed=0, fragile_rho=0.2) -> MultiverseResult:
     """Assemble the specification rows of a study (from the per-specification jobs) into its result:
     the table, :func:`curve_test` and :func:`variance_decomposition`."""
     frames = [r.to_frame() if isinstance(r, SpecificationResult) else r for r in rows]
@@ -1579,12 +1600,12 @@ def aggregate(rows, clean_raw, codebook, *, n_null=500, seed=0, fragile_rho=0.2)
                 table[c] = table[c].map(_truthy)
         table["reason"] = table["reason"].astype(object).where(table["reason"].notna(), "").astype(str)
     study = codebook.study
-    curve = curve_test(clean_raw, codebook, table, n_null=n_null, seed=seed)
+    curve = curve_test(data, codebook, table, n_null=n_null, seed=seed)
     var = variance_decomposition(table)
     return MultiverseResult(study, table, curve, var, fragile_rho)
 
 
-def run_multiverse(clean_raw, codebook, config=None, *, n_boot=1000, n_null=500, ci_level=0.95,
+def run_multiverse(data, codebook, config=None, *, n_boot=1000, n_null=500, ci_level=0.95,
                    fragile_rho=0.2, seed=0) -> MultiverseResult:
     """Every specification of :func:`specification_grid` fitted in this process, then aggregated.
 
@@ -1592,7 +1613,7 @@ def run_multiverse(clean_raw, codebook, config=None, *, n_boot=1000, n_null=500,
 
     Parameters
     ----------
-    clean_raw : pandas.DataFrame
+    data : pandas.DataFrame
         :func:`prepare_data` of the study.
     codebook : Codebook
     config : dict, optional
@@ -1604,7 +1625,7 @@ def run_multiverse(clean_raw, codebook, config=None, *, n_boot=1000, n_null=500,
     MultiverseResult
     """
     grid = specification_grid(codebook, config)
-    hits = _exclusion_hits(clean_raw, codebook)
-    rows = [run_specification(clean_raw, codebook, s, n_boot=n_boot, ci_level=ci_level, fragile_rho=fragile_rho,
+    hits = _exclusion_hits(data, codebook)
+    rows = [run_specification(data, codebook, s, n_boot=n_boot, ci_level=ci_level, fragile_rho=fragile_rho,
                               seed=seed, _hits=hits) for s in grid.specs]
-    return aggregate(rows, clean_raw, codebook, n_null=n_null, seed=seed, fragile_rho=fragile_rho)
+    return aggregate(rows, data, codebook, n_null=n_null, seed=seed, fragile_rho=fragile_rho)

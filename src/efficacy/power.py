@@ -112,7 +112,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._api import as_seed_sequence
 from .errors import DataError, SimulationError
+from .results import ResultMixin
 
 __all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
 
@@ -124,8 +126,8 @@ _BLOCK_ELEMENTS = 3_000_000  # floats per block of replications (fixed: results 
 
 
 # ----------------------------------------------------------------------------- result
-@dataclass
-class PowerResult:
+@dataclass(repr=False)
+class PowerResult(ResultMixin):
     """Result of :func:`power_from_fit`.
 
     Attributes
@@ -157,6 +159,8 @@ class PowerResult:
     primary_effect: tuple = ("indirect", "")
     warnings: list = field(default_factory=list)
 
+    _headline = ("n_80", "n_90")
+
     def _req(self, target):
         r = self.required
         eff, med = self.primary_effect
@@ -185,7 +189,7 @@ class PowerResult:
                          (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()}
                     for rec in df.to_dict("records")]
         seed = self.seed if isinstance(self.seed, (int, type(None))) else repr(self.seed)
-        return {"model": self.model, "n_grid": [int(v) for v in self.n_grid], "n_reps": self.n_reps,
+        return {"result": type(self).__name__, "model": self.model, "n_grid": [int(v) for v in self.n_grid], "n_reps": self.n_reps,
                 "alpha": self.alpha, "ci_level": self.ci_level, "path_test": self.path_test,
                 "exogenous": self.exogenous, "n_draws": self.n_draws, "seed": seed,
                 "truth": {k: float(v) for k, v in self.truth.items()},
@@ -216,9 +220,6 @@ class PowerResult:
                          + (f"{val:.0f} (Monte Carlo SE {se:.1f})" if np.isfinite(val) else f"NA ({why})"))
         lines += [f"note: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-    def __repr__(self):
-        return self.summary()
 
 
 # ----------------------------------------------------------------------------- batched OLS
@@ -260,7 +261,7 @@ class _ObservedMediationModel:
                             "MediationResult: it holds the residual variances and the distribution of the "
                             "treatment and covariates that the result does not store", where="data",
                             found=type(data).__name__, expected="pandas.DataFrame")
-        self.x, self.ms, self.y, self.cov = result.x, list(result.mediators), result.y, list(result.covariates)
+        self.x, self.ms, self.y, self.cov = result.x, list(result.m), result.y, list(result.covariates)
         Xa, Xb, M, Y, n0 = _prepare(data, self.x, self.ms, self.y, self.cov)
         if n0 != result.n:
             raise DataError(f"power_from_fit: data has {n0} complete cases on the model's columns but the "
@@ -447,7 +448,7 @@ class _PanelModel:
         mod.set_fixed(np.zeros(no), np.zeros((no, no)))
         est = result.estimates
         theta = np.full(mod.npar, np.nan)
-        for f, e in zip(est["free"].to_numpy(), est["est"].to_numpy()):
+        for f, e in zip(est["free"].to_numpy(), est["estimate"].to_numpy()):
             if f > 0:
                 theta[int(f) - 1] = e
         if np.isnan(theta).any():
@@ -647,7 +648,7 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         Planned sample size(s); a grid of several sizes gives the power curve and ``n_80``/``n_90``.
     n_reps : int
         Replications per size (power's Monte Carlo SE is at most ``0.5 / sqrt(n_reps)``).
-    seed : int, numpy.random.SeedSequence or None
+    seed : int, numpy.random.Generator, numpy.random.SeedSequence or None
         Every size gets its own stream, every block of replications its own child stream.
     ci_level : float
         Level of the Monte Carlo CI of the indirect effect.
@@ -705,8 +706,7 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
                                   "(fewer cases than the model's equations need)", where="n")
     n_list = sorted({int(v) for v in n_list})
     n_reps, n_draws = int(n_reps), int(n_draws)
-    cells = np.random.SeedSequence(seed if not isinstance(seed, np.random.Generator) else
-                                   seed.integers(0, 2**63)).spawn(len(n_list))
+    cells = as_seed_sequence(seed).spawn(len(n_list))
     plan = []
     for nn, ss in zip(n_list, cells):
         bs = model.block_size(nn, n_draws)

@@ -423,7 +423,7 @@ def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[s
             rows.append({
                 "Path": f"{x['from_var']} -> {x['to_var']}", "Type": x["type"],
                 "B [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
-                "beta": apa_number(x.get("std_estimate"), 2, bounded=True),
+                "beta": apa_number(x.get("std_all"), 2, bounded=True),
                 "p": _p(x.get("pvalue")),
             })
         out += [f"**Table {study}.{label}.** {label} lagged effects, free (non-stationary) fit "
@@ -556,7 +556,7 @@ def _meta_section(results: Path, notes=None) -> list[str]:
                 "I2 (%)": apa_number(x.get("I2"), 1),
                 "Q (df), p": f"{apa_number(x.get('Q'), 2)}"
                              + ("" if pd.isna(x.get("Q_df")) else f" ({int(x['Q_df'])})")
-                             + f", {_p(x.get('Q_pval'))}",
+                             + f", {_p(x.get('Q_pvalue'))}",
                 "Method": "/".join(str(v) for v in (x.get("method"), x.get("measure")) if pd.notna(v)),
             })
         out += [f"**Table meta.{name}.** Random-effects model (`meta/{name}/summary.csv`).", "",
@@ -623,7 +623,7 @@ def _subgroup_lines(folder, name):
         b = b.iloc[0]
         df2 = b.get("Q_df2")
         stat = (f"F({int(b['Q_df'])}, {int(df2)})" if pd.notna(df2) else f"QM({int(b['Q_df'])})")
-        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p_eq(b.get('Q_pval'))}."
+        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p_eq(b.get('Q_pvalue'))}."
     col = t["subgroup"].iloc[0] if "subgroup" in t else ""
     return [f"**Table meta.{name}.subgroup.** Random-effects model per level of `{col}` "
             f"(`meta/{name}/subgroup.csv`).{test}", "", markdown_table(pd.DataFrame(rows)), ""]

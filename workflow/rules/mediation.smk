@@ -51,7 +51,7 @@ rule mediation:
         runtime=20,
     params:
         n_boot=config["mediation"]["n_boot"],
-        ci=config["mediation"]["ci"],
+        ci_method=config["mediation"]["ci"],
         fragile_rho=config["mediation"]["fragile_rho"],
         n_sims=config["mediation"].get("n_sims", 1000),
         moderated_model=config["mediation"].get("moderated_model", 7),

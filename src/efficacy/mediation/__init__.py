@@ -35,6 +35,7 @@ from .serial import SerialMediationResult, serial_mediation
 from .stage import (
                     MODEL_COMPARISON_COLUMNS,
                     MODERATED_STAGE_COLUMNS,
+                    ModelComparisonResult,
                     compare_models,
                     run_stage,
                     verdict,
@@ -48,5 +49,5 @@ __all__ = [
     "OmittedVariableSensitivity", "omitted_variable_sensitivity", "robustness_value", "EValueResult", "evalue",
     "CausalMediationResult", "causal_mediation",
     "LatentMediationResult", "latent_mediation", "EvidenceProfile", "evidence_profile",
-    "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
+    "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
 ]

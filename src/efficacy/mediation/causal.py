@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from efficacy._api import as_rng, check_columns, renamed
 from efficacy.errors import DataError
+from efficacy.results import ResultMixin
 
 __all__ = ["CausalMediationResult", "causal_mediation"]
 
@@ -62,16 +64,20 @@ _CHUNK_ELEMENTS = 2_000_000   # sims x n elements per block of the potential-out
 
 # --------------------------------------------------------------------------- result
 @dataclass(repr=False)
-class CausalMediationResult:
+class CausalMediationResult(ResultMixin):
     """Result of :func:`causal_mediation`.
 
     Attributes
     ----------
     table : pandas.DataFrame
         One row per effect (index = effect name, see :data:`EFFECTS`) with
-        ``estimate``, ``ci_low``, ``ci_high``, ``p_value``.
+        ``estimate``, ``ci_low``, ``ci_high``, ``pvalue``.
     acme, ade, total, prop_mediated : float
         Average ACME, average ADE, total effect and average proportion mediated.
+    acme_ci, ci : tuple
+        Percentile interval of the average ACME (``ci`` is the same).
+    x, m, y : str
+        Treatment, mediator and outcome columns.
     n : int
         Complete cases analysed.
     n_sims : int
@@ -101,10 +107,10 @@ class CausalMediationResult:
     inference: str
     outcome_model: str
     interaction: bool
-    level: float
-    treatment: str
-    mediator: str
-    outcome: str
+    ci_level: float
+    x: str
+    m: str
+    y: str
     covariates: tuple = ()
     treat_value: float = 1.0
     control_value: float = 0.0
@@ -119,6 +125,10 @@ class CausalMediationResult:
     draws: dict = field(default_factory=dict)
     mediator_model: str = "linear"
 
+    _headline = ("acme", "acme_ci", "ade", "total", "prop_mediated", "n")
+    _title = "Causal mediation (Imai, Keele & Tingley 2010)"
+    _dict_skip = ("draws",)
+
     # convenient scalars -------------------------------------------------
     def _est(self, name):
         return float(self.table.loc[name, "estimate"])
@@ -126,6 +136,21 @@ class CausalMediationResult:
     @property
     def acme(self) -> float:
         return self._est("acme_average")
+
+    @property
+    def acme_ci(self) -> tuple:
+        """Interval of the average ACME."""
+        r = self.table.loc["acme_average"]
+        return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the average ACME (same as :attr:`acme_ci`)."""
+        return self.acme_ci
+
+    def _summary_title(self) -> str:
+        return (f"Causal mediation: {self.x} -> {self.m} -> {self.y}, {self.outcome_model} outcome model, "
+                f"{self.inference} ({type(self).__name__})")
 
     @property
     def ade(self) -> float:
@@ -140,33 +165,33 @@ class CausalMediationResult:
         return self._est("prop_mediated_average")
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: columns ``effect, estimate, ci_low, ci_high, p_value``.
+        """Tidy table: columns ``effect, estimate, ci_low, ci_high, pvalue``.
 
         ``attrs`` hold ``n``, ``n_sims``, ``n_failed``, ``inference``,
-        ``outcome_model``, ``interaction``, ``level``, ``converged``, ``reason``.
+        ``outcome_model``, ``interaction``, ``ci_level``, ``converged``, ``reason``.
         """
         df = self.table.reset_index().rename(columns={"index": "effect"})
-        df = df[["effect", "estimate", "ci_low", "ci_high", "p_value"]]
+        df = df[["effect", "estimate", "ci_low", "ci_high", "pvalue"]]
         df.attrs.update(n=self.n, n_sims=self.n_sims, n_failed=self.n_failed, inference=self.inference,
                         outcome_model=self.outcome_model, mediator_model=self.mediator_model,
-                        interaction=self.interaction, level=self.level,
+                        interaction=self.interaction, ci_level=self.ci_level,
                         converged=self.converged, reason=self.reason)
         return df
 
     def __repr__(self) -> str:
-        head = (f"CausalMediationResult({self.treatment} -> {self.mediator} -> {self.outcome}; "
+        head = (f"CausalMediationResult({self.x} -> {self.m} -> {self.y}; "
                 f"{'' if self.mediator_model == 'linear' else self.mediator_model + ' mediator model; '}"
                 f"outcome model {self.outcome_model}{' with T x M interaction' if self.interaction else ''}; "
                 f"{self.inference}, {self.n_sims} sims"
                 f"{f', {self.n_failed} failed' if self.n_failed else ''}; n = {self.n})")
         if not self.converged:
             return head + f"\n  not estimated: {self.reason}"
-        pct = f"{100 * self.level:g}%"
+        pct = f"{100 * self.ci_level:g}%"
         lines = [head, f"  {'':26s}{'estimate':>10s}  {pct + ' CI':>22s}  {'p':>6s}"]
         for name in EFFECTS:
             r = self.table.loc[name]
             lines.append(f"  {R_LABELS[name]:26s}{r.estimate:10.4f}  [{r.ci_low:9.4f}, {r.ci_high:9.4f}]"
-                         f"  {r.p_value:6.3f}")
+                         f"  {r.pvalue:6.3f}")
         if self.reason:
             lines.append(f"  note: {self.reason}")
         return "\n".join(lines)
@@ -178,10 +203,8 @@ def _design_frame(data, treatment, mediator, outcome, covariates, outcome_model)
         raise DataError("data must be a pandas DataFrame", found=type(data).__name__)
     covariates = tuple(covariates)
     cols = [treatment, mediator, outcome, *covariates]
-    for c in cols:
-        if c not in data.columns:
-            raise DataError(f"column {c!r} not found in data", where=f"column {c!r}",
-                            expected=f"one of {list(map(str, data.columns))[:20]}")
+    check_columns(data, [("treatment x", treatment), ("mediator m", mediator), ("outcome y", outcome),
+                         ("covariate", covariates)])
     if mediator == outcome:
         raise DataError(f"the mediator and the outcome are the same column {mediator!r}",
                         where=f"column {mediator!r}")
@@ -390,10 +413,11 @@ def _pval(x, xhat):
 
 
 # --------------------------------------------------------------------------- public API
-def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, *,
+@renamed(level="ci_level", treatment="x", mediator="m", outcome="y")
+def causal_mediation(data: pd.DataFrame, x: str, m: str, y: str, *,
                      covariates: Sequence[str] = (), outcome_model: str = "linear",
                      interaction: bool = False, inference: str = "quasi-bayesian", n_sims: int = 1000,
-                     level: float = 0.95, treat_value: float = 1, control_value: float = 0,
+                     ci_level: float = 0.95, treat_value: float = 1, control_value: float = 0,
                      seed=None, progress: bool = False, mediator_model: str = "linear") -> CausalMediationResult:
     """Causal mediation analysis (ACME, ADE, total effect, proportion mediated).
 
@@ -406,10 +430,10 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     ----------
     data : pandas.DataFrame
         Rows with a missing value in any used column are dropped (complete cases).
-    treatment, mediator, outcome : str
-        Column names. Treatment and mediator numeric; with ``outcome_model``
-        logit/probit the outcome must be 0/1, with ``mediator_model`` logit/probit the
-        mediator.
+    x, m, y : str
+        Treatment, mediator and outcome columns. Treatment and mediator numeric;
+        with ``outcome_model`` logit/probit the outcome must be 0/1, with ``mediator_model``
+        logit/probit the mediator.
     covariates : sequence of str
         Pre-treatment covariates entering both models. Non-numeric columns are
         dummy-coded against their first sorted level (as R's ``factor``).
@@ -430,7 +454,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
         from the original data.
     n_sims : int
         Draws or resamples (R's ``sims``).
-    level : float
+    ci_level : float
         Confidence level of the percentile intervals (R's ``conf.level``).
     treat_value, control_value : float
         Treatment values compared (R's ``treat.value``, ``control.value``).
@@ -441,7 +465,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     Returns
     -------
     CausalMediationResult
-        With ``.to_frame()`` (effect, estimate, ci_low, ci_high, p_value).
+        With ``.to_frame()`` (effect, estimate, ci_low, ci_high, pvalue).
         The p-value is R's: ``2 * min(#draws > 0, #draws < 0) / #draws``.
         When the outcome or (binary) mediator fit shows perfect separation, the
         estimates are NaN with ``converged=False`` and a ``reason``.
@@ -472,8 +496,9 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     >>> bool(res.table.loc["acme_average", "ci_low"] > 0)
     True
     >>> list(res.to_frame().columns)
-    ['effect', 'estimate', 'ci_low', 'ci_high', 'p_value']
+    ['effect', 'estimate', 'ci_low', 'ci_high', 'pvalue']
     """
+    treatment, mediator, outcome, level = x, m, y, ci_level
     if outcome_model not in _OUTCOME_MODELS:
         raise DataError(f"outcome_model must be one of {_OUTCOME_MODELS}, got {outcome_model!r}")
     if mediator_model not in _OUTCOME_MODELS:
@@ -482,7 +507,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     if inference not in _INFERENCE:
         raise DataError(f"inference must be one of {_INFERENCE}, got {inference!r}")
     if not (0 < level < 1):
-        raise DataError(f"level must lie in (0, 1), got {level!r}")
+        raise DataError(f"ci_level must lie in (0, 1), got {level!r}")
     n_sims = int(n_sims)
     if n_sims < 2:
         raise DataError(f"n_sims must be at least 2, got {n_sims}")
@@ -547,13 +572,13 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     _check_rank(Xm, m_names, "mediator")
     _check_rank(Xy, y_names, "outcome")
 
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     inv, _ = _link(outcome_model)
     t1, t0 = float(treat_value), float(control_value)
     inv_m, _ = _link(mediator_model)
     common = dict(n=n, n_sims=n_sims, inference=inference, outcome_model=outcome_model, mediator_model=mediator_model,
                   interaction=interaction,
-                  level=level, treatment=treatment, mediator=mediator, outcome=outcome, covariates=covariates,
+                  ci_level=level, x=treatment, m=mediator, y=outcome, covariates=covariates,
                   treat_value=t1, control_value=t0)
 
     # point fits ---------------------------------------------------------
@@ -655,7 +680,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     if n_failed:
         reason = f"{n_failed} of {n_sims} bootstrap resamples failed (singular or non-converged refit) and were dropped"
         if n_failed == n_sims:
-            table[["ci_low", "ci_high", "p_value"]] = np.nan
+            table[["ci_low", "ci_high", "pvalue"]] = np.nan
     return CausalMediationResult(table=table, n_failed=n_failed, converged=True, reason=reason,
                                  draws=draws, **fits, **common)
 
@@ -716,12 +741,12 @@ def _summarise(d1, d0, z1, z0, point, level):
             q = [np.nan, np.nan]
         rows.append((e[name], q[0], q[1], _pval(x, e[name])))
     table = pd.DataFrame(rows, index=pd.Index(EFFECTS, name="effect"),
-                         columns=["estimate", "ci_low", "ci_high", "p_value"])
+                         columns=["estimate", "ci_low", "ci_high", "pvalue"])
     table.index.name = None
     draws = {k: v[np.isfinite(v)] if k.startswith("prop") else v[np.isfinite(v)] for k, v in draws.items()}
     return table, draws
 
 
 def _na_result(common, reason):
-    table = pd.DataFrame(np.nan, index=list(EFFECTS), columns=["estimate", "ci_low", "ci_high", "p_value"])
+    table = pd.DataFrame(np.nan, index=list(EFFECTS), columns=["estimate", "ci_low", "ci_high", "pvalue"])
     return CausalMediationResult(table=table, converged=False, reason=reason, **common)

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._api import renamed
 from ..errors import DataError, EfficacyError
+from ..results import ResultMixin
 
 __all__ = ["DEFAULT_RULES", "EVIDENCE_COLUMNS", "VERDICTS", "EvidenceProfile", "evidence_profile", "grade",
            "panel_evidence"]
@@ -189,7 +191,7 @@ def panel_evidence(panel_comparison):
 
 
 @dataclass(repr=False)
-class EvidenceProfile:
+class EvidenceProfile(ResultMixin):
     """Result of :func:`evidence_profile`.
 
     Attributes
@@ -208,6 +210,16 @@ class EvidenceProfile:
     table: pd.DataFrame
     rules: dict = field(default_factory=dict)
     panel: dict | None = None
+
+    _headline = ("study", "n_pairs")
+    _title = "Evidence profile: cause or correlate?"
+    _summary_columns = ("outcome", "mediator", "link", "estimate", "ci_low", "ci_high", "rho_at_zero", "evalue",
+                        "verdict")
+
+    @property
+    def n_pairs(self) -> int:
+        """Mediator-outcome pairs profiled."""
+        return int(len(self.verdicts))
 
     @property
     def verdicts(self) -> pd.DataFrame:
@@ -232,7 +244,7 @@ class EvidenceProfile:
                 return bool(v)
             return v
         panel = None if self.panel is None else {k: clean(v) for k, v in self.panel.items()}
-        return {"study": self.study, "rules": {k: clean(v) for k, v in self.rules.items()}, "panel": panel,
+        return {"result": type(self).__name__, "study": self.study, "rules": {k: clean(v) for k, v in self.rules.items()}, "panel": panel,
                 "rows": [{k: clean(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
 
     def summary(self) -> str:
@@ -294,8 +306,9 @@ def _evalue(est, lo, hi, sd, delta, effect):
         return np.nan, np.nan
 
 
+@renamed(ci="ci_method", treatment="x", mediator="m", outcome="y")
 def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=(), panel=None, study="",
-                     rules=None, n_boot=1000, ci="bca", n_sims=1000, seed=0):
+                     rules=None, n_boot=1000, ci_method="bca", n_sims=1000, seed=0):
     """The evidence profile of a study: per link what the design identifies, the estimate and its
     robustness, and a graded verdict per mediator-outcome pair.
 
@@ -331,7 +344,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     study : str
     rules : dict, optional
         Overrides of :data:`DEFAULT_RULES`.
-    n_boot, ci, n_sims, seed
+    n_boot, ci_method, n_sims, seed
         Bootstrap resamples and interval type of the mediation CIs, simulations of the causal
         mediation of a binary outcome, random seed.
 
@@ -402,7 +415,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                         e = eff.get(link)
                         pair.append(_row(**base, link=link, identifies=ident[link], n=n,
                                          **({} if e is None else {"estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                                                                      "pvalue": e.get("pvalue", e.get("p_value"))}),
+                                                                      "pvalue": e.get("pvalue")}),
                                          reason="" if e is not None else
                                          "binary outcome: see causal_mediation.csv (logit model)"))
                     from .robustness import omitted_variable_sensitivity
@@ -414,7 +427,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                           "indirect_ci": (eff["X -> M -> Y"].ci_low, eff["X -> M -> Y"].ci_high),
                           "a_ci": (a.ci_low, a.ci_high)}
                 else:
-                    res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci=ci, seed=seed)
+                    res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci_method=ci_method, seed=seed)
                     t = res.to_frame().set_index("effect")
                     if res.reason:
                         raise DataError(res.reason)

@@ -43,7 +43,7 @@ second half of the iterations; R-hat above 1.1 for any variable makes the result
 naming the variable. Each completed data set is analysed as complete data (OLS paths, ML
 delta-method SEs), and the estimates are pooled by Rubin's rules (Rubin 1987) with the
 Barnard & Rubin (1999) degrees of freedom (complete-data df = n minus the parameters of the outcome
-equation); intervals are t intervals, or with ``ci="montecarlo"`` percentile intervals of draws from
+equation); intervals are t intervals, or with ``ci_method="montecarlo"`` percentile intervals of draws from
 N(pooled paths, total covariance). statsmodels' ``MICE`` runs one chain and refits per imputation in
 Python; the batched chains here are the vectorised equivalent of ``mice(m = n_imputations,
 maxit = n_iter)`` and make the convergence check possible.
@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, renamed
 from ..errors import DataError, EfficacyError
 from ..resampling import case_counts
 from .observed import MIN_CASES, MediationResult, _mediation_table
@@ -150,12 +151,12 @@ class MissingMediationResult(MediationResult):
     def summary(self) -> str:
         """Plain-text table with the case counts."""
         ci_txt = {"bca": "BCa bootstrap", "percentile": "percentile bootstrap", "montecarlo": "Monte Carlo",
-                  "delta": "delta-method", "rubin": "Rubin's rules (t)"}.get(self.ci, self.ci)
+                  "delta": "delta-method", "rubin": "Rubin's rules (t)"}.get(self.ci_method, self.ci_method)
         how = ("FIML (lavaan missing = 'ml', fixed.x)" if self.missing == "fiml"
                else f"multiple imputation, {self.n_imputations} imputations, Rubin's rules")
-        lines = [f"Mediation {self.x} -> {self.mediators} -> {self.y} with missing data: {how}",
+        lines = [f"Mediation {self.x} -> {self.m} -> {self.y} with missing data: {how}",
                  (f"  cases used {self.n} of {self.n_rows} rows ({self.n_complete} complete, {self.n_dropped} "
-                  f"dropped); {100 * self.level:g}% CI: {ci_txt}"),
+                  f"dropped); {100 * self.ci_level:g}% CI: {ci_txt}"),
                  f"  {'effect':14s}{'mediator':14s}{'estimate':>10s}{'se':>9s}{'ci_low':>10s}{'ci_high':>10s}"]
         for r in self.table.itertuples():
             lines.append(f"  {r.effect:14s}{r.mediator[:13]:14s}{r.estimate:10.4f}{r.se:9.4f}{r.ci_low:10.4f}"
@@ -171,18 +172,19 @@ class MissingMediationResult(MediationResult):
             if isinstance(v, np.integer):
                 return int(v)
             return v
-        return {"x": self.x, "mediators": list(self.mediators), "y": self.y, "covariates": list(self.covariates),
+        return {"result": type(self).__name__, "x": self.x, "m": list(self.m), "y": self.y,
+                "covariates": list(self.covariates),
                 "missing": self.missing, "n": int(self.n), "n_rows": int(self.n_rows),
                 "n_complete": int(self.n_complete), "n_dropped": int(self.n_dropped),
                 "n_imputations": int(self.n_imputations), "n_boot": int(self.n_boot),
-                "n_boot_valid": int(self.n_boot_valid), "ci": self.ci, "ci_level": float(self.level),
+                "n_boot_valid": int(self.n_boot_valid), "ci_method": self.ci_method, "ci_level": float(self.ci_level),
                 "converged": bool(self.converged), "rhat": {k: clean(v) for k, v in self.rhat.items()},
                 "reason": self.reason, "warnings": list(self.warnings),
                 "table": [{k: clean(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
 
     def __repr__(self):
-        return (f"MissingMediationResult({self.x} -> {self.mediators} -> {self.y}, missing={self.missing!r}, "
-                f"n={self.n} of {self.n_rows} ({self.n_complete} complete), {self.ci} CI"
+        return (f"MissingMediationResult({self.x} -> {self.m} -> {self.y}, missing={self.missing!r}, "
+                f"n={self.n} of {self.n_rows} ({self.n_complete} complete), {self.ci_method} CI"
                 + (f", reason={self.reason!r}" if self.reason else "") + ")\n"
                 + super().__repr__().split("\n", 1)[-1])
 
@@ -380,7 +382,7 @@ def _fiml(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, 
         msg = re.sub(r"\b(x0|y0|m\d+|c\d+)\b", lambda mt: repr(back.get(mt.group(0), mt.group(0))), str(e))
         raise DataError(f"the FIML fit failed: {msg}") from e
     est = fit.estimates.set_index("label")
-    t = np.array([float(est.loc[lab, "est"]) for lab in labels])
+    t = np.array([float(est.loc[lab, "estimate"]) for lab in labels])
     V = fit.vcov.loc[labels, labels].to_numpy(float)
     warnings = [w for w in fit.warnings]
     if not fit.converged or not np.isfinite(V).all():
@@ -645,7 +647,8 @@ def _mi(d, x, ms, y, covariates, structure, rows, labels, eqs, *, n_boot, ci, le
 
 
 # ----------------------------------------------------------------------------- public
-def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, ci_level=0.95,
+@renamed(level="ci_level", ci="ci_method")
+def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=None, ci_level=0.95,
                       missing="fiml", structure="parallel", contrasts=True, n_imputations=20, n_iter=20,
                       imputation="pmm"):
     """Mediation (parallel or serial mediators) on incomplete data by FIML or multiple imputation.
@@ -677,6 +680,7 @@ def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", s
         A role variable missing in every row or observed in fewer than 10, constant, non-numeric;
         bad ``missing``/``ci``/``imputation``; a FIML fit that fails in the engine.
     """
+    ci = ci_method
     ms = [ms] if isinstance(ms, str) else list(ms)
     covariates = list(covariates)
     if missing not in ("fiml", "mi"):
@@ -693,7 +697,7 @@ def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", s
     check_roles(data, x, ms, y, covariates, structure=structure)
     d, n_rows, n_complete, n_dropped = _prepare(data, x, ms, y, covariates, missing)
     labels, eqs, rows = effect_defs(ms, structure, contrasts=contrasts)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     warnings = []
     if n_dropped:
         warnings.append(f"{n_dropped} of {n_rows} cases with a missing treatment or covariate were dropped "
@@ -711,7 +715,7 @@ def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", s
         ci_name = res["ci_name"] if res is not None else "rubin"
         if res is not None and ci in ("bca", "percentile") and n_boot:
             warnings.append("the bootstrap is not combined with multiple imputation: intervals by Rubin's rules "
-                            "(t with Barnard-Rubin df); ci='montecarlo' gives Monte Carlo intervals from the "
+                            "(t with Barnard-Rubin df); ci_method='montecarlo' gives Monte Carlo intervals from the "
                             "pooled paths")
     converged = res is not None
     if res is None:
@@ -731,8 +735,8 @@ def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", s
         if missing == "mi" and converged:
             table["pvalue"] = res["pvalue"]
             table["df"], table["fmi"] = res["df"], res["fmi"]
-        return SerialMediationResult(x=x, mediators=ms, y=y, covariates=covariates, n=n_used, n_rows=n_rows,
-                                     missing=missing, n_boot=int(n_boot or 0), n_boot_valid=n_valid, ci=ci_name,
+        return SerialMediationResult(x=x, m=ms, y=y, covariates=covariates, n=n_used, n_rows=n_rows,
+                                     missing=missing, n_boot=int(n_boot or 0), n_boot_valid=n_valid, ci_method=ci_name,
                                      ci_level=ci_level, table=table, paths=paths, vcov=vcov, reason=reason,
                                      warnings=warnings, converged=converged,
                                      n_imputations=int(n_imputations) if missing == "mi" else 0)
@@ -742,7 +746,7 @@ def missing_mediation(data, x, ms, y, *, covariates=(), n_boot=5000, ci="bca", s
         keep = _parallel_keep(len(ms), len(rows))
         table["pvalue"] = res["pvalue"][keep]
         is_ind = table["effect"].eq("indirect")
-        table["sobel_p"] = np.where(is_ind, table["pvalue"], np.nan)
+        table["sobel_pvalue"] = np.where(is_ind, table["pvalue"], np.nan)
         table["df"], table["fmi"] = res["df"][keep], res["fmi"][keep]
     return MissingMediationResult(x, ms, y, covariates, n_used, int(n_boot or 0), n_valid, ci_name, ci_level, table,
                                   reason=reason, warnings=warnings, missing=missing, n_rows=n_rows,
@@ -756,7 +760,8 @@ def _parallel_keep(k, n_rows):
     return list(range(2 * k + 2 + k)) + ([2 * k + 2 + k] if k > 1 else []) + [n_rows - 1]
 
 
-def dispatch(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, ci_level=0.95, missing="listwise"):
+def dispatch(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=None, ci_level=0.95,
+             missing="listwise"):
     """The branch of :func:`efficacy.mediation.mediate` for ``missing="fiml"``/``"mi"`` and for the chain
     syntax ``m="m1 -> m2"`` (serial mediators, :func:`efficacy.mediation.serial_mediation`)."""
     from .serial import parse_chain, serial_mediation
@@ -765,7 +770,7 @@ def dispatch(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, 
         raise DataError(f"missing must be 'listwise', 'fiml' or 'mi', got {missing!r}", where="argument missing")
     chain = parse_chain(m)
     if chain is not None:
-        return serial_mediation(data, x, chain, y, covariates=covariates, n_boot=n_boot, ci=ci, seed=seed,
-                                ci_level=ci_level, missing=missing)
-    return missing_mediation(data, x, m, y, covariates=covariates, n_boot=n_boot, ci=ci, seed=seed,
+        return serial_mediation(data, x, chain, y, covariates=covariates, n_boot=n_boot, ci_method=ci_method,
+                                seed=seed, ci_level=ci_level, missing=missing)
+    return missing_mediation(data, x, m, y, covariates=covariates, n_boot=n_boot, ci_method=ci_method, seed=seed,
                              ci_level=ci_level, missing=missing, structure="parallel")

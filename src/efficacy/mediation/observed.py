@@ -36,6 +36,8 @@ Example
 >>> y = 0.4 * m + rng.normal(size=300)
 >>> res = mediate(pd.DataFrame({"x": x, "m": m, "y": y}), "x", "m", "y", n_boot=500, seed=1)
 >>> tab = res.to_frame()
+>>> bool(res.ci[0] < res.indirect < res.ci[1])
+True
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, check_columns, renamed
 from ..errors import DataError as _InputError
 from ..resampling import bca_interval, boot_products
+from ..results import ResultMixin
 from .causal import SINGULAR_TOL, near_singular_column
 
 __all__ = ["MediationResult", "mediate"]
@@ -84,8 +88,8 @@ def _prepare(data, x, ms, y, covariates):
     for c in cols:
         if not isinstance(c, str):
             raise _err(f"columns are named by strings, got {c!r} (in {cols!r})")
-        if c not in data.columns:
-            raise _err(f"column {c!r} is not in the data", c)
+    check_columns(data, [("treatment x", x), ("mediator m", ms), ("outcome y", y), ("covariate", covariates)],
+                  error=_InputError)
     if len(set(cols)) != len(cols):
         raise _err(f"a column is used in two roles: {cols}")
     d = _numeric(data, cols)
@@ -300,48 +304,106 @@ def _effects(Xa, Xb, M, Y, W, features=None):
 
 # ----------------------------------------------------------------------------- results
 @dataclass
-class MediationResult:
-    """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`)."""
+class MediationResult(ResultMixin):
+    """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`).
+
+    Attributes
+    ----------
+    a, b : float or dict
+        The paths X -> M and M -> Y (one float per mediator; a dict ``{mediator: value}`` with
+        several mediators).
+    indirect, direct, total, prop_mediated : float
+        Total indirect effect (sum of a_j b_j), direct effect c', total effect c and the
+        proportion mediated.
+    indirect_ci, ci : tuple
+        Interval of the total indirect effect (``ci`` is the same), from ``ci_method`` at
+        ``ci_level``.
+    x, m, y, covariates : str, list, str, list
+        The columns analysed (``m`` lists the mediators).
+    """
 
     x: str
-    mediators: list
+    m: list
     y: str
     covariates: list
     n: int
     n_boot: int
     n_boot_valid: int
-    ci: str
-    level: float
+    ci_method: str
+    ci_level: float
     table: pd.DataFrame = field(repr=False)
     reason: str = ""
     warnings: list = field(default_factory=list)
+
+    _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "prop_mediated", "n")
+    _title = "Mediation by OLS paths (PROCESS model 4)"
+    _summary_columns = ("effect", "mediator", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
 
     @property
     def n_boot_failed(self) -> int:
         """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
         return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
-    def _get(self, effect, mediator=""):
+    def _row(self, effect, mediator=""):
         t = self.table
-        r = t[(t["effect"] == effect) & (t["mediator"] == mediator)]
-        return float(r["estimate"].iloc[0])
+        return t[(t["effect"] == effect) & (t["mediator"] == mediator)].iloc[0]
+
+    def _get(self, effect, mediator=""):
+        return float(self._row(effect, mediator)["estimate"])
+
+    def _per_mediator(self, effect):
+        vals = {mj: self._get(effect, mj) for mj in self.m}
+        return vals[self.m[0]] if len(self.m) == 1 else vals
+
+    @property
+    def a(self):
+        """Path X -> M (a dict per mediator when there are several)."""
+        return self._per_mediator("a")
+
+    @property
+    def b(self):
+        """Path M -> Y given X (a dict per mediator when there are several)."""
+        return self._per_mediator("b")
+
+    @property
+    def _indirect_key(self):
+        return "total" if len(self.m) > 1 else self.m[0]
 
     @property
     def indirect(self) -> float:
         """Total indirect effect (sum of a_j * b_j)."""
-        return self._get("indirect", "total" if len(self.mediators) > 1 else self.mediators[0])
+        return self._get("indirect", self._indirect_key)
+
+    @property
+    def indirect_ci(self) -> tuple:
+        """Interval of the total indirect effect (``ci_method`` at ``ci_level``)."""
+        r = self._row("indirect", self._indirect_key)
+        return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the total indirect effect (same as :attr:`indirect_ci`)."""
+        return self.indirect_ci
 
     @property
     def direct(self) -> float:
+        """Direct effect c' (X -> Y given the mediators)."""
         return self._get("direct")
 
     @property
     def total(self) -> float:
+        """Total effect c = c' + sum of a_j b_j."""
         return self._get("total")
 
+    @property
+    def prop_mediated(self) -> float:
+        """Proportion mediated, indirect / total."""
+        return self._get("prop_mediated")
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, z, boot_se, ci_method,
-        sobel_z, sobel_p, n_boot_failed, reason (why the row is NA, or a note on failed resamples)."""
+        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, statistic (z), boot_se,
+        ci_method, sobel_statistic, sobel_pvalue, n_boot_failed, reason (why the row is NA, or a note on
+        failed resamples)."""
         return self.table.copy()
 
     def __repr__(self):
@@ -352,12 +414,15 @@ class MediationResult:
         )
         notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
         return (
-            f"MediationResult({self.x} -> {self.mediators} -> {self.y}, n={self.n}, "
-            f"{self.ci} CI from {self.n_boot_valid}/{self.n_boot} resamples, level={self.level})\n{rows}{notes}"
+            f"MediationResult({self.x} -> {self.m} -> {self.y}, n={self.n}, "
+            f"{self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} resamples, ci_level={self.ci_level})\n"
+            f"{rows}{notes}"
         )
 
 
-def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, level=0.95, missing="listwise"):
+@renamed(level="ci_level", ci="ci_method", treatment="x", mediator="m", outcome="y")
+def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=None, ci_level=0.95,
+            missing="listwise"):
     """Mediation of x -> m (one or several parallel mediators) -> y by OLS paths.
 
     Parameters
@@ -371,13 +436,13 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         Entered in every equation.
     n_boot : int
         Bootstrap resamples (0: no bootstrap, CIs are then normal-theory delta-method).
-    ci : {"bca", "percentile", "montecarlo"}
+    ci_method : {"bca", "percentile", "montecarlo"}
         ``"montecarlo"``: Monte Carlo CI (Preacher & Selig 2012) -- ``n_boot`` draws of the path
         coefficients from their joint normal sampling distribution (delta-method covariance),
         effects recomputed per draw, percentile interval.
-    seed : int or None
-        Seed for :func:`numpy.random.default_rng`.
-    level : float
+    seed : int, numpy.random.Generator or None
+        Seed (or generator) of the resampling.
+    ci_level : float
         Confidence level.
     missing : {"listwise", "fiml", "mi"}
         "listwise" (default): complete cases. "fiml": full-information ML in the SEM engine (lavaan
@@ -392,10 +457,12 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     -------
     MediationResult
         Effects ``a`` and ``b`` per mediator, ``direct`` (c'), ``total`` (c = c' + sum a b),
-        ``indirect`` per mediator and ``total`` (several mediators), ``prop_mediated``.
+        ``indirect`` per mediator and ``total`` (several mediators), ``prop_mediated``; the
+        same as attributes (``res.a``, ``res.b``, ``res.indirect``, ``res.ci``, ...).
         ``se`` is the delta-method SE with ML residual variance (matches lavaan ``:=``
-        with ``fixed.x=TRUE``); ``pvalue`` the Wald z test on it; ``ci_low``/``ci_high``
-        the bootstrap interval; ``sobel_z``/``sobel_p`` a legacy column for indirect effects;
+        with ``fixed.x=TRUE``); ``statistic`` its Wald z and ``pvalue`` the test's p;
+        ``ci_low``/``ci_high`` the bootstrap interval; ``sobel_statistic``/``sobel_pvalue`` a
+        legacy column for indirect effects;
         ``n_boot_failed`` and ``reason``. A near-singular design (a column almost a linear
         combination of others) gives NA rows and ``result.reason`` naming the column;
         resamples whose fit fails are dropped, counted (``result.n_boot_failed``) and stated
@@ -409,12 +476,13 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     """
     if missing != "listwise" or (isinstance(m, str) and "->" in m):  # issue #19: missing data, serial chain
         from .missing import dispatch
-        return dispatch(data, x, m, y, covariates=covariates, n_boot=n_boot, ci=ci, seed=seed, ci_level=level,
+        return dispatch(data, x, m, y, covariates=covariates, n_boot=n_boot, ci_method=ci_method, seed=seed,
+                        ci_level=ci_level,
                         missing=missing)
     ms = [m] if isinstance(m, str) else list(m)
     covariates = list(covariates)
-    if ci not in ("bca", "percentile", "montecarlo"):
-        raise _InputError(f"ci must be 'bca', 'percentile' or 'montecarlo', got {ci!r}")
+    if ci_method not in ("bca", "percentile", "montecarlo"):
+        raise _InputError(f"ci_method must be 'bca', 'percentile' or 'montecarlo', got {ci_method!r}")
     if not ms:
         raise _InputError("at least one mediator is needed")
     Xa, Xb, M, Y, n = _prepare(data, x, ms, y, covariates)
@@ -426,9 +494,9 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
               or _near_singular(Xb, ["(intercept)", x, *ms, *covariates]))
     if reason:  # statistical failure: NA with the reason, not numbers from a singular solve
         nan = np.full(est.shape, np.nan)
-        tab = _mediation_table(ms, nan, nan, nan, nan, nan, ci if n_boot else "delta", 0, reason)
-        return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), 0, ci if n_boot else "delta",
-                               level, tab, reason=reason)
+        tab = _mediation_table(ms, nan, nan, nan, nan, nan, ci_method if n_boot else "delta", 0, reason)
+        return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), 0, ci_method if n_boot else "delta",
+                               ci_level, tab, reason=reason)
 
     # ---- delta-method covariance (ML residual variances, lavaan fixed.x) ----
     Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]
@@ -465,8 +533,8 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
 
     # ---- bootstrap (batched) ----
     n_valid = 0
-    if n_boot and n_boot > 0 and ci == "montecarlo":
-        rng = np.random.default_rng(seed)
+    if n_boot and n_boot > 0 and ci_method == "montecarlo":
+        rng = as_rng(seed)
         theta = est[: 2 * k + 1]
         D = rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh")
         ind = D[:, :k] * D[:, k : 2 * k]
@@ -477,26 +545,26 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         sim = np.column_stack([D, tot_d, ind, ind_t, pm_d])
         n_valid = int(np.isfinite(sim).all(axis=1).sum())
         boot_se = np.nanstd(sim, axis=0, ddof=1)
-        alpha = (1 - level) / 2
+        alpha = (1 - ci_level) / 2
         lo, hi = np.nanquantile(sim, [alpha, 1 - alpha], axis=0)
-        ci_name = ci
+        ci_name = ci_method
     elif n_boot and n_boot > 0:
-        rng = np.random.default_rng(seed)
+        rng = as_rng(seed)
         (ba, _), (bb, _) = _boot_wls(designs, rng, int(n_boot), features=features)
         boot = _effects_from(ba, bb, k)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
-        if ci == "bca":
+        if ci_method == "bca":
             # leave-one-out coefficients in closed form (rank-one downdates), no refits
             jack = _effects_from(_loo_coefs(Xa, M), _loo_coefs(Xb, Y[:, None]), k)
-            lo, hi = bca_interval(boot, est, jack, level)
+            lo, hi = bca_interval(boot, est, jack, ci_level)
         else:
-            alpha = (1 - level) / 2
+            alpha = (1 - ci_level) / 2
             lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
-        ci_name = ci
+        ci_name = ci_method
     else:
         boot_se = np.full(est.shape, np.nan)
-        zc = stats.norm.ppf(1 - (1 - level) / 2)
+        zc = stats.norm.ppf(1 - (1 - ci_level) / 2)
         lo, hi = est - zc * se, est + zc * se
         ci_name = "delta"
     warnings = []
@@ -507,7 +575,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
             f"e.g. a rare covariate value left out) and were dropped; the CI uses the {n_valid} valid "
             "resamples" + (" (too few for an interval: CI is NA)" if n_valid < 10 else ""))
     tab = _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, "; ".join(warnings))
-    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, level, tab,
+    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, ci_level, tab,
                            warnings=warnings)
 
 
@@ -524,7 +592,7 @@ def _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, reason):
     return pd.DataFrame({
         "effect": effect, "mediator": med, "estimate": est[keep], "se": se[keep],
         "ci_low": np.asarray(lo)[keep], "ci_high": np.asarray(hi)[keep], "pvalue": pval[keep],
-        "z": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
-        "sobel_z": np.where(is_ind, z[keep], np.nan), "sobel_p": np.where(is_ind, pval[keep], np.nan),
+        "statistic": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
+        "sobel_statistic": np.where(is_ind, z[keep], np.nan), "sobel_pvalue": np.where(is_ind, pval[keep], np.nan),
         "n_boot_failed": n_failed, "reason": reason,
     })

@@ -53,7 +53,9 @@ import pandas as pd
 from scipy import linalg as sla
 from scipy import stats
 
+from .._api import check_columns
 from ..errors import DataError
+from ..results import ResultMixin
 
 __all__ = [
     "EFFECTS",
@@ -388,12 +390,12 @@ class _Regressions:
 
 
 @dataclass(repr=False)
-class OmittedVariableSensitivity:
+class OmittedVariableSensitivity(ResultMixin):
     """Result of :func:`omitted_variable_sensitivity` (the numbers of ``sensemakr::sensemakr``).
 
     Attributes
     ----------
-    treatment, outcome : str
+    x, y : str
         Column names of the treatment ``D`` and the outcome ``Y``.
     covariates : tuple of str
         Observed covariates ``X`` of the regression.
@@ -426,8 +428,8 @@ class OmittedVariableSensitivity:
         Anything the reader must know (capped bounds, dropped rows).
     """
 
-    treatment: str
-    outcome: str
+    x: str
+    y: str
     covariates: tuple
     n: int
     dof: int
@@ -444,6 +446,12 @@ class OmittedVariableSensitivity:
     bounds: pd.DataFrame = field(default_factory=pd.DataFrame)
     benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: tuple = ()
+
+    _headline = ("estimate", "se", "pvalue", "partial_r2", "rv_q", "rv_qa", "n")
+    _title = "Sensitivity to unobserved confounding (Cinelli & Hazlett 2020)"
+
+    def _notes(self):
+        return list(self.notes)
 
     @property
     def pvalue(self) -> float:
@@ -488,7 +496,7 @@ class OmittedVariableSensitivity:
         return pd.Series({"estimate": self.estimate, "se": self.se, "t_statistic": self.t_statistic,
                           "dof": self.dof, "partial_r2": self.partial_r2, "partial_f2": self.partial_f2,
                           "rv_q": self.rv_q, "rv_qa": self.rv_qa, "q": self.q, "alpha": self.alpha},
-                         name=self.treatment)
+                         name=self.x)
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary of every number in the result."""
@@ -505,7 +513,7 @@ class OmittedVariableSensitivity:
             return [{k: clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
         return {
-            "treatment": self.treatment, "outcome": self.outcome, "covariates": list(self.covariates),
+            "result": type(self).__name__, "x": self.x, "y": self.y, "covariates": list(self.covariates),
             "n": int(self.n), "dof": int(self.dof), "estimate": float(self.estimate), "se": float(self.se),
             "t_statistic": float(self.t_statistic), "pvalue": float(self.pvalue),
             "ci_low": float(self.ci_low), "ci_high": float(self.ci_high),
@@ -521,7 +529,7 @@ class OmittedVariableSensitivity:
         q_txt = f"{100 * self.q:g}%"
         lines = [
             "Sensitivity to unobserved confounding (omitted-variable bias, Cinelli & Hazlett 2020)",
-            (f"  outcome {self.outcome!r}, treatment {self.treatment!r}, {len(self.covariates)} covariate(s), "
+            (f"  outcome {self.y!r}, treatment {self.x!r}, {len(self.covariates)} covariate(s), "
             f"n = {self.n}, df = {self.dof}"),
             (f"  estimate {self.estimate:.4f}  se {self.se:.4f}  t {self.t_statistic:.3f}  "
             f"{100 * (1 - self.alpha):g}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}]"),
@@ -546,7 +554,7 @@ class OmittedVariableSensitivity:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"OmittedVariableSensitivity(treatment={self.treatment!r}, estimate={self.estimate:.4g}, "
+        return (f"OmittedVariableSensitivity(x={self.x!r}, estimate={self.estimate:.4g}, "
                 f"partial_r2={self.partial_r2:.4g}, rv_q={self.rv_q:.4g}, rv_qa={self.rv_qa:.4g}, "
                 f"{len(self.bounds)} scenario(s))")
 
@@ -648,10 +656,7 @@ def omitted_variable_sensitivity(data, x, y, *, covariates=(), benchmark=None, k
     if not isinstance(data, pd.DataFrame):
         raise DataError("data must be a pandas DataFrame", where="argument 'data'", found=type(data).__name__)
     covariates = tuple(covariates)
-    for role, c in [("x", x), ("y", y)] + [("covariates", c) for c in covariates]:
-        if c not in data.columns:
-            raise DataError(f"column {c!r} not found in data", where=f"argument '{role}' ({c!r})",
-                            found=repr(c), expected=_close(c, data.columns))
+    check_columns(data, [("treatment x", x), ("outcome y", y), ("covariate", covariates)])
     if x == y:
         raise DataError(f"the treatment and the outcome are the same column {x!r}", where="argument 'y'")
     dup = [c for c in covariates if c in (x, y)]
@@ -752,7 +757,7 @@ def omitted_variable_sensitivity(data, x, y, *, covariates=(), benchmark=None, k
                   "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high"]
     bounds = pd.DataFrame(rows, columns=bound_cols)
     return OmittedVariableSensitivity(
-        treatment=str(x), outcome=str(y), covariates=covariates, n=n, dof=dof, estimate=est, se=se,
+        x=str(x), y=str(y), covariates=covariates, n=n, dof=dof, estimate=est, se=se,
         t_statistic=t, partial_r2=partial_r2(t, dof), partial_f2=t * t / dof,
         rv_q=robustness_value(t, dof, q=q), rv_qa=robustness_value(t, dof, q=q, alpha=alpha),
         q=float(q), alpha=float(alpha), reduce=bool(reduce), bounds=bounds,
@@ -782,7 +787,7 @@ _EFFECT_TEXT = {
 
 
 @dataclass(repr=False)
-class EValueResult:
+class EValueResult(ResultMixin):
     """Result of :func:`evalue`.
 
     Attributes
@@ -821,6 +826,9 @@ class EValueResult:
     limit: str | None
     conversion: str
 
+    _headline = ("evalue", "evalue_ci", "rr", "effect", "measure")
+    _title = "E-value (VanderWeele & Ding 2017)"
+
     def to_frame(self) -> pd.DataFrame:
         """One-row table indexed by the effect: the estimate and CI on their own scale and on the
         risk-ratio scale, and the two E-values."""
@@ -832,7 +840,7 @@ class EValueResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary (NaN -> None)."""
-        out = {}
+        out = {"result": type(self).__name__}
         for k in ("measure", "effect", "estimate", "ci_low", "ci_high", "rr", "rr_ci_low", "rr_ci_high", "true",
                   "rr_true", "evalue", "evalue_ci", "limit", "conversion"):
             v = getattr(self, k)

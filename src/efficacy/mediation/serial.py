@@ -58,8 +58,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, check_columns, renamed
 from ..errors import DataError
 from ..resampling import bca_interval
+from ..results import ResultMixin
 from .observed import MIN_CASES, _boot_wls, _loo_coefs, _near_singular, _numeric
 
 __all__ = ["CHAIN_SEP", "SERIAL_COLUMNS", "SerialMediationResult", "parse_chain", "serial_mediation"]
@@ -274,13 +276,13 @@ def _clean(v):
 
 
 @dataclass
-class SerialMediationResult:
+class SerialMediationResult(ResultMixin):
     """Result of :func:`serial_mediation` (PROCESS model 6).
 
     Attributes
     ----------
-    x, mediators, y, covariates
-        The roles; ``mediators`` in chain order.
+    x, m, y, covariates
+        The roles; ``m`` lists the mediators in chain order.
     n : int
         Cases used (complete cases; with FIML the cases with an observed treatment and covariates;
         with MI all rows).
@@ -290,9 +292,11 @@ class SerialMediationResult:
         "listwise", "fiml" or "mi".
     n_boot, n_boot_valid : int
         Resamples (or Monte Carlo draws) requested and usable.
-    ci : str
+    ci_method : str
         "bca", "percentile", "montecarlo", "delta" or "rubin" (multiple imputation).
     ci_level : float
+    indirect, ci, direct, total : float, tuple
+        Total indirect effect with its interval (``ci``), direct and total effects.
     table : pandas.DataFrame
         One row per path and effect (:data:`SERIAL_COLUMNS`).
     paths : pandas.Series
@@ -304,7 +308,7 @@ class SerialMediationResult:
     """
 
     x: str
-    mediators: list
+    m: list
     y: str
     covariates: list
     n: int
@@ -312,7 +316,7 @@ class SerialMediationResult:
     missing: str
     n_boot: int
     n_boot_valid: int
-    ci: str
+    ci_method: str
     ci_level: float
     table: pd.DataFrame = field(repr=False)
     paths: pd.Series = field(repr=False, default=None)
@@ -322,9 +326,20 @@ class SerialMediationResult:
     converged: bool = True
     n_imputations: int = 0
 
+    _headline = ("indirect", "ci", "direct", "total", "n")
+    _title = "Serial mediation (PROCESS model 6)"
+    _summary_columns = ("effect", "mediator", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
+
     @property
     def n_boot_failed(self) -> int:
-        return self.n_boot - self.n_boot_valid if self.ci in ("bca", "percentile", "montecarlo") else 0
+        return self.n_boot - self.n_boot_valid if self.ci_method in ("bca", "percentile", "montecarlo") else 0
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the total indirect effect."""
+        t = self.table
+        r = t[(t["effect"] == "indirect") & (t["mediator"] == "total")].iloc[0]
+        return float(r["ci_low"]), float(r["ci_high"])
 
     def _get(self, effect, mediator=""):
         t = self.table
@@ -357,10 +372,11 @@ class SerialMediationResult:
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary of the result."""
         return {
-            "model": "PROCESS model 6 (serial mediators)", "x": self.x, "mediators": list(self.mediators),
+            "result": type(self).__name__,
+            "model": "PROCESS model 6 (serial mediators)", "x": self.x, "m": list(self.m),
             "y": self.y, "covariates": list(self.covariates), "n": int(self.n), "n_rows": int(self.n_rows),
             "missing": self.missing, "n_imputations": int(self.n_imputations), "n_boot": int(self.n_boot),
-            "n_boot_valid": int(self.n_boot_valid), "ci": self.ci, "ci_level": float(self.ci_level),
+            "n_boot_valid": int(self.n_boot_valid), "ci_method": self.ci_method, "ci_level": float(self.ci_level),
             "converged": bool(self.converged), "reason": self.reason, "warnings": list(self.warnings),
             "table": [{k: _clean(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")],
         }
@@ -368,13 +384,13 @@ class SerialMediationResult:
     def summary(self) -> str:
         """Plain-text table of the paths and effects."""
         pct = f"{100 * self.ci_level:g}%"
-        head = (f"Serial mediation (PROCESS model 6): {self.x} -> {' -> '.join(self.mediators)} -> {self.y}; "
+        head = (f"Serial mediation (PROCESS model 6): {self.x} -> {' -> '.join(self.m)} -> {self.y}; "
                 f"n = {self.n} of {self.n_rows} rows ({self.missing})"
                 + (f", {self.n_imputations} imputations" if self.n_imputations else ""))
         ci_txt = {"bca": "BCa bootstrap", "percentile": "percentile bootstrap", "montecarlo": "Monte Carlo",
-                  "delta": "delta-method", "rubin": "Rubin's rules"}.get(self.ci, self.ci)
+                  "delta": "delta-method", "rubin": "Rubin's rules"}.get(self.ci_method, self.ci_method)
         lines = [head, f"  {pct} CI: {ci_txt}" + (f" ({self.n_boot_valid}/{self.n_boot} valid)"
-                                                    if self.ci in ("bca", "percentile", "montecarlo") else ""),
+                                                    if self.ci_method in ("bca", "percentile", "montecarlo") else ""),
                  f"  {'effect':14s}{'route':34s}{'estimate':>10s}{'se':>9s}{'ci_low':>10s}{'ci_high':>10s}"]
         for r in self.table.itertuples():
             lines.append(f"  {r.effect:14s}{r.mediator[:33]:34s}{r.estimate:10.4f}{r.se:9.4f}"
@@ -383,8 +399,8 @@ class SerialMediationResult:
         return "\n".join(lines)
 
     def __repr__(self):
-        return (f"SerialMediationResult({self.x} -> {' -> '.join(self.mediators)} -> {self.y}, n={self.n}, "
-                f"missing={self.missing!r}, indirect={self.indirect:.4f}, ci={self.ci!r}"
+        return (f"SerialMediationResult({self.x} -> {' -> '.join(self.m)} -> {self.y}, n={self.n}, "
+                f"missing={self.missing!r}, indirect={self.indirect:.4f}, ci_method={self.ci_method!r}"
                 + (f", reason={self.reason!r}" if self.reason else "") + ")")
 
 
@@ -397,9 +413,7 @@ def check_roles(data, x, ms, y, covariates, *, structure="serial"):
     for c in cols:
         if not isinstance(c, str):
             raise DataError(f"columns are named by strings, got {c!r}", found=repr(c), expected="a column name")
-        if c not in data.columns:
-            raise DataError(f"column {c!r} is not in the data", where=f"column {c!r}",
-                            expected=f"one of {list(map(str, data.columns))[:20]}")
+    check_columns(data, [("treatment x", x), ("mediator m", ms), ("outcome y", y), ("covariate", covariates)])
     if len(set(cols)) != len(cols):
         dup = sorted({c for c in cols if cols.count(c) > 1})
         raise DataError(f"a column is used in two roles: {dup}", where=f"column {dup[0]!r}", found=repr(cols))
@@ -468,7 +482,8 @@ def _slopes(betas, designs, labels, B):
 
 
 # ----------------------------------------------------------------------------- public
-def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, ci_level=0.95,
+@renamed(level="ci_level", ci="ci_method", treatment="x", mediator="m", outcome="y")
+def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=None, ci_level=0.95,
                      missing="listwise", contrasts=True, n_imputations=20):
     """Serial multiple mediator model (PROCESS model 6): specific, total indirect effects and contrasts.
 
@@ -483,7 +498,7 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
         Entered in every equation.
     n_boot : int
         Bootstrap resamples or Monte Carlo draws (0: delta-method intervals).
-    ci : {"bca", "percentile", "montecarlo"}
+    ci_method : {"bca", "percentile", "montecarlo"}
         Batched nonparametric bootstrap (BCa, Efron 1987, or percentile) or Monte Carlo intervals
         (draws of the paths from their asymptotic normal distribution, Preacher & Selig 2012).
     seed : int, numpy.random.Generator or None
@@ -521,6 +536,7 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
     ch. 5; PROCESS model 6). The specific indirect effect through ``m_i -> ... -> m_j`` is
     ``a_i d_.. b_j``; the total effect equals c' plus the sum of all specific indirect effects.
     """
+    ci = ci_method
     ms = parse_chain(m) if isinstance(m, str) else list(m)
     if ms is None:
         ms = [m]
@@ -534,7 +550,7 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
     check_roles(data, x, ms, y, covariates, structure="serial")
     if missing != "listwise":
         from .missing import missing_mediation
-        return missing_mediation(data, x, ms, y, covariates=covariates, n_boot=n_boot, ci=ci, seed=seed,
+        return missing_mediation(data, x, ms, y, covariates=covariates, n_boot=n_boot, ci_method=ci, seed=seed,
                                  ci_level=ci_level, missing=missing, structure="serial", contrasts=contrasts,
                                  n_imputations=n_imputations)
     k = len(ms)
@@ -553,7 +569,7 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
                             "cases", where=f"column {c!r}", found=f"the single value {Z[0, j]:g}")
     designs = design(Z, eqs, k, names)
     _check_exact(designs)
-    common = dict(x=x, mediators=ms, y=y, covariates=covariates, n=n, n_rows=len(data), missing="listwise",
+    common = dict(x=x, m=ms, y=y, covariates=covariates, n=n, n_rows=len(data), missing="listwise",
                   n_boot=int(n_boot or 0), ci_level=ci_level)
     reason = ""
     for X, _, xn, _ in designs:
@@ -562,14 +578,14 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
         nan = np.full(len(rows), np.nan)
         res = dict(est=nan, se=nan, lo=nan, hi=nan, boot_se=nan)
         ci_name = ci if n_boot else "delta"
-        return SerialMediationResult(**common, n_boot_valid=0, ci=ci_name,
+        return SerialMediationResult(**common, n_boot_valid=0, ci_method=ci_name,
                                      table=effect_table(rows, res, ci_name, 0, reason), reason=reason,
                                      converged=False)
     t, V, r2 = _ml_paths(designs, labels)
     warnings = [f"mediator {ms[j]!r} is almost collinear with the variables before it in the chain "
                 f"(R^2 = {r2[j]:.4f} on {designs[j][2][1:]}): the paths through it are poorly determined"
                 for j in range(k) if r2[j] > COLLINEAR_R2]
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     T_boot = T_jack = None
     ci_name = ci if n_boot else "delta"
     if n_boot and ci in ("bca", "percentile"):
@@ -586,6 +602,6 @@ def serial_mediation(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", see
                         f"failed (near-singular design in the resample) and were dropped"
                         + ("; too few valid resamples for an interval (CI is NA)" if res["n_valid"] < 10 else ""))
     table = effect_table(rows, res, ci_name, n_failed, "; ".join(warnings))
-    return SerialMediationResult(**common, n_boot_valid=res["n_valid"], ci=ci_name, table=table,
+    return SerialMediationResult(**common, n_boot_valid=res["n_valid"], ci_method=ci_name, table=table,
                                  paths=pd.Series(t, index=labels), vcov=pd.DataFrame(V, index=labels, columns=labels),
                                  warnings=warnings)

@@ -7,17 +7,22 @@ competing-model comparisons for each treatment -> mediator -> outcome triple the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import check_columns, renamed
+from ..results import TableResult
 from .causal import causal_mediation
 from .evidence import evidence_profile
 from .moderated import MODERATED_COLUMNS, moderated_mediation
 from .observed import mediate
 from .sensitivity import sensitivity
 
-__all__ = ["MODERATED_STAGE_COLUMNS", "compare_models", "MODEL_COMPARISON_COLUMNS", "run_stage", "verdict"]
+__all__ = ["MODERATED_STAGE_COLUMNS", "ModelComparisonResult", "compare_models", "MODEL_COMPARISON_COLUMNS",
+           "run_stage", "verdict"]
 
 
 # ----------------------------------------------------------------------------- stage
@@ -40,6 +45,37 @@ _COMPETING_MODELS = {
 }
 
 
+@dataclass(repr=False)
+class ModelComparisonResult(TableResult):
+    """Result of :func:`compare_models`: one row per competing path model (``to_frame()``,
+    columns :data:`MODEL_COMPARISON_COLUMNS`).
+
+    Attributes
+    ----------
+    full_mediation_pvalue : float
+        LRT p of full mediation (no direct path) against partial mediation.
+    equivalent : list of str
+        The saturated, observationally equivalent models (no fit statistic chooses among them).
+    """
+
+    _headline = ("full_mediation_pvalue", "equivalent")
+    _title = "Competing path models: mediation, reverse mediation, common cause"
+    _summary_columns = ("model", "chisq", "df", "pvalue", "cfi", "rmsea", "aic", "bic", "compared_to",
+                        "delta_chisq", "delta_df", "lrt_pvalue")
+
+    @property
+    def full_mediation_pvalue(self) -> float:
+        t = self.table
+        r = t.loc[t["model"] == "full_mediation", "lrt_pvalue"]
+        return float(r.iloc[0]) if len(r) else float("nan")
+
+    @property
+    def equivalent(self) -> list:
+        t = self.table
+        return [str(v) for v in t.loc[t["df"] == 0, "model"]]
+
+
+@renamed(treatment="x", mediator="m", outcome="y")
 def compare_models(data, x, m, y, *, covariates=()):
     """Fit and compare the mediation, reverse-mediation and common-cause models of one triad.
 
@@ -64,8 +100,8 @@ def compare_models(data, x, m, y, *, covariates=()):
 
     Returns
     -------
-    pandas.DataFrame
-        One row per model, columns :data:`MODEL_COMPARISON_COLUMNS`.
+    ModelComparisonResult
+        ``to_frame()``: one row per model, columns :data:`MODEL_COMPARISON_COLUMNS`.
 
     References
     ----------
@@ -77,6 +113,7 @@ def compare_models(data, x, m, y, *, covariates=()):
 
     covs = list(covariates)
     cols = [x, m, y, *covs]
+    check_columns(data, [("treatment x", x), ("mediator m", m), ("outcome y", y), ("covariate", covs)])
     d = data[cols].dropna()
     rows, fits = [], {}
     for name, (desc, eqs, rescov) in _COMPETING_MODELS.items():
@@ -110,7 +147,7 @@ def compare_models(data, x, m, y, *, covariates=()):
             ddf = fits[restricted]["df"] - fits[free]["df"]
             t.loc[i, ["compared_to", "delta_chisq", "delta_df", "lrt_pvalue"]] = [
                 free, dc, ddf, float(stats.chi2.sf(dc, ddf)) if ddf > 0 else np.nan]
-    return t
+    return ModelComparisonResult(t)
 
 
 def _panel_order(panel_comparison):
@@ -126,14 +163,14 @@ def _panel_order(panel_comparison):
     return {"order": str(vals.iloc[0]), "detail": str(reason)}
 
 
-CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_high", "p_value", "outcome_model",
+CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_high", "pvalue", "outcome_model",
                   "inference", "n_sims", "n_failed", "n", "reason"]
 
 
 MODERATED_STAGE_COLUMNS = ["outcome", "mediator", "moderator", "model", *MODERATED_COLUMNS[:-1], "n", "reason"]
 
 
-def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
+def _moderated_rows(clean, codebook, *, model, n_boot, ci_method, seed):
     """The ``moderated_mediation`` table of :func:`run_stage`: one :func:`moderated_mediation` per
     continuous outcome and mediator when the codebook declares ``design.moderator``, else a reason row."""
     des = codebook.design
@@ -157,7 +194,7 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
                 continue
             try:
                 r = moderated_mediation(clean, des.treatment, mj, out, w, model=model, covariates=covs,
-                                        n_boot=n_boot, ci=ci, seed=seed)
+                                        n_boot=n_boot, ci_method=ci_method, seed=seed)
             except ValueError as exc:
                 rows.append(na(str(exc), **kw))
                 continue
@@ -165,7 +202,8 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
     return pd.concat(rows, ignore_index=True).reindex(columns=cols)
 
 
-def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2, n_sims=1000,
+@renamed(ci="ci_method")
+def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_rho=0.2, n_sims=1000,
               moderated_model=7, panel_comparison=None, evidence=None):
     """Workflow entry point: the ``mediation`` stage of one study.
 
@@ -195,7 +233,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     des = codebook.design
     med_rows, sens_rows, causal_rows, cmp_rows = [], [], [], []
     cols_med = ["outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                "z", "boot_se", "ci_method", "sobel_z", "sobel_p", "n_boot_failed", "n", "reason"]
+                "statistic", "boot_se", "ci_method", "sobel_statistic", "sobel_pvalue", "n_boot_failed", "n", "reason"]
     cols_sens = ["outcome", "mediator", "rho", "acme", "ci_low", "ci_high", "rsq_prod_residual",
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
@@ -204,9 +242,10 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     ev = evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
                           list(des.outcomes) if des else [], covariates=list(des.covariates or []) if des else [],
                           binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
-                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot, ci=ci,
-                          n_sims=n_sims, seed=seed).to_frame()
-    moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci=ci, seed=seed)
+                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
+                          ci_method=ci_method, n_sims=n_sims, seed=seed).to_frame()
+    moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
+                                seed=seed)
 
     def na(cols, reason, **kw):
         return pd.DataFrame([{c: kw.get(c, reason if c == "reason" else np.nan) for c in cols}])
@@ -257,7 +296,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             continue
         try:
             res = mediate(clean, des.treatment, list(des.mediators), out, covariates=covs,
-                          n_boot=n_boot, ci=ci, seed=seed)
+                          n_boot=n_boot, ci_method=ci_method, seed=seed)
         except ValueError as exc:
             med_rows.append(na(cols_med, str(exc), outcome=out))
             summaries.append({"outcome": out, "reason": str(exc)})
@@ -273,7 +312,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             continue
         for mj in des.mediators:
             try:
-                cmp_rows.append(compare_models(clean, des.treatment, mj, out, covariates=covs))
+                cmp_rows.append(compare_models(clean, des.treatment, mj, out, covariates=covs).to_frame())
             except ValueError as exc:
                 cmp_rows.append(na(MODEL_COMPARISON_COLUMNS, str(exc), outcome=out, mediator=mj))
             try:
@@ -296,7 +335,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             summaries.append({"outcome": out, "mediator": mj, "indirect": ind.estimate,
                               "ci_low": ind.ci_low, "ci_high": ind.ci_high, "a": a.estimate,
                               "a_p": a.pvalue, "rho_at_zero": s.rho_at_zero,
-                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci, "comparison": cmp})
+                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci_method, "comparison": cmp})
     med = pd.concat(med_rows, ignore_index=True).reindex(columns=cols_med)
     sens = pd.concat(sens_rows, ignore_index=True).reindex(columns=cols_sens) if sens_rows else \
         pd.DataFrame(columns=cols_sens)

@@ -26,19 +26,19 @@ Every number is checked against metafor 3.8 in ``tests/test_meta.py`` (fixtures 
 Example
 -------
 >>> from efficacy.meta import escalc, random_effects, transf
->>> es = escalc("ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
->>> res = random_effects(es["yi"], es["vi"], method="REML")
+>>> es = escalc(measure="ZCOR", ri=[0.30, 0.15, 0.42, 0.25, 0.05], ni=[120, 80, 60, 200, 150])
+>>> res = random_effects(es, method="REML")      # the columns yi, vi of the escalc table
 >>> round(res.estimate, 4), round(res.tau2, 4), round(res.I2, 1)
 (0.2292, 0.0104, 54.3)
 >>> round(float(transf(res.estimate, "ZCOR")), 3)   # pooled r
 0.225
 
-On ``dat.bcg`` (``data/literature/bcg.csv``; ``escalc("RR", ai="tpos", bi="tneg", ci="cpos",
+On ``dat.bcg`` (``data/literature/bcg.csv``; ``escalc(bcg, "RR", ai="tpos", bi="tneg", ci="cpos",
 di="cneg")``) this gives metafor's -0.7145 (SE 0.1798), tau2 0.3132 [0.1197, 1.1115].
 """
 
 from ..errors import MetaError
-from .bias import TrimFillResult, egger_test, pet_peese, trim_and_fill
+from .bias import EggerResult, PETPEESEResult, TrimFillResult, egger_test, pet_peese, trim_and_fill
 from .dependent import (
                         CHEResult,
                         CHESensitivityResult,
@@ -70,7 +70,11 @@ from .stage import load_tables, run_analysis
 from .tssem import TSSEM1Result, TSSEMResult, tssem, tssem1, tssem2
 from .univariate import (
                         METHODS,
+                        CumulativeResult,
+                        InfluenceResult,
+                        LeaveOneOutResult,
                         RMAResult,
+                        SubgroupResult,
                         cumulative,
                         influence,
                         leave_one_out,
@@ -81,8 +85,9 @@ from .univariate import (
 __all__ = [
     "MetaError", "METHODS", "MEASURES",
     "escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf",
-    "RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative",
-    "TrimFillResult", "egger_test", "trim_and_fill", "pet_peese",
+    "RMAResult", "random_effects", "SubgroupResult", "subgroup", "LeaveOneOutResult", "leave_one_out",
+    "InfluenceResult", "influence", "CumulativeResult", "cumulative",
+    "EggerResult", "egger_test", "TrimFillResult", "trim_and_fill", "PETPEESEResult", "pet_peese",
     "RankTestResult", "ranktest", "SelectionResult", "selection_model", "VeveaWoodsResult", "vevea_woods",
     "VEVEA_WOODS_2005",
     "ThreeLevelResult", "three_level",

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
+from .._api import check_columns, renamed
 from ..errors import MetaError
+from ..results import ResultMixin
 from .univariate import _tau2
 
 __all__ = ["MASEMResult", "rcalc", "masem"]
@@ -51,6 +53,7 @@ def rcalc(data, ri="ri", ni="ni", var1="var1", var2="var2", study="study"):
         NaN) in the order of metafor, and the block-diagonal matrix ``V`` (Olkin & Siotani, 1976;
         NaN where a covariance needs a correlation the study did not report).
     """
+    check_columns(data, [("study", study), ("var1", var1), ("var2", var2), ("ri", ri), ("ni", ni)])
     d = data[[study, var1, var2, ri, ni]].copy()
     for col in (var1, var2):
         d[col] = d[col].astype(str)
@@ -165,8 +168,12 @@ def _matreg(Rm, x, yv):
 
 
 @dataclass
-class MASEMResult:
-    """Two-stage MASEM result: pooled correlations, path coefficients, indirect effects."""
+class MASEMResult(ResultMixin):
+    """Two-stage MASEM result: pooled correlations, path coefficients, indirect effects.
+
+    ``to_frame()`` stacks the three tables (column ``table``: pooled, path, indirect) with the
+    columns ``estimate``, ``se``, ``statistic``, ``pvalue``, ``ci_low``, ``ci_high``.
+    """
 
     variables: list
     pooled: pd.DataFrame
@@ -179,6 +186,11 @@ class MASEMResult:
     dropped: list
     converged: bool
 
+    _headline = ("k", "n_harmonic", "variables", "converged")
+    _title = "Two-stage meta-analytic SEM"
+    _summary_columns = ("table", "pair", "outcome", "predictor", "from", "via", "to", "estimate", "se", "statistic",
+                        "pvalue", "ci_low", "ci_high", "tau2")
+
     def __repr__(self):
         return (f"MASEMResult(variables={self.variables}, k={self.k}, paths={len(self.paths)}, "
                 f"indirect={len(self.indirect)})")
@@ -190,7 +202,8 @@ class MASEMResult:
         return pd.concat([a, b, c], ignore_index=True)
 
 
-def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", level=0.95):
+@renamed(level="ci_level")
+def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", ci_level=0.95):
     """Two-stage meta-analytic structural equation model (Becker & Aloe, 2019; Cheung, 2015).
 
     Stage 1 pools the correlation matrices with a multivariate random-effects model on the raw
@@ -210,7 +223,16 @@ def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
         ``{outcome: [predictors]}``, e.g. ``{"conf": ["acog", "asom"], "perf": ["acog", "asom", "conf"]}``.
         Indirect effects are every path x -> m -> y with m an outcome of one equation and a
         predictor of another.
+    ri, ni, var1, var2, study : str
+        Column names of the correlation, the sample size, the two variables and the study.
+    ci_level : float
+        Level of the Wald intervals.
+
+    Returns
+    -------
+    MASEMResult
     """
+    level = ci_level
     long, V = rcalc(data, ri=ri, ni=ni, var1=var1, var2=var2, study=study)
     y = long["yi"].to_numpy()
     ok = ~np.isnan(y)
@@ -261,7 +283,7 @@ def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
     se = np.sqrt(np.diag(cov))
     z = est / se
     crit = stats.norm.ppf(1 - (1 - level) / 2)
-    tab = pd.DataFrame({"estimate": est, "se": se, "zval": z, "pval": 2 * stats.norm.sf(np.abs(z)),
+    tab = pd.DataFrame({"estimate": est, "se": se, "statistic": z, "pvalue": 2 * stats.norm.sf(np.abs(z)),
                         "ci_low": est - crit * se, "ci_high": est + crit * se})
     npth = len(names)
     paths = pd.concat([pd.DataFrame({"outcome": [o for o, _ in names], "predictor": [p for _, p in names]}),

@@ -19,9 +19,9 @@ Example
 >>> yi = rng.normal(0.2, np.sqrt(vi + 0.02))
 >>> published = (yi / np.sqrt(vi) > 1.96) | (rng.uniform(size=40) < 0.5)  # non-significant: 1 in 2
 >>> yi, vi = yi[published], vi[published]
->>> round(ranktest(yi, vi).pvalue, 4)
+>>> round(ranktest(yi=yi, vi=vi).pvalue, 4)
 0.2876
->>> sel = selection_model(yi, vi, steps=(0.025, 1))  # three-parameter selection model
+>>> sel = selection_model(yi=yi, vi=vi, steps=(0.025, 1))  # three-parameter selection model
 >>> round(sel.estimate, 4), round(float(sel.delta[1]), 4), round(sel.lrt_pvalue, 4)
 (0.157, 0.2544, 0.0709)
 """
@@ -35,7 +35,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special, stats
 
+from .._api import check_columns, data_or_none, renamed
 from ..errors import MetaError, SelectionError
+from ..results import ResultMixin
 from .univariate import RMAResult, random_effects
 
 __all__ = [
@@ -70,11 +72,18 @@ def _column(data, value, name):
     if isinstance(value, str):
         if data is None:
             raise MetaError(f"column name {value!r} given for {name} but no data=", where=name)
-        if value not in data:
-            raise MetaError(f"column {value!r} for {name} not found", where=name,
-                            found=value, expected="one of " + ", ".join(map(str, data.columns)))
+        check_columns(data, [(name, value)])
         return data[value]
     return value
+
+
+def _data_arg(data, yi, vi, func):
+    """The ``data`` argument of the selection functions: a DataFrame, None, or a fitted
+    :class:`efficacy.meta.RMAResult` (whose ``yi`` and ``vi`` are used, as metafor does with an
+    ``rma`` object)."""
+    if isinstance(data, RMAResult):
+        return None, data.yi, data.vi
+    return data_or_none(data, func), yi, vi
 
 
 def _fmt(x):
@@ -83,7 +92,7 @@ def _fmt(x):
 
 # --------------------------------------------------------------------------- rank correlation test
 @dataclass
-class RankTestResult:
+class RankTestResult(ResultMixin):
     """Result of :func:`ranktest` (metafor ``ranktest``).
 
     ``tau`` is Kendall's tau-b between the standardised deviates and the sampling variances,
@@ -98,6 +107,12 @@ class RankTestResult:
     exact: bool
     k: int
     note: str = ""
+
+    _headline = ("tau", "pvalue", "k")
+    _title = "Rank correlation test for funnel plot asymmetry"
+
+    def _notes(self):
+        return [self.note] if self.note else []
 
     @property
     def method(self):
@@ -119,7 +134,8 @@ class RankTestResult:
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"tau": float(self.tau), "pvalue": float(self.pvalue), "statistic": float(self.statistic),
+        return {"result": type(self).__name__, "tau": float(self.tau), "pvalue": float(self.pvalue),
+                "statistic": float(self.statistic),
                 "exact": bool(self.exact), "k": int(self.k), "method": self.method, "note": self.note}
 
 
@@ -146,7 +162,7 @@ def _kendall_cdf(q, n):
     return float(min(1.0, f.sum()))
 
 
-def ranktest(yi, vi=None, *, data=None, exact=True):
+def ranktest(data=None, yi="yi", vi="vi", *, exact=True):
     """Begg & Mazumdar (1994) rank correlation test for funnel-plot asymmetry (metafor ``ranktest``).
 
     The effects are standardised against the equal-effects (inverse-variance) mean,
@@ -155,12 +171,13 @@ def ranktest(yi, vi=None, *, data=None, exact=True):
 
     Parameters
     ----------
-    yi, vi : array-like or str
-        Effect sizes and sampling variances, or column names of ``data``. ``yi`` may also be an
+    data : pandas.DataFrame or RMAResult, optional
+        Holds the columns named by ``yi`` and ``vi``; or a fitted
         :class:`efficacy.meta.RMAResult`, whose ``yi`` and ``vi`` are used (as metafor does with an
         ``rma`` object: moderators are ignored).
-    data : pandas.DataFrame, optional
-        Holds the columns named by ``yi`` and ``vi``.
+    yi, vi : str or array-like
+        Effect sizes and sampling variances: column names of ``data`` (default ``"yi"``, ``"vi"``)
+        or arrays.
     exact : bool
         Exact p value from the permutation distribution of Kendall's statistic (metafor's default).
         As in R's ``cor.test``, the exact p value is only available without ties; with ties (or
@@ -185,12 +202,11 @@ def ranktest(yi, vi=None, *, data=None, exact=True):
 
     Examples
     --------
-    >>> res = ranktest([0.1, 0.3, 0.35, 0.2, 0.6], [0.01, 0.02, 0.04, 0.03, 0.09])
+    >>> res = ranktest(yi=[0.1, 0.3, 0.35, 0.2, 0.6], vi=[0.01, 0.02, 0.04, 0.03, 0.09])
     >>> round(res.tau, 4), round(res.pvalue, 4)
     (0.8, 0.0833)
     """
-    if isinstance(yi, RMAResult):
-        yi, vi = yi.yi, yi.vi
+    data, yi, vi = _data_arg(data, yi, vi, "ranktest")
     if vi is None:
         raise MetaError("vi (sampling variances) is required", where="vi")
     y = np.asarray(_column(data, yi, "yi"), dtype=float).ravel()
@@ -547,10 +563,10 @@ def _jacobian(grad, x, rel=1e-5):
 
 
 @dataclass
-class SelectionResult:
+class SelectionResult(ResultMixin):
     """Result of :func:`selection_model` (metafor ``selmodel``).
 
-    ``estimate``/``se``/``zval``/``pval``/``ci_low``/``ci_high`` refer to the intercept (the
+    ``estimate``/``se``/``statistic``/``pvalue``/``ci_low``/``ci_high`` (and ``ci``) refer to the intercept (the
     selection-adjusted mean effect without moderators); ``coef_table`` holds all coefficients and
     ``delta_table`` the selection weights (fixed ones with NaN SEs). ``lrt`` is the likelihood-ratio
     test of the selection model against the model without selection (df = number of free weights);
@@ -563,8 +579,8 @@ class SelectionResult:
     p: int
     estimate: float
     se: float
-    zval: float
-    pval: float
+    statistic: float
+    pvalue: float
     ci_low: float
     ci_high: float
     tau2: float
@@ -590,13 +606,21 @@ class SelectionResult:
     pvals: np.ndarray = field(default=None, repr=False)
     QM: float = np.nan
     QM_df: int = 0
-    QM_pval: float = np.nan
+    QM_pvalue: float = np.nan
     pval_min: float = 0.0
-    level: float = 0.95
+    ci_level: float = 0.95
     method: str = "ML"
     unadjusted: dict = field(default_factory=dict)
     converged: bool = True
     reason: str = ""
+
+    _headline = ("estimate", "se", "ci", "pvalue", "tau2", "lrt", "lrt_pvalue", "k")
+    _title = "Selection model for publication bias (metafor selmodel)"
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the selection-adjusted mean effect (the intercept)."""
+        return self.ci_low, self.ci_high
 
     @property
     def n_params(self):
@@ -660,12 +684,12 @@ class SelectionResult:
     def to_frame(self):
         """Tidy table: coefficients, tau2 and the selection weights (metafor column names)."""
         coef = self.coef_table.assign(group="coef")
-        tau = pd.DataFrame([{"term": "tau2", "estimate": self.tau2, "se": self.se_tau2, "zval": np.nan,
-                             "pval": np.nan, "ci_low": self.tau2_ci[0], "ci_high": self.tau2_ci[1],
+        tau = pd.DataFrame([{"term": "tau2", "estimate": self.tau2, "se": self.se_tau2, "statistic": np.nan,
+                             "pvalue": np.nan, "ci_low": self.tau2_ci[0], "ci_high": self.tau2_ci[1],
                              "group": "tau2"}])
         dt = self.delta_table.drop(columns=["k", "fixed"]).assign(group="delta")
         return pd.concat([coef, tau, dt], ignore_index=True)[
-            ["group", "term", "estimate", "se", "zval", "pval", "ci_low", "ci_high"]]
+            ["group", "term", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high"]]
 
     def summary(self):
         """A short plain-text report (the layout of metafor's print method)."""
@@ -696,8 +720,10 @@ class SelectionResult:
                           (int(v) if isinstance(v, (np.integer,)) else v)))
                      for k, v in row.items()} for row in df.to_dict(orient="records")]
 
-        return {"type": self.type, "alternative": self.alternative, "method": self.method, "k": self.k,
-                "estimate": num(self.estimate), "se": num(self.se), "zval": num(self.zval), "pval": num(self.pval),
+        return {"result": type(self).__name__, "type": self.type, "alternative": self.alternative,
+                "method": self.method, "k": self.k, "ci_level": self.ci_level,
+                "estimate": num(self.estimate), "se": num(self.se), "statistic": num(self.statistic),
+                "pvalue": num(self.pvalue),
                 "ci_low": num(self.ci_low), "ci_high": num(self.ci_high), "tau2": num(self.tau2),
                 "se_tau2": num(self.se_tau2), "tau2_ci": [num(t) for t in self.tau2_ci],
                 "delta": [num(d) for d in self.delta], "se_delta": [num(d) for d in self.se_delta],
@@ -706,7 +732,7 @@ class SelectionResult:
                 "lrt": num(self.lrt), "lrt_df": int(self.lrt_df), "lrt_pvalue": num(self.lrt_pvalue),
                 "lrt_tau2": num(self.lrt_tau2), "lrt_tau2_pvalue": num(self.lrt_tau2_pvalue),
                 "loglik": num(self.loglik), "loglik0": num(self.loglik0), "aic": num(self.aic), "bic": num(self.bic),
-                "QM": num(self.QM), "QM_df": int(self.QM_df), "QM_pval": num(self.QM_pval),
+                "QM": num(self.QM), "QM_df": int(self.QM_df), "QM_pvalue": num(self.QM_pvalue),
                 "coef_table": tab(self.coef_table), "delta_table": tab(self.delta_table),
                 "ptable": tab(self.ptable), "unadjusted": {k: num(v) for k, v in self.unadjusted.items()},
                 "converged": bool(self.converged), "reason": self.reason}
@@ -723,8 +749,9 @@ def _interval_labels(steps):
     return [f"{lo:g} < p <= {hi:g}" for lo, hi in zip(left, steps)]
 
 
-def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1), alternative="greater",
-                    mods=None, delta=None, method="ML", level=0.95, labels=None, maxiter=1000):
+@renamed(level="ci_level")
+def selection_model(data=None, yi="yi", vi="vi", *, type="stepfun", steps=(0.025, 1), alternative="greater",
+                    mods=None, delta=None, method="ML", ci_level=0.95, labels=None, maxiter=1000):
     """Fit a selection model for publication bias by maximum likelihood (metafor ``selmodel``).
 
     The random-effects model ``yi ~ N(x_i' beta, vi + tau2)`` is combined with a selection
@@ -761,7 +788,7 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
         a-priori weight functions of Vevea & Woods (2005); see :func:`vevea_woods`.
     method : {"ML", "EE"}
         Estimate tau2 (random effects) or fix it at zero (equal effects).
-    level : float
+    ci_level : float
         Confidence level of the Wald intervals.
 
     Returns
@@ -800,7 +827,7 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
     >>> vi = rng.uniform(0.005, 0.1, 40)
     >>> yi = rng.normal(0.2, np.sqrt(vi + 0.02))
     >>> published = (yi / np.sqrt(vi) > 1.96) | (rng.uniform(size=40) < 0.5)
-    >>> sel = selection_model(yi[published], vi[published], steps=(0.025, 1))
+    >>> sel = selection_model(yi=yi[published], vi=vi[published], steps=(0.025, 1))
     >>> print(sel.ptable.to_string(index=False))
           interval  k
     0 < p <= 0.025  8
@@ -822,11 +849,13 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
         raise MetaError(f"selection models are fitted by ML; method {method!r} not available", where="method",
                         found=method, expected="'ML' or 'EE'")
     method = "EE" if method == "FE" else method
+    level = ci_level
+    data, yi, vi = _data_arg(data, yi, vi, "selection_model")
     if vi is None:
         raise MetaError("vi (sampling variances) is required", where="vi")
     yi = _column(data, yi, "yi")
     vi = _column(data, vi, "vi")
-    fit0 = random_effects(yi, vi, method=method, mods=mods, data=data, level=level, labels=labels)
+    fit0 = random_effects(data, yi, vi, method=method, mods=mods, ci_level=level, labels=labels)
     y, v, X = fit0.yi, fit0.vi, fit0.X
     names = list(fit0.coef_table["term"])
     k, p = X.shape
@@ -957,14 +986,14 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
     se = np.sqrt(np.diag(vb))
     zv = beta / se
     pvb = 2 * stats.norm.sf(np.abs(zv))
-    coef_table = pd.DataFrame({"term": names, "estimate": beta, "se": se, "zval": zv, "pval": pvb,
+    coef_table = pd.DataFrame({"term": names, "estimate": beta, "se": se, "statistic": zv, "pvalue": pvb,
                                "ci_low": beta - crit * se, "ci_high": beta + crit * se})
     h0 = 1.0
     zd = (dhat - h0) / se_d
     d_lb = np.zeros(nd)
     dtab = pd.DataFrame({"term": (labels_int if type == "stepfun" else ["delta.1", "delta.2"]),
                          "k": counts if type == "stepfun" else [k, k], "estimate": dhat, "se": se_d,
-                         "zval": zd, "pval": 2 * stats.norm.sf(np.abs(zd)),
+                         "statistic": zd, "pvalue": 2 * stats.norm.sf(np.abs(zd)),
                          "ci_low": np.maximum(dhat - crit * se_d, d_lb), "ci_high": dhat + crit * se_d,
                          "fixed": ~free})
     if type == "stepfun":
@@ -997,20 +1026,21 @@ def selection_model(yi, vi=None, *, data=None, type="stepfun", steps=(0.025, 1),
         except (linalg.LinAlgError, ValueError):
             pass
     return SelectionResult(
-        type=type, alternative=alternative, k=k, p=p, estimate=float(beta[0]), se=float(se[0]), zval=float(zv[0]),
-        pval=float(pvb[0]), ci_low=float(beta[0] - crit * se[0]), ci_high=float(beta[0] + crit * se[0]),
+        type=type, alternative=alternative, k=k, p=p, estimate=float(beta[0]), se=float(se[0]),
+        statistic=float(zv[0]), pvalue=float(pvb[0]), ci_low=float(beta[0] - crit * se[0]),
+        ci_high=float(beta[0] + crit * se[0]),
         tau2=float(tau2), se_tau2=se_tau2, tau2_ci=tau2_ci, delta=dhat, se_delta=se_d, delta_fixed=~free,
         lrt=float(lrt), lrt_df=lrt_df, lrt_pvalue=lrt_p, lrt_tau2=float(lrt_t), lrt_tau2_pvalue=lrt_tp,
         loglik=float(ll), loglik0=ll0, coef=beta, vcov=vb, vcov_delta=vd, coef_table=coef_table,
-        delta_table=dtab, ptable=ptable, steps=st, pvals=pv, QM=QM, QM_df=QM_df, QM_pval=QM_p,
-        pval_min=pval_min, level=level, method=method,
+        delta_table=dtab, ptable=ptable, steps=st, pvals=pv, QM=QM, QM_df=QM_df, QM_pvalue=QM_p,
+        pval_min=pval_min, ci_level=level, method=method,
         unadjusted={"estimate": fit0.estimate, "se": fit0.se, "tau2": fit0.tau2},
         converged=converged, reason="; ".join(reasons))
 
 
 # --------------------------------------------------------------------------- Vevea & Woods sensitivity
 @dataclass
-class VeveaWoodsResult:
+class VeveaWoodsResult(ResultMixin):
     """Result of :func:`vevea_woods`: the estimate under each a-priori weight function.
 
     ``table`` has one row per weight function (first the unadjusted ML fit) with ``estimate``,
@@ -1021,9 +1051,22 @@ class VeveaWoodsResult:
     table: pd.DataFrame
     fits: dict = field(repr=False, default_factory=dict)
 
+    _headline = ("unadjusted", "max_change")
+    _title = "Sensitivity of the estimate to a-priori selection (Vevea & Woods 2005)"
+
     @property
     def estimate(self):
         return self.table.set_index("model")["estimate"]
+
+    @property
+    def unadjusted(self) -> float:
+        """The estimate without selection (ML fit)."""
+        return float(self.estimate.get("unadjusted", np.nan))
+
+    @property
+    def max_change(self) -> float:
+        """The largest absolute change of the estimate over the weight functions."""
+        return float(self.table["change"].abs().max())
 
     def __repr__(self):
         return "VeveaWoodsResult(\n" + self.table.to_string(index=False, float_format=_fmt) + "\n)"
@@ -1039,10 +1082,11 @@ class VeveaWoodsResult:
         rows = [{k: (float(v) if isinstance(v, (float, np.floating)) and np.isfinite(v) else
                      (None if isinstance(v, (float, np.floating)) else v)) for k, v in r.items()}
                 for r in self.table.to_dict(orient="records")]
-        return {"table": rows, "fits": {k: f.to_dict() for k, f in self.fits.items()}}
+        return {"result": type(self).__name__, "table": rows, "fits": {k: f.to_dict() for k, f in self.fits.items()}}
 
 
-def vevea_woods(yi, vi=None, *, data=None, mods=None, weights=None, steps=None, method="ML", level=0.95,
+@renamed(level="ci_level")
+def vevea_woods(data=None, yi="yi", vi="vi", *, mods=None, weights=None, steps=None, method="ML", ci_level=0.95,
                 labels=None):
     """Sensitivity analysis with a-priori weight functions (Vevea & Woods 2005).
 
@@ -1055,7 +1099,7 @@ def vevea_woods(yi, vi=None, *, data=None, mods=None, weights=None, steps=None, 
 
     Parameters
     ----------
-    yi, vi, data, mods, method, level, labels
+    data, yi, vi, mods, method, ci_level, labels
         As in :func:`selection_model`.
     weights : dict of name -> sequence, optional
         Weight functions, one weight per interval of ``steps``; default the four of
@@ -1077,18 +1121,20 @@ def vevea_woods(yi, vi=None, *, data=None, mods=None, weights=None, steps=None, 
         steps = VEVEA_WOODS_2005["steps"] if steps is None else steps
     if steps is None:
         raise MetaError("steps are required with user weights", where="steps")
+    level = ci_level
+    data, yi, vi = _data_arg(data, yi, vi, "vevea_woods")
     yi = _column(data, yi, "yi")
     vi = _column(data, vi, "vi")
-    fit0 = random_effects(yi, vi, method="EE" if str(method).upper() in ("EE", "FE") else "ML", mods=mods,
-                          data=data, level=level, labels=labels)
+    fit0 = random_effects(data, yi, vi, method="EE" if str(method).upper() in ("EE", "FE") else "ML", mods=mods,
+                          ci_level=level, labels=labels)
     rows = [{"model": "unadjusted", "estimate": fit0.estimate, "se": fit0.se, "ci_low": fit0.ci_low,
              "ci_high": fit0.ci_high, "tau2": fit0.tau2,
              "loglik": _ml_loglik(fit0.yi, fit0.vi, fit0.X, fit0.coef, fit0.tau2), "change": 0.0,
              "converged": True}]
     fits = {}
     for name, w in weights.items():
-        s = selection_model(yi, vi, data=data, type="stepfun", steps=steps, alternative="greater", mods=mods,
-                            delta=w, method=method, level=level, labels=labels)
+        s = selection_model(data, yi, vi, type="stepfun", steps=steps, alternative="greater", mods=mods,
+                            delta=w, method=method, ci_level=level, labels=labels)
         fits[name] = s
         rows.append({"model": name, "estimate": s.estimate, "se": s.se, "ci_low": s.ci_low, "ci_high": s.ci_high,
                      "tau2": s.tau2, "loglik": s.loglik, "change": s.estimate - fit0.estimate,

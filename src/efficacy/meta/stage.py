@@ -119,7 +119,8 @@ def _run_tssem(spec, tables, name, level, cols):
             raise MetaError("a TSSEM analysis needs a model", where=f"meta.analyses {name}: model",
                             expected="lavaan syntax, e.g. 'conf ~ acog + asom'")
         res = tssem(d, _lavaan_syntax(spec["model"]), acov=spec.get("acov", "weighted"),
-                    struct=spec.get("struct", "UN"), method=method, ci=spec.get("ci", "LB"), level=level, **cols)
+                    struct=spec.get("struct", "UN"), method=method, ci_method=spec.get("ci", "LB"), ci_level=level,
+                    **cols)
     except MetaError as err:
         row = _reason_row(name, str(err))
         return {"tssem": row, "summary": row.copy(), "studies": row.copy(), **none}
@@ -129,7 +130,7 @@ def _run_tssem(spec, tables, name, level, cols):
     s1 = res.stage1
     summ = s1.pooled.rename(columns={"pair": "term"}).assign(
         analysis=name, method=s1.method, struct=s1.struct, acov=s1.acov_type, Q=s1.Q, Q_df=s1.Q_df,
-        Q_pval=s1.Q_pval, n_studies=s1.k, n_total=s1.n_total,
+        Q_pvalue=s1.Q_pvalue, n_studies=s1.k, n_total=s1.n_total,
         reason="; ".join(["dropped " + x for x in s1.dropped] + ([s1.reason] if s1.reason else [])))
     summ = summ[["analysis"] + [c for c in summ.columns if c != "analysis"]]
     c = {"ri": "ri", "ni": "ni", "var1": "var1", "var2": "var2", "study": "study", **cols}
@@ -150,7 +151,7 @@ def _subgroup_table(spec, d, name, method, test, level, measure):
     if dd[g].nunique() < 2:
         return _reason_row(name, f"subgroup column {g!r} has fewer than two levels")
     try:
-        sg = subgroup("yi", "vi", g, data=dd, method=method, test=test, level=level)
+        sg = subgroup(dd, "yi", "vi", g, method=method, test=test, ci_level=level).to_frame()
     except MetaError as err:
         return _reason_row(name, f"subgroup {g!r}: {err}")
     sg.insert(0, "subgroup", g)
@@ -177,8 +178,8 @@ def _selection_rows(base):
         rows += [("ranktest", "reason", np.nan, str(err))]
     alternative = "greater" if base.estimate >= 0 else "less"
     try:
-        sm = selection_model(base.yi, base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
-                             level=base.level)
+        sm = selection_model(yi=base.yi, vi=base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
+                             ci_level=base.ci_level)
         detail = f"3PSM, one-sided p ({alternative}), cut at .025" + (f"; {sm.reason}" if sm.reason else "")
         rows += [("selection_3psm", "estimate", sm.estimate, detail),
                  ("selection_3psm", "ci_low", sm.ci_low, detail), ("selection_3psm", "ci_high", sm.ci_high, detail),
@@ -232,20 +233,20 @@ def run_analysis(spec, tables):
     cols = dict(spec.get("columns") or {})
     if source == "masem":
         d = tables["input"]
-        res = masem(d, spec["model"], level=level, **cols)
+        res = masem(d, spec["model"], ci_level=level, **cols)
         mt = res.to_frame()
         mt.insert(0, "analysis", name)
         out = {"masem": mt}
         # each correlation pooled on its own (univariate, Fisher z not used: raw r as in stage 1)
         d2 = d.dropna(subset=[cols.get("ri", "ri")]).copy()
         d2["pair"] = d2[cols.get("var1", "var1")].astype(str) + "." + d2[cols.get("var2", "var2")].astype(str)
-        es = escalc("COR", data=d2, ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
+        es = escalc(d2, "COR", ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
         rows = []
         for pair, g in es.groupby("pair", sort=True):
             try:
-                r = random_effects(g["yi"], g["vi"], method=method, test=test, level=level)
+                r = random_effects(g, method=method, test=test, ci_level=level)
                 rows.append(r.coef_table.iloc[0].to_dict() | {"term": pair, "k": r.k, "tau2": r.tau2, "I2": r.I2,
-                                                              "Q": r.Q, "Q_pval": r.Q_pval, "pi_low": r.pi_low,
+                                                              "Q": r.Q, "Q_pvalue": r.Q_pvalue, "pi_low": r.pi_low,
                                                               "pi_high": r.pi_high, "reason": ""})
             except MetaError as err:
                 rows.append({"term": pair, "k": len(g), "reason": str(err)})
@@ -285,7 +286,7 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     label_col = spec.get("label") or next((c for c in _LABEL_COLUMNS if c in d), None)
     labels = d[label_col].astype(str).to_numpy() if label_col else np.arange(1, len(d) + 1).astype(str)
     if measure != "GEN":
-        d = escalc(measure, data=d, **cols)
+        d = escalc(d, measure, **cols)
     elif "note" not in d:
         d["note"] = None
     keep = d["yi"].notna() & d["vi"].notna()
@@ -295,14 +296,14 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     mods = list(spec.get("moderators") or [])
     try:
         if spec.get("cluster"):
-            res3 = three_level("yi", "vi", spec["cluster"], spec.get("es_id"), data=d, mods=mods or None,
-                               robust=True, level=level)
+            res3 = three_level(d, "yi", "vi", spec["cluster"], spec.get("es_id"), mods=mods or None,
+                               robust=True, ci_level=level)
             summ = res3.to_frame().assign(analysis=name, k=res3.k, n_clusters=res3.n_clusters, reason="")
             studies = d.assign(study=labels, analysis=name)
             none = pd.DataFrame({"analysis": [name], "reason": ["not computed for the three-level model"]})
             return {"summary": summ, "studies": studies, "diagnostics": none, "bias": none.copy(),
                     "subgroup": _subgroup_table(spec, d, name, method, test, level, measure)}
-        fit = random_effects(d["yi"], d["vi"], method=method, test=test, mods=mods or None, data=d, level=level,
+        fit = random_effects(d, "yi", "vi", method=method, test=test, mods=mods or None, ci_level=level,
                              labels=labels)
     except MetaError as err:
         return _na_tables(name, str(err))
@@ -310,8 +311,8 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     model_stats = {"k": fit.k, "method": fit.method, "test": fit.test, "measure": measure, "tau2": fit.tau2,
                    "tau2_ci_low": fit.tau2_ci[0], "tau2_ci_high": fit.tau2_ci[1], "I2": fit.I2,
                    "I2_ci_low": fit.I2_ci[0], "I2_ci_high": fit.I2_ci[1], "H2": fit.H2, "Q": fit.Q,
-                   "Q_df": fit.Q_df, "Q_pval": fit.Q_pval, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
-                   "QM": fit.QM, "QM_pval": fit.QM_pval, "R2": fit.R2}
+                   "Q_df": fit.Q_df, "Q_pvalue": fit.Q_pvalue, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
+                   "QM": fit.QM, "QM_pvalue": fit.QM_pvalue, "R2": fit.R2}
     for key, val in model_stats.items():
         summ[key] = val
     if fit.p == 1:
@@ -334,13 +335,14 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     if sub and sub in d:
         studies[sub] = d[sub].to_numpy()
     subgroup_tab = _subgroup_table(spec, d, name, method, test, level, measure)
-    base = fit if fit.p == 1 else random_effects(d["yi"], d["vi"], method=method, test=test, level=level)
+    base = fit if fit.p == 1 else random_effects(d, "yi", "vi", method=method, test=test, ci_level=level)
     note = "" if fit.p == 1 else "computed on the model without moderators"
     if base.k >= 3:
-        loo = leave_one_out(base, labels=labels).add_prefix("loo_").rename(columns={"loo_omitted": "study"})
-        inf = influence(base, labels=labels)
+        loo = leave_one_out(base, labels=labels).to_frame().add_prefix("loo_").rename(
+            columns={"loo_omitted": "study"})
+        inf = influence(base, labels=labels).to_frame()
         order = d[spec["order"]].to_numpy() if spec.get("order") else d["vi"].to_numpy()
-        cu = cumulative(base, order=order)
+        cu = cumulative(base, order=order).to_frame()
         pos = np.argsort(np.argsort(order, kind="stable"), kind="stable")  # each study's place in the order
         cu = cu.iloc[pos].reset_index(drop=True)
         cu = pd.DataFrame({"cum_position": pos + 1, **{"cum_" + c: cu[c].to_numpy()
@@ -351,12 +353,11 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
         bias = []
         try:
             eg = egger_test(base)
-            stat = "zval" if base.test == "z" else "tval"
-            bias += [("egger", stat, eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
-                     ("egger", "limit_estimate", eg["limit_estimate"], ""),
-                     ("egger", "limit_ci_low", eg["limit_ci_low"], ""),
-                     ("egger", "limit_ci_high", eg["limit_ci_high"], "")]
-            pp = pet_peese(base)
+            bias += [("egger", "statistic", eg.statistic, eg.test), ("egger", "pvalue", eg.pvalue, ""),
+                     ("egger", "limit_estimate", eg.limit_estimate, ""),
+                     ("egger", "limit_ci_low", eg.limit_ci_low, ""),
+                     ("egger", "limit_ci_high", eg.limit_ci_high, "")]
+            pp = pet_peese(base).to_frame().iloc[0].to_dict()
             bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
         except MetaError as err:  # e.g. all studies equally precise: the regression is not identified
             bias += [("egger", "reason", np.nan, str(err)), ("pet_peese", "reason", np.nan, str(err))]
@@ -371,7 +372,7 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
         except MetaError as err:
             bias += [("trimfill", "reason", np.nan, str(err))]
         bias += _selection_rows(base)
-        bias = pd.DataFrame(bias, columns=["test", "statistic", "value", "detail"])
+        bias = pd.DataFrame(bias, columns=["test", "quantity", "value", "detail"])
         bias.insert(0, "analysis", name)
         bias["note"] = note
         if tf is not None and tf.k0 > 0:

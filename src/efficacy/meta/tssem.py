@@ -44,7 +44,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .._api import renamed
 from ..errors import MetaError, SEMError
+from ..results import FitMeasures, ResultMixin
 from ..sem.engine import _Model, _rmsea_ci, parse_model
 from .masem import _mv_un, _os_cov, rcalc
 
@@ -70,7 +72,7 @@ def _records(df):
 
 # --------------------------------------------------------------------------- stage 1
 @dataclass
-class TSSEM1Result:
+class TSSEM1Result(ResultMixin):
     """Stage 1 of TSSEM: the pooled correlation matrix and its sampling covariance.
 
     Attributes
@@ -85,7 +87,7 @@ class TSSEM1Result:
         Covariance matrix of the pooled correlations (``vcov`` of ``rma.mv``): the stage-2 weight.
     tau2 : pandas.DataFrame
         Between-study covariance matrix of the true correlations.
-    Q, Q_df, Q_pval : float, int, float
+    Q, Q_df, Q_pvalue : float, int, float
         Homogeneity test (``rma.mv``'s ``QE``).
     k : int
         Studies that contributed; ``n_total`` their summed sample size; ``n_obs`` correlations.
@@ -100,7 +102,7 @@ class TSSEM1Result:
     tau2: pd.DataFrame
     Q: float
     Q_df: int
-    Q_pval: float
+    Q_pvalue: float
     k: int
     n_total: float
     n_obs: int
@@ -108,10 +110,13 @@ class TSSEM1Result:
     method: str
     struct: str
     acov_type: str
-    level: float
+    ci_level: float
     dropped: list = field(default_factory=list)
     converged: bool = True
     reason: str = ""
+
+    _headline = ("Q", "Q_df", "Q_pvalue", "k", "n_total")
+    _title = "TSSEM stage 1: pooled correlation matrix"
 
     def __repr__(self):
         return (f"TSSEM1Result(variables={self.variables}, k={self.k}, n_total={self.n_total:g}, "
@@ -121,7 +126,7 @@ class TSSEM1Result:
         """The pooled correlations (one row each) and the homogeneity test (``table`` says which)."""
         a = self.pooled.assign(table="pooled", stage=1, term=self.pooled["pair"])
         b = pd.DataFrame({"table": ["heterogeneity"], "stage": [1], "term": ["Q"], "estimate": [self.Q],
-                          "df": [self.Q_df], "pvalue": [self.Q_pval], "k": [self.k]})
+                          "df": [self.Q_df], "pvalue": [self.Q_pvalue], "k": [self.k]})
         return pd.concat([a, b], ignore_index=True)
 
     def summary(self):
@@ -132,7 +137,7 @@ class TSSEM1Result:
         for _, r in self.pooled.iterrows():
             lines.append(f"{r['pair']:<16}{r['estimate']:>9.4f}{r['se']:>9.4f}{r['ci_low']:>9.4f}"
                          f"{r['ci_high']:>9.4f}{r['tau2']:>9.4f}{r['I2']:>7.1f}{int(r['k']):>4}")
-        lines.append(f"Homogeneity: Q({self.Q_df}) = {self.Q:.3f}, p = {self.Q_pval:.4g}")
+        lines.append(f"Homogeneity: Q({self.Q_df}) = {self.Q:.3f}, p = {self.Q_pvalue:.4g}")
         if self.dropped:
             lines.append("Dropped: " + "; ".join(self.dropped))
         if not self.converged:
@@ -141,12 +146,12 @@ class TSSEM1Result:
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"stage": 1, "variables": list(self.variables), "pooled": _records(self.pooled),
+        return {"result": type(self).__name__, "stage": 1, "variables": list(self.variables), "pooled": _records(self.pooled),
                 "R": self.R.to_numpy().tolist(), "acov": self.acov.to_numpy().tolist(),
                 "pairs": list(self.acov.index), "tau2": self.tau2.to_numpy().tolist(), "Q": _clean(self.Q),
-                "Q_df": int(self.Q_df), "Q_pval": _clean(self.Q_pval), "k": int(self.k),
+                "Q_df": int(self.Q_df), "Q_pvalue": _clean(self.Q_pvalue), "k": int(self.k),
                 "n_total": _clean(self.n_total), "n_obs": int(self.n_obs), "logLik": _clean(self.logLik),
-                "method": self.method, "struct": self.struct, "acov_type": self.acov_type, "level": self.level,
+                "method": self.method, "struct": self.struct, "acov_type": self.acov_type, "ci_level": self.ci_level,
                 "dropped": list(self.dropped), "converged": bool(self.converged), "reason": self.reason}
 
 
@@ -195,8 +200,9 @@ def _check_matrices(long, variables):
     return lab2pair
 
 
+@renamed(level="ci_level")
 def tssem1(data, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", acov="weighted", struct="UN",
-           method="REML", level=0.95):
+           method="REML", ci_level=0.95):
     """Stage 1 of TSSEM: pool correlation matrices by random-effects multivariate GLS.
 
     Each study's reported correlations get the Olkin & Siotani (1976) large-sample covariance
@@ -220,7 +226,7 @@ def tssem1(data, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", a
         ``RE.type = "Diag"`` is ``"DIAG"``.
     method : {"REML", "ML"}
         ``rma.mv(method = )`` (metaSEM estimates by ML).
-    level : float
+    ci_level : float
         Confidence level of the Wald CIs of the pooled correlations.
 
     Returns
@@ -307,7 +313,7 @@ def tssem1(data, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", a
         I2.append(100 * tau2[j] / (tau2[j] + vt) if kj > 1 else np.nan)
         kk.append(kj)
     se = np.sqrt(np.diag(vb))
-    crit = stats.norm.ppf(0.5 + level / 2)
+    crit = stats.norm.ppf(0.5 + ci_level / 2)
     z = b / se
     pooled = pd.DataFrame({"pair": labels, "var1": [variables[lab2pair[lab][0]] for lab in labels],
                            "var2": [variables[lab2pair[lab][1]] for lab in labels], "estimate": b, "se": se,
@@ -322,9 +328,9 @@ def tssem1(data, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", a
     return TSSEM1Result(variables=variables, pooled=pooled, R=pd.DataFrame(R, index=variables, columns=variables),
                         acov=pd.DataFrame(vb, index=labels, columns=labels),
                         tau2=pd.DataFrame(T, index=labels, columns=labels), Q=Q, Q_df=int(Q_df),
-                        Q_pval=float(stats.chi2.sf(Q, Q_df)), k=int(len(n_study)), n_total=float(n_study.sum()),
+                        Q_pvalue=float(stats.chi2.sf(Q, Q_df)), k=int(len(n_study)), n_total=float(n_study.sum()),
                         n_obs=int(len(yk)), logLik=float(ll), method=method, struct=struct, acov_type=acov,
-                        level=level, dropped=dropped, converged=conv, reason=reason)
+                        ci_level=ci_level, dropped=dropped, converged=conv, reason=reason)
 
 
 # --------------------------------------------------------------------------- stage 2: the model
@@ -565,7 +571,7 @@ def _gn_fit(cm, r, W, theta0, maxit=500):
 
 # --------------------------------------------------------------------------- stage 2: the result
 @dataclass
-class TSSEMResult:
+class TSSEMResult(FitMeasures, ResultMixin):
     """Two-stage MASEM: stage-1 pooling and the stage-2 WLS fit of the structural model.
 
     Attributes
@@ -594,11 +600,15 @@ class TSSEMResult:
     fit: dict
     implied: pd.DataFrame
     vcov: pd.DataFrame
-    level: float
-    ci: str
+    ci_level: float
+    ci_method: str
     converged: bool
     proper: bool
     reason: str = ""
+
+    _headline = ("chisq", "df", "cfi", "rmsea", "srmr", "converged")
+    _title = "Two-stage meta-analytic SEM (TSSEM)"
+    _summary_columns = ("table", "term", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
 
     @property
     def paths(self):
@@ -609,26 +619,6 @@ class TSSEMResult:
     def defined(self):
         """Defined effects: the model's ``:=`` lines, or the indirect effects found by path tracing."""
         return self.estimates[self.estimates["op"] == ":="].reset_index(drop=True)
-
-    @property
-    def chisq(self):
-        return self.fit["chisq"]
-
-    @property
-    def df(self):
-        return self.fit["df"]
-
-    @property
-    def rmsea(self):
-        return self.fit["rmsea"]
-
-    @property
-    def cfi(self):
-        return self.fit["cfi"]
-
-    @property
-    def srmr(self):
-        return self.fit["srmr"]
 
     def __repr__(self):
         f = self.fit
@@ -678,7 +668,7 @@ class TSSEMResult:
             se = "" if not np.isfinite(r["se"]) else f"{r['se']:>9.4f}{r['statistic']:>8.2f}{r['pvalue']:>9.4f}"
             ci = "" if not np.isfinite(r["ci_low"]) else f"{r['ci_low']:>9.4f}{r['ci_high']:>9.4f}"
             lines.append(f"{name[:27]:<28}{r['estimate']:>10.4f}{se:<26}{ci}")
-        lines.append(f"CIs: {self.ci} ({100 * self.level:g}%)")
+        lines.append(f"CIs: {self.ci_method} ({100 * self.ci_level:g}%)")
         pv = "NA" if not np.isfinite(f["pvalue"]) else f"{f['pvalue']:.4g}"
         lines.append(f"chisq({f['df']}) = {f['chisq']:.3f}, p = {pv}; RMSEA = {f['rmsea']:.4f} "
                      f"[{f['rmsea_ci_low']:.4f}, {f['rmsea_ci_high']:.4f}], CFI = {f['cfi']:.4f}, "
@@ -689,10 +679,10 @@ class TSSEMResult:
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"stage1": self.stage1.to_dict(), "model": self.model, "estimates": _records(self.estimates),
+        return {"result": type(self).__name__, "stage1": self.stage1.to_dict(), "model": self.model, "estimates": _records(self.estimates),
                 "fit": {k: _clean(v) for k, v in self.fit.items()}, "implied": self.implied.to_numpy().tolist(),
                 "implied_names": list(self.implied.index), "vcov": self.vcov.to_numpy().tolist(),
-                "parameters": list(self.vcov.index), "level": self.level, "ci": self.ci,
+                "parameters": list(self.vcov.index), "ci_level": self.ci_level, "ci_method": self.ci_method,
                 "converged": bool(self.converged), "proper": bool(self.proper), "reason": self.reason}
 
 
@@ -716,7 +706,8 @@ def _lb_interval(cm, r, W, theta, f0, fun, grad, vcov, crit):
     return out[0], out[1]
 
 
-def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
+@renamed(level="ci_level", ci="ci_method")
+def tssem2(stage1, model, *, ci_method="LB", ci_level=None, n=None, indirect=None):
     """Stage 2 of TSSEM: fit a structural model to the pooled correlation matrix by WLS.
 
     The model, in lavaan syntax (``~``, ``=~``, ``~~``, labels ``a*x``, equal labels for equality
@@ -734,11 +725,11 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
         the variables in alphabetical order), "n": total N}``.
     model : str
         lavaan syntax.
-    ci : {"LB", "wald"}
+    ci_method : {"LB", "wald"}
         Likelihood-based intervals (the parameter values at which ``T`` rises by the
         ``chi2(1)`` quantile; metaSEM ``intervals.type = "LB"``) or Wald intervals. Wald limits
         are always in ``wald_ci_low``/``wald_ci_high``.
-    level : float, optional
+    ci_level : float, optional
         Confidence level (default: stage 1's).
     n : float, optional
         Total N for the RMSEA (default: the summed sample size of the studies in stage 1).
@@ -766,7 +757,7 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
     genetic models. *Behavior Genetics*, 27(2), 113-120.
     """
     if isinstance(stage1, TSSEM1Result):
-        R_df, acov_df, n_total, level0 = stage1.R, stage1.acov, stage1.n_total, stage1.level
+        R_df, acov_df, n_total, level0 = stage1.R, stage1.acov, stage1.n_total, stage1.ci_level
     else:
         try:
             R_df, acov_df, n_total = stage1["R"], stage1["acov"], stage1["n"]
@@ -775,7 +766,8 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
                             found=type(stage1).__name__) from None
         level0 = 0.95
         stage1 = _stage1_stub(R_df, acov_df, n_total)
-    level = level0 if level is None else float(level)
+    level = level0 if ci_level is None else float(ci_level)
+    ci = ci_method
     if str(ci).upper() not in ("LB", "WALD"):
         raise MetaError("unknown ci", where="ci", found=repr(ci), expected="'LB' or 'wald'")
     ci = "LB" if str(ci).upper() == "LB" else "wald"
@@ -899,7 +891,7 @@ def tssem2(stage1, model, *, ci="LB", level=None, n=None, indirect=None):
     implied = pd.DataFrame(V[:po, :po], index=cm.obs, columns=cm.obs)
     names = [nm or f"p{k + 1}" for k, nm in enumerate(par_names)]
     return TSSEMResult(stage1=stage1, model=model, estimates=est, fit=fit, implied=implied,
-                       vcov=pd.DataFrame(vcov, index=names, columns=names), level=level, ci=ci,
+                       vcov=pd.DataFrame(vcov, index=names, columns=names), ci_level=level, ci_method=ci,
                        converged=converged, proper=proper, reason=reason)
 
 
@@ -912,13 +904,14 @@ def _stage1_stub(R_df, acov_df, n_total):
                            "pvalue": 2 * stats.norm.sf(np.abs(b / se)), "ci_low": np.nan, "ci_high": np.nan,
                            "tau2": np.nan, "I2": np.nan, "k": 0})
     return TSSEM1Result(variables=list(R_df.index), pooled=pooled, R=R_df, acov=acov_df,
-                        tau2=pd.DataFrame(np.nan, index=labels, columns=labels), Q=np.nan, Q_df=0, Q_pval=np.nan,
+                        tau2=pd.DataFrame(np.nan, index=labels, columns=labels), Q=np.nan, Q_df=0, Q_pvalue=np.nan,
                         k=0, n_total=float(n_total), n_obs=0, logLik=np.nan, method="given", struct="given",
-                        acov_type="given", level=0.95)
+                        acov_type="given", ci_level=0.95)
 
 
+@renamed(level="ci_level", ci="ci_method")
 def tssem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", acov="weighted",
-          struct="UN", method="REML", ci="LB", level=0.95, indirect=None):
+          struct="UN", method="REML", ci_method="LB", ci_level=0.95, indirect=None):
     """Two-stage meta-analytic SEM (Cheung & Chan, 2005): :func:`tssem1` then :func:`tssem2`.
 
     Parameters
@@ -930,7 +923,7 @@ def tssem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
         acog + asom\\nind_acog := a1*b"``.
     acov, struct, method
         Stage 1 (see :func:`tssem1`).
-    ci, level, indirect
+    ci_method, ci_level, indirect
         Stage 2 (see :func:`tssem2`).
 
     Returns
@@ -943,7 +936,7 @@ def tssem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
     >>> fit.fit["chisq"], fit.fit["df"]                                        # doctest: +SKIP
     """
     s1 = tssem1(data, ri=ri, ni=ni, var1=var1, var2=var2, study=study, acov=acov, struct=struct, method=method,
-                level=level)
+                ci_level=ci_level)
     if not s1.converged:
         raise MetaError("stage 1 did not converge: " + s1.reason)
-    return tssem2(s1, model, ci=ci, level=level, indirect=indirect)
+    return tssem2(s1, model, ci_method=ci_method, ci_level=ci_level, indirect=indirect)

@@ -8,13 +8,15 @@ import matplotlib  # noqa: F401  (the backend is the caller's: Agg in workflow s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .._api import renamed
 from ..errors import PlotError
 from .style import DOUBLE_COLUMN, OKABE_ITO, SINGLE_COLUMN, _need, style
 
 __all__ = ["evidence_plot", "sensitivity_curve"]
 
 
-def sensitivity_curve(sensitivity_df, *, outcome=None, mediator=None, title=None, width=SINGLE_COLUMN + 1.0):
+@renamed(outcome="y", mediator="m")
+def sensitivity_curve(sensitivity_df, *, y=None, m=None, title=None, width=SINGLE_COLUMN + 1.0):
     """ACME against the sensitivity parameter rho with its CI band (Imai, Keele & Yamamoto, 2010).
 
     The curve of ``mediation::medsens`` / ``plot.medsens`` in R: the average causal mediation
@@ -26,8 +28,8 @@ def sensitivity_curve(sensitivity_df, *, outcome=None, mediator=None, title=None
     ----------
     sensitivity_df : DataFrame
         ``results/<study>/sensitivity.csv``: ``rho``, ``acme``, ``ci_low``, ``ci_high``;
-        optional ``outcome``, ``mediator`` (one curve is drawn; pick it with ``outcome`` /
-        ``mediator``, default the first with data), ``rho_at_zero``.
+        optional ``outcome``, ``mediator`` (one curve is drawn; pick it with ``y`` (the outcome)
+        / ``m`` (the mediator), default the first with data), ``rho_at_zero``.
 
     Returns
     -------
@@ -40,6 +42,7 @@ def sensitivity_curve(sensitivity_df, *, outcome=None, mediator=None, title=None
     >>> df = pd.DataFrame({"rho": rho, "acme": 0.3 - rho, "ci_low": 0.1 - rho, "ci_high": 0.5 - rho})
     >>> fig = sensitivity_curve(df); plt.close(fig)
     """
+    outcome, mediator = y, m
     _need(sensitivity_df, ["rho", "acme", "ci_low", "ci_high"], "sensitivity_curve")
     d = sensitivity_df[sensitivity_df["acme"].notna()]
     if outcome is not None and "outcome" in d.columns:

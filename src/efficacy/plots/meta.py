@@ -174,7 +174,7 @@ def subgroup_forest_plot(studies, subgroups, summary=None, *, group, measure=Non
     subgroups : DataFrame
         ``subgroup`` table (:func:`efficacy.meta.univariate.subgroup` with ``group``, ``k``,
         ``estimate``, ``ci_low``, ``ci_high``, ``tau2``; the ``between`` row with ``Q``, ``Q_df``,
-        ``Q_pval``; optional ``Q_df2`` for the F test).
+        ``Q_pvalue``; optional ``Q_df2`` for the F test).
     summary : DataFrame or Series, optional
         The overall model (``estimate``, ``ci_low``, ``ci_high``; first row used).
     group : str
@@ -263,7 +263,7 @@ def subgroup_forest_plot(studies, subgroups, summary=None, *, group, measure=Non
             df2 = b.get("Q_df2", np.nan)
             stat = (f"F({int(b['Q_df'])}, {int(df2)}) = {float(b['Q']):.2f}" if pd.notna(df2)
                     else f"Q_M({int(b['Q_df'])}) = {float(b['Q']):.2f}")
-            note.append(f"Test for subgroup differences: {stat}, p = {float(b['Q_pval']):.3f}")
+            note.append(f"Test for subgroup differences: {stat}, p = {float(b['Q_pvalue']):.3f}")
         if "tau2" in levels:
             note.append("; ".join(f"\u03c4\u00b2 {g} = {float(t):.3f}" for g, t in zip(levels["group"], levels["tau2"])
                                   if pd.notna(t)))

@@ -106,7 +106,7 @@ def stage_figure(kind, tables, *, threshold=0.70, delta_cfi=-0.010, delta_rmsea=
         if not med["estimate"].notna().any():
             raise PlotError(_reason_of(med) or "no mediation estimates")
         tr = t["codebook"].design.treatment if "codebook" in t else None
-        return path_diagram(**mediation_graph(med, treatment=tr or "treatment"))
+        return path_diagram(**mediation_graph(med, x=tr or "treatment"))
     if kind == "sensitivity":
         sens = t["sensitivity"]
         if not sens["acme"].notna().any():
@@ -160,7 +160,7 @@ def stage_figure(kind, tables, *, threshold=0.70, delta_cfi=-0.010, delta_rmsea=
             raise PlotError("improper solution of the latent mediation model: " + (_reason_of(lat) or
                                                                                      "negative variance estimate"))
         tr = t["codebook"].design.treatment if "codebook" in t else None
-        return path_diagram(**latent_mediation_graph(lat, treatment=tr or "treatment"))
+        return path_diagram(**latent_mediation_graph(lat, x=tr or "treatment"))
     if kind == "cfa_path":
         fit, est = t.get("cfa_fit"), t["cfa_estimates"]
         if fit is not None and "model" in fit.columns:

@@ -38,11 +38,13 @@ from scipy import optimize, stats
 from scipy.special import ndtr, ndtri, owens_t
 
 from ..errors import DataError
+from ..results import ResultMixin, TableResult
 
 __all__ = [
     "OrdinalAlphaResult",
     "PolychoricResult",
     "PolyserialResult",
+    "ThresholdsResult",
     "bivariate_normal_cdf",
     "ordinal_alpha",
     "polychoric",
@@ -312,7 +314,24 @@ def _threshold_se(counts, prop, tpad, ncat, nrows):
     return np.concatenate(out)
 
 
-def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> pd.DataFrame:
+@dataclass(repr=False)
+class ThresholdsResult(TableResult):
+    """Result of :func:`thresholds`: one row per threshold (``to_frame()``); ``n_items`` items with
+    ``n_thresholds`` thresholds in all."""
+
+    _headline = ("n_items", "n_thresholds")
+    _title = "Thresholds of ordinal items (probit)"
+
+    @property
+    def n_items(self) -> int:
+        return int(self.table["item"].nunique()) if len(self.table) else 0
+
+    @property
+    def n_thresholds(self) -> int:
+        return int(len(self.table))
+
+
+def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> ThresholdsResult:
     """Thresholds of ordinal items from their marginal proportions (probit), as lavaan.
 
     For an item with observed categories ``1..K`` (the sorted distinct values, or the categories of
@@ -334,8 +353,8 @@ def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> 
 
     Returns
     -------
-    pandas.DataFrame
-        One row per threshold: ``item``, ``threshold`` (1..K-1), ``label`` (lavaan's ``"x1|t1"``),
+    ThresholdsResult
+        ``to_frame()``: one row per threshold: ``item``, ``threshold`` (1..K-1), ``label`` (lavaan's ``"x1|t1"``),
         ``below`` / ``above`` (the category values it separates), ``cum_prop``, ``estimate``,
         ``se`` (from the outer product of the casewise scores, as lavaan's robust SEs) and ``n``.
 
@@ -353,7 +372,7 @@ def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> 
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"q1": [1, 1, 2, 2, 2, 3, 3, 3, 3, 3]})
-    >>> thresholds(df)[["label", "cum_prop", "estimate"]].round(4)  # doctest: +NORMALIZE_WHITESPACE
+    >>> thresholds(df).to_frame()[["label", "cum_prop", "estimate"]].round(4)  # doctest: +NORMALIZE_WHITESPACE
       label  cum_prop  estimate
     0  q1|t1       0.2   -0.8416
     1  q1|t2       0.5    0.0000
@@ -362,7 +381,7 @@ def thresholds(data, columns=None, *, missing="pairwise", max_categories=20) -> 
     ncat = [len(c) for c in cats]
     counts, nobs, prop, cum, tpad = _uni(codes, ncat)
     se = _threshold_se(counts, prop, tpad, ncat, codes.shape[0])
-    return _threshold_frame(cols, cats, ncat, counts, nobs, cum, tpad, se)
+    return ThresholdsResult(_threshold_frame(cols, cats, ncat, counts, nobs, cum, tpad, se))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -452,7 +471,7 @@ def _pair_index(p):
 
 
 @dataclass
-class PolychoricResult:
+class PolychoricResult(ResultMixin):
     """Polychoric correlation matrix with thresholds, standard errors and the NACOV.
 
     Attributes
@@ -490,6 +509,10 @@ class PolychoricResult:
     converged: bool = True
     warnings: list = field(default_factory=list)
     method: str = "two-step ML (Olsson 1979)"
+
+    _headline = ("nobs", "converged")
+    _title = "Polychoric correlations"
+    _summary_columns = ("lhs", "op", "rhs", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "n")
 
     @property
     def reason(self) -> str:
@@ -554,6 +577,7 @@ class PolychoricResult:
             return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(v)]
 
         return {
+            "result": type(self).__name__,
             "method": self.method, "items": [str(c) for c in self.items], "nobs": int(self.nobs),
             "missing": self.missing, "ci_level": self.ci_level, "converged": bool(self.converged),
             "warnings": list(self.warnings),
@@ -886,7 +910,7 @@ def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs):
 # polyserial
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class PolyserialResult:
+class PolyserialResult(ResultMixin):
     """Polyserial correlations of continuous ``x`` columns with ordinal ``y`` items.
 
     Attributes
@@ -904,6 +928,9 @@ class PolyserialResult:
     thresholds: pd.DataFrame
     method: str = "twostep"
     ci_level: float = 0.95
+
+    _headline = ("converged",)
+    _title = "Polyserial correlations"
 
     @property
     def rho(self) -> pd.DataFrame:
@@ -934,7 +961,7 @@ class PolyserialResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary."""
-        return {"method": self.method, "ci_level": self.ci_level,
+        return {"result": type(self).__name__, "method": self.method, "ci_level": self.ci_level,
                 "estimates": _records(self.estimates), "thresholds": _records(self.thresholds)}
 
 
@@ -1125,7 +1152,7 @@ def polyserial(data, x, y, *, ci_level=0.95, method="twostep", max_categories=20
 # ordinal alpha
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class OrdinalAlphaResult:
+class OrdinalAlphaResult(ResultMixin):
     """Ordinal alpha: Cronbach's alpha computed on the polychoric correlation matrix.
 
     Attributes
@@ -1152,12 +1179,16 @@ class OrdinalAlphaResult:
     polychoric: PolychoricResult
     reason: str = ""
 
+    _headline = ("alpha", "average_r", "k", "n")
+    _title = "Ordinal alpha"
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per statistic, then alpha if each item is dropped."""
+        """Tidy table: one row per quantity, then alpha if each item is dropped (columns
+        ``quantity``, ``value``)."""
         rows = [("ordinal_alpha", self.alpha), ("average_r", self.average_r), ("k", self.k),
                 ("n", self.n)]
         rows += [(f"alpha_drop[{i}]", v) for i, v in self.alpha_drop.items()]
-        return pd.DataFrame({"statistic": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
+        return pd.DataFrame({"quantity": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
 
     def summary(self) -> str:
         """A short plain-text report."""
@@ -1171,7 +1202,8 @@ class OrdinalAlphaResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary."""
-        return {"alpha": float(self.alpha), "average_r": float(self.average_r), "k": int(self.k),
+        return {"result": type(self).__name__, "alpha": float(self.alpha), "average_r": float(self.average_r),
+                "k": int(self.k),
                 "n": int(self.n), "alpha_drop": {str(k): float(v) for k, v in self.alpha_drop.items()},
                 "reason": self.reason, "polychoric": self.polychoric.to_dict()}
 

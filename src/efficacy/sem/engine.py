@@ -45,7 +45,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from .._api import missing_column
 from ..errors import EfficacyError, SEMError
+from ..results import FitMeasures, ResultMixin
 from . import robust as sem_robust
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
@@ -112,7 +114,7 @@ def parse_model(model):
 
 
 @dataclass
-class SEMResult:
+class SEMResult(FitMeasures, ResultMixin):
     """A fitted SEM.
 
     Attributes
@@ -128,8 +130,8 @@ class SEMResult:
         ``baseline_df``, ``loglik_saturated``).
     estimates : pandas.DataFrame
         lavaan ``parameterEstimates`` + ``standardizedSolution`` columns:
-        lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high,
-        std_all.
+        lhs, op, rhs, group, label, free, estimate (lavaan's ``est``), se, statistic (lavaan's
+        ``z``), pvalue, ci_low, ci_high, std_all (``std.all``).
     vcov : pandas.DataFrame
         Covariance matrix of the free (unique) parameters.
     loglik : float
@@ -163,6 +165,11 @@ class SEMResult:
     se_type: str = "standard"
     cluster: str | None = None
 
+    _headline = ("converged", "proper", "n", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
+    _title = "Structural equation model (ML)"
+    _summary_columns = ("lhs", "op", "rhs", "group", "label", "estimate", "se", "statistic", "pvalue", "ci_low",
+                        "ci_high", "std_all")
+
     def to_frame(self) -> pd.DataFrame:
         """The parameter table (one row per parameter)."""
         return self.estimates.copy()
@@ -192,9 +199,8 @@ class _Model:
                     names.append(v)
         obs = [v for v in names if v not in latents]
         bad = [v for v in obs if v not in data_cols]
-        if bad:
-            raise SEMError("model variable(s) not in the data", found=", ".join(bad),
-                           expected="observed variables that are data columns (latent variables need =~)")
+        if bad:  # a DataError naming the first one and its closest column names
+            raise missing_column(bad[0], data_cols, "an observed variable of the model; latent variables need =~")
         self.latents, self.obs = latents, obs
         self.vars = obs + latents
         idx = {v: i for i, v in enumerate(self.vars)}
@@ -829,7 +835,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         :mod:`efficacy.sem.wls`.
     ci_level : float
     se : bool
-        False skips the information matrix (``se``, ``z``, ``pvalue``, CI and ``vcov`` are NaN):
+        False skips the information matrix (``se``, ``statistic``, ``pvalue``, CI and ``vcov`` are NaN):
         for callers that only need the fit, e.g. chi-square difference tests. With FIML the
         observed information is the costly part of a fit. MLR and MLM compute it anyway (the
         scaled test needs it).
@@ -1114,7 +1120,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         if not np.isfinite(std) and est == 0:
             std = 0.0
         out.append(dict(lhs=r["lhs"], op="~1" if r["op"] == "~1" else r["op"], rhs=r["rhs"], group=1,
-                        label=r["label"], free=r["free"], est=float(est), se=float(se), z=z,
+                        label=r["label"], free=r["free"], estimate=float(est), se=float(se), statistic=z,
                         pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
@@ -1363,7 +1369,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             if not np.isfinite(std) and est == 0:
                 std = 0.0
             out.append(dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], group=gi + 1, label=r["label"],
-                            free=int(kg + 1), est=float(est), se=float(se), z=z, pvalue=pv,
+                            free=int(kg + 1), estimate=float(est), se=float(se), statistic=z, pvalue=pv,
                             ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
     df = ndat - nglob
     if df < 0:
@@ -1403,9 +1409,9 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             kg = row["free"] - 1
             if kg >= 0:
                 se = se_glob[kg]
-                z = row["est"] / se if se > 0 else np.nan
-                row.update(se=se, z=z, pvalue=2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
-                           ci_low=row["est"] - zc * se, ci_high=row["est"] + zc * se)
+                z = row["estimate"] / se if se > 0 else np.nan
+                row.update(se=se, statistic=z, pvalue=2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
+                           ci_low=row["estimate"] - zc * se, ci_high=row["estimate"] + zc * se)
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
     est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: (est_df["group"].iloc[a],

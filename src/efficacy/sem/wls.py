@@ -644,7 +644,7 @@ def _estimates_frame(rows, zc):
     pick = [lhs, op, rhs, label]
     lhs, op, rhs, label = ([v[k] for k in key] for v in pick)
     return pd.DataFrame({"lhs": lhs, "op": op, "rhs": rhs, "group": np.array(grp)[key], "label": label,
-                         "free": free, "est": est, "se": se, "z": z,
+                         "free": free, "estimate": est, "se": se, "statistic": z,
                          "pvalue": np.where(np.isfinite(z), 2 * ndtr(-np.abs(z)), np.nan),
                          "ci_low": est - zc * se, "ci_high": est + zc * se, "std_all": np.array(std)[key]})
 
