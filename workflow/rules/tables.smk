@@ -62,3 +62,7 @@ rule meta_manuscript_tables:
 rule tables:
     input:
         tables_targets(),
+    threads: 1
+    resources:
+        mem_mb=100,
+        runtime=1,

@@ -303,7 +303,7 @@ class _Regions:
         self.sv = sv
         self.pieces = pieces
 
-    def eval(self, mu, sig):
+    def evaluate(self, mu, sig):
         k, R = self.sv.size, len(self.pieces)
         P, dmu, dsig = np.zeros((k, R)), np.zeros((k, R)), np.zeros((k, R))
         for r, plist in enumerate(self.pieces):
@@ -336,7 +336,7 @@ class _StepLik:
         s2 = v + tau2
         sig = np.sqrt(s2)
         r = y - mu
-        P, dPmu, dPsig = self.regions.eval(mu, sig)
+        P, dPmu, dPsig = self.regions.evaluate(mu, sig)
         A = P @ delta
         with np.errstate(divide="ignore"):
             ll = (np.sum(self.counts * np.log(np.where(self.counts > 0, delta, 1.0)))
@@ -427,7 +427,7 @@ class _BetaLik:
         Ad2 = D @ (wn * self.l1p)
         # regions of constant weight
         wc = np.exp(a1 * self.lpc + a2 * self.l1pc)
-        P, dPmu, dPsig = self.regions.eval(mu, sig)
+        P, dPmu, dPsig = self.regions.evaluate(mu, sig)
         A = A + P @ wc
         Amu = Amu + dPmu @ wc
         Asig = Asig + dPsig @ wc
