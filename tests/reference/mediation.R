@@ -42,7 +42,10 @@ fitb <- sem(m_jobs, data = jobs, fixed.x = TRUE, meanstructure = TRUE,
 pe_b <- parameterEstimates(fitb, boot.ci.type = "perc")
 pe_bca <- parameterEstimates(fitb, boot.ci.type = "bca.simple")
 ind_row <- which(pe_b$label == "ind")
-## Sensitivity (Imai, Keele & Yamamoto 2010, Theorem 2 closed form), computed here from lm() fits.
+## Sensitivity: FORMULA CROSS-CHECK ONLY, not an outside reference. This is the closed form of Imai, Keele &
+## Yamamoto (2010, Theorem 2) typed into R from lm() fits, i.e. the same formula efficacy implements. The
+## outside references for efficacy.mediation.sensitivity are mediation::medsens and its published output:
+## tests/reference/sensitivity_medsens.R -> sensitivity_medsens.json (tests/test_references_sensitivity.py).
 e1 <- resid(lm_c); e2 <- resid(lm_m); e3 <- resid(lm_y)
 rho_tilde <- cor(e1, e2)
 s1 <- sqrt(mean(e1^2)); s2 <- sqrt(mean(e2^2))
