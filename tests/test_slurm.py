@@ -197,8 +197,9 @@ def test_slurm_grouped_run_submits_one_job_for_all_per_study_rules(slurm_cluster
                       "--cores", "2", "--resources", "mem_mb=4000"], cluster, env)
     assert "run complete" in out
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    # one group job for both studies' 14 per-study jobs (17 SLURM jobs ungrouped) + the meta-analysis and its two figures
-    assert len(submitted) == 4, out[-3000:]
+    # one group job for both studies' 14 per-study jobs (18 SLURM jobs ungrouped) + the meta-analysis and its two
+    # figures + the cross-study evidence figure
+    assert len(submitted) == 5, out[-3000:]
     queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T %C"], timeout=20, env=env)
     rows = [line.split() for line in queue.stdout.splitlines()]
     assert rows and {state for state, _ in rows} == {"COMPLETED"}, queue.stdout
