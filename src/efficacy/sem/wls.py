@@ -71,12 +71,13 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
-from scipy.special import chndtr, ndtr
+from scipy import stats
+from scipy.special import ndtr
 
 from ..errors import DataError, SEMError
 from . import robust as sem_robust
 from .categorical import polychoric
+from .robust import rmsea_ci as _rmsea_ci
 
 __all__ = ["fit_wlsmv", "resolve_ordered"]
 
@@ -398,28 +399,6 @@ def _inference(groups, maps, nglob, theta):
                 resid=resid, N=N)
 
 
-def _rmsea_ci(X2, df, n, *, G=1, c_hat=1.0, level=0.90):
-    """RMSEA interval as ``lavaan:::lav_fit_rmsea_ci`` (same as :func:`efficacy.sem.robust.rmsea_ci`), with the
-    noncentral chi-square CDF called as the raw ufunc ``scipy.special.chndtr`` (fast)."""
-    if not (np.isfinite(X2) and np.isfinite(df) and np.isfinite(n)) or df <= 0:
-        return np.nan, np.nan
-    up, lo = 1 - (1 - level) / 2, (1 - level) / 2
-
-    def cdf(lam):
-        return float(chndtr(X2, df, lam)) if lam > 0 else float(stats.chi2.cdf(X2, df))
-
-    if df < 1 or cdf(0.0) - up < 0:
-        low = 0.0
-    else:
-        lam = optimize.brentq(lambda t: cdf(t) - up, 0.0, X2, xtol=1e-12)
-        low = np.sqrt(c_hat * lam / (n * df)) * np.sqrt(G)
-    n_rmsea = max(n, 4 * X2)
-    if df < 1 or cdf(n_rmsea) - lo > 0 or cdf(0.0) - lo < 0:
-        high = 0.0
-    else:
-        lam = optimize.brentq(lambda t: cdf(t) - lo, 0.0, n_rmsea, xtol=1e-12)
-        high = np.sqrt(c_hat * lam / (n * df)) * np.sqrt(G)
-    return float(low), float(high)
 
 
 def _bdiag(blocks):
