@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: run test install install-test notebooks report lint format dryrun clean-results
+.PHONY: run test install install-test notebooks report docs tables lint format dryrun clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[test,cluster,docs]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $@
 
@@ -29,11 +29,15 @@ run: install
 
 ## test: the test suite (installs the test extras first)
 test: install-test
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest --durations=25 --junitxml=reports/junit.xml
 
 ## notebooks: execute the student notebooks in place
 notebooks: install-test
 	$(BIN)/python -m efficacy.notebooks --in-place notebooks/*.ipynb
+
+## docs: the documentation site (site/), with the figure gallery of the bundled run and the last test results
+docs: install-test run
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## report: the Snakemake HTML report of the last run
 report: install
@@ -50,4 +54,4 @@ dryrun: install
 	$(BIN)/snakemake -n
 
 clean-results:
-	rm -rf results logs benchmarks/out .snakemake
+	rm -rf results logs benchmarks/out .snakemake reports site

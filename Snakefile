@@ -27,6 +27,8 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/multiverse.smk"
 
 
 localrules:
@@ -35,6 +37,8 @@ localrules:
     summary,
     simulation,
     simulation_power,
+    tables,
+    multiverse,
 
 
 rule all:

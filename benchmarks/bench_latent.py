@@ -49,7 +49,7 @@ ours, t_ours = timed(lambda: latent_mediation(d, "treat", items, "behavior", cov
 gen, t_gen = timed(lambda: sem(d, desc))
 print(f"n = {len(d)} (listwise)")
 print(f"one fit   ours {t_ours:8.3f} s   efficacy.sem {t_gen:8.3f} s   ratio {t_gen / t_ours:6.1f}x")
-ge = gen.estimates.set_index(["lhs", "op", "rhs"])["est"]
+ge = gen.estimates.set_index(["lhs", "op", "rhs"])["estimate"]
 rows = [("a", ("eff", "~", "treat")), ("b", ("behavior", "~", "eff")), ("direct", ("behavior", "~", "treat"))]
 try:
     import semopy

@@ -80,13 +80,13 @@ def main(argv=None):
     b = simulate(args.n, rng, shift=0.6)
     both = pd.concat([a.assign(g="A"), b.assign(g="B")], ignore_index=True)
     t_sp, _ = best_of(lambda: [semopy_fit(a), semopy_fit(b)], args.repeat)
-    t_inv, inv = best_of(lambda: invariance(both, MODEL, "g", find_partial=False), args.repeat)
+    t_inv, inv = best_of(lambda: invariance(both, MODEL, "g", find_partial=False).to_frame(), args.repeat)
     t_conf, conf = best_of(lambda: cfa(both, MODEL, group="g", se=False), args.repeat)
     rows.append((f"configural step (2 groups x {args.n})", t_conf, t_sp,
                  f"chisq ours {conf.fit['chisq']:.3f} (semopy: per-group fits only)"))
     rows.append((f"configural -> strict, 4 models (2 x {args.n})", t_inv, t_sp,
                  "steps: " + ", ".join(f"{s} {c:.1f}" for s, c in zip(inv.step, inv.chisq))))
-    t_part, part = best_of(lambda: invariance(both, MODEL, "g"), max(1, args.repeat // 2))
+    t_part, part = best_of(lambda: invariance(both, MODEL, "g").to_frame(), max(1, args.repeat // 2))
     rows.append(("  ... with the partial-invariance search", t_part, t_sp,
                  "freed: " + ", ".join(part.loc[part.step == "partial_scalar", "freed"].fillna(""))))
 

@@ -35,17 +35,17 @@ def _best(fn, repeat):
 
 def main():
     yi, vi = _data(10_000, 1)
-    t_ours, ours = _best(lambda: random_effects(yi, vi, method="REML", test="knha"), 3)
+    t_ours, ours = _best(lambda: random_effects(yi=yi, vi=vi, method="REML", test="knha"), 3)
     t_sm, sm = _best(lambda: combine_effects(yi, vi, method_re="pm"), 3)
     print(f"k = 10,000  ours REML+knha: {t_ours * 1e3:8.1f} ms  (estimate {ours.estimate:.5f}, tau2 {ours.tau2:.5f})")
     print(f"            statsmodels PM: {t_sm * 1e3:8.1f} ms  (estimate {sm.mean_effect_re:.5f}, tau2 {sm.tau2:.5f})")
     print(f"            ratio ours / statsmodels: {t_ours / t_sm:.2f}")
-    t_pm, pm = _best(lambda: random_effects(yi, vi, method="PM"), 3)
+    t_pm, pm = _best(lambda: random_effects(yi=yi, vi=vi, method="PM"), 3)
     print(f"            ours PM (same estimator, plus CIs for tau2/I2/H2 and PI): {t_pm * 1e3:8.1f} ms, "
           f"ratio {t_pm / t_sm:.2f}; |tau2 difference| {abs(pm.tau2 - sm.tau2):.1e}")
 
     yi, vi = _data(1_000, 2)
-    r = random_effects(yi, vi, method="REML")
+    r = random_effects(yi=yi, vi=vi, method="REML")
     t_ours, loo = _best(lambda: leave_one_out(r), 3)
 
     def sm_loo():
@@ -62,7 +62,7 @@ def main():
     print(f"                         statsmodels PM loop:  {t_sm * 1e3:8.1f} ms")
     print(f"                         ratio ours / statsmodels: {t_ours / t_sm:.3f}")
     print(f"  max |difference| of leave-one-out estimates (REML vs PM, different estimators): "
-          f"{np.max(np.abs(loo['estimate'].to_numpy() - est)):.2e}")
+          f"{np.max(np.abs(loo.to_frame()['estimate'].to_numpy() - est)):.2e}")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ MUTATIONS = [
      "tests/test_references.py::test_bandura_scores_match_hand_formula_in_r", "magnitude threshold (>= -> >)"),
     ("mediation/causal.py", "q = np.quantile(x, [lo, hi])", "q = np.quantile(x, [lo * 1.2, hi])",
      "tests/test_causal.py::test_matches_large_simulation_r_reference", "causal CI lower quantile (2.5% -> 3%)"),
-    ("meta/univariate.py", "m = random_effects(yi, vi, mods=[group], data=dd, method=method, level=level)",
-     "m = random_effects(yi, vi, mods=[group], data=dd, method=\"DL\", level=level)",
+    ("meta/univariate.py", "m = random_effects(dd, yi, vi, mods=[group], method=method, test=test, ci_level=level)",
+     "m = random_effects(dd, yi, vi, mods=[group], method=\"DL\", test=test, ci_level=level)",
      "tests/test_meta.py::test_subgroup", "subgroup between-test tau^2 estimator (REML -> DL)"),
     # resampling, sensitivity, power and coverage references (tests/test_references_{resampling,sensitivity,simulation}.py)
     ("mediation/sensitivity.py", "rt[..., None] - rho * np.sqrt(", "rt[..., None] + rho * np.sqrt(",

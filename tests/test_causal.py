@@ -84,7 +84,7 @@ def test_linear_no_interaction_is_product_of_paths():
 
 
 def _within_mc(res, ref, n_ours, n_ref, effects=NONPROP, q_factor=1.0, wider_ref=False):
-    lo = (1 - res.level) / 2
+    lo = (1 - res.ci_level) / 2
     dens = np.exp(-0.5 * 1.959964 ** 2) / np.sqrt(2 * np.pi)
     for e in effects:
         r, ours = ref[e], res.table.loc[e]
@@ -151,7 +151,7 @@ def test_matches_large_simulation_r_reference(kind, inference, n_ours):
         assert abs(ours.ci_low - r["ci_low"]) < tol_q, (e, "low", ours.ci_low, r["ci_low"], tol_q)
         assert abs(ours.ci_high - r["ci_high"]) < tol_q, (e, "high", ours.ci_high, r["ci_high"], tol_q)
         # significance verdicts agree (all p here are far from 0.05: < 0.002 or > 0.14)
-        assert (ours.p_value < 0.05) == (r["p_value"] < 0.05), e
+        assert (ours.pvalue < 0.05) == (r["p_value"] < 0.05), e
 
 
 @pytest.mark.parametrize("kind", ["quasi_bayesian", "bootstrap"])
@@ -176,13 +176,13 @@ def test_r_reference_agrees_with_published_tables(kind):
 def test_result_table_and_determinism():
     a = _framing(outcome_model="logit", n_sims=300, seed=5).to_frame()
     b = _framing(outcome_model="logit", n_sims=300, seed=5).to_frame()
-    assert list(a.columns) == ["effect", "estimate", "ci_low", "ci_high", "p_value"]
+    assert list(a.columns) == ["effect", "estimate", "ci_low", "ci_high", "pvalue"]
     assert list(a["effect"]) == list(EFFECTS)
     assert a.to_csv() == b.to_csv()
     assert a.attrs["n"] == len(FRAMING) and a.attrs["n_sims"] == 300 and a.attrs["converged"]
     assert a.attrs["outcome_model"] == "logit" and a.attrs["inference"] == "quasi-bayesian"
     assert ((a["ci_low"] <= a["estimate"]) | a["effect"].str.startswith("prop")).all()
-    assert a["p_value"].between(0, 1).all()
+    assert a["pvalue"].between(0, 1).all()
     assert "ACME (average)" in repr(_framing(outcome_model="logit", n_sims=20, seed=1))
 
 
@@ -191,7 +191,7 @@ def test_pvalue_rule():
     res = _framing(outcome_model="probit", n_sims=500, seed=6)
     for e in NONPROP:
         x = res.draws[e]
-        assert res.table.loc[e, "p_value"] == min(1.0, 2 * min((x > 0).sum(), (x < 0).sum()) / x.size)
+        assert res.table.loc[e, "pvalue"] == min(1.0, 2 * min((x > 0).sum(), (x < 0).sum()) / x.size)
 
 
 def _sim(n=200, seed=0):

@@ -262,13 +262,13 @@ def test_bandura_magnitude_strength_and_generality():
     scores = pd.DataFrame([[np.nan if v is None else v for v in row] for row in ref["scores"]],
                           columns=ref["columns"])
     gen = generality(scores)
-    np.testing.assert_allclose(gen.loc[gen.statistic == "r", "value"], ref["r"], rtol=1e-10)
-    share = gen.loc[gen.statistic == "general_factor_share", "value"].item()
+    np.testing.assert_allclose(gen.loc[gen.quantity == "r", "value"], ref["r"], rtol=1e-10)
+    share = gen.loc[gen.quantity == "general_factor_share", "value"].item()
     assert share == pytest.approx(ref["general_factor_share"], rel=1e-10)
     # two domains: the first eigenvalue of a 2x2 correlation matrix is 1 + r exactly
     two = generality(scores[["a", "b"]].dropna())
-    r_ab = two.loc[two.statistic == "r", "value"].item()
-    assert two.loc[two.statistic == "general_factor_share", "value"].item() == pytest.approx((1 + r_ab) / 2, rel=1e-12)
+    r_ab = two.loc[two.quantity == "r", "value"].item()
+    assert two.loc[two.quantity == "general_factor_share", "value"].item() == pytest.approx((1 + r_ab) / 2, rel=1e-12)
 
 
 def test_jobs_ii_bundled_study_cleans():
@@ -278,3 +278,34 @@ def test_jobs_ii_bundled_study_cleans():
     raw = pd.read_csv("data/raw/jobs_ii/data.csv")
     assert (res.clean["work1"] == (raw["work1"] == "psyemp").astype(float)).all()
     np.testing.assert_array_equal(res.clean["job_seek"].to_numpy(), raw["job_seek"].to_numpy())
+
+
+def test_codebook_decides_ordinal_and_estimator_per_scale(tmp_path):
+    """Likert items with at most 7 categories are ordinal (WLSMV) unless the codebook says otherwise; a declared
+    cluster makes continuous scales MLR; an explicit estimator wins; an unknown cluster variable is named."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from efficacy.codebook import load_codebook
+    from efficacy.errors import CodebookError
+
+    src = Path(__file__).resolve().parents[1] / "data" / "raw" / "mastery_trial"
+    dst = tmp_path / "mastery_trial"
+    shutil.copytree(src, dst)
+    cb = load_codebook(dst / "codebook.yaml")
+    assert cb.scales["efficacy"].n_categories == 5 and cb.scales["efficacy"].is_ordinal
+    assert cb.estimator_for("efficacy") == "WLSMV"
+    assert not cb.scales["exercise_tasks"].is_ordinal and cb.estimator_for("exercise_tasks") == "ML"
+    doc = yaml.safe_load((dst / "codebook.yaml").read_text())
+    doc["scales"]["efficacy"]["ordinal"] = False
+    doc["scales"]["outcome_exp"]["estimator"] = "MLM"
+    doc["cluster"] = next(v for v in doc["variables"] if v != doc.get("id"))
+    (dst / "codebook.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    cb = load_codebook(dst / "codebook.yaml")
+    assert cb.estimator_for("efficacy") == "MLR" and cb.estimator_for("outcome_exp") == "MLM"
+    doc["cluster"] = "classroom"
+    (dst / "codebook.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(CodebookError, match="cluster.*classroom"):
+        load_codebook(dst / "codebook.yaml")

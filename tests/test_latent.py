@@ -66,7 +66,7 @@ def _check_against(res, ref):
     est = res.estimates.set_index("name")
     assert set(lav) == set(est.index)
     for name, e in lav.items():
-        assert_allclose(est.loc[name, "est"], e["est"], rtol=RTOL, err_msg=name)
+        assert_allclose(est.loc[name, "estimate"], e["est"], rtol=RTOL, err_msg=name)
         assert_allclose(est.loc[name, "se"], e["se"], rtol=RTOL, err_msg=name)
         assert_allclose(est.loc[name, "std_all"], e["std_all"], rtol=RTOL, atol=1e-8, err_msg=name)
 
@@ -83,7 +83,7 @@ def test_matches_lavaan_mastery(mastery, key, missing, covs):
     res = latent_mediation(mastery, "treat", ITEMS, "behavior", covariates=covs, missing=missing, n_boot=0)
     assert isinstance(res, LatentMediationResult)
     assert res.converged and res.proper and res.reason == ""
-    assert res.ci == "delta"
+    assert res.ci_method == "delta"
     _check_against(res, MASTERY[key])
     assert res.n == MASTERY[key]["fit"]["n"]
 
@@ -129,9 +129,9 @@ def test_bootstrap_deterministic_and_tidy(mastery):
 
 
 def test_bca_interval(mastery):
-    res = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=300, ci="bca", seed=2)
-    pct = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=300, ci="percentile", seed=2)
-    assert res.ci == "bca"
+    res = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=300, ci_method="bca", seed=2)
+    pct = latent_mediation(mastery, "treat", ITEMS, "behavior", n_boot=300, ci_method="percentile", seed=2)
+    assert res.ci_method == "bca"
     lo, hi = res.indirect_ci
     assert np.isfinite([lo, hi]).all() and lo < res.indirect < hi
     assert res.indirect_ci != pct.indirect_ci                # BCa adjusts the percentile levels
@@ -177,15 +177,15 @@ def test_fiml_drops_rows_with_missing_covariate(mastery):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(mediator_items=["se1", "nope"]), "nope"),
-    (dict(mediator_items=["se1"]), "at least two items"),
+    (dict(m=["se1", "nope"]), "nope"),
+    (dict(m=["se1"]), "at least two items"),
     (dict(y="se1"), "two roles"),
-    (dict(ci="normal"), "bootstrap interval"),
+    (dict(ci_method="normal"), "bootstrap interval"),
     (dict(missing="pairwise"), "missing-data method"),
     (dict(outcome_items=["se1"]), "latent outcome"),
 ])
 def test_bad_input(mastery, kwargs, match):
-    args = dict(data=mastery, x="treat", mediator_items=ITEMS, y="behavior", n_boot=0)
+    args = dict(data=mastery, x="treat", m=ITEMS, y="behavior", n_boot=0)
     args.update(kwargs)
     with pytest.raises(DataError, match=match):
         latent_mediation(**args)

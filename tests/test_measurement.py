@@ -28,7 +28,7 @@ def test_htmt_bootstrap_deterministic_and_covers(hs):
     a = htmt(hs, REF["scales"], n_boot=300, seed=3).to_frame()
     b = htmt(hs, REF["scales"], n_boot=300, seed=3).to_frame()
     pd.testing.assert_frame_equal(a, b)
-    assert (a.ci_low < a.htmt).all() and (a.htmt < a.ci_high).all()
+    assert (a.ci_low < a.estimate).all() and (a.estimate < a.ci_high).all()
 
 
 def test_htmt_bad_input(hs):
@@ -102,10 +102,10 @@ def _check_fit(fit, ref, keys=None):
 
 def _check_estimates(est, ref_rows):
     ref = pd.DataFrame(ref_rows)
-    ref = ref[ref.op.isin(["=~", "~", "~~", "~1"])]
+    ref = ref[ref.op.isin(["=~", "~", "~~", "~1"])].rename(columns={"est": "estimate"})  # lavaan's est
     m = ref.merge(est, on=["lhs", "op", "rhs", "group"], how="left", suffixes=("_r", ""))
-    assert m["est"].notna().all()
-    assert_allclose(m["est"], m["est_r"], rtol=1e-3, atol=1e-5)
+    assert m["estimate"].notna().all()
+    assert_allclose(m["estimate"], m["estimate_r"], rtol=1e-3, atol=1e-5)
     assert_allclose(m["se"], m["se_r"], rtol=2e-3, atol=1e-5)
     assert_allclose(m["std_all"], m["std_all_r"], rtol=1e-3, atol=1e-5)
     assert_allclose(m["ci_low"], m["ci.lower"], rtol=2e-3, atol=1e-4)
@@ -165,7 +165,9 @@ def test_invariance_matches_lavaan(hs_school):
     from efficacy.measurement import INVARIANCE_COLUMNS, invariance
 
     ref = _ref("measurement_invariance_holzinger.json")
-    tab = invariance(hs_school, HS_SCALES, "school")
+    res = invariance(hs_school, HS_SCALES, "school")
+    tab = res.to_frame()
+    assert res.highest == "strict" and res.group == "school"
     assert list(tab.columns) == INVARIANCE_COLUMNS
     assert list(tab.step) == ["configural", "metric", "scalar", "strict"]
     assert_allclose(tab.chisq, [115.851, 124.044, 164.103, 181.511], rtol=1e-3)  # issue #4's numbers
@@ -187,7 +189,9 @@ def test_invariance_partial_scalar_frees_x3_x7(hs_school):
     from efficacy.measurement import invariance
 
     ref = _ref("measurement_invariance_holzinger.json")["partial_scalar"]["fit"]
-    tab = invariance(hs_school, HS_SCALES, "school", cutoffs={"combine": "cfi"})
+    res = invariance(hs_school, HS_SCALES, "school", cutoffs={"combine": "cfi"})
+    tab = res.to_frame()
+    assert res.highest == "strict" and res.decisions["scalar"] == "not invariant"
     assert list(tab.step) == ["configural", "metric", "scalar", "partial_scalar", "strict"]
     assert tab.decision.iloc[2] == "not invariant"
     part = tab.iloc[3]
@@ -198,9 +202,10 @@ def test_invariance_partial_scalar_frees_x3_x7(hs_school):
 
 
 def test_invariance_bad_input(hs_school):
-    from efficacy.measurement import MeasurementError, invariance
+    from efficacy.errors import DataError
+    from efficacy.measurement import invariance
 
-    with pytest.raises(MeasurementError, match="nogroup"):
+    with pytest.raises(DataError, match="column 'nogroup': no such column"):
         invariance(hs_school, HS_SCALES, "nogroup")
     with pytest.raises(ValueError, match="step"):
         invariance(hs_school, HS_SCALES, "school", levels=("configural", "weak"))
@@ -283,9 +288,10 @@ def test_poorly_scaled_items_give_lavaan_fit_and_rescaled_estimates(hs_school):
     _check_fit(res.fit, ref["fit"], keys=["chisq", "df", "cfi", "tli", "rmsea", "srmr"])
     base = cfa(hs_school, ref["source"]["model"]).estimates.set_index(["lhs", "op", "rhs"])
     est = res.estimates.set_index(["lhs", "op", "rhs"])
-    assert_allclose(est.loc[("visual", "~~", "visual"), "est"], 1e4 * base.loc[("visual", "~~", "visual"), "est"],
+    assert_allclose(est.loc[("visual", "~~", "visual"), "estimate"],
+                    1e4 * base.loc[("visual", "~~", "visual"), "estimate"],
                     rtol=1e-6)
-    assert_allclose(est.loc[("textual", "=~", "x5"), "est"], 100 * base.loc[("textual", "=~", "x5"), "est"],
+    assert_allclose(est.loc[("textual", "=~", "x5"), "estimate"], 100 * base.loc[("textual", "=~", "x5"), "estimate"],
                     rtol=1e-6)
     assert_allclose(est["std_all"], base.loc[est.index, "std_all"], rtol=1e-6, atol=1e-9)
 
@@ -298,7 +304,7 @@ def test_se_false_gives_the_same_fit_without_standard_errors(hs_school):
     assert quick.converged and quick.proper
     assert_allclose([quick.fit[k] for k in ("chisq", "cfi", "rmsea", "loglik")],
                     [full.fit[k] for k in ("chisq", "cfi", "rmsea", "loglik")], rtol=1e-10)
-    assert_allclose(quick.estimates["est"], full.estimates["est"], rtol=1e-10, atol=1e-12)
+    assert_allclose(quick.estimates["estimate"], full.estimates["estimate"], rtol=1e-10, atol=1e-12)
     free = quick.estimates["free"] > 0
     assert quick.estimates.loc[free, "se"].isna().all() and full.estimates.loc[free, "se"].gt(0).all()
 

@@ -46,7 +46,7 @@ def test_jobs_matches_lavaan_delta(jobs):
 
 def test_jobs_bootstrap_within_mc_error(jobs):
     res = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=2000, seed=3,
-                  ci="percentile")
+                  ci_method="percentile")
     ind = res.to_frame().set_index("effect").loc["indirect"]
     assert_allclose(ind["boot_se"], FIX["boot"]["ind_se"], rtol=0.08)
     assert_allclose([ind["ci_low"], ind["ci_high"]], FIX["boot"]["ind_perc"], atol=0.004)
@@ -167,7 +167,7 @@ def test_compare_models_matches_lavaan(jobs):
     from efficacy.mediation import compare_models
 
     ref = json.loads((REF / "mediation_models_jobs.json").read_text())
-    t = compare_models(jobs, "treat", "job_seek", "depress2", covariates=COVS).set_index("model")
+    t = compare_models(jobs, "treat", "job_seek", "depress2", covariates=COVS).to_frame().set_index("model")
     for name in ("full_mediation", "full_reverse_mediation"):
         assert_allclose(t.loc[name, "chisq"], ref[name]["chisq"], rtol=1e-4)
         assert t.loc[name, "df"] == ref[name]["df"]
@@ -214,7 +214,7 @@ def test_parallel_mediators_match_lavaan(jobs):
 def test_montecarlo_ci(jobs):
     """Preacher & Selig (2012): linear paths give the normal CI up to MC error; deterministic by seed."""
     mc = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=40000,
-                 ci="montecarlo", seed=1).to_frame().set_index("effect")
+                 ci_method="montecarlo", seed=1).to_frame().set_index("effect")
     dl = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=0
                  ).to_frame().set_index("effect")
     assert (mc["ci_method"] == "montecarlo").all()
@@ -226,7 +226,7 @@ def test_montecarlo_ci(jobs):
     assert_allclose(ind_mc["boot_se"], ind_dl["se"], rtol=0.05)
     assert ind_mc["ci_low"] < ind_mc["estimate"] < ind_mc["ci_high"]
     again = mediate(jobs, "treat", "job_seek", "depress2", covariates=COVS, n_boot=40000,
-                    ci="montecarlo", seed=1).to_frame()
+                    ci_method="montecarlo", seed=1).to_frame()
     pd.testing.assert_frame_equal(again, mc.reset_index())
 
 
@@ -257,7 +257,7 @@ def test_failed_resamples_are_counted_and_stated():
     _, df = _edge_data()
     df["c"] = np.r_[1.0, np.zeros(len(df) - 1)]  # resamples without row 0 have a constant covariate
     for ci in ("bca", "percentile"):
-        res = mediate(df, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, ci=ci)
+        res = mediate(df, "x", "m", "y", covariates=["c"], n_boot=200, seed=1, ci_method=ci)
         t = res.to_frame()
         assert res.n_boot_failed == res.n_boot - res.n_boot_valid > 0
         assert (t["n_boot_failed"] == res.n_boot_failed).all()
@@ -330,7 +330,7 @@ def test_moderated_bootstrap_se_within_mc_error_of_lavaan(jobs, key, model):
     res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=model,
                               covariates=["sex", "age"], n_boot=2000, seed=11)
     t = _mod_rows(res)
-    assert res.n_boot_valid == 2000 and res.ci == "percentile"
+    assert res.n_boot_valid == 2000 and res.ci_method == "percentile"
     for lab, r in f["boot"]["est"].items():
         assert_allclose(t.loc[lab, "boot_se"], r["se"], rtol=0.10, err_msg=lab)
         width = r["ci_upper"] - r["ci_lower"]
@@ -340,12 +340,12 @@ def test_moderated_bootstrap_se_within_mc_error_of_lavaan(jobs, key, model):
 
 def test_moderated_ci_types_values_and_determinism(jobs):
     kw = dict(covariates=["sex", "age"], n_boot=300, seed=5)
-    a = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci="bca", **kw)
+    a = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci_method="bca", **kw)
     pd.testing.assert_frame_equal(a.to_frame(),
                                   moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard",
-                                                      ci="bca", **kw).to_frame())
+                                                      ci_method="bca", **kw).to_frame())
     for ci in ("bca", "percentile", "montecarlo"):
-        r = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci=ci, **kw)
+        r = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", ci_method=ci, **kw)
         t = r.to_frame()
         assert (t["ci_method"] == ci).all() and (t["ci_low"] < t["estimate"]).all()
         assert (t["estimate"] < t["ci_high"]).all()
@@ -360,9 +360,9 @@ def test_moderated_ci_types_values_and_determinism(jobs):
 
 
 def test_moderated_bad_input(jobs):
-    with pytest.raises(ValueError, match="moderator w column 'nope' is not in the data"):
+    with pytest.raises(ValueError, match="column 'nope': no such column in the data \\(given as moderator w\\)"):
         moderated_mediation(jobs, "treat", "job_seek", "depress2", "nope", n_boot=0)
-    with pytest.raises(ValueError, match="covariate column 'age \\+ sex'"):
+    with pytest.raises(ValueError, match="column 'age \\+ sex': no such column in the data \\(given as covariate\\)"):
         moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", covariates=["age + sex"],
                             n_boot=0)
     with pytest.raises(ValueError, match="must be a column name"):
@@ -397,7 +397,7 @@ def test_stage_moderated_mediation_table():
     cb = load_codebook(ROOT / "data/raw/jobs_ii")
     clean = clean_study(ROOT / "data/raw/jobs_ii").clean
     cb = dataclasses.replace(cb, design=dataclasses.replace(cb.design, moderator="econ_hard"))
-    t = _moderated_rows(clean, cb, model=14, n_boot=200, ci="percentile", seed=3)
+    t = _moderated_rows(clean, cb, model=14, n_boot=200, ci_method="percentile", seed=3)
     cont = t[t.reason.isna() | (t.reason == "")]
     direct = moderated_mediation(clean, cb.design.treatment, "job_seek", "depress2", "econ_hard", model=14,
                                  covariates=[c for c in cb.design.covariates if c != "econ_hard"],
@@ -431,7 +431,7 @@ def test_verdict_reports_the_index_of_moderated_mediation():
     cb = load_codebook(ROOT / "data/raw/jobs_ii")
     clean = clean_study(ROOT / "data/raw/jobs_ii").clean
     cb = dataclasses.replace(cb, design=dataclasses.replace(cb.design, moderator="econ_hard"))
-    out = run_stage(clean, cb, n_boot=200, seed=1, n_sims=100, ci="percentile", moderated_model=7)
+    out = run_stage(clean, cb, n_boot=200, seed=1, n_sims=100, ci_method="percentile", moderated_model=7)
     text = out["verdict"].text[0]
     idx = out["moderated_mediation"].query("effect == 'index'").iloc[0]
     assert "Moderated mediation: job_seek -> depress2 by `econ_hard` (PROCESS model 7)" in text

@@ -66,16 +66,16 @@ def test_che_matches_rma_mv_and_clubsandwich(sens, name, i):
     close(fit.logLik, rec["logLik"])
     close(t["estimate"], rec["coef"])
     close(t["se"], rec["se"])
-    close(t["zval"], rec["zval"])
-    close(t["pval"], rec["pval"])
+    close(t["statistic"], rec["zval"])
+    close(t["pvalue"], rec["pval"])
     close(t["ci_low"], rec["ci_lb"])
     close(t["ci_high"], rec["ci_ub"])
-    close([fit.QE, fit.QE_pval], [rec["QE"], rec["QEp"]])
+    close([fit.QE, fit.QE_pvalue], [rec["QE"], rec["QEp"]])
     cr2 = rec["CR2"]
     close(t["se_cr2"], cr2["se"])
-    close(t["tval_cr2"], cr2["tstat"])
+    close(t["statistic_cr2"], cr2["tstat"])
     close(t["df_cr2"], cr2["df"])
-    close(t["pval_cr2"], cr2["pval"])
+    close(t["pvalue_cr2"], cr2["pval"])
     close(t["ci_low_cr2"], cr2["ci_lb"])
     close(t["ci_high_cr2"], cr2["ci_ub"])
     close(fit.vcov_cr2, np.atleast_2d(cr2["vcov"]))
@@ -117,8 +117,8 @@ def test_r_zero_is_three_level():
     """With r = 0 the CHE model is the three-level model (efficacy.meta.three_level)."""
     _, d = FIX["konstantopoulos"]
     a = che(d, "yi", "vi", "study", "esid", r=0.0, mods="yc")
-    b = three_level("yi", "vi", "study", "esid", data=d, mods=["yc"], robust=True)
-    cols = ["estimate", "se", "se_cr2", "df_cr2", "pval_cr2"]
+    b = three_level(d, "yi", "vi", "study", "esid", mods=["yc"], robust=True)
+    cols = ["estimate", "se", "se_cr2", "df_cr2", "pvalue_cr2"]
     assert_allclose(a.coef_table[cols], b.coef_table[cols], rtol=1e-6)
 
 
@@ -128,7 +128,7 @@ def test_blockwise_cr2_equals_dense(sens):
     fit = sens["assink", "deltype"][0.6]
     s1, s2 = fit.sigma2
     st = d["study"].to_numpy()
-    Phi = impute_covariance(d["vi"], st, 0.6) + s1 * (st[:, None] == st[None, :]) + s2 * np.eye(len(d))
+    Phi = impute_covariance(vi=d["vi"], study=st, r=0.6) + s1 * (st[:, None] == st[None, :]) + s2 * np.eye(len(d))
     X = np.column_stack([np.ones(len(d)), d["deltype"] == "general", d["deltype"] == "overt"]).astype(float)
     W = np.linalg.inv(Phi)
     e = d["yi"].to_numpy() - X @ fit.coef_table["estimate"].to_numpy()
@@ -138,11 +138,11 @@ def test_blockwise_cr2_equals_dense(sens):
 
 
 def test_impute_covariance():
-    V = impute_covariance([0.04, 0.09, 0.01, 0.16], [1, 1, 2, 1], 0.5)
+    V = impute_covariance(vi=[0.04, 0.09, 0.01, 0.16], study=[1, 1, 2, 1], r=0.5)
     expect = np.array([[0.04, 0.03, 0, 0.04], [0.03, 0.09, 0, 0.06], [0, 0, 0.01, 0], [0.04, 0.06, 0, 0.16]])
     assert_allclose(V, expect, rtol=1e-14)
     d = pd.DataFrame({"v": [0.04, 0.09], "s": ["a", "a"]})
-    assert_allclose(impute_covariance("v", "s", 0.2, data=d)[0, 1], 0.2 * 0.06)
+    assert_allclose(impute_covariance(d, "v", "s", r=0.2)[0, 1], 0.2 * 0.06)
 
 
 def test_missing_values_dropped():
@@ -189,5 +189,5 @@ def test_other_bad_input():
     d["vi"] = [0.01, 0.0, 0.01, 0.02]
     with pytest.raises(DataError, match="positive"):
         che(d)
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(DataError, match="column .effect.: no such column"):
         che(d, yi="effect")

@@ -42,14 +42,14 @@ def test_singular_item_covariance_in_omega():
 
 
 def test_meta_with_k2_and_tau2_at_zero():
-    res = random_effects([0.3, 0.31], [0.01, 0.012], method="REML")
+    res = random_effects(yi=[0.3, 0.31], vi=[0.01, 0.012], method="REML")
     assert res.k == 2 and res.tau2 == pytest.approx(0.0, abs=1e-8)
     assert np.isfinite(res.estimate) and res.ci_low < res.estimate < res.ci_high
 
 
 def test_meta_rejects_bad_variances_with_the_row():
     with pytest.raises(ValueError, match=r"(?i)row|study|vi"):
-        random_effects([0.3, 0.2, 0.1], [0.01, -0.02, 0.01])
+        random_effects(yi=[0.3, 0.2, 0.1], vi=[0.01, -0.02, 0.01])
 
 
 # ---------------------------------------------------------------- through the public API of other modules

@@ -51,3 +51,32 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(exe), "validate", str(ROOT / "data/raw/jobs_ii")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "jobs_ii: OK" in proc.stdout
+
+
+def test_wheel_installs_the_library_with_its_schemas_and_templates(tmp_path):
+    """The wheel (pip wheel, what `python -m build` makes) holds every subpackage, the codebook schema and
+    the template, and `efficacy new-study` / `validate` work from it outside the repository."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                           str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("efficacy-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for sub in ("sem", "mediation", "meta", "plots"):
+        assert f"efficacy/{sub}/__init__.py" in names, sub
+    assert {"efficacy/schemas/codebook.schema.yaml", "efficacy/templates/codebook.yaml"} <= names
+    site = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}
+    code = ("import efficacy, sys; from efficacy.cli import main; "
+            "assert efficacy.__file__.startswith(sys.argv[1]), efficacy.__file__; "
+            "sys.exit(main(['new-study', 'pilot']))")
+    proc = subprocess.run([sys.executable, "-c", code, str(site)], cwd=work, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "data/raw/pilot/codebook.yaml").read_text().strip()

@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose
 
 from efficacy import panel
 from efficacy.errors import EfficacyError
+from efficacy.errors import DataError
 from efficacy.panel import PanelError, within_person
 
 REF = Path(__file__).resolve().parent / "reference"
@@ -48,7 +49,7 @@ def test_within_person_matches_lme4(log_data, key):
     ref = load("panel_log.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = within_person(log_data, "person", "day", "eff", "beh", **LME4_CASES[key])
+        res = within_person(log_data, "eff", "beh", cluster="person", time="day", **LME4_CASES[key])
     eff = res.effects[res.effects["outcome"] == "beh"].set_index("term")
     fixed = pd.DataFrame(ref[key]["fixed"])
     fixed["term"] = fixed["term"].replace("(Intercept)", "Intercept")
@@ -68,7 +69,7 @@ def test_within_person_matches_lme4(log_data, key):
 
 def test_within_person_reverse_direction_matches_lme4(log_data):
     ref = load("panel_log.json")["eff_reml"]
-    res = within_person(log_data, "person", "day", "eff", "beh")
+    res = within_person(log_data, "eff", "beh", cluster="person", time="day")
     eff = res.effects[res.effects["outcome"] == "eff"].set_index("term")
     fixed = pd.DataFrame(ref["fixed"]).replace({"term": {"(Intercept)": "Intercept"}}).set_index("term")
     assert_allclose(eff.loc[fixed.index, "estimate"], fixed["est"], rtol=1e-4)
@@ -97,7 +98,7 @@ def test_within_person_matches_mixedlm_directly(log_data, reml):
     d = log_data.drop(index=log_data.index[::7]).reset_index(drop=True)
     dd = _direct_design(d)
     direct = smf.mixedlm("beh ~ xw + xb + yw", dd, groups=dd["person"]).fit(reml=reml, method=["lbfgs"])
-    res = within_person(d, "person", "day", "eff", "beh", reml=reml)
+    res = within_person(d, "eff", "beh", cluster="person", time="day", reml=reml)
     eff = res.effects[res.effects["outcome"] == "beh"]
     assert_allclose(eff["estimate"].to_numpy(), direct.fe_params.to_numpy(), rtol=1e-4)
     assert_allclose(eff["se"].to_numpy(), direct.bse_fe.to_numpy(), rtol=1e-4)
@@ -109,7 +110,7 @@ def test_within_person_matches_mixedlm_directly(log_data, reml):
 def test_within_and_between_can_differ_in_sign(log_data):
     # True model (panel.R): within-person eff_{t-1} -> beh_t is negative (-0.20 per SD of the
     # within part = -0.04 per eff unit), between persons positive (0.5 per 10 eff units = 0.05).
-    res = within_person(log_data, "person", "day", "eff", "beh")
+    res = within_person(log_data, "eff", "beh", cluster="person", time="day")
     e = res.effects.set_index(["outcome", "component"])
     w, b = e.loc[("beh", "within")], e.loc[("beh", "between")]
     assert w["ci_high"] < 0 < b["ci_low"]
@@ -123,39 +124,41 @@ def test_single_occasion_person_is_reported(log_data):
                           "beh": [3.0, 2.0], "age": [30, 40]})
     d = pd.concat([log_data, extra], ignore_index=True)
     with pytest.warns(UserWarning, match="2 person.*single occasion.*solo1"):
-        res = within_person(d, "person", "day", "eff", "beh")
+        res = within_person(d, "eff", "beh", cluster="person", time="day")
     assert res.n_single_occasion == 2
     assert any("single occasion" in w for w in res.warnings)
-    base = within_person(log_data, "person", "day", "eff", "beh")
+    base = within_person(log_data, "eff", "beh", cluster="person", time="day")
     assert_allclose(res.effects["estimate"], base.effects["estimate"], rtol=1e-8)
     with pytest.raises(PanelError, match="single occasion.*solo1"):
-        within_person(d, "person", "day", "eff", "beh", single="raise")
+        within_person(d, "eff", "beh", cluster="person", time="day", single="raise")
 
 
 def test_lag_time_versus_previous(log_data):
     # Remove day 3 of one person: lag='time' gives day 4 no lag, lag='previous' uses day 2.
     d = log_data[~((log_data["person"] == "p001") & (log_data["day"] == 3))]
-    rt = within_person(d, "person", "day", "eff", "beh", lag="time")
-    rp = within_person(d, "person", "day", "eff", "beh", lag="previous")
+    rt = within_person(d, "eff", "beh", cluster="person", time="day", lag="time")
+    rp = within_person(d, "eff", "beh", cluster="person", time="day", lag="previous")
     assert rp.n_obs["beh"] == rt.n_obs["beh"] + 1
 
 
 def test_within_person_bad_input(log_data):
     dup = pd.concat([log_data, log_data.iloc[[0]]])
     with pytest.raises(PanelError, match="two rows at the same time"):
-        within_person(dup, "person", "day", "eff", "beh")
+        within_person(dup, "eff", "beh", cluster="person", time="day")
     frac = log_data.assign(day=log_data["day"] + 0.5 * (log_data.index % 2))
     with pytest.raises(PanelError, match="integer occasion"):
-        within_person(frac, "person", "day", "eff", "beh")
-    with pytest.raises(PanelError, match="not in the data.*nope"):
-        within_person(log_data, "person", "day", "nope", "beh")
+        within_person(frac, "eff", "beh", cluster="person", time="day")
+    with pytest.raises(DataError, match="column 'nope': no such column in the data"):
+        within_person(log_data, "nope", "beh", cluster="person", time="day")
+    with pytest.raises(TypeError, match="use cluster, not person"):
+        within_person(log_data, "eff", "beh", person="person", time="day")
     with pytest.raises(EfficacyError, match="same column"):
-        within_person(log_data, "person", "day", "eff", "eff")
+        within_person(log_data, "eff", "eff", cluster="person", time="day")
     one_each = log_data.groupby("person").head(1)
     with pytest.raises(PanelError, match="too few lagged pairs"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            within_person(one_each, "person", "day", "eff", "beh")
+            within_person(one_each, "eff", "beh", cluster="person", time="day")
 
 
 # --------------------------------------------------------------------------- CLPM / RI-CLPM bad input (no engine needed)
@@ -179,7 +182,7 @@ def test_wave_columns_checked():
     d = pd.DataFrame(np.random.default_rng(1).normal(size=(50, 6)), columns=["x1", "x2", "x3", "y1", "y2", "y3"])
     with pytest.raises(PanelError, match="more than once.*x3"):
         panel.riclpm(d, ["x1", "x2", "x3"], ["y1", "y2", "x3"])
-    with pytest.raises(PanelError, match="not in the data.*y9"):
+    with pytest.raises(DataError, match="column 'y9': no such column in the data"):
         panel.riclpm(d, ["x1", "x2", "x3"], ["y1", "y2", "y9"])
     with pytest.raises(PanelError, match="clash.*RIx"):
         panel.riclpm(d.rename(columns={"x1": "RIx"}), ["RIx", "x2", "x3"], ["y1", "y2", "y3"])
@@ -255,12 +258,12 @@ def test_lagged_paths_match_lavaan(fitted, fx, model):
     r = ref.loc[keys]
     assert_allclose(lag["estimate"], r["est"], rtol=1e-3, atol=1e-6)
     assert_allclose(lag["se"], r["se"], rtol=1e-3)
-    assert_allclose(lag["std_estimate"], r["std_all"], rtol=1e-3, atol=1e-6)
+    assert_allclose(lag["std_all"], r["std_all"], rtol=1e-3, atol=1e-6)
     assert_allclose(lag["ci_low"], r["ci_low"], rtol=1e-3, atol=1e-5)
     assert_allclose(lag["ci_high"], r["ci_high"], rtol=1e-3, atol=1e-5)
     # the cross_lagged table has the columns the issue asks for
     cl = res.cross_lagged
-    assert {"direction", "from_wave", "to_wave", "estimate", "se", "std_estimate", "ci_low",
+    assert {"direction", "from_wave", "to_wave", "estimate", "se", "std_all", "ci_low",
             "ci_high"} <= set(cl.columns)
     assert set(cl["direction"]) == {"x->y", "y->x"} and (cl["to_wave"] == cl["from_wave"] + 1).all()
 
@@ -276,14 +279,14 @@ def test_variance_parts_match_lavaan(fitted, fx, model):
         keys = [("RIx", "~~", "RIx"), ("RIy", "~~", "RIy"), ("RIx", "~~", "RIy")]
         assert_allclose(b["estimate"], ref.loc[keys, "est"], rtol=1e-3)
         assert_allclose(b["se"], ref.loc[keys, "se"], rtol=1e-3)
-        assert_allclose(b["std_estimate"], ref.loc[keys, "std_all"], rtol=1e-3)
+        assert_allclose(b["std_all"], ref.loc[keys, "std_all"], rtol=1e-3)
     else:
         assert res.between.empty
     w = res.within_covariances
     keys = [(f"wx{t}", "~~", f"wy{t}") for t in range(1, 5)]
     assert_allclose(w["estimate"], ref.loc[keys, "est"], rtol=1e-3)
     assert_allclose(w["se"], ref.loc[keys, "se"], rtol=1e-3)
-    assert_allclose(w["std_estimate"], ref.loc[keys, "std_all"], rtol=1e-3)
+    assert_allclose(w["std_all"], ref.loc[keys, "std_all"], rtol=1e-3)
 
 
 @needs_sem
@@ -361,8 +364,8 @@ def test_riclpm_recovers_truth_and_clpm_is_biased():
     comp = panel.compare_panel_models(cl, ri)
     assert comp.pvalue < 1e-6
     v = panel.temporal_order(ri)
-    assert v["temporal_order"] == "efficacy -> behaviour" and v["x_to_y_sign"] == "+"
-    assert panel.temporal_order(cl)["temporal_order"] == "both"  # the CLPM's misleading verdict
+    assert v.temporal_order == "efficacy -> behaviour" and v.x_to_y_sign == "+"
+    assert panel.temporal_order(cl).temporal_order == "both"  # the CLPM's misleading verdict
 
 
 # --------------------------------------------------------------------------- stage
@@ -438,7 +441,7 @@ def test_within_person_fits_bundled_weekly_panel(bundled_panel):
     """Regression: statsmodels' multi-optimiser fit raised LinAlgError on this study; each
     optimiser is now tried on its own and the one used is reported."""
     long = bundled_panel.long
-    r = within_person(long, "pid", "wave", "efficacy", "behavior")
+    r = within_person(long, "efficacy", "behavior", cluster="pid", time="wave")
     assert all(r.converged.values())
     eff = r.effects.set_index(["outcome", "component"])
     lo, hi = eff.loc[("behavior", "within"), ["ci_low", "ci_high"]]
@@ -465,4 +468,4 @@ def test_riclpm_recovers_bundled_weekly_panel_and_clpm_is_biased(bundled_panel):
     ri_xy = ri[ri["direction"] == "x->y"]
     assert (ri_xy["estimate"] > 0).all()
     # standardised within-person path near the true 0.25 (attenuated a little by item error)
-    assert 0.1 < ri_xy["std_estimate"].mean() < 0.4
+    assert 0.1 < ri_xy["std_all"].mean() < 0.4

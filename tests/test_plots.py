@@ -209,7 +209,7 @@ def test_sensitivity_curve_mastery(mastery_mediation, tmp_path):
     assert "via efficacy" in ax.get_ylabel() and "behavior" in ax.get_ylabel()
     plt.close(fig)
     with pytest.raises(ValueError, match="no rows"):
-        plots.sensitivity_curve(sens, outcome="adherent")  # binary outcome: not run
+        plots.sensitivity_curve(sens, y="adherent")  # binary outcome: not run
 
 
 def test_graph_layers_and_cycle():
@@ -231,7 +231,7 @@ def _text_of(fig):
 
 def test_path_diagram_mediation(mastery_mediation, tmp_path):
     med, cb = mastery_mediation
-    g = plots.mediation_graph(med["mediation"], treatment=cb.design.treatment)
+    g = plots.mediation_graph(med["mediation"], x=cb.design.treatment)
     assert g["nodes"] == ["treat", "efficacy", "behavior"]
     fig = plots.path_diagram(**g)
     save_and_check(fig, tmp_path / "path_mediation")
@@ -432,7 +432,7 @@ def test_mediation_graph_names_outcomes_not_drawn_and_keeps_small_effects_readab
     med = pd.DataFrame(rows, columns=["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"])
     med = pd.concat([med, pd.DataFrame({"outcome": ["work1"], "reason": ["binary outcome: see causal_mediation.csv"]})],
                     ignore_index=True)
-    g = plots.mediation_graph(med, treatment="treat")
+    g = plots.mediation_graph(med, x="treat")
     assert g["nodes"] == ["treat", "job_seek", "depress2"]
     assert "Indirect via job_seek: -0.016 [-0.041, 0.009]" in g["note"]
     assert "Not shown: work1: binary outcome: see causal_mediation.csv." in g["note"]
@@ -450,12 +450,13 @@ with SnakemakeApi() as api:
                         storage_settings=StorageSettings(), snakefile=Path("Snakefile"), workdir=Path("."))
     rules = {}
     for r in wapi._workflow.rules:
-        if not r.name.startswith("fig_"):
+        if not r.name.startswith(("fig_", "figures")):
             continue
         outs = []
-        for f in r.output:
+        for key, f in r.output.items():
             rep = f.flags.get("report")
-            outs.append({"path": str(f), "caption": None if rep is None else str(rep.caption.get_path_or_uri(secret_free=True)),
+            outs.append({"name": key, "path": str(f),
+                         "caption": None if rep is None else str(rep.caption.get_path_or_uri(secret_free=True)),
                          "category": None if rep is None else rep.category})
         rules[r.name] = {"output": outs, "log": [str(x) for x in r.log], "benchmark": str(r.benchmark or ""),
                          "params": {k: v for k, v in r.params.items()}}
@@ -478,30 +479,35 @@ def figure_rules():
 
 
 def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
-    """Fast check (no workflow run) of what the slow end-to-end test proves on real output: each fig_*
-    rule wraps its PNG in report() with an existing, non-empty caption, has a log and a benchmark,
-    draws a known figure kind, and summary.html lists that figure for its study or meta-analysis."""
+    """Fast check (no workflow run) of what the slow end-to-end test proves on real output: every figure of
+    every figure rule wraps its PNG in report() with an existing, non-empty caption, has a PDF beside it,
+    its rule has a log and a benchmark, draws a known figure kind, and summary.html lists that figure for
+    its study or meta-analysis. A study's figures are one job (rule `figures`; issue #22)."""
     import re
 
-    from efficacy.summary import META_FIGURES, STUDY_FIGURES
+    from efficacy.summary import CROSS_STUDY_FIGURES, META_FIGURES, STUDY_FIGURES
 
-    assert len(figure_rules) == 14, sorted(figure_rules)
+    kinds = {k for rule in figure_rules.values() for k in rule["params"]["figures"]}
+    assert kinds == set(plots.FIGURES) - {"power", "coverage"}, sorted(kinds)  # those two: simulation.smk
+    assert len(figure_rules["figures"]["params"]["figures"]) == 8
     study_stems = {s for s, _ in STUDY_FIGURES}
-    meta_stems = {s for s, _ in META_FIGURES}
+    meta_stems = {s for s, _ in META_FIGURES} | {s for s, _ in CROSS_STUDY_FIGURES}  # results/figures/
     for name, rule in figure_rules.items():
-        png = [o for o in rule["output"] if o["path"].endswith(".png")]
-        assert len(png) == 1 and png[0]["caption"], f"{name}: PNG not wrapped in report() with a caption"
-        assert png[0]["category"], f"{name}: no report category"
-        cap = Path(png[0]["caption"])
-        cap = cap if cap.is_absolute() else ROOT / cap
-        assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {cap}"
         assert rule["log"] and rule["benchmark"], name
-        kind = rule["params"]["kind"]
-        assert name == f"fig_{kind}" and kind in plots.FIGURES, f"{name}: unknown kind {kind}"
-        path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", png[0]["path"])  # drop wildcard constraints
-        stem = path.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
-        known = study_stems if path.startswith("results/{study}/") else meta_stems
-        assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
+        outputs = {o["name"]: o for o in rule["output"]}
+        assert len(outputs) == 2 * len(rule["params"]["figures"]), name
+        for kind in rule["params"]["figures"]:
+            png, pdf = outputs[f"{kind}_png"], outputs[f"{kind}_pdf"]
+            assert png["caption"] and png["category"], f"{name}/{kind}: PNG not a report() item with a caption"
+            assert pdf["path"] == png["path"].removesuffix(".png") + ".pdf"
+            cap = Path(png["caption"])
+            cap = cap if cap.is_absolute() else ROOT / cap
+            assert cap.name == f"fig_{kind}.rst", cap
+            assert cap.is_file() and len(cap.read_text(encoding="utf-8").split()) >= 15, f"{name}: caption {cap}"
+            path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", png["path"])  # drop wildcard constraints
+            stem = path.rsplit("/", 1)[1].removesuffix(".png").split("_{", 1)[0]
+            known = study_stems if path.startswith("results/{study}/") else meta_stems
+            assert stem in known, f"{name}: {stem} is not listed in summary.STUDY_FIGURES / META_FIGURES"
     # and the simulation figures (rule simulation_figures) are report items too
     sim = (ROOT / "workflow" / "rules" / "simulation.smk").read_text(encoding="utf-8")
     for png in ("power_curve.png", "coverage.png"):
@@ -511,12 +517,12 @@ def test_every_figure_rule_is_in_the_report_and_the_summary(figure_rules):
 def _cfa_tables():
     load = [("efficacy", f"se{i}", 0.7 + 0.01 * i) for i in range(1, 5)] + \
         [("self_esteem", f"rse{i}", 0.65 + 0.01 * i) for i in range(1, 4)]
-    est = pd.DataFrame([{"model": "joint", "lhs": f, "op": "=~", "rhs": it, "group": 1, "est": 1.0 if k in (0, 4)
+    est = pd.DataFrame([{"model": "joint", "lhs": f, "op": "=~", "rhs": it, "group": 1, "estimate": 1.0 if k in (0, 4)
                          else 0.9, "ci_low": 1.0 if k in (0, 4) else 0.8, "ci_high": 1.0 if k in (0, 4) else 1.0,
                          "std_all": s} for k, (f, it, s) in enumerate(load)]
                        + [{"model": "joint", "lhs": "efficacy", "op": "~~", "rhs": "self_esteem", "group": 1,
-                           "est": 0.1, "ci_low": -0.02, "ci_high": 0.22, "std_all": 0.34},
-                          {"model": "joint", "lhs": "se1", "op": "~~", "rhs": "se1", "group": 1, "est": 0.4,
+                           "estimate": 0.1, "ci_low": -0.02, "ci_high": 0.22, "std_all": 0.34},
+                          {"model": "joint", "lhs": "se1", "op": "~~", "rhs": "se1", "group": 1, "estimate": 0.4,
                            "ci_low": 0.3, "ci_high": 0.5, "std_all": 0.46}])
     fit = pd.DataFrame({"model": ["joint"], "chisq": [49.148], "df": [43], "cfi": [0.9975], "rmsea": [0.0154],
                         "srmr": [0.0292], "converged": [True], "proper": [True], "reason": [np.nan]})
@@ -572,9 +578,9 @@ def test_cfa_with_many_items_stacks_them_and_centres_each_factor(tmp_path):
     """weekly_panel's joint CFA shape: 5 factors x 4 items. Items are stacked (left to right layout,
     not 20 boxes squeezed into one row), each factor sits at the centre of its items, and the 10
     factor correlations are listed in the note instead of tangled arcs."""
-    rows = [{"model": "joint", "lhs": f"eff_w{w}", "op": "=~", "rhs": f"se{i}_w{w}", "est": 1.0, "ci_low": 0.9,
+    rows = [{"model": "joint", "lhs": f"eff_w{w}", "op": "=~", "rhs": f"se{i}_w{w}", "estimate": 1.0, "ci_low": 0.9,
              "ci_high": 1.1, "std_all": 0.8} for w in range(1, 6) for i in range(1, 5)]
-    rows += [{"model": "joint", "lhs": f"eff_w{a}", "op": "~~", "rhs": f"eff_w{b}", "est": 0.3, "ci_low": 0.2,
+    rows += [{"model": "joint", "lhs": f"eff_w{a}", "op": "~~", "rhs": f"eff_w{b}", "estimate": 0.3, "ci_low": 0.2,
               "ci_high": 0.4, "std_all": 0.5} for a in range(1, 6) for b in range(a + 1, 6)]
     g = plots.cfa_graph(pd.DataFrame(rows))
     assert g["orientation"] == "LR" and g["covariances"] is None
@@ -606,7 +612,7 @@ def test_latent_mediation_path(tmp_path):
                          "proper": True if model == "latent" else np.nan, "reason": np.nan})
     rows.append({"outcome": "adherent", "mediator": "efficacy", "reason": "binary outcome"})
     lat = pd.DataFrame(rows)
-    g = plots.latent_mediation_graph(lat, treatment="treat")
+    g = plots.latent_mediation_graph(lat, x="treat")
     assert g["nodes"] == ["treat", "efficacy", "behavior"] and g["latent"] == ["efficacy"]
     assert "Indirect via efficacy (latent): 9.28 [4.64, 13.92]" in g["note"]
     assert "Indirect via efficacy (sum score): 8.29 [4.14, 12.43]" in g["note"]
@@ -634,7 +640,7 @@ def test_invariance_figure_uses_the_configured_cutoffs(figure_rules, tmp_path):
     import yaml
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["measurement"]
-    opts = figure_rules["fig_invariance"]["params"]["options"]
+    opts = figure_rules["fig_invariance"]["params"]["figures"]["invariance"]["options"]
     assert opts == {"delta_cfi": cfg["delta_cfi"], "delta_rmsea": cfg["delta_rmsea"]}
     fig = plots.stage_figure("invariance", {"invariance": _invariance_df()}, delta_cfi=-0.002, delta_rmsea=0.03)
     titles = [ax.get_title() for ax in fig.axes]
@@ -642,3 +648,35 @@ def test_invariance_figure_uses_the_configured_cutoffs(figure_rules, tmp_path):
     cuts = [ln.get_xdata()[0] for ax in fig.axes[2:] for ln in ax.get_lines()]
     assert -0.002 in cuts and 0.03 in cuts and -0.010 not in cuts
     plt.close(fig)
+
+
+def test_one_failing_figure_does_not_lose_the_others(tmp_path, monkeypatch):
+    """The study's figure job draws every figure in one process: a figure that raises an unplanned error
+    becomes a placeholder naming it, the others are still written, and strict=True fails only afterwards."""
+    flow = pd.DataFrame({"step": [0, 1], "reason": ["raw data", "failed the attention check"],
+                         "excluded": [0, 7], "remaining": [100, 93]})
+    flow.to_csv(tmp_path / "flow.csv", index=False)
+    _invariance_df().to_csv(tmp_path / "inv.csv", index=False)
+    jobs = [("flow", {"flow": tmp_path / "flow.csv"}, tmp_path / "out" / "flow.png", {}),
+            ("invariance", {"invariance": tmp_path / "inv.csv"}, tmp_path / "out" / "invariance_g.png",
+             {"delta_cfi": -0.01, "delta_rmsea": 0.015})]
+    import efficacy.plots.stage as stage_mod
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a degenerate table")
+
+    monkeypatch.setattr(stage_mod, "invariance_plot", broken)
+    out = plots.render_stage_figures(jobs)
+    assert [o["kind"] for o in out] == ["flow", "invariance"]
+    assert out[0]["placeholder"] is None and out[0]["error"] is None
+    assert "ZeroDivisionError: a degenerate table" in out[1]["error"] == out[1]["placeholder"]
+    for o in out:
+        assert o["png"].stat().st_size > 0 and o["pdf"].stat().st_size > 0
+    for f in (tmp_path / "out").iterdir():
+        f.unlink()
+    from efficacy.errors import PlotError
+
+    with pytest.raises(PlotError, match="invariance"):
+        plots.render_stage_figures(jobs, strict=True)
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"flow.png", "flow.pdf", "invariance_g.png",
+                                                               "invariance_g.pdf"}

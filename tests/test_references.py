@@ -43,15 +43,15 @@ MEANS = ["m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"]
 def test_escalc_means_match_metafor(measure):
     """metafor::escalc(measure, m1i, sd1i, n1i, m2i, sd2i, n2i, data = dat.normand1999)."""
     data = pd.DataFrame(ES["escalc"]["data"]["normand"])
-    _check(escalc(measure, data, **{c: c for c in MEANS}), ES["escalc"][measure], measure)
+    _check(escalc(data, measure, **{c: c for c in MEANS}), ES["escalc"][measure], measure)
 
 
 def test_escalc_smd_from_t_matches_metafor():
     """metafor::escalc("SMD", ti, n1i, n2i); an F with one numerator df is t^2 (sign positive)."""
     data = pd.DataFrame(ES["escalc"]["data"]["ttab"])
-    _check(escalc("SMD", data, ti="ti", n1i="n1i", n2i="n2i"), ES["escalc"]["SMD_t"], "SMD from t")
+    _check(escalc(data, "SMD", ti="ti", n1i="n1i", n2i="n2i"), ES["escalc"]["SMD_t"], "SMD from t")
     pos = data["ti"] > 0
-    via_f = escalc("SMD", data[pos].assign(Fi=data["ti"] ** 2), Fi="Fi", n1i="n1i", n2i="n2i")
+    via_f = escalc(data[pos].assign(Fi=data["ti"] ** 2), "SMD", Fi="Fi", n1i="n1i", n2i="n2i")
     assert_allclose(via_f["yi"], _arr(ES["escalc"]["SMD_t"]["yi"])[pos.to_numpy()], rtol=RTOL)
 
 
@@ -59,16 +59,16 @@ def test_escalc_smd_from_t_matches_metafor():
 def test_escalc_correlations_match_metafor(measure):
     """metafor::escalc(measure, ri, ni, data = dat.molloy2014)."""
     data = pd.DataFrame(ES["escalc"]["data"]["molloy"])
-    _check(escalc(measure, data, ri="ri", ni="ni"), ES["escalc"][measure], measure)
+    _check(escalc(data, measure, ri="ri", ni="ni"), ES["escalc"][measure], measure)
 
 
 @pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
 def test_escalc_2x2_match_metafor_on_bcg(measure):
-    """metafor::escalc(measure, ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg), and the
+    """metafor::escalc(dat.bcg, measure, ai=tpos, bi=tneg, ci=cpos, di=cneg), and the
     same tables given as (ai, n1i, ci, n2i)."""
     bcg = pd.read_csv(ROOT / "data" / "literature" / "bcg.csv")
-    _check(escalc(measure, bcg, ai="tpos", bi="tneg", ci="cpos", di="cneg"), ES["escalc"]["bcg"][measure], measure)
-    _check(escalc(measure, ai=bcg["tpos"], n1i=bcg["tpos"] + bcg["tneg"], ci=bcg["cpos"],
+    _check(escalc(bcg, measure, ai="tpos", bi="tneg", ci="cpos", di="cneg"), ES["escalc"]["bcg"][measure], measure)
+    _check(escalc(measure=measure, ai=bcg["tpos"], n1i=bcg["tpos"] + bcg["tneg"], ci=bcg["cpos"],
                   n2i=bcg["cpos"] + bcg["cneg"]), ES["escalc"]["bcg"][measure + "_n"], measure + " n-form")
 
 
@@ -80,7 +80,7 @@ def test_escalc_zero_cells_match_metafor(measure, to, add):
     +-Inf, which metafor recodes to NA (and so must we)."""
     data = pd.DataFrame(ES["escalc"]["data"]["zero"])
     key = f"{measure}_{to}" + ("_add1" if add == 1.0 else "")
-    ours = escalc(measure, data, ai="ai", bi="bi", ci="ci", di="di", to=to, add=add)
+    ours = escalc(data, measure, ai="ai", bi="bi", ci="ci", di="di", to=to, add=add)
     _check(ours, ES["escalc"]["zero"][key], key)
 
 
@@ -129,11 +129,11 @@ def test_generality_matches_r():
     g = ES["generality"]
     scores = pd.DataFrame([_arr(row) for row in g["scores"]], columns=g["columns"])
     res = generality(scores)
-    r = res[res.statistic == "r"]
+    r = res[res.quantity == "r"]
     assert list(zip(r.scale_1, r.scale_2)) == [("a", "b"), ("a", "c"), ("b", "c")]
     assert_allclose(r["value"], g["r"], rtol=RTOL)        # pairs in the order ab, ac, bc
     assert r["n"].tolist() == g["n"]
-    share = res[res.statistic == "general_factor_share"].iloc[0]
+    share = res[res.quantity == "general_factor_share"].iloc[0]
     assert_allclose(share["value"], g["general_factor_share"], rtol=RTOL)
     assert share["n"] == g["n_complete"]
 
@@ -172,7 +172,7 @@ def test_mediate_reproduces_published_process_model4_on_tal_or():
 
 
 def test_mediate_montecarlo_ci_matches_semtools():
-    """mediate(ci = "montecarlo") vs semTools::monteCarloCI (Preacher & Selig 2012) on the lavaan fit of
+    """mediate(ci_method = "montecarlo") vs semTools::monteCarloCI (Preacher & Selig 2012) on the lavaan fit of
     the same model, 1e6 R draws (mediation_montecarlo.R -> mediation_montecarlo_talor.json).
 
     Both draw (a, b, c') from N(estimate, ML delta-method covariance) and take percentiles of a*b and
@@ -186,7 +186,7 @@ def test_mediate_montecarlo_ci_matches_semtools():
     ref = json.loads((REF / "mediation_montecarlo_talor.json").read_text())
     n_ours, n_ref = 200_000, ref["source"]["n_rep"]
     data = pd.read_csv(REF / "mediation_talor_data.csv")
-    t = mediate(data, "cond", "pmi", "reaction", n_boot=n_ours, ci="montecarlo", seed=1).to_frame()
+    t = mediate(data, "cond", "pmi", "reaction", n_boot=n_ours, ci_method="montecarlo", seed=1).to_frame()
     t = t.set_index("effect")
     k = np.sqrt(1 / n_ours + 1 / n_ref)
     for ours, theirs in [("indirect", "ind"), ("total", "total")]:

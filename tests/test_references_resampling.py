@@ -118,7 +118,7 @@ def latent_bca():
     mp.setattr(latent_mod, "bca_interval", cap)
     try:
         d = pd.read_csv(REF / "latent_mastery.csv")
-        res = latent_mediation(d, "treat", ITEMS, "behavior", covariates=["age"], n_boot=3000, ci="bca",
+        res = latent_mediation(d, "treat", ITEMS, "behavior", covariates=["age"], n_boot=3000, ci_method="bca",
                                seed=20261207, sum_score=False)
     finally:
         mp.undo()
@@ -173,7 +173,7 @@ def moderated_bca(jobs):
     mp.setattr(moderated_mod, "bca_interval", cap)
     try:
         res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=7,
-                                  covariates=["sex", "age"], n_boot=20000, ci="bca", seed=20261208)
+                                  covariates=["sex", "age"], n_boot=20000, ci_method="bca", seed=20261208)
     finally:
         mp.undo()
     return res, cap.calls[0]
@@ -218,7 +218,7 @@ def test_moderated_acceleration_matches_r_jackknife(moderated_bca):
 def test_moderated_percentile_matches_lavaan(jobs):
     """ci = "percentile" vs lavaan's boot.ci.type = "perc" (20,000 draws), within 4 MC SEs."""
     res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=7,
-                              covariates=["sex", "age"], n_boot=20000, ci="percentile", seed=7)
+                              covariates=["sex", "age"], n_boot=20000, ci_method="percentile", seed=7)
     ref = _load("moderated_jobs")
     for (_, row), key in zip(res.to_frame().iterrows(), MOD_EFFECTS):
         r = ref["effects"][key]
@@ -231,7 +231,7 @@ def test_moderated_montecarlo_matches_semtools(jobs):
     normal sampling distribution of the coefficients (ML covariance), so the same quantiles within MC error."""
     B = 400_000
     res = moderated_mediation(jobs, "treat", "job_seek", "depress2", "econ_hard", model=7,
-                              covariates=["sex", "age"], n_boot=B, ci="montecarlo", seed=11)
+                              covariates=["sex", "age"], n_boot=B, ci_method="montecarlo", seed=11)
     ref = _load("moderated_jobs")["montecarlo"]
     tab = res.to_frame()
     rows = tab[tab["effect"].isin(["conditional_indirect", "index"])]

@@ -54,7 +54,7 @@ def _power_at_published_n(cond, row, method, n_reps, n_boot, seed):
     n = FM["required_n"][row][cond]
     ab = FM["conditions"][cond]
     p = power_analysis(n, ab["a"], ab["b"], n_reps=n_reps, n_boot=n_boot, methods=(method,),
-                       seed=seed)["power"].iloc[0]
+                       seed=seed).to_frame()["power"].iloc[0]
     tol = Z * np.hypot(_se(0.8, n_reps), _se(0.8, FM_REPS[row])) + 0.2 / n
     return n, p, tol
 
@@ -92,8 +92,8 @@ def test_required_n_recovers_fritz_mackinnon_sobel_n():
     rounding to an integer and their own SE (1e5 replications)."""
     reps = 20000
     df = power_analysis([85, 95], 0.39, 0.39, n_reps=reps, n_boot=2, methods=("sobel",), seed=[24, 4])
-    n_star = required_n(df, target=0.8)["required_n"].iloc[0]
-    p = df.sort_values("n")["power"].to_numpy()
+    n_star = required_n(df, target=0.8).to_frame()["required_n"].iloc[0]
+    p = df.to_frame().sort_values("n")["power"].to_numpy()
     slope = (p[1] - p[0]) / 10
     t = (n_star - 85) / 10
     se_p = _se(0.8, reps) * np.hypot(1 - t, t)
@@ -156,7 +156,7 @@ def coverage():
     """coverage_study at n = 25, a = b = .39 (and its type-I cell a = .39, b = 0): 1000 replications of
     400 resamples, the R run's B."""
     return coverage_study(n=[25], a=0.39, b=0.39, n_reps=1000, n_boot=400, methods=("percentile", "bca"),
-                          seed=[24, 5]).set_index(["target", "method"])
+                          seed=[24, 5]).to_frame().set_index(["target", "method"])
 
 
 @pytest.mark.parametrize("target,cell", [("indirect", "indirect_n25"), ("type1", "type1_n25")])
@@ -185,7 +185,7 @@ def test_meta_coverage_matches_metafor_run(k):
     10,000 replications: |ours - R| <= 4 sqrt(p(1-p)/20000 + p(1-p)/10000) (0.010 at p = .90)."""
     ref = META["cells"][f"k{k}"]
     reps = 20000
-    df = meta_coverage(k=[k], mu=META["mu"], tau2=META["tau2"], n_reps=reps, seed=[24, 6]).set_index("method")
+    df = meta_coverage(k=[k], mu=META["mu"], tau2=META["tau2"], n_reps=reps, seed=[24, 6]).to_frame().set_index("method")
     for mth in ("DL-z", "DL-knha"):
         p_r = ref["coverage"][mth]
         tol = Z * np.hypot(_se(p_r, reps), _se(p_r, ref["reps"]))

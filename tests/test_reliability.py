@@ -62,7 +62,7 @@ def test_alpha_holzinger(hs, block, cols):
     # psych::alpha(HS[, cols]) - complete data, so Feldt n is the same in R and here
     ref, data = hs
     r = ref[block]
-    res = rel.cronbach_alpha(cols, data=data)
+    res = rel.cronbach_alpha(data, cols)
     assert res.n == r["nsub"] and res.k == r["k"]
     assert_allclose([res.alpha, res.std_alpha, res.mean_r], [r["raw_alpha"], r["std_alpha"], r["average_r"]],
                     atol=TOL)
@@ -82,7 +82,7 @@ def test_alpha_bfi_listwise(bfi):
     # psych::alpha(na.omit(agreeableness)): our default (listwise) gives the same numbers
     ref, data = bfi
     r = ref["alpha_agree_listwise"]
-    res = rel.cronbach_alpha(AGREE, data=data)
+    res = rel.cronbach_alpha(data, AGREE)
     assert res.n == r["n_complete"] == 2709
     assert_allclose([res.alpha, res.std_alpha, res.ci_low, res.ci_high],
                     [r["raw_alpha"], r["std_alpha"], _scalar(r["feldt_lower"]), _scalar(r["feldt_upper"])],
@@ -95,7 +95,7 @@ def test_alpha_bfi_pairwise_and_documented_feldt_difference(bfi):
     # pairwise n (2751), so our interval is wider; feeding psych's n to feldt_interval reproduces R.
     ref, data = bfi
     r = ref["alpha_agree_pairwise"]
-    res = rel.cronbach_alpha(AGREE, data=data, missing="pairwise")
+    res = rel.cronbach_alpha(data, AGREE, missing="pairwise")
     assert_allclose([res.alpha, res.std_alpha, res.mean_r], [r["raw_alpha"], r["std_alpha"], r["average_r"]],
                     atol=TOL)
     r_lo, r_hi = _scalar(r["feldt_lower"]), _scalar(r["feldt_upper"])
@@ -110,7 +110,7 @@ def test_item_analysis_bfi_pairwise(bfi):
     # psych::alpha(agreeableness)$item.stats / $alpha.drop (pairwise)
     ref, data = bfi
     r = ref["alpha_agree_pairwise"]
-    tab = rel.item_analysis(AGREE, data=data, missing="pairwise", response_range=(1, 6))
+    tab = rel.item_analysis(data, AGREE, missing="pairwise", response_range=(1, 6)).to_frame()
     assert tab["item"].tolist() == r["item_stats"]["item"]
     assert tab["n"].tolist() == r["item_stats"]["n"]
     assert_allclose(tab["mean"], r["item_stats"]["mean"], atol=TOL)
@@ -126,7 +126,7 @@ def test_item_analysis_bfi_pairwise(bfi):
 def test_item_analysis_holzinger(hs):
     ref, data = hs
     r = ref["alpha_x1_x9"]
-    tab = rel.item_analysis(data[[f"x{i}" for i in range(1, 10)]])
+    tab = rel.item_analysis(data[[f"x{i}" for i in range(1, 10)]]).to_frame()
     assert_allclose(tab["r_drop"], r["item_stats"]["r_drop"], atol=TOL)
     assert_allclose(tab["alpha_if_deleted"], r["alpha_drop"]["raw_alpha"], atol=TOL)
     assert tab["floor_pct"].isna().all()  # no response range given
@@ -137,9 +137,9 @@ def test_alpha_bootstrap_bca_close_to_feldt_and_deterministic(hs):
     # equivalent) Feldt bounds within MC + method error, and that a seed reproduces them.
     ref, data = hs
     cols = [f"x{i}" for i in range(1, 10)]
-    a = rel.cronbach_alpha(cols, data=data, ci_method="bootstrap", n_boot=1000, seed=7)
-    b = rel.cronbach_alpha(cols, data=data, ci_method="bootstrap", n_boot=1000, seed=7)
-    f = rel.cronbach_alpha(cols, data=data)
+    a = rel.cronbach_alpha(data, cols, ci_method="bootstrap", n_boot=1000, seed=7)
+    b = rel.cronbach_alpha(data, cols, ci_method="bootstrap", n_boot=1000, seed=7)
+    f = rel.cronbach_alpha(data, cols)
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
     assert a.ci_low < a.alpha < a.ci_high
     assert abs(a.ci_low - f.ci_low) < 0.03 and abs(a.ci_high - f.ci_high) < 0.03
@@ -166,7 +166,7 @@ def test_omega_total_compRelSEM_holzinger(hs, key):
     # semTools::compRelSEM(lavaan::cfa("f =~ ...", data = HS, std.lv = TRUE))
     ref, data = hs
     r = ref["cfa"][key]
-    res = rel.mcdonald_omega(r["items"], data=data, n_boot=0)
+    res = rel.mcdonald_omega(data, r["items"], n_boot=0)
     assert res.converged and res.proper
     assert_allclose(res.omega_total, r["omega"], atol=TOL)
     # lavaan's ML uses the divisor-N covariance: loadings scale by sqrt((N-1)/N)
@@ -178,7 +178,7 @@ def test_omega_total_compRelSEM_holzinger(hs, key):
 def test_omega_total_compRelSEM_bfi_listwise(bfi):
     ref, data = bfi
     r = ref["cfa"]["agree"]
-    res = rel.mcdonald_omega(AGREE, data=data, n_boot=0)
+    res = rel.mcdonald_omega(data, AGREE, n_boot=0)
     assert res.n == r["nobs"]
     assert_allclose(res.omega_total, r["omega"], atol=TOL)
 
@@ -210,8 +210,8 @@ def test_omega_h_bfi25(bfi):
 def test_omega_bootstrap_ci(hs):
     ref, data = hs
     cols = [f"x{i}" for i in range(4, 7)]
-    a = rel.mcdonald_omega(cols, data=data, n_boot=500, seed=11)
-    b = rel.mcdonald_omega(cols, data=data, n_boot=500, seed=11)
+    a = rel.mcdonald_omega(data, cols, n_boot=500, seed=11)
+    b = rel.mcdonald_omega(data, cols, n_boot=500, seed=11)
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
     assert a.ci_low < a.omega_total < a.ci_high
     assert a.n_boot_failed == 0
@@ -247,7 +247,7 @@ def test_icc_matches_psych(sf, hs, which):
     res = rel.icc(x)
     t = res.to_frame()
     assert t["type"].tolist() == r["type"]
-    for col, rcol in [("ICC", "ICC"), ("F", "F"), ("df1", "df1"), ("df2", "df2"), ("p", "p"),
+    for col, rcol in [("estimate", "ICC"), ("F", "F"), ("df1", "df1"), ("df2", "df2"), ("pvalue", "p"),
                       ("ci_low", "lower"), ("ci_high", "upper")]:
         assert_allclose(t[col], r[rcol], atol=TOL, err_msg=col)
 
@@ -263,9 +263,9 @@ def test_icc_matches_psych_lmer_default_on_complete_data(sf):
     # they carry the optimiser's error: 3.6e-6 relative in F on these data (measured). The
     # tolerance 2e-5 relative is 5x that and still far below any formula error (a wrong df or
     # divisor moves these values by > 1e-2).
-    assert_allclose(t["ICC"], r["ICC"], rtol=2e-5, atol=1e-6)
+    assert_allclose(t["estimate"], r["ICC"], rtol=2e-5, atol=1e-6)
     assert_allclose(t[["df1", "df2"]].to_numpy(float), np.c_[r["df1"], r["df2"]], rtol=0)
-    for col, rcol in [("F", "F"), ("p", "p"), ("ci_low", "lower"), ("ci_high", "upper")]:
+    for col, rcol in [("F", "F"), ("pvalue", "p"), ("ci_low", "lower"), ("ci_high", "upper")]:
         assert_allclose(t[col], r[rcol], rtol=2e-5, atol=1e-7, err_msg=col)
 
 
@@ -311,7 +311,7 @@ def test_disattenuated_correlation():
 def test_attenuation_table():
     rng = np.random.default_rng(0)
     s = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
-    t = rel.attenuation_table(s, {"a": 0.8, "b": 0.5, "c": np.nan})
+    t = rel.attenuation_table(s, {"a": 0.8, "b": 0.5, "c": np.nan}).to_frame()
     assert len(t) == 3
     row = t[(t.scale_x == "a") & (t.scale_y == "b")].iloc[0]
     assert_allclose(row.r, s["a"].corr(s["b"]))
@@ -345,9 +345,9 @@ def test_bad_input_gives_na_with_reason(case, pattern):
     for res in (rel.cronbach_alpha(d), rel.cronbach_alpha(d, ci_method="bootstrap", n_boot=50, seed=1),
                 rel.mcdonald_omega(d, n_boot=50, seed=1)):
         assert pattern in res.reason
-        vals = res.to_frame().set_index("statistic")["value"]
+        vals = res.to_frame().set_index("quantity")["value"]
         assert vals.drop(["n", "k"]).isna().all()
-    tab = rel.item_analysis(d)
+    tab = rel.item_analysis(d).to_frame()
     assert tab["r_drop"].isna().all() and tab["alpha_if_deleted"].isna().all()
 
 
@@ -356,8 +356,8 @@ def test_non_numeric_item_raises_clear_error():
     d["i1"] = ["a"] * len(d)
     with pytest.raises(DataError, match="i1"):
         rel.cronbach_alpha(d)
-    with pytest.raises(DataError, match="not in data"):
-        rel.cronbach_alpha(["i0", "nope"], data=_good())
+    with pytest.raises(DataError, match="column 'nope': no such column"):
+        rel.cronbach_alpha(_good(), ["i0", "nope"])
 
 
 def test_icc_bad_input():
@@ -369,7 +369,7 @@ def test_icc_bad_input():
 def test_repr_and_frames():
     res = rel.cronbach_alpha(_good())
     assert "alpha=" in repr(res)
-    assert set(res.to_frame()["statistic"]) >= {"alpha", "ci_low", "ci_high", "n", "k"}
+    assert set(res.to_frame()["quantity"]) >= {"alpha", "ci_low", "ci_high", "n", "k"}
     om = rel.mcdonald_omega(_good(), n_boot=0)
     assert "omega_total=" in repr(om)
 
@@ -441,7 +441,7 @@ def test_run_stage_tables():
     # retest: six ICC forms per group for the 3-wave measure
     rt = out["retest"]
     assert len(rt) == 18 and (rt.waves == 3).all()
-    assert_allclose(rt[(rt.group == "all") & (rt.type == "ICC3")].ICC.iloc[0],
+    assert_allclose(rt[(rt.group == "all") & (rt.type == "ICC3")].estimate.iloc[0],
                     rel.icc(d[["eff_w1", "eff_w2", "eff_w3"]])["ICC3"])
     # attenuation: pairs of scale scores with a reliability
     att = out["attenuation"]
@@ -500,7 +500,7 @@ def test_pingouin_cronbach_alpha_uses_raw_row_count(bfi):
 
     ref, data = bfi
     a_pg, ci_pg = pg.cronbach_alpha(data[AGREE], nan_policy="listwise")
-    ours = rel.cronbach_alpha(AGREE, data=data)
+    ours = rel.cronbach_alpha(data, AGREE)
     assert_allclose(a_pg, ours.alpha, atol=1e-12)
     assert_allclose(ci_pg, np.round(rel.feldt_interval(ours.alpha, len(data), 5), 3), atol=1e-12)
     assert ours.n == 2709
@@ -555,7 +555,7 @@ def test_two_items_alpha_but_no_omega():
     assert np.isfinite(a.alpha) and a.k == 2
     o = rel.mcdonald_omega(d, n_boot=10)
     assert np.isnan(o.omega_total) and "not identified" in o.reason
-    tab = rel.item_analysis(d)
+    tab = rel.item_analysis(d).to_frame()
     # psych's two-item alpha.drop: C[1,2] / C[2,2]
     c = d.cov().to_numpy()
     assert_allclose(tab["alpha_if_deleted"], [c[0, 1] / c[1, 1], c[0, 1] / c[0, 0]])

@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from efficacy.sem import SEMError, SEMResult, parse_model, sem
+from efficacy.errors import DataError
 
 REF = Path(__file__).resolve().parent / "reference"
 HS = json.loads((REF / "sem_hs1939.json").read_text(encoding="utf-8"))
@@ -67,10 +68,11 @@ def test_fit_measures_match_lavaan(fits, key):
 @pytest.mark.parametrize("key", sorted(CASES))
 def test_estimates_match_lavaan(fits, key):
     ref = pd.DataFrame(HS[key]["estimates"]).fillna({"rhs": ""}).set_index(["lhs", "op", "rhs"])
+    ref = ref.rename(columns={"est": "estimate"})  # lavaan's est is our estimate
     est = fits[key].estimates.set_index(["lhs", "op", "rhs"])
     assert set(ref.index) <= set(est.index)
     ours = est.loc[ref.index]
-    for c in ("est", "se", "std_all", "ci_low", "ci_high"):
+    for c in ("estimate", "se", "std_all", "ci_low", "ci_high"):
         assert_allclose(ours[c], ref[c], rtol=1e-3, atol=1e-5, err_msg=c)
 
 
@@ -87,7 +89,7 @@ def test_equality_labels_reduce_npar(hs):
     eq = sem(hs, "visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9", auto="cfa")
     assert eq.fit["npar"] == free.fit["npar"] - 1 and eq.fit["df"] == free.fit["df"] + 1
     e = eq.estimates.set_index(["lhs", "op", "rhs"])
-    assert e.loc[("visual", "=~", "x2"), "est"] == e.loc[("visual", "=~", "x3"), "est"]
+    assert e.loc[("visual", "=~", "x2"), "estimate"] == e.loc[("visual", "=~", "x3"), "estimate"]
     assert eq.fit["chisq"] >= free.fit["chisq"]
 
 
@@ -98,8 +100,10 @@ def test_parse_model():
 
 
 def test_bad_input(hs):
-    with pytest.raises(SEMError, match="not in the data.*nope"):
+    with pytest.raises(DataError, match="column 'nope': no such column in the data"):
         sem(hs, "f =~ x1 + x2 + nope")
+    with pytest.raises(DataError, match="did you mean 'x3'"):
+        sem(hs, "f =~ x1 + x2 + X3")
     with pytest.raises(SEMError, match="cannot parse"):
         sem(hs, "f := x1")
     with pytest.raises(SEMError, match="missing-data"):
@@ -117,7 +121,7 @@ def test_unidentified_model_is_flagged(hs):
 def test_to_frame_and_repr(fits):
     res = fits["cfa"]
     tab = res.to_frame()
-    assert list(tab.columns) == ["lhs", "op", "rhs", "group", "label", "free", "est", "se", "z", "pvalue",
+    assert list(tab.columns) == ["lhs", "op", "rhs", "group", "label", "free", "estimate", "se", "statistic", "pvalue",
                                  "ci_low", "ci_high", "std_all"]
     assert "chisq=85.306" in repr(res)
     assert res.vcov.shape == (21, 21)
@@ -144,8 +148,9 @@ def test_multigroup_matches_lavaan(hs, key):
     for k in FIT_KEYS + ("pvalue",):
         assert_allclose(res.fit[k], ref["fit"][k], rtol=1e-3, atol=1e-6, err_msg=k)
     r = pd.DataFrame(ref["estimates"]).fillna({"rhs": ""}).set_index(["lhs", "op", "rhs", "group"])
+    r = r.rename(columns={"est": "estimate"})
     ours = res.estimates.set_index(["lhs", "op", "rhs", "group"]).loc[r.index]
-    for c in ("est", "se", "std_all"):
+    for c in ("estimate", "se", "std_all"):
         assert_allclose(ours[c], r[c], rtol=1e-3, atol=1e-5, err_msg=c)
 
 

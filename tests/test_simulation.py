@@ -11,7 +11,7 @@ COLS = ["n", "a", "b", "reliability", "method", "power", "power_mcse", "n_reps"]
 
 
 def test_paths_match_ols():
-    x, m, y = simulate_mediation(60, 0.5, 0.3, 3, rng=0)
+    x, m, y = simulate_mediation(60, 0.5, 0.3, 3, seed=0)
     a, se_a, b, se_b = _paths(60, *_sums(x, m, y))
     for r in range(3):
         X = np.column_stack([np.ones(60), x[r]])
@@ -25,8 +25,8 @@ def test_paths_match_ols():
 
 
 def test_columns_mcse_and_determinism():
-    d1 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3)
-    d2 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3)
+    d1 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3).to_frame()
+    d2 = power_analysis([40, 80], 0.39, 0.39, n_reps=40, n_boot=100, seed=3).to_frame()
     assert list(d1.columns) == COLS
     pd.testing.assert_frame_equal(d1, d2)
     assert d1.to_csv(index=False) == d2.to_csv(index=False)
@@ -36,19 +36,24 @@ def test_columns_mcse_and_determinism():
 
 def test_chunking_identical():
     kw = dict(n=50, a=0.3, b=0.3, n_reps=30, n_boot=80, seed=11)
-    pd.testing.assert_frame_equal(power_analysis(chunk_size=7, **kw), power_analysis(chunk_size=30, **kw))
+    pd.testing.assert_frame_equal(power_analysis(chunk_size=7, **kw).to_frame(),
+                                  power_analysis(chunk_size=30, **kw).to_frame())
+    # a Generator seed: its stream decides the cells' streams, reproducibly
+    g1, g2 = (power_analysis(seed=np.random.default_rng(4), **{k: v for k, v in kw.items() if k != "seed"})
+              for _ in range(2))
+    pd.testing.assert_frame_equal(g1.to_frame(), g2.to_frame())
 
 
 def test_sobel_size_near_alpha_when_a_large():
     # b = 0, a huge: the Sobel test of a*b reduces to the Wald test of b, whose size is alpha
-    d = power_analysis(200, 2.0, 0.0, n_reps=2000, n_boot=2, methods=["sobel"], seed=5)
+    d = power_analysis(200, 2.0, 0.0, n_reps=2000, n_boot=2, methods=["sobel"], seed=5).to_frame()
     p, se = d["power"].iloc[0], d["power_mcse"].iloc[0]
     assert abs(p - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 2000)
 
 
 def test_power_increases_with_n_and_falls_with_unreliability():
     d = power_analysis([50, 150], 0.39, 0.39, reliability=[1.0, 0.5], n_reps=150, n_boot=150,
-                       methods=["percentile", "montecarlo"], seed=2)
+                       methods=["percentile", "montecarlo"], seed=2).to_frame()
     for (rel, mth), g in d.groupby(["reliability", "method"]):
         assert g.sort_values("n")["power"].is_monotonic_increasing
     full = d[d.reliability == 1.0].set_index(["n", "method"])["power"]
@@ -60,7 +65,7 @@ def test_required_n_interpolates_and_na():
     df = pd.DataFrame({"n": [50, 100, 50, 100], "a": 0.3, "b": 0.3, "reliability": 1.0,
                        "method": ["sobel", "sobel", "bca", "bca"], "power": [0.6, 0.9, 0.1, 0.2],
                        "power_mcse": 0.0, "n_reps": 10})
-    r = required_n(df).set_index("method")["required_n"]
+    r = required_n(df).to_frame().set_index("method")["required_n"]
     assert_allclose(r["sobel"], 50 + 0.2 / 0.3 * 50)
     assert np.isnan(r["bca"])
 
@@ -78,7 +83,7 @@ def test_impossible_cell_named(kw, msg):
 def test_coverage_study_near_nominal():
     from efficacy.simulation import COVERAGE_COLUMNS, coverage_study
     d = coverage_study(n=[200], a=0.39, b=0.39, n_reps=300, n_boot=300, methods=["percentile", "montecarlo"],
-                       seed=4)
+                       seed=4).to_frame()
     assert list(d.columns) == COVERAGE_COLUMNS
     ind = d[d.target == "indirect"]
     # 4 MCSE (for 300 reps): a correct interval fails this with probability < 1e-4
@@ -136,14 +141,14 @@ def test_meta_coverage_matches_random_effects_and_nominal():
     yi = 0.3 + np.sqrt(0.05 + vi) * rng.standard_normal(8)
     est, iv = _dl_pool(yi[None, :], vi[None, :])
     for test, mth in (("z", "DL-z"), ("knha", "DL-knha")):
-        ref = random_effects(yi, vi, method="DL", test=test)
+        ref = random_effects(yi=yi, vi=vi, method="DL", test=test)
         assert_allclose([est[0], iv[mth][0][0], iv[mth][1][0]], [ref.estimate, ref.ci_low, ref.ci_high],
                         rtol=1e-10)
-    df = meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11)
+    df = meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11).to_frame()
     kh = df[df.method == "DL-knha"]
     # Knapp-Hartung stays near its level; the z interval undercovers with few studies (IntHout et al. 2014)
     assert (abs(kh["coverage"] - 0.95) < 4 * kh["coverage_mcse"] + 0.01).all()
     z5 = df[(df.method == "DL-z") & (df.n == 5)]["coverage"].iloc[0]
     assert z5 < kh[kh.n == 5]["coverage"].iloc[0]
     assert_allclose(df["coverage_mcse"], np.sqrt(df.coverage * (1 - df.coverage) / 4000))
-    assert df.equals(meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11))
+    assert df.equals(meta_coverage(k=[5, 20], mu=0.3, tau2=0.05, n_reps=4000, seed=11).to_frame())

@@ -177,8 +177,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
 
 #: Every per-study rule, for the job-grouping run (README "Costs and scaling").
 PER_STUDY_RULES = ["clean", "reliability", "measurement", "measurement_invariance", "mediation", "latent_mediation",
-                   "fig_cfa_path", "fig_flow", "fig_invariance", "fig_items", "fig_latent_mediation_path",
-                   "fig_mediation_path", "fig_missingness", "fig_reliability", "fig_sensitivity"]
+                   "figures", "fig_invariance"]
 
 
 @pytest.mark.slow
@@ -198,8 +197,9 @@ def test_slurm_grouped_run_submits_one_job_for_all_per_study_rules(slurm_cluster
                       "--cores", "2", "--resources", "mem_mb=4000"], cluster, env)
     assert "run complete" in out
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    # one group job for both studies' 28 per-study jobs (31 SLURM jobs ungrouped) + the meta-analysis and its two figures
-    assert len(submitted) == 4, out[-3000:]
+    # one group job for both studies' 14 per-study jobs (18 SLURM jobs ungrouped) + the meta-analysis and its two
+    # figures + the cross-study evidence figure
+    assert len(submitted) == 5, out[-3000:]
     queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T %C"], timeout=20, env=env)
     rows = [line.split() for line in queue.stdout.splitlines()]
     assert rows and {state for state, _ in rows} == {"COMPLETED"}, queue.stdout

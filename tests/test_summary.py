@@ -51,7 +51,7 @@ def test_summary_sections_notes_and_figures(tmp_path):
     pd.DataFrame({"study": "s2", "x": "eff", "y": "beh", "model": "riclpm", "stationary": [False, False],
                   "type": ["cross-lagged", "random-intercept variance"], "direction": ["x->y", "x"],
                   "from_wave": [1, None], "to_wave": [2, None], "from_var": ["e1", "RIx"], "to_var": ["b2", "RIx"],
-                  "estimate": [0.31, -0.2], "se": [0.1, 0.1], "pvalue": [0.002, 0.05], "std_estimate": [0.3, 1.0],
+                  "estimate": [0.31, -0.2], "se": [0.1, 0.1], "pvalue": [0.002, 0.05], "std_all": [0.3, 1.0],
                   "ci_low": [0.11, -0.4], "ci_high": [0.51, 0.0], "converged": True, "proper": False,
                   "reason": "negative variance"}).to_csv(study / "riclpm.csv", index=False)
     pd.DataFrame({"step": ["configural", "metric", "scalar"], "chisq": [15.6, 21.9, 169.6], "df": [18, 23, 28],
@@ -119,7 +119,7 @@ def test_summary_latent_moderated_within_and_heterogeneity_notes(tmp_path):
     meta.mkdir(parents=True)
     pd.DataFrame({"term": ["overall"], "k": [13], "estimate": [-0.71], "ci_low": [-1.07], "ci_high": [-0.36],
                   "pi_low": [-1.86], "pi_high": [0.43], "tau2": [0.313], "I2": [92.2], "Q": [152.2], "Q_df": [12],
-                  "Q_pval": [1e-20], "method": ["REML"], "measure": ["RR"], "reason": [None]}
+                  "Q_pvalue": [1e-20], "method": ["REML"], "measure": ["RR"], "reason": [None]}
                  ).to_csv(meta / "summary.csv", index=False)
     text = build_summary(tmp_path, ["s4"])
     assert "| beh | eff | latent | 0.310 | 29.600 | 9.280 [5.090, 14.240] | chi2(24) = 27.17, CFI = .997, " \

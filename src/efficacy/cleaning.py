@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._api import renamed
 from .codebook import Codebook, load_codebook
 from .errors import CodebookError, DataError
 
@@ -558,7 +559,8 @@ def bandura_scores(items: pd.DataFrame, threshold: float, min_items: int) -> pd.
     return pd.DataFrame({"magnitude": magnitude.where(ok), "strength": strength.where(ok)})
 
 
-def generality(scores: pd.DataFrame) -> pd.DataFrame:
+@renamed(scores="data")
+def generality(data: pd.DataFrame) -> pd.DataFrame:
     """Generality of efficacy across domains (Bandura, 1977).
 
     Pairwise correlations of domain-specific efficacy strengths and the share of
@@ -568,9 +570,11 @@ def generality(scores: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with rows ``statistic`` in {"r", "general_factor_share"}, the pair
-    of domains, the value and the number of complete cases.
+    DataFrame with rows ``quantity`` in {"r", "general_factor_share"}, the pair
+    of domains, the value and the number of complete cases. ``data`` holds one column of
+    efficacy strength per domain.
     """
+    scores = data
     cols = list(scores.columns)
     rows = []
     complete = scores.dropna()
@@ -578,13 +582,13 @@ def generality(scores: pd.DataFrame) -> pd.DataFrame:
         for j in range(i + 1, len(cols)):
             pair = scores[[cols[i], cols[j]]].dropna()
             r = float(pair.corr().iloc[0, 1]) if len(pair) > 2 else float("nan")
-            rows.append({"statistic": "r", "scale_1": cols[i], "scale_2": cols[j], "value": r, "n": len(pair)})
+            rows.append({"quantity": "r", "scale_1": cols[i], "scale_2": cols[j], "value": r, "n": len(pair)})
     if len(cols) >= 2 and len(complete) > len(cols):
         eig = np.linalg.eigvalsh(np.corrcoef(complete.to_numpy(), rowvar=False))
         share = float(eig[-1] / len(cols))
     else:
         share = float("nan")
-    rows.append({"statistic": "general_factor_share", "scale_1": "+".join(cols), "scale_2": "",
+    rows.append({"quantity": "general_factor_share", "scale_1": "+".join(cols), "scale_2": "",
                  "value": share, "n": len(complete)})
     return pd.DataFrame(rows)
 
@@ -827,7 +831,7 @@ def clean_study(study) -> CleaningResult:
     if len(bandura) >= 2:
         gen = generality(clean[bandura])
     else:
-        gen = pd.DataFrame({"statistic": ["general_factor_share"], "scale_1": ["+".join(bandura)], "scale_2": [""],
+        gen = pd.DataFrame({"quantity": ["general_factor_share"], "scale_1": ["+".join(bandura)], "scale_2": [""],
                             "value": [np.nan], "n": [0]})
     gen.insert(0, "study", cb.study)
     if len(bandura) < 2:

@@ -113,11 +113,35 @@ class Scale:
     wave: int | None = None
     domain: str = ""
     label: str = ""
+    #: ordered categories? None: decided from the response range (see :attr:`is_ordinal`)
+    ordinal: bool | None = None
+    #: the CFA estimator the codebook asks for (None: see :meth:`Codebook.estimator_for`)
+    estimator: str | None = None
 
     @property
     def k(self) -> int:
         """Number of items."""
         return len(self.items)
+
+    @property
+    def n_categories(self) -> int | None:
+        """Number of response categories of an integer response range (None when not declared or not integer)."""
+        if self.response_range is None:
+            return None
+        lo, hi = self.response_range
+        if float(lo).is_integer() and float(hi).is_integer():
+            return int(hi - lo) + 1
+        return None
+
+    @property
+    def is_ordinal(self) -> bool:
+        """Are the items ordered categories? The codebook's ``ordinal`` key, else a Likert scale with at most
+        7 integer categories (Rhemtulla, Brosseau-Liard & Savalei, 2012: with fewer than 5-7 categories,
+        treating Likert items as continuous biases loadings and fit)."""
+        if self.ordinal is not None:
+            return bool(self.ordinal)
+        n = self.n_categories
+        return self.format == "likert" and n is not None and 2 <= n <= 7
 
 
 @dataclass(frozen=True)
@@ -168,6 +192,17 @@ class Codebook:
     title: str = ""
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
+    cluster: str | None = None
+
+    def estimator_for(self, scale) -> str:
+        """The CFA estimator of a scale (lavaan's names): the codebook's ``estimator``, else WLSMV for
+        ordinal items, MLR when a cluster is declared, ML otherwise."""
+        s = self.scales[scale] if isinstance(scale, str) else scale
+        if s.estimator:
+            return s.estimator
+        if s.is_ordinal:
+            return "WLSMV"
+        return "MLR" if self.cluster else "ML"
 
     @property
     def items(self) -> list[str]:
@@ -503,6 +538,8 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
             wave=spec.get("wave"),
             domain=spec.get("domain", ""),
             label=spec.get("label", ""),
+            ordinal=spec.get("ordinal"),
+            estimator=spec.get("estimator"),
         )
 
     known = set(variables) | set(scales)
@@ -570,6 +607,10 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
                                root=root)
     read_options = {k: data[k] for k in ("sep", "decimal", "encoding", "sheet", "skip_rows") if k in data}
 
+    cluster = doc.get("cluster")
+    if cluster is not None and cluster not in variables:
+        raise err("cluster", "not a declared variable", found=repr(cluster),
+                  expected="one of " + ", ".join(sorted(variables)))
     return Codebook(
         study=study_name,
         path=path,
@@ -592,4 +633,5 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
         title=doc.get("title", ""),
         description=doc.get("description", ""),
         raw=doc,
+        cluster=cluster,
     )

@@ -10,7 +10,7 @@ whole package: catch ``EfficacyError`` to catch them all, or a topic's class
 from __future__ import annotations
 
 __all__ = ["EfficacyError", "CodebookError", "DataError", "ConfigError", "SEMError", "MeasurementError",
-           "PanelError", "MetaError", "SimulationError", "PlotError"]
+           "PanelError", "MetaError", "SelectionError", "SimulationError", "PlotError"]
 
 
 class EfficacyError(ValueError):
@@ -76,6 +76,10 @@ class PanelError(EfficacyError):
 
 class MetaError(EfficacyError):
     """Bad input to a meta-analysis (names the row or column at fault)."""
+
+
+class SelectionError(MetaError):
+    """A publication-bias selection model cannot be fitted (an empty p-value interval, too few studies)."""
 
 
 class SimulationError(EfficacyError):

@@ -26,33 +26,50 @@ import numpy as np
 from scipy import optimize, stats
 import pandas as pd
 
+from ._api import as_rng, check_columns, renamed
 from .errors import EfficacyError, MeasurementError
+from .results import FitMeasures, ResultMixin, TableResult
 from .sem.engine import SEMResult, _loglik_grad, _Model, _numhess, _Patterns, _saturated, parse_model
 from .sem.engine import sem as _sem
 
-__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "MeasurementError", "invariance",
-           "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult", "DISCRIMINANT_COLUMNS",
+__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
+           "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult",
+           "DISCRIMINANT_COLUMNS",
            "run_stage", "stage_groups"]
 
 
 @dataclass
-class HTMTResult:
-    """HTMT matrix with percentile bootstrap confidence intervals."""
+class HTMTResult(ResultMixin):
+    """HTMT matrix with percentile bootstrap confidence intervals.
+
+    ``estimate``, ``ci_low`` and ``ci_high`` are scale x scale matrices; ``max_htmt`` the largest
+    ratio over the pairs; ``to_frame()`` one row per pair.
+    """
 
     scales: list
     estimate: pd.DataFrame
     ci_low: pd.DataFrame
     ci_high: pd.DataFrame
     n_boot: int
-    level: float
+    ci_level: float
     method: str
 
+    _headline = ("max_htmt", "n_boot", "method")
+    _title = "Heterotrait-monotrait ratio (HTMT)"
+
+    @property
+    def max_htmt(self) -> float:
+        """The largest HTMT ratio over all scale pairs."""
+        t = self.to_frame()
+        return float(t["estimate"].max()) if len(t) else float("nan")
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table, one row per scale pair."""
+        """Tidy table, one row per scale pair: scale_1, scale_2, estimate (the HTMT ratio), ci_low, ci_high,
+        method, n_boot."""
         rows = []
         for i, a in enumerate(self.scales):
             for b in self.scales[i + 1:]:
-                rows.append({"scale_1": a, "scale_2": b, "htmt": self.estimate.loc[a, b],
+                rows.append({"scale_1": a, "scale_2": b, "estimate": self.estimate.loc[a, b],
                              "ci_low": self.ci_low.loc[a, b], "ci_high": self.ci_high.loc[a, b],
                              "method": self.method, "n_boot": self.n_boot})
         return pd.DataFrame(rows)
@@ -91,14 +108,16 @@ def _htmt_from_r_(r: np.ndarray, idx: list, geometric: bool) -> np.ndarray:
     return out
 
 
+@renamed(level="ci_level")
 def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot: int = 0,
-         level: float = 0.95, seed=None) -> HTMTResult:
+         ci_level: float = 0.95, seed=None) -> HTMTResult:
     """Heterotrait-monotrait ratio of correlations (Henseler, Ringle & Sarstedt, 2015).
 
     ``method="geometric"`` is HTMT2 (Roemer, Schuberth & Henseler, 2021), matching
     ``semTools::htmt(..., htmt2 = TRUE)``; ``method="arithmetic"`` is the original HTMT
     (``htmt2 = FALSE``). Absolute item correlations are used (semTools default), complete cases only.
-    Percentile bootstrap CIs are computed vectorised over resamples when ``n_boot > 0``.
+    Percentile bootstrap CIs at ``ci_level`` are computed vectorised over resamples when
+    ``n_boot > 0`` (``seed``: an int or a numpy Generator).
 
     Examples
     --------
@@ -113,9 +132,7 @@ def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot:
     for name, items in scales.items():
         if len(items) < 2:
             raise MeasurementError(f"scale {name!r} needs at least two items, got {items!r}")
-        missing = [c for c in items if c not in data.columns]
-        if missing:
-            raise MeasurementError(f"scale {name!r}: columns not in data: {missing}")
+        check_columns(data, [(f"an item of scale {name!r}", items)], error=MeasurementError)
         idx.append(list(range(len(cols), len(cols) + len(items))))
         cols.extend(items)
     x = data[cols].dropna().to_numpy(dtype=float)
@@ -125,7 +142,7 @@ def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot:
     lo = np.full_like(est, np.nan)
     hi = np.full_like(est, np.nan)
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
+        rng = as_rng(seed)
         n = x.shape[0]
         boots = []
         for start in range(0, n_boot, 200):  # chunks bound memory; each chunk is batched linear algebra
@@ -133,15 +150,18 @@ def htmt(data: pd.DataFrame, scales: dict, *, method: str = "geometric", n_boot:
             ii = rng.integers(0, n, size=(b, n))
             boots.append(_htmt_from_r(_corr_batch(x[ii]), idx, geometric))
         boots = np.concatenate(boots)
-        a = (1 - level) / 2
+        a = (1 - ci_level) / 2
         lo, hi = np.nanquantile(boots, [a, 1 - a], axis=0)
     f = lambda m: pd.DataFrame(m, index=names, columns=names)  # noqa: E731
-    return HTMTResult(names, f(est), f(lo), f(hi), n_boot, level, method)
+    return HTMTResult(names, f(est), f(lo), f(hi), n_boot, ci_level, method)
 
 
 @dataclass
-class CFAFit:
+class CFAFit(FitMeasures, ResultMixin):
     """Fit of a simple-structure CFA (lavaan fitMeasures names in ``fit``)."""
+
+    _headline = ("converged", "proper", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
+    _title = "Simple-structure CFA"
 
     converged: bool
     proper: bool
@@ -191,9 +211,7 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
     """
     cols, idx = [], []
     for name, items in scales.items():
-        missing = [c for c in items if c not in data.columns]
-        if missing:
-            raise MeasurementError(f"scale {name!r}: columns not in data: {missing}")
+        check_columns(data, [(f"an item of scale {name!r}", items)], error=MeasurementError)
         idx.append(list(range(len(cols), len(cols) + len(items))))
         cols.extend(items)
     x = data[cols].dropna().to_numpy(dtype=float)
@@ -265,6 +283,11 @@ def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
 
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr",
             "loglik", "aic", "bic", "baseline_chisq", "baseline_df", "n")
+#: lavaan's scaled / robust fit measures added to ``CFAResult.fit`` for MLR, MLM and WLSMV
+ROBUST_FIT_KEYS = ("chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.factor", "chisq.shift.parameters",
+                   "baseline.chisq.scaled", "baseline.chisq.scaling.factor", "cfi.scaled", "tli.scaled",
+                   "cfi.robust", "tli.robust", "rmsea.scaled", "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled",
+                   "rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust")
 
 
 
@@ -283,7 +306,7 @@ def _reason(res) -> str:
 
 
 @dataclass
-class CFAResult:
+class CFAResult(FitMeasures, ResultMixin):
     """A fitted confirmatory factor analysis (thin wrapper over :func:`efficacy.sem.sem`).
 
     Attributes
@@ -297,10 +320,13 @@ class CFAResult:
     reason : str
         Empty when the solution is converged and proper; else why not.
     fit : dict
-        lavaan ``fitMeasures`` names (exactly :data:`FIT_KEYS`); all NaN when the optimiser
+        lavaan ``fitMeasures`` names (:data:`FIT_KEYS`, plus :data:`ROBUST_FIT_KEYS` for a robust
+        estimator: MLR, MLM, WLSMV); all NaN when the optimiser
         did not converge (a non-converged model is never shown as fitted).
     estimates : pandas.DataFrame
-        lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high, std_all.
+        lhs, op, rhs, group, label, free, estimate, se, statistic (z), pvalue, ci_low, ci_high, std_all.
+    chisq, df, cfi, tli, rmsea, srmr : float
+        The headline fit measures (from ``fit``).
     """
 
     model: str
@@ -316,8 +342,20 @@ class CFAResult:
     sem: SEMResult = field(repr=False)
     _data: pd.DataFrame = field(repr=False, default=None)
 
+    _headline = ("converged", "proper", "n", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
+    _title = "Confirmatory factor analysis (ML)"
+    _summary_columns = ("lhs", "op", "rhs", "group", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high",
+                        "std_all")
+    _dict_skip = ("sem",)
+
+    @property
+    def n(self) -> int:
+        """Cases analysed."""
+        return int(self.fit.get("n", 0) or 0)
+
     def to_frame(self) -> pd.DataFrame:
-        """The parameter table (unstandardised est/se/z/p/CI and ``std_all``), one row per parameter."""
+        """The parameter table (unstandardised estimate/se/statistic/pvalue/CI and ``std_all``), one row
+        per parameter."""
         return self.estimates.copy()
 
     def fit_frame(self) -> pd.DataFrame:
@@ -345,11 +383,13 @@ class CFAResult:
         if self.group is not None:
             raise MeasurementError("modindices() is implemented for single-group models",
                                    found=f"group={self.group!r}")
+        if self.sem.estimator == "WLSMV":
+            raise MeasurementError("modindices() is implemented for ML fits", found="estimator='WLSMV'")
         return _modindices(self)
 
 
 def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partial=(),
-        missing: str = "listwise", estimator: str = "ML", se: bool = True) -> CFAResult:
+        missing: str = "listwise", estimator: str | None = None, se: bool = True, ordered=None) -> CFAResult:
     """Confirmatory factor analysis by maximum likelihood (Joreskog, 1969), lavaan conventions.
 
     Matches ``lavaan::cfa(model, data, group=, group.equal=, group.partial=, missing=)``:
@@ -370,7 +410,14 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
         lavaan ``group.partial`` (e.g. ``"x3 ~ 1"``).
     missing : {"listwise", "fiml"}
         "fiml" = lavaan ``missing = "ml"``.
-    estimator : {"ML"}
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" with ``ordered`` (lavaan's default). With a robust estimator
+        ``fit`` also carries lavaan's scaled and robust measures (:data:`ROBUST_FIT_KEYS`:
+        ``chisq.scaled``, ``chisq.scaling.factor``, ``cfi.robust``, ...; for WLSMV also
+        ``chisq.shift.parameters``); see :func:`efficacy.sem.sem`.
+    ordered : True, list of str or None
+        Ordered-categorical indicators (lavaan ``ordered=``): WLSMV on polychoric correlations,
+        thresholds in the estimates (``op = "|"``); ``missing`` is then "listwise" or "pairwise".
     se : bool
         False skips the information matrix (standard errors, z, p and CIs are NaN); the fit
         measures and estimates are unchanged. Used where only chi-square is needed.
@@ -386,15 +433,17 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
     """
     if not isinstance(data, pd.DataFrame):
         raise MeasurementError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_columns(data, [("group", group)], error=MeasurementError)
     syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
     partial = (partial,) if isinstance(partial, str) else tuple(partial)
     res = _sem(data, syntax, group=group, equal=equal, partial=partial, missing=missing, auto="cfa",
-               estimator=estimator, se=se)
-    fit = {k: res.fit.get(k, np.nan) for k in FIT_KEYS}
+               estimator=estimator, se=se, ordered=ordered)
+    keys = FIT_KEYS if res.estimator == "ML" else FIT_KEYS + tuple(k for k in ROBUST_FIT_KEYS if k in res.fit)
+    fit = {k: res.fit.get(k, np.nan) for k in keys}
     reason = _reason(res)
     if not res.converged:
-        fit = {k: (fit["n"] if k == "n" else np.nan) for k in FIT_KEYS}
+        fit = {k: (fit["n"] if k == "n" else np.nan) for k in keys}
     return CFAResult(syntax, group, equal, partial, res.missing, bool(res.converged), bool(res.proper),
                      reason, fit, res.estimates, res, data)
 
@@ -438,9 +487,9 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
     ext.set_fixed(Mh1, Sh1)
     val = {}
     for _, r in est.iterrows():
-        val[(r["lhs"], r["op"], r["rhs"])] = r["est"]
+        val[(r["lhs"], r["op"], r["rhs"])] = r["estimate"]
         if r["op"] == "~~":
-            val[(r["rhs"], r["op"], r["lhs"])] = r["est"]
+            val[(r["rhs"], r["op"], r["lhs"])] = r["estimate"]
     theta = np.zeros(ext.npar)
     cidx = []
     for r in ext.table:
@@ -538,9 +587,52 @@ def _indicators(model: str) -> dict:
     return out
 
 
+@dataclass(repr=False)
+class InvarianceResult(TableResult):
+    """Result of :func:`invariance`: one row per step (``to_frame()``, columns :data:`INVARIANCE_COLUMNS`).
+
+    Attributes
+    ----------
+    group : str
+        The grouping column.
+    highest : str
+        The most restrictive step that holds (``"configural"``, ``"metric"``, ``"scalar"``,
+        ``"partial_scalar"`` or ``"strict"``): the last of the unbroken run of steps judged
+        invariant; ``""`` when even the configural model was not estimable.
+    decisions : dict
+        ``{step: decision}``.
+    """
+
+    group: str = ""
+
+    _headline = ("group", "highest", "decisions")
+    _title = "Measurement invariance (Chen, 2007)"
+    _summary_columns = ("step", "chisq", "df", "cfi", "rmsea", "srmr", "delta_chisq", "delta_df", "lrt_pvalue",
+                        "delta_cfi", "delta_rmsea", "decision", "freed")
+
+    @property
+    def decisions(self) -> dict:
+        return {str(s): str(d) for s, d in zip(self.table["step"], self.table["decision"])}
+
+    @property
+    def highest(self) -> str:
+        held = ""
+        failed_scalar = False
+        for step, dec in zip(self.table["step"].astype(str), self.table["decision"].astype(str)):
+            if dec in ("reference", "invariant"):
+                if step == "strict" and failed_scalar and held != "partial_scalar":
+                    break
+                held = step
+            elif step == "scalar" and dec == "not invariant":
+                failed_scalar = True   # a partial_scalar row may follow
+            else:
+                break
+        return held
+
+
 def invariance(data: pd.DataFrame, model, group: str, *,
                levels=("configural", "metric", "scalar", "strict"), cutoffs=None, missing: str = "listwise",
-               find_partial: bool = True, max_free: int | None = None) -> pd.DataFrame:
+               find_partial: bool = True, max_free: int | None = None) -> InvarianceResult:
     """Measurement invariance across groups: configural, metric, scalar, strict (Meredith, 1993).
 
     Each step is a multi-group CFA (:func:`cfa` with lavaan ``group.equal``) compared with the
@@ -571,9 +663,10 @@ def invariance(data: pd.DataFrame, model, group: str, *,
 
     Returns
     -------
-    pandas.DataFrame
-        Columns :data:`INVARIANCE_COLUMNS`; fit numbers match ``lavaan::cfa(..., group.equal=)`` and
-        LRT p-values ``lavaan::lavTestLRT``.
+    InvarianceResult
+        ``to_frame()``: one row per step, columns :data:`INVARIANCE_COLUMNS`; fit numbers match
+        ``lavaan::cfa(..., group.equal=)`` and LRT p-values ``lavaan::lavTestLRT``. ``highest``
+        names the most restrictive level that holds.
 
     References
     ----------
@@ -592,8 +685,7 @@ def invariance(data: pd.DataFrame, model, group: str, *,
     if bad or not levels:
         raise MeasurementError("unknown invariance step(s)", found=repr(bad or levels),
                                expected="configural, metric, scalar, strict")
-    if not isinstance(data, pd.DataFrame) or group not in data.columns:
-        raise MeasurementError("group column not in the data", found=repr(group), expected="a data column")
+    check_columns(data, [("group", group)], error=MeasurementError)
     syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
     ind = _indicators(syntax)
     rows = []
@@ -668,7 +760,7 @@ def invariance(data: pd.DataFrame, model, group: str, *,
     out["converged"] = out["converged"].astype(bool)
     out["proper"] = out["proper"].astype(bool)
     out["reason"] = out["reason"].fillna("").astype(str)
-    return out
+    return InvarianceResult(out, group=group)
 
 
 # =========================================================================== discriminant validity (issue #4)
@@ -679,7 +771,7 @@ DISCRIMINANT_COLUMNS = ["scale_1", "scale_2", "htmt", "htmt_ci_low", "htmt_ci_hi
 
 
 @dataclass
-class DiscriminantResult:
+class DiscriminantResult(ResultMixin):
     """Discriminant validity of a set of scales (one row per pair in :meth:`to_frame`).
 
     Attributes
@@ -705,9 +797,21 @@ class DiscriminantResult:
     chisq_test: pd.DataFrame
     cfa: CFAResult = field(repr=False)
 
+    _headline = ("max_htmt", "ave")
+    _title = "Discriminant validity: HTMT, AVE / Fornell-Larcker, chi-square difference"
+    _summary_columns = ("scale_1", "scale_2", "htmt", "htmt_ci_low", "htmt_ci_high", "factor_cor", "ave_1", "ave_2",
+                        "fornell_larcker", "delta_chisq", "delta_df", "pvalue")
+    _dict_skip = ("cfa",)
+
+    @property
+    def max_htmt(self) -> float:
+        """The largest HTMT ratio over the scale pairs."""
+        return self.htmt.max_htmt
+
     def to_frame(self) -> pd.DataFrame:
         """One row per scale pair: columns :data:`DISCRIMINANT_COLUMNS`."""
-        h = self.htmt.to_frame().rename(columns={"ci_low": "htmt_ci_low", "ci_high": "htmt_ci_high"})
+        h = self.htmt.to_frame().rename(columns={"estimate": "htmt", "ci_low": "htmt_ci_low",
+                                                 "ci_high": "htmt_ci_high"})
         out = h[["scale_1", "scale_2", "htmt", "htmt_ci_low", "htmt_ci_high"]].merge(
             self.fornell_larcker, on=["scale_1", "scale_2"]).merge(self.chisq_test, on=["scale_1", "scale_2"])
         return out[DISCRIMINANT_COLUMNS].reset_index(drop=True)
@@ -746,8 +850,9 @@ def _pair_test(data, a, ia, b, ib, missing):
     return row
 
 
+@renamed(level="ci_level")
 def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 1000, seed=None,
-                          level: float = 0.95, method: str = "geometric",
+                          ci_level: float = 0.95, method: str = "geometric",
                           missing: str = "listwise") -> DiscriminantResult:
     """Discriminant validity of multi-item scales: HTMT, AVE / Fornell-Larcker and a chi-square test.
 
@@ -769,8 +874,8 @@ def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 100
         tests to be over-identified).
     n_boot : int
         Bootstrap resamples for the HTMT CI (0 = none).
-    seed : int, optional
-    level : float
+    seed : int or numpy.random.Generator, optional
+    ci_level : float
     method : {"geometric", "arithmetic"}
         HTMT2 or the original HTMT.
     missing : {"listwise", "fiml"}
@@ -784,9 +889,20 @@ def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 100
     --------
     >>> discriminant_validity(df, {"efficacy": [...], "outcome": [...]}, n_boot=2000, seed=1).to_frame()  # doctest: +SKIP
     """
-    h = htmt(data, scales, method=method, n_boot=n_boot, level=level, seed=seed)
+    return _discriminant(data, scales, n_boot=n_boot, seed=seed, ci_level=ci_level, method=method, missing=missing)
+
+
+def _discriminant(data, scales, *, n_boot, seed, ci_level, method, missing, joint=None, joint_se=True):
+    """:func:`discriminant_validity`, optionally with the joint CFA given (``joint``: the same model
+    fitted on the same data, e.g. by the stage) or fitted without standard errors (``joint_se=False``:
+    only its estimates and std_all enter the table; a fit that did not converge is refitted with
+    them, so that its reason, which names standard-error problems too, is the same)."""
+    h = htmt(data, scales, method=method, n_boot=n_boot, ci_level=ci_level, seed=seed)
     names = list(scales)
-    joint = cfa(data, scales, missing=missing)
+    if joint is None:
+        joint = cfa(data, scales, missing=missing, se=joint_se)
+        if not joint_se and not joint.converged:
+            joint = cfa(data, scales, missing=missing)
     ok = joint.converged
     est = joint.estimates
     ave = {}
@@ -794,8 +910,8 @@ def discriminant_validity(data: pd.DataFrame, scales: dict, *, n_boot: int = 100
     allitems = [v for items in scales.values() for v in items]
     xs = data[allitems].dropna() if missing == "listwise" else data[allitems]
     for f, items in scales.items():
-        ld = est[(est.op == "=~") & (est.lhs == f)].set_index("rhs")["est"]
-        psi = est[(est.op == "~~") & (est.lhs == f) & (est.rhs == f)]["est"].iloc[0]
+        ld = est[(est.op == "=~") & (est.lhs == f)].set_index("rhs")["estimate"]
+        psi = est[(est.op == "~~") & (est.lhs == f) & (est.rhs == f)]["estimate"].iloc[0]
         svar = xs[list(items)].var(ddof=0).to_numpy()
         ave[f] = float((ld[list(items)].to_numpy() ** 2).sum() * psi / svar.sum()) if ok else np.nan
     ave = pd.Series(ave, name="ave")
@@ -856,7 +972,8 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
     - ``cfa_fit``: one CFA with a factor per multi-item scale (scales with at least ``min_items``
       items; or the lavaan-syntax ``model`` from config), then one single-factor CFA per scale;
       one row per model with the lavaan fit measures, ``converged``, ``proper`` and ``reason``.
-    - ``cfa_estimates``: the parameter table of the joint model (est, se, z, p, CI, std_all).
+    - ``cfa_estimates``: the parameter table of the joint model (estimate, se, statistic, pvalue, CI,
+      std_all).
     - ``discriminant``: :func:`discriminant_validity` among the scales whose construct is
       self_efficacy, outcome_expectation or self_esteem (when at least two of these constructs are
       present; otherwise one row saying why).
@@ -899,6 +1016,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
               if len(sc.items) >= min_items and all(i in clean.columns for i in sc.items)}
     syntax = model.strip() if model else (_scales_to_syntax(scales) if scales else None)
     out = {}
+    joint_res = None
     if "cfa" in parts:
         fit_rows, est = [], pd.DataFrame()
         n_joint = sum(len(v) for v in _indicators(syntax).values()) if syntax is not None else 0
@@ -910,6 +1028,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                                      f"({max_joint_items}); raise measurement.max_joint_items or give a model"))
         else:
             res, err = _safe_cfa(clean, syntax, missing=missing)
+            joint_res = None if model else res  # the one-factor-per-scale CFA, reused by discriminant
             fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err))
             if res is not None and res.converged:
                 est = res.to_frame()
@@ -919,8 +1038,8 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                 r1, e1 = _safe_cfa(clean, {name: items}, missing=missing, se=False)  # fit row only
                 fit_rows.append(_fit_row(name, [name], r1, e1))
         out["cfa_fit"] = pd.DataFrame(fit_rows, columns=CFA_FIT_COLUMNS)
-        est_cols = ["model", "lhs", "op", "rhs", "group", "label", "free", "est", "se", "z", "pvalue", "ci_low",
-                    "ci_high", "std_all"]
+        est_cols = ["model", "lhs", "op", "rhs", "group", "label", "free", "estimate", "se", "statistic", "pvalue",
+                    "ci_low", "ci_high", "std_all"]
         out["cfa_estimates"] = est.reindex(columns=est_cols)
     if "discriminant" in parts:
         dscales = {name: items for name, items in scales.items()
@@ -934,8 +1053,12 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
             tab = pd.DataFrame([row], columns=DISCRIMINANT_COLUMNS)
         else:
             try:
-                tab = discriminant_validity(clean, dscales, n_boot=n_boot, seed=seed, level=ci_level,
-                                            method=htmt_method, missing=missing).to_frame()
+                # the stage's joint CFA when it is the same model (every scale is a discriminant one);
+                # otherwise a fit without standard errors, which the table does not use
+                same = joint_res is not None and list(dscales) == list(scales)
+                tab = _discriminant(clean, dscales, n_boot=n_boot, seed=seed, ci_level=ci_level, method=htmt_method,
+                                    missing=missing, joint=joint_res if same else None,
+                                    joint_se=False).to_frame()
             except (EfficacyError, np.linalg.LinAlgError) as e:
                 row = {c: np.nan for c in DISCRIMINANT_COLUMNS}
                 row.update(scale_1=", ".join(dscales), scale_2="", converged=False, proper=False,
@@ -954,7 +1077,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                 try:
                     tab = invariance(clean, syntax, g, missing=missing, find_partial=find_partial,
                                      cutoffs={"delta_cfi": delta_cfi, "delta_rmsea": delta_rmsea,
-                                              "combine": combine})
+                                              "combine": combine}).to_frame()
                 except EfficacyError as e:
                     tab = pd.DataFrame([{"step": "configural", "decision": "not estimable", "converged": False,
                                          "proper": False, "reason": f"{type(e).__name__}: {e}"}],

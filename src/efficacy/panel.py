@@ -62,7 +62,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._api import check_columns, renamed
 from .errors import PanelError
+from .results import FitMeasures, ResultMixin
 
 __all__ = [
     "PanelError",
@@ -75,6 +77,7 @@ __all__ = [
     "stationarity_lrt",
     "compare_panel_models",
     "within_person",
+    "TemporalOrderResult",
     "temporal_order",
     "run_stage",
 ]
@@ -90,10 +93,7 @@ _LABELS = {"ar_x": "arx", "cl_yx": "clyx", "cl_xy": "clxy", "ar_y": "ary"}
 def _check_columns(data, cols, what):
     if not isinstance(data, pd.DataFrame):
         raise PanelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    missing = [c for c in cols if c not in data.columns]
-    if missing:
-        raise PanelError(f"{what}: column(s) not in the data", found=", ".join(map(str, missing)),
-                         expected=f"columns among {list(data.columns)[:20]}")
+    check_columns(data, [(f"a variable of the {what}", cols)], error=PanelError)
     bad = [c for c in cols if not pd.api.types.is_numeric_dtype(data[c])]
     if bad:
         raise PanelError(f"{what}: column(s) are not numeric", found=", ".join(map(str, bad)),
@@ -129,13 +129,14 @@ def _check_waves(data, x_waves, y_waves, covariates, min_waves, model):
     return x_waves, y_waves, covariates
 
 
-def panel_syntax(x_waves, y_waves, *, covariates=(), stationary=False, random_intercepts=True):
+@renamed(x_waves="x", y_waves="y")
+def panel_syntax(x, y, *, covariates=(), stationary=False, random_intercepts=True):
     """lavaan syntax of the RI-CLPM (Mulder & Hamaker, 2021) or the CLPM.
 
     Parameters
     ----------
-    x_waves, y_waves : sequence of str
-        Observed columns, one per wave, in wave order.
+    x, y : sequence of str
+        Observed columns of the two measures, one per wave, in wave order.
     covariates : sequence of str
         Time-invariant covariates regressed on every observed variable
         (Mulder & Hamaker's extension 1, effects free over waves).
@@ -152,7 +153,7 @@ def panel_syntax(x_waves, y_waves, *, covariates=(), stationary=False, random_in
         Syntax meant for ``lavaan(model, meanstructure = TRUE, int.ov.free = TRUE)``,
         i.e. :func:`efficacy.sem.sem` with ``auto="none"``.
     """
-    x, y = list(x_waves), list(y_waves)
+    x, y = list(x), list(y)
     T = len(x)
     s = [
         "RIx =~ " + " + ".join(f"1*{c}" for c in x),
@@ -184,7 +185,7 @@ def panel_syntax(x_waves, y_waves, *, covariates=(), stationary=False, random_in
 
 
 @dataclass
-class PanelResult:
+class PanelResult(FitMeasures, ResultMixin):
     """A fitted CLPM or RI-CLPM.
 
     Attributes
@@ -205,8 +206,10 @@ class PanelResult:
         Autoregressive and cross-lagged paths: ``type`` ("cross-lagged" or
         "autoregressive"), ``direction`` ("x->y", "y->x", "x->x", "y->y"),
         ``from_wave``, ``to_wave``, ``from_var``, ``to_var``, ``estimate``,
-        ``se``, ``z``, ``pvalue``, ``std_estimate`` (lavaan ``std.all``),
+        ``se``, ``statistic`` (z), ``pvalue``, ``std_all`` (lavaan ``std.all``),
         ``ci_low``, ``ci_high`` (Wald, unstandardised).
+    chisq, df, cfi, tli, rmsea, srmr : float
+        The headline fit measures (from ``fit``).
     between : pandas.DataFrame
         Random-intercept variances and covariance (empty for the CLPM).
     within_covariances : pandas.DataFrame
@@ -234,6 +237,12 @@ class PanelResult:
     warnings: list = field(default_factory=list)
     engine_result: object = field(default=None, repr=False)
 
+    _headline = ("name", "n", "converged", "proper", "chisq", "df", "cfi", "rmsea", "srmr")
+    _title = "Cross-lagged panel model"
+    _summary_columns = ("type", "direction", "from_var", "to_var", "estimate", "se", "statistic", "pvalue",
+                        "std_all", "ci_low", "ci_high")
+    _dict_skip = ("engine_result",)
+
     @property
     def cross_lagged(self) -> pd.DataFrame:
         """The cross-lagged rows of :attr:`lagged` (``x->y`` and ``y->x``)."""
@@ -250,8 +259,8 @@ class PanelResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: lagged paths, random-intercept and within covariances."""
-        cols = ["type", "direction", "from_wave", "to_wave", "from_var", "to_var", "estimate", "se", "z",
-                "pvalue", "std_estimate", "ci_low", "ci_high"]
+        cols = ["type", "direction", "from_wave", "to_wave", "from_var", "to_var", "estimate", "se", "statistic",
+                "pvalue", "std_all", "ci_low", "ci_high"]
         parts = [self.lagged[cols]]
         for tab in (self.between, self.within_covariances):
             if len(tab):
@@ -274,7 +283,7 @@ class PanelResult:
         cl = self.cross_lagged
         body = "\n".join(
             f"  {r.direction} w{r.from_wave}->w{r.to_wave}: {r.estimate:.3f} (se {r.se:.3f}, "
-            f"std {r.std_estimate:.3f}, CI {r.ci_low:.3f}..{r.ci_high:.3f})" for r in cl.itertuples())
+            f"std {r.std_all:.3f}, CI {r.ci_low:.3f}..{r.ci_high:.3f})" for r in cl.itertuples())
         w = ("\n  warnings: " + "; ".join(self.warnings)) if self.warnings else ""
         return head + "\n" + body + w
 
@@ -320,10 +329,11 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
         return m.iloc[0]
 
     def values(r):
-        e, se = float(r["est"]), float(r["se"]) if pd.notna(r["se"]) else np.nan
-        return dict(estimate=e, se=se, z=float(r["z"]) if pd.notna(r.get("z", np.nan)) else np.nan,
+        e, se = float(r["estimate"]), float(r["se"]) if pd.notna(r["se"]) else np.nan
+        return dict(estimate=e, se=se,
+                    statistic=float(r["statistic"]) if pd.notna(r.get("statistic", np.nan)) else np.nan,
                     pvalue=float(r["pvalue"]) if pd.notna(r.get("pvalue", np.nan)) else np.nan,
-                    std_estimate=float(r["std_all"]) if pd.notna(r.get("std_all", np.nan)) else np.nan,
+                    std_all=float(r["std_all"]) if pd.notna(r.get("std_all", np.nan)) else np.nan,
                     ci_low=e - z * se, ci_high=e + z * se)
 
     lag_rows = []
@@ -334,7 +344,7 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
             src = x_waves if frm == "x" else y_waves
             dst = x_waves if to == "x" else y_waves
             v = values(r) if r is not None else dict.fromkeys(
-                ["estimate", "se", "z", "pvalue", "std_estimate", "ci_low", "ci_high"], np.nan)
+                ["estimate", "se", "statistic", "pvalue", "std_all", "ci_low", "ci_high"], np.nan)
             lag_rows.append(dict(type=typ, direction=direc, from_wave=t - 1, to_wave=t,
                                  from_var=src[t - 2], to_var=dst[t - 1], **v))
     lagged = pd.DataFrame(lag_rows)
@@ -368,7 +378,8 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
                        warnings=w, engine_result=res)
 
 
-def clpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
+@renamed(x_waves="x", y_waves="y", level="ci_level")
+def clpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
     """Cross-lagged panel model (CLPM) of two variables over two or more waves.
 
     Fitted as the RI-CLPM of :func:`riclpm` with the random-intercept variances
@@ -389,8 +400,8 @@ def clpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="au
     ----------
     data : pandas.DataFrame
         Wide data, one row per person.
-    x_waves, y_waves : sequence of str
-        Columns of x and y, one per wave, in wave order (equal lengths).
+    x, y : sequence of str
+        Columns of the two measures x and y, one per wave, in wave order (equal lengths).
     covariates : sequence of str
         Time-invariant covariates regressed on every observed variable.
     stationary : bool
@@ -411,10 +422,11 @@ def clpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="au
     >>> res = clpm(df, ["x1", "x2", "x3"], ["y1", "y2", "y3"])  # doctest: +SKIP
     >>> res.fit["chisq"], res.cross_lagged                       # doctest: +SKIP
     """
-    return _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, "clpm", ci_level)
+    return _fit_panel(data, x, y, covariates, stationary, missing, "clpm", ci_level)
 
 
-def riclpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
+@renamed(x_waves="x", y_waves="y", level="ci_level")
+def riclpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
     """Random-intercept cross-lagged panel model (Hamaker, Kuiper & Grasman, 2015).
 
     Each observed score is a grand mean per wave, plus a person's random
@@ -427,14 +439,14 @@ def riclpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="
 
     Parameters
     ----------
-    data, x_waves, y_waves, covariates, stationary, missing, ci_level
+    data, x, y, covariates, stationary, missing, ci_level
         As in :func:`clpm`.
 
     Returns
     -------
     PanelResult
         With :attr:`~PanelResult.between` holding the random-intercept
-        variances and covariance (``std_estimate`` of the covariance is the
+        variances and covariance (``std_all`` of the covariance is the
         random-intercept correlation).
 
     Notes
@@ -447,14 +459,14 @@ def riclpm(data, x_waves, y_waves, *, covariates=(), stationary=False, missing="
     >>> res = riclpm(df, ["x1", "x2", "x3", "x4"], ["y1", "y2", "y3", "y4"])  # doctest: +SKIP
     >>> res.between                                                           # doctest: +SKIP
     """
-    return _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, "riclpm", ci_level)
+    return _fit_panel(data, x, y, covariates, stationary, missing, "riclpm", ci_level)
 
 
 # --------------------------------------------------------------------------- comparisons
 
 
 @dataclass
-class PanelComparison:
+class PanelComparison(ResultMixin):
     """A chi-square difference (likelihood-ratio) test of two nested panel models.
 
     Attributes
@@ -480,6 +492,15 @@ class PanelComparison:
     aic_full: float = np.nan
     bic_restricted: float = np.nan
     bic_full: float = np.nan
+
+    _headline = ("chisq_diff", "df_diff", "pvalue", "boundary")
+    _title = "Chi-square difference test of nested panel models"
+
+    def _summary_title(self) -> str:
+        return f"{self.restricted} vs {self.full}: chi-square difference test ({type(self).__name__})"
+
+    def _notes(self) -> list:
+        return [self.note] if self.note else []
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{k: getattr(self, k) for k in (
@@ -570,7 +591,7 @@ def compare_panel_models(clpm_result: PanelResult, riclpm_result: PanelResult) -
 
 
 @dataclass
-class WithinPersonResult:
+class WithinPersonResult(ResultMixin):
     """Within-person lagged multilevel models for both directions.
 
     Attributes
@@ -579,7 +600,7 @@ class WithinPersonResult:
         One row per fixed effect: ``outcome``, ``direction`` ("x->y", "y->x",
         "x->x", "y->y" or empty), ``component`` ("within", "between",
         "autoregressive", "covariate", "intercept"), ``term``, ``estimate``,
-        ``se``, ``z``, ``pvalue``, ``ci_low``, ``ci_high``.
+        ``se``, ``statistic`` (z), ``pvalue``, ``ci_low``, ``ci_high``.
     variance_components : pandas.DataFrame
         ``outcome``, ``component`` (random intercept / slope variances,
         their covariance, residual), ``estimate``.
@@ -612,6 +633,12 @@ class WithinPersonResult:
     random_slopes: bool
     warnings: list = field(default_factory=list)
     models: dict = field(default_factory=dict, repr=False)
+
+    _headline = ("x_to_y_within", "x_to_y_between", "y_to_x_within", "y_to_x_between", "n_obs", "n_persons")
+    _title = "Within-person lagged multilevel models"
+    _summary_columns = ("outcome", "direction", "component", "term", "estimate", "se", "statistic", "pvalue",
+                        "ci_low", "ci_high")
+    _dict_skip = ("models",)
 
     def to_frame(self) -> pd.DataFrame:
         out = self.effects.copy()
@@ -681,7 +708,8 @@ def _lag_frame(data, person, time, x, y, covariates, lag):
     return d
 
 
-def within_person(data, person, time, x, y, *, covariates=(), random_slopes=False, reml=True,
+@renamed(person="cluster", level="ci_level")
+def within_person(data, x, y, *, cluster, time, covariates=(), random_slopes=False, reml=True,
                   single="drop", lag="time", ci_level=0.95):
     """Within-person lagged effects of x on y and y on x in a multilevel model.
 
@@ -719,10 +747,10 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
     data : pandas.DataFrame
         Long data: one row per person and occasion; numbers of occasions may
         differ between persons.
-    person, time : str
-        Person identifier and occasion columns.
     x, y : str
         The two measures (e.g. efficacy and behaviour).
+    cluster, time : str
+        Person identifier (the cluster of the multilevel model) and occasion columns.
     covariates : sequence of str
         Further fixed-effect predictors (used as given).
     random_slopes : bool
@@ -761,19 +789,17 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
 
     Examples
     --------
-    >>> res = within_person(logs, "pid", "week", "efficacy", "adherence")  # doctest: +SKIP
+    >>> res = within_person(logs, "efficacy", "adherence", cluster="pid", time="week")  # doctest: +SKIP
     >>> res.x_to_y_within, res.x_to_y_between                              # doctest: +SKIP
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+    person = cluster
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if not isinstance(data, pd.DataFrame):
         raise PanelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    miss = [c for c in (person, time) if c not in data.columns]
-    if miss:
-        raise PanelError("within_person: column(s) not in the data", found=", ".join(miss),
-                         expected=f"columns among {list(data.columns)[:20]}")
+    check_columns(data, [("cluster (person)", person), ("time", time)], error=PanelError)
     _check_columns(data, [x, y, *covariates], "within_person")
     if x == y:
         raise PanelError("within_person: x and y are the same column", found=repr(x), expected="two measures")
@@ -845,7 +871,7 @@ def within_person(data, person, time, x, y, *, covariates=(), random_slopes=Fals
                 ("y->y" if out == y else "x->x") if comp == "autoregressive" else "")
             e, s = float(fe[term]), float(se[term])
             zz = e / s if s > 0 else np.nan
-            effects.append(dict(outcome=out, direction=dd, component=comp, term=term, estimate=e, se=s, z=zz,
+            effects.append(dict(outcome=out, direction=dd, component=comp, term=term, estimate=e, se=s, statistic=zz,
                                 pvalue=float(2 * stats.norm.sf(abs(zz))) if np.isfinite(zz) else np.nan,
                                 ci_low=e - z * s, ci_high=e + z * s))
         cre = np.asarray(fit.cov_re)
@@ -909,7 +935,50 @@ def _fit_mixedlm(model, reml, methods=("lbfgs", "bfgs", "cg", "nm", "powell")):
 TEMPORAL_ORDERS = ("efficacy -> behaviour", "behaviour -> efficacy", "both", "neither")
 
 
-def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_label="behaviour") -> dict:
+@dataclass
+class TemporalOrderResult(ResultMixin):
+    """Result of :func:`temporal_order`: which within-person direction the cross-lagged paths support.
+
+    Attributes
+    ----------
+    temporal_order : str or None
+        ``"<x> -> <y>"``, ``"<y> -> <x>"``, ``"both"``, ``"neither"``, or None with ``reason`` when
+        the model failed.
+    x_to_y, y_to_x : bool or None
+        Whether each direction's cross-lagged path differs from zero.
+    x_to_y_estimate, y_to_x_estimate : float
+        The (stationary, or mean of the free) cross-lagged estimates.
+    x_to_y_sign, y_to_x_sign : str
+        Signs of the paths that differ from zero ("+", "-" or "+/-").
+    rule : str
+        The decision rule applied.
+    """
+
+    temporal_order: str | None = None
+    x_to_y: bool | None = None
+    y_to_x: bool | None = None
+    x_to_y_estimate: float = np.nan
+    y_to_x_estimate: float = np.nan
+    x_to_y_sign: str = ""
+    y_to_x_sign: str = ""
+    rule: str = ""
+    reason: str = ""
+
+    _headline = ("temporal_order", "x_to_y", "y_to_x", "x_to_y_estimate", "y_to_x_estimate")
+    _title = "Temporal order of the within-person cross-lagged paths"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: every field."""
+        return pd.DataFrame([{f: getattr(self, f) for f in (
+            "temporal_order", "x_to_y", "y_to_x", "x_to_y_estimate", "y_to_x_estimate", "x_to_y_sign",
+            "y_to_x_sign", "rule", "reason")}])
+
+    def get(self, key, default=None):
+        """``getattr`` with a default (the dict interface of earlier versions)."""
+        return getattr(self, key, default)
+
+
+def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_label="behaviour") -> TemporalOrderResult:
     """Which temporal order the within-person cross-lagged paths support.
 
     A direction is supported when its cross-lagged path differs from zero:
@@ -921,7 +990,7 @@ def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_lab
 
     Returns
     -------
-    dict
+    TemporalOrderResult
         ``temporal_order`` (one of ``"<x> -> <y>"``, ``"<y> -> <x>"``, ``"both"``,
         ``"neither"``, or None with ``reason`` when the model failed),
         ``x_to_y`` / ``y_to_x`` (bool), their estimates, signs and the rule used.
@@ -931,7 +1000,7 @@ def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_lab
     if not result.converged or not result.proper:
         out["reason"] = (f"{result.name} did not converge" if not result.converged
                          else f"{result.name} has an improper solution (Heywood case)")
-        return out
+        return TemporalOrderResult(**out)
     cl = result.cross_lagged
     k = 1 if result.stationary else max(len(result.x_waves) - 1, 1)
     level = 1 - alpha / k
@@ -959,7 +1028,7 @@ def temporal_order(result: PanelResult, *, alpha=0.05, x_label="efficacy", y_lab
         out["temporal_order"] = f"{y_label} -> {x_label}"
     else:
         out["temporal_order"] = "neither"
-    return out
+    return TemporalOrderResult(**out)
 
 
 _FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr", "loglik",
@@ -1099,7 +1168,7 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                wp = within_person(clean_long, codebook.id, "wave", px, py, random_slopes=random_slopes)
+                wp = within_person(clean_long, px, py, cluster=codebook.id, time="wave", random_slopes=random_slopes)
             wt = wp.to_frame()
             wt["reason"] = "; ".join(wp.warnings)
             wt["n_single_occasion"] = wp.n_single_occasion

@@ -12,7 +12,7 @@ from .cleaning import sha256_file
 __all__ = ["PACKAGES", "package_versions", "git_state", "provenance"]
 
 #: Packages whose versions can change the numbers.
-PACKAGES = ("efficacy", "snakemake", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "semopy",
+PACKAGES = ("efficacy", "snakemake", "numpy", "scipy", "pandas", "statsmodels", "pingouin",
             "matplotlib", "pyyaml", "jsonschema", "pyreadstat", "openpyxl")
 
 

@@ -7,7 +7,9 @@ The coefficients are computed as R's **psych** and **lavaan + semTools** compute
   or a BCa bootstrap interval; matches ``psych::alpha``.
 * :func:`mcdonald_omega` - McDonald's (1999) omega total from a one-factor ML CFA (matches
   ``semTools::compRelSEM`` on ``lavaan::cfa``) and, when subscales are declared, omega
-  hierarchical from a Schmid & Leiman (1957) solution (matches ``psych::omega``).
+  hierarchical from a Schmid & Leiman (1957) solution (matches ``psych::omega``); with
+  ``ordinal=True`` categorical omega of ordered items (:func:`categorical_omega`, Green & Yang 2009,
+  matches ``semTools::compRelSEM`` on a WLSMV fit).
 * :func:`item_analysis` - item means, SDs, floor and ceiling, corrected item-total correlation
   (``r.drop``) and alpha if the item is deleted (matches ``psych::alpha``'s item statistics).
 * :func:`icc` / :func:`test_retest` - the six Shrout & Fleiss (1979) intraclass correlations with
@@ -39,16 +41,22 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from efficacy._api import as_rng, check_columns, renamed
 from efficacy.errors import DataError
-from efficacy.resampling import bca_interval, case_counts
+from efficacy.resampling import bca_interval, draw_counts
+from efficacy.results import ResultMixin, TableResult
 
 __all__ = [
     "AlphaResult",
     "OmegaResult",
     "ICCResult",
+    "ItemAnalysisResult",
+    "AttenuationResult",
     "cronbach_alpha",
     "feldt_interval",
     "mcdonald_omega",
+    "CategoricalOmegaResult",
+    "categorical_omega",
     "item_analysis",
     "icc",
     "test_retest",
@@ -69,12 +77,7 @@ def _as_frame(items, data=None) -> pd.DataFrame:
         if not isinstance(data, pd.DataFrame):
             raise DataError("`data` must be a pandas DataFrame", found=type(data).__name__)
         cols = [items] if isinstance(items, str) else list(items)
-        missing = [c for c in cols if c not in data.columns]
-        if missing:
-            raise DataError(
-                "item column(s) not in data", where=", ".join(map(str, missing)),
-                expected="columns of `data`",
-            )
+        check_columns(data, [("an item", cols)])
         frame = data[cols]
     elif isinstance(items, pd.DataFrame):
         frame = items
@@ -94,6 +97,16 @@ def _as_frame(items, data=None) -> pd.DataFrame:
                             expected="numbers")
         out[str(c)] = col.to_numpy(dtype=float)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _items_frame(data, items=None) -> pd.DataFrame:
+    """The item table of a reliability function: ``data`` itself, or its columns ``items``."""
+    if items is None:
+        if isinstance(data, (list, tuple)) and data and all(isinstance(c, str) for c in data):
+            raise TypeError("the first argument is the data (a DataFrame or 2-D array); name the item columns "
+                            "with items=, e.g. cronbach_alpha(df, items=[...])")
+        return _as_frame(data)
+    return _as_frame(items, data)
 
 
 def _check_items(frame: pd.DataFrame, missing: str) -> tuple[np.ndarray | None, str]:
@@ -187,7 +200,7 @@ class _Moments:
 
 def _boot_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Multinomial resampling counts (n_boot, n): row b says how often each row is drawn."""
-    return case_counts(rng.integers(0, n, size=(n_boot, n)), n)
+    return draw_counts(rng, n, np.empty((n_boot, n)))  # = case_counts(rng.integers(0, n, size=(n_boot, n)), n)
 
 
 def _bca(theta_hat: float, boot: np.ndarray, jack: np.ndarray, level: float) -> tuple[float, float]:
@@ -214,7 +227,7 @@ def _std_alpha_from_cov(c: np.ndarray) -> np.ndarray:
 # alpha
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class AlphaResult:
+class AlphaResult(ResultMixin):
     """Cronbach's alpha with its interval.
 
     Attributes
@@ -231,6 +244,8 @@ class AlphaResult:
         Mean inter-item correlation.
     reason : str
         Empty when all is well; otherwise why the coefficient is NaN.
+    ci : tuple
+        ``(ci_low, ci_high)``.
     """
 
     alpha: float
@@ -246,11 +261,19 @@ class AlphaResult:
     n_boot: int = 0
     reason: str = ""
 
+    _headline = ("alpha", "ci", "std_alpha", "mean_r", "n", "k")
+    _title = "Cronbach's alpha"
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of alpha (``ci_method`` at ``ci_level``)."""
+        return self.ci_low, self.ci_high
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per statistic."""
+        """Tidy table: one row per quantity (columns ``quantity``, ``value``)."""
         rows = [("alpha", self.alpha), ("std_alpha", self.std_alpha), ("ci_low", self.ci_low),
                 ("ci_high", self.ci_high), ("mean_r", self.mean_r), ("n", self.n), ("k", self.k)]
-        return pd.DataFrame({"statistic": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
+        return pd.DataFrame({"quantity": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
 
     def __repr__(self) -> str:
         if self.reason and not np.isfinite(self.alpha):
@@ -296,7 +319,8 @@ def feldt_interval(alpha: float, n: int, k: int, ci_level: float = 0.95) -> tupl
     return float(lo), float(hi)
 
 
-def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot=2000, seed=None,
+@renamed(level="ci_level")
+def cronbach_alpha(data, items=None, *, ci_level=0.95, ci_method="feldt", n_boot=2000, seed=None,
                    missing="listwise") -> AlphaResult:
     """Cronbach's alpha with a Feldt or BCa bootstrap interval.
 
@@ -317,10 +341,11 @@ def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot
 
     Parameters
     ----------
-    items : DataFrame, 2-D array, or list of column names (with ``data``)
-        Item responses, one row per person (reverse-keyed items already reversed).
-    data : DataFrame, optional
-        Table holding the columns named in ``items``.
+    data : DataFrame or 2-D array
+        Item responses, one row per person (reverse-keyed items already reversed); all columns
+        are items unless ``items`` names them.
+    items : list of str, optional
+        The item columns of ``data``.
     ci_level : float
         Confidence level.
     ci_method : {"feldt", "bootstrap"}
@@ -334,6 +359,7 @@ def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot
     Returns
     -------
     AlphaResult
+        ``alpha``, ``ci`` (``ci_low``, ``ci_high``), ``std_alpha``, ``mean_r``, ``n``, ``k``.
 
     Examples
     --------
@@ -347,7 +373,7 @@ def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot
     """
     if ci_method not in ("feldt", "bootstrap"):
         raise DataError(f"ci_method must be 'feldt' or 'bootstrap', got {ci_method!r}")
-    frame = _as_frame(items, data)
+    frame = _items_frame(data, items)
     k = frame.shape[1]
     x, reason = _check_items(frame, missing)
     base = dict(ci_level=ci_level, ci_method=ci_method, missing=missing,
@@ -366,7 +392,7 @@ def cronbach_alpha(items, *, data=None, ci_level=0.95, ci_method="feldt", n_boot
     if ci_method == "feldt":
         lo, hi = feldt_interval(a, n, k, ci_level)
     else:
-        rng = np.random.default_rng(seed)
+        rng = as_rng(seed)
         w = _boot_weights(x.shape[0], n_boot, rng)
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = _alpha_from_cov(mom.weighted(w))
@@ -755,7 +781,7 @@ def _omega_h_batched(r: np.ndarray, nf: int, psi0=None) -> np.ndarray:
 
 
 @dataclass
-class OmegaResult:
+class OmegaResult(ResultMixin):
     """McDonald's omega.
 
     Attributes
@@ -799,13 +825,21 @@ class OmegaResult:
     reason: str = ""
     warnings: list = field(default_factory=list)
 
+    _headline = ("omega_total", "ci", "omega_h", "n", "k", "proper")
+    _title = "McDonald's omega"
+
+    @property
+    def ci(self) -> tuple:
+        """BCa interval of omega total."""
+        return self.ci_low, self.ci_high
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per statistic."""
+        """Tidy table: one row per quantity (columns ``quantity``, ``value``)."""
         rows = [("omega_total", self.omega_total), ("ci_low", self.ci_low), ("ci_high", self.ci_high),
                 ("omega_h", self.omega_h), ("omega_h_ci_low", self.omega_h_ci_low),
                 ("omega_h_ci_high", self.omega_h_ci_high), ("omega_tot_sl", self.omega_tot_sl), ("n", self.n),
                 ("k", self.k)]
-        return pd.DataFrame({"statistic": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
+        return pd.DataFrame({"quantity": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
 
     def __repr__(self) -> str:
         if not np.isfinite(self.omega_total):
@@ -815,8 +849,9 @@ class OmegaResult:
                 f"proper={self.proper})")
 
 
-def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=2000, seed=None,
-                   missing="listwise") -> OmegaResult:
+@renamed(level="ci_level")
+def mcdonald_omega(data, items=None, *, subscales=None, ci_level=0.95, n_boot=2000, seed=None,
+                   missing="listwise", ordinal=False) -> OmegaResult:
     """McDonald's omega total (one-factor CFA) and omega hierarchical (Schmid-Leiman).
 
     **Omega total** (McDonald, 1999) is ``(sum lambda)^2 / sum(S)`` where ``lambda`` are the ML
@@ -840,19 +875,31 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
 
     Parameters
     ----------
-    items : DataFrame, 2-D array, or list of column names (with ``data``)
-    data : DataFrame, optional
+    data : DataFrame or 2-D array
+        Item responses, one row per person; all columns are items unless ``items`` names them.
+    items : list of str, optional
+        The item columns of ``data``.
     subscales : dict[str, list[str]], optional
         Declared subscales (item names); two or more turn on omega_h.
     ci_level : float
     n_boot : int
         Bootstrap resamples for omega total; 0 for no interval.
-    seed : int, optional
+    seed : int or numpy Generator, optional
     missing : {"listwise", "pairwise"}
+    ordinal : bool
+        True: categorical omega of ordered items (Green & Yang, 2009) from a one-factor WLSMV fit,
+        as ``semTools::compRelSEM`` on ``lavaan::cfa(..., ordered = TRUE, estimator = "WLSMV")``;
+        see :func:`categorical_omega`. No bootstrap interval and no omega_h are computed then
+        (``ci_low``/``ci_high`` are NaN; ``n_boot``, ``seed`` and ``subscales`` are not used).
 
     Returns
     -------
     OmegaResult
+
+    References
+    ----------
+    Green, S. B., & Yang, Y. (2009). Reliability of summed item scores using structural equation
+    modeling: An alternative to coefficient alpha. *Psychometrika, 74*, 155-167.
 
     Examples
     --------
@@ -863,9 +910,11 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     >>> res.ci_low < res.omega_total < res.ci_high
     True
     """
-    frame = _as_frame(items, data)
+    frame = _items_frame(data, items)
     k = frame.shape[1]
     x, reason = _check_items(frame, missing)
+    if ordinal:
+        return _ordinal_omega(frame, x, reason, missing, ci_level)
     if x is not None and k < 3:
         x, reason = None, "one-factor model not identified with 2 items (need at least 3)"
     if x is None:
@@ -898,7 +947,7 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
     lo = hi = np.nan
     failed = 0
     if n_boot and n_boot > 0:
-        rng = np.random.default_rng(seed)
+        rng = as_rng(seed)
         w = _boot_weights(x.shape[0], n_boot, rng)
         with np.errstate(invalid="ignore", divide="ignore"):
             sb = mom.weighted(w)
@@ -936,12 +985,173 @@ def mcdonald_omega(items, *, data=None, subscales=None, ci_level=0.95, n_boot=20
 
 
 # ----------------------------------------------------------------------------------------------
+# categorical omega (ordered items)
+# ----------------------------------------------------------------------------------------------
+def _omega_cat(thresholds, common, total) -> float:
+    """Green & Yang (2009) omega from thresholds, the common part and the total latent-response correlations.
+
+    ``thresholds``: list of arrays (one per item); ``common``: implied common covariance of the latent
+    responses (``lambda Phi lambda'``); ``total``: their (sample) correlation matrix. The numerator and
+    denominator are the covariance of the summed item scores implied by ``common`` and by ``total``:
+    ``sum_{j, j'} [sum_{c, c'} Phi2(t_jc, t_j'c'; r_jj') - sum_c Phi(t_jc) sum_c' Phi(t_j'c')]``.
+    """
+    from efficacy.sem.categorical import bivariate_normal_cdf
+
+    k = len(thresholds)
+    lens = np.array([len(t) for t in thresholds])
+    kmax = int(lens.max())
+    T = np.full((k, kmax), np.inf)   # padded with +inf: Phi2(inf, b) - Phi(inf) Phi(b) = 0 for the pads
+    for j, t in enumerate(thresholds):
+        T[j, :len(t)] = t
+    a = T[:, None, :, None]
+    b = T[None, :, None, :]
+    marg = np.where(np.isfinite(T), stats.norm.cdf(np.where(np.isfinite(T), T, 0.0)), 0.0).sum(axis=1)
+
+    def part(r):
+        p2 = bivariate_normal_cdf(a, b, np.asarray(r)[:, :, None, None])
+        fin = np.isfinite(a) & np.isfinite(b)
+        return float(np.sum(np.where(fin, p2, 0.0)) - np.sum(np.outer(marg, marg)))
+
+    return part(common) / part(total)
+
+
+@dataclass(repr=False)
+class CategoricalOmegaResult(ResultMixin):
+    """Result of :func:`categorical_omega`: ``omega`` per factor (a Series) and the WLSMV ``fit``."""
+
+    omega: pd.Series
+    fit: object = field(default=None, repr=False)
+
+    _headline = ("omega",)
+    _title = "Categorical omega (Green & Yang 2009)"
+    _dict_skip = ("fit",)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per factor: ``factor``, ``estimate`` (omega)."""
+        return pd.DataFrame({"factor": list(self.omega.index), "estimate": self.omega.to_numpy(float)})
+
+
+def categorical_omega(data, model, *, missing="listwise") -> CategoricalOmegaResult:
+    """Categorical omega (Green & Yang, 2009) of each factor of a WLSMV CFA of ordered items.
+
+    The reliability of the *summed item scores* (not of the latent responses): the model-implied
+    covariance of the sum score due to the factor, divided by its total covariance, both computed
+    on the observed (categorical) metric through the thresholds and the bivariate normal
+    distribution of the latent responses. The factor's loadings, its variance and the thresholds
+    come from ``sem(data, model, ordered=True, estimator="WLSMV", auto="cfa")``; the total part uses
+    the sample polychoric correlations (``obs.var = TRUE``). Matches ``semTools::compRelSEM(fit)``
+    on ``fit <- lavaan::cfa(model, data, ordered = TRUE, estimator = "WLSMV")`` (semTools 0.5.6,
+    ``ord.scale = TRUE``; ``compRelSEM(fit, ordinal = TRUE)`` in later versions).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ordered items (numeric codes or ordered categoricals).
+    model : str or dict
+        lavaan syntax of the measurement model, or ``{factor: [items]}``.
+    missing : {"listwise", "pairwise"}
+        Missing-data handling of the WLSMV fit (lavaan's ``missing=``).
+
+    Returns
+    -------
+    CategoricalOmegaResult
+        ``omega``: omega per factor, a Series (factors with a single indicator are left out, as
+        semTools' ``dropSingle = TRUE``); ``fit``: the :class:`efficacy.sem.SEMResult`.
+
+    References
+    ----------
+    Green, S. B., & Yang, Y. (2009). Reliability of summed item scores using structural equation
+    modeling: An alternative to coefficient alpha. *Psychometrika, 74*, 155-167.
+
+    Examples
+    --------
+    >>> categorical_omega(df, {"agree": ["A2", "A3", "A4", "A5"]}).omega   # doctest: +SKIP
+    agree    0.7287
+    """
+    from efficacy.sem import polychoric, sem
+
+    if isinstance(model, dict):
+        model = "\n".join(f"{f} =~ " + " + ".join(map(str, its)) for f, its in model.items())
+    fit = sem(data, model, ordered=True, estimator="WLSMV", auto="cfa", missing=missing)
+    est = fit.estimates
+    items = list(dict.fromkeys(est.loc[est["op"] == "|", "lhs"]))
+    R = polychoric(data, items, missing=missing, se=False).rho
+    lam = est[est["op"] == "=~"]
+    out = {}
+    for f in dict.fromkeys(lam["lhs"]):
+        rows = lam[(lam["lhs"] == f) & (lam["estimate"] != 0)]
+        its = [v for v in rows["rhs"] if v in items]
+        if len(its) < 2:
+            continue
+        lf = rows.set_index("rhs").loc[its, "estimate"].to_numpy(float)
+        phi = float(est.loc[(est["op"] == "~~") & (est["lhs"] == f) & (est["rhs"] == f), "estimate"].iloc[0])
+        th = [est.loc[(est["op"] == "|") & (est["lhs"] == v), "estimate"].to_numpy(float) for v in its]
+        out[f] = _omega_cat(th, np.outer(lf, lf) * phi, R.loc[its, its].to_numpy())
+    return CategoricalOmegaResult(omega=pd.Series(out, dtype=float, name="omega"), fit=fit)
+
+
+def _ordinal_omega(frame, x, reason, missing, ci_level) -> OmegaResult:
+    """mcdonald_omega(..., ordinal=True): categorical omega of a one-factor WLSMV CFA."""
+    from efficacy.errors import EfficacyError
+
+    k = frame.shape[1]
+    cols = list(frame.columns)
+    n0 = int(np.isfinite(frame.to_numpy(float)).all(axis=1).sum())
+    if x is not None and k < 3:
+        x, reason = None, "one-factor model not identified with 2 items (need at least 3)"
+    if x is None:
+        return OmegaResult(np.nan, np.nan, np.nan, np.nan, n0, k, reason=reason, ci_level=ci_level, items=cols)
+    safe = frame.copy()
+    safe.columns = [f"i{j + 1}" for j in range(k)]
+    model = "f =~ " + " + ".join(safe.columns)
+    try:
+        om = categorical_omega(safe, model, missing=missing)
+    except EfficacyError as exc:   # e.g. more than 20 categories: not an ordinal item
+        return OmegaResult(np.nan, np.nan, np.nan, np.nan, n0, k, reason=f"ordinal omega not computed: {exc}",
+                           ci_level=ci_level, items=cols)
+    fit = om.fit
+    est = fit.estimates
+    lam = est.loc[est["op"] == "=~", "std_all"].to_numpy(float)
+    th = est.loc[(est["op"] == "~~") & est["lhs"].isin(safe.columns) & (est["lhs"] == est["rhs"]), "estimate"]
+    warn = list(fit.warnings) + ["ordinal omega (Green & Yang 2009): no bootstrap interval"]
+    why = "" if fit.converged else "one-factor WLSMV fit did not converge"
+    return OmegaResult(float(om.omega.get("f", np.nan)) if fit.converged else np.nan, np.nan, np.nan, np.nan, fit.n, k,
+                       loadings=lam, residual_variances=th.to_numpy(float), converged=bool(fit.converged),
+                       proper=bool(fit.proper), ci_level=ci_level, n_boot=0, items=cols, reason=why,
+                       warnings=warn)
+
+
+# ----------------------------------------------------------------------------------------------
 # item analysis
 # ----------------------------------------------------------------------------------------------
-def item_analysis(items, *, data=None, response_range=None, missing="listwise") -> pd.DataFrame:
+@dataclass(repr=False)
+class ItemAnalysisResult(TableResult):
+    """Result of :func:`item_analysis`: one row per item (``to_frame()``); ``mean_r`` is the scale's
+    mean inter-item correlation and ``weakest`` the item with the lowest corrected item-total
+    correlation."""
+
+    _headline = ("k", "mean_r", "weakest")
+    _title = "Item analysis"
+
+    @property
+    def k(self) -> int:
+        return int(len(self.table))
+
+    @property
+    def mean_r(self) -> float:
+        return float(self.table["mean_r"].iloc[0]) if len(self.table) else float("nan")
+
+    @property
+    def weakest(self) -> str:
+        r = self.table["r_drop"]
+        return "" if r.isna().all() else str(self.table.loc[r.idxmin(), "item"])
+
+
+def item_analysis(data, items=None, *, response_range=None, missing="listwise") -> ItemAnalysisResult:
     """Item statistics as ``psych::alpha`` reports them, plus floor and ceiling.
 
-    Columns: ``item``, ``n`` (answers to the item), ``mean``, ``sd`` (of all answers, as psych),
+    ``data`` holds the item responses (all its columns, or those named by ``items``).
+    The result's ``to_frame()`` has the columns ``item``, ``n`` (answers to the item), ``mean``, ``sd`` (of all answers, as psych),
     ``floor_pct`` / ``ceiling_pct`` (percent of answers at the bottom / top of
     ``response_range``; NaN without a range), ``r_drop`` (corrected item-total correlation,
     psych's ``r.drop``), ``alpha_if_deleted`` (psych's ``alpha.drop$raw_alpha``) and
@@ -953,10 +1163,10 @@ def item_analysis(items, *, data=None, response_range=None, missing="listwise") 
     --------
     >>> import numpy as np
     >>> x = np.random.default_rng(0).integers(1, 6, size=(50, 3))
-    >>> list(item_analysis(x, response_range=(1, 5)).columns)[:4]
+    >>> list(item_analysis(x, response_range=(1, 5)).to_frame().columns)[:4]
     ['item', 'n', 'mean', 'sd']
     """
-    frame = _as_frame(items, data)
+    frame = _items_frame(data, items)
     k = frame.shape[1]
     xall = frame.to_numpy(float)
     out = pd.DataFrame({
@@ -998,7 +1208,7 @@ def item_analysis(items, *, data=None, response_range=None, missing="listwise") 
         out["r_drop"] = rd
         out["alpha_if_deleted"] = ad
         del tot
-    return out
+    return ItemAnalysisResult(out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1012,9 +1222,11 @@ _ICC_DESC = ["single rater, absolute (one-way)", "single random rater, absolute 
 
 
 @dataclass
-class ICCResult:
-    """The six Shrout-Fleiss ICCs; ``table`` has one row per form (psych names: ICC1 ... ICC3k;
-    McGraw & Wong / pingouin names in ``pingouin_type``)."""
+class ICCResult(ResultMixin):
+    """The six Shrout-Fleiss ICCs; ``table`` has one row per form (psych names in ``type``: ICC1 ...
+    ICC3k; McGraw & Wong / pingouin names in ``pingouin_type``) with the ICC in ``estimate``, its F
+    test (``F``, ``df1``, ``df2``, ``pvalue``) and interval (``ci_low``, ``ci_high``).
+    ``res["ICC2"]`` is one coefficient; ``ICC2`` and ``ICC3`` are also attributes."""
 
     table: pd.DataFrame
     n: int
@@ -1022,32 +1234,48 @@ class ICCResult:
     ci_level: float = 0.95
     reason: str = ""
 
+    _headline = ("ICC2", "ICC3", "n", "k")
+    _title = "Intraclass correlations (Shrout & Fleiss, 1979)"
+    _summary_columns = ("type", "description", "estimate", "F", "df1", "df2", "pvalue", "ci_low", "ci_high")
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per ICC form."""
         return self.table.copy()
 
+    @property
+    def ICC2(self) -> float:
+        """Two-way random, absolute agreement, single rater (test-retest agreement)."""
+        return self["ICC2"]
+
+    @property
+    def ICC3(self) -> float:
+        """Two-way mixed, consistency, single rater."""
+        return self["ICC3"]
+
     def __getitem__(self, key: str) -> float:
-        row = self.table.loc[self.table["type"] == key, "ICC"]
+        row = self.table.loc[self.table["type"] == key, "estimate"]
         return float(row.iloc[0]) if len(row) else np.nan
 
     def __repr__(self) -> str:
         if self.reason:
             return f"ICCResult(NA, n={self.n}, k={self.k}, reason={self.reason!r})"
-        vals = ", ".join(f"{t}={v:.3f}" for t, v in zip(self.table["type"], self.table["ICC"]))
+        vals = ", ".join(f"{t}={v:.3f}" for t, v in zip(self.table["type"], self.table["estimate"]))
         return f"ICCResult({vals}, n={self.n}, k={self.k})"
 
 
 def _icc_na(n, k, reason, ci_level):
-    t = pd.DataFrame({"type": _ICC_TYPES, "description": _ICC_DESC, "ICC": np.nan, "F": np.nan,
-                      "df1": np.nan, "df2": np.nan, "p": np.nan, "ci_low": np.nan,
+    t = pd.DataFrame({"type": _ICC_TYPES, "description": _ICC_DESC, "estimate": np.nan, "F": np.nan,
+                      "df1": np.nan, "df2": np.nan, "pvalue": np.nan, "ci_low": np.nan,
                       "ci_high": np.nan})
     return ICCResult(t, n, k, ci_level, reason)
 
 
-def icc(ratings, *, data=None, ci_level=0.95) -> ICCResult:
+@renamed(level="ci_level", ratings="data")
+def icc(data, columns=None, *, ci_level=0.95) -> ICCResult:
     """Shrout & Fleiss (1979) intraclass correlations ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k.
 
-    ``ratings`` is wide: one row per target (person), one column per rater (or wave).
+    ``data`` is wide: one row per target (person), one column per rater (or wave); ``columns``
+    names the rater columns (default: all columns).
     Targets with any missing rating are dropped (listwise; ``n`` reports those used). The
     mean squares, ICCs, F tests and the 95% intervals come from ``pingouin.intraclass_corr``
     and match ``psych::ICC(x, lmer = FALSE)`` (the ANOVA estimates; psych's default
@@ -1067,7 +1295,7 @@ def icc(ratings, *, data=None, ci_level=0.95) -> ICCResult:
     """
     import pingouin as pg
 
-    frame = _as_frame(ratings, data)
+    frame = _items_frame(data, columns)
     k = frame.shape[1]
     x = frame.to_numpy(float)
     x = x[np.isfinite(x).all(axis=1)]
@@ -1094,9 +1322,9 @@ def icc(ratings, *, data=None, ci_level=0.95) -> ICCResult:
     ci = np.vstack(res["CI95"].to_numpy())
     table = pd.DataFrame({
         "type": _ICC_TYPES, "pingouin_type": res["Type"].to_list(), "description": _ICC_DESC,
-        "ICC": res["ICC"].to_numpy(float), "F": res["F"].to_numpy(float),
+        "estimate": res["ICC"].to_numpy(float), "F": res["F"].to_numpy(float),
         "df1": res["df1"].to_numpy(float), "df2": res["df2"].to_numpy(float),
-        "p": res["pval"].to_numpy(float), "ci_low": ci[:, 0], "ci_high": ci[:, 1]})
+        "pvalue": res["pval"].to_numpy(float), "ci_low": ci[:, 0], "ci_high": ci[:, 1]})
     if not np.isclose(ci_level, 0.95):
         table["ci_low"], table["ci_high"] = _icc_ci(x, ci_level)
     return ICCResult(table, n, k, ci_level)
@@ -1132,6 +1360,7 @@ def _icc_ci(x, level):
     return np.array(lo), np.array(hi)
 
 
+@renamed(level="ci_level")
 def test_retest(data, columns, *, ci_level=0.95) -> ICCResult:
     """Test-retest reliability of a measure taken at several waves: :func:`icc` on the wave
     columns (wide: one row per person, one column per wave). ICC2 (absolute agreement) and
@@ -1144,7 +1373,7 @@ def test_retest(data, columns, *, ci_level=0.95) -> ICCResult:
     >>> round(test_retest(d, ["w1", "w2"])["ICC3"], 3)
     0.985
     """
-    return icc(columns, data=data, ci_level=ci_level)
+    return icc(data, columns, ci_level=ci_level)
 
 
 test_retest.__test__ = False  # not a pytest test despite the name
@@ -1170,20 +1399,46 @@ def disattenuated_correlation(r_xy, rel_x, rel_y):
     return float(out) if out.ndim == 0 else out
 
 
-def attenuation_table(scores: pd.DataFrame, reliabilities: dict) -> pd.DataFrame:
+@dataclass(repr=False)
+class AttenuationResult(TableResult):
+    """Result of :func:`attenuation_table`: one row per pair of scales (``to_frame()``);
+    ``max_disattenuated`` is the largest absolute disattenuated correlation (above 1: the scales
+    are not distinct, or a reliability is underestimated)."""
+
+    _headline = ("max_disattenuated",)
+    _title = "Observed and disattenuated correlations (Spearman, 1904)"
+
+    @property
+    def max_disattenuated(self) -> float:
+        v = self.table["r_disattenuated"].abs()
+        return float(v.max()) if v.notna().any() else float("nan")
+
+
+@renamed(scores="data")
+def attenuation_table(data: pd.DataFrame, reliabilities: dict) -> AttenuationResult:
     """Observed and disattenuated correlations for every pair of scales.
 
     Parameters
     ----------
-    scores : DataFrame
+    data : DataFrame
         One column per scale score.
     reliabilities : dict
         Scale name -> reliability (e.g. alpha or omega total).
 
     Returns
     -------
-    DataFrame with ``scale_x, scale_y, n, r, rel_x, rel_y, r_disattenuated``.
+    AttenuationResult
+        ``to_frame()``: ``scale_x, scale_y, n, r, rel_x, rel_y, r_disattenuated``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"a": [1, 2, 3, 4, 5.], "b": [2, 1, 4, 3, 5.]})
+    >>> res = attenuation_table(d, {"a": 0.8, "b": 0.8})
+    >>> round(float(res.to_frame()["r_disattenuated"].iloc[0]), 3), round(res.max_disattenuated, 3)
+    (1.0, 1.0)
     """
+    scores = data
     names = [c for c in scores.columns if c in reliabilities]
     rows = []
     for i, a in enumerate(names):
@@ -1196,7 +1451,7 @@ def attenuation_table(scores: pd.DataFrame, reliabilities: dict) -> pd.DataFrame
             rows.append({"scale_x": a, "scale_y": b, "n": n, "r": r, "rel_x": rx, "rel_y": ry,
                          "r_disattenuated": disattenuated_correlation(r, rx, ry)})
     cols = ["scale_x", "scale_y", "n", "r", "rel_x", "rel_y", "r_disattenuated"]
-    return pd.DataFrame(rows, columns=cols)
+    return AttenuationResult(pd.DataFrame(rows, columns=cols))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1207,8 +1462,8 @@ RELIABILITY_COLUMNS = [
     "alpha_ci_high", "std_alpha", "omega_total", "omega_ci_low", "omega_ci_high", "omega_h",
     "omega_h_ci_low", "omega_h_ci_high", "mean_r", "flag", "reason",
 ]
-RETEST_COLUMNS = ["study", "measure", "group", "waves", "n", "type", "description", "ICC", "F", "df1",
-                  "df2", "p", "ci_low", "ci_high", "reason"]
+RETEST_COLUMNS = ["study", "measure", "group", "waves", "n", "type", "description", "estimate", "F", "df1",
+                  "df2", "pvalue", "ci_low", "ci_high", "reason"]
 ATTENUATION_COLUMNS = ["study", "scale_x", "scale_y", "n", "r", "coefficient", "rel_x", "rel_y",
                        "r_disattenuated", "flag"]
 
@@ -1320,7 +1575,7 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
         present = [c for c in items if c in clean.columns]
         if present:
             try:
-                tab = item_analysis(clean[present], response_range=rng_, missing=missing)
+                tab = item_analysis(clean[present], response_range=rng_, missing=missing).to_frame()
             except Exception:  # non-numeric column etc.: reported in the reliability row
                 continue
             tab.insert(0, "subscale", sub)
@@ -1353,7 +1608,7 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
 
     whole = reliability[(reliability["group"] == "all") & (reliability["subscale"] == "")]
     rel_map = {r.scale: getattr(r, flag_on) for r in whole.itertuples() if r.scale in clean.columns}
-    att = attenuation_table(clean[[c for c in rel_map]], rel_map)
+    att = attenuation_table(clean[[c for c in rel_map]], rel_map).to_frame()
     att.insert(0, "study", study)
     att.insert(5, "coefficient", flag_on)
     low = {s for s, v in rel_map.items() if not (np.isfinite(v) and v >= threshold)}

@@ -14,22 +14,83 @@ Carlo standard error is ``sqrt(p (1 - p) / n_reps)`` (Morris, White & Crowther 2
 Example
 -------
 >>> from efficacy.simulation import power_analysis, required_n
->>> df = power_analysis([50, 100], a=0.39, b=0.39, n_reps=50, n_boot=100, seed=1)
->>> list(df.columns)
+>>> res = power_analysis([50, 100], a=0.39, b=0.39, n_reps=50, n_boot=100, seed=1)
+>>> list(res.to_frame().columns)
 ['n', 'a', 'b', 'reliability', 'method', 'power', 'power_mcse', 'n_reps']
 """
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._api import as_rng, as_seed_sequence, renamed
 from .errors import EfficacyError
+from .results import TableResult
 
-__all__ = ["power_analysis", "coverage_study", "meta_coverage", "required_n", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job", "run_coverage",
-           "aggregate_power"]
+__all__ = ["power_analysis", "PowerAnalysisResult", "coverage_study", "meta_coverage", "CoverageResult", "required_n",
+           "RequiredNResult", "simulate_mediation", "validate_grid", "METHODS", "grid_jobs", "run_power_job",
+           "run_coverage", "aggregate_power"]
+
+
+@dataclass(repr=False)
+class PowerAnalysisResult(TableResult):
+    """Result of :func:`power_analysis`: one row per design cell and method (``to_frame()``, columns
+    ``n, a, b, reliability, method, power, power_mcse, n_reps``); :meth:`required_n` interpolates
+    the sample size reaching a target power."""
+
+    _headline = ("cells", "methods", "n_reps")
+    _title = "Monte Carlo power of the indirect effect"
+
+    @property
+    def cells(self) -> int:
+        return int(len(self.table.drop_duplicates(["n", "a", "b", "reliability"])))
+
+    @property
+    def methods(self) -> list:
+        return [str(m) for m in pd.unique(self.table["method"])]
+
+    @property
+    def n_reps(self) -> int:
+        return int(self.table["n_reps"].max()) if len(self.table) else 0
+
+    def required_n(self, target=0.8) -> "RequiredNResult":
+        """:func:`required_n` of this power table."""
+        return required_n(self.table, target=target)
+
+
+@dataclass(repr=False)
+class CoverageResult(TableResult):
+    """Result of :func:`coverage_study` and :func:`meta_coverage` (``to_frame()``, columns
+    :data:`COVERAGE_COLUMNS`); ``all_pass`` is True when every interval's coverage is within two
+    Monte Carlo standard errors of nominal."""
+
+    _headline = ("all_pass", "n_reps")
+    _title = "Coverage, bias and rejection rate of interval methods"
+
+    @property
+    def all_pass(self) -> bool:
+        return bool(self.table["pass"].all())
+
+    @property
+    def n_reps(self) -> int:
+        return int(self.table["n_reps"].max()) if len(self.table) else 0
+
+
+@dataclass(repr=False)
+class RequiredNResult(TableResult):
+    """Result of :func:`required_n`: the sample size reaching ``target`` power per design and method
+    (``to_frame()``)."""
+
+    _headline = ("target",)
+    _title = "Required sample size"
+
+    @property
+    def target(self) -> float:
+        return float(self.table["target"].iloc[0]) if len(self.table) else float("nan")
 
 METHODS = ("percentile", "bca", "montecarlo", "sobel")
 _N_PARAMS = 3  # intercept, X and M in the outcome model
@@ -49,9 +110,12 @@ def validate_grid(n, a, b, reliability):
             raise EfficacyError(f"simulation grid: path value {v} is not finite")
 
 
-def simulate_mediation(n, a, b, n_reps, reliability=1.0, rng=None):
-    """Simulate ``n_reps`` data sets of size ``n``; returns arrays x, m, y of shape (n_reps, n)."""
-    rng = np.random.default_rng(rng)
+@renamed(rng="seed")
+def simulate_mediation(n, a, b, n_reps, reliability=1.0, seed=None):
+    """Simulate ``n_reps`` data sets of size ``n``; returns arrays x, m, y of shape (n_reps, n).
+
+    ``seed`` is an int or a :class:`numpy.random.Generator` (whose stream is used)."""
+    rng = as_rng(seed)
     x = rng.standard_normal((n_reps, n))
     m = a * x + rng.standard_normal((n_reps, n))
     y = b * m + rng.standard_normal((n_reps, n))
@@ -177,9 +241,10 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
     n_boot : int
         Bootstrap resamples (percentile, BCa) and Monte Carlo draws (montecarlo) per replication.
     methods : sequence of {"percentile", "bca", "montecarlo", "sobel"}
-    seed : int or None
-        Seed for :func:`numpy.random.default_rng`; each cell gets its own stream spawned from it,
-        and each replication its own resampling stream, so results do not depend on ``chunk_size``.
+    seed : int, numpy.random.Generator or None
+        Seed of the study; each cell gets its own stream spawned from it (a Generator supplies the
+        entropy), and each replication its own resampling stream, so results do not depend on
+        ``chunk_size``.
     progress : bool
         Show a tqdm bar over cells.
     chunk_size : int or None
@@ -188,8 +253,8 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
 
     Returns
     -------
-    pandas.DataFrame
-        Columns ``n, a, b, reliability, method, power, power_mcse, n_reps``.
+    PowerAnalysisResult
+        ``to_frame()``: columns ``n, a, b, reliability, method, power, power_mcse, n_reps``.
 
     Notes
     -----
@@ -211,7 +276,7 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
         raise EfficacyError("n_reps must be >= 1 and n_boot >= 2")
     n_reps, n_boot = int(n_reps), int(n_boot)
     cells = list(itertools.product([int(v) for v in n_list], a_list, b_list, r_list))
-    children = np.random.SeedSequence(seed).spawn(len(cells))
+    children = as_seed_sequence(seed).spawn(len(cells))
     it = cells
     if progress:
         from tqdm.auto import tqdm
@@ -225,7 +290,8 @@ def power_analysis(n, a, b, reliability=(1.0,), n_reps=1000, n_boot=1000, method
             p = float(hits[mth].mean())
             rows.append({"n": nn, "a": aa, "b": bb, "reliability": rel, "method": mth, "power": p,
                          "power_mcse": float(np.sqrt(p * (1 - p) / n_reps)), "n_reps": n_reps})
-    return pd.DataFrame(rows, columns=["n", "a", "b", "reliability", "method", "power", "power_mcse", "n_reps"])
+    return PowerAnalysisResult(pd.DataFrame(rows, columns=["n", "a", "b", "reliability", "method", "power", "power_mcse",
+                                                   "n_reps"]))
 
 
 class _StackedRng:
@@ -245,11 +311,14 @@ def _analyse_rep_block(x, m, y, n_boot, methods, alpha, seeds):
     return _analyse_chunk(x, m, y, n_boot, methods, alpha, _StackedRng(seeds))
 
 
-def required_n(power_df, target=0.8):
+@renamed(power_df="data")
+def required_n(data, target=0.8):
     """Smallest n reaching ``target`` power per (a, b, reliability, method), linearly interpolated.
 
-    NA when the largest simulated n does not reach the target.
+    ``data`` is a :class:`PowerAnalysisResult` or its table. NA when the largest simulated n does not
+    reach the target. Returns a :class:`RequiredNResult`.
     """
+    power_df = data.to_frame() if hasattr(data, "to_frame") else data
     out = []
     for key, g in power_df.groupby(["a", "b", "reliability", "method"], sort=True):
         g = g.sort_values("n")
@@ -264,7 +333,7 @@ def required_n(power_df, target=0.8):
                 n0, n1, p0, p1 = ns[k - 1], ns[k], ps[k - 1], ps[k]
                 val = n0 + (target - p0) * (n1 - n0) / (p1 - p0)
         out.append(dict(zip(["a", "b", "reliability", "method"], key), target=target, required_n=val))
-    return pd.DataFrame(out, columns=["a", "b", "reliability", "method", "target", "required_n"])
+    return RequiredNResult(pd.DataFrame(out, columns=["a", "b", "reliability", "method", "target", "required_n"]))
 
 
 COVERAGE_COLUMNS = ["target", "method", "n", "true_value", "coverage", "coverage_mcse", "bias", "bias_mcse",
@@ -283,15 +352,16 @@ def coverage_study(n=(50, 200), a=0.39, b=0.39, n_reps=500, n_boot=500, methods=
 
     Returns
     -------
-    pandas.DataFrame with columns ``target, method, n, true_value, coverage, coverage_mcse, bias,
-    bias_mcse, rejection_rate, n_reps, pass``.
+    CoverageResult
+        ``to_frame()``: columns ``target, method, n, true_value, coverage, coverage_mcse, bias,
+        bias_mcse, rejection_rate, n_reps, pass``.
     """
     n_list = [int(v) for v in np.atleast_1d(n)]
     validate_grid(n_list, [a], [b], [1.0])
     methods = tuple(methods)
     targets = [("indirect", float(a), float(b)), ("type1", float(a), 0.0)]
     cells = list(itertools.product(targets, n_list))
-    children = np.random.SeedSequence(seed).spawn(len(cells))
+    children = as_seed_sequence(seed).spawn(len(cells))
     it = cells
     if progress:
         from tqdm.auto import tqdm
@@ -311,7 +381,7 @@ def coverage_study(n=(50, 200), a=0.39, b=0.39, n_reps=500, n_boot=500, methods=
                          "bias_mcse": float(est.std(ddof=1) / np.sqrt(n_reps)) if n_reps > 1 else np.nan,
                          "rejection_rate": float(_excludes_zero(lo[mth], hi[mth]).mean()),
                          "n_reps": int(n_reps), "pass": bool(abs(c - nominal) <= tol)})
-    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+    return CoverageResult(pd.DataFrame(rows, columns=COVERAGE_COLUMNS))
 
 
 def grid_jobs(sim_config):
@@ -330,7 +400,7 @@ def run_power_job(sim_config, job, seed):
     nn, aa, bb, rel = list(itertools.product(g["n"], g["a"], g["b"], g["reliability"]))[cell]
     reps = min(int(g["reps_per_job"]), int(g["n_reps"]) - batch * int(g["reps_per_job"]))
     return power_analysis(nn, aa, bb, reliability=rel, n_reps=reps, n_boot=int(g["n_boot"]),
-                          methods=tuple(g.get("methods", METHODS)), seed=[int(seed), cell, batch])
+                          methods=tuple(g.get("methods", METHODS)), seed=[int(seed), cell, batch]).to_frame()
 
 
 def aggregate_power(frames):
@@ -351,7 +421,7 @@ def run_coverage(sim_config, seed):
     med = coverage_study(n=g["n"], a=max(g["a"]), b=max(g["b"]), n_reps=int(g["n_reps"]),
                          n_boot=int(g["n_boot"]), seed=[int(seed), 999])
     meta = meta_coverage(k=(5, 20), n_reps=int(g["n_reps"]), seed=[int(seed), 998])
-    return pd.concat([med, meta], ignore_index=True)
+    return pd.concat([med.to_frame(), meta.to_frame()], ignore_index=True)
 
 
 def _dl_pool(yi, vi, alpha=0.05):
@@ -384,12 +454,13 @@ def meta_coverage(k=(5, 20), mu=0.3, tau2=0.05, n_per_study=(20, 200), n_reps=10
 
     Returns
     -------
-    pandas.DataFrame with the :func:`coverage_study` columns; ``target`` is ``"meta_pooled"`` and
-    ``n`` the number of studies ``k``.
+    CoverageResult
+        ``to_frame()`` has the :func:`coverage_study` columns; ``target`` is ``"meta_pooled"`` and
+        ``n`` the number of studies ``k``.
 
     Examples
     --------
-    >>> df = meta_coverage(k=[10], n_reps=200, seed=1)
+    >>> df = meta_coverage(k=[10], n_reps=200, seed=1).to_frame()
     >>> sorted(df["method"])
     ['DL-knha', 'DL-z']
     """
@@ -399,7 +470,7 @@ def meta_coverage(k=(5, 20), mu=0.3, tau2=0.05, n_per_study=(20, 200), n_reps=10
     nominal = 1 - alpha
     tol = 2 * np.sqrt(nominal * alpha / n_reps)
     k_list = [int(v) for v in np.atleast_1d(k)]
-    for kk, ss in zip(k_list, np.random.SeedSequence(seed).spawn(len(k_list))):
+    for kk, ss in zip(k_list, as_seed_sequence(seed).spawn(len(k_list))):
         if kk < 2:
             raise EfficacyError(f"meta_coverage: k={kk} studies; need at least 2")
         rng = np.random.default_rng(ss)
@@ -415,4 +486,4 @@ def meta_coverage(k=(5, 20), mu=0.3, tau2=0.05, n_per_study=(20, 200), n_reps=10
                          "bias_mcse": float(est.std(ddof=1) / np.sqrt(n_reps)) if n_reps > 1 else np.nan,
                          "rejection_rate": float(_excludes_zero(lo, hi).mean()),
                          "n_reps": int(n_reps), "pass": bool(abs(cv - nominal) <= tol)})
-    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+    return CoverageResult(pd.DataFrame(rows, columns=COVERAGE_COLUMNS))

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html", "STUDY_FIGURES",
-           "META_FIGURES"]
+           "META_FIGURES", "CROSS_STUDY_FIGURES"]
 
 
 def apa_number(x, digits=2, *, bounded=False) -> str:
@@ -118,6 +118,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
             t["pvalue"] = t["pvalue"].map(_p)
         out += [f"**Table {study}.3.** Mediation (`{study}/mediation.csv`).", "", markdown_table(t), ""]
     out += _sensitivity_section(folder, study, notes, fragile_rho)
+    out += _evidence_section(folder, study)
     out += _latent_section(folder, study, notes)
     out += _moderated_section(folder, study)
     verdict = folder / "verdict.md"
@@ -149,8 +150,13 @@ STUDY_FIGURES = [
     ("sensitivity", "Sensitivity of the ACME to mediator-outcome confounding"),
     ("riclpm_within", "RI-CLPM, within-person part"), ("riclpm_between", "RI-CLPM, between-person part"),
 ]
+#: figures across studies under results/figures/ (stem, caption)
+CROSS_STUDY_FIGURES = [("evidence", "Evidence profile of every study: one row per link, coloured by the graded "
+                                    "verdict")]
+
 META_FIGURES = [("forest", "Forest plot"), ("funnel", "Contour-enhanced funnel plot"),
-                ("masem_path", "MASEM path diagram")]
+                ("subgroup_forest", "Subgroup forest plot"), ("masem_path", "MASEM path diagram"),
+                ("tssem_path", "TSSEM path diagram")]
 
 
 def _figures(results: Path, rel: str, specs) -> list[str]:
@@ -374,6 +380,26 @@ def _sensitivity_section(folder: Path, study: str, notes: list[str], fragile_rho
     return out
 
 
+def _evidence_section(folder: Path, study: str) -> list[str]:
+    """The graded verdict per mediator-outcome pair from ``evidence.csv`` and the evidence that decided it."""
+    ev = _read(folder / "evidence.csv")
+    if ev is None or ev.empty or "verdict" not in ev or not ev["verdict"].notna().any():
+        return []
+    rows = []
+    for _, g in ev[ev["verdict"].notna()].groupby(["outcome", "mediator"], sort=False, dropna=False):
+        x = g.iloc[0]
+        links = "; ".join(f"{r['link']}: {apa_number(r['estimate'], 3)} {_ci(r['ci_low'], r['ci_high'], 3)}"
+                          for _, r in g.iterrows() if pd.notna(r.get("estimate")))
+        rows.append({"Outcome": "" if pd.isna(x["outcome"]) else x["outcome"],
+                     "Mediator": "" if pd.isna(x["mediator"]) else x["mediator"],
+                     "Graded verdict": x["verdict"], "Decided by": x.get("decided_by", ""),
+                     "Links [CI]": links})
+    return [f"**Table {study}.evidence.** Evidence profile and graded verdict (`{study}/evidence.csv`; rules in "
+            "config/README.md): what the design identifies per link, rho at zero, the b-path robustness value "
+            "against the strongest observed covariate, E-values and the panel order.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
+
+
 def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:
     out = []
     for model_file, label in (("riclpm.csv", "RI-CLPM"), ("clpm.csv", "CLPM")):
@@ -397,7 +423,7 @@ def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[s
             rows.append({
                 "Path": f"{x['from_var']} -> {x['to_var']}", "Type": x["type"],
                 "B [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
-                "beta": apa_number(x.get("std_estimate"), 2, bounded=True),
+                "beta": apa_number(x.get("std_all"), 2, bounded=True),
                 "p": _p(x.get("pvalue")),
             })
         out += [f"**Table {study}.{label}.** {label} lagged effects, free (non-stationary) fit "
@@ -530,7 +556,7 @@ def _meta_section(results: Path, notes=None) -> list[str]:
                 "I2 (%)": apa_number(x.get("I2"), 1),
                 "Q (df), p": f"{apa_number(x.get('Q'), 2)}"
                              + ("" if pd.isna(x.get("Q_df")) else f" ({int(x['Q_df'])})")
-                             + f", {_p(x.get('Q_pval'))}",
+                             + f", {_p(x.get('Q_pvalue'))}",
                 "Method": "/".join(str(v) for v in (x.get("method"), x.get("measure")) if pd.notna(v)),
             })
         out += [f"**Table meta.{name}.** Random-effects model (`meta/{name}/summary.csv`).", "",
@@ -554,7 +580,53 @@ def _meta_section(results: Path, notes=None) -> list[str]:
                     t[c] = t[c].map(lambda v: apa_number(v, 3))
                 out += [f"**Table meta.{name}.masem.** Path model on the pooled correlations "
                         f"(`meta/{name}/masem.csv`).", "", markdown_table(t.fillna("")), ""]
+        out += _tssem_lines(folder, name) + _subgroup_lines(folder, name)
     return out
+
+
+def _p_eq(v) -> str:
+    """'p = .413' or 'p < .001' for running text."""
+    t = _p(v)
+    return f"p {t}" if t.startswith("<") else f"p = {t}"
+
+
+def _tssem_lines(folder, name):
+    """The stage-2 estimates and fit of a TSSEM analysis (``tssem.csv``)."""
+    t = _read(folder / "tssem.csv")
+    if t is None or "table" not in t or not (t["table"] == "path").any():
+        return []
+    est = t[t["table"].isin(["path", "covariance", "indirect", "defined"])]
+    rows = [{"Parameter": x["term"], "Estimate [95% CI]": f"{apa_number(x['estimate'], 3)} "
+             f"{_ci(x['ci_low'], x['ci_high'], 3)}", "SE": apa_number(x["se"], 3), "p": _p(x.get("pvalue")),
+             "CI": x.get("ci_method", "")} for _, x in est.iterrows()]
+    fit = t[t["table"] == "fit"].set_index("term")["estimate"]
+    line = (f"chi2({int(fit['df'])}) = {apa_number(fit['chisq'], 2)}, {_p_eq(fit.get('pvalue'))}; "
+            f"RMSEA = {apa_number(fit['rmsea'], 3, bounded=True)}, CFI = {apa_number(fit['cfi'], 3, bounded=True)}, "
+            f"SRMR = {apa_number(fit['srmr'], 3, bounded=True)}, N = {int(fit['n'])}") if "df" in fit else ""
+    return [f"**Table meta.{name}.tssem.** Two-stage SEM (Cheung & Chan, 2005): the model fitted by WLS to the "
+            f"pooled correlation matrix (`meta/{name}/tssem.csv`). {line}.", "",
+            markdown_table(pd.DataFrame(rows).fillna("")), ""]
+
+
+def _subgroup_lines(folder, name):
+    """Per-level estimates and the test for subgroup differences (``subgroup.csv``)."""
+    t = _read(folder / "subgroup.csv")
+    if t is None or "group" not in t or not t["estimate"].notna().any():
+        return []
+    per = t[t["group"].astype(str) != "between"]
+    rows = [{"Subgroup": x["group"], "k": int(x["k"]),
+             "Estimate [95% CI]": f"{apa_number(x['estimate'], 3)} {_ci(x['ci_low'], x['ci_high'], 3)}",
+             "tau2": apa_number(x.get("tau2"), 4), "I2 (%)": apa_number(x.get("I2"), 1)} for _, x in per.iterrows()]
+    b = t[t["group"].astype(str) == "between"]
+    test = ""
+    if len(b):
+        b = b.iloc[0]
+        df2 = b.get("Q_df2")
+        stat = (f"F({int(b['Q_df'])}, {int(df2)})" if pd.notna(df2) else f"QM({int(b['Q_df'])})")
+        test = f" Test for subgroup differences: {stat} = {apa_number(b['Q'], 2)}, {_p_eq(b.get('Q_pvalue'))}."
+    col = t["subgroup"].iloc[0] if "subgroup" in t else ""
+    return [f"**Table meta.{name}.subgroup.** Random-effects model per level of `{col}` "
+            f"(`meta/{name}/subgroup.csv`).{test}", "", markdown_table(pd.DataFrame(rows)), ""]
 
 
 def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
@@ -576,6 +648,9 @@ def build_summary(results_dir="results", studies=(), *, fragile_rho=0.2) -> str:
     body: list[str] = []
     for study in studies:
         body += _study_section(results, study, flagged, notes, fragile_rho)
+    cross = _figures(results, ".", CROSS_STUDY_FIGURES)
+    if cross:
+        body += ["## Cause or correlate across studies", "", *[ln.replace("./figures/", "figures/") for ln in cross]]
     body += _meta_section(results, notes)
     head = [
         "# efficacy: summary of the analysis",

@@ -13,7 +13,8 @@ from .codebook import ALLOW_EXTERNAL_ENV, Codebook, load_codebook, resolve_insid
 from .errors import ConfigError
 from .io import write_json, write_table, atomic_write_text
 
-__all__ = ["check_config_paths", "check_studies", "load_study_codebooks", "write_cleaning", "write_tables"]
+__all__ = ["check_config_paths", "check_studies", "load_study_codebooks", "retain_freed_memory", "write_cleaning",
+           "write_tables"]
 
 
 #: Config keys whose values are paths (checked by :func:`check_config_paths`):
@@ -152,3 +153,43 @@ def write_cleaning(result, outputs):
     write_table(result.generality, outputs.generality)
     write_json(result.report, outputs.json)
     atomic_write_text(outputs.md, result.to_markdown())
+
+
+def retain_freed_memory(*, mmap_threshold_mb: int = 32, trim_threshold_mb: int = 512) -> bool:
+    """Let this process reuse the memory it frees instead of returning it to the OS (glibc only).
+
+    glibc serves an allocation above its mmap threshold (128 KiB at start, raised adaptively up
+    to the largest block freed so far) with fresh pages and trims the heap whenever more than twice
+    that is free at its top. The batched numerical code of the library (the SEM engine's FIML
+    gradient, the latent-mediation refits, any numpy expression over a (resamples x cases) block)
+    creates and frees many temporaries of 0.1-10 MB per call, so in a long computation the same
+    memory is faulted in again and again -- at about 1 microsecond per 4 KiB page on the development
+    machine, a large share of the CPU time. With a fixed mmap threshold of ``mmap_threshold_mb`` and a
+    trim threshold of ``trim_threshold_mb``, freed blocks stay in the heap and are reused. Numbers are
+    unchanged (only where memory comes from); the cost is a resident size that stays at its peak.
+
+    Measured on the development machine (2 cores, loaded): a 1,000-resample latent mediation
+    bootstrap (BCa) 0.62 -> 0.40 s of CPU (issue #22); the mediation bootstrap and the SEM engine
+    avoid most such temporaries themselves and gain little. Meant for the workflow's job scripts
+    (one analysis per process); call it once, before the heavy computation.
+
+    Returns
+    -------
+    bool
+        True when the settings were applied (Linux with glibc), False elsewhere (nothing done).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+    ok = mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_mb) << 20) == 1
+    ok &= mallopt(M_TRIM_THRESHOLD, int(trim_threshold_mb) << 20) == 1
+    return bool(ok)

@@ -66,6 +66,7 @@ def all_targets():
             "causal_mediation.csv",
             "model_comparison.csv",
             "verdict.md",
+            "evidence.csv",
             "latent_mediation.csv",
         ]
     )
@@ -90,6 +91,7 @@ def figure_targets():
             + ["cfa_path", "mediation_path", "latent_mediation_path", "sensitivity"]
         ]
     )
+    figs.append("results/figures/evidence.png")  # cross-study evidence profile
     for s, gs in MEASUREMENT_GROUPS.items():  # invariance figure per codebook group
         figs += [f"results/{s}/figures/invariance_{g}.png" for g in gs]
     figs += expand(
@@ -98,9 +100,13 @@ def figure_targets():
         fig=["riclpm_within", "riclpm_between"],
     )
     for name, spec in META.items():
-        kinds = (
-            ["masem_path"] if spec.get("source") == "masem" else ["forest", "funnel"]
-        )
+        source = spec.get("source", "table")
+        if source in ("masem", "tssem"):
+            kinds = [f"{source}_path"]
+        else:
+            kinds = ["forest", "funnel"] + (
+                ["subgroup_forest"] if spec.get("subgroup") else []
+            )
         figs += [f"results/meta/{name}/figures/{k}.png" for k in kinds]
     return figs
 
@@ -138,7 +144,15 @@ def mediation_inputs(wildcards):
 
 # Meta-analysis stage: one analysis per config entry (efficacy.meta.run_analysis).
 META = {a["name"]: a for a in config.get("meta", {}).get("analyses", [])}
-META_STEMS = ["summary.csv", "studies.csv", "diagnostics.csv", "bias.csv", "masem.csv"]
+META_STEMS = [
+    "summary.csv",
+    "studies.csv",
+    "diagnostics.csv",
+    "bias.csv",
+    "masem.csv",
+    "tssem.csv",
+    "subgroup.csv",
+]
 for _name, _spec in META.items():
     _unknown = sorted(set(_spec.get("studies") or []) - set(STUDIES))
     if _unknown:
@@ -152,7 +166,7 @@ def meta_inputs(wildcards):
     """Input files of the meta-analysis named by the wildcard."""
     spec = META[wildcards.name]
     source = spec.get("source", "table")
-    if source in ("table", "masem"):
+    if source in ("table", "masem", "tssem"):
         return {"tables": [spec["input"]]}
     if source == "indirect":
         chosen = spec.get("studies") or STUDIES
@@ -184,95 +198,238 @@ def finished_message():
     )
 
 
-# Figures: one rule per kind, generated in figures.smk from this table (kind -> inputs, output stem without
-# suffix, report category, options handed to efficacy.plots.render_stage_figure).
-def _study_figure(kind, category, options=None, file=None, **inputs):
-    file = (
-        file or kind
-    )  # the output's name without suffix, when it is not the kind's name
+# Figures: the rules are generated in figures.smk from this table. Every figure of a study (but the panel
+# and invariance ones, which not every study has) is drawn by one job, `figures`, that imports matplotlib
+# once; each figure kind keeps its own PNG (in the report, with its caption) + PDF, drawn by
+# efficacy.plots.render_stage_figures. rule name -> log stem and kind -> (inputs, output stem, category, options).
+def _figure(category, stem, options=None, **inputs):
     return {
         "input": inputs,
-        "stem": f"results/{{study}}/figures/{file}",
+        "stem": stem,
         "category": category,
-        "subcategory": "{study}",
         "options": options or {},
-        "log": f"logs/{{study}}/fig_{file}.log",
-        "benchmark": f"benchmarks/out/{{study}}/fig_{file}.tsv",
     }
+
+
+def _study_figure(kind, category, options=None, **inputs):
+    return _figure(category, f"results/{{study}}/figures/{kind}", options, **inputs)
 
 
 def _meta_figure(kind, **inputs):
+    return _figure(
+        "7. Meta-analysis", f"results/meta/{{name}}/figures/{kind}", **inputs
+    )
+
+
+_MEDIATION = "4. Mediation"
+_PANEL = "5. Temporal order"
+_META = {
+    "studies": "results/meta/{name}/studies.csv",
+    "summary": "results/meta/{name}/summary.csv",
+}
+FIGURE_RULES = {
+    "figures": {
+        "log": "{study}/figures",
+        "figures": {
+            "flow": _study_figure("flow", "1. Data", flow="results/{study}/flow.csv"),
+            "missingness": _study_figure(
+                "missingness",
+                "1. Data",
+                clean="results/{study}/clean.csv",
+                codebook=codebook_path,
+            ),
+            "items": _study_figure(
+                "items",
+                "1. Data",
+                clean="results/{study}/clean.csv",
+                codebook=codebook_path,
+            ),
+            "reliability": _study_figure(
+                "reliability",
+                "2. Reliability",
+                {"threshold": config["reliability"]["threshold"]},
+                reliability="results/{study}/reliability.csv",
+            ),
+            "cfa_path": _study_figure(
+                "cfa_path",
+                "3. Measurement",
+                cfa_fit="results/{study}/cfa_fit.csv",
+                cfa_estimates="results/{study}/cfa_estimates.csv",
+            ),
+            "mediation_path": _study_figure(
+                "mediation_path",
+                _MEDIATION,
+                mediation="results/{study}/mediation.csv",
+                codebook=codebook_path,
+            ),
+            "latent_mediation_path": _study_figure(
+                "latent_mediation_path",
+                _MEDIATION,
+                latent_mediation="results/{study}/latent_mediation.csv",
+                codebook=codebook_path,
+            ),
+            "sensitivity": _study_figure(
+                "sensitivity", _MEDIATION, sensitivity="results/{study}/sensitivity.csv"
+            ),
+        },
+    },
+    "figures_panel": {
+        "log": "{study}/figures_panel",
+        "figures": {
+            "riclpm_within": _study_figure(
+                "riclpm_within", _PANEL, riclpm="results/{study}/riclpm.csv"
+            ),
+            "riclpm_between": _study_figure(
+                "riclpm_between", _PANEL, riclpm="results/{study}/riclpm.csv"
+            ),
+        },
+    },
+    "fig_evidence": {  # cross-study: one input per study
+        "log": "fig_evidence",
+        "figures": {
+            "evidence": _figure(
+                _MEDIATION,
+                "results/figures/evidence",
+                **{f"evidence_{s}": f"results/{s}/evidence.csv" for s in STUDIES},
+            ),
+        },
+    },
+    "fig_invariance": {
+        "log": "{study}/fig_invariance_{group}",
+        "figures": {
+            "invariance": _figure(
+                "3. Measurement",
+                "results/{study}/figures/invariance_{group}",
+                {k: config["measurement"][k] for k in ("delta_cfi", "delta_rmsea")},
+                invariance="results/{study}/invariance_{group}.csv",
+            ),
+        },
+    },
+    "fig_forest": {
+        "log": "meta/{name}/fig_forest",
+        "figures": {"forest": _meta_figure("forest", **_META)},
+    },
+    "fig_funnel": {
+        "log": "meta/{name}/fig_funnel",
+        "figures": {"funnel": _meta_figure("funnel", **_META)},
+    },
+    "fig_subgroup_forest": {
+        "log": "meta/{name}/fig_subgroup_forest",
+        "figures": {
+            "subgroup_forest": _meta_figure(
+                "subgroup_forest",
+                **_META,
+                subgroup="results/meta/{name}/subgroup.csv",
+            )
+        },
+    },
+    "fig_masem_path": {
+        "log": "meta/{name}/fig_masem_path",
+        "figures": {
+            "masem_path": _meta_figure(
+                "masem_path", masem="results/meta/{name}/masem.csv"
+            )
+        },
+    },
+    "fig_tssem_path": {
+        "log": "meta/{name}/fig_tssem_path",
+        "figures": {
+            "tssem_path": _meta_figure(
+                "tssem_path", tssem="results/meta/{name}/tssem.csv"
+            )
+        },
+    },
+}
+
+
+def figure_rule_inputs(spec):
+    """The union of the inputs of a figure rule's figures (name -> path or function)."""
+    return {k: v for fig in spec["figures"].values() for k, v in fig["input"].items()}
+
+
+def figure_rule_outputs(spec):
+    """kind_png (a report item with the kind's caption) and kind_pdf for every figure of the rule."""
+    out = {}
+    for kind, fig in spec["figures"].items():
+        sub = (
+            "{name}"
+            if fig["stem"].startswith("results/meta/")
+            else "{study}" if "{study}" in fig["stem"] else "all studies"
+        )
+        out[f"{kind}_png"] = report(
+            f"{fig['stem']}.png",
+            caption=f"../report/fig_{kind}.rst",
+            category=fig["category"],
+            subcategory=sub,
+        )
+        out[f"{kind}_pdf"] = f"{fig['stem']}.pdf"
+    return out
+
+
+def figure_rule_params(spec):
+    """kind -> the names of its inputs and its options (read by workflow/scripts/figures.py)."""
     return {
-        "input": inputs,
-        "stem": f"results/meta/{{name}}/figures/{kind}",
-        "category": "7. Meta-analysis",
-        "subcategory": "{name}",
-        "options": {},
-        "log": f"logs/meta/{{name}}/fig_{kind}.log",
-        "benchmark": f"benchmarks/out/meta/{{name}}/fig_{kind}.tsv",
+        kind: {"inputs": sorted(fig["input"]), "options": fig["options"]}
+        for kind, fig in spec["figures"].items()
     }
 
 
-FIGURE_RULES = {
-    "flow": _study_figure("flow", "1. Data", flow="results/{study}/flow.csv"),
-    "missingness": _study_figure(
-        "missingness",
-        "1. Data",
-        clean="results/{study}/clean.csv",
-        codebook=codebook_path,
-    ),
-    "items": _study_figure(
-        "items", "1. Data", clean="results/{study}/clean.csv", codebook=codebook_path
-    ),
-    "reliability": _study_figure(
-        "reliability",
-        "2. Reliability",
-        reliability="results/{study}/reliability.csv",
-        options={"threshold": config["reliability"]["threshold"]},
-    ),
-    "mediation_path": _study_figure(
-        "mediation_path",
-        "4. Mediation",
-        mediation="results/{study}/mediation.csv",
-        codebook=codebook_path,
-    ),
-    "sensitivity": _study_figure(
-        "sensitivity", "4. Mediation", sensitivity="results/{study}/sensitivity.csv"
-    ),
-    "riclpm_within": _study_figure(
-        "riclpm_within", "5. Temporal order", riclpm="results/{study}/riclpm.csv"
-    ),
-    "riclpm_between": _study_figure(
-        "riclpm_between", "5. Temporal order", riclpm="results/{study}/riclpm.csv"
-    ),
-    "forest": _meta_figure(
-        "forest",
-        studies="results/meta/{name}/studies.csv",
-        summary="results/meta/{name}/summary.csv",
-    ),
-    "funnel": _meta_figure(
-        "funnel",
-        studies="results/meta/{name}/studies.csv",
-        summary="results/meta/{name}/summary.csv",
-    ),
-    "masem_path": _meta_figure("masem_path", masem="results/meta/{name}/masem.csv"),
-    "invariance": _study_figure(
-        "invariance",
-        "3. Measurement",
-        file="invariance_{group}",
-        invariance="results/{study}/invariance_{group}.csv",
-        options={k: config["measurement"][k] for k in ("delta_cfi", "delta_rmsea")},
-    ),
-    "cfa_path": _study_figure(
-        "cfa_path",
-        "3. Measurement",
-        cfa_fit="results/{study}/cfa_fit.csv",
-        cfa_estimates="results/{study}/cfa_estimates.csv",
-    ),
-    "latent_mediation_path": _study_figure(
-        "latent_mediation_path",
-        "4. Mediation",
-        latent_mediation="results/{study}/latent_mediation.csv",
-        codebook=codebook_path,
-    ),
-}
+# Manuscript tables (tables.smk): APA 7 .docx and .tex of each study's and each meta-analysis' key tables.
+def manuscript_table_inputs(wildcards):
+    """The stage tables a study's manuscript tables are typeset from."""
+    stems = ["reliability.csv", "cfa_fit.csv", "cfa_estimates.csv", "mediation.csv"]
+    stems += ["sensitivity.csv"]
+    stems += [
+        f"invariance_{g}.csv" for g in MEASUREMENT_GROUPS.get(wildcards.study, [])
+    ]
+    return [f"results/{wildcards.study}/{s}" for s in stems]
+
+
+def tables_targets():
+    """Every manuscript table file (rule tables)."""
+    return expand(
+        "results/{study}/tables/tables.{ext}", study=STUDIES, ext=["docx", "tex"]
+    ) + expand(
+        "results/meta/{name}/tables/tables.{ext}", name=list(META), ext=["docx", "tex"]
+    )
+
+
+# Multiverse (snakemake multiverse, not part of all): one job per specification of every study with a
+# mediation design. The grids are built (and the multiverse config checked) at parse time.
+from efficacy.multiverse import multiverse_grids
+
+MULTIVERSE = multiverse_grids(
+    CODEBOOKS,
+    config["multiverse"],
+    config_file=", ".join(str(f) for f in workflow.configfiles) or "config/config.yaml",
+)
+MULTIVERSE_OUTPUTS = [
+    "specifications.csv",
+    "curve_test.csv",
+    "variance.csv",
+    "summary.md",
+    "specification_curve.png",
+]
+
+
+def multiverse_spec(wildcards):
+    """The specification of the {spec} wildcard (efficacy.multiverse.Specification.to_dict)."""
+    return MULTIVERSE[wildcards.study].get(wildcards.spec).to_dict()
+
+
+def multiverse_spec_files(wildcards):
+    """One row per specification of the study, in grid order."""
+    return expand(
+        "results/{study}/multiverse/specs/{spec}.csv",
+        study=wildcards.study,
+        spec=MULTIVERSE[wildcards.study].ids,
+    )
+
+
+def multiverse_targets():
+    """The aggregated multiverse outputs of every study with a mediation design."""
+    return expand(
+        "results/{study}/multiverse/{stem}",
+        study=list(MULTIVERSE),
+        stem=MULTIVERSE_OUTPUTS,
+    )

@@ -27,6 +27,12 @@ rule mediation:
             category="4. Mediation",
             subcategory="{study}",
         ),
+        evidence=report(
+            "results/{study}/evidence.csv",
+            caption="../report/mediation_evidence.rst",
+            category="4. Mediation",
+            subcategory="{study}",
+        ),
         verdict=report(
             "results/{study}/verdict.md",
             caption="../report/mediation.rst",
@@ -45,10 +51,11 @@ rule mediation:
         runtime=20,
     params:
         n_boot=config["mediation"]["n_boot"],
-        ci=config["mediation"]["ci"],
+        ci_method=config["mediation"]["ci"],
         fragile_rho=config["mediation"]["fragile_rho"],
         n_sims=config["mediation"].get("n_sims", 1000),
         moderated_model=config["mediation"].get("moderated_model", 7),
+        evidence=config["mediation"].get("evidence", {}),
         seed=config["seed"],
     script:
         "../scripts/mediation.py"

@@ -32,6 +32,18 @@ rule meta:
             category="7. Meta-analysis",
             subcategory="{name}",
         ),
+        tssem=report(
+            "results/meta/{name}/tssem.csv",
+            caption="../report/meta_tssem.rst",
+            category="7. Meta-analysis",
+            subcategory="{name}",
+        ),
+        subgroup=report(
+            "results/meta/{name}/subgroup.csv",
+            caption="../report/meta_subgroup.rst",
+            category="7. Meta-analysis",
+            subcategory="{name}",
+        ),
     log:
         "logs/meta/{name}.log",
     benchmark:

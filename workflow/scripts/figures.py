@@ -1,6 +1,7 @@
-"""Adapter: a stage's tables -> one figure, PNG + PDF (efficacy.plots.render_stage_figure).
+"""Adapter: a stage's tables -> its figures, each PNG + PDF (efficacy.plots.render_stage_figures).
 
-A missing or failed stage result gives a placeholder figure saying why (logged here)."""
+A missing or failed stage result gives a placeholder figure saying why (logged here); one figure that
+fails does not lose the others."""
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,13 +14,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 
-from efficacy.plots import render_stage_figure
+from efficacy.plots import render_stage_figures
 
-out = render_stage_figure(
-    snakemake.params.kind,
-    dict(snakemake.input.items()),
-    snakemake.output.png,
-    **snakemake.params.options,
-)
-if out["placeholder"]:
-    print(f"placeholder figure: {out['placeholder']}", file=sys.stderr)
+jobs = [
+    (kind, {name: snakemake.input[name] for name in spec["inputs"]}, snakemake.output[f"{kind}_png"],
+     spec["options"])
+    for kind, spec in snakemake.params.figures.items()
+]
+for out in render_stage_figures(jobs, strict=snakemake.params.strict):
+    if out["placeholder"]:
+        print(f"{out['kind']}: placeholder figure: {out['placeholder']}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Adapter: clean scored data -> mediation, causal mediation, sensitivity, model comparison, verdict.
+"""Adapter: clean scored data -> mediation, causal mediation, sensitivity, model comparison, evidence, verdict.
 
 All statistics are in efficacy.mediation.run_stage; this script only reads and writes files.
 """
@@ -21,6 +21,6 @@ tables = run_stage(
     panel_comparison=panel,
     **dict(snakemake.params.items()),
 )
-for key in ("mediation", "sensitivity", "causal_mediation", "model_comparison", "moderated_mediation"):
+for key in ("mediation", "sensitivity", "causal_mediation", "model_comparison", "moderated_mediation", "evidence"):
     write_table(tables[key], snakemake.output[key])
 atomic_write_text(snakemake.output.verdict, tables["verdict"]["text"].iloc[0] + "\n")

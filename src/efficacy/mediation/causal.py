@@ -1,10 +1,10 @@
 """Causal mediation analysis by simulation of potential outcomes.
 
 Implements the algorithm of Imai, Keele & Tingley (2010) as in R
-``mediation::mediate`` (version 4.5): a linear (OLS) mediator model, a linear,
-logit or probit outcome model (optionally with a treatment x mediator
-interaction), and either quasi-Bayesian Monte Carlo inference (King, Tomz &
-Wittenberg 2000) or the nonparametric bootstrap. Everything is vectorised over
+``mediation::mediate`` (version 4.5): a linear (OLS) or binary (logit / probit
+GLM) mediator model, a linear, logit or probit outcome model (optionally with a
+treatment x mediator interaction), and either quasi-Bayesian Monte Carlo
+inference (King, Tomz & Wittenberg 2000) or the nonparametric bootstrap. Everything is vectorised over
 simulations: the potential outcomes of all draws are one batched array
 computation, and bootstrap refits (OLS and logit/probit IRLS) are batched
 normal-equation solves, never a Python loop over resamples.
@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from efficacy._api import as_rng, check_columns, renamed
 from efficacy.errors import DataError
+from efficacy.results import ResultMixin
 
 __all__ = ["CausalMediationResult", "causal_mediation"]
 
@@ -62,16 +64,20 @@ _CHUNK_ELEMENTS = 2_000_000   # sims x n elements per block of the potential-out
 
 # --------------------------------------------------------------------------- result
 @dataclass(repr=False)
-class CausalMediationResult:
+class CausalMediationResult(ResultMixin):
     """Result of :func:`causal_mediation`.
 
     Attributes
     ----------
     table : pandas.DataFrame
         One row per effect (index = effect name, see :data:`EFFECTS`) with
-        ``estimate``, ``ci_low``, ``ci_high``, ``p_value``.
+        ``estimate``, ``ci_low``, ``ci_high``, ``pvalue``.
     acme, ade, total, prop_mediated : float
         Average ACME, average ADE, total effect and average proportion mediated.
+    acme_ci, ci : tuple
+        Percentile interval of the average ACME (``ci`` is the same).
+    x, m, y : str
+        Treatment, mediator and outcome columns.
     n : int
         Complete cases analysed.
     n_sims : int
@@ -88,7 +94,9 @@ class CausalMediationResult:
         Their covariance matrices (OLS; inverse Fisher information for GLMs, as
         R ``vcov``); the quasi-Bayesian draws come from these.
     sigma : float
-        Residual SD of the mediator model (R ``summary(lm)$sigma``).
+        Residual SD of the mediator model (R ``summary(lm)$sigma``); NaN for a binary mediator.
+    mediator_model : str
+        "linear", "logit" or "probit".
     draws : dict of numpy.ndarray
         Simulated values of each effect (length ``n_sims - n_failed``).
     """
@@ -99,10 +107,10 @@ class CausalMediationResult:
     inference: str
     outcome_model: str
     interaction: bool
-    level: float
-    treatment: str
-    mediator: str
-    outcome: str
+    ci_level: float
+    x: str
+    m: str
+    y: str
     covariates: tuple = ()
     treat_value: float = 1.0
     control_value: float = 0.0
@@ -115,6 +123,11 @@ class CausalMediationResult:
     outcome_vcov: pd.DataFrame | None = None
     sigma: float = float("nan")
     draws: dict = field(default_factory=dict)
+    mediator_model: str = "linear"
+
+    _headline = ("acme", "acme_ci", "ade", "total", "prop_mediated", "n")
+    _title = "Causal mediation (Imai, Keele & Tingley 2010)"
+    _dict_skip = ("draws",)
 
     # convenient scalars -------------------------------------------------
     def _est(self, name):
@@ -123,6 +136,21 @@ class CausalMediationResult:
     @property
     def acme(self) -> float:
         return self._est("acme_average")
+
+    @property
+    def acme_ci(self) -> tuple:
+        """Interval of the average ACME."""
+        r = self.table.loc["acme_average"]
+        return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the average ACME (same as :attr:`acme_ci`)."""
+        return self.acme_ci
+
+    def _summary_title(self) -> str:
+        return (f"Causal mediation: {self.x} -> {self.m} -> {self.y}, {self.outcome_model} outcome model, "
+                f"{self.inference} ({type(self).__name__})")
 
     @property
     def ade(self) -> float:
@@ -137,31 +165,33 @@ class CausalMediationResult:
         return self._est("prop_mediated_average")
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: columns ``effect, estimate, ci_low, ci_high, p_value``.
+        """Tidy table: columns ``effect, estimate, ci_low, ci_high, pvalue``.
 
         ``attrs`` hold ``n``, ``n_sims``, ``n_failed``, ``inference``,
-        ``outcome_model``, ``interaction``, ``level``, ``converged``, ``reason``.
+        ``outcome_model``, ``interaction``, ``ci_level``, ``converged``, ``reason``.
         """
         df = self.table.reset_index().rename(columns={"index": "effect"})
-        df = df[["effect", "estimate", "ci_low", "ci_high", "p_value"]]
+        df = df[["effect", "estimate", "ci_low", "ci_high", "pvalue"]]
         df.attrs.update(n=self.n, n_sims=self.n_sims, n_failed=self.n_failed, inference=self.inference,
-                        outcome_model=self.outcome_model, interaction=self.interaction, level=self.level,
+                        outcome_model=self.outcome_model, mediator_model=self.mediator_model,
+                        interaction=self.interaction, ci_level=self.ci_level,
                         converged=self.converged, reason=self.reason)
         return df
 
     def __repr__(self) -> str:
-        head = (f"CausalMediationResult({self.treatment} -> {self.mediator} -> {self.outcome}; "
+        head = (f"CausalMediationResult({self.x} -> {self.m} -> {self.y}; "
+                f"{'' if self.mediator_model == 'linear' else self.mediator_model + ' mediator model; '}"
                 f"outcome model {self.outcome_model}{' with T x M interaction' if self.interaction else ''}; "
                 f"{self.inference}, {self.n_sims} sims"
                 f"{f', {self.n_failed} failed' if self.n_failed else ''}; n = {self.n})")
         if not self.converged:
             return head + f"\n  not estimated: {self.reason}"
-        pct = f"{100 * self.level:g}%"
+        pct = f"{100 * self.ci_level:g}%"
         lines = [head, f"  {'':26s}{'estimate':>10s}  {pct + ' CI':>22s}  {'p':>6s}"]
         for name in EFFECTS:
             r = self.table.loc[name]
             lines.append(f"  {R_LABELS[name]:26s}{r.estimate:10.4f}  [{r.ci_low:9.4f}, {r.ci_high:9.4f}]"
-                         f"  {r.p_value:6.3f}")
+                         f"  {r.pvalue:6.3f}")
         if self.reason:
             lines.append(f"  note: {self.reason}")
         return "\n".join(lines)
@@ -173,10 +203,8 @@ def _design_frame(data, treatment, mediator, outcome, covariates, outcome_model)
         raise DataError("data must be a pandas DataFrame", found=type(data).__name__)
     covariates = tuple(covariates)
     cols = [treatment, mediator, outcome, *covariates]
-    for c in cols:
-        if c not in data.columns:
-            raise DataError(f"column {c!r} not found in data", where=f"column {c!r}",
-                            expected=f"one of {list(map(str, data.columns))[:20]}")
+    check_columns(data, [("treatment x", treatment), ("mediator m", mediator), ("outcome y", outcome),
+                         ("covariate", covariates)])
     if mediator == outcome:
         raise DataError(f"the mediator and the outcome are the same column {mediator!r}",
                         where=f"column {mediator!r}")
@@ -385,29 +413,36 @@ def _pval(x, xhat):
 
 
 # --------------------------------------------------------------------------- public API
-def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, *,
+@renamed(level="ci_level", treatment="x", mediator="m", outcome="y")
+def causal_mediation(data: pd.DataFrame, x: str, m: str, y: str, *,
                      covariates: Sequence[str] = (), outcome_model: str = "linear",
                      interaction: bool = False, inference: str = "quasi-bayesian", n_sims: int = 1000,
-                     level: float = 0.95, treat_value: float = 1, control_value: float = 0,
-                     seed=None, progress: bool = False) -> CausalMediationResult:
+                     ci_level: float = 0.95, treat_value: float = 1, control_value: float = 0,
+                     seed=None, progress: bool = False, mediator_model: str = "linear") -> CausalMediationResult:
     """Causal mediation analysis (ACME, ADE, total effect, proportion mediated).
 
     Simulates potential outcomes as R ``mediation::mediate`` (Imai, Keele &
-    Tingley 2010; Tingley et al. 2014) for ``lm`` mediator and ``lm`` /
-    ``glm(binomial("logit"|"probit"))`` outcome models fitted as
+    Tingley 2010; Tingley et al. 2014) for ``lm`` or ``glm(binomial("logit"|"probit"))``
+    mediator and ``lm`` / ``glm(binomial("logit"|"probit"))`` outcome models fitted as
     ``M ~ T + covariates`` and ``Y ~ M + T (+ T:M) + covariates``.
 
     Parameters
     ----------
     data : pandas.DataFrame
         Rows with a missing value in any used column are dropped (complete cases).
-    treatment, mediator, outcome : str
-        Column names. Treatment and mediator numeric; with ``outcome_model``
-        logit/probit the outcome must be 0/1.
+    x, m, y : str
+        Treatment, mediator and outcome columns. Treatment and mediator numeric;
+        with ``outcome_model`` logit/probit the outcome must be 0/1, with ``mediator_model``
+        logit/probit the mediator.
     covariates : sequence of str
         Pre-treatment covariates entering both models. Non-numeric columns are
         dummy-coded against their first sorted level (as R's ``factor``).
     outcome_model : {"linear", "logit", "probit"}
+    mediator_model : {"linear", "logit", "probit"}
+        "linear": OLS, potential mediators are the prediction plus one normal error per unit shared by
+        M(1) and M(0) (as R). "logit"/"probit": a binary 0/1 mediator modelled by a binomial GLM; the
+        potential mediators M(1) and M(0) of each unit and draw are independent Bernoulli draws with the
+        predicted probabilities, as ``mediate()`` does for a ``glm`` mediator (``rbinom``).
     interaction : bool
         Add the treatment x mediator product to the outcome model (then
         ACME and ADE differ between the control and treated conditions).
@@ -419,7 +454,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
         from the original data.
     n_sims : int
         Draws or resamples (R's ``sims``).
-    level : float
+    ci_level : float
         Confidence level of the percentile intervals (R's ``conf.level``).
     treat_value, control_value : float
         Treatment values compared (R's ``treat.value``, ``control.value``).
@@ -430,17 +465,19 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     Returns
     -------
     CausalMediationResult
-        With ``.to_frame()`` (effect, estimate, ci_low, ci_high, p_value).
+        With ``.to_frame()`` (effect, estimate, ci_low, ci_high, pvalue).
         The p-value is R's: ``2 * min(#draws > 0, #draws < 0) / #draws``.
-        When the outcome fit shows perfect separation, the estimates are NaN
-        with ``converged=False`` and a ``reason``.
+        When the outcome or (binary) mediator fit shows perfect separation, the
+        estimates are NaN with ``converged=False`` and a ``reason``.
 
     Raises
     ------
     efficacy.errors.DataError
         Missing or non-numeric columns, a constant treatment, the mediator equal
-        to the outcome, perfect collinearity, too few complete cases, or a
-        non-0/1 outcome with a logit/probit model.
+        to the outcome, perfect collinearity, too few complete cases, a
+        non-0/1 outcome (mediator) with a logit/probit outcome (mediator) model, or a
+        binary mediator with a single level in one treatment arm (its model's ML
+        estimates do not exist).
 
     Notes
     -----
@@ -459,14 +496,18 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     >>> bool(res.table.loc["acme_average", "ci_low"] > 0)
     True
     >>> list(res.to_frame().columns)
-    ['effect', 'estimate', 'ci_low', 'ci_high', 'p_value']
+    ['effect', 'estimate', 'ci_low', 'ci_high', 'pvalue']
     """
+    treatment, mediator, outcome, level = x, m, y, ci_level
     if outcome_model not in _OUTCOME_MODELS:
         raise DataError(f"outcome_model must be one of {_OUTCOME_MODELS}, got {outcome_model!r}")
+    if mediator_model not in _OUTCOME_MODELS:
+        raise DataError(f"mediator_model must be one of {_OUTCOME_MODELS}, got {mediator_model!r}",
+                        where="argument mediator_model")
     if inference not in _INFERENCE:
         raise DataError(f"inference must be one of {_INFERENCE}, got {inference!r}")
     if not (0 < level < 1):
-        raise DataError(f"level must lie in (0, 1), got {level!r}")
+        raise DataError(f"ci_level must lie in (0, 1), got {level!r}")
     n_sims = int(n_sims)
     if n_sims < 2:
         raise DataError(f"n_sims must be at least 2, got {n_sims}")
@@ -491,6 +532,23 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     if n and np.array_equal(m, y):
         raise DataError(f"mediator {mediator!r} and outcome {outcome!r} hold identical values",
                         where=f"column {outcome!r}", expected="an outcome distinct from the mediator")
+    binary_m = mediator_model != "linear"
+    if binary_m:
+        bad = ~np.isin(m, (0.0, 1.0))
+        if bad.any():
+            raise DataError(f"mediator column {mediator!r} must be binary 0/1 for a {mediator_model} mediator model",
+                            where=f"column {mediator!r}", found=f"value {m[bad][0]:g}", expected="only 0 and 1")
+        arms = np.unique(t)
+        if arms.size <= 2:
+            for arm in arms:
+                lv = np.unique(m[t == arm])
+                if lv.size < 2:
+                    raise DataError(
+                        f"binary mediator {mediator!r} takes only the value {lv[0]:g} in the arm {treatment} = "
+                        f"{arm:g}: the {mediator_model} mediator model is perfectly separated by the treatment "
+                        "(its ML estimates do not exist)", where=f"column {mediator!r}",
+                        found=f"{int((t == arm).sum())} cases, all {mediator} = {lv[0]:g}",
+                        expected="both 0 and 1 in every treatment arm")
     if outcome_model != "linear":
         bad = ~np.isin(y, (0.0, 1.0))
         if bad.any():
@@ -514,15 +572,26 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     _check_rank(Xm, m_names, "mediator")
     _check_rank(Xy, y_names, "outcome")
 
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     inv, _ = _link(outcome_model)
     t1, t0 = float(treat_value), float(control_value)
-    common = dict(n=n, n_sims=n_sims, inference=inference, outcome_model=outcome_model, interaction=interaction,
-                  level=level, treatment=treatment, mediator=mediator, outcome=outcome, covariates=covariates,
+    inv_m, _ = _link(mediator_model)
+    common = dict(n=n, n_sims=n_sims, inference=inference, outcome_model=outcome_model, mediator_model=mediator_model,
+                  interaction=interaction,
+                  ci_level=level, x=treatment, m=mediator, y=outcome, covariates=covariates,
                   treat_value=t1, control_value=t0)
 
     # point fits ---------------------------------------------------------
-    bm_hat, vm, sigma = _ols(Xm, m)
+    if binary_m:
+        b, conv, sep, info = _irls(Xm, m, np.ones((1, n)), mediator_model)
+        if sep[0]:
+            return _na_result(common, "perfect separation in the mediator model: fitted probabilities of 0 or 1 "
+                                      f"(the {mediator_model} ML estimates do not exist)")
+        if not conv[0]:
+            return _na_result(common, f"the {mediator_model} mediator model did not converge")
+        bm_hat, vm, sigma = b[0], np.linalg.inv(info[0]), float("nan")
+    else:
+        bm_hat, vm, sigma = _ols(Xm, m)
     if outcome_model == "linear":
         by_hat, vy, _ = _ols(Xy, y)
     else:
@@ -545,10 +614,16 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     Xy_base = Xy[:, cy]
 
     def potential(MB, YB, err):
-        """MB (S, km), YB (S, ky), err (S, n) -> d1, d0, z1, z0 (S,)."""
-        base_m = MB[:, [0]] + MB[:, 2:] @ cov_m.T + err
-        m1 = base_m + (MB[:, 1] * t1)[:, None]
-        m0 = base_m + (MB[:, 1] * t0)[:, None]
+        """MB (S, km), YB (S, ky), err (S, n) normal errors (linear mediator) or a pair of (S, n) uniforms
+        (binary mediator: M(t) = 1 when its uniform is below the predicted probability) -> d1, d0, z1, z0 (S,)."""
+        if binary_m:
+            eta = MB[:, [0]] + MB[:, 2:] @ cov_m.T
+            m1 = (err[0] < inv_m(eta + (MB[:, 1] * t1)[:, None])).astype(float)
+            m0 = (err[1] < inv_m(eta + (MB[:, 1] * t0)[:, None])).astype(float)
+        else:
+            base_m = MB[:, [0]] + MB[:, 2:] @ cov_m.T + err
+            m1 = base_m + (MB[:, 1] * t1)[:, None]
+            m0 = base_m + (MB[:, 1] * t0)[:, None]
         base_y = YB[:, cy] @ Xy_base.T
         btm = YB[:, iy["tm"]] if interaction else np.zeros(len(YB))
         return _effects(YB[:, iy["m"]], YB[:, iy["t"]], btm, base_y, m1, m0, t1, t0, inv)
@@ -568,7 +643,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
             S = min(chunk, n_sims - s)
             MB = bm_hat + rng.standard_normal((S, len(bm_hat))) @ Lm.T
             YB = by_hat + rng.standard_normal((S, len(by_hat))) @ Ly.T
-            err = rng.normal(0.0, sigma, size=(S, n))
+            err = (rng.random((S, n)), rng.random((S, n))) if binary_m else rng.normal(0.0, sigma, size=(S, n))
             out.append(potential(MB, YB, err))
         d1, d0, z1, z0 = (np.concatenate(v) for v in zip(*out))
         point = None
@@ -579,20 +654,25 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
             idx = rng.integers(0, n, size=(S, n))
             w = np.zeros((S, n))
             np.add.at(w, (np.repeat(np.arange(S), n), idx.ravel()), 1.0)
-            MB, ok_m, sig_b = _wols(Xm, m, w)
+            if binary_m:
+                MB, conv_m, sep_m, _ = _irls(Xm, m, w, mediator_model, beta0=bm_hat)
+                ok_m = conv_m & ~sep_m
+            else:
+                MB, ok_m, sig_b = _wols(Xm, m, w)
             if outcome_model == "linear":
                 YB, ok_y, _ = _wols(Xy, y, w)
             else:
                 YB, conv, sep, _ = _irls(Xy, y, w, outcome_model, beta0=by_hat)
                 ok_y = conv & ~sep
             ok = ok_m & ok_y
-            err = rng.standard_normal((S, n)) * np.nan_to_num(sig_b)[:, None]
+            err = ((rng.random((S, n)), rng.random((S, n))) if binary_m
+                   else rng.standard_normal((S, n)) * np.nan_to_num(sig_b)[:, None])
             res = potential(np.nan_to_num(MB), np.nan_to_num(YB), err)
             res = tuple(np.where(ok, r, np.nan) for r in res)
             n_failed += int((~ok).sum())
             out.append(res)
         d1, d0, z1, z0 = (np.concatenate(v) for v in zip(*out))
-        err = rng.normal(0.0, sigma, size=(1, n))
+        err = (rng.random((1, n)), rng.random((1, n))) if binary_m else rng.normal(0.0, sigma, size=(1, n))
         point = tuple(float(v[0]) for v in potential(bm_hat[None, :], by_hat[None, :], err))
 
     table, draws = _summarise(d1, d0, z1, z0, point, level)
@@ -600,7 +680,7 @@ def causal_mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome:
     if n_failed:
         reason = f"{n_failed} of {n_sims} bootstrap resamples failed (singular or non-converged refit) and were dropped"
         if n_failed == n_sims:
-            table[["ci_low", "ci_high", "p_value"]] = np.nan
+            table[["ci_low", "ci_high", "pvalue"]] = np.nan
     return CausalMediationResult(table=table, n_failed=n_failed, converged=True, reason=reason,
                                  draws=draws, **fits, **common)
 
@@ -661,12 +741,12 @@ def _summarise(d1, d0, z1, z0, point, level):
             q = [np.nan, np.nan]
         rows.append((e[name], q[0], q[1], _pval(x, e[name])))
     table = pd.DataFrame(rows, index=pd.Index(EFFECTS, name="effect"),
-                         columns=["estimate", "ci_low", "ci_high", "p_value"])
+                         columns=["estimate", "ci_low", "ci_high", "pvalue"])
     table.index.name = None
     draws = {k: v[np.isfinite(v)] if k.startswith("prop") else v[np.isfinite(v)] for k, v in draws.items()}
     return table, draws
 
 
 def _na_result(common, reason):
-    table = pd.DataFrame(np.nan, index=list(EFFECTS), columns=["estimate", "ci_low", "ci_high", "p_value"])
+    table = pd.DataFrame(np.nan, index=list(EFFECTS), columns=["estimate", "ci_low", "ci_high", "pvalue"])
     return CausalMediationResult(table=table, converged=False, reason=reason, **common)

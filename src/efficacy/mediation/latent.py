@@ -63,8 +63,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, check_columns, renamed
 from ..errors import DataError
-from ..resampling import bca_interval, case_counts
+from ..resampling import bca_interval, draw_counts
+from ..results import ResultMixin
 from ..sem.engine import _em_saturated, _Patterns, _rmsea_ci
 from .observed import mediate
 
@@ -74,7 +76,7 @@ _LOG2PI = np.log(2 * np.pi)
 MIN_CASES = 10
 
 LATENT_COLUMNS = ["outcome", "mediator", "model", "effect", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "chisq", "df", "pvalue_chisq",
+                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "chisq", "df", "chisq_pvalue",
                   "cfi", "tli", "rmsea", "srmr", "converged", "proper", "reason"]
 
 
@@ -317,7 +319,7 @@ def _fit_batch(spec, mom, th0, *, maxit=200, tol=1e-9):
 
 # ----------------------------------------------------------------------------- results
 @dataclass
-class LatentMediationResult:
+class LatentMediationResult(ResultMixin):
     """Result of :func:`latent_mediation`.
 
     Attributes
@@ -328,7 +330,7 @@ class LatentMediationResult:
     indirect_std : float
         Standardised indirect effect (lavaan ``std.all``: ``a b sd(X) / sd(Y)``).
     indirect_se, indirect_ci : float, tuple
-        Delta-method SE and bootstrap CI of the indirect effect.
+        Delta-method SE and bootstrap CI of the indirect effect (``ci`` is the same interval).
     sum_score_indirect, sum_score_ci : float, tuple
         The same indirect effect with the mediator's mean score as an observed mediator
         (:func:`efficacy.mediation.mediate`): the attenuated estimate that the latent model removes.
@@ -336,7 +338,7 @@ class LatentMediationResult:
         lavaan ``fitMeasures`` names (chisq, df, pvalue, cfi, tli, rmsea, rmsea_ci_low, rmsea_ci_high,
         srmr, loglik, aic, bic, npar, n).
     estimates : pandas.DataFrame
-        All model parameters: name, est, se, z, pvalue, std_all.
+        All model parameters: name, estimate, se, statistic (z), pvalue, std_all.
     converged, proper, reason, warnings
         Fit status; ``reason`` says why the numbers are NA (empty when they are not).
     n_boot, n_failed : int
@@ -346,14 +348,14 @@ class LatentMediationResult:
     """
 
     x: str
-    mediator_items: list
+    m: list
     y: str
     covariates: list
     outcome_items: list | None
     n: int
     missing: str
-    ci: str
-    level: float
+    ci_method: str
+    ci_level: float
     n_boot: int
     n_failed: int
     a: float
@@ -375,6 +377,16 @@ class LatentMediationResult:
     warnings: list = field(default_factory=list)
     sum_score: object = field(default=None, repr=False)
 
+    _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "indirect_std", "sum_score_indirect",
+                 "n")
+    _title = "Latent mediation (ML SEM)"
+    _summary_columns = ("model", "effect", "estimate", "se", "pvalue", "ci_low", "ci_high", "std_all")
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the indirect effect (same as :attr:`indirect_ci`)."""
+        return self.indirect_ci
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: model (``latent`` or ``sum_score``), effect (a, b, direct, indirect, total),
         estimate, se (delta method), ci_low, ci_high (bootstrap), pvalue, std_all, ci_method, reason."""
@@ -386,9 +398,9 @@ class LatentMediationResult:
         slo, shi = self.sum_score_ci
         note = f"\n  note: {self.reason}" if self.reason else ""
         note += "".join(f"\n  note: {w}" for w in self.warnings)
-        return (f"LatentMediationResult({self.x} -> factor({len(self.mediator_items)} items) -> {self.y}, "
+        return (f"LatentMediationResult({self.x} -> factor({len(self.m)} items) -> {self.y}, "
                 f"n={self.n}, missing={self.missing!r}, converged={self.converged}, proper={self.proper})\n"
-                f"  latent indirect    {self.indirect: .4f} [{lo: .4f}, {hi: .4f}] ({self.ci}, "
+                f"  latent indirect    {self.indirect: .4f} [{lo: .4f}, {hi: .4f}] ({self.ci_method}, "
                 f"{self.n_boot - self.n_failed}/{self.n_boot} resamples), std {self.indirect_std: .4f}\n"
                 f"  sum-score indirect {self.sum_score_indirect: .4f} [{slo: .4f}, {shi: .4f}]\n"
                 f"  chisq={f.get('chisq', np.nan):.3f} df={f.get('df', np.nan)} cfi={f.get('cfi', np.nan):.3f} "
@@ -399,10 +411,8 @@ class LatentMediationResult:
 def _check(data, cols):
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_columns(data, [("a variable of the model", cols)])
     for c in cols:
-        if c not in data.columns:
-            raise DataError(f"column {c!r} is not in the data", where=f"column {c!r}",
-                            expected="a column of data")
         if not pd.api.types.is_numeric_dtype(data[c]):
             raise DataError("column is not numeric", where=f"column {c!r}", found=str(data[c].dtype),
                             expected="numeric values")
@@ -472,8 +482,9 @@ _EFFECTS = ["a", "b", "direct", "indirect", "total"]
 
 
 # ----------------------------------------------------------------------------- main function
-def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items=None, n_boot=1000,
-                     ci="percentile", seed=None, missing="listwise", level=0.95, batch=250,
+@renamed(level="ci_level", ci="ci_method", mediator_items="m", treatment="x", mediator="m", outcome="y")
+def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot=1000,
+                     ci_method="percentile", seed=None, missing="listwise", ci_level=0.95, batch=250,
                      progress=False, mediator_name="eff", sum_score=True):
     """Mediation with the mediator as a latent factor measured by its items (ML SEM).
 
@@ -488,8 +499,9 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     data : pandas.DataFrame
     x : str
         Treatment (exogenous; randomised for a causal a-path).
-    mediator_items : list of str
-        At least two items of the mediator scale (reverse-keyed items already reversed).
+    m : list of str
+        At least two items of the mediator scale (reverse-keyed items already reversed); the
+        mediator is the factor they measure.
     y : str
         Outcome column; with ``outcome_items`` the outcome is a second factor named ``y``.
     covariates : sequence of str
@@ -500,14 +512,14 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         Bootstrap resamples (0: CIs are the normal-theory delta-method intervals). Each resample
         is an iterative ML refit (warm-started at the full-sample estimate); they are fitted
         together in batches of ``batch`` (see the module notes), so 1,000 resamples take seconds.
-    ci : {"percentile", "bca"}
+    ci_method : {"percentile", "bca"}
         Bootstrap interval; BCa's acceleration comes from a jackknife (n more refits, also batched).
-    seed : int or None
-        Seed for :func:`numpy.random.default_rng`.
+    seed : int, numpy.random.Generator or None
+        Seed (or generator) of the resampling.
     missing : {"listwise", "fiml"}
         "fiml" = lavaan ``missing = "ml"`` (rows with missing treatment or covariates are dropped,
         as lavaan does with ``fixed.x = TRUE``).
-    level : float
+    ci_level : float
         Confidence level.
     batch : int
         Resamples fitted together (memory ~ batch x parameters^2 x patterns).
@@ -543,7 +555,8 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     >>> bool(res.indirect > res.sum_score_indirect)   # the sum score attenuates the b-path
     True
     """
-    items = list(mediator_items)
+    items = [m] if isinstance(m, str) else list(m)
+    ci, level = ci_method, ci_level
     covs = list(covariates)
     y_items = list(outcome_items) if outcome_items else []
     if ci not in ("percentile", "bca"):
@@ -554,7 +567,7 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         raise DataError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
     if len(items) < 2:
         raise DataError("a latent mediator needs at least two items", found=f"{len(items)} item(s)",
-                        expected="two or more mediator_items")
+                        expected="two or more mediator items m")
     if outcome_items is not None and len(y_items) < 2:
         raise DataError("a latent outcome needs at least two items", found=f"{len(y_items)} item(s)",
                         expected="two or more outcome_items")
@@ -565,7 +578,7 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
                         expected="distinct treatment, covariate, item and outcome columns")
     _check(data, names)
     if not 0 < level < 1:
-        raise DataError("level must be between 0 and 1", found=repr(level))
+        raise DataError("ci_level must be between 0 and 1", found=repr(level))
     xs = [x, *covs]
     ends = items + (y_items or [y])
     Xall = data[xs].to_numpy(dtype=float)
@@ -654,9 +667,9 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         lo = hi = np.full(7, np.nan)
         ci_name = ci if nb else "delta"
     elif nb > 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(nb, n))
-        boot = _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, "bootstrap")
+        rng = as_rng(seed)
+        counts = draw_counts(rng, n, np.empty((nb, n)))  # the rng.integers(0, n, size=(nb, n)) resamples
+        boot = _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, "bootstrap")
         ok = np.isfinite(boot).all(axis=1)
         n_failed = int((~ok).sum())
         bv = boot[ok]
@@ -689,8 +702,8 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         sdat["__score__"] = pd.DataFrame(W[:, :len(items)]).mean(axis=1).to_numpy()
         sdat["__y__"] = pd.DataFrame(W[:, len(items):]).mean(axis=1).to_numpy()
         try:
-            ss_res = mediate(sdat, x, "__score__", "__y__", covariates=covs, n_boot=nb, ci=ci, seed=seed,
-                             level=level)
+            ss_res = mediate(sdat, x, "__score__", "__y__", covariates=covs, n_boot=nb, ci_method=ci, seed=seed,
+                             ci_level=level)
             t = ss_res.to_frame()
             for e in _EFFECTS:
                 r = t[t["effect"] == e].iloc[0]
@@ -703,13 +716,13 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
         except ValueError as exc:
             ss_rows.append(dict(model="sum_score", effect="indirect", reason=str(exc)))
     # ---- tables
-    est_df = pd.DataFrame({"name": spec.names, "est": th_hat, "se": se})
+    est_df = pd.DataFrame({"name": spec.names, "estimate": th_hat, "se": se})
     with np.errstate(divide="ignore", invalid="ignore"):
-        est_df["z"] = est_df["est"] / est_df["se"]
-    est_df["pvalue"] = 2 * stats.norm.sf(np.abs(est_df["z"]))
+        est_df["statistic"] = est_df["estimate"] / est_df["se"]
+    est_df["pvalue"] = 2 * stats.norm.sf(np.abs(est_df["statistic"]))
     est_df["std_all"] = std
     if reason:
-        est_df[["est", "se", "z", "pvalue", "std_all"]] = np.nan
+        est_df[["estimate", "se", "statistic", "pvalue", "std_all"]] = np.nan
     if missing == "listwise":  # means saturated, not model parameters (lavaan meanstructure = FALSE)
         est_df = est_df[~est_df["name"].str.endswith("~1")].reset_index(drop=True)
     rows = []
@@ -732,29 +745,29 @@ def latent_mediation(data, x, mediator_items, y, *, covariates=(), outcome_items
     table = table[["model", "effect", "estimate", "se", "ci_low", "ci_high", "pvalue", "std_all", "ci_method",
                    "n_boot", "n_failed", "n", "reason"]]
     return LatentMediationResult(
-        x=x, mediator_items=items, y=y, covariates=covs, outcome_items=y_items or None, n=n, missing=missing,
-        ci=ci_name, level=level, n_boot=nb, n_failed=n_failed, a=float(eff[0]), b=float(eff[1]),
+        x=x, m=items, y=y, covariates=covs, outcome_items=y_items or None, n=n, missing=missing,
+        ci_method=ci_name, ci_level=level, n_boot=nb, n_failed=n_failed, a=float(eff[0]), b=float(eff[1]),
         direct=float(eff[2]), indirect=float(eff[3]), total=float(eff[4]), indirect_std=float(eff[5]),
         indirect_se=float(eff_se[3]), indirect_ci=(float(lo[3]), float(hi[3])),
         sum_score_indirect=float(ss_ind), sum_score_ci=ss_ci, fit=fit, estimates=est_df, table=table,
         converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res)
 
 
-def _refit_many(spec, dat, th_hat, idx, n, X, batch, progress, desc):
-    """Effects (nb, 7) of refits on bootstrap resamples (row indices idx) or, with idx None, of the n
-    leave-one-out (jackknife) fits; NaN rows = failed refits."""
-    total = n if idx is None else idx.shape[0]
+def _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, desc):
+    """Effects (nb, 7) of refits on bootstrap resamples (case counts (nb, n)) or, with counts None, of the
+    n leave-one-out (jackknife) fits; NaN rows = failed refits."""
+    total = n if counts is None else counts.shape[0]
     starts = range(0, total, batch)
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=f"latent mediation {desc}", unit="batch")
     out = np.full((total, 7), np.nan)
     for s in starts:
-        if idx is None:
+        if counts is None:
             C = np.ones((min(batch, n - s), n))
             C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.0
         else:
-            C = case_counts(idx[s:s + batch], n)
+            C = counts[s:s + batch]
         mom = dat.moments(C)
         nb = C.shape[0]
         th, conv, _ = _fit_batch(spec, mom, np.repeat(th_hat[None], nb, axis=0))
@@ -852,7 +865,8 @@ def _fit_measures(spec, dat, th, ll_cond, X, W, Sxx, missing, n):
 
 
 # ----------------------------------------------------------------------------- workflow stage
-def run_stage(clean, codebook, *, n_boot=500, seed=0, ci="percentile", missing="fiml"):
+@renamed(ci="ci_method")
+def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", missing="fiml"):
     """Workflow entry point: latent mediation for every design mediator that is a multi-item scale.
 
     For each continuous outcome in the codebook design and each mediator that names a scale with at
@@ -887,7 +901,8 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci="percentile", missing="
                 continue
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
-                                       n_boot=n_boot, ci=ci, seed=seed, missing=missing, mediator_name=med)
+                                       n_boot=n_boot, ci_method=ci_method, seed=seed, missing=missing,
+                                       mediator_name=med)
             except ValueError as exc:
                 rows.append(na(str(exc), outcome=out, mediator=med))
                 continue
@@ -896,7 +911,7 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci="percentile", missing="
             t.insert(0, "outcome", out)
             lat = t["model"].eq("latent")
             t["missing"] = np.where(lat, res.missing, "mean of answered items")
-            for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "pvalue_chisq"), ("cfi", "cfi"),
+            for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "chisq_pvalue"), ("cfi", "cfi"),
                              ("tli", "tli"), ("rmsea", "rmsea"), ("srmr", "srmr")):
                 t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
             t["converged"] = pd.Series(np.where(lat, res.converged, None), dtype=object)

@@ -18,16 +18,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, check_columns, renamed
 from ..errors import DataError as _InputError
 from ..resampling import bca_interval
+from ..results import ResultMixin
 from .observed import (
     MIN_CASES,
     _boot_wls,
     _err,
+    _features,
     _loo_coefs,
     _near_singular,
     _numeric,
-    _wls_many,
+    _solve_many,
 )
 
 __all__ = ["ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS"]
@@ -39,7 +42,7 @@ MODERATED_COLUMNS = ["effect", "term", "w_value", "estimate", "se", "ci_low", "c
 
 
 @dataclass
-class ModeratedMediationResult:
+class ModeratedMediationResult(ResultMixin):
     """Result of :func:`moderated_mediation` (Hayes PROCESS model 7 or 14).
 
     ``table`` (see :meth:`to_frame`) has one row per path, one ``conditional_indirect`` row per
@@ -56,11 +59,15 @@ class ModeratedMediationResult:
     n: int
     n_boot: int
     n_boot_valid: int
-    ci: str
-    level: float
+    ci_method: str
+    ci_level: float
     table: pd.DataFrame = field(repr=False)
     reason: str = ""
     warnings: list = field(default_factory=list)
+
+    _headline = ("index", "index_ci", "n")
+    _title = "Moderated mediation"
+    _summary_columns = ("effect", "term", "w_value", "estimate", "se", "pvalue", "ci_low", "ci_high")
 
     @property
     def n_boot_failed(self) -> int:
@@ -73,8 +80,18 @@ class ModeratedMediationResult:
 
     @property
     def index_ci(self) -> tuple:
+        """Interval of the index of moderated mediation."""
         r = self.table[self.table["effect"] == "index"].iloc[0]
         return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the index of moderated mediation (same as :attr:`index_ci`)."""
+        return self.index_ci
+
+    def _summary_title(self) -> str:
+        return (f"Moderated mediation, PROCESS model {self.model}: {self.x} -> {self.m} -> {self.y}, "
+                f"moderator {self.w} ({type(self).__name__})")
 
     @property
     def conditional(self) -> pd.DataFrame:
@@ -93,8 +110,8 @@ class ModeratedMediationResult:
             for r in self.table.itertuples())
         notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
         return (f"ModeratedMediationResult(PROCESS model {self.model}: {self.x} -> {self.m} -> {self.y}, "
-                f"moderator {self.w}, n={self.n}, {self.ci} CI from {self.n_boot_valid}/{self.n_boot} "
-                f"resamples, level={self.level})\n{rows}{notes}")
+                f"moderator {self.w}, n={self.n}, {self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} "
+                f"resamples, ci_level={self.ci_level})\n{rows}{notes}")
 
 
 def _check_columns(data, roles):
@@ -105,16 +122,16 @@ def _check_columns(data, roles):
     for role, name in roles:
         if not isinstance(name, str):
             raise _err(f"{role} must be a column name (str), got {name!r}")
-        if name not in data.columns:
-            raise _err(f"{role} column {name!r} is not in the data (columns: {list(map(str, data.columns))})",
-                       name)
+    check_columns(data, roles, error=_InputError)
+    for role, name in roles:
         if name in seen:
             raise _err(f"column {name!r} is used as both {seen[name]} and {role}", name)
         seen[name] = role
 
 
+@renamed(level="ci_level", ci="ci_method", treatment="x", mediator="m", outcome="y", moderator="w")
 def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None, n_boot=5000,
-                        ci="percentile", seed=None, level=0.95):
+                        ci_method="percentile", seed=None, ci_level=0.95):
     """Moderated mediation: conditional indirect effects and the index of moderated mediation.
 
     Hayes' PROCESS models (Hayes 2015, 2018 ch. 11-12), estimated by OLS as two equations:
@@ -148,11 +165,11 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
         or, when W takes two values, those two values.
     n_boot : int
         Bootstrap resamples (or Monte Carlo draws); 0 gives delta-method normal intervals.
-    ci : {"percentile", "bca", "montecarlo"}
+    ci_method : {"percentile", "bca", "montecarlo"}
         Interval type; percentile is PROCESS's default.
-    seed : int or None
-        Seed for :func:`numpy.random.default_rng`.
-    level : float
+    seed : int, numpy.random.Generator or None
+        Seed (or generator) of the resampling.
+    ci_level : float
         Confidence level.
 
     Returns
@@ -197,8 +214,8 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
     """
     if model not in (7, 14):
         raise _InputError(f"model must be 7 (moderator on the a-path) or 14 (on the b-path), got {model!r}")
-    if ci not in ("bca", "percentile", "montecarlo"):
-        raise _InputError(f"ci must be 'percentile', 'bca' or 'montecarlo', got {ci!r}")
+    if ci_method not in ("bca", "percentile", "montecarlo"):
+        raise _InputError(f"ci_method must be 'percentile', 'bca' or 'montecarlo', got {ci_method!r}")
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
@@ -270,16 +287,17 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
                              "ci_method": ci_name, "n_boot_failed": n_failed, "reason": reason},
                             columns=MODERATED_COLUMNS)
 
-    boot_name = ci if n_boot else "delta"
+    boot_name = ci_method if n_boot else "delta"
     reason = _near_singular(Xm, names_m) or _near_singular(Xy, names_y)
     if reason:
         nan = np.full(len(labels), np.nan)
         return ModeratedMediationResult(x, m, y, w, model, covariates, vals.tolist(), n, int(n_boot or 0), 0,
-                                        boot_name, level, table(nan, nan, nan, nan, nan, boot_name, 0, reason),
+                                        boot_name, ci_level, table(nan, nan, nan, nan, nan, boot_name, 0, reason),
                                         reason=reason)
     # ---- point estimates (OLS) and delta-method SEs (ML residual variances, lavaan fixed.x) ----
     designs = [(Xm, M[:, None]), (Xy, Y[:, None])]
-    (bm, _), (by, _) = _wls_many(designs, np.ones((1, n)))
+    features = _features(designs)  # built once, for the estimates and the bootstrap
+    (bm, _), (by, _) = _solve_many(np.ones((1, n)) @ features[0], features[1])
     theta = np.concatenate([bm[0, :, 0], by[0, :, 0]])
     est = effects(theta[None, :])[0]
     V = np.zeros((theta.size, theta.size))
@@ -292,23 +310,23 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
     se = np.sqrt(np.einsum("qi,ij,qj->q", G, V, G))
     # ---- bootstrap / Monte Carlo ----
     n_valid, warnings = 0, []
-    alpha = (1 - level) / 2
+    alpha = (1 - ci_level) / 2
     if n_boot and n_boot > 0:
-        rng = np.random.default_rng(seed)
-        if ci == "montecarlo":
+        rng = as_rng(seed)
+        if ci_method == "montecarlo":
             sim = effects(rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh"))
         else:
-            (bmb, _), (byb, _) = _boot_wls(designs, rng, int(n_boot))
+            (bmb, _), (byb, _) = _boot_wls(designs, rng, int(n_boot), features=features)
             sim = effects(np.concatenate([bmb[:, :, 0], byb[:, :, 0]], axis=1))
         ok = np.isfinite(sim).all(axis=1)
         n_valid = int(ok.sum())
         sim = sim[ok]
         if n_valid >= 10:
             boot_se = sim.std(axis=0, ddof=1)
-            if ci == "bca":
+            if ci_method == "bca":
                 jack = effects(np.concatenate([_loo_coefs(Xm, M[:, None])[:, :, 0],
                                                _loo_coefs(Xy, Y[:, None])[:, :, 0]], axis=1))
-                lo, hi = bca_interval(sim, est, jack, level)
+                lo, hi = bca_interval(sim, est, jack, ci_level)
             else:
                 lo, hi = np.quantile(sim, [alpha, 1 - alpha], axis=0)
         else:
@@ -325,4 +343,4 @@ def moderated_mediation(data, x, m, y, w, *, model=7, covariates=(), values=None
     n_failed = int(n_boot or 0) - n_valid if n_boot else 0
     tab = table(est, se, lo, hi, boot_se, boot_name, n_failed, "; ".join(warnings))
     return ModeratedMediationResult(x, m, y, w, model, covariates, vals.tolist(), n, int(n_boot or 0), n_valid,
-                                    boot_name, level, tab, warnings=warnings)
+                                    boot_name, ci_level, tab, warnings=warnings)

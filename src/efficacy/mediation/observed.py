@@ -36,6 +36,8 @@ Example
 >>> y = 0.4 * m + rng.normal(size=300)
 >>> res = mediate(pd.DataFrame({"x": x, "m": m, "y": y}), "x", "m", "y", n_boot=500, seed=1)
 >>> tab = res.to_frame()
+>>> bool(res.ci[0] < res.indirect < res.ci[1])
+True
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import as_rng, check_columns, renamed
 from ..errors import DataError as _InputError
-from ..resampling import bca_interval, case_counts
+from ..resampling import bca_interval, boot_products
+from ..results import ResultMixin
 from .causal import SINGULAR_TOL, near_singular_column
 
 __all__ = ["MediationResult", "mediate"]
@@ -67,13 +71,16 @@ def _numeric(data, cols):
     """``data[cols]`` as floats, complete cases only; a non-numeric value is an error naming the
     column and row (never silently turned into a missing value)."""
     raw = data[cols]
-    d = raw.apply(pd.to_numeric, errors="coerce")
-    bad = d.isna() & raw.notna()
-    if bad.to_numpy().any():
-        c = bad.any(axis=0).idxmax()
-        r = bad[c].idxmax()
-        raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
-    return d.dropna()
+    if all(dt.kind in "fiu" for dt in raw.dtypes):  # numbers already: nothing to coerce or report
+        d = raw
+    else:
+        d = raw.apply(pd.to_numeric, errors="coerce")
+        bad = d.isna() & raw.notna()
+        if bad.to_numpy().any():
+            c = bad.any(axis=0).idxmax()
+            r = bad[c].idxmax()
+            raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
+    return d.dropna() if d.isna().to_numpy().any() else d
 
 
 def _prepare(data, x, ms, y, covariates):
@@ -81,8 +88,8 @@ def _prepare(data, x, ms, y, covariates):
     for c in cols:
         if not isinstance(c, str):
             raise _err(f"columns are named by strings, got {c!r} (in {cols!r})")
-        if c not in data.columns:
-            raise _err(f"column {c!r} is not in the data", c)
+    check_columns(data, [("treatment x", x), ("mediator m", ms), ("outcome y", y), ("covariate", covariates)],
+                  error=_InputError)
     if len(set(cols)) != len(cols):
         raise _err(f"a column is used in two roles: {cols}")
     d = _numeric(data, cols)
@@ -125,6 +132,46 @@ def _near_singular(X, names):
     return "" if j is None else f"{message}, so the paths are not estimable"
 
 
+def _det3(D, r, c):
+    """Determinants of the 3 x 3 blocks of ``D`` (B, p, p) on rows ``r`` and columns ``c``."""
+    a = [[D[:, i, j] for j in c] for i in r]
+    return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+
+
+def _det_above_tol(D):
+    """``slogdet(D)`` says positive and above ``SINGULAR_TOL``, for each unit-diagonal scaled ``X'WX``
+    in ``D`` (B, p, p) -- the same decisions as the LU-based ``np.linalg.slogdet`` rule, cheaper.
+
+    For p <= 4 the determinant is first written out by cofactors (elementwise over the batch). The
+    entries of ``D`` are at most 1 in absolute value (it is a weighted correlation-type matrix), so
+    this determinant and LAPACK's LU one are both within 1e-12 / 2 of the exact value (rounding
+    bounds: about 300 eps for the cofactors, growth <= 2**(p-1) for partial pivoting); a system far
+    from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
+    both, and only the few in between go to ``slogdet`` itself.
+    """
+    p = D.shape[1]
+    if p > 4:
+        s2, ld = np.linalg.slogdet(D)
+        return (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    if p == 1:
+        det = D[:, 0, 0].copy()
+    elif p == 2:
+        det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    elif p == 3:
+        det = _det3(D, (0, 1, 2), (0, 1, 2))
+    else:
+        det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
+               + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
+    ok = det > 100 * SINGULAR_TOL
+    unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN lands here too
+    if unsure.any():
+        s2, ld = np.linalg.slogdet(D[unsure])
+        ok[unsure] = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    return ok
+
+
 def _solve(XtX, XtT):
     """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
 
@@ -133,8 +180,9 @@ def _solve(XtX, XtT):
     """
     p = XtX.shape[1]
     scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
-    s2, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    cond_ok = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
+    cond_ok = _det_above_tol(XtX / scale[:, :, None] / scale[:, None, :])
+    if cond_ok.all():  # the common case: no placeholder systems to swap in
+        return np.linalg.solve(XtX, XtT), cond_ok
     A = np.where(cond_ok[:, None, None], XtX, np.eye(p))
     beta = np.linalg.solve(A, XtT)
     beta[~cond_ok] = np.nan
@@ -189,7 +237,7 @@ def _wls_many(designs, W):
     return _solve_many(W @ F, maps)
 
 
-def _boot_wls(designs, rng, n_boot, chunk=None):
+def _boot_wls(designs, rng, n_boot, chunk=None, features=None):
     """Bootstrap fits of several equations: ``n_boot`` resamples of the n cases drawn by
     ``rng.integers(0, n, size=(n_boot, n))``, row block by row block.
 
@@ -197,16 +245,11 @@ def _boot_wls(designs, rng, n_boot, chunk=None):
     features (:func:`_features`) at once, so memory stays O(chunk * n) whatever ``n_boot``. The
     draws are those of one ``(n_boot, n)`` call: numpy's PCG64 keeps its spare 32-bit half-word
     in the bit generator state, so consecutive calls continue the same stream (checked in
-    tests/test_mediation.py). Returns a list of ``(beta (n_boot,p,k), ok (n_boot,))``.
+    tests/test_mediation.py). ``features``: the ``(F, maps)`` of :func:`_features` for these
+    designs when the caller has them already. Returns a list of ``(beta (n_boot,p,k), ok (n_boot,))``.
     """
-    F, maps = _features(designs)
-    n = F.shape[0]
-    chunk = chunk or max(1, 2**19 // n)
-    G = np.empty((n_boot, F.shape[1]))
-    for i0 in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - i0)
-        G[i0: i0 + b] = case_counts(rng.integers(0, n, size=(b, n)), n) @ F
-    return _solve_many(G, maps)
+    F, maps = features if features is not None else _features(designs)
+    return _solve_many(boot_products(F, rng, n_boot, chunk), maps)
 
 
 def _wls(X, W, T):
@@ -252,56 +295,115 @@ def _effects_from(ba, bb, k):
     return np.column_stack([a, b, cp, tot, ind, ind_t, pm])
 
 
-def _effects(Xa, Xb, M, Y, W):
-    """Effects for each weight row (see :func:`_effects_from`)."""
-    (ba, _), (bb, _) = _wls_many([(Xa, M), (Xb, Y[:, None])], W)
+def _effects(Xa, Xb, M, Y, W, features=None):
+    """Effects for each weight row (see :func:`_effects_from`); ``features`` as in :func:`_boot_wls`."""
+    F, maps = features if features is not None else _features([(Xa, M), (Xb, Y[:, None])])
+    (ba, _), (bb, _) = _solve_many(W @ F, maps)
     return _effects_from(ba, bb, M.shape[1])
 
 
 # ----------------------------------------------------------------------------- results
 @dataclass
-class MediationResult:
-    """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`)."""
+class MediationResult(ResultMixin):
+    """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`).
+
+    Attributes
+    ----------
+    a, b : float or dict
+        The paths X -> M and M -> Y (one float per mediator; a dict ``{mediator: value}`` with
+        several mediators).
+    indirect, direct, total, prop_mediated : float
+        Total indirect effect (sum of a_j b_j), direct effect c', total effect c and the
+        proportion mediated.
+    indirect_ci, ci : tuple
+        Interval of the total indirect effect (``ci`` is the same), from ``ci_method`` at
+        ``ci_level``.
+    x, m, y, covariates : str, list, str, list
+        The columns analysed (``m`` lists the mediators).
+    """
 
     x: str
-    mediators: list
+    m: list
     y: str
     covariates: list
     n: int
     n_boot: int
     n_boot_valid: int
-    ci: str
-    level: float
+    ci_method: str
+    ci_level: float
     table: pd.DataFrame = field(repr=False)
     reason: str = ""
     warnings: list = field(default_factory=list)
+
+    _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "prop_mediated", "n")
+    _title = "Mediation by OLS paths (PROCESS model 4)"
+    _summary_columns = ("effect", "mediator", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
 
     @property
     def n_boot_failed(self) -> int:
         """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
         return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
-    def _get(self, effect, mediator=""):
+    def _row(self, effect, mediator=""):
         t = self.table
-        r = t[(t["effect"] == effect) & (t["mediator"] == mediator)]
-        return float(r["estimate"].iloc[0])
+        return t[(t["effect"] == effect) & (t["mediator"] == mediator)].iloc[0]
+
+    def _get(self, effect, mediator=""):
+        return float(self._row(effect, mediator)["estimate"])
+
+    def _per_mediator(self, effect):
+        vals = {mj: self._get(effect, mj) for mj in self.m}
+        return vals[self.m[0]] if len(self.m) == 1 else vals
+
+    @property
+    def a(self):
+        """Path X -> M (a dict per mediator when there are several)."""
+        return self._per_mediator("a")
+
+    @property
+    def b(self):
+        """Path M -> Y given X (a dict per mediator when there are several)."""
+        return self._per_mediator("b")
+
+    @property
+    def _indirect_key(self):
+        return "total" if len(self.m) > 1 else self.m[0]
 
     @property
     def indirect(self) -> float:
         """Total indirect effect (sum of a_j * b_j)."""
-        return self._get("indirect", "total" if len(self.mediators) > 1 else self.mediators[0])
+        return self._get("indirect", self._indirect_key)
+
+    @property
+    def indirect_ci(self) -> tuple:
+        """Interval of the total indirect effect (``ci_method`` at ``ci_level``)."""
+        r = self._row("indirect", self._indirect_key)
+        return float(r["ci_low"]), float(r["ci_high"])
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the total indirect effect (same as :attr:`indirect_ci`)."""
+        return self.indirect_ci
 
     @property
     def direct(self) -> float:
+        """Direct effect c' (X -> Y given the mediators)."""
         return self._get("direct")
 
     @property
     def total(self) -> float:
+        """Total effect c = c' + sum of a_j b_j."""
         return self._get("total")
 
+    @property
+    def prop_mediated(self) -> float:
+        """Proportion mediated, indirect / total."""
+        return self._get("prop_mediated")
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, z, boot_se, ci_method,
-        sobel_z, sobel_p, n_boot_failed, reason (why the row is NA, or a note on failed resamples)."""
+        """Tidy table: effect, mediator, estimate, se, ci_low, ci_high, pvalue, statistic (z), boot_se,
+        ci_method, sobel_statistic, sobel_pvalue, n_boot_failed, reason (why the row is NA, or a note on
+        failed resamples)."""
         return self.table.copy()
 
     def __repr__(self):
@@ -312,12 +414,15 @@ class MediationResult:
         )
         notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
         return (
-            f"MediationResult({self.x} -> {self.mediators} -> {self.y}, n={self.n}, "
-            f"{self.ci} CI from {self.n_boot_valid}/{self.n_boot} resamples, level={self.level})\n{rows}{notes}"
+            f"MediationResult({self.x} -> {self.m} -> {self.y}, n={self.n}, "
+            f"{self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} resamples, ci_level={self.ci_level})\n"
+            f"{rows}{notes}"
         )
 
 
-def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, level=0.95):
+@renamed(level="ci_level", ci="ci_method", treatment="x", mediator="m", outcome="y")
+def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=None, ci_level=0.95,
+            missing="listwise"):
     """Mediation of x -> m (one or several parallel mediators) -> y by OLS paths.
 
     Parameters
@@ -331,23 +436,33 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         Entered in every equation.
     n_boot : int
         Bootstrap resamples (0: no bootstrap, CIs are then normal-theory delta-method).
-    ci : {"bca", "percentile", "montecarlo"}
+    ci_method : {"bca", "percentile", "montecarlo"}
         ``"montecarlo"``: Monte Carlo CI (Preacher & Selig 2012) -- ``n_boot`` draws of the path
         coefficients from their joint normal sampling distribution (delta-method covariance),
         effects recomputed per draw, percentile interval.
-    seed : int or None
-        Seed for :func:`numpy.random.default_rng`.
-    level : float
+    seed : int, numpy.random.Generator or None
+        Seed (or generator) of the resampling.
+    ci_level : float
         Confidence level.
+    missing : {"listwise", "fiml", "mi"}
+        "listwise" (default): complete cases. "fiml": full-information ML in the SEM engine (lavaan
+        ``missing = "ml"``, ``fixed.x = TRUE``), bootstrap by batched EM; "mi": multiple imputation by
+        chained equations with Rubin's rules. Both return a
+        :class:`~efficacy.mediation.missing.MissingMediationResult` (same table, plus the case
+        counts ``n``, ``n_complete``, ``n_dropped``); see :mod:`efficacy.mediation.missing`.
+        ``m`` written as a chain, ``"m1 -> m2"``, fits serial mediators (PROCESS model 6,
+        :func:`efficacy.mediation.serial_mediation`) with any of these.
 
     Returns
     -------
     MediationResult
         Effects ``a`` and ``b`` per mediator, ``direct`` (c'), ``total`` (c = c' + sum a b),
-        ``indirect`` per mediator and ``total`` (several mediators), ``prop_mediated``.
+        ``indirect`` per mediator and ``total`` (several mediators), ``prop_mediated``; the
+        same as attributes (``res.a``, ``res.b``, ``res.indirect``, ``res.ci``, ...).
         ``se`` is the delta-method SE with ML residual variance (matches lavaan ``:=``
-        with ``fixed.x=TRUE``); ``pvalue`` the Wald z test on it; ``ci_low``/``ci_high``
-        the bootstrap interval; ``sobel_z``/``sobel_p`` a legacy column for indirect effects;
+        with ``fixed.x=TRUE``); ``statistic`` its Wald z and ``pvalue`` the test's p;
+        ``ci_low``/``ci_high`` the bootstrap interval; ``sobel_statistic``/``sobel_pvalue`` a
+        legacy column for indirect effects;
         ``n_boot_failed`` and ``reason``. A near-singular design (a column almost a linear
         combination of others) gives NA rows and ``result.reason`` naming the column;
         resamples whose fit fails are dropped, counted (``result.n_boot_failed``) and stated
@@ -359,22 +474,29 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
     MacKinnon (2008). R equivalents: ``lavaan::sem`` with ``:=`` and
     ``parameterEstimates(boot.ci.type = "perc" | "bca.simple")``; PROCESS model 4.
     """
+    if missing != "listwise" or (isinstance(m, str) and "->" in m):  # issue #19: missing data, serial chain
+        from .missing import dispatch
+        return dispatch(data, x, m, y, covariates=covariates, n_boot=n_boot, ci_method=ci_method, seed=seed,
+                        ci_level=ci_level,
+                        missing=missing)
     ms = [m] if isinstance(m, str) else list(m)
     covariates = list(covariates)
-    if ci not in ("bca", "percentile", "montecarlo"):
-        raise _InputError(f"ci must be 'bca', 'percentile' or 'montecarlo', got {ci!r}")
+    if ci_method not in ("bca", "percentile", "montecarlo"):
+        raise _InputError(f"ci_method must be 'bca', 'percentile' or 'montecarlo', got {ci_method!r}")
     if not ms:
         raise _InputError("at least one mediator is needed")
     Xa, Xb, M, Y, n = _prepare(data, x, ms, y, covariates)
     k = len(ms)
-    est = _effects(Xa, Xb, M, Y, np.ones((1, n)))[0]
+    designs = [(Xa, M), (Xb, Y[:, None])]
+    features = _features(designs)  # built once, for the estimates and the bootstrap
+    est = _effects(Xa, Xb, M, Y, np.ones((1, n)), features)[0]
     reason = (_near_singular(Xa, ["(intercept)", x, *covariates])
               or _near_singular(Xb, ["(intercept)", x, *ms, *covariates]))
     if reason:  # statistical failure: NA with the reason, not numbers from a singular solve
         nan = np.full(est.shape, np.nan)
-        tab = _mediation_table(ms, nan, nan, nan, nan, nan, ci if n_boot else "delta", 0, reason)
-        return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), 0, ci if n_boot else "delta",
-                               level, tab, reason=reason)
+        tab = _mediation_table(ms, nan, nan, nan, nan, nan, ci_method if n_boot else "delta", 0, reason)
+        return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), 0, ci_method if n_boot else "delta",
+                               ci_level, tab, reason=reason)
 
     # ---- delta-method covariance (ML residual variances, lavaan fixed.x) ----
     Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]
@@ -411,8 +533,8 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
 
     # ---- bootstrap (batched) ----
     n_valid = 0
-    if n_boot and n_boot > 0 and ci == "montecarlo":
-        rng = np.random.default_rng(seed)
+    if n_boot and n_boot > 0 and ci_method == "montecarlo":
+        rng = as_rng(seed)
         theta = est[: 2 * k + 1]
         D = rng.multivariate_normal(theta, V, size=int(n_boot), method="eigh")
         ind = D[:, :k] * D[:, k : 2 * k]
@@ -423,26 +545,26 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
         sim = np.column_stack([D, tot_d, ind, ind_t, pm_d])
         n_valid = int(np.isfinite(sim).all(axis=1).sum())
         boot_se = np.nanstd(sim, axis=0, ddof=1)
-        alpha = (1 - level) / 2
+        alpha = (1 - ci_level) / 2
         lo, hi = np.nanquantile(sim, [alpha, 1 - alpha], axis=0)
-        ci_name = ci
+        ci_name = ci_method
     elif n_boot and n_boot > 0:
-        rng = np.random.default_rng(seed)
-        (ba, _), (bb, _) = _boot_wls([(Xa, M), (Xb, Y[:, None])], rng, int(n_boot))
+        rng = as_rng(seed)
+        (ba, _), (bb, _) = _boot_wls(designs, rng, int(n_boot), features=features)
         boot = _effects_from(ba, bb, k)
         n_valid = int(np.isfinite(boot[:, 0]).sum())
         boot_se = np.nanstd(boot, axis=0, ddof=1)
-        if ci == "bca":
+        if ci_method == "bca":
             # leave-one-out coefficients in closed form (rank-one downdates), no refits
             jack = _effects_from(_loo_coefs(Xa, M), _loo_coefs(Xb, Y[:, None]), k)
-            lo, hi = bca_interval(boot, est, jack, level)
+            lo, hi = bca_interval(boot, est, jack, ci_level)
         else:
-            alpha = (1 - level) / 2
+            alpha = (1 - ci_level) / 2
             lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
-        ci_name = ci
+        ci_name = ci_method
     else:
         boot_se = np.full(est.shape, np.nan)
-        zc = stats.norm.ppf(1 - (1 - level) / 2)
+        zc = stats.norm.ppf(1 - (1 - ci_level) / 2)
         lo, hi = est - zc * se, est + zc * se
         ci_name = "delta"
     warnings = []
@@ -453,7 +575,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci="bca", seed=None, l
             f"e.g. a rare covariate value left out) and were dropped; the CI uses the {n_valid} valid "
             "resamples" + (" (too few for an interval: CI is NA)" if n_valid < 10 else ""))
     tab = _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, "; ".join(warnings))
-    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, level, tab,
+    return MediationResult(x, ms, y, covariates, n, int(n_boot or 0), n_valid, ci_name, ci_level, tab,
                            warnings=warnings)
 
 
@@ -466,14 +588,11 @@ def _mediation_table(ms, est, se, lo, hi, boot_se, ci_name, n_failed, reason):
               + (["indirect"] if k > 1 else []) + ["prop_mediated"])
     med = ms + ms + ["", ""] + ms + (["total"] if k > 1 else []) + [""]
     keep = list(range(2 * k + 2 + k)) + ([2 * k + 2 + k] if k > 1 else []) + [est.size - 1]
-    tab = pd.DataFrame({
+    is_ind = np.array([e == "indirect" for e in effect])
+    return pd.DataFrame({
         "effect": effect, "mediator": med, "estimate": est[keep], "se": se[keep],
         "ci_low": np.asarray(lo)[keep], "ci_high": np.asarray(hi)[keep], "pvalue": pval[keep],
-        "z": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
+        "statistic": z[keep], "boot_se": np.asarray(boot_se)[keep], "ci_method": ci_name,
+        "sobel_statistic": np.where(is_ind, z[keep], np.nan), "sobel_pvalue": np.where(is_ind, pval[keep], np.nan),
+        "n_boot_failed": n_failed, "reason": reason,
     })
-    is_ind = tab["effect"].eq("indirect")
-    tab["sobel_z"] = np.where(is_ind, tab["z"], np.nan)
-    tab["sobel_p"] = np.where(is_ind, tab["pvalue"], np.nan)
-    tab["n_boot_failed"] = n_failed
-    tab["reason"] = reason
-    return tab

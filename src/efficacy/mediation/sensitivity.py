@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..resampling import case_counts
+from .._api import as_rng, renamed
+from ..resampling import draw_counts
+from ..results import ResultMixin
 from .observed import _prepare, _wls
 
 __all__ = ["SensitivityResult", "sensitivity"]
@@ -26,8 +28,13 @@ __all__ = ["SensitivityResult", "sensitivity"]
 
 # ----------------------------------------------------------------------------- sensitivity
 @dataclass
-class SensitivityResult:
-    """Result of :func:`sensitivity` (Imai, Keele & Yamamoto 2010)."""
+class SensitivityResult(ResultMixin):
+    """Result of :func:`sensitivity` (Imai, Keele & Yamamoto 2010).
+
+    Headline attributes: ``rho_at_zero`` (the error correlation at which the ACME is zero),
+    ``acme_at_zero_rho`` (the ACME at rho = 0, the OLS a*b) and the R-squared products
+    ``rsq_prod_residual``, ``rsq_prod_total`` at ``rho_at_zero``.
+    """
 
     x: str
     m: str
@@ -40,6 +47,13 @@ class SensitivityResult:
     r2_outcome: float
     acme_at_zero_rho: float
     table: pd.DataFrame = field(repr=False)
+
+    _headline = ("rho_at_zero", "acme_at_zero_rho", "rsq_prod_residual", "rsq_prod_total", "n")
+    _title = "Sensitivity to sequential ignorability (Imai, Keele & Yamamoto 2010)"
+
+    def _summary_frame(self) -> pd.DataFrame:
+        t = self.to_frame()
+        return t.iloc[::10] if len(t) > 40 else t   # every 10th rho of the curve
 
     def to_frame(self) -> pd.DataFrame:
         """Columns: rho, acme, ci_low, ci_high, rsq_prod_residual, rsq_prod_total."""
@@ -56,7 +70,8 @@ def _acme_curve(beta2, s1, s2, rt, rho):
         rt[..., None] - rho * np.sqrt((1 - rt[..., None] ** 2) / (1 - rho**2)))
 
 
-def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181), level=0.95,
+@renamed(level="ci_level", treatment="x", mediator="m", outcome="y")
+def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181), ci_level=0.95,
                 n_boot=1000, seed=None):
     """ACME as a function of the mediator-outcome error correlation rho.
 
@@ -71,7 +86,8 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181
     residual R-squared product is ``R2*_M R2*_Y = rho*^2`` and the total one
     ``R2~_M R2~_Y = rho*^2 (1 - R2_M)(1 - R2_Y)``. At rho = 0 the ACME equals the OLS
     product a*b. Matches R ``mediation::medsens`` for linear-linear models (point curve);
-    the CI band here is a batched percentile bootstrap (``n_boot`` resamples).
+    the CI band here is a batched percentile bootstrap (``n_boot`` resamples at ``ci_level``,
+    drawn with ``seed``: an int or a numpy Generator).
     """
     Xa, Xb, M, Y, n = _prepare(data, x, [m], y, list(covariates))
     rhos = np.asarray(rhos, float)
@@ -92,11 +108,10 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181
     acme = _acme_curve(np.array(beta2), np.array(s1), np.array(s2), np.array(rt), rhos)
     lo = hi = np.full(rhos.shape, np.nan)
     if n_boot and n_boot > 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(n_boot, n))
-        W = case_counts(idx, n)
+        rng = as_rng(seed)
+        W = draw_counts(rng, n, np.empty((n_boot, n)))  # = case_counts(rng.integers(0, n, size=(n_boot, n)), n)
         bb = _acme_curve(*parts(W), rhos)
-        alpha = (1 - level) / 2
+        alpha = (1 - ci_level) / 2
         lo, hi = np.nanquantile(bb, [alpha, 1 - alpha], axis=0)
     r2m = 1 - np.sum((M[:, 0] - Xa @ np.linalg.lstsq(Xa, M[:, 0], rcond=None)[0]) ** 2) / np.sum(
         (M[:, 0] - M[:, 0].mean()) ** 2)

@@ -7,16 +7,22 @@ competing-model comparisons for each treatment -> mediator -> outcome triple the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import check_columns, renamed
+from ..results import TableResult
 from .causal import causal_mediation
+from .evidence import evidence_profile
 from .moderated import MODERATED_COLUMNS, moderated_mediation
 from .observed import mediate
 from .sensitivity import sensitivity
 
-__all__ = ["MODERATED_STAGE_COLUMNS", "compare_models", "MODEL_COMPARISON_COLUMNS", "run_stage", "verdict"]
+__all__ = ["MODERATED_STAGE_COLUMNS", "ModelComparisonResult", "compare_models", "MODEL_COMPARISON_COLUMNS",
+           "run_stage", "verdict"]
 
 
 # ----------------------------------------------------------------------------- stage
@@ -39,6 +45,37 @@ _COMPETING_MODELS = {
 }
 
 
+@dataclass(repr=False)
+class ModelComparisonResult(TableResult):
+    """Result of :func:`compare_models`: one row per competing path model (``to_frame()``,
+    columns :data:`MODEL_COMPARISON_COLUMNS`).
+
+    Attributes
+    ----------
+    full_mediation_pvalue : float
+        LRT p of full mediation (no direct path) against partial mediation.
+    equivalent : list of str
+        The saturated, observationally equivalent models (no fit statistic chooses among them).
+    """
+
+    _headline = ("full_mediation_pvalue", "equivalent")
+    _title = "Competing path models: mediation, reverse mediation, common cause"
+    _summary_columns = ("model", "chisq", "df", "pvalue", "cfi", "rmsea", "aic", "bic", "compared_to",
+                        "delta_chisq", "delta_df", "lrt_pvalue")
+
+    @property
+    def full_mediation_pvalue(self) -> float:
+        t = self.table
+        r = t.loc[t["model"] == "full_mediation", "lrt_pvalue"]
+        return float(r.iloc[0]) if len(r) else float("nan")
+
+    @property
+    def equivalent(self) -> list:
+        t = self.table
+        return [str(v) for v in t.loc[t["df"] == 0, "model"]]
+
+
+@renamed(treatment="x", mediator="m", outcome="y")
 def compare_models(data, x, m, y, *, covariates=()):
     """Fit and compare the mediation, reverse-mediation and common-cause models of one triad.
 
@@ -63,8 +100,8 @@ def compare_models(data, x, m, y, *, covariates=()):
 
     Returns
     -------
-    pandas.DataFrame
-        One row per model, columns :data:`MODEL_COMPARISON_COLUMNS`.
+    ModelComparisonResult
+        ``to_frame()``: one row per model, columns :data:`MODEL_COMPARISON_COLUMNS`.
 
     References
     ----------
@@ -76,6 +113,7 @@ def compare_models(data, x, m, y, *, covariates=()):
 
     covs = list(covariates)
     cols = [x, m, y, *covs]
+    check_columns(data, [("treatment x", x), ("mediator m", m), ("outcome y", y), ("covariate", covs)])
     d = data[cols].dropna()
     rows, fits = [], {}
     for name, (desc, eqs, rescov) in _COMPETING_MODELS.items():
@@ -109,7 +147,7 @@ def compare_models(data, x, m, y, *, covariates=()):
             ddf = fits[restricted]["df"] - fits[free]["df"]
             t.loc[i, ["compared_to", "delta_chisq", "delta_df", "lrt_pvalue"]] = [
                 free, dc, ddf, float(stats.chi2.sf(dc, ddf)) if ddf > 0 else np.nan]
-    return t
+    return ModelComparisonResult(t)
 
 
 def _panel_order(panel_comparison):
@@ -125,14 +163,14 @@ def _panel_order(panel_comparison):
     return {"order": str(vals.iloc[0]), "detail": str(reason)}
 
 
-CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_high", "p_value", "outcome_model",
+CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_high", "pvalue", "outcome_model",
                   "inference", "n_sims", "n_failed", "n", "reason"]
 
 
 MODERATED_STAGE_COLUMNS = ["outcome", "mediator", "moderator", "model", *MODERATED_COLUMNS[:-1], "n", "reason"]
 
 
-def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
+def _moderated_rows(clean, codebook, *, model, n_boot, ci_method, seed):
     """The ``moderated_mediation`` table of :func:`run_stage`: one :func:`moderated_mediation` per
     continuous outcome and mediator when the codebook declares ``design.moderator``, else a reason row."""
     des = codebook.design
@@ -156,7 +194,7 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
                 continue
             try:
                 r = moderated_mediation(clean, des.treatment, mj, out, w, model=model, covariates=covs,
-                                        n_boot=n_boot, ci=ci, seed=seed)
+                                        n_boot=n_boot, ci_method=ci_method, seed=seed)
             except ValueError as exc:
                 rows.append(na(str(exc), **kw))
                 continue
@@ -164,8 +202,9 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci, seed):
     return pd.concat(rows, ignore_index=True).reindex(columns=cols)
 
 
-def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2, n_sims=1000,
-              moderated_model=7, panel_comparison=None):
+@renamed(ci="ci_method")
+def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_rho=0.2, n_sims=1000,
+              moderated_model=7, panel_comparison=None, evidence=None):
     """Workflow entry point: the ``mediation`` stage of one study.
 
     Uses the codebook's design roles (treatment, mediators, outcomes, covariates). For each
@@ -179,22 +218,34 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
     ``moderated_model``, 7 or 14) runs per continuous outcome and mediator; otherwise the
     ``moderated_mediation`` table is one row saying why there is none.
 
+    The ``evidence`` table is :func:`efficacy.mediation.evidence.evidence_profile` (per link: what
+    the design identifies, estimate, CI, rho at zero, robustness value benchmarked on the strongest
+    covariate, E-values, panel cross-lag) with its graded verdict; ``evidence`` (a dict, config
+    ``mediation.evidence``) overrides the verdict rules, ``fragile_rho`` is the rule ``rho_robust``.
+
     Returns
     -------
     dict
         ``mediation``, ``sensitivity``, ``causal_mediation``, ``model_comparison``,
-        ``moderated_mediation`` tables and ``verdict`` (one column ``text`` with the markdown of
+        ``moderated_mediation``, ``evidence`` tables and ``verdict`` (one column ``text`` with the markdown of
         :func:`verdict`). Analyses that could not run are rows with a ``reason``.
     """
     des = codebook.design
     med_rows, sens_rows, causal_rows, cmp_rows = [], [], [], []
     cols_med = ["outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                "z", "boot_se", "ci_method", "sobel_z", "sobel_p", "n_boot_failed", "n", "reason"]
+                "statistic", "boot_se", "ci_method", "sobel_statistic", "sobel_pvalue", "n_boot_failed", "n", "reason"]
     cols_sens = ["outcome", "mediator", "rho", "acme", "ci_low", "ci_high", "rsq_prod_residual",
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
     panel = _panel_order(panel_comparison)
-    moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci=ci, seed=seed)
+    rules = {"rho_robust": fragile_rho, **dict(evidence or {})}
+    ev = evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
+                          list(des.outcomes) if des else [], covariates=list(des.covariates or []) if des else [],
+                          binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
+                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
+                          ci_method=ci_method, n_sims=n_sims, seed=seed).to_frame()
+    moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
+                                seed=seed)
 
     def na(cols, reason, **kw):
         return pd.DataFrame([{c: kw.get(c, reason if c == "reason" else np.nan) for c in cols}])
@@ -207,11 +258,11 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
 
     if des is None or not des.treatment or not des.mediators or not des.outcomes:
         reason = "study declares no treatment, mediator and outcome in codebook design"
-        text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel)
+        text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel, evidence=ev)
         return {"mediation": na(cols_med, reason), "sensitivity": na(cols_sens, reason),
                 "causal_mediation": na(CAUSAL_COLUMNS, reason),
                 "model_comparison": na(MODEL_COMPARISON_COLUMNS, reason),
-                "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
+                "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
     covs = list(des.covariates or [])
     for out in des.outcomes:
         binary = codebook.is_binary(out)
@@ -245,7 +296,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             continue
         try:
             res = mediate(clean, des.treatment, list(des.mediators), out, covariates=covs,
-                          n_boot=n_boot, ci=ci, seed=seed)
+                          n_boot=n_boot, ci_method=ci_method, seed=seed)
         except ValueError as exc:
             med_rows.append(na(cols_med, str(exc), outcome=out))
             summaries.append({"outcome": out, "reason": str(exc)})
@@ -261,7 +312,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             continue
         for mj in des.mediators:
             try:
-                cmp_rows.append(compare_models(clean, des.treatment, mj, out, covariates=covs))
+                cmp_rows.append(compare_models(clean, des.treatment, mj, out, covariates=covs).to_frame())
             except ValueError as exc:
                 cmp_rows.append(na(MODEL_COMPARISON_COLUMNS, str(exc), outcome=out, mediator=mj))
             try:
@@ -284,29 +335,33 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci="bca", fragile_rho=0.2
             summaries.append({"outcome": out, "mediator": mj, "indirect": ind.estimate,
                               "ci_low": ind.ci_low, "ci_high": ind.ci_high, "a": a.estimate,
                               "a_p": a.pvalue, "rho_at_zero": s.rho_at_zero,
-                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci, "comparison": cmp})
+                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci_method, "comparison": cmp})
     med = pd.concat(med_rows, ignore_index=True).reindex(columns=cols_med)
     sens = pd.concat(sens_rows, ignore_index=True).reindex(columns=cols_sens) if sens_rows else \
         pd.DataFrame(columns=cols_sens)
     causal = pd.concat(causal_rows, ignore_index=True).reindex(columns=CAUSAL_COLUMNS)
     cmp_t = pd.concat(cmp_rows, ignore_index=True).reindex(columns=MODEL_COMPARISON_COLUMNS) if cmp_rows else \
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
-    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated)
+    text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated, evidence=ev)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
-            "moderated_mediation": moderated, "verdict": pd.DataFrame({"text": [text]})}
+            "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
 
 
-def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, moderated=None):
+def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, moderated=None, evidence=None):
     """Plain-words markdown verdict on what the design supports, per outcome and mediator.
 
     ``panel`` is the temporal-order result of the panel stage (``{"order": ..., "detail": ...}``)
     for studies with waves; ``moderated`` the ``moderated_mediation`` table of :func:`run_stage`
-    (a section is added when the study declares a moderator).
+    (a section is added when the study declares a moderator); ``evidence`` the evidence table of
+    :func:`efficacy.mediation.evidence.evidence_profile`, whose graded verdict (and the evidence that
+    decided it) replaces the single rho cut-off when given.
     """
     des = codebook.design
     lines = [f"# Mediation verdict: {codebook.study}", ""]
     if reason:
         lines += [f"No mediation analysis: {reason}.", ""]
+        if evidence is not None and len(evidence):
+            lines += [f"Verdict: {evidence['verdict'].iloc[0]} ({evidence['decided_by'].iloc[0]}).", ""]
         if panel is not None:
             lines += [f"Panel stage (RI-CLPM, within persons): temporal order supports {panel['order']}."
                       + (f" ({panel['detail']})" if panel.get("detail") else ""), ""]
@@ -347,13 +402,14 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
                 lines += [f"Causal mediation not estimated: {s['reason_causal']}.", ""]
                 continue
             excl = not (s["ci_low"] <= 0 <= s["ci_high"])
+            graded = _graded_line(evidence, s["outcome"], s["mediator"])
             lines += [f"Binary outcome: causal mediation (logit outcome model, Imai, Keele & Tingley 2010), "
                       f"average ACME {s['acme']:.4f} on the probability scale, 95% CI [{s['ci_low']:.4f}, "
                       f"{s['ci_high']:.4f}] ({'excludes' if excl else 'includes'} zero; n = {s['n']}). "
                       "Its sensitivity to mediator-outcome confounding is not computed (no closed form for a "
                       "binary outcome); the b-path rests on sequential ignorability.",
-                      "Verdict: " + ("indirect effect present under sequential ignorability." if excl
-                                     else "no evidence of mediation."), ""]
+                      graded or "Verdict: " + ("indirect effect present under sequential ignorability." if excl
+                                               else "no evidence of mediation."), ""]
             continue
         excl = not (s["ci_low"] <= 0 <= s["ci_high"])
         rho0 = s["rho_at_zero"]
@@ -363,7 +419,10 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
             f"({'excludes' if excl else 'includes'} zero; n = {s['n']}). "
             f"Rho at which the indirect effect is zero: {rho0:.3f} "
             f"(total R-squared product {s['rsq_total']:.4f}).")
-        if not excl:
+        graded = _graded_line(evidence, s["outcome"], s["mediator"])
+        if graded:
+            lines.append(graded)
+        elif not excl:
             lines.append("Verdict: no evidence of mediation.")
         elif fragile:
             lines.append(f"Verdict: FRAGILE. |rho| at zero ({abs(rho0):.3f}) is below {fragile_rho}: a modest "
@@ -387,6 +446,22 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
         lines.append("")
     lines += _moderated_verdict(moderated)
     return "\n".join(lines)
+
+
+def _graded_line(evidence, outcome, mediator):
+    """The markdown verdict line of one pair from the evidence table, or None when it has none."""
+    if evidence is None or "verdict" not in evidence:
+        return None
+    g = evidence[(evidence["outcome"] == outcome) & (evidence["mediator"] == mediator)]
+    if g.empty or not isinstance(g["verdict"].iloc[0], str):
+        return None
+    v, vc, why = g["verdict"].iloc[0], g["verdict_class"].iloc[0], g["decided_by"].iloc[0]
+    if vc == "robust":
+        return f"Verdict: {v.replace('robust', 'ROBUST')} (decided by: {why}); still an assumption, not a proof."
+    if vc == "sensitive":
+        return (f"Verdict: FRAGILE, {v}: a modest unmeasured common cause of mediator and outcome could explain "
+                f"the indirect effect, so the association may be confounded (decided by: {why}).")
+    return f"Verdict: {v} (decided by: {why})."
 
 
 def _moderated_verdict(t):

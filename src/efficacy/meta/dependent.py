@@ -42,7 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._api import check_columns, data_or_none, renamed
 from ..errors import DataError
+from ..results import ResultMixin
 
 __all__ = ["CHEResult", "CHESensitivityResult", "che", "che_sensitivity", "impute_covariance"]
 
@@ -52,8 +54,7 @@ def _column(data, value, role):
     if isinstance(value, str):
         if data is None:
             raise DataError(f"column name {value!r} given for {role} but no data=", where=role)
-        if value not in data:
-            raise DataError(f"column {value!r} not found", where=role, found=f"columns {list(data.columns)}")
+        check_columns(data, [(role, value)])
         return np.asarray(data[value])
     return np.asarray(value)
 
@@ -170,7 +171,7 @@ def _v_blocks(P, r):
     return V
 
 
-def impute_covariance(vi, study, r, *, data=None):
+def impute_covariance(data=None, vi="vi", study="study", *, r):
     """Block-diagonal sampling covariance matrix from an assumed within-study correlation.
 
     ``V_ii = v_i`` and ``V_ij = r sqrt(v_i v_j)`` when effects ``i`` and ``j`` come from the
@@ -180,10 +181,12 @@ def impute_covariance(vi, study, r, *, data=None):
 
     Parameters
     ----------
+    data : pandas.DataFrame, optional
+        The effect sizes; when omitted, ``vi`` and ``study`` are arrays.
     vi : str or array-like
-        Sampling variances (a column name if ``data`` is given).
+        Sampling variances (a column name of ``data``, default ``"vi"``, or an array).
     study : str or array-like
-        Study (cluster) identifier.
+        Study (cluster) identifier (a column name, default ``"study"``, or an array).
     r : float
         Assumed correlation between the sampling errors of two effects of one study, in (-1, 1).
 
@@ -194,9 +197,10 @@ def impute_covariance(vi, study, r, *, data=None):
 
     Examples
     --------
-    >>> impute_covariance([0.04, 0.09, 0.01], [1, 1, 2], 0.5).round(4).tolist()
+    >>> impute_covariance(vi=[0.04, 0.09, 0.01], study=[1, 1, 2], r=0.5).round(4).tolist()
     [[0.04, 0.03, 0.0], [0.03, 0.09, 0.0], [0.0, 0.0, 0.01]]
     """
+    data = data_or_none(data, "impute_covariance", "vi=..., study=..., r=...")
     v = _column(data, vi, "vi").astype(float).ravel()
     s = _column(data, study, "study").ravel()
     if v.size != s.size:
@@ -352,7 +356,7 @@ def _cr2_blocks(P, st):
 
 # --------------------------------------------------------------------------- results
 @dataclass
-class CHEResult:
+class CHEResult(ResultMixin):
     """Result of :func:`che` (``rma.mv`` + ``clubSandwich::coef_test(vcov = "CR2")``).
 
     The headline attributes (``estimate``, ``se``, ``df``, ``statistic``, ``pvalue``,
@@ -372,13 +376,21 @@ class CHEResult:
     logLik: float
     QE: float
     QE_df: int
-    QE_pval: float
+    QE_pvalue: float
     vcov: np.ndarray = field(repr=False)
     vcov_cr2: np.ndarray = field(repr=False)
-    level: float = 0.95
+    ci_level: float = 0.95
     dropped: int = 0
     converged: bool = True
     reason: str = ""
+
+    _headline = ("estimate", "se", "df", "statistic", "pvalue", "ci", "sigma2", "k", "n_studies")
+    _title = "CHE working model with CR2 robust inference"
+
+    @property
+    def ci(self) -> tuple:
+        """CR2 (Satterthwaite t) interval of the intercept."""
+        return self.ci_low, self.ci_high
 
     def _head(self, col):
         return float(self.coef_table[col].iloc[0])
@@ -397,11 +409,11 @@ class CHEResult:
 
     @property
     def statistic(self):
-        return self._head("tval_cr2")
+        return self._head("statistic_cr2")
 
     @property
     def pvalue(self):
-        return self._head("pval_cr2")
+        return self._head("pvalue_cr2")
 
     @property
     def ci_low(self):
@@ -419,10 +431,10 @@ class CHEResult:
         """Tidy coefficient table: one row per term and inference (``CR2`` robust, ``model``)."""
         t = self.coef_table
         rob = pd.DataFrame({"term": t["term"], "vcov": "CR2", "estimate": t["estimate"], "se": t["se_cr2"],
-                            "statistic": t["tval_cr2"], "df": t["df_cr2"], "pvalue": t["pval_cr2"],
+                            "statistic": t["statistic_cr2"], "df": t["df_cr2"], "pvalue": t["pvalue_cr2"],
                             "ci_low": t["ci_low_cr2"], "ci_high": t["ci_high_cr2"]})
         mod = pd.DataFrame({"term": t["term"], "vcov": "model", "estimate": t["estimate"], "se": t["se"],
-                            "statistic": t["zval"], "df": np.inf, "pvalue": t["pval"],
+                            "statistic": t["statistic"], "df": np.inf, "pvalue": t["pvalue"],
                             "ci_low": t["ci_low"], "ci_high": t["ci_high"]})
         return pd.concat([rob, mod], ignore_index=True).assign(r=self.r)
 
@@ -433,25 +445,25 @@ class CHEResult:
                  "", "Coefficients (CR2 robust SEs, Satterthwaite df):",
                  f"{'term':<14}{'estimate':>10}{'se':>9}{'t':>9}{'df':>8}{'p':>10}{'ci_low':>10}{'ci_high':>10}"]
         for _, row in self.coef_table.iterrows():
-            lines.append(f"{row['term']!s:<14}{row['estimate']:>10.4f}{row['se_cr2']:>9.4f}{row['tval_cr2']:>9.3f}"
-                         f"{row['df_cr2']:>8.2f}{row['pval_cr2']:>10.4g}{row['ci_low_cr2']:>10.4f}{row['ci_high_cr2']:>10.4f}")
+            lines.append(f"{row['term']!s:<14}{row['estimate']:>10.4f}{row['se_cr2']:>9.4f}{row['statistic_cr2']:>9.3f}"
+                         f"{row['df_cr2']:>8.2f}{row['pvalue_cr2']:>10.4g}{row['ci_low_cr2']:>10.4f}{row['ci_high_cr2']:>10.4f}")
         lines += ["", "Variance over levels (Cheung, 2014) and REML LRT of each level:",
                   f"{'level':<10}{'variance':>10}{'share %':>9}{'LRT':>10}{'p':>10}"]
         for _, row in self.variance.iterrows():
             lrt = "" if np.isnan(row["LRT"]) else f"{row['LRT']:>10.3f}{row['pvalue']:>10.4g}"
             lines.append(f"{row['level']:<10}{row['variance']:>10.4f}{row['share']:>9.2f}{lrt}")
-        lines.append(f"\nQE({self.QE_df}) = {self.QE:.3f}, p = {self.QE_pval:.4g}; REML logLik = {self.logLik:.4f}")
+        lines.append(f"\nQE({self.QE_df}) = {self.QE:.3f}, p = {self.QE_pvalue:.4g}; REML logLik = {self.logLik:.4f}")
         if not self.converged:
             lines.append(f"NOT CONVERGED: {self.reason}")
         return "\n".join(lines)
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"model": "CHE", "r": self.r, "k": self.k, "n_studies": self.n_studies, "level": self.level,
+        return {"result": type(self).__name__, "model": "CHE", "r": self.r, "k": self.k, "n_studies": self.n_studies, "ci_level": self.ci_level,
                 "coefficients": _records(self.coef_table), "sigma2": {"between": self.sigma2[0],
                                                                       "within": self.sigma2[1]},
                 "variance": _records(self.variance), "typical_v": self.typical_v, "logLik": self.logLik,
-                "QE": self.QE, "QE_df": self.QE_df, "QE_pval": self.QE_pval,
+                "QE": self.QE, "QE_df": self.QE_df, "QE_pvalue": self.QE_pvalue,
                 "vcov": self.vcov.tolist(), "vcov_cr2": self.vcov_cr2.tolist(), "dropped": self.dropped,
                 "converged": self.converged, "reason": self.reason}
 
@@ -465,11 +477,14 @@ def _records(df):
 
 
 @dataclass
-class CHESensitivityResult:
+class CHESensitivityResult(ResultMixin):
     """Result of :func:`che_sensitivity`: the CHE fit for each assumed correlation ``r``."""
 
     r: np.ndarray
     fits: list = field(repr=False)
+
+    _headline = ("estimate_range",)
+    _title = "CHE sensitivity to the assumed within-study correlation"
 
     @property
     def estimate(self):
@@ -497,7 +512,7 @@ class CHESensitivityResult:
             var = f.variance.set_index("level")
             for _, t in f.coef_table.iterrows():
                 rows.append({"r": f.r, "term": t["term"], "estimate": t["estimate"], "se": t["se_cr2"],
-                             "statistic": t["tval_cr2"], "df": t["df_cr2"], "pvalue": t["pval_cr2"],
+                             "statistic": t["statistic_cr2"], "df": t["df_cr2"], "pvalue": t["pvalue_cr2"],
                              "ci_low": t["ci_low_cr2"], "ci_high": t["ci_high_cr2"], "se_model": t["se"],
                              "sigma2_between": f.sigma2[0], "sigma2_within": f.sigma2[1],
                              "share_sampling": var.loc["sampling", "share"],
@@ -521,7 +536,7 @@ class CHESensitivityResult:
 
     def to_dict(self):
         """JSON-serialisable dictionary."""
-        return {"model": "CHE sensitivity", "r": self.r.tolist(), "fits": [f.to_dict() for f in self.fits]}
+        return {"result": type(self).__name__, "model": "CHE sensitivity", "r": self.r.tolist(), "fits": [f.to_dict() for f in self.fits]}
 
 
 # --------------------------------------------------------------------------- public fitting functions
@@ -557,10 +572,10 @@ def _che_batch(P, rs, level, maxiter, tol):
         se = np.sqrt(np.diag(vb))
         se_r = np.sqrt(np.diag(vc[i]))
         tc = stats.t.ppf(1 - (1 - level) / 2, df[i])
-        tab = pd.DataFrame({"term": P.names, "estimate": beta, "se": se, "zval": beta / se,
-                            "pval": 2 * stats.norm.sf(np.abs(beta / se)), "ci_low": beta - zc * se,
-                            "ci_high": beta + zc * se, "se_cr2": se_r, "tval_cr2": beta / se_r, "df_cr2": df[i],
-                            "pval_cr2": 2 * stats.t.sf(np.abs(beta / se_r), df[i]),
+        tab = pd.DataFrame({"term": P.names, "estimate": beta, "se": se, "statistic": beta / se,
+                            "pvalue": 2 * stats.norm.sf(np.abs(beta / se)), "ci_low": beta - zc * se,
+                            "ci_high": beta + zc * se, "se_cr2": se_r, "statistic_cr2": beta / se_r, "df_cr2": df[i],
+                            "pvalue_cr2": 2 * stats.t.sf(np.abs(beta / se_r), df[i]),
                             "ci_low_cr2": beta - tc * se_r, "ci_high_cr2": beta + tc * se_r})
         s2 = theta[b]
         ll = st["ll"][b]
@@ -577,13 +592,14 @@ def _che_batch(P, rs, level, maxiter, tol):
         out.append(CHEResult(r=float(r), k=k, n_studies=P.mask.shape[0], coef_table=tab,
                              sigma2=(float(s2[0]), float(s2[1])), variance=variance, typical_v=float(vt),
                              logLik=float(ll), QE=float(QE[i]), QE_df=k - p,
-                             QE_pval=float(stats.chi2.sf(QE[i], k - p)), vcov=vb, vcov_cr2=vc[i], level=level,
+                             QE_pvalue=float(stats.chi2.sf(QE[i], k - p)), vcov=vb, vcov_cr2=vc[i], ci_level=level,
                              dropped=P.dropped, converged=ok,
                              reason="" if ok else f"Fisher scoring did not converge in {iters} iterations"))
     return out
 
 
-def che(data=None, yi="yi", vi="vi", study="study", es_id=None, *, r=0.6, mods=None, level=0.95,
+@renamed(level="ci_level")
+def che(data=None, yi="yi", vi="vi", study="study", es_id=None, *, r=0.6, mods=None, ci_level=0.95,
         maxiter=500, tol=1e-10):
     """Correlated-and-hierarchical-effects (CHE) model with CR2 robust inference.
 
@@ -612,7 +628,7 @@ def che(data=None, yi="yi", vi="vi", study="study", es_id=None, *, r=0.6, mods=N
     mods : str, list of str, array or DataFrame, optional
         Moderators (column names of ``data``; non-numeric columns treatment-coded against their
         first level) or a matrix; an intercept is always added.
-    level : float
+    ci_level : float
         Confidence level.
     maxiter, tol : int, float
         Fisher scoring limits (convergence when no variance component changes by more than
@@ -621,8 +637,9 @@ def che(data=None, yi="yi", vi="vi", study="study", es_id=None, *, r=0.6, mods=N
     Returns
     -------
     CHEResult
-        ``coef_table`` (model-based z tests and CR2 columns ``se_cr2``, ``tval_cr2``, ``df_cr2``,
-        ``pval_cr2``, ``ci_low_cr2``, ``ci_high_cr2``), ``sigma2 = (between, within)``,
+        ``coef_table`` (model-based z tests ``statistic``, ``pvalue`` and CR2 columns ``se_cr2``,
+        ``statistic_cr2``, ``df_cr2``, ``pvalue_cr2``, ``ci_low_cr2``, ``ci_high_cr2``),
+        ``sigma2 = (between, within)``,
         ``variance``: the share of the total variance at each level (Cheung, 2014: the level's
         variance over ``sigma2_between + sigma2_within + v~``, with the typical sampling variance
         ``v~ = (k - 1) sum(w) / ((sum w)^2 - sum(w^2))``, ``w = 1/vi``) and the REML
@@ -659,12 +676,13 @@ def che(data=None, yi="yi", vi="vi", study="study", es_id=None, *, r=0.6, mods=N
     ra = _check_r(r)
     if ra.size != 1:
         raise DataError("che takes one correlation; use che_sensitivity for several", where="r", found=list(ra))
-    P = _prepare(data, yi, vi, study, es_id, mods)
-    return _che_batch(P, ra, level, maxiter, tol)[0]
+    P = _prepare(data_or_none(data, "che", "yi=..., vi=..., study=..."), yi, vi, study, es_id, mods)
+    return _che_batch(P, ra, ci_level, maxiter, tol)[0]
 
 
+@renamed(level="ci_level")
 def che_sensitivity(data=None, yi="yi", vi="vi", study="study", es_id=None, *,
-                    r=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), mods=None, level=0.95, maxiter=500, tol=1e-10):
+                    r=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), mods=None, ci_level=0.95, maxiter=500, tol=1e-10):
     """Sensitivity of the CHE model to the assumed within-study correlation.
 
     Fits :func:`che` for each ``r`` (default 0.2 to 0.8 by 0.1, the range Pustejovsky & Tipton,
@@ -675,7 +693,7 @@ def che_sensitivity(data=None, yi="yi", vi="vi", study="study", es_id=None, *,
 
     Parameters
     ----------
-    data, yi, vi, study, es_id, mods, level, maxiter, tol
+    data, yi, vi, study, es_id, mods, ci_level, maxiter, tol
         As :func:`che`.
     r : sequence of float
         Assumed correlations, each in (-1, 1).
@@ -696,5 +714,5 @@ def che_sensitivity(data=None, yi="yi", vi="vi", study="study", es_id=None, *,
     7
     """
     ra = _check_r(r)
-    P = _prepare(data, yi, vi, study, es_id, mods)
-    return CHESensitivityResult(r=ra, fits=_che_batch(P, ra, level, maxiter, tol))
+    P = _prepare(data_or_none(data, "che_sensitivity", "yi=..., vi=..., study=..."), yi, vi, study, es_id, mods)
+    return CHESensitivityResult(r=ra, fits=_che_batch(P, ra, ci_level, maxiter, tol))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._api import column, data_or_none
 from ..errors import MetaError
 
 __all__ = ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf"]
@@ -27,11 +28,7 @@ MEASURES = ("SMD", "MD", "COR", "ZCOR", "OR", "RR", "RD")
 def _col(data, value, name):
     if value is None:
         return None
-    if isinstance(value, str):
-        if data is None or value not in data:
-            raise MetaError(f"column {value!r} for {name} not found", where=name)
-        return np.asarray(data[value], dtype=float)
-    return np.asarray(value, dtype=float)
+    return np.asarray(column(data, value, name), dtype=float)
 
 
 def _need(cols, names, measure):
@@ -41,11 +38,14 @@ def _need(cols, names, measure):
                         expected=", ".join(names))
 
 
-def escalc(measure, data=None, *, add=0.5, to="only0", **columns):
+def escalc(data=None, measure=None, *, add=0.5, to="only0", **columns):
     """Compute effect sizes ``yi`` and sampling variances ``vi`` (metafor ``escalc()``).
 
     Parameters
     ----------
+    data : pandas.DataFrame, optional
+        Table holding the columns named in ``columns`` (values may also be arrays, then ``data``
+        is omitted: ``escalc(measure="COR", ri=[...], ni=[...])``).
     measure : {"SMD", "MD", "COR", "ZCOR", "OR", "RR", "RD"}
         ``SMD``: bias-corrected standardised mean difference (Hedges' g) with metafor's exact
         correction ``J = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))``, ``m = n1+n2-2``
@@ -56,8 +56,6 @@ def escalc(measure, data=None, *, add=0.5, to="only0", **columns):
         ``COR``: raw r, ``vi = (1-r^2)^2/(n-1)``; ``ZCOR``: Fisher z, ``vi = 1/(n-3)``; from ``ri, ni``.
         ``OR``/``RR``/``RD``: log odds ratio, log risk ratio, risk difference from the 2x2 cells
         ``ai, bi, ci, di`` (or ``ai, n1i, ci, n2i``).
-    data : pandas.DataFrame, optional
-        Table holding the columns named in ``columns`` (values may also be arrays).
     add, to : float, str
         Continuity correction as metafor's default (``add=1/2, to="only0"``): 0.5 is added to
         every cell of a 2x2 table that has a zero cell (OR, RR and RD, as metafor 3.8).
@@ -72,10 +70,10 @@ def escalc(measure, data=None, *, add=0.5, to="only0", **columns):
 
     Examples
     --------
-    >>> es = escalc("COR", ri=[0.30, 0.15], ni=[120, 80])
+    >>> es = escalc(measure="COR", ri=[0.30, 0.15], ni=[120, 80])
     >>> es["vi"].round(5).tolist()
     [0.00696, 0.0121]
-    >>> escalc("OR", ai=[0], bi=[10], ci=[3], di=[7])["note"][0]
+    >>> escalc(measure="OR", ai=[0], bi=[10], ci=[3], di=[7])["note"][0]
     "zero cell: 0.5 added to each cell (metafor add=1/2, to='only0')"
 
     Notes
@@ -83,6 +81,12 @@ def escalc(measure, data=None, *, add=0.5, to="only0", **columns):
     Matches ``metafor::escalc``. A correlation outside (-1, 1), a sample size too small for the
     variance, or a non-positive SD raises :class:`MetaError` naming the row.
     """
+    if isinstance(data, str):
+        raise TypeError(f"escalc(): the first argument is the data table; give the measure by keyword, "
+                        f"escalc(data, measure={data!r}, ...) or escalc(measure={data!r}, ...)")
+    data = data_or_none(data, "escalc", "ri=..., ni=...")
+    if measure is None:
+        raise TypeError("escalc() needs measure= (e.g. 'SMD', 'COR', 'ZCOR', 'OR', 'RR', 'RD', 'MD')")
     measure = str(measure).upper()
     if measure not in MEASURES:
         raise MetaError(f"unknown measure {measure!r}", found=measure, expected=", ".join(MEASURES))

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import linalg, optimize, stats
 
+from .._api import check_columns, renamed
 from ..errors import MetaError
-from .multilevel import _reml_negll
+from ..results import ResultMixin
 from .univariate import _tau2
 
 __all__ = ["MASEMResult", "rcalc", "masem"]
@@ -52,6 +53,7 @@ def rcalc(data, ri="ri", ni="ni", var1="var1", var2="var2", study="study"):
         NaN) in the order of metafor, and the block-diagonal matrix ``V`` (Olkin & Siotani, 1976;
         NaN where a covariance needs a correlation the study did not report).
     """
+    check_columns(data, [("study", study), ("var1", var1), ("var2", var2), ("ri", ri), ("ni", ni)])
     d = data[[study, var1, var2, ri, ni]].copy()
     for col in (var1, var2):
         d[col] = d[col].astype(str)
@@ -90,40 +92,75 @@ def rcalc(data, ri="ri", ni="ni", var1="var1", var2="var2", study="study"):
     return out, V
 
 
-def _mv_un(y, V, X, study, maxiter=20000):
-    """Multivariate random-effects model with an unstructured between-study matrix (REML).
+def _mv_un(y, V, X, study, maxiter=20000, *, struct="UN", method="REML"):
+    """Multivariate random-effects model with an unstructured or diagonal between-study matrix.
 
-    Matches ``rma.mv(yi, V, mods = ~ outcome - 1, random = ~ outcome | study, struct = "UN")``.
+    Matches ``rma.mv(yi, V, mods = ~ outcome - 1, random = ~ outcome | study, struct = "UN")``
+    (``struct="DIAG"``: ``struct = "DIAG"``; ``method="ML"``: ``method = "ML"``). The between-study
+    matrix is ``T = L L'`` (Cholesky factor with log-diagonal; lower triangle for UN, diagonal for
+    DIAG), fitted by quasi-Newton with the analytic gradient of the (restricted) log-likelihood.
+
+    Returns ``(b, vcov(b), T, logLik, converged)``; ``logLik`` is metafor's (REML with its
+    ``+ 1/2 log|X'X|`` term).
     """
-    q = X.shape[1]
+    n, q = X.shape
     S = (study[:, None] == study[None, :]).astype(float)
-    li = np.tril_indices(q)
+    li = np.tril_indices(q) if struct == "UN" else np.diag_indices(q)
+    on_diag = li[0] == li[1]
+    reml = method == "REML"
+    logdet_xx = np.linalg.slogdet(X.T @ X)[1]
 
-    def T_of(theta):
+    def L_of(theta):
         L = np.zeros((q, q))
         L[li] = theta
         L[np.diag_indices(q)] = np.exp(np.diag(L))
-        return L @ L.T
+        return L
 
-    def nll(theta):
-        T = T_of(theta)
-        return _reml_negll(y, X, V + S * (X @ T @ X.T))[0]
+    def parts(theta):
+        L = L_of(theta)
+        Phi = V + S * (X @ (L @ L.T) @ X.T)
+        try:
+            C = linalg.cho_factor(Phi, lower=True)
+        except linalg.LinAlgError:
+            return None
+        Pi = linalg.cho_solve(C, np.eye(n))
+        XtPiX = X.T @ Pi @ X
+        b = np.linalg.solve(XtPiX, X.T @ Pi @ y)
+        r = Pi @ (y - X @ b)
+        return L, Pi, XtPiX, b, r, 2 * np.log(np.diag(C[0])).sum()
+
+    def f(theta):
+        pr = parts(theta)
+        if pr is None:
+            return np.inf, np.zeros_like(theta)
+        L, Pi, XtPiX, b, r, logdet = pr
+        quad = float((y - X @ b) @ r)
+        if reml:
+            nll = 0.5 * (logdet + np.linalg.slogdet(XtPiX)[1] - logdet_xx + quad + (n - q) * np.log(2 * np.pi))
+            PiX = Pi @ X
+            P = Pi - PiX @ np.linalg.solve(XtPiX, PiX.T)
+        else:
+            nll = 0.5 * (logdet + quad + n * np.log(2 * np.pi))
+            P = Pi
+        G = 0.5 * (X.T @ ((P - np.outer(r, r)) * S) @ X)  # d nll / d T
+        gL = 2 * G @ L
+        g = gL[li] * np.where(on_diag, L[li], 1.0)  # the diagonal is on the log scale
+        return nll, g
 
     # start from the univariate DL estimates
     t0 = []
     for j in range(q):
         m = X[:, j] == 1
         t0.append(max(_tau2(y[m], np.diag(V)[m], np.ones((m.sum(), 1)), "DL")[0], 1e-3))
-    L0 = np.diag(np.log(np.sqrt(t0)))
-    theta = L0[li]
-    r = optimize.minimize(nll, theta, method="BFGS", options={"gtol": 1e-8, "maxiter": maxiter})
-    r = optimize.minimize(nll, r.x, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": maxiter,
-                                                                   "maxfev": maxiter})
-    r = optimize.minimize(nll, r.x, method="BFGS", options={"gtol": 1e-10, "maxiter": maxiter})
-    T = T_of(r.x)
-    Phi = V + S * (X @ T @ X.T)
-    val, b, XtVX = _reml_negll(y, X, Phi)
-    return b, np.linalg.inv(XtVX), T, -val, bool(np.isfinite(val))
+    theta = np.diag(np.log(np.sqrt(t0)))[li]
+    r = optimize.minimize(f, theta, jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": maxiter})
+    r2 = optimize.minimize(f, r.x, jac=True, method="L-BFGS-B",
+                           options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": maxiter})
+    x = r2.x if r2.fun <= r.fun else r.x
+    val, g = f(x)
+    L, Pi, XtPiX, b, _, _ = parts(x)
+    T = L @ L.T
+    return b, np.linalg.inv(XtPiX), T, -val, bool(np.isfinite(val) and np.max(np.abs(g)) < 1e-4)
 
 
 def _matreg(Rm, x, yv):
@@ -131,8 +168,12 @@ def _matreg(Rm, x, yv):
 
 
 @dataclass
-class MASEMResult:
-    """Two-stage MASEM result: pooled correlations, path coefficients, indirect effects."""
+class MASEMResult(ResultMixin):
+    """Two-stage MASEM result: pooled correlations, path coefficients, indirect effects.
+
+    ``to_frame()`` stacks the three tables (column ``table``: pooled, path, indirect) with the
+    columns ``estimate``, ``se``, ``statistic``, ``pvalue``, ``ci_low``, ``ci_high``.
+    """
 
     variables: list
     pooled: pd.DataFrame
@@ -145,6 +186,11 @@ class MASEMResult:
     dropped: list
     converged: bool
 
+    _headline = ("k", "n_harmonic", "variables", "converged")
+    _title = "Two-stage meta-analytic SEM"
+    _summary_columns = ("table", "pair", "outcome", "predictor", "from", "via", "to", "estimate", "se", "statistic",
+                        "pvalue", "ci_low", "ci_high", "tau2")
+
     def __repr__(self):
         return (f"MASEMResult(variables={self.variables}, k={self.k}, paths={len(self.paths)}, "
                 f"indirect={len(self.indirect)})")
@@ -156,7 +202,8 @@ class MASEMResult:
         return pd.concat([a, b, c], ignore_index=True)
 
 
-def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", level=0.95):
+@renamed(level="ci_level")
+def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="study", ci_level=0.95):
     """Two-stage meta-analytic structural equation model (Becker & Aloe, 2019; Cheung, 2015).
 
     Stage 1 pools the correlation matrices with a multivariate random-effects model on the raw
@@ -176,7 +223,16 @@ def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
         ``{outcome: [predictors]}``, e.g. ``{"conf": ["acog", "asom"], "perf": ["acog", "asom", "conf"]}``.
         Indirect effects are every path x -> m -> y with m an outcome of one equation and a
         predictor of another.
+    ri, ni, var1, var2, study : str
+        Column names of the correlation, the sample size, the two variables and the study.
+    ci_level : float
+        Level of the Wald intervals.
+
+    Returns
+    -------
+    MASEMResult
     """
+    level = ci_level
     long, V = rcalc(data, ri=ri, ni=ni, var1=var1, var2=var2, study=study)
     y = long["yi"].to_numpy()
     ok = ~np.isnan(y)
@@ -227,7 +283,7 @@ def masem(data, model, *, ri="ri", ni="ni", var1="var1", var2="var2", study="stu
     se = np.sqrt(np.diag(cov))
     z = est / se
     crit = stats.norm.ppf(1 - (1 - level) / 2)
-    tab = pd.DataFrame({"estimate": est, "se": se, "zval": z, "pval": 2 * stats.norm.sf(np.abs(z)),
+    tab = pd.DataFrame({"estimate": est, "se": se, "statistic": z, "pvalue": 2 * stats.norm.sf(np.abs(z)),
                         "ci_low": est - crit * se, "ci_high": est + crit * se})
     npth = len(names)
     paths = pd.concat([pd.DataFrame({"outcome": [o for o, _ in names], "predictor": [p for _, p in names]}),

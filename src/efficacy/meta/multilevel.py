@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .._api import column, data_or_none, renamed
 from ..errors import MetaError
+from ..results import ResultMixin
 from .univariate import _check_yv, _design, _Proj
 
 __all__ = ["ThreeLevelResult", "three_level"]
@@ -39,8 +41,13 @@ def _reml_negll(y, X, Vs):
 
 
 @dataclass
-class ThreeLevelResult:
-    """Result of :func:`three_level` (metafor ``rma.mv(random = ~ 1 | study/es_id)``)."""
+class ThreeLevelResult(ResultMixin):
+    """Result of :func:`three_level` (metafor ``rma.mv(random = ~ 1 | study/es_id)``).
+
+    ``estimate``, ``se``, ``pvalue`` and ``ci`` are the intercept's model-based inference;
+    ``coef_table`` holds every coefficient (with ``robust=True`` also the CR2 columns
+    ``se_cr2``, ``statistic_cr2``, ``df_cr2``, ``pvalue_cr2``, ``ci_low_cr2``, ``ci_high_cr2``).
+    """
 
     coef_table: pd.DataFrame
     sigma2: tuple
@@ -48,11 +55,14 @@ class ThreeLevelResult:
     k: int
     n_clusters: int
     QE: float
-    QE_pval: float
+    QE_pvalue: float
     vcov: np.ndarray
     vcov_cr2: np.ndarray | None
     converged: bool
     reason: str = ""
+
+    _headline = ("estimate", "se", "ci", "pvalue", "sigma2", "QE", "QE_pvalue", "k", "n_clusters")
+    _title = "Three-level meta-analysis (metafor rma.mv)"
 
     @property
     def estimate(self):
@@ -61,6 +71,15 @@ class ThreeLevelResult:
     @property
     def se(self):
         return float(self.coef_table["se"].iloc[0])
+
+    @property
+    def pvalue(self):
+        return float(self.coef_table["pvalue"].iloc[0])
+
+    @property
+    def ci(self) -> tuple:
+        t = self.coef_table
+        return float(t["ci_low"].iloc[0]), float(t["ci_high"].iloc[0])
 
     def __repr__(self):
         return (f"ThreeLevelResult(k={self.k}, clusters={self.n_clusters}, estimate={self.estimate:.4f}, "
@@ -108,7 +127,9 @@ def _cr2_vcov(X, W, Phi, e, cluster):
     return M @ meat @ M, df
 
 
-def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False, level=0.95):
+@renamed(level="ci_level")
+def three_level(data=None, yi="yi", vi="vi", study="study", es_id=None, *, mods=None, robust=False,
+                ci_level=0.95):
     """Three-level meta-analysis of dependent effect sizes (REML), optionally with CR2 robust SEs.
 
     Effect sizes (level 2, ``es_id``) are nested in studies (level 3):
@@ -117,13 +138,29 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
     ``metafor::rma.mv(yi, vi, random = ~ 1 | study/es_id, method = "REML")``; with
     ``robust=True`` the coefficient table adds CR2 cluster-robust SEs by study with
     Satterthwaite-df t tests (``clubSandwich::coef_test(vcov = "CR2")``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, optional
+        One row per effect size.
+    yi, vi, study, es_id : str or array-like
+        Effect sizes, sampling variances, study (level 3) and effect (level 2) identifiers:
+        column names of ``data`` (metafor's names by default) or arrays.
+    mods : str, list of str, array or DataFrame, optional
+        Moderators (as :func:`efficacy.meta.random_effects`).
+    robust : bool
+        Add CR2 cluster-robust inference by study.
+    ci_level : float
+
+    Returns
+    -------
+    ThreeLevelResult
     """
-    if data is not None:
-        yi = data[yi] if isinstance(yi, str) else yi
-        vi = data[vi] if isinstance(vi, str) else vi
-        study = data[study] if isinstance(study, str) else study
-        if isinstance(es_id, str):
-            es_id = data[es_id]
+    level = ci_level
+    data = data_or_none(data, "three_level", "yi=..., vi=..., study=...")
+    yi, vi, study = column(data, yi, "yi"), column(data, vi, "vi"), column(data, study, "study")
+    if es_id is not None:
+        es_id = column(data, es_id, "es_id")
     y, v = _check_yv(yi, vi)
     study = np.asarray(study)
     X, names = _design(mods, data, y.size)
@@ -155,8 +192,8 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
     vb = np.linalg.inv(XtVX)
     se = np.sqrt(np.diag(vb))
     crit = stats.norm.ppf(1 - (1 - level) / 2)
-    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "zval": b / se,
-                        "pval": 2 * stats.norm.sf(np.abs(b / se)), "ci_low": b - crit * se, "ci_high": b + crit * se})
+    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "statistic": b / se,
+                        "pvalue": 2 * stats.norm.sf(np.abs(b / se)), "ci_low": b - crit * se, "ci_high": b + crit * se})
     vr = None
     if robust:
         W = np.linalg.inv(Phi)
@@ -164,13 +201,13 @@ def three_level(yi, vi, study, es_id=None, *, data=None, mods=None, robust=False
         se_r = np.sqrt(np.diag(vr))
         tc = stats.t.ppf(1 - (1 - level) / 2, df)
         tab["se_cr2"] = se_r
-        tab["tval_cr2"] = b / se_r
+        tab["statistic_cr2"] = b / se_r
         tab["df_cr2"] = df
-        tab["pval_cr2"] = 2 * stats.t.sf(np.abs(b / se_r), df)
+        tab["pvalue_cr2"] = 2 * stats.t.sf(np.abs(b / se_r), df)
         tab["ci_low_cr2"] = b - tc * se_r
         tab["ci_high_cr2"] = b + tc * se_r
     QE = _Proj(X, 1 / v, y).yPy
     return ThreeLevelResult(coef_table=tab, sigma2=(float(s1), float(s2)), logLik=float(-nll_val), k=k,
-                            n_clusters=n_cl, QE=QE, QE_pval=float(stats.chi2.sf(QE, k - p)), vcov=vb,
+                            n_clusters=n_cl, QE=QE, QE_pvalue=float(stats.chi2.sf(QE, k - p)), vcov=vb,
                             vcov_cr2=vr, converged=bool(best.success) or np.isfinite(best.fun),
                             reason="" if best.success else str(best.message))

@@ -2,7 +2,8 @@
 
 :func:`load_tables` reads the configured literature tables (with their codebooks);
 :func:`run_analysis` computes effect sizes, pools them, and runs the diagnostics, small-study and
-multilevel analyses and MASEM the configuration asks for.
+multilevel analyses, subgroup analyses, MASEM (Becker's GLS route) and TSSEM (Cheung & Chan's
+two-stage SEM) the configuration asks for.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from scipy import stats
 
 from ..errors import MetaError
 from .bias import egger_test, pet_peese, trim_and_fill
+from .selection import ranktest, selection_model
 from .effect_sizes import escalc, transf
 from .masem import masem
 from .multilevel import three_level
-from .univariate import cumulative, influence, leave_one_out, random_effects
+from .tssem import tssem
+from .univariate import cumulative, influence, leave_one_out, random_effects, subgroup
 
 __all__ = ["run_analysis", "load_tables"]
 
@@ -86,6 +89,107 @@ def _na_tables(name, reason):
     return {"summary": row, "studies": row.copy(), "diagnostics": row.copy(), "bias": row.copy()}
 
 
+def _reason_row(name, reason):
+    return pd.DataFrame({"analysis": [name], "reason": [reason]})
+
+
+def _lavaan_syntax(model):
+    """A MASEM path model ``{outcome: [predictors]}`` as lavaan syntax (strings pass through)."""
+    if isinstance(model, str):
+        return model
+    if isinstance(model, dict):
+        return "\n".join(f"{out} ~ {' + '.join(map(str, preds))}" for out, preds in model.items())
+    raise MetaError("a TSSEM model is lavaan syntax or {outcome: [predictors]}", where="model",
+                    found=type(model).__name__)
+
+
+def _run_tssem(spec, tables, name, level, cols):
+    """The ``tssem`` source: Cheung & Chan's two-stage SEM of a long correlation table."""
+    d = tables["input"]
+    none = {"masem": _reason_row(name, "not a MASEM (Becker GLS) analysis: see tssem.csv"),
+            "subgroup": _reason_row(name, "no subgroup analysis for a TSSEM source"),
+            "diagnostics": _reason_row(name, "not computed for TSSEM input"),
+            "bias": _reason_row(name, "not computed for TSSEM input")}
+    method = str(spec.get("method", "REML")).upper()
+    try:
+        if method not in ("REML", "ML"):
+            raise MetaError("TSSEM stage 1 is fitted by REML or ML", where=f"meta.analyses {name}: method",
+                            found=repr(spec.get("method")), expected="REML or ML")
+        if not spec.get("model"):
+            raise MetaError("a TSSEM analysis needs a model", where=f"meta.analyses {name}: model",
+                            expected="lavaan syntax, e.g. 'conf ~ acog + asom'")
+        res = tssem(d, _lavaan_syntax(spec["model"]), acov=spec.get("acov", "weighted"),
+                    struct=spec.get("struct", "UN"), method=method, ci_method=spec.get("ci", "LB"), ci_level=level,
+                    **cols)
+    except MetaError as err:
+        row = _reason_row(name, str(err))
+        return {"tssem": row, "summary": row.copy(), "studies": row.copy(), **none}
+    tab = res.to_frame()
+    tab.insert(0, "analysis", name)
+    tab["reason"] = "; ".join(x for x in [res.reason] if x)
+    s1 = res.stage1
+    summ = s1.pooled.rename(columns={"pair": "term"}).assign(
+        analysis=name, method=s1.method, struct=s1.struct, acov=s1.acov_type, Q=s1.Q, Q_df=s1.Q_df,
+        Q_pvalue=s1.Q_pvalue, n_studies=s1.k, n_total=s1.n_total,
+        reason="; ".join(["dropped " + x for x in s1.dropped] + ([s1.reason] if s1.reason else [])))
+    summ = summ[["analysis"] + [c for c in summ.columns if c != "analysis"]]
+    c = {"ri": "ri", "ni": "ni", "var1": "var1", "var2": "var2", "study": "study", **cols}
+    studies = pd.DataFrame({"analysis": name, "study": d[c["study"]].to_numpy(),
+                            "pair": d[c["var1"]].astype(str) + "." + d[c["var2"]].astype(str),
+                            "yi": d[c["ri"]].to_numpy(), "ni": d[c["ni"]].to_numpy()})
+    return {"tssem": tab, "summary": summ, "studies": studies, **none}
+
+
+def _subgroup_table(spec, d, name, method, test, level, measure):
+    """Per-level pooled estimates and the Q-between test (``rma(mods = ~ factor(g))``'s QM)."""
+    g = spec.get("subgroup")
+    if not g:
+        return _reason_row(name, "no subgroup configured (meta.analyses subgroup: <column>)")
+    if g not in d:
+        return _reason_row(name, f"subgroup column {g!r} not in the table")
+    dd = d[d[g].notna()]
+    if dd[g].nunique() < 2:
+        return _reason_row(name, f"subgroup column {g!r} has fewer than two levels")
+    try:
+        sg = subgroup(dd, "yi", "vi", g, method=method, test=test, ci_level=level).to_frame()
+    except MetaError as err:
+        return _reason_row(name, f"subgroup {g!r}: {err}")
+    sg.insert(0, "subgroup", g)
+    sg.insert(0, "analysis", name)
+    sg["measure"] = measure
+    per = sg["group"].astype(str) != "between"
+    for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+        sg[f"{c}_transf"] = np.where(per, transf(sg[c].to_numpy(float), measure), np.nan)
+    sg["test"] = np.where(per, test, "QM chi2" if test == "z" else "QM F")
+    return sg
+
+
+def _selection_rows(base):
+    """Rank test (Begg & Mazumdar 1994) and the three-parameter selection model (Vevea & Hedges 1995) rows
+    of the bias table. The one-sided p-values point in the direction of the pooled effect ("greater" for a
+    positive estimate, metafor's default; "less" for a negative one), so the model asks whether effects in
+    the expected direction that reached p < .025 were more likely to be published."""
+    rows = []
+    try:
+        rt = ranktest(base)
+        rows += [("ranktest", "tau", rt.tau, "exact" if rt.exact else "normal approximation"),
+                 ("ranktest", "pvalue", rt.pvalue, "")]
+    except MetaError as err:
+        rows += [("ranktest", "reason", np.nan, str(err))]
+    alternative = "greater" if base.estimate >= 0 else "less"
+    try:
+        sm = selection_model(yi=base.yi, vi=base.vi, type="stepfun", steps=(0.025, 1), alternative=alternative,
+                             ci_level=base.ci_level)
+        detail = f"3PSM, one-sided p ({alternative}), cut at .025" + (f"; {sm.reason}" if sm.reason else "")
+        rows += [("selection_3psm", "estimate", sm.estimate, detail),
+                 ("selection_3psm", "ci_low", sm.ci_low, detail), ("selection_3psm", "ci_high", sm.ci_high, detail),
+                 ("selection_3psm", "tau2", sm.tau2, detail), ("selection_3psm", "delta", float(sm.delta[-1]), detail),
+                 ("selection_3psm", "lrt", sm.lrt, detail), ("selection_3psm", "lrt_pvalue", sm.lrt_pvalue, detail)]
+    except MetaError as err:  # SelectionError: an empty p-value interval, too few studies
+        rows += [("selection_3psm", "reason", np.nan, str(err))]
+    return rows
+
+
 def run_analysis(spec, tables):
     """Run one configured meta-analysis and return its output tables (the ``meta`` workflow stage).
 
@@ -96,13 +200,16 @@ def run_analysis(spec, tables):
         ``"indirect"`` (each study's indirect effect from ``results/<study>/mediation.csv``,
         ``tables`` = {study: mediation table}), ``"efficacy_behavior_r"`` (each study's
         correlation between columns ``x`` and ``y`` of its ``clean.csv``; ``tables`` =
-        {study: clean table}) or ``"masem"`` (a long correlation table, ``tables["input"]``);
+        {study: clean table}), ``"masem"`` (a long correlation table, ``tables["input"]``: Becker's
+        GLS route) or ``"tssem"`` (the same table: two-stage SEM, :func:`efficacy.meta.tssem.tssem`);
         ``measure`` (an :func:`escalc` measure, or ``"GEN"`` when the table already has
         ``yi``/``vi``); ``columns``: mapping of escalc argument -> column name; ``method``,
         ``test``, ``level``; ``moderators`` (column names); ``label`` (study label column);
         ``order`` (column for the cumulative analysis; default precision); ``cluster``
         (study column for a three-level model); ``model`` (MASEM path model
-        ``{outcome: [predictors]}``).
+        ``{outcome: [predictors]}``; for TSSEM also lavaan syntax); ``acov``, ``struct``, ``ci``
+        (TSSEM options, see :func:`efficacy.meta.tssem.tssem`); ``subgroup`` (a categorical column:
+        per-level models and the Q-between test, :func:`efficacy.meta.univariate.subgroup`).
     tables : dict of pandas.DataFrame
 
     Returns
@@ -111,8 +218,11 @@ def run_analysis(spec, tables):
         ``summary`` (one row per coefficient with the model's heterogeneity statistics and
         back-transformed estimate), ``studies`` (per-study ``yi``, ``vi``, CI and weight, plus
         trim-and-fill imputed studies with ``filled = True``), ``diagnostics`` (leave-one-out,
-        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE),
-        and ``masem`` for MASEM analyses. A statistical failure gives rows with a ``reason``.
+        influence and cumulative results per study), ``bias`` (Egger, trim and fill, PET-PEESE, the rank test and the three-parameter selection model),
+        ``masem`` (MASEM analyses), ``tssem`` (TSSEM analyses: stage-1 pooled correlations,
+        stage-2 estimates, defined effects and fit) and ``subgroup`` (per-level estimates and the
+        ``between`` row); tables that do not apply hold one row with the ``reason``. A statistical
+        failure gives rows with a ``reason``.
     """
     name = spec["name"]
     source = spec.get("source", "table")
@@ -123,20 +233,20 @@ def run_analysis(spec, tables):
     cols = dict(spec.get("columns") or {})
     if source == "masem":
         d = tables["input"]
-        res = masem(d, spec["model"], level=level, **cols)
+        res = masem(d, spec["model"], ci_level=level, **cols)
         mt = res.to_frame()
         mt.insert(0, "analysis", name)
         out = {"masem": mt}
         # each correlation pooled on its own (univariate, Fisher z not used: raw r as in stage 1)
         d2 = d.dropna(subset=[cols.get("ri", "ri")]).copy()
         d2["pair"] = d2[cols.get("var1", "var1")].astype(str) + "." + d2[cols.get("var2", "var2")].astype(str)
-        es = escalc("COR", data=d2, ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
+        es = escalc(d2, "COR", ri=cols.get("ri", "ri"), ni=cols.get("ni", "ni"))
         rows = []
         for pair, g in es.groupby("pair", sort=True):
             try:
-                r = random_effects(g["yi"], g["vi"], method=method, test=test, level=level)
+                r = random_effects(g, method=method, test=test, ci_level=level)
                 rows.append(r.coef_table.iloc[0].to_dict() | {"term": pair, "k": r.k, "tau2": r.tau2, "I2": r.I2,
-                                                              "Q": r.Q, "Q_pval": r.Q_pval, "pi_low": r.pi_low,
+                                                              "Q": r.Q, "Q_pvalue": r.Q_pvalue, "pi_low": r.pi_low,
                                                               "pi_high": r.pi_high, "reason": ""})
             except MetaError as err:
                 rows.append({"term": pair, "k": len(g), "reason": str(err)})
@@ -149,9 +259,17 @@ def run_analysis(spec, tables):
         n_note = pd.DataFrame({"analysis": [name], "table": ["info"], "pair": ["n_harmonic"],
                                "estimate": [res.n_harmonic]})
         out["masem"] = pd.concat([out["masem"], n_note], ignore_index=True)
+        out["tssem"] = _reason_row(name, "not a TSSEM analysis (source: tssem)")
+        out["subgroup"] = _reason_row(name, "no subgroup analysis for a MASEM source")
         return out
+    if source == "tssem":
+        return _run_tssem(spec, tables, name, level, cols)
     out = _run_univariate(spec, tables, name, source, method, test, level, measure, cols)
     out["masem"] = pd.DataFrame({"analysis": [name], "reason": ["not a MASEM analysis"]})
+    out["tssem"] = _reason_row(name, "not a TSSEM analysis (source: tssem)")
+    out.setdefault("subgroup", _reason_row(name, "not computed: the meta-analysis failed (see summary.csv)"
+                                           if spec.get("subgroup") else
+                                           "no subgroup configured (meta.analyses subgroup: <column>)"))
     return out
 
 
@@ -168,7 +286,7 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     label_col = spec.get("label") or next((c for c in _LABEL_COLUMNS if c in d), None)
     labels = d[label_col].astype(str).to_numpy() if label_col else np.arange(1, len(d) + 1).astype(str)
     if measure != "GEN":
-        d = escalc(measure, data=d, **cols)
+        d = escalc(d, measure, **cols)
     elif "note" not in d:
         d["note"] = None
     keep = d["yi"].notna() & d["vi"].notna()
@@ -178,13 +296,14 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     mods = list(spec.get("moderators") or [])
     try:
         if spec.get("cluster"):
-            res3 = three_level("yi", "vi", spec["cluster"], spec.get("es_id"), data=d, mods=mods or None,
-                               robust=True, level=level)
+            res3 = three_level(d, "yi", "vi", spec["cluster"], spec.get("es_id"), mods=mods or None,
+                               robust=True, ci_level=level)
             summ = res3.to_frame().assign(analysis=name, k=res3.k, n_clusters=res3.n_clusters, reason="")
             studies = d.assign(study=labels, analysis=name)
             none = pd.DataFrame({"analysis": [name], "reason": ["not computed for the three-level model"]})
-            return {"summary": summ, "studies": studies, "diagnostics": none, "bias": none.copy()}
-        fit = random_effects(d["yi"], d["vi"], method=method, test=test, mods=mods or None, data=d, level=level,
+            return {"summary": summ, "studies": studies, "diagnostics": none, "bias": none.copy(),
+                    "subgroup": _subgroup_table(spec, d, name, method, test, level, measure)}
+        fit = random_effects(d, "yi", "vi", method=method, test=test, mods=mods or None, ci_level=level,
                              labels=labels)
     except MetaError as err:
         return _na_tables(name, str(err))
@@ -192,8 +311,8 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     model_stats = {"k": fit.k, "method": fit.method, "test": fit.test, "measure": measure, "tau2": fit.tau2,
                    "tau2_ci_low": fit.tau2_ci[0], "tau2_ci_high": fit.tau2_ci[1], "I2": fit.I2,
                    "I2_ci_low": fit.I2_ci[0], "I2_ci_high": fit.I2_ci[1], "H2": fit.H2, "Q": fit.Q,
-                   "Q_df": fit.Q_df, "Q_pval": fit.Q_pval, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
-                   "QM": fit.QM, "QM_pval": fit.QM_pval, "R2": fit.R2}
+                   "Q_df": fit.Q_df, "Q_pvalue": fit.Q_pvalue, "pi_low": fit.pi_low, "pi_high": fit.pi_high,
+                   "QM": fit.QM, "QM_pvalue": fit.QM_pvalue, "R2": fit.R2}
     for key, val in model_stats.items():
         summ[key] = val
     if fit.p == 1:
@@ -212,13 +331,18 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
                             "note": d["note"].to_numpy()})
     for m in mods:
         studies[m] = d[m].to_numpy()
-    base = fit if fit.p == 1 else random_effects(d["yi"], d["vi"], method=method, test=test, level=level)
+    sub = spec.get("subgroup")
+    if sub and sub in d:
+        studies[sub] = d[sub].to_numpy()
+    subgroup_tab = _subgroup_table(spec, d, name, method, test, level, measure)
+    base = fit if fit.p == 1 else random_effects(d, "yi", "vi", method=method, test=test, ci_level=level)
     note = "" if fit.p == 1 else "computed on the model without moderators"
     if base.k >= 3:
-        loo = leave_one_out(base, labels=labels).add_prefix("loo_").rename(columns={"loo_omitted": "study"})
-        inf = influence(base, labels=labels)
+        loo = leave_one_out(base, labels=labels).to_frame().add_prefix("loo_").rename(
+            columns={"loo_omitted": "study"})
+        inf = influence(base, labels=labels).to_frame()
         order = d[spec["order"]].to_numpy() if spec.get("order") else d["vi"].to_numpy()
-        cu = cumulative(base, order=order)
+        cu = cumulative(base, order=order).to_frame()
         pos = np.argsort(np.argsort(order, kind="stable"), kind="stable")  # each study's place in the order
         cu = cu.iloc[pos].reset_index(drop=True)
         cu = pd.DataFrame({"cum_position": pos + 1, **{"cum_" + c: cu[c].to_numpy()
@@ -229,12 +353,11 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
         bias = []
         try:
             eg = egger_test(base)
-            stat = "zval" if base.test == "z" else "tval"
-            bias += [("egger", stat, eg["zval"], ""), ("egger", "pval", eg["pval"], ""),
-                     ("egger", "limit_estimate", eg["limit_estimate"], ""),
-                     ("egger", "limit_ci_low", eg["limit_ci_low"], ""),
-                     ("egger", "limit_ci_high", eg["limit_ci_high"], "")]
-            pp = pet_peese(base)
+            bias += [("egger", "statistic", eg.statistic, eg.test), ("egger", "pvalue", eg.pvalue, ""),
+                     ("egger", "limit_estimate", eg.limit_estimate, ""),
+                     ("egger", "limit_ci_low", eg.limit_ci_low, ""),
+                     ("egger", "limit_ci_high", eg.limit_ci_high, "")]
+            pp = pet_peese(base).to_frame().iloc[0].to_dict()
             bias += [("pet_peese", k_, v_, pp["chosen"]) for k_, v_ in pp.items() if k_ != "chosen"]
         except MetaError as err:  # e.g. all studies equally precise: the regression is not identified
             bias += [("egger", "reason", np.nan, str(err)), ("pet_peese", "reason", np.nan, str(err))]
@@ -248,7 +371,8 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
                      ("trimfill", "tau2", tf.model.tau2, tf.side)]
         except MetaError as err:
             bias += [("trimfill", "reason", np.nan, str(err))]
-        bias = pd.DataFrame(bias, columns=["test", "statistic", "value", "detail"])
+        bias += _selection_rows(base)
+        bias = pd.DataFrame(bias, columns=["test", "quantity", "value", "detail"])
         bias.insert(0, "analysis", name)
         bias["note"] = note
         if tf is not None and tf.k0 > 0:
@@ -262,13 +386,13 @@ def _run_univariate(spec, tables, name, source, method, test, level, measure, co
     else:
         diag = pd.DataFrame({"analysis": [name], "reason": [f"k = {base.k}: diagnostics need k >= 3"]})
         bias = diag.copy()
-    return {"summary": summ, "studies": studies, "diagnostics": diag, "bias": bias}
+    return {"summary": summ, "studies": studies, "diagnostics": diag, "bias": bias, "subgroup": subgroup_tab}
 
 
 def load_tables(spec, paths, codebook_paths=()):
     """Read the inputs of one analysis for :func:`run_analysis` (used by the workflow script).
 
-    ``paths``: the literature table (``source`` table/masem) or one file per study under
+    ``paths``: the literature table (``source`` table/masem/tssem) or one file per study under
     ``results/<study>/``; ``codebook_paths``: the studies' codebooks (``efficacy_behavior_r``
     with ``x``/``y`` unset takes each study's first mediator and outcome from the design).
     Returns ``(spec, tables)`` with per-study ``x``/``y`` resolved into ``spec["pairs"]``.
@@ -276,7 +400,7 @@ def load_tables(spec, paths, codebook_paths=()):
     from pathlib import Path
 
     source = spec.get("source", "table")
-    if source in ("table", "masem"):
+    if source in ("table", "masem", "tssem"):
         return spec, {"input": pd.read_csv(paths[0])}
     tables = {Path(p).parent.name: pd.read_csv(p) for p in paths}
     spec = dict(spec)

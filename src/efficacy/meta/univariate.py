@@ -21,9 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .._api import check_columns, column, data_or_none, renamed
 from ..errors import MetaError
+from ..results import ResultMixin, TableResult
 
-__all__ = ["RMAResult", "random_effects", "subgroup", "leave_one_out", "influence", "cumulative"]
+__all__ = ["RMAResult", "random_effects", "SubgroupResult", "subgroup", "LeaveOneOutResult", "leave_one_out",
+           "InfluenceResult", "influence", "CumulativeResult", "cumulative"]
 
 METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML", "PM", "PMM", "EB", "GENQ")
 
@@ -207,11 +210,13 @@ def _design(mods, data, k):
 
 
 @dataclass
-class RMAResult:
+class RMAResult(ResultMixin):
     """Result of :func:`random_effects` (metafor ``rma.uni``).
 
-    ``estimate``/``se``/``zval``/``pval``/``ci_low``/``ci_high`` refer to the intercept (the
-    pooled effect in a model without moderators); ``coef_table`` holds all coefficients.
+    ``estimate``/``se``/``statistic`` (z, or t with ``test="knha"``)/``pvalue``/``ci_low``/
+    ``ci_high`` (and ``ci``) refer to the intercept (the pooled effect in a model without
+    moderators); ``coef_table`` holds all coefficients; ``tau2``, ``I2``, ``H2``, ``Q`` and their
+    intervals and p-values (``Q_pvalue``, ``QM_pvalue``) use metafor's names.
     """
 
     method: str
@@ -220,8 +225,8 @@ class RMAResult:
     p: int
     estimate: float
     se: float
-    zval: float
-    pval: float
+    statistic: float
+    pvalue: float
     ci_low: float
     ci_high: float
     pi_low: float
@@ -234,49 +239,70 @@ class RMAResult:
     H2_ci: tuple
     Q: float
     Q_df: int
-    Q_pval: float
+    Q_pvalue: float
     coef: np.ndarray
     vcov: np.ndarray
     coef_table: pd.DataFrame
     QM: float = np.nan
     QM_df: tuple = ()
-    QM_pval: float = np.nan
+    QM_pvalue: float = np.nan
     R2: float = np.nan
     weights: np.ndarray = field(default=None, repr=False)
     yi: np.ndarray = field(default=None, repr=False)
     vi: np.ndarray = field(default=None, repr=False)
     X: np.ndarray = field(default=None, repr=False)
-    level: float = 0.95
+    ci_level: float = 0.95
     converged: bool = True
     reason: str = ""
+
+    _headline = ("estimate", "se", "ci", "pvalue", "pi_low", "pi_high", "tau2", "I2", "Q", "Q_pvalue", "k")
+    _title = "Random-effects meta-analysis (metafor rma)"
+    _summary_columns = ("term", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
+
+    @property
+    def ci(self) -> tuple:
+        """Interval of the pooled effect (the intercept)."""
+        return self.ci_low, self.ci_high
+
+    def _summary_title(self) -> str:
+        return f"Meta-analysis, {self.method} estimator, {self.test} test, k = {self.k} ({type(self).__name__})"
 
     def __repr__(self):
         return (f"RMAResult(method={self.method}, k={self.k}, estimate={self.estimate:.4f}, se={self.se:.4f}, "
                 f"ci=[{self.ci_low:.4f}, {self.ci_high:.4f}], tau2={self.tau2:.4f}, I2={self.I2:.2f}%, "
-                f"Q={self.Q:.3f} (df={self.Q_df}, p={self.Q_pval:.4g}))")
+                f"Q={self.Q:.3f} (df={self.Q_df}, p={self.Q_pvalue:.4g}))")
 
     def to_frame(self):
-        """One-row-per-statistic tidy table."""
-        rows = [("k", self.k), ("estimate", self.estimate), ("se", self.se),
-                ("zval" if self.test == "z" else "tval", self.zval), ("pval", self.pval),
-                ("ci_low", self.ci_low), ("ci_high", self.ci_high), ("pi_low", self.pi_low),
-                ("pi_high", self.pi_high), ("tau2", self.tau2), ("tau2_ci_low", self.tau2_ci[0]),
-                ("tau2_ci_high", self.tau2_ci[1]), ("I2", self.I2), ("I2_ci_low", self.I2_ci[0]),
-                ("I2_ci_high", self.I2_ci[1]), ("H2", self.H2), ("H2_ci_low", self.H2_ci[0]),
-                ("H2_ci_high", self.H2_ci[1]), ("Q", self.Q), ("Q_df", self.Q_df), ("Q_pval", self.Q_pval)]
+        """Tidy table: one row per coefficient (``term``, ``estimate``, ``se``, ``statistic``, ``pvalue``,
+        ``ci_low``, ``ci_high``) with the model's statistics on every row (``k``, ``method``, ``test``,
+        ``tau2`` and its CI, ``I2``, ``H2`` with CIs, ``Q``, ``Q_df``, ``Q_pvalue``, ``pi_low``,
+        ``pi_high``; ``QM``, ``QM_pvalue``, ``R2`` with moderators)."""
+        t = self.coef_table.copy()
+        stats_ = {"k": self.k, "method": self.method, "test": self.test, "tau2": self.tau2,
+                  "tau2_ci_low": self.tau2_ci[0], "tau2_ci_high": self.tau2_ci[1], "I2": self.I2,
+                  "I2_ci_low": self.I2_ci[0], "I2_ci_high": self.I2_ci[1], "H2": self.H2,
+                  "H2_ci_low": self.H2_ci[0], "H2_ci_high": self.H2_ci[1], "Q": self.Q, "Q_df": self.Q_df,
+                  "Q_pvalue": self.Q_pvalue, "pi_low": self.pi_low, "pi_high": self.pi_high}
         if self.p > 1:
-            rows += [("QM", self.QM), ("QM_pval", self.QM_pval), ("R2", self.R2)]
-        return pd.DataFrame(rows, columns=["statistic", "value"]).assign(method=self.method, test=self.test)
+            stats_ |= {"QM": self.QM, "QM_pvalue": self.QM_pvalue, "R2": self.R2}
+        for key, val in stats_.items():
+            t[key] = val
+        return t
 
 
-def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, level=0.95,
+@renamed(level="ci_level")
+def random_effects(data=None, yi="yi", vi="vi", *, method="REML", test="z", mods=None, ci_level=0.95,
                    labels=None, weights=None, _r2=True):
     """Fit a fixed- or random-effects meta-analysis, optionally with moderators (metafor ``rma()``).
 
     Parameters
     ----------
-    yi, vi : array-like or str
-        Effect sizes and sampling variances (column names if ``data`` is given).
+    data : pandas.DataFrame, optional
+        The studies, one row each (e.g. the table :func:`efficacy.meta.escalc` returns).
+    yi, vi : str or array-like
+        Effect sizes and sampling variances: column names of ``data`` (default ``"yi"``,
+        ``"vi"``, as metafor) or arrays (then ``data`` may be omitted:
+        ``random_effects(yi=y, vi=v)``).
     method : {"REML", "ML", "DL", "HE", "HS", "HSk", "SJ", "SJIT", "PM", "PMM", "EB", "GENQ", "EE"}
         Estimator of tau^2 (metafor ``rma.uni(method=)``; upper or lower case):
         restricted/maximum likelihood (Fisher scoring, as metafor), DerSimonian & Laird (1986),
@@ -292,8 +318,10 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
     mods : str, list of str, array or DataFrame, optional
         Moderators: column names of ``data`` (non-numeric columns are expanded with treatment
         coding against their first level) or a matrix. No formula strings are evaluated.
-    level : float
+    ci_level : float
         Confidence level of the CIs and the prediction interval.
+    labels : sequence of str, optional
+        Study labels for messages (a row at fault is named by its label).
     weights : str or array-like, optional
         User weights (a column of ``data`` or one non-negative number per study), as metafor's
         ``weights=``: required by ``GENQ`` (whose tau^2 they define); with any method the fixed
@@ -324,14 +352,14 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
 
     Examples
     --------
-    >>> res = random_effects([0.2, 0.5, 0.1, 0.4], [0.01, 0.02, 0.015, 0.01], test="knha")
+    >>> res = random_effects(yi=[0.2, 0.5, 0.1, 0.4], vi=[0.01, 0.02, 0.015, 0.01], test="knha")
     >>> round(res.estimate, 4), round(res.ci_low, 4), round(res.ci_high, 4)
     (0.2934, 0.0142, 0.5727)
     """
-    if data is not None:
-        yi = data[yi] if isinstance(yi, str) else yi
-        vi = data[vi] if isinstance(vi, str) else vi
-        weights = data[weights] if isinstance(weights, str) else weights
+    level = ci_level
+    data = data_or_none(data, "random_effects")
+    yi, vi = column(data, yi, "yi"), column(data, vi, "vi")
+    weights = column(data, weights, "weights")
     canon = {m.upper(): m for m in METHODS}
     if str(method).upper() not in canon:
         raise MetaError(f"unknown method {method!r}", found=method, expected=", ".join(METHODS))
@@ -403,60 +431,126 @@ def random_effects(yi, vi, *, method="REML", test="z", mods=None, data=None, lev
     x0[0] = 1
     pred_se = float(np.sqrt(x0 @ vb @ x0))
     pi_half = crit * np.sqrt(pred_se**2 + tau2)
-    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "zval" if test == "z" else "tval": zv,
-                        "pval": pv, "ci_low": b - crit * se, "ci_high": b + crit * se})
-    res = RMAResult(method=method, test=test, k=k, p=p, estimate=float(b[0]), se=float(se[0]), zval=float(zv[0]),
-                    pval=float(pv[0]), ci_low=float(b[0] - crit * se[0]), ci_high=float(b[0] + crit * se[0]),
+    tab = pd.DataFrame({"term": names, "estimate": b, "se": se, "statistic": zv,
+                        "pvalue": pv, "ci_low": b - crit * se, "ci_high": b + crit * se})
+    res = RMAResult(method=method, test=test, k=k, p=p, estimate=float(b[0]), se=float(se[0]),
+                    statistic=float(zv[0]), pvalue=float(pv[0]), ci_low=float(b[0] - crit * se[0]),
+                    ci_high=float(b[0] + crit * se[0]),
                     pi_low=float(b[0] - pi_half), pi_high=float(b[0] + pi_half), tau2=float(tau2),
                     tau2_ci=tuple(float(t) for t in tci), I2=float(I2), I2_ci=tuple(float(t) for t in I2ci),
                     H2=float(H2), H2_ci=tuple(float(t) for t in H2ci), Q=Q, Q_df=df,
-                    Q_pval=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
+                    Q_pvalue=float(stats.chi2.sf(Q, df)), coef=b, vcov=vb, coef_table=tab,
                     weights=100 * (w if a is None else a) / (w if a is None else a).sum(), yi=y, vi=v, X=X,
-                    level=level, converged=conv,
+                    ci_level=level, converged=conv,
                     reason="" if conv else f"the {method} estimator of tau^2 did not converge")
     if p > 1:
         bb = b[1:]
         QM = float(bb @ np.linalg.solve(vb[1:, 1:], bb))
         if test == "knha":
             res.QM, res.QM_df = QM / (p - 1), (p - 1, df)
-            res.QM_pval = float(stats.f.sf(res.QM, p - 1, df))
+            res.QM_pvalue = float(stats.f.sf(res.QM, p - 1, df))
         else:
-            res.QM, res.QM_df, res.QM_pval = QM, (p - 1,), float(stats.chi2.sf(QM, p - 1))
+            res.QM, res.QM_df, res.QM_pvalue = QM, (p - 1,), float(stats.chi2.sf(QM, p - 1))
         if _r2 and method not in ("EE", "FE"):
             t0, _ = _tau2(y, v, X[:, :1], method, weights=a)
             res.R2 = float(max(0.0, 100 * (t0 - tau2) / t0)) if t0 > 0 else 0.0
     return res
 
 
-def subgroup(yi, vi, group, *, data=None, method="REML", level=0.95):
+@dataclass(repr=False)
+class SubgroupResult(TableResult):
+    """Result of :func:`subgroup`: one row per group and a final ``between`` row (``to_frame()``).
+
+    ``Q_between``, ``Q_df`` and ``Q_pvalue`` are the between-groups test (``QM`` of the model with
+    the group as a moderator)."""
+
+    _headline = ("Q_between", "Q_df", "Q_pvalue")
+    _title = "Subgroup analysis"
+
+    def _between(self, col):
+        r = self.table.loc[self.table["group"].astype(str) == "between", col]
+        return float(r.iloc[0]) if len(r) else float("nan")
+
+    @property
+    def Q_between(self) -> float:
+        return self._between("Q")
+
+    @property
+    def Q_df(self) -> float:
+        return self._between("Q_df")
+
+    @property
+    def Q_pvalue(self) -> float:
+        return self._between("Q_pvalue")
+
+
+@renamed(level="ci_level")
+def subgroup(data=None, yi="yi", vi="vi", group=None, *, method="REML", test="z", ci_level=0.95):
     """Subgroup analysis: a separate model per group and the between-groups Q test.
 
-    The between-groups test is ``QM`` of the mixed-effects model with the group as a
-    categorical moderator (one common tau^2; metafor ``rma(yi, vi, mods = ~ group)``).
+    Each level of ``group`` gets its own random-effects model (its own tau^2; metafor
+    ``rma(yi, vi, subset = group == level)``). The between-groups test is ``QM`` of the
+    mixed-effects model with the group as a categorical moderator (one common tau^2; metafor
+    ``rma(yi, vi, mods = ~ factor(group))``): a chi-square test with ``m - 1`` df, or with
+    ``test="knha"`` an F test with ``(m - 1, k - m)`` df.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, optional
+        The studies; without it ``yi``, ``vi`` and ``group`` are arrays.
+    yi, vi, group : str or array-like
+        Effect sizes, sampling variances and the categorical moderator (names in ``data``, or arrays).
+    method : str
+        tau^2 estimator (see :func:`random_effects`).
+    test : {"z", "knha"}
+    ci_level : float
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group (estimate, se, CI, tau2, I2, k) and a final row ``between`` with
-        ``Q_between``, its df and p value.
+    SubgroupResult
+        ``to_frame()``: one row per group in sorted order (``k``, ``estimate``, ``se``, ``statistic``,
+        ``pvalue``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``tau2``, ``I2``, ``Q``,
+        ``Q_df``, ``Q_pvalue``; a group with one study has that study's estimate and tau2 = 0) and
+        a final row ``between`` with ``Q`` = QM, its df (``Q_df``, and ``Q_df2`` for the F test),
+        p value (``Q_pvalue``) and the common tau^2; ``Q_between``, ``Q_df``, ``Q_pvalue`` as
+        attributes.
+
+    References
+    ----------
+    Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009). *Introduction to
+    meta-analysis*, ch. 19. Wiley.
     """
+    level = ci_level
+    data = data_or_none(data, "subgroup", "yi=..., vi=..., group=...")
+    if group is None:
+        raise TypeError("subgroup() needs group=: the grouping column of data, or an array")
     if data is None:
         data = pd.DataFrame({"yi": yi, "vi": vi, "group": group})
         yi, vi, group = "yi", "vi", "group"
+    check_columns(data, [("yi", yi), ("vi", vi), ("group", group)])
     rows = []
+    crit = stats.norm.ppf(0.5 + level / 2)
     for g, d in data.groupby(group, sort=True):
-        if len(d) < 2:
-            rows.append({"group": g, "k": len(d), "reason": "k < 2: no pooled estimate"})
+        if len(d) == 1:
+            y1, s1 = float(d[yi].iloc[0]), float(np.sqrt(d[vi].iloc[0]))
+            rows.append({"group": g, "k": 1, "estimate": y1, "se": s1, "statistic": y1 / s1,
+                         "pvalue": 2 * stats.norm.sf(abs(y1 / s1)), "ci_low": y1 - crit * s1,
+                         "ci_high": y1 + crit * s1, "pi_low": y1 - crit * s1, "pi_high": y1 + crit * s1,
+                         "tau2": 0.0, "I2": 0.0, "Q": 0.0, "Q_df": 0, "Q_pvalue": np.nan,
+                         "reason": "k = 1: the study's own estimate"})
             continue
-        r = random_effects(d[yi], d[vi], method=method, level=level)
-        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
-                     "ci_high": r.ci_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "reason": ""})
+        r = random_effects(yi=d[yi], vi=d[vi], method=method, test=test, ci_level=level)
+        rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se, "statistic": r.statistic,
+                     "pvalue": r.pvalue, "ci_low": r.ci_low, "ci_high": r.ci_high, "pi_low": r.pi_low,
+                     "pi_high": r.pi_high, "tau2": r.tau2, "I2": r.I2, "Q": r.Q, "Q_df": r.Q_df,
+                     "Q_pvalue": r.Q_pvalue, "reason": r.reason if getattr(r, "reason", "") else ""})
     dd = data.copy()
     dd[group] = dd[group].astype(str)
-    m = random_effects(yi, vi, mods=[group], data=dd, method=method, level=level)
-    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0], "Q_pval": m.QM_pval,
+    m = random_effects(dd, yi, vi, mods=[group], method=method, test=test, ci_level=level)
+    rows.append({"group": "between", "k": m.k, "Q": m.QM, "Q_df": m.QM_df[0],
+                 "Q_df2": m.QM_df[1] if len(m.QM_df) > 1 else np.nan, "Q_pvalue": m.QM_pvalue,
                  "tau2": m.tau2, "reason": ""})
-    return pd.DataFrame(rows)
+    return SubgroupResult(pd.DataFrame(rows))
 
 
 # --------------------------------------------------------------------------- batched intercept-only fits
@@ -573,7 +667,7 @@ def _batch_fit(y, v, M, method, test, level):
         s2typ = (kk - 1) / (sw0 - (w0**2).sum(1) / sw0)
         I2 = 100 * t / (t + s2typ) if method not in ("EE", "FE") else np.maximum(0, 100 * (Q - (kk - 1)) / Q)
     I2 = np.where(kk < 2, 0.0, I2)
-    return pd.DataFrame({"k": kk.astype(int), "estimate": mu, "se": se, "zval": mu / se, "pval": p,
+    return pd.DataFrame({"k": kk.astype(int), "estimate": mu, "se": se, "statistic": mu / se, "pvalue": p,
                          "ci_low": mu - crit * se, "ci_high": mu + crit * se, "Q": Q, "tau2": t, "I2": I2,
                          "H2": 100 / (100 - I2)})
 
@@ -584,6 +678,51 @@ def _fit_of(res):
     return res.yi, res.vi
 
 
+@dataclass(repr=False)
+class LeaveOneOutResult(TableResult):
+    """Result of :func:`leave_one_out`: one row per omitted study (``to_frame()``); ``estimate_range``
+    is the smallest and largest pooled estimate over the omissions."""
+
+    _headline = ("estimate_range",)
+    _title = "Leave-one-out analysis (metafor leave1out)"
+
+    @property
+    def estimate_range(self) -> tuple:
+        e = self.table["estimate"]
+        return float(e.min()), float(e.max())
+
+
+@dataclass(repr=False)
+class InfluenceResult(TableResult):
+    """Result of :func:`influence`: case diagnostics per study (``to_frame()``); ``max_cook_d`` is the
+    largest Cook's distance and ``most_influential`` that study."""
+
+    _headline = ("max_cook_d", "most_influential")
+    _title = "Influence diagnostics (metafor influence)"
+
+    @property
+    def max_cook_d(self) -> float:
+        return float(self.table["cook_d"].max())
+
+    @property
+    def most_influential(self):
+        c = self.table["cook_d"]
+        return None if c.isna().all() else self.table.loc[c.idxmax(), "study"]
+
+
+@dataclass(repr=False)
+class CumulativeResult(TableResult):
+    """Result of :func:`cumulative`: one row per added study (``to_frame()``); ``estimate`` is the
+    pooled estimate after the last study."""
+
+    _headline = ("estimate",)
+    _title = "Cumulative meta-analysis (metafor cumul)"
+
+    @property
+    def estimate(self) -> float:
+        return float(self.table["estimate"].iloc[-1])
+
+
 def leave_one_out(res, labels=None):
     """Leave-one-out estimates (metafor ``leave1out()``), vectorised over the k deletions.
 
@@ -591,27 +730,31 @@ def leave_one_out(res, labels=None):
     ----------
     res : RMAResult
         A model without moderators.
+    labels : sequence, optional
+        Study labels (default 1..k).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per omitted study: ``estimate, se, zval, pval, ci_low, ci_high, Q, tau2, I2, H2``.
+    LeaveOneOutResult
+        ``to_frame()``: one row per omitted study: ``omitted, estimate, se, statistic, pvalue,
+        ci_low, ci_high, Q, tau2, I2, H2``.
     """
     y, v = _fit_of(res)
     M = 1 - np.eye(y.size)
-    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    out = _batch_fit(y, v, M, res.method, res.test, res.ci_level)
     out.insert(0, "omitted", labels if labels is not None else np.arange(1, y.size + 1))
-    return out.drop(columns="k")
+    return LeaveOneOutResult(out.drop(columns="k"))
 
 
 def influence(res, labels=None):
     """Case diagnostics (Viechtbauer & Cheung, 2010; metafor ``influence.rma.uni()``).
 
-    Returns ``rstudent`` (externally studentised deleted residual), ``dffits``, ``cook_d``,
-    ``cov_r``, ``tau2_del``, ``QE_del``, ``hat`` and ``weight`` (percent) per study.
+    Returns an :class:`InfluenceResult` whose ``to_frame()`` has ``rstudent`` (externally
+    studentised deleted residual), ``dffits``, ``cook_d``, ``cov_r``, ``tau2_del``, ``QE_del``,
+    ``hat`` and ``weight`` (percent) per study.
     """
     if res.p > 1:
-        return _influence_mods(res, labels)
+        return InfluenceResult(_influence_mods(res, labels))
     y, v = _fit_of(res)
     k = y.size
     M = 1 - np.eye(k)
@@ -637,9 +780,9 @@ def influence(res, labels=None):
     w0 = M / v
     mu0 = (w0 * y).sum(1) / w0.sum(1)
     QE_del = (w0 * (y - mu0[:, None]) ** 2).sum(1)
-    return pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1), "rstudent": rstudent,
-                         "dffits": dffits, "cook_d": cook, "cov_r": cov_r, "tau2_del": t_del, "QE_del": QE_del,
-                         "hat": hat, "weight": 100 * hat})
+    return InfluenceResult(pd.DataFrame({"study": labels if labels is not None else np.arange(1, k + 1),
+                                         "rstudent": rstudent, "dffits": dffits, "cook_d": cook, "cov_r": cov_r,
+                                         "tau2_del": t_del, "QE_del": QE_del, "hat": hat, "weight": 100 * hat}))
 
 
 def _influence_mods(res, labels=None):
@@ -656,7 +799,7 @@ def _influence_mods(res, labels=None):
     out = {c: np.empty(k) for c in ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del"]}
     for i in range(k):
         keep = np.arange(k) != i
-        r = random_effects(y[keep], v[keep], mods=X[keep][:, 1:], method=res.method, test=res.test, _r2=False)
+        r = random_effects(yi=y[keep], vi=v[keep], mods=X[keep][:, 1:], method=res.method, test=res.test, _r2=False)
         xi = X[i]
         pred_del = xi @ r.coef
         out["rstudent"][i] = (y[i] - pred_del) / np.sqrt(v[i] + r.tau2 + xi @ r.vcov @ xi)
@@ -674,12 +817,13 @@ def cumulative(res, order=None, labels=None):
     """Cumulative meta-analysis (metafor ``cumul()``), adding studies in ``order``.
 
     ``order`` is an array of sort keys (e.g. year, or ``vi`` for precision); default the input order.
+    Returns a :class:`CumulativeResult` (``to_frame()``: one row per added study).
     """
     y, v = _fit_of(res)
     idx = np.arange(y.size) if order is None else np.argsort(np.asarray(order), kind="stable")
     y, v = y[idx], v[idx]
     M = np.tril(np.ones((y.size, y.size)))
-    out = _batch_fit(y, v, M, res.method, res.test, res.level)
+    out = _batch_fit(y, v, M, res.method, res.test, res.ci_level)
     lab = np.asarray(labels)[idx] if labels is not None else idx + 1
     out.insert(0, "added", lab)
-    return out
+    return CumulativeResult(out)

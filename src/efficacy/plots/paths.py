@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
+from .._api import renamed
 from ..errors import PlotError
 from .style import DOUBLE_COLUMN, _need, _reason_of, style
 
@@ -459,16 +460,17 @@ def _ci_row(r, **extra):
     return d
 
 
-def mediation_graph(mediation_df, *, treatment="X", outcome=None):
+@renamed(treatment="x", outcome="y")
+def mediation_graph(mediation_df, *, x="X", y=None):
     """Nodes and edges of a (simple or parallel) mediation model from ``mediation.csv``.
 
     Parameters
     ----------
     mediation_df : DataFrame
         ``results/<study>/mediation.csv`` (rows ``effect`` in a, b, direct, indirect, ...).
-    treatment : str
+    x : str
         Name of the treatment (the table does not hold it; the codebook's ``design.treatment``).
-    outcome : str, optional
+    y : str, optional
         Which outcome; default the first with estimates.
 
     Returns
@@ -477,6 +479,7 @@ def mediation_graph(mediation_df, *, treatment="X", outcome=None):
         ``nodes``, ``edges`` (DataFrame), ``covariances`` (DataFrame or None), ``note``
         (indirect effects as text) - keyword arguments for :func:`path_diagram`.
     """
+    treatment, outcome = x, y
     _need(mediation_df, ["outcome", "effect", "mediator", "estimate", "ci_low", "ci_high"], "mediation_graph")
     d = mediation_df[mediation_df["estimate"].notna() & mediation_df["effect"].notna()]
     if outcome is not None:
@@ -528,7 +531,7 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     ----------
     riclpm_df : DataFrame
         ``results/<study>/riclpm.csv``: ``type``, ``from_var``, ``to_var``, ``estimate``,
-        ``ci_low``, ``ci_high``, optional ``stationary``, ``std_estimate``.
+        ``ci_low``, ``ci_high``, optional ``stationary``, ``std_all``.
     part : {"within", "between"}
         ``within``: within-person centred scores (wx_t, wy_t) with autoregressive and
         cross-lagged paths and within-wave (residual) covariances; ``between``: the random
@@ -536,7 +539,7 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     stationary : bool
         Which fit to draw when the table holds both.
     standardized : bool
-        Label with ``std_estimate`` (no CI) instead of the unstandardised estimate [CI].
+        Label with ``std_all`` (no CI) instead of the unstandardised estimate [CI].
 
     Returns
     -------
@@ -555,8 +558,8 @@ def riclpm_graph(riclpm_df, *, part="within", stationary=False, standardized=Fal
     typ = d["type"].astype(str)
 
     def lab(r):
-        if standardized and "std_estimate" in r.index and pd.notna(r["std_estimate"]):
-            return {"label": f"{float(r['std_estimate']):.2f}"}
+        if standardized and "std_all" in r.index and pd.notna(r["std_all"]):
+            return {"label": f"{float(r['std_all']):.2f}"}
         return {}
 
     if part == "within":
@@ -644,7 +647,8 @@ def masem_graph(masem_df, *, covary_exogenous=True):
             "note": note}
 
 
-def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
+@renamed(treatment="x", outcome="y")
+def latent_mediation_graph(latent_df, *, x="X", y=None):
     """Structural part of a latent mediation model from ``latent_mediation.csv``.
 
     The mediator is drawn as a latent variable (ellipse), the paths as in
@@ -656,9 +660,9 @@ def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
     latent_df : DataFrame
         ``results/<study>/latent_mediation.csv``: ``outcome``, ``mediator``, ``model``
         (``latent`` / ``sum_score``), ``effect``, ``estimate``, ``ci_low``, ``ci_high``.
-    treatment : str
+    x : str
         Name of the treatment (the codebook's ``design.treatment``).
-    outcome : str, optional
+    y : str, optional
         Which outcome; default the first with latent estimates.
 
     Returns
@@ -669,7 +673,7 @@ def latent_mediation_graph(latent_df, *, treatment="X", outcome=None):
     _need(latent_df, ["outcome", "mediator", "model", "effect", "estimate", "ci_low", "ci_high"],
           "latent_mediation_graph")
     lat = latent_df[latent_df["model"].astype(str) == "latent"]
-    g = mediation_graph(lat, treatment=treatment, outcome=outcome)
+    g = mediation_graph(lat, x=x, y=y)
     y = g["nodes"][-1]
     mediators = g["nodes"][1:-1]
     notes = []
@@ -701,7 +705,7 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn
     Parameters
     ----------
     estimates_df : DataFrame
-        ``results/<study>/cfa_estimates.csv``: ``model``, ``lhs``, ``op``, ``rhs``, ``est``,
+        ``results/<study>/cfa_estimates.csv``: ``model``, ``lhs``, ``op``, ``rhs``, ``estimate``,
         ``ci_low``, ``ci_high``, ``std_all`` and optionally ``group``.
     fit_df : DataFrame, optional
         ``results/<study>/cfa_fit.csv``.
@@ -736,7 +740,7 @@ def cfa_graph(estimates_df, fit_df=None, *, model="joint", group=None, max_drawn
     def edge(r, a, b):  # label: the standardised value; line style: the unstandardised CI (fixed: solid)
         std = r.get("std_all", np.nan)
         return {"from": a, "to": b, "label": "NA" if pd.isna(std) else f"{float(std):.2f}",
-                "estimate": r.get("est", np.nan), "ci_low": r.get("ci_low", np.nan),
+                "estimate": r.get("estimate", np.nan), "ci_low": r.get("ci_low", np.nan),
                 "ci_high": r.get("ci_high", np.nan)}
 
     edges = [edge(r, str(r["lhs"]), str(r["rhs"])) for _, r in load.iterrows()]

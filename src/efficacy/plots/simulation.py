@@ -8,6 +8,7 @@ import matplotlib  # noqa: F401  (the backend is the caller's: Agg in workflow s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .._api import renamed
 from ..errors import PlotError
 from .style import _LINE_COLORS, DOUBLE_COLUMN, DPI, OKABE_ITO, _need, style
 
@@ -29,8 +30,8 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
 
     Parameters
     ----------
-    power_df : DataFrame
-        ``results/simulation/power.csv``: ``n``, ``a``, ``b``, ``method``, ``power``; optional
+    power_df : DataFrame or PowerAnalysisResult
+        ``results/simulation/power.csv`` (or :func:`efficacy.simulation.power_analysis`'s result): ``n``, ``a``, ``b``, ``method``, ``power``; optional
         ``power_mcse``, ``reliability`` (panels are split by it too when it takes several values).
     target : float
         Power drawn as a horizontal reference line.
@@ -41,10 +42,12 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, pandas as pd
     >>> df = pd.DataFrame({"n": [50, 100] * 2, "a": 0.3, "b": 0.3, "method": ["boot"] * 2 + ["sobel"] * 2,
     ...                    "power": [0.4, 0.8, 0.3, 0.7]})
     >>> fig = power_curve(df); plt.close(fig)
     """
+    power_df = power_df.to_frame() if hasattr(power_df, "to_frame") else power_df
     _need(power_df, ["n", "a", "b", "method", "power"], "power_curve")
     d = power_df.copy()
     if len(d) == 0:
@@ -101,7 +104,8 @@ def power_curve(power_df, *, target=0.80, title=None, width=DOUBLE_COLUMN, max_c
     return fig
 
 
-def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, width=DOUBLE_COLUMN):
+@renamed(level="ci_level")
+def coverage_plot(coverage_df, *, ci_level=0.95, band=(0.925, 0.975), title=None, width=DOUBLE_COLUMN):
     """Coverage of the CIs per target and method with 2 x MCSE bars, the nominal line and a pass band.
 
     The pass band defaults to Bradley's (1978) liberal criterion for a 95% interval
@@ -109,10 +113,10 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
 
     Parameters
     ----------
-    coverage_df : DataFrame
-        ``results/simulation/coverage.csv``: ``target``, ``method``, ``coverage``; optional
+    coverage_df : DataFrame or CoverageResult
+        ``results/simulation/coverage.csv`` (or :func:`efficacy.simulation.coverage_study`'s result): ``target``, ``method``, ``coverage``; optional
         ``coverage_mcse``, ``n`` (one marker per n, offset within the method row).
-    level : float
+    ci_level : float
         Nominal coverage, drawn as a vertical line.
     band : (float, float)
         Acceptable coverage, drawn shaded.
@@ -123,10 +127,12 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
 
     Example
     -------
+    >>> import matplotlib.pyplot as plt, pandas as pd
     >>> df = pd.DataFrame({"target": ["acme"] * 2, "method": ["boot", "delta"], "coverage": [0.95, 0.9],
     ...                    "coverage_mcse": [0.01, 0.01]})
     >>> fig = coverage_plot(df); plt.close(fig)
     """
+    coverage_df = coverage_df.to_frame() if hasattr(coverage_df, "to_frame") else coverage_df
     _need(coverage_df, ["target", "method", "coverage"], "coverage_plot")
     d = coverage_df.reset_index(drop=True)
     if len(d) == 0:
@@ -144,7 +150,7 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
         fig, ax = plt.subplots(figsize=(width, height))
         ax.axvspan(band[0], band[1], color=OKABE_ITO["green"], alpha=0.15, lw=0,
                    label=f"Acceptable ({band[0]:.3f}\u2013{band[1]:.3f})")
-        ax.axvline(level, color="black", ls="--", lw=0.8, label=f"Nominal {level:.0%}")
+        ax.axvline(ci_level, color="black", ls="--", lw=0.8, label=f"Nominal {ci_level:.0%}")
         for k, n in enumerate(ns):
             sub = d if n is None else d[d["n"] == n]
             yy, xx, ee = [], [], []
@@ -172,7 +178,7 @@ def coverage_plot(coverage_df, *, level=0.95, band=(0.925, 0.975), title=None, w
         ax.set_xlim(max(0.0, np.floor((lo - 0.03) * 20) / 20), 1.008)  # room for a marker at 1.0
         ax.spines["right"].set_visible(False)
         ax.set_ylim(-0.6, nr - 0.4)
-        ax.set_xlabel(f"Coverage of the {level:.0%} interval (error bars: \u00b12 MCSE)")
+        ax.set_xlabel(f"Coverage of the {ci_level:.0%} interval (error bars: \u00b12 MCSE)")
         n_entries = 2 + len(ns)
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0),
                   ncol=n_entries if n_entries <= 5 else int(np.ceil(n_entries / 2)), fontsize=6.5,

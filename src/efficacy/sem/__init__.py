@@ -10,9 +10,35 @@ Modules
 -------
 engine        model building (RAM form), ML and FIML likelihoods, optimiser, SEs,
               fit measures, multi-group models; :func:`sem` and :func:`parse_model`
+robust        MLR / MLM: sandwich SEs, Yuan-Bentler and Satorra-Bentler scaled tests, robust CFI/TLI/RMSEA,
+              cluster-robust SEs (``cluster=``)
+wls           WLSMV for ordered indicators: DWLS on thresholds and polychorics, robust SEs, scale-shifted test
+categorical   ordered-categorical items: thresholds, polychoric and polyserial correlations
+              (two-step, Olsson 1979) with their asymptotic covariance (the WLSMV input), ordinal alpha
+
+The package is callable: ``ef.sem(data, model, ...)`` is :func:`efficacy.sem.engine.sem`, also after
+``import efficacy.sem`` has made the attribute ``efficacy.sem`` this package rather than the function.
 """
 
+import inspect as _inspect
+import sys as _sys
+import types as _types
+
 from ..errors import SEMError
+from .categorical import PolychoricResult, ordinal_alpha, polychoric, polyserial, thresholds
 from .engine import SEMResult, parse_model, sem
 
-__all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
+__all__ = ["SEMError", "SEMResult", "parse_model", "sem", "PolychoricResult", "polychoric", "polyserial", "thresholds",
+           "ordinal_alpha"]
+
+
+class _CallablePackage(_types.ModuleType):
+    """``efficacy.sem`` is both the subpackage and (through ``ef.sem``) the fitting function: the
+    import system binds the subpackage to the name ``sem`` of ``efficacy``, so calling it fits."""
+
+    def __call__(self, *args, **kwargs):
+        return sem(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallablePackage
+__signature__ = _inspect.signature(sem)

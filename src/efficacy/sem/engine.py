@@ -37,14 +37,18 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
+from .._api import missing_column
 from ..errors import EfficacyError, SEMError
+from ..results import FitMeasures, ResultMixin
+from . import robust as sem_robust
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
 
@@ -110,7 +114,7 @@ def parse_model(model):
 
 
 @dataclass
-class SEMResult:
+class SEMResult(FitMeasures, ResultMixin):
     """A fitted SEM.
 
     Attributes
@@ -126,11 +130,24 @@ class SEMResult:
         ``baseline_df``, ``loglik_saturated``).
     estimates : pandas.DataFrame
         lavaan ``parameterEstimates`` + ``standardizedSolution`` columns:
-        lhs, op, rhs, group, label, free, est, se, z, pvalue, ci_low, ci_high,
-        std_all.
+        lhs, op, rhs, group, label, free, estimate (lavaan's ``est``), se, statistic (lavaan's
+        ``z``), pvalue, ci_low, ci_high, std_all (``std.all``).
     vcov : pandas.DataFrame
         Covariance matrix of the free (unique) parameters.
     loglik : float
+    estimator : str
+        "ML", "MLR", "MLM" or "WLSMV" (lavaan's ``estimator=``).
+    test : str
+        lavaan's name of the test statistic(s): "standard" (ML), "yuan.bentler.mplus" (MLR),
+        "satorra.bentler" (MLM), "scaled.shifted" (WLSMV). The scaled statistic and the robust indices are in ``fit``
+        (``chisq.scaled``, ``chisq.scaling.factor``, ``cfi.robust``, ...).
+    information : str
+        "expected" or "observed": the information matrix behind the standard errors.
+    se_type : str
+        lavaan's ``se=``: "standard", "robust.huber.white", "robust.sem", "robust.cluster",
+        "robust.cluster.sem".
+    cluster : str or None
+        The cluster column of cluster-robust standard errors and test.
     """
 
     converged: bool
@@ -142,6 +159,16 @@ class SEMResult:
     loglik: float
     missing: str = "listwise"
     n: int = 0
+    estimator: str = "ML"
+    test: str = "standard"
+    information: str = "expected"
+    se_type: str = "standard"
+    cluster: str | None = None
+
+    _headline = ("converged", "proper", "n", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
+    _title = "Structural equation model (ML)"
+    _summary_columns = ("lhs", "op", "rhs", "group", "label", "estimate", "se", "statistic", "pvalue", "ci_low",
+                        "ci_high", "std_all")
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter table (one row per parameter)."""
@@ -149,7 +176,8 @@ class SEMResult:
 
     def __repr__(self):
         f = self.fit
-        return (f"SEMResult(n={self.n}, missing={self.missing!r}, converged={self.converged}, "
+        return (f"SEMResult(n={self.n}, estimator={self.estimator!r}, missing={self.missing!r}, "
+                f"converged={self.converged}, "
                 f"proper={self.proper}, chisq={f.get('chisq', np.nan):.3f}, df={f.get('df', np.nan):g}, "
                 f"cfi={f.get('cfi', np.nan):.3f}, rmsea={f.get('rmsea', np.nan):.3f}, "
                 f"srmr={f.get('srmr', np.nan):.3f}, npar={f.get('npar', 0)})")
@@ -171,9 +199,8 @@ class _Model:
                     names.append(v)
         obs = [v for v in names if v not in latents]
         bad = [v for v in obs if v not in data_cols]
-        if bad:
-            raise SEMError("model variable(s) not in the data", found=", ".join(bad),
-                           expected="observed variables that are data columns (latent variables need =~)")
+        if bad:  # a DataError naming the first one and its closest column names
+            raise missing_column(bad[0], data_cols, "an observed variable of the model; latent variables need =~")
         self.latents, self.obs = latents, obs
         self.vars = obs + latents
         idx = {v: i for i, v in enumerate(self.vars)}
@@ -269,6 +296,16 @@ class _Model:
             else:
                 r["mat"], r["i"], r["j"] = "m", idx[r["lhs"]], 0
         self.table = table
+        # where each free parameter goes in A, S (both triangles) and m: matrices() is then three
+        # fancy-indexed assignments instead of a Python loop over the table (the same values)
+        put = {"A": ([], [], []), "S": ([], [], []), "m": ([], [], [])}
+        for r in table:
+            if r["free"]:
+                i, j, k = put[r["mat"]]
+                i.append(r["i"])
+                j.append(r["j"])
+                k.append(r["free"] - 1)
+        self._put_idx = {mat: tuple(np.array(v, dtype=np.intp) for v in ijk) for mat, ijk in put.items()}
         self.npar = npar
         nv = len(self.vars)
         self.F = np.zeros((len(obs), nv))
@@ -295,6 +332,10 @@ class _Model:
                 self.dm[k][r["i"]] += 1.0
         self._dA_idx = np.nonzero(self.dA)
         self._dS_idx = np.nonzero(self.dS)  # both (i, j) and (j, i) of a covariance
+        self._dA_rounds = _scatter_rounds(self._dA_idx[0])
+        self._dS_rounds = _scatter_rounds(self._dS_idx[0])
+        self._dA_rows = np.unique(self._dA_idx[0])  # parameters with a nonzero dA_k (paths, loadings)
+        self._deriv_memo = None
 
     def set_fixed(self, mean, cov):
         """Fixed values (including fixed.x sample moments)."""
@@ -322,9 +363,14 @@ class _Model:
 
     def matrices(self, theta):
         A, S, m = self.A0.copy(), self.S0.copy(), self.m0.copy()
-        for r in self.table:
-            if r["free"]:
-                self._put(A, S, m, r, theta[r["free"] - 1])
+        theta = np.asarray(theta)
+        i, j, k = self._put_idx["A"]
+        A[i, j] = theta[k]
+        i, j, k = self._put_idx["S"]
+        S[i, j] = theta[k]
+        S[j, i] = theta[k]
+        i, _, k = self._put_idx["m"]
+        m[i] = theta[k]
         return A, S, m
 
     def implied(self, theta, full=False):
@@ -338,8 +384,17 @@ class _Model:
         return F @ V @ F.T, F @ mu
 
     def derivatives(self, theta):
-        """d Sigma / d theta_k and d mu / d theta_k (observed part), stacked: (K, p, p) and (K, p)."""
+        """d Sigma / d theta_k and d mu / d theta_k (observed part), stacked: (K, p, p) and (K, p).
+
+        ``d Sigma`` depends on ``A`` and ``S`` only: it is kept from the previous call and returned
+        again (read-only) when they are unchanged, as in the optimiser's gradient and information at
+        the same point, or in the numerical Hessian's steps in an intercept.
+        """
         A, S, m = self.matrices(theta)
+        memo = self._deriv_memo
+        if memo is not None and memo[0] == A.tobytes() and memo[1] == S.tobytes():
+            Bo, dBo, dSig = memo[2:]
+            return dSig, dBo @ m + self.dm @ Bo.T
         B = np.linalg.inv(np.eye(self.nv) - A)
         no = len(self.obs)
         Bo = B[:no]
@@ -347,14 +402,38 @@ class _Model:
         # each dA_k / dS_k has one or a few unit entries: sum outer products instead of dense K x nv^3 products
         ka, ia, ja = self._dA_idx
         dBo = np.zeros((K, no, self.nv))
-        np.add.at(dBo, ka, Bo[:, ia].T[:, :, None] * B[ja][:, None, :])   # B dA_k B = sum B[:, i] B[j, :]
+        _scatter_add(dBo, ka, Bo[:, ia].T[:, :, None] * B[ja][:, None, :], self._dA_rounds)  # B dA_k B = sum B[:, i] B[j, :]
         SBt = S @ Bo.T
-        t = dBo @ SBt if len(ka) else np.zeros((K, no, no))
+        t = np.zeros((K, no, no))
+        if len(ka):  # only the parameters with a nonzero dA_k: for the others dBo_k SBt is zero
+            t[self._dA_rows] = dBo[self._dA_rows] @ SBt
         ks, is_, js = self._dS_idx
         dSig = t + t.transpose(0, 2, 1)
-        np.add.at(dSig, ks, Bo[:, is_].T[:, :, None] * Bo[:, js].T[:, None, :])
+        _scatter_add(dSig, ks, Bo[:, is_].T[:, :, None] * Bo[:, js].T[:, None, :], self._dS_rounds)
         dmu = dBo @ m + self.dm @ Bo.T
+        dSig.flags.writeable = False  # shared with the next call at the same A and S
+        self._deriv_memo = (A.tobytes(), S.tobytes(), Bo, dBo, dSig)
         return dSig, dmu
+
+
+def _scatter_rounds(keys):
+    """Positions of ``keys`` grouped by occurrence: round r holds the (r+1)-th occurrence of each key,
+    so every round indexes distinct keys (see :func:`_scatter_add`)."""
+    keys = np.asarray(keys)
+    rank = np.zeros(len(keys), dtype=np.intp)
+    seen: dict = {}
+    for i, k in enumerate(keys.tolist()):
+        rank[i] = seen.get(k, 0)
+        seen[k] = rank[i] + 1
+    return [np.flatnonzero(rank == r) for r in range(int(rank.max()) + 1 if len(keys) else 0)]
+
+
+def _scatter_add(target, keys, values, rounds):
+    """``np.add.at(target, keys, values)`` along the first axis, the same sums in the same order (so the
+    same bits), as one fancy-indexed addition per round of distinct keys instead of ufunc.at's slow
+    element-wise loop."""
+    for sel in rounds:
+        target[keys[sel]] += values[sel]
 
 
 # --------------------------------------------------------------------------- likelihood pieces
@@ -390,27 +469,47 @@ class _Patterns:
                                  np.array([x[3] for x in lst]), flat))
 
 
-def _batch_terms(Sigma, mu, O, N, MEAN, CC):
-    """Per-pattern Cholesky, inverse and log-likelihood terms of one batch (same number of observed)."""
+def _sigma_terms(Sigma, O):
+    """Inverse and log-determinant of each pattern's block of ``Sigma`` in one batch (Cholesky)."""
     Sg = Sigma[O[:, :, None], O[:, None, :]]
     L = np.linalg.cholesky(Sg)                       # raises LinAlgError when not positive definite
     Li = np.linalg.inv(L)
     Si = Li.transpose(0, 2, 1) @ Li
+    logdet = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    return Si, logdet
+
+
+def _pattern_sigma_terms(pats, Sigma):
+    """:func:`_sigma_terms` of every batch of ``pats``; the last ``Sigma``'s are kept on ``pats`` (the
+    likelihood and its gradient at the same point, the numerical Hessian's steps in an intercept).
+    Raises LinAlgError when a block is not positive definite."""
+    key = Sigma.tobytes()
+    memo = getattr(pats, "_sigma_memo", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    terms = [_sigma_terms(Sigma, O) for O, *_ in pats.batches]
+    pats._sigma_memo = (key, terms)
+    return terms
+
+
+def _batch_terms(Sigma, mu, O, N, MEAN, CC, sigma_terms=None):
+    """Per-pattern Cholesky, inverse and log-likelihood terms of one batch (same number of observed)."""
+    Si, logdet = _sigma_terms(Sigma, O) if sigma_terms is None else sigma_terms
     d = MEAN - mu[O]
     SiA = Si @ (CC + d[:, :, None] * d[:, None, :])
-    logdet = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
     ll = -0.5 * float(np.sum(N * (O.shape[1] * _LOG2PI + logdet + np.trace(SiA, axis1=1, axis2=2))))
     return ll, Si, SiA, d
 
 
 def _loglik(pats, Sigma, mu):
     """Normal log-likelihood summed over the missing-data patterns (-inf if a block is not positive definite)."""
+    try:
+        terms = _pattern_sigma_terms(pats, Sigma)
+    except np.linalg.LinAlgError:
+        return -np.inf
     ll = 0.0
-    for O, N, MEAN, CC, _ in pats.batches:
-        try:
-            ll += _batch_terms(Sigma, mu, O, N, MEAN, CC)[0]
-        except np.linalg.LinAlgError:
-            return -np.inf
+    for (O, N, MEAN, CC, _), st in zip(pats.batches, terms):
+        ll += _batch_terms(Sigma, mu, O, N, MEAN, CC, st)[0]
     return ll
 
 
@@ -422,19 +521,27 @@ def _loglik_moment_grad(pats, Sigma, mu):
     (and no gradient) when a pattern's Sigma is not positive definite.
     """
     p = Sigma.shape[0]
+    key = (Sigma.tobytes(), np.asarray(mu).tobytes())
+    memo = getattr(pats, "_grad_memo", None)
+    if memo is not None and memo[0] == key:  # the same point again (the optimiser's convergence checks)
+        return memo[1]
+    try:
+        terms = _pattern_sigma_terms(pats, Sigma)
+    except np.linalg.LinAlgError:
+        return -np.inf, None, None
     Wf = np.zeros(p * p)
     gm = np.zeros(p)
     ll = 0.0
-    for O, N, MEAN, CC, flat in pats.batches:
-        try:
-            ll_b, Si, SiA, d = _batch_terms(Sigma, mu, O, N, MEAN, CC)
-        except np.linalg.LinAlgError:
-            return -np.inf, None, None
+    for (O, N, MEAN, CC, flat), st in zip(pats.batches, terms):
+        ll_b, Si, SiA, d = _batch_terms(Sigma, mu, O, N, MEAN, CC, st)
         ll += ll_b
         W = 0.5 * N[:, None, None] * (SiA @ Si - Si)
         Wf += np.bincount(flat, weights=W.ravel(), minlength=p * p)
         gm += np.bincount(O.ravel(), weights=(N[:, None] * np.einsum("bij,bj->bi", Si, d)).ravel(), minlength=p)
-    return ll, Wf.reshape(p, p), gm
+    Wf = Wf.reshape(p, p)
+    Wf.flags.writeable = gm.flags.writeable = False  # shared with a later call at the same point
+    pats._grad_memo = (key, (ll, Wf, gm))
+    return ll, Wf, gm
 
 
 def _moment_grad(pats, Sigma, mu):
@@ -567,26 +674,36 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     for o, ng, mean, C, _ in pats.pats:
         var[o] += ng * (np.diag(C) + (mean - mu[o]) ** 2)
     Sigma = np.diag(var / np.maximum(cnt, 1))
+    # what does not change between iterations, computed once: index sets, the observed part of each
+    # completed data block, and the sums of a complete pattern (the same numbers every iteration)
+    prep = []
+    for o, ng, mean, C, Xg in pats.pats:
+        mis = np.setdiff1d(np.arange(p), o)
+        if len(mis) == 0:
+            prep.append((None, Xg.sum(axis=0), Xg.T @ Xg))
+            continue
+        Xf = np.empty((ng, p))
+        Xf[:, o] = Xg
+        prep.append(((o, mis, np.ix_(o, o), np.ix_(mis, o), np.ix_(mis, mis), ng, Xg), Xf, None))
     old = -np.inf
     for _ in range(maxit):
         T1 = np.zeros(p)
         T2 = np.zeros((p, p))
-        for o, ng, mean, C, Xg in pats.pats:
-            mis = np.setdiff1d(np.arange(p), o)
-            if len(mis) == 0:
-                T1 += Xg.sum(axis=0)
-                T2 += Xg.T @ Xg
+        for idx, a, b in prep:
+            if idx is None:
+                T1 += a
+                T2 += b
                 continue
-            Soo = Sigma[np.ix_(o, o)]
-            Smo = Sigma[np.ix_(mis, o)]
+            o, mis, ix_oo, ix_mo, ix_mm, ng, Xg = idx
+            Xf = a
+            Soo = Sigma[ix_oo]
+            Smo = Sigma[ix_mo]
             Bm = np.linalg.solve(Soo, Smo.T).T
-            Xf = np.empty((ng, p))
-            Xf[:, o] = Xg
             Xf[:, mis] = mu[mis] + (Xg - mu[o]) @ Bm.T
-            condcov = Sigma[np.ix_(mis, mis)] - Bm @ Smo.T
+            condcov = Sigma[ix_mm] - Bm @ Smo.T
             T1 += Xf.sum(axis=0)
             T2 += Xf.T @ Xf
-            T2[np.ix_(mis, mis)] += ng * condcov
+            T2[ix_mm] += ng * condcov
         mu = T1 / n
         Sigma = T2 / n - np.outer(mu, mu)
         ll = _loglik(pats, Sigma, mu)
@@ -596,13 +713,29 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     return mu, Sigma, ll
 
 
+#: EM results of recent FIML fits, keyed by the data matrix (shape and bytes): the saturated model
+#: depends on the data alone, and callers fit many models to the same columns (the steps of an
+#: invariance sequence, the free and constrained model of a chi-square difference test).
+_SATURATED_CACHE: dict = {}
+_SATURATED_CACHE_SIZE = 32
+
+
 def _saturated(pats, X, missing):
     """Saturated (h1) mean, covariance (divided by n) and log-likelihood: sample moments, or EM with FIML."""
     if missing == "listwise":
         Mh1 = X.mean(axis=0)
         Sh1 = (X - Mh1).T @ (X - Mh1) / X.shape[0]
         return Mh1, Sh1, _loglik(pats, Sh1, Mh1)
-    return _em_saturated(pats, X.shape[1])
+    Xc = np.ascontiguousarray(X, dtype=float)
+    key = (Xc.shape, hashlib.blake2b(Xc.tobytes(), digest_size=20).digest())
+    hit = _SATURATED_CACHE.pop(key, None)
+    if hit is None:
+        hit = _em_saturated(pats, X.shape[1])
+    _SATURATED_CACHE[key] = hit  # most recently used last
+    while len(_SATURATED_CACHE) > _SATURATED_CACHE_SIZE:
+        del _SATURATED_CACHE[next(iter(_SATURATED_CACHE))]
+    mu, Sigma, ll = hit
+    return mu.copy(), Sigma.copy(), ll
 
 
 def _numhess(f, x, h=None):
@@ -624,8 +757,12 @@ def _rmsea_ci(chisq, df, n, level):
     if df <= 0 or not np.isfinite(chisq):
         return np.nan
 
+    # scipy.stats' ncx2.cdf and chi2.cdf are these special functions (chndtr for lam > 0, chdtr) behind
+    # ~0.1-0.2 ms of argument handling per call; brentq calls f a few dozen times per fit
     def f(lam):
-        return stats.ncx2.cdf(chisq, df, lam) - level if lam > 0 else stats.chi2.cdf(chisq, df) - level
+        if chisq <= 0:  # at or below the support's lower end, where stats' cdf is 0
+            return 0.0 - level
+        return special.chndtr(chisq, df, lam) - level if lam > 0 else special.chdtr(df, chisq) - level
 
     if f(0.0) < 0:
         return 0.0
@@ -636,8 +773,19 @@ def _rmsea_ci(chisq, df, n, level):
     return np.sqrt(lam / (n * df))
 
 
+def _cluster_ids(data, cluster, keep):
+    """Cluster identifiers of the rows kept for the fit (None without ``cluster``)."""
+    if cluster is None:
+        return None
+    cl = data[cluster].to_numpy()[keep]
+    if len(pd.unique(cl)) < 2:
+        raise SEMError("cluster-robust standard errors need at least two clusters",
+                       found=f"{cluster}: {len(pd.unique(cl))} cluster", expected="two or more clusters")
+    return cl
+
+
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator="ML", ci_level=0.95, se=True):
+        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -653,25 +801,51 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         lavaan ``group.equal``: any of "loadings", "intercepts", "means",
         "residuals", "residual.covariances", "lv.variances",
         "lv.covariances", "regressions". With equal intercepts (and not equal
-        means) the latent means are free in groups 2, 3, ... as in lavaan.
+        means) the latent means are free in groups 2, 3, ... as in lavaan. With WLSMV also
+        "thresholds" (Wu & Estabrook 2016 identification, see :mod:`efficacy.sem.wls`); not
+        "residuals" (delta parameterisation).
     partial : sequence of str
         lavaan ``group.partial``: parameters exempt from ``equal``, written
         like ``"x3 ~ 1"`` or ``"visual =~ x2"``.
-    missing : {"listwise", "fiml"}
-        "fiml" = lavaan ``missing = "ml"`` (casewise likelihood).
+    missing : {"listwise", "fiml", "pairwise"}
+        "fiml" = lavaan ``missing = "ml"`` (casewise likelihood); "pairwise" only with WLSMV
+        (polychoric correlations from the rows where both items are observed).
     auto : {"sem", "cfa", "none"}
         "none" = ``lavaan::lavaan()`` (only what is written, plus free observed
         intercepts when ``meanstructure``); "sem"/"cfa" = ``lavaan::sem()``:
         first loading fixed to 1, (residual) variances free, exogenous latent
         covariances free.
     meanstructure : bool or None
-        None: True for FIML, else False (lavaan's default).
-    estimator : {"ML"}
+        None: True for FIML or with ``cluster``, else False (lavaan's default).
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" when ``ordered`` is given (lavaan's default).
+        "ML": normal-theory standard errors (expected information; observed with FIML) and
+        chi-square. "MLR" (lavaan ``estimator = "MLR"``): the same estimates with Huber-White
+        sandwich standard errors (observed information) and the Yuan-Bentler scaled chi-square
+        (``test = "yuan.bentler.mplus"``), complete data or FIML. "MLM" (Satorra-Bentler,
+        expected information, complete data only). Both add lavaan's ``fitMeasures`` entries
+        ``chisq.scaled``, ``df.scaled``, ``pvalue.scaled``, ``chisq.scaling.factor``,
+        ``baseline.chisq.scaled``, ``cfi.scaled``, ``tli.scaled``, ``rmsea.scaled`` (with
+        ``rmsea.ci.lower.scaled`` / ``rmsea.ci.upper.scaled``), ``cfi.robust``, ``tli.robust``,
+        ``rmsea.robust``, ``rmsea.ci.lower.robust``, ``rmsea.ci.upper.robust`` to ``fit``; see
+        :mod:`efficacy.sem_robust`. "WLSMV" (``ordered=`` indicators): DWLS estimates of thresholds
+        and the latent-response correlation structure on the polychoric matrix, lavaan's "delta"
+        parameterisation, robust standard errors (``se = "robust.sem"``) and the scale-shifted test
+        (``test = "scaled.shifted"``); thresholds are rows with ``op = "|"``; see
+        :mod:`efficacy.sem.wls`.
     ci_level : float
     se : bool
-        False skips the information matrix (``se``, ``z``, ``pvalue``, CI and ``vcov`` are NaN):
+        False skips the information matrix (``se``, ``statistic``, ``pvalue``, CI and ``vcov`` are NaN):
         for callers that only need the fit, e.g. chi-square difference tests. With FIML the
-        observed information is the costly part of a fit.
+        observed information is the costly part of a fit. MLR and MLM compute it anyway (the
+        scaled test needs it).
+    cluster : str or None
+        Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
+        and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
+    ordered : True, list of str or None
+        Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
+        the model, or a list of them (it must name them all: continuous indicators next to ordered
+        ones are not supported). Implies ``estimator="WLSMV"``.
 
     Returns
     -------
@@ -681,25 +855,53 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     """
     if not isinstance(data, pd.DataFrame):
         raise SEMError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if estimator != "ML":
-        raise SEMError("only the ML estimator is implemented", found=repr(estimator), expected="'ML'")
+    if estimator is None:   # lavaan: ordered indicators switch the default estimator to WLSMV
+        estimator = "WLSMV" if ordered not in (None, False) else "ML"
+    estimator = estimator.upper() if isinstance(estimator, str) else estimator
+    if estimator == "WLSMV":
+        if cluster is not None or meanstructure is False:
+            raise SEMError("WLSMV here supports neither cluster= nor meanstructure=False",
+                           found=f"cluster={cluster!r}, meanstructure={meanstructure!r}",
+                           expected="cluster=None (thresholds make the mean structure part of the model)")
+        from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
+        return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
+                         equal=equal, partial=partial, missing=missing,
+                         auto=auto, ci_level=ci_level)
+    if ordered not in (None, False):
+        raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
+                       expected="estimator='WLSMV' (or leave estimator unset) with ordered=")
+    if estimator not in sem_robust.ESTIMATORS:
+        raise SEMError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR', 'MLM' or 'WLSMV'")
     if missing in ("ml", "FIML", "fiml"):
         missing = "fiml"
     if missing not in ("listwise", "fiml"):
         raise SEMError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
+    if estimator == "MLM" and missing == "fiml":
+        raise SEMError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
+                       expected="estimator='MLR' with missing='fiml', or missing='listwise'")
+    if cluster is not None:
+        if estimator == "ML":
+            raise SEMError("cluster-robust standard errors need a robust estimator", found="estimator='ML'",
+                           expected="estimator='MLR' or 'MLM' with cluster=")
+        if cluster not in data.columns:
+            raise SEMError("cluster column not in the data", found=repr(cluster), expected="a data column")
+        if data[cluster].isna().any():
+            raise SEMError("missing values in the cluster column", found=f"{cluster}: {int(data[cluster].isna().sum())} NA",
+                           expected="a cluster for every row")
     if auto not in ("sem", "cfa", "none"):
         raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
     ms_arg = meanstructure
     if meanstructure is None and re.search(r"~\s*(?:[-+.0-9eE]+\s*\*\s*)?1\s*(?:$|[+#;\n])", model, re.M):
         meanstructure = ms_arg = True  # intercepts in the syntax switch the mean structure on (lavaan)
     if meanstructure is None:
-        meanstructure = missing == "fiml"
+        meanstructure = missing == "fiml" or cluster is not None
     if missing == "fiml" and not meanstructure:
         raise SEMError("FIML needs a mean structure", found="meanstructure=False", expected="meanstructure=True")
     rows = parse_model(model)
     if group is not None:
         return _sem_multigroup(data, rows, group, equal, partial, missing, auto,
-                               True if ms_arg is None else bool(ms_arg), ci_level, se)
+                               True if ms_arg is None else bool(ms_arg), ci_level, se,
+                               estimator=estimator, cluster=cluster)
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -724,6 +926,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if n < 2:
         raise SEMError("too few complete cases", found=f"n = {n}")
     _check_variance(X, obs)
+    cl = _cluster_ids(data, cluster, keep)
     pats = _Patterns(X)
     Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
     mod.set_fixed(Mh1, Sh1)
@@ -799,16 +1002,17 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if not meanstructure:
         dmu = np.zeros_like(dmu)
     vcov = np.full((mod.npar, mod.npar), np.nan)
+    Info = None
     try:
-        if not se:
+        if not se and estimator == "ML":
             raise _NoSE
-        if missing == "listwise":
+        if missing == "listwise" and estimator != "MLR":
             Info = n * _expected_info(Sig, dSig, dmu)
-        else:
+        else:  # observed information (FIML, MLR)
             def grad(t):
                 S_, m_ = implied(t)
                 d1, d2 = mod.derivatives(t)
-                return _loglik_grad(pats, S_, m_, d1, d2)
+                return _loglik_grad(pats, S_, m_, d1, d2 if meanstructure else np.zeros_like(d2))
             Info = -_numhess(grad, theta)
         vcov = np.linalg.inv(Info)
         if np.any(np.diag(vcov) < 0):
@@ -886,6 +1090,10 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
                loglik=float(ll - ll_x), loglik_saturated=float(ll_sat - ll_x),
                aic=float(-2 * (ll - ll_x) + 2 * npar), bic=float(-2 * (ll - ll_x) + npar * np.log(n)), npar=int(npar), n=int(n),
                baseline_chisq=float(b_chisq), baseline_df=int(b_df))
+    if estimator != "ML" and Info is not None:
+        grp = sem_robust.RobustGroup(X=X, sigma=Sig, mu=mu, dsigma=dSig, dmu=dmu, sigma1=Sh1, mu1=Mh1,
+                                     x_idx=tuple(oi[v] for v in mod.ov_x), cluster=cl)
+        vcov, se_free = sem_robust.apply_robust([grp], Info, estimator, fit, warn, missing, meanstructure, vcov)
     # parameter table
     zc = stats.norm.ppf(0.5 + ci_level / 2)
     sdv = np.sqrt(np.clip(np.diag(V), 0, None))
@@ -912,7 +1120,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         if not np.isfinite(std) and est == 0:
             std = 0.0
         out.append(dict(lhs=r["lhs"], op="~1" if r["op"] == "~1" else r["op"], rhs=r["rhs"], group=1,
-                        label=r["label"], free=r["free"], est=float(est), se=float(se), z=z,
+                        label=r["label"], free=r["free"], estimate=float(est), se=float(se), statistic=z,
                         pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
@@ -924,7 +1132,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         pnames.append(r["label"] or f"{r['lhs']}{r['op']}{r['rhs']}")
     vc = pd.DataFrame(vcov, index=pnames, columns=pnames)
     return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est_df,
-                     vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n))
+                     vcov=vc, loglik=float(ll - ll_x), missing=missing, n=int(n),
+                     **sem_robust.estimator_fields(estimator, missing, cluster))
 
 
 # --------------------------------------------------------------------------- multi-group
@@ -950,7 +1159,8 @@ def _row_type(r, latents, ov_x):
     return None
 
 
-def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True):
+def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True,
+                    estimator="ML", cluster=None):
     """Multi-group ML (lavaan ``group=``, ``group.equal=``, ``group.partial=``)."""
     if group not in data.columns:
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
@@ -974,16 +1184,18 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         if bad:
             raise SEMError("model variable(s) are not numeric", found=", ".join(bad), expected="numeric columns")
         X = data.loc[data[group] == lev, obs].to_numpy(dtype=float)
-        X = X[~np.isnan(X).any(axis=1)] if missing == "listwise" else X[~np.isnan(X).all(axis=1)]
+        keep = ~np.isnan(X).any(axis=1) if missing == "listwise" else ~np.isnan(X).all(axis=1)
+        X = X[keep]
         n, p = X.shape
         if n < 2:
             raise SEMError("too few cases in a group", found=f"{group} = {lev!r}: n = {n}")
         _check_variance(X, obs, f" in group {group} = {lev!r}")
+        cl = _cluster_ids(data.loc[data[group] == lev], cluster, keep)
         pats = _Patterns(X)
         Mh1, Sh1, ll_sat = _saturated(pats, X, missing)
         mod.set_fixed(Mh1, Sh1)
         groups.append(dict(mod=mod, X=X, n=n, p=p, pats=pats, Mh1=Mh1, Sh1=Sh1, ll_sat=ll_sat, level=lev,
-                           oi={v: i for i, v in enumerate(obs)}))
+                           oi={v: i for i, v in enumerate(obs)}, cluster=cl))
     # global parameter map
     g0 = groups[0]["mod"]
     key0 = {(r["lhs"], r["op"], r["rhs"]): r for r in g0.table}
@@ -1084,10 +1296,11 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(gv)):.3g})")
     # information
     vcov = np.full((nglob, nglob), np.nan)
+    Info = None
     try:
-        if not se:
+        if not se and estimator == "ML":
             raise _NoSE
-        if missing == "listwise":
+        if missing == "listwise" and estimator != "MLR":
             Info = info_total(theta)
         else:
             Info = -_numhess(grad_ll, theta)
@@ -1156,7 +1369,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             if not np.isfinite(std) and est == 0:
                 std = 0.0
             out.append(dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], group=gi + 1, label=r["label"],
-                            free=int(kg + 1), est=float(est), se=float(se), z=z, pvalue=pv,
+                            free=int(kg + 1), estimate=float(est), se=float(se), statistic=z, pvalue=pv,
                             ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
     df = ndat - nglob
     if df < 0:
@@ -1179,6 +1392,26 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
                srmr=float(srmr_num / N), loglik=float(ll), loglik_saturated=float(ll_sat_tot - ll_x_tot),
                aic=float(-2 * ll + 2 * nglob), bic=float(-2 * ll + nglob * np.log(N)), npar=int(nglob),
                n=int(N), baseline_chisq=float(b_chisq), baseline_df=int(b_df), ngroups=ng)
+    if estimator != "ML" and Info is not None:
+        rgroups = []
+        for G in groups:
+            t, Sig, mu = parts(theta, G)
+            d1, d2 = G["mod"].derivatives(t)
+            dsig, dmu = np.zeros((nglob,) + d1.shape[1:]), np.zeros((nglob, d2.shape[1]))
+            np.add.at(dsig, G["map"], d1)   # local -> global free parameters (shared ones summed)
+            if meanstructure:
+                np.add.at(dmu, G["map"], d2)
+            rgroups.append(sem_robust.RobustGroup(X=G["X"], sigma=Sig, mu=mu, dsigma=dsig, dmu=dmu, sigma1=G["Sh1"],
+                                                  mu1=G["Mh1"], x_idx=tuple(G["oi"][v] for v in G["mod"].ov_x),
+                                                  cluster=G["cluster"]))
+        vcov, se_glob = sem_robust.apply_robust(rgroups, Info, estimator, fit, warn, missing, meanstructure, vcov)
+        for row in out:
+            kg = row["free"] - 1
+            if kg >= 0:
+                se = se_glob[kg]
+                z = row["estimate"] / se if se > 0 else np.nan
+                row.update(se=se, statistic=z, pvalue=2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
+                           ci_low=row["estimate"] - zc * se, ci_high=row["estimate"] + zc * se)
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
     est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: (est_df["group"].iloc[a],
@@ -1187,4 +1420,5 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     est_df["group_level"] = [groups[g - 1]["level"] for g in est_df["group"]]
     pn = [f"p{k + 1}" for k in range(nglob)]
     return SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
-                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N))
+                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N),
+                     **sem_robust.estimator_fields(estimator, missing, cluster))
