@@ -33,7 +33,13 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from efficacy.simulation import _analyse_chunk, coverage_study, meta_coverage, power_analysis, required_n
+from efficacy.simulation import (
+    _analyse_chunk,
+    coverage_study,
+    meta_coverage,
+    power_analysis,
+    required_n,
+)
 
 REF = Path(__file__).parent / "reference"
 FM = json.loads((REF / "power_fritz_mackinnon.json").read_text())
@@ -147,7 +153,7 @@ def test_simulation_intervals_equal_r_on_the_same_resamples(key):
 def _boot_ab(xs, ms, ys):
     """a*b by OLS for each row of (B, n) resampled arrays (the R script's ab_rows)."""
     n = xs.shape[1]
-    c = lambda u, v: (u * v).sum(1) - u.sum(1) * v.sum(1) / n  # noqa: E731
+    c = lambda u, v: (u * v).sum(1) - u.sum(1) * v.sum(1) / n
     cxx, cxm, cxy, cmm, cmy = c(xs, xs), c(xs, ms), c(xs, ys), c(ms, ms), c(ms, ys)
     return (cxm / cxx) * (cxx * cmy - cxm * cxy) / (cxx * cmm - cxm**2)
 
