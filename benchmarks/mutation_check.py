@@ -5,7 +5,7 @@ For each mutation, the library source is copied to a temporary directory, one co
 that holds that estimator against R is run on the mutated copy. The mutation is "killed" when the
 test fails. A surviving mutation means the test cannot catch that error.
 
-Run from the repository root (about 30 s):  .venv/bin/python benchmarks/mutation_check.py
+Run from the repository root (a few minutes):  .venv/bin/python benchmarks/mutation_check.py
 Exit status 1 if any mutation survives.
 """
 
@@ -42,6 +42,49 @@ MUTATIONS = [
     ("meta/univariate.py", "m = random_effects(dd, yi, vi, mods=[group], method=method, test=test, ci_level=level)",
      "m = random_effects(dd, yi, vi, mods=[group], method=\"DL\", test=test, ci_level=level)",
      "tests/test_meta.py::test_subgroup", "subgroup between-test tau^2 estimator (REML -> DL)"),
+    # resampling, sensitivity, power and coverage references (tests/test_references_{resampling,sensitivity,simulation}.py)
+    ("mediation/sensitivity.py", "rt[..., None] - rho * np.sqrt(", "rt[..., None] + rho * np.sqrt(",
+     "tests/test_references_sensitivity.py::test_acme_curve_and_r2_products_match_medsens",
+     "sensitivity ACME(rho) sign of the rho term"),
+    ("mediation/sensitivity.py", '"rsq_prod_total": rhos**2 * (1 - r2m) * (1 - r2y)})',
+     '"rsq_prod_total": rhos**2 * (1 - r2m)})',
+     "tests/test_references_sensitivity.py::test_acme_curve_and_r2_products_match_medsens",
+     "total-variance R2 product (1 - R2_Y dropped)"),
+    ("resampling.py", "dd = np.where(jfin, jm - jack, 0.0)", "dd = np.where(jfin, jack - jm, 0.0)",
+     "tests/test_references_resampling.py::test_bca_interval_equals_boot_ci_on_the_same_draws",
+     "BCa acceleration sign"),
+    ("mediation/latent.py", "C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.0",
+     "C[np.arange(C.shape[0]), s + np.arange(C.shape[0])] = 0.5",
+     "tests/test_references_resampling.py::test_latent_jackknife_and_acceleration_match_lavaan",
+     "latent jackknife leaves half a case in"),
+    ("mediation/moderated.py", "lo, hi = np.quantile(sim, [alpha, 1 - alpha], axis=0)",
+     "lo, hi = np.quantile(sim, [alpha * 2, 1 - alpha], axis=0)",
+     "tests/test_references_resampling.py::test_moderated_percentile_matches_lavaan",
+     "moderated percentile lower quantile (2.5% -> 5%)"),
+    ("measurement.py", "lo, hi = np.nanquantile(boots, [a, 1 - a], axis=0)",
+     "lo, hi = np.nanquantile(boots, [a * 2, 1 - a], axis=0)",
+     "tests/test_references_resampling.py::test_htmt_percentile_matches_semtools_boot",
+     "HTMT percentile lower quantile (2.5% -> 5%)"),
+    ("reliability.py", "return _bca(omega_h, boot, jack, level)", "return _bca(omega_h, boot, boot, level)",
+     "tests/test_references_resampling.py::test_omega_h_jackknife_matches_psych",
+     "omega_h acceleration from the wrong replicates"),
+    ("simulation.py", "half = stats.norm.ppf(1 - alpha / 2) * np.abs(ab / z)",
+     "half = stats.norm.ppf(1 - alpha) * np.abs(ab / z)",
+     "tests/test_references_simulation.py::test_sobel_power_at_fritz_mackinnon_n",
+     "Sobel critical value one-sided"),
+    ("simulation.py", "lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=1)",
+     "lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=1)",
+     "tests/test_references_simulation.py::test_coverage_and_rejection_match_r_run",
+     "simulation percentile interval 90% instead of 95%"),
+    ("simulation.py", "d = jab.mean(axis=1, keepdims=True) - jab", "d = jab - jab.mean(axis=1, keepdims=True)",
+     "tests/test_references_simulation.py::test_simulation_intervals_equal_r_on_the_same_resamples",
+     "simulation BCa acceleration sign"),
+    ("simulation.py", "val = n0 + (target - p0) * (n1 - n0) / (p1 - p0)", "val = n1",
+     "tests/test_references_simulation.py::test_required_n_recovers_fritz_mackinnon_sobel_n",
+     "required_n without interpolation"),
+    ("simulation.py", "stats.t.ppf(1 - alpha / 2, kk - 1)", "stats.t.ppf(1 - alpha / 2, kk)",
+     "tests/test_references_simulation.py::test_meta_coverage_matches_metafor_run",
+     "Knapp-Hartung df (k - 1 -> k)"),
 ]
 
 

@@ -146,7 +146,7 @@ def test_latent_jackknife_and_acceleration_match_lavaan(latent_bca):
     is below 1e-9, i.e. within ~3e-5 standard errors of the maximum; the influence values (n - 1)(mean -
     jack_i) multiply that n-fold, so they agree to ~1e-4 of their largest value (observed 1e-4 for c'):
     compared at 3e-4. The acceleration (magnitudes 7e-5 to 2e-3 here) at 1e-6 absolute."""
-    _, (_, est, jack) = latent_bca
+    _, (_, _, jack) = latent_bca
     ref = _load("latent_mastery")["effects"]
     for q, effect in enumerate(LATENT_EFFECTS):
         rj = np.array(ref[effect]["jackknife"])

@@ -6,10 +6,11 @@
   ``required_n`` recovers a published n from two simulated sample sizes around it.
 * ``simulation_coverage.json`` (``tests/reference/simulation_coverage.R``): coverage and rejection rates of
   the percentile and BCa intervals in the same design, run in R with ``boot::boot.ci`` (10,000
-  replications of 400 resamples).
+  replications of 400 resamples); and two single replications with their resample indices, whose limits
+  the simulation code must reproduce exactly from the same resamples.
 * ``meta_coverage.json`` (``tests/reference/meta_coverage.R``): coverage of the DerSimonian-Laird pooled
   estimate with normal and Knapp-Hartung intervals, ``metafor::rma`` in the design of ``meta_coverage``
-  (10,000 replications per k).
+  (10,000 replications per k = 3, 5, 20).
 
 Monte Carlo tolerances. A power or coverage estimated from R replications has SE sqrt(p (1 - p) / R). For a
 difference between two independent runs the SE is the root sum of squares; we allow 4 of them. Published n
@@ -29,9 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 from scipy import stats
 
-from efficacy.simulation import coverage_study, meta_coverage, power_analysis, required_n
+from efficacy.simulation import (
+    _analyse_chunk,
+    coverage_study,
+    meta_coverage,
+    power_analysis,
+    required_n,
+)
 
 REF = Path(__file__).parent / "reference"
 FM = json.loads((REF / "power_fritz_mackinnon.json").read_text())
@@ -61,7 +69,7 @@ def _power_at_published_n(cond, row, method, n_reps, n_boot, seed):
                                          ("SL", 6000), ("LS", 6000)])
 def test_sobel_power_at_fritz_mackinnon_n(cond, n_reps):
     """Sobel first-order test: power at F&M's n (e.g. 667 for a = b = .14, 90 for .39, 42 for .59) is .8.
-    Tolerance 4 x sqrt(.16/n_reps + .16/1e5) + 0.2/n: 0.022 (SS, 6000 reps) to 0.014 (LL)."""
+    Tolerance 4 x sqrt(.16/n_reps + .16/1e5) + 0.2/n: from 0.015 (MM, 20000 reps) to 0.022 (SS, 6000 reps)."""
     n, p, tol = _power_at_published_n(cond, "sobel_first_order", "sobel", n_reps, 2, seed=[24, 1])
     assert abs(p - 0.8) <= tol, f"{cond}: n={n} power={p:.4f}, tolerance {tol:.4f}"
 
@@ -105,6 +113,50 @@ def test_required_n_recovers_fritz_mackinnon_sobel_n():
 
 
 # ----------------------------------------------------------------------------------------------- coverage
+class _FixedResamples:
+    """Stands in for the generator inside the simulation: hands out R's resample indices."""
+
+    def __init__(self, idx):
+        self.idx = idx
+
+    def integers(self, low, high, size):
+        assert size == (1, *self.idx.shape) and low == 0 and high > self.idx.max()
+        return self.idx[None]
+
+
+@pytest.mark.parametrize("key", ["indirect_n20", "type1_n20"])
+def test_simulation_intervals_equal_r_on_the_same_resamples(key):
+    """The per-replication interval code behind power_analysis/coverage_study (private _analyse_chunk), given
+    R's 500 resamples of one data set: the estimate, the percentile limits (numpy's default quantile = R's
+    type 7) and the BCa limits (z0 with ties counted half, jackknife acceleration, inverse-ECDF reading =
+    R's type 1 quantile) equal R's to rounding; boot.ci's own limits, read at (B + 1) alpha, lie within the
+    neighbouring order statistics. No Monte Carlo error, so any change in the BCa arithmetic fails."""
+    r = COV["single"][key]
+    n, B = r["n"], r["B"]
+    x, m, y = (np.array(r[v])[None, :] for v in ("x", "m", "y"))
+    idx = np.array(r["idx0"]).reshape(B, n)
+    out = _analyse_chunk(x, m, y, B, ("percentile", "bca"), 0.05, _FixedResamples(idx))
+    assert out["_estimate"][0] == pytest.approx(r["estimate"], rel=1e-12)
+    lo, hi = out["percentile"]
+    assert_allclose([lo[0], hi[0]], r["perc_q7"], rtol=1e-12)
+    lo, hi = out["bca"]
+    assert_allclose([lo[0], hi[0]], r["bca_q1"], rtol=1e-12)
+    # boot.ci's interpolated (B + 1) alpha rule: within one order statistic either side
+    xs, ms, ys = x[0][idx], m[0][idx], y[0][idx]
+    srt = np.sort(_boot_ab(xs, ms, ys))
+    for ours, ref, level in ((lo[0], r["bca"][0], r["alpha_adj"][0]), (hi[0], r["bca"][1], r["alpha_adj"][1])):
+        k = int(np.floor((B + 1) * level))
+        bracket = srt[max(k - 2, 0)], srt[min(k + 1, B - 1)]
+        assert bracket[0] <= ref <= bracket[1] and bracket[0] <= ours <= bracket[1]
+
+
+def _boot_ab(xs, ms, ys):
+    """a*b by OLS for each row of (B, n) resampled arrays (the R script's ab_rows)."""
+    n = xs.shape[1]
+    c = lambda u, v: (u * v).sum(1) - u.sum(1) * v.sum(1) / n
+    cxx, cxm, cxy, cmm, cmy = c(xs, xs), c(xs, ms), c(xs, ys), c(ms, ms), c(ms, ys)
+    return (cxm / cxx) * (cxx * cmy - cxm * cxy) / (cxx * cmm - cxm**2)
+
 @pytest.fixture(scope="module")
 def coverage():
     """coverage_study at n = 25, a = b = .39 (and its type-I cell a = .39, b = 0): 1000 replications of
@@ -133,7 +185,7 @@ def test_coverage_and_rejection_match_r_run(coverage, target, cell, method, rmet
         assert abs(ours[col] - p_r) <= tol, f"{target} {method} {col}: {ours[col]:.4f} vs R {p_r:.4f} (tol {tol:.4f})"
 
 
-@pytest.mark.parametrize("k", [5, 20])
+@pytest.mark.parametrize("k", [3, 5, 20])
 def test_meta_coverage_matches_metafor_run(k):
     """meta_coverage (20,000 replications, vectorised) vs metafor::rma(method = "DL", test = "z"/"knha") in
     10,000 replications: |ours - R| <= 4 sqrt(p(1-p)/20000 + p(1-p)/10000) (0.010 at p = .90)."""

@@ -12,7 +12,7 @@ set.seed(20261214)
 reps <- as.integer(Sys.getenv("META_COVERAGE_REPS", 10000))
 mu <- 0.3; tau2 <- 0.05
 cells <- list()
-for (k in c(5L, 20L)) {
+for (k in c(3L, 5L, 20L)) {
   vi <- 4 / seq(20, 200, length.out = k)
   hit <- matrix(NA, reps, 2, dimnames = list(NULL, c("DL-z", "DL-knha")))
   for (r in seq_len(reps)) {

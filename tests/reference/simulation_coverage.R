@@ -71,6 +71,28 @@ cell <- function(n, a, b, reps, B) {
 reps <- as.integer(Sys.getenv("COVERAGE_REPS", 10000))
 B <- 400
 cells <- list(indirect_n25 = cell(25, 0.39, 0.39, reps, B), type1_n25 = cell(25, 0.39, 0, reps, B))
+
+# Single replications with their resample indices stored (0-based, row-major B x n), so that the test can
+# feed the very same resamples to efficacy's simulation code: its percentile and BCa limits must equal R's
+# computed with the same quantile rules exactly, and boot.ci's up to one order statistic.
+single <- function(n, a, b, B) {
+  x <- rnorm(n); m <- a * x + rnorm(n); y <- b * m + rnorm(n)
+  t0 <- ab_lm(x, m, y)
+  idx <- matrix(sample.int(n, n * B, replace = TRUE), B, n)
+  t <- ab_rows(matrix(x[idx], B), matrix(m[idx], B), matrix(y[idx], B))
+  jack <- vapply(seq_len(n), function(i) ab_lm(x[-i], m[-i], y[-i]), 0)
+  L <- (n - 1) * (mean(jack) - jack)
+  ci <- suppressWarnings(boot.ci(as_boot(t0, t, n), conf = level, type = c("perc", "bca"), L = L))
+  zs <- qnorm(c((1 - level) / 2, (1 + level) / 2))
+  z0 <- qnorm((sum(t < t0) + 0.5 * sum(t == t0)) / B)
+  acc <- sum(L^3) / (6 * sum(L^2)^1.5)
+  adj <- pnorm(z0 + (z0 + zs) / (1 - acc * (z0 + zs)))
+  list(n = n, a = a, b = b, B = B, x = x, m = m, y = y, idx0 = as.vector(t(idx)) - 1L, estimate = t0,
+       perc = ci$percent[4:5], bca = ci$bca[4:5], perc_q7 = unname(quantile(t, (1 + c(-level, level)) / 2, type = 7)),
+       bca_q1 = unname(quantile(t, adj, type = 1)), z0 = z0, acc = acc, alpha_adj = adj)
+}
+set.seed(20261216)
+singles <- list(indirect_n20 = single(20, 0.39, 0.39, 500), type1_n20 = single(20, 0.39, 0, 500))
 writeLines(toJSON(list(
   source = list(
     script = "tests/reference/simulation_coverage.R", seed = 20261213,
@@ -79,5 +101,5 @@ writeLines(toJSON(list(
                   "L = (n - 1) * (mean(jack) - jack)); perc_q7: quantile(t, c(.025, .975), type = 7); ",
                   "bca_q1: quantile(t, pnorm(z0 + (z0 + z) / (1 - acc (z0 + z))), type = 1)"),
     R = R.version.string, boot = as.character(packageVersion("boot"))),
-  cells = cells), auto_unbox = TRUE, digits = NA, pretty = TRUE),
+  cells = cells, single = singles), auto_unbox = TRUE, digits = NA, pretty = TRUE),
   file.path("tests", "reference", "simulation_coverage.json"))
