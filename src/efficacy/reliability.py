@@ -429,7 +429,6 @@ def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-9, max_iter=30
     Returns lam (B, k), psi (B, k), converged (B,).
     """
     bsz, k, _ = s.shape
-    eye = np.eye(k)
     sd = np.sqrt(np.diagonal(s, axis1=1, axis2=2))
     r = s / (sd[:, :, None] * sd[:, None, :])  # fit on correlations, rescale at the end
     _, logdet_r = np.linalg.slogdet(r)

@@ -512,7 +512,7 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=
     V[:k, :k] = Sm * iA[1, 1]
     idx_b = [*range(2, 2 + k), 1]
     V[k:, k:] = iB[np.ix_(idx_b, idx_b)]
-    a, b, cp = est[:k], est[k : 2 * k], est[2 * k]
+    a, b = est[:k], est[k : 2 * k]
     grads = []
     for j in range(k):  # a_j
         g = np.zeros(2 * k + 1); g[j] = 1; grads.append(g)

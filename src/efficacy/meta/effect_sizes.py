@@ -106,7 +106,7 @@ def escalc(data=None, measure=None, *, add=0.5, to="only0", **columns):
             for nm, arr in (("sd1i", s1), ("sd2i", s2)):
                 bad = np.flatnonzero(~(arr > 0) & ~np.isnan(arr))
                 if bad.size:
-                    raise MetaError(f"standard deviation must be positive", where=f"row {bad[0]}, column {nm}",
+                    raise MetaError("standard deviation must be positive", where=f"row {bad[0]}, column {nm}",
                                     found=arr[bad[0]], expected="> 0")
             diff = cols["m1i"] - cols["m2i"]
             if measure == "MD":

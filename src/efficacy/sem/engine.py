@@ -39,14 +39,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
 from .._api import missing_column
-from ..errors import EfficacyError, SEMError
+from ..errors import SEMError
 from ..results import FitMeasures, ResultMixin
 from . import robust as sem_robust
 
