@@ -576,6 +576,150 @@ def _expected_info(Sigma, dSig, dmu):
     return (info + info.T) / 2
 
 
+def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
+    """Observed information (minus the Hessian of the log-likelihood) in ``(mu, vech Sigma)``, exact.
+
+    The same matrix as :func:`efficacy.sem.robust.observed_information` (which works from the raw
+    data), here from the pattern statistics of ``pats`` (counts, means, cross-products) and the
+    pattern inverses already computed for the likelihood. With ``P`` the inverse of a pattern's
+    observed block, ``d`` its mean residual and ``W = C + d d'`` its residual cross-product, a
+    pattern of ``n_r`` cases adds ``n_r P`` (means), ``n_r P E_l P d`` (means x covariances) and
+    ``n_r tr(P E_k B E_l)`` with ``B = P W P - P / 2`` (covariances), ``E_k`` the symmetric unit
+    matrix of ``vech`` coordinate ``k``. The covariance block sums over patterns with one batched
+    matrix product per chunk of its rows (memory ``O(chunk p^2)``, not ``O(p^4)``).
+    Returns an array of shape ``(p + p*, p + p*)``, ``p* = p (p + 1) / 2``.
+    """
+    p = Sigma.shape[0]
+    r, c = np.tril_indices(p)
+    h = np.where(r == c, 0.5, 1.0)
+    R = sum(len(b[1]) for b in pats.batches)
+    Pst = np.zeros((R, p * p))
+    Bst = np.zeros((R, p * p))
+    pdf = np.zeros((R, p))
+    nr = np.zeros(R)
+    at = 0
+    for (O, N, MEAN, CC, flat), (Si, _) in zip(pats.batches, _pattern_sigma_terms(pats, Sigma)):
+        nb, q = O.shape
+        rows = np.arange(at, at + nb)
+        d = MEAN - mu[O]
+        W = CC + d[:, :, None] * d[:, None, :]
+        Bm = Si @ W @ Si - 0.5 * Si
+        pos = flat.reshape(nb, q * q)
+        Pst[rows[:, None], pos] = Si.reshape(nb, -1)
+        Bst[rows[:, None], pos] = Bm.reshape(nb, -1)
+        pdf[rows[:, None], O] = np.einsum("bij,bj->bi", Si, d)
+        nr[rows] = N
+        at += nb
+    m = p + len(r)
+    info = np.zeros((m, m))
+    info[:p, :p] = (nr @ Pst).reshape(p, p)
+    L = (Pst.T @ (nr[:, None] * pdf)).reshape(p, p, p)            # sum_r n_r P_r[i, j] (P_r d_r)[s]
+    cross = h * (L[:, r, c] + L[:, c, r])
+    info[:p, p:] = cross
+    info[p:, :p] = cross.T
+    P3 = Pst.reshape(R, p, p)
+    B3 = (nr[:, None] * Bst).reshape(R, p, p)
+    step = max(1, chunk_elems // max(1, p * max(p, R)))
+    for s in range(0, len(r), step):
+        a, b = r[s:s + step], c[s:s + step]
+        # Y_k[j, t] = sum_r n_r P_r[a_k, j] B_r[b_k, t], Z_k the same with a_k and b_k swapped
+        U = (P3[:, a, :].transpose(1, 2, 0) @ B3[:, b, :].transpose(1, 0, 2)
+             + P3[:, b, :].transpose(1, 2, 0) @ B3[:, a, :].transpose(1, 0, 2))
+        info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * (h[s:s + step, None] * h[None, :])
+    return (info + info.T) / 2
+
+
+def _entries(D):
+    """(parameter, row, column, weight) of the nonzero entries of stacked pattern matrices ``D`` (K, n, n)."""
+    k, i, j = np.nonzero(D)
+    return k, i, j, D[k, i, j]
+
+
+def _model_curvature(mod, theta, Wf, gm):
+    """``sum_ij Wf_ij d2 Sigma_ij / d theta_a d theta_b + sum_i gm_i d2 mu_i / d theta_a d theta_b`` (K x K).
+
+    The second-order term of the Hessian of the log-likelihood in the parameters: ``Wf`` and ``gm``
+    are the gradients in ``Sigma`` (full symmetric) and ``mu`` (None: means not modelled). Exact for
+    the RAM model ``Sigma = F B S B' F'``, ``mu = F B m``, ``B = (I - A)^-1``: every parameter enters
+    ``A``, ``S`` or ``m`` linearly, so the only curvature comes from products of ``B`` (paths and
+    loadings) with ``S`` and ``m``. With ``G = F' Wf F``, ``V = B S B'``, ``Q = B' G B``,
+    ``h = B' F' gm`` and unit entries ``E = e_i e_j'`` of ``A`` (paths) and ``S``:
+    A x A: ``2 tr(E_a B E_b C) + 2 tr(E_b B E_a C) + 2 tr(E_a V E_b' Q)`` with
+    ``C = V G B + (B m) h' / 2``; A x S: ``2 tr(E_a B E_b Q)``; A x m: ``h' E_a B e_b``; S x S,
+    S x m and m x m: zero.
+    """
+    A, S, m = mod.matrices(theta)
+    nv, no, K = mod.nv, len(mod.obs), mod.npar
+    B = np.linalg.inv(np.eye(nv) - A)
+    G = np.zeros((nv, nv))
+    G[:no, :no] = Wf
+    V = B @ S @ B.T
+    Q = B.T @ G @ B
+    C = V @ G @ B
+    kA, iA, jA, wA = _entries(mod.dA)
+    kS, iS, jS, wS = _entries(mod.dS)
+    T = np.zeros((K, K))
+    if len(kA) == 0:
+        return T
+    if gm is not None:
+        gf = np.zeros(nv)
+        gf[:no] = gm
+        hv = B.T @ gf
+        C = C + 0.5 * np.outer(B @ m, hv)
+    PA = np.zeros((len(kA), K))
+    PA[np.arange(len(kA)), kA] = wA
+    M1 = B[jA[:, None], iA[None, :]] * C[jA[None, :], iA[:, None]]
+    AA = 2 * (M1 + M1.T) + 2 * V[jA[:, None], jA[None, :]] * Q[iA[None, :], iA[:, None]]
+    T += PA.T @ AA @ PA
+    if len(kS):
+        PS = np.zeros((len(kS), K))
+        PS[np.arange(len(kS)), kS] = wS
+        X = PA.T @ (2 * B[jA[:, None], iS[None, :]] * Q[jS[None, :], iA[:, None]]) @ PS
+        T += X + X.T
+    if gm is not None:
+        km, im = np.nonzero(mod.dm)
+        if len(km):
+            Pm = np.zeros((len(km), K))
+            Pm[np.arange(len(km)), km] = mod.dm[km, im]
+            X = PA.T @ (hv[iA][:, None] * B[jA[:, None], im[None, :]]) @ Pm
+            T += X + X.T
+    return (T + T.T) / 2
+
+
+def _observed_info(mod, pats, theta, meanstructure, mu_fixed=None):
+    """Observed information of the normal (FIML) log-likelihood in the free parameters, analytic (K x K).
+
+    ``-d2 ll / d theta d theta' = Delta' I_m Delta - curvature``: the exact observed information in
+    the moments (:func:`_moment_information`) chained with the model Jacobian ``Delta = d (mu, vech
+    Sigma) / d theta``, minus the model's second-order term (:func:`_model_curvature`), which is not
+    zero away from a saturated model. Equals the Hessian lavaan differentiates numerically
+    (``information = "observed"``, ``observed.information = "hessian"``), without the O(K) gradient
+    evaluations of a finite-difference Hessian (:func:`_numhess`). Without a mean structure the means
+    are fixed at ``mu_fixed`` (the sample means) and only the covariance block enters.
+    """
+    Sig, mu = mod.implied(theta)
+    if not meanstructure:
+        mu = mu_fixed
+    dSig, dmu = mod.derivatives(theta)
+    K = len(dSig)
+    if K == 0:
+        return np.zeros((0, 0))
+    p = Sig.shape[0]
+    r, c = np.tril_indices(p)
+    Im = _moment_information(pats, Sig, mu)
+    Ds = dSig[:, r, c].T                      # (p*, K)
+    if meanstructure:
+        D = np.vstack([np.asarray(dmu).T, Ds])
+        info = D.T @ Im @ D
+    else:
+        info = Ds.T @ Im[p:, p:] @ Ds
+    _, Wf, gm = _loglik_moment_grad(pats, Sig, mu)
+    if Wf is None:
+        raise np.linalg.LinAlgError("model-implied covariance matrix not positive definite")
+    info = info - _model_curvature(mod, theta, Wf, gm if meanstructure else None)
+    return (info + info.T) / 2
+
+
 def _minimise_with_fallback(fobj, theta0, info):
     """:func:`_minimise` (Fisher scoring, then BFGS); when it ends away from a stationary point, the earlier
     route (L-BFGS-B, then BFGS) from the same start, keeping whichever point has the lower discrepancy."""
@@ -1008,12 +1152,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
             raise _NoSE
         if missing == "listwise" and estimator != "MLR":
             Info = n * _expected_info(Sig, dSig, dmu)
-        else:  # observed information (FIML, MLR)
-            def grad(t):
-                S_, m_ = implied(t)
-                d1, d2 = mod.derivatives(t)
-                return _loglik_grad(pats, S_, m_, d1, d2 if meanstructure else np.zeros_like(d2))
-            Info = -_numhess(grad, theta)
+        else:  # observed information (FIML, MLR), analytic
+            Info = _observed_info(mod, pats, theta, meanstructure, Mh1)
         vcov = np.linalg.inv(Info)
         if np.any(np.diag(vcov) < 0):
             warn.append("information matrix not positive definite: standard errors unreliable")
@@ -1250,16 +1390,6 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             mu = G["Mh1"].copy()
         return t, Sig, mu
 
-    def grad_ll(theta):
-        g = np.zeros(nglob)
-        for G in groups:
-            t, Sig, mu = parts(theta, G)
-            d1, d2 = G["mod"].derivatives(t)
-            if not meanstructure:
-                d2 = np.zeros_like(d2)
-            np.add.at(g, G["map"], _loglik_grad(G["pats"], Sig, mu, d1, d2))
-        return g
-
     def fobj(theta):
         ll = 0.0
         g = np.zeros(nglob)
@@ -1289,6 +1419,14 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             Info += G["n"] * P.T @ I_g @ P
         return Info
 
+    def observed_total(theta):
+        """Observed information of the whole sample (minus the Hessian of the log-likelihood), analytic."""
+        Info = np.zeros((nglob, nglob))
+        for G in groups:
+            I_g = _observed_info(G["mod"], G["pats"], theta[G["map"]], meanstructure, G["Mh1"])
+            np.add.at(Info, (G["map"][:, None], G["map"][None, :]), I_g)
+        return Info
+
     theta = _minimise_with_fallback(fobj, theta0, lambda t: info_total(t) / N)
     fv, gv = fobj(theta)
     converged = bool(fv < 1e9 and np.max(np.abs(gv)) <= 1e-4)
@@ -1303,7 +1441,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         if missing == "listwise" and estimator != "MLR":
             Info = info_total(theta)
         else:
-            Info = -_numhess(grad_ll, theta)
+            Info = observed_total(theta)
         vcov = np.linalg.inv(Info)
     except np.linalg.LinAlgError:
         warn.append("information matrix singular: model may not be identified; no standard errors")
