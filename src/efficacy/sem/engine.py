@@ -439,13 +439,26 @@ def _scatter_add(target, keys, values, rounds):
 # --------------------------------------------------------------------------- likelihood pieces
 
 
+def _unique_rows(M):
+    """``np.unique(M, axis=0, return_inverse=True)`` for a boolean matrix, the same rows in the same
+    (lexicographic) order, from the rows packed into bytes (one sort of n keys instead of a sort of
+    n x p elements)."""
+    n, p = M.shape
+    if n == 0 or p == 0:
+        keys, inv = np.unique(M, axis=0, return_inverse=True)
+        return keys, np.asarray(inv).ravel()
+    packed = np.ascontiguousarray(np.packbits(M, axis=1))          # first column = most significant bit
+    void = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inv = np.unique(void, return_index=True, return_inverse=True)
+    return M[first], np.asarray(inv).ravel()
+
+
 class _Patterns:
     """Missing-data patterns with their sufficient statistics."""
 
     def __init__(self, X):
         M = ~np.isnan(X)
-        keys, inv = np.unique(M, axis=0, return_inverse=True)
-        inv = np.asarray(inv).ravel()
+        keys, inv = _unique_rows(M)
         self.pats = []
         for g, key in enumerate(keys):
             if not key.any():
@@ -729,6 +742,15 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
     cross = h * (L[:, r, c] + L[:, c, r])
     info[:p, p:] = cross
     info[p:, :p] = cross.T
+    hh = h[:, None] * h[None, :]
+    if p <= _MOMENT_INFO_GEMM_MAX_P:
+        # K[i, j, s, t] = sum_r n_r P_r[i, j] B_r[s, t] as one matrix product (p^4 numbers); row k = (a, b)
+        # of the covariance block needs the slices K[a, :, b, :] and K[b, :, a, :]
+        K4 = (Pst.T @ (nr[:, None] * Bst)).reshape(p, p, p, p)
+        U = K4[r, :, c, :] + K4[c, :, r, :]
+        del K4
+        info[p:, p:] = (U[:, r, c] + U[:, c, r]) * hh
+        return (info + info.T) / 2
     P3 = Pst.reshape(R, p, p)
     B3 = (nr[:, None] * Bst).reshape(R, p, p)
     step = max(1, chunk_elems // max(1, p * max(p, R)))
@@ -737,8 +759,13 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
         # Y_k[j, t] = sum_r n_r P_r[a_k, j] B_r[b_k, t], Z_k the same with a_k and b_k swapped
         U = (P3[:, a, :].transpose(1, 2, 0) @ B3[:, b, :].transpose(1, 0, 2)
              + P3[:, b, :].transpose(1, 2, 0) @ B3[:, a, :].transpose(1, 0, 2))
-        info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * (h[s:s + step, None] * h[None, :])
+        info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * hh[s:s + step]
     return (info + info.T) / 2
+
+
+#: up to this many variables :func:`_moment_information` sums the covariance block with one p^2 x p^2
+#: matrix product (p = 60: 100 MB); above it in chunks of rows (memory O(chunk p^2), slower)
+_MOMENT_INFO_GEMM_MAX_P = 60
 
 
 def _entries(D):
@@ -982,6 +1009,8 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
     for o, ng, mean, C, _ in pats.pats:
         var[o] += ng * (np.diag(C) + (mean - mu[o]) ** 2)
     Sigma = np.diag(var / np.maximum(cnt, 1))
+    if p >= _SCHUR_MIN_P and getattr(pats, "p", p) == p:
+        return _em_saturated_schur(pats, mu, Sigma, maxit, tol)
     # what does not change between iterations, computed once: index sets, the observed part of each
     # completed data block, and the sums of a complete pattern (the same numbers every iteration)
     prep = []
@@ -1012,6 +1041,54 @@ def _em_saturated(pats, p, maxit=5000, tol=1e-10):
             T1 += Xf.sum(axis=0)
             T2 += Xf.T @ Xf
             T2[ix_mm] += ng * condcov
+        mu = T1 / n
+        Sigma = T2 / n - np.outer(mu, mu)
+        ll = _loglik(pats, Sigma, mu)
+        if abs(ll - old) < tol * (1 + abs(ll)):
+            break
+        old = ll
+    return mu, Sigma, ll
+
+
+def _em_saturated_schur(pats, mu, Sigma, maxit, tol):
+    """:func:`_em_saturated` from the same start, each E-step batched over the patterns with the same
+    number of observed variables and computed from one inverse ``Omega`` of Sigma: the regression of a
+    pattern's missing on its observed variables is ``-Omega[m, m]^-1 Omega[m, o]`` and its residual
+    covariance ``Omega[m, m]^-1`` (the Schur complement), so each pattern needs an m x m inverse only.
+    The completed sums follow from the pattern statistics: with ``x_m = mu_m + B (xbar_o - mu_o)``,
+    a pattern adds ``n J (C + ...) J'`` with ``J = [I; B]`` plus ``n Omega[m, m]^-1`` to the
+    missing block. The same fixed point and stopping rule; the last bits differ."""
+    p = pats.p
+    n = pats.n
+    _, miss, _ = _schur_prep(pats)
+    pieces = []
+    for (O, N, MEAN, CC, _), Mi in zip(pats.batches, miss):
+        nb, q = O.shape
+        J = np.zeros((nb, p, q))
+        J[np.arange(nb)[:, None], O, np.arange(q)[None, :]] = 1.0
+        pieces.append((O, Mi, N, MEAN, CC, J))
+    old = -np.inf
+    ll = -np.inf
+    for _ in range(maxit):
+        L = np.linalg.cholesky(Sigma)
+        Li = np.linalg.inv(L)
+        Om = Li.T @ Li
+        T1 = np.zeros(p)
+        T2 = np.zeros((p, p))
+        for O, Mi, N, MEAN, CC, J in pieces:
+            nb, q = O.shape
+            xh = np.zeros((nb, p))
+            np.put_along_axis(xh, O, MEAN, axis=1)
+            if Mi.shape[1]:
+                cc = np.linalg.inv(Om[Mi[:, :, None], Mi[:, None, :]])      # residual covariance of the missing
+                Bm = -cc @ Om[Mi[:, :, None], O[:, None, :]]               # regression on the observed
+                J[np.arange(nb)[:, None], Mi, :] = Bm
+                np.put_along_axis(xh, Mi, mu[Mi] + np.einsum("bmq,bq->bm", Bm, MEAN - mu[O]), axis=1)
+            Cf = J @ CC @ J.transpose(0, 2, 1)
+            if Mi.shape[1]:
+                Cf[np.arange(nb)[:, None, None], Mi[:, :, None], Mi[:, None, :]] += cc
+            T1 += N @ xh
+            T2 += np.einsum("b,bij->ij", N, Cf) + (xh.T * N) @ xh
         mu = T1 / n
         Sigma = T2 / n - np.outer(mu, mu)
         ll = _loglik(pats, Sigma, mu)
@@ -1431,8 +1508,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
                         pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
-    est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: order[est_df["op"].iloc[a]])].reset_index(
-        drop=True)
+    ops = est_df["op"].tolist()   # the same stable sort by operator, without a pandas lookup per row
+    est_df = est_df.iloc[sorted(range(len(ops)), key=lambda a: order[ops[a]])].reset_index(drop=True)
     pnames = []
     for k in range(1, npar + 1):
         r = next(r for r in mod.table if r["free"] == k)
@@ -1720,8 +1797,8 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
                            ci_low=row["estimate"] - zc * se, ci_high=row["estimate"] + zc * se)
     est_df = pd.DataFrame(out)
     order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
-    est_df = est_df.iloc[sorted(range(len(est_df)), key=lambda a: (est_df["group"].iloc[a],
-                                                                    order[est_df["op"].iloc[a]]))]
+    ops, grp = est_df["op"].tolist(), est_df["group"].tolist()
+    est_df = est_df.iloc[sorted(range(len(ops)), key=lambda a: (grp[a], order[ops[a]]))]
     est_df = est_df.reset_index(drop=True)
     est_df["group_level"] = [groups[g - 1]["level"] for g in est_df["group"]]
     pn = [f"p{k + 1}" for k in range(nglob)]
