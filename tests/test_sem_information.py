@@ -188,7 +188,7 @@ def test_se_equal_the_finite_difference_ones_and_lavaan(data, key, monkeypatch):
     # lavaan: 3e-5 relative (lavaan's estimates are converged to ~1e-6; see the module docstring)
     ref = (HS if key in HS else R)[key]
     r = pd.DataFrame(ref["estimates"]).fillna({"rhs": ""})
-    r["group"] = r["group"] if "group" in r else 1
+    r["group"] = r.get("group", 1)
     r = r.set_index(["lhs", "op", "rhs", "group"])
     ours = new.estimates.set_index(["lhs", "op", "rhs", "group"]).loc[r.index]
     assert_allclose(ours["se"], r["se"], rtol=3e-5, atol=1e-10, err_msg=key)

@@ -643,7 +643,7 @@ def _loglik_moment_grad(pats, Sigma, mu):
             out = None
     if out is None:
         out = _loglik_moment_grad_blocks(pats, Sigma, mu)
-    ll, Wf, gm = out
+    _, Wf, gm = out
     if Wf is not None:
         Wf.flags.writeable = gm.flags.writeable = False  # shared with a later call at the same point
     pats._grad_memo = (key, out)
