@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, sparse, special, stats
 
 from .._api import missing_column
 from ..errors import SEMError
@@ -460,10 +460,13 @@ class _Patterns:
         M = ~np.isnan(X)
         keys, inv = _unique_rows(M)
         self.pats = []
+        # the rows of each pattern in their original order: one stable sort instead of a mask per pattern
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(keys) + 1))
         for g, key in enumerate(keys):
             if not key.any():
                 continue
-            Xg = X[inv == g][:, key]
+            Xg = X[order[bounds[g]:bounds[g + 1]]][:, key]
             n = Xg.shape[0]
             mean = Xg.mean(axis=0)
             C = (Xg - mean).T @ (Xg - mean) / n
@@ -849,9 +852,13 @@ def _observed_info(mod, pats, theta, meanstructure, mu_fixed=None):
     Ds = dSig[:, r, c].T                      # (p*, K)
     if meanstructure:
         D = np.vstack([np.asarray(dmu).T, Ds])
-        info = D.T @ Im @ D
     else:
-        info = Ds.T @ Im[p:, p:] @ Ds
+        D, Im = Ds, Im[p:, p:]
+    if np.count_nonzero(D) < 0.2 * D.size:  # e.g. a CFA: each loading moves one row of Sigma
+        Dsp = sparse.csr_matrix(D)
+        info = Dsp.T @ (Dsp.T @ Im).T
+    else:
+        info = D.T @ Im @ D
     _, Wf, gm = _loglik_moment_grad(pats, Sig, mu)
     if Wf is None:
         raise np.linalg.LinAlgError("model-implied covariance matrix not positive definite")
@@ -874,6 +881,9 @@ def _minimise_with_fallback(fobj, theta0, info, hess=None, hess_first=True):
                 theta, f = cand, fc
     return theta
 
+
+#: the gradient (per case) at which the polish after BFGS stops: rounding level for moderate models
+_POLISH_GTOL = 1e-13
 
 #: models with fewer observed variables go from Fisher scoring straight to Newton steps (the exact
 #: Hessian is cheap); larger ones to BFGS first, Newton polishing the result
@@ -978,12 +988,27 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
 
     opt = optimize.minimize(fu, np.zeros(len(theta)), jac=True, method="BFGS",
                             options=dict(gtol=gtol, maxiter=2000))
-    if opt.fun <= f:
-        theta = base + T @ opt.x
-    if hess is not None:  # polish (BFGS stops with |g| ~ 1e-9 here, estimates ~1e-8 from the optimum)
-        f, g = fobj(theta)
-        if f < 1e9:
-            theta = _newton(fobj, theta, f, g, hess, maxit=3, gtol=gtol)[0]
+    if opt.fun > f:
+        return theta
+    theta = base + T @ opt.x
+    # BFGS stops where f is flat to rounding (|g| ~ 1e-9, estimates ~1e-8 from the optimum); the gradient
+    # is not flat there: quasi-Newton steps with BFGS's inverse Hessian (gradients only, linear
+    # convergence), then Newton steps with the exact Hessian if they stall
+    f, g = fobj(theta)
+    Hi = getattr(opt, "hess_inv", None)
+    if f < 1e9 and Hi is not None:
+        u, gmax = opt.x, np.max(np.abs(g))
+        for _ in range(15):
+            if gmax <= _POLISH_GTOL:
+                break
+            un = u - Hi @ (T.T @ g)
+            fn, gn = fobj(base + T @ un)
+            if not (fn <= f + 1e-12 * abs(f) and np.max(np.abs(gn)) < 0.7 * gmax):
+                break
+            u, f, g, gmax = un, fn, gn, np.max(np.abs(gn))
+        theta = base + T @ u
+    if hess is not None and f < 1e9 and np.max(np.abs(g)) > _POLISH_GTOL:
+        theta = _newton(fobj, theta, f, g, hess, maxit=3, gtol=_POLISH_GTOL)[0]
     return theta
 
 
