@@ -750,9 +750,11 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
         # K[i, j, s, t] = sum_r n_r P_r[i, j] B_r[s, t] as one matrix product (p^4 numbers); row k = (a, b)
         # of the covariance block needs the slices K[a, :, b, :] and K[b, :, a, :]
         K4 = (Pst.T @ (nr[:, None] * Bst)).reshape(p, p, p, p)
-        U = K4[r, :, c, :] + K4[c, :, r, :]
-        del K4
-        info[p:, p:] = (U[:, r, c] + U[:, c, r]) * hh
+        step = max(1, 262_144 // (p * p))   # rows per chunk: small temporaries (few page faults)
+        for s in range(0, len(r), step):
+            a, b = r[s:s + step], c[s:s + step]
+            U = K4[a, :, b, :] + K4[b, :, a, :]
+            info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * hh[s:s + step]
         return (info + info.T) / 2
     P3 = Pst.reshape(R, p, p)
     B3 = (nr[:, None] * Bst).reshape(R, p, p)
