@@ -118,3 +118,67 @@ def test_bad_options_raise():
         longitudinal_invariance(DATA, ITEMS, estimator="GLS")
     with pytest.raises(MeasurementError, match="combine"):
         longitudinal_invariance(DATA, ITEMS, cutoffs={"combine": "xor"})
+
+
+# --------------------------------------------------------------------------- the panel stage and the summary
+
+def _codebook(items=ITEMS, estimator="ML"):
+    from types import SimpleNamespace
+
+    scales = {f"eff_{w}": SimpleNamespace(items=list(v), wave=int(w[1:])) for w, v in items.items()}
+    return SimpleNamespace(
+        study="sim_long", id="id", path=None, scales=scales,
+        waves={"efficacy": list(scales), "behavior": [f"beh_{w}" for w in items]},
+        design=SimpleNamespace(panel_x="efficacy", panel_y="behavior", covariates=[]),
+        construct_of=lambda name: "self_efficacy" if name.startswith("eff") else None,
+        estimator_for=lambda scale: estimator,
+    )
+
+
+def test_panel_stage_table():
+    from efficacy import panel
+
+    t = panel._longitudinal_invariance_table(DATA, _codebook())
+    eff = t[t["measure"] == "efficacy"]
+    assert list(eff["step"]) == ["configural", "metric", "scalar", "strict"]
+    ref = FIX["ML"]["steps"]
+    np.testing.assert_allclose(eff["chisq"], [ref[s]["fit"]["chisq"] for s in eff["step"]], rtol=1e-4)
+    assert (eff["highest"] == "metric").all() and not eff["comparable"].any()
+    assert eff["conclusion"].iloc[0].startswith("Only metric invariance holds for the efficacy scale across the 3")
+    beh = t[t["measure"] == "behavior"]
+    assert len(beh) == 1 and beh["decision"].iloc[0] == "not tested"
+    assert "single variables" in beh["reason"].iloc[0]
+    assert (t["study"] == "sim_long").all()
+
+
+def test_panel_stage_ordinal_items_use_mlr_and_say_so():
+    from efficacy import panel
+
+    items = {w: v[:3] for w, v in ITEMS.items()}
+    t = panel._longitudinal_invariance_table(DATA, _codebook(items, estimator="WLSMV"))
+    eff = t[t["measure"] == "efficacy"]
+    assert (eff["estimator"] == "MLR").all()
+    assert eff["reason"].str.contains("WLSMV is not implemented").all()
+
+
+def test_panel_stage_wave_without_the_items_is_a_row():
+    from efficacy import panel
+
+    items = {**ITEMS, "w3": ITEMS["w3"][:3]}
+    t = panel._longitudinal_invariance_table(DATA, _codebook(items))
+    row = t[t["measure"] == "efficacy"]
+    assert len(row) == 1 and "do not share the same items" in row["reason"].iloc[0]
+
+
+def test_summary_sentence(tmp_path):
+    from efficacy import panel
+    from efficacy.summary import build_summary
+
+    study = tmp_path / "sim_long"
+    study.mkdir()
+    panel._longitudinal_invariance_table(DATA, _codebook()).to_csv(study / "longitudinal_invariance.csv", index=False)
+    text = build_summary(tmp_path, ["sim_long"])
+    line = [ln for ln in text.splitlines() if ln.startswith("**Comparable across waves?**")]
+    assert len(line) == 1
+    assert "Only metric invariance holds for the efficacy scale" in line[0] and "not comparable" in line[0]
+    assert "behavior" not in line[0]   # the untested single-variable measure is left out of the sentence

@@ -194,8 +194,8 @@ class AlignmentResult(ResultMixin):
 
     def _notes(self) -> list:
         means = ", ".join(f"{g}: {self.factor_means.loc[g].round(3).to_dict()}" for g in self.groups)
-        notes = [f"{self.n_noninvariant} of {len(self.table)} group-specific loadings/intercepts are non-invariant "
-                 f"({100 * self.fraction_noninvariant:.0f}%); table shows them only (to_frame() has all).",
+        notes = [(f"{self.n_noninvariant} of {len(self.table)} group-specific loadings/intercepts are non-invariant "
+                  f"({100 * self.fraction_noninvariant:.0f}%); table shows them only (to_frame() has all)."),
                  f"aligned factor means: {means}"]
         return notes + ([self.reason] if self.reason else [])
 

@@ -216,22 +216,22 @@ class LongitudinalInvarianceResult(TableResult):
     def comparable(self) -> bool:
         return self.highest in ("scalar", "strict")
 
-    def sentence(self) -> str:
-        """One sentence for a report: are scores comparable across the waves?"""
+    def sentence(self, scale: str = "the scale") -> str:
+        """One sentence for a report: are the scores of ``scale`` comparable across the waves?"""
         nw = len(self.waves)
         h = self.highest
         if not h:
-            return f"Longitudinal invariance across {nw} waves could not be tested (the configural model was " \
-                   "not estimable)."
+            return f"Longitudinal invariance of {scale} across {nw} waves could not be tested (the configural " \
+                   "model was not estimable)."
         rule = (f"delta CFI <= {self.cutoffs.get('delta_cfi', -0.01):g}" if self.cutoffs.get("combine") == "cfi"
                 else f"delta CFI <= {self.cutoffs.get('delta_cfi'):g} {self.cutoffs.get('combine')} delta RMSEA >= "
                      f"{self.cutoffs.get('delta_rmsea'):g}")
         if h in ("scalar", "strict"):
-            return (f"The scale is {h}-invariant across the {nw} waves ({self.estimator}; {rule} flags a step), "
-                    "so its scores are comparable over time.")
+            return (f"{scale[:1].upper() + scale[1:]} is {h}-invariant across the {nw} waves ({self.estimator}; "
+                    f"{rule} flags a step), so its scores are comparable over time.")
         nxt = LONGITUDINAL_STEPS[LONGITUDINAL_STEPS.index(h) + 1]
-        return (f"Only {h} invariance holds across the {nw} waves ({self.estimator}; the {nxt} step fails by "
-                f"{rule}), so changes in the scale's mean scores over time are not comparable.")
+        return (f"Only {h} invariance holds for {scale} across the {nw} waves ({self.estimator}; the {nxt} step "
+                f"fails by {rule}), so changes in its mean scores over time are not comparable.")
 
     def _notes(self) -> list:
         return [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
