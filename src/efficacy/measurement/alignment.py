@@ -118,7 +118,7 @@ def _invariant_set(x, se, n, alpha_pair=0.01, alpha_mean=0.001, maxit=50):
     return inset, float(np.sum(wts * x) / wts.sum())
 
 
-@dataclass
+@dataclass(repr=False)
 class AlignmentResult(ResultMixin):
     """Result of :func:`alignment`.
 
@@ -186,7 +186,15 @@ class AlignmentResult(ResultMixin):
         return float(self.n_noninvariant / max(len(self.table), 1))
 
     def to_frame(self) -> pd.DataFrame:
+        """Every aligned loading and intercept of every group (:data:`ALIGNMENT_COLUMNS`)."""
         return self.table.copy()
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict; factor means and variances as ``{group: {factor: value}}``."""
+        out = super().to_dict()
+        for k in ("factor_means", "factor_variances"):
+            out[k] = {str(g): {str(f): float(v) for f, v in row.items()} for g, row in getattr(self, k).iterrows()}
+        return out
 
     def _summary_frame(self) -> pd.DataFrame:
         t = self.table[~self.table["invariant"].astype(bool)]
