@@ -45,6 +45,8 @@ def _dloss(x, eps=EPS):
 def _align_factor(lam0, nu0, w, n_starts=3):
     """Minimise the total loss over (alpha_g, log psi_g), g = 2..G (group 1: alpha 0, psi 1; Mplus FIXED)."""
     G, _ = lam0.shape
+    w = w.copy()
+    np.fill_diagonal(w, 0.0)   # a group with itself is no pair
     scale = float(np.sum(np.triu(w, 1)) * lam0.shape[1])   # the loss per weighted pair and item is O(1)
 
     def unpack(x):
