@@ -229,12 +229,15 @@ def alignment(data: pd.DataFrame, model, group: str, *, estimator: str = "ML") -
        differences first, until no pair in the set differs); each group is then compared with the
        n-weighted mean of the set (p < .001) and the set is re-formed until stable. Standard errors
        are the configural ones carried to the aligned metric by the delta method with ``alpha`` and
-       ``psi`` treated as known (Mplus re-estimates them; its SEs are slightly larger).
+       ``psi`` treated as known (Mplus takes them from the model re-estimated at the aligned values,
+       which also carries the uncertainty of ``alpha`` and ``psi``; the tests here are therefore a
+       little liberal).
 
     Multi-factor models are aligned one factor at a time (simple structure: each item loads on one
-    factor). With complete data (listwise deletion). No reference implementation is installable here
-    (``sirt::invariance.alignment``, Mplus ``ESTIMATOR = ML; ALIGNMENT = FIXED``): the tests check
-    planted truth and invariances of the method instead.
+    factor). With complete data (listwise deletion). The optimisation corresponds to Mplus
+    ``ANALYSIS: ALIGNMENT = FIXED`` and to ``sirt::invariance.alignment`` (neither installable here): it is
+    checked against the same loss minimised in R on lavaan's ``std.lv`` configural fit
+    (``tests/reference/alignment.R``) and by planted truth.
 
     Parameters
     ----------
