@@ -308,7 +308,8 @@ def _evalue(est, lo, hi, sd, delta, effect):
 
 @renamed(ci="ci_method", treatment="x", mediator="m", outcome="y")
 def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=(), panel=None, study="",
-                     rules=None, n_boot=1000, ci_method="bca", n_sims=1000, seed=0):
+                     rules=None, n_boot=1000, ci_method="bca", n_sims=1000, seed=0, missing="listwise",
+                     fits=None):
     """The evidence profile of a study: per link what the design identifies, the estimate and its
     robustness, and a graded verdict per mediator-outcome pair.
 
@@ -347,6 +348,15 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     n_boot, ci_method, n_sims, seed
         Bootstrap resamples and interval type of the mediation CIs, simulations of the causal
         mediation of a binary outcome, random seed.
+    missing : {"listwise", "fiml", "mi"}
+        Missing-data method of the mediation model (:func:`efficacy.mediation.mediate`); the
+        sensitivity rho, robustness values and E-values use the complete cases.
+    fits : dict, optional
+        Fits already computed by the caller, ``{(outcome, mediator): {"mediation": ..., "sensitivity":
+        ..., "causal": ...}}`` (a single-mediator :func:`mediate` result with the same ``n_boot``,
+        ``ci_method``, ``seed`` and ``missing``; a :func:`sensitivity` result; a logit
+        :func:`causal_mediation` result); a pair or key not given is fitted here. The mediation stage
+        passes its own tables so that nothing is bootstrapped twice.
 
     Returns
     -------
@@ -404,10 +414,13 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
         for mj in ms:
             pair = []
             base = {"outcome": out, "mediator": mj}
+            pre = dict((fits or {}).get((out, mj)) or {})
             try:
                 if is_bin:
-                    cm = causal_mediation(data, x, mj, out, covariates=covs, outcome_model="logit",
-                                          n_sims=n_sims, seed=seed)
+                    cm = pre.get("causal")
+                    if cm is None:
+                        cm = causal_mediation(data, x, mj, out, covariates=covs, outcome_model="logit",
+                                              n_sims=n_sims, seed=seed)
                     ct = cm.to_frame().set_index("effect")
                     eff = {"X -> M -> Y": ct.loc["acme_average"], "X -> Y": ct.loc["total"]}
                     n = cm.n
@@ -427,12 +440,17 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                           "indirect_ci": (eff["X -> M -> Y"].ci_low, eff["X -> M -> Y"].ci_high),
                           "a_ci": (a.ci_low, a.ci_high)}
                 else:
-                    res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci_method=ci_method, seed=seed)
+                    res = pre.get("mediation")
+                    if res is None:
+                        res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci_method=ci_method,
+                                      seed=seed, missing=missing)
                     t = res.to_frame().set_index("effect")
                     if res.reason:
                         raise DataError(res.reason)
-                    s = sensitivity(data, x, mj, out, covariates=covs, n_boot=min(n_boot, 200) or 100,
-                                    seed=seed)
+                    s = pre.get("sensitivity")
+                    if s is None:  # only rho at zero (closed form) is used: a short bootstrap suffices
+                        s = sensitivity(data, x, mj, out, covariates=covs, n_boot=min(n_boot, 200) or 100,
+                                        seed=seed)
                     ovb, bname, br2 = _strongest(data, x, mj, out, covs, r["alpha"])
                     d = data[[x, mj, out, *covs]].dropna()
                     sd_y, sd_m = float(d[out].std()), float(d[mj].std())

@@ -239,11 +239,16 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     summaries = []
     panel = _panel_order(panel_comparison)
     rules = {"rho_robust": fragile_rho, **dict(evidence or {})}
-    ev = evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
-                          list(des.outcomes) if des else [], covariates=list(des.covariates or []) if des else [],
-                          binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
-                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
-                          ci_method=ci_method, n_sims=n_sims, seed=seed).to_frame()
+    fits = {}  # (outcome, mediator) -> this stage's fits, handed to the evidence profile (no second bootstrap)
+
+    def profile():
+        return evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
+                                list(des.outcomes) if des else [],
+                                covariates=list(des.covariates or []) if des else [],
+                                binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
+                                panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
+                                ci_method=ci_method, n_sims=n_sims, seed=seed, fits=fits).to_frame()
+
     moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
                                 seed=seed)
 
@@ -258,6 +263,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
 
     if des is None or not des.treatment or not des.mediators or not des.outcomes:
         reason = "study declares no treatment, mediator and outcome in codebook design"
+        ev = profile()
         text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel, evidence=ev)
         return {"mediation": na(cols_med, reason), "sensitivity": na(cols_sens, reason),
                 "causal_mediation": na(CAUSAL_COLUMNS, reason),
@@ -277,6 +283,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                                n_failed=cm.n_failed, n=cm.n, reason=cm.reason)
                 causal_rows.append(ct)
                 if binary:
+                    fits[(out, mj)] = {"causal": cm}
                     acme = ct.set_index("effect").loc["acme_average"]
                     summaries.append({"outcome": out, "mediator": mj, "binary": True, "acme": acme.estimate,
                                       "ci_low": acme.ci_low, "ci_high": acme.ci_high, "n": cm.n,
@@ -306,6 +313,9 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
         t.insert(0, "outcome", out)
         t["n"] = res.n
         med_rows.append(t)
+        single = len(des.mediators) == 1  # the evidence profile fits one mediator at a time
+        if single:
+            fits[(out, des.mediators[0])] = {"mediation": res}
         if res.reason:
             summaries.append({"outcome": out, "reason": res.reason})
             not_fitted(out, f"the mediation model was not fitted: {res.reason}")
@@ -322,6 +332,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                 sens_rows.append(na(cols_sens, str(exc), outcome=out, mediator=mj))
                 summaries.append({"outcome": out, "mediator": mj, "reason": str(exc)})
                 continue
+            fits.setdefault((out, mj), {})["sensitivity"] = s
             st = s.to_frame()
             st.insert(0, "mediator", mj)
             st.insert(0, "outcome", out)
@@ -342,6 +353,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     causal = pd.concat(causal_rows, ignore_index=True).reindex(columns=CAUSAL_COLUMNS)
     cmp_t = pd.concat(cmp_rows, ignore_index=True).reindex(columns=MODEL_COMPARISON_COLUMNS) if cmp_rows else \
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
+    ev = profile()
     text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated, evidence=ev)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
             "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
