@@ -152,8 +152,9 @@ class EncouragementResult(ResultMixin):
         return t
 
     def _notes(self) -> list:
-        return super()._notes() + [f"endogeneity (control-function) test: chi2(1) = {self.endogeneity_statistic:.3f}, "
-                                   f"p = {self.endogeneity_pvalue:.3g}"]
+        test = (f"endogeneity (control-function) test: chi2(1) = {self.endogeneity_statistic:.3f}, "
+                f"p = {self.endogeneity_pvalue:.3g}")
+        return [*super()._notes(), test]
 
 
 def _numeric(data, cols):
