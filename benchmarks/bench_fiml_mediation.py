@@ -25,7 +25,7 @@ lavaan 0.6.14; ``--repeat 2``; the whole script used 58 s of CPU, almost all of 
       indirect  efficacy 0.3551 (boot SE 0.0594, [0.2417, 0.4715]); lavaan 0.3551 (boot SE 0.0602, [0.2383, 0.4742])
 
 The goal (faster than lavaan) holds by two orders of magnitude even if lavaan's elapsed time is
-divided by the load. Point estimates agree exactly; the bootstrap SEs and limits differ by Monte
+divided by the load. Point estimates agree to the printed decimals; the bootstrap SEs and limits differ by Monte
 Carlo error (different resamples; the SE of a bootstrap SE from 2,000 resamples is about SE/sqrt(2B),
 here 0.001).
 """

@@ -25,6 +25,9 @@ REF = Path(__file__).parent / "reference"
 DATA = pd.read_csv(REF / "encouragement_sim.csv")
 R = json.loads((REF / "encouragement_sim.json").read_text())
 CASES = {"with_x_and_covariate": {"x": "x", "covariates": ["c1"]}, "instrument_only": {}}
+# weak arms, rebuilt from the same CSV as encouragement.R builds them
+WEAK = {"weak_instrument": DATA.assign(m=DATA.m - 0.55 * DATA.z),
+        "weak_two_rays": DATA.assign(m=DATA.m - 0.45 * DATA.z, y=DATA.y + 0.3 * DATA.z)}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -48,6 +51,32 @@ def test_matches_aer_ivreg_with_hc1(case):
     assert not r.weak and not r.warnings
 
 
+@pytest.mark.parametrize("case", [*CASES, *WEAK])
+def test_anderson_rubin_set_matches_r(case):
+    """The weak-instrument-robust Anderson-Rubin set (R: the quadratic's roots, each checked there to be
+    where the HC1 t of z in lm(y - b0 m ~ z + exog) equals the critical value): bounded for the strong
+    arm, the whole line and two rays for the weak ones; its test of b = 0 is the reduced-form t."""
+    ref = R[case]
+    data = WEAK.get(case, DATA)
+    r = encouragement_iv(data, "z", "m", "y", **CASES.get(case, {"x": "x", "covariates": ["c1"]}))
+    ar = ref["anderson_rubin"]
+    assert r.ar_kind == ar["kind"]
+    row = r.to_frame().set_index("effect").loc["anderson_rubin"]
+    assert_allclose([row.statistic, row.pvalue], [ar["statistic_b0"], ar["pvalue_b0"]], rtol=1e-8)
+    if ar["kind"] == "whole line":
+        assert np.isnan(r.ar_roots).all() and r.ar_set == "(-inf, inf)"
+        assert row.ci_low == -np.inf and row.ci_high == np.inf
+    else:
+        assert_allclose(r.ar_roots, ar["roots"], rtol=1e-8)
+        if ar["kind"] == "bounded":
+            assert_allclose([row.ci_low, row.ci_high], ar["roots"], rtol=1e-8)
+        else:
+            assert r.ar_set.startswith("(-inf, ") and np.isnan([row.ci_low, row.ci_high]).all()
+    assert_allclose(r.first_stage_f, ref["first_stage_f"], rtol=1e-8)
+    assert_allclose(r.estimate, ref["b_iv"]["estimate"], rtol=1e-8)
+    assert r.weak == (case in WEAK)
+
+
 def test_result_object():
     r = encouragement_iv(DATA, "z", "m", "y", x="x", covariates=["c1"], ci_level=0.9)
     assert list(r.table.columns) == ENCOURAGEMENT_COLUMNS
@@ -55,7 +84,8 @@ def test_result_object():
     wide = encouragement_iv(DATA, "z", "m", "y", x="x", covariates=["c1"])
     assert wide.ci_high - wide.ci_low > r.ci_high - r.ci_low
     d = r.to_dict()
-    json.dumps(d)
+    json.dumps(d, allow_nan=False)
+    assert r._repr_html_().startswith("<div")
     assert d["weak"] is False and d["n"] == 400
     assert "2SLS" in r.summary() and "endogeneity" in r.summary()
 

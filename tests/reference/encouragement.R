@@ -35,6 +35,12 @@ d <- data.frame(x = x, z = z, c1 = c1, m = m, y = y)
 write.csv(d, file.path(out_dir, "encouragement_sim.csv"), row.names = FALSE)
 d <- read.csv(file.path(out_dir, "encouragement_sim.csv"))   # the values the tests read
 
+# weak arms: the same design with an encouragement that barely moves the mediator (first-stage F < 10).
+# Not written to a file: the tests rebuild them from encouragement_sim.csv. dw (m - 0.55 z): the
+# Anderson-Rubin set is the whole line; dw2 (m - 0.45 z, y + 0.3 z, a significant reduced form): two rays.
+dw <- transform(d, m = m - 0.55 * z)
+dw2 <- transform(d, m = m - 0.45 * z, y = y + 0.3 * z)
+
 hc1 <- function(X, e, Xhat = X) {  # HC1 sandwich by hand
   n <- nrow(X); k <- ncol(X)
   bread <- solve(crossprod(Xhat))
@@ -55,7 +61,7 @@ one <- function(d, exog) {
   b <- solve(crossprod(Xhat), crossprod(Xhat, d$y))
   e <- d$y - X %*% b
   Vh <- hc1(X, e, Xhat)
-  stopifnot(max(abs(b - coef(iv))) < 1e-10, max(abs(Vh - V)) < 1e-10)
+  stopifnot(max(abs(b - coef(iv))) < 1e-10 * max(1, abs(b)), max(abs(Vh - V)) < 1e-10 * max(1, abs(V)))
   k <- ncol(X); n <- nrow(X); dfr <- n - k
   est <- unname(coef(iv)["m"]); se <- sqrt(V["m", "m"])
   tq <- qt(0.975, dfr)
@@ -79,6 +85,33 @@ one <- function(d, exog) {
   cf <- lm(as.formula(paste("y ~", rhs, "+ vhat")), data = d)
   Vc <- vcovHC(cf, type = "HC1")
   cf_stat <- unname(coef(cf)["vhat"]^2 / Vc["vhat", "vhat"])
+  # Anderson-Rubin (1949) test of b = b0, robust to weak instruments: the HC1 Wald t of z in the
+  # regression of y - b0 m on z and the exogenous regressors. Its coefficient is pi_y - b0 pi_m (reduced
+  # form minus b0 times first stage), its HC1 variance V_yy - 2 b0 V_ym + b0^2 V_mm (the sandwich is
+  # bilinear in the residuals), so the 95% set {b0: t^2 <= qt(.975, df)^2} solves a quadratic.
+  W <- cbind(1, as.matrix(d[, c(exog, "z"), drop = FALSE]))
+  kz <- ncol(W)
+  bw <- solve(crossprod(W))
+  ey <- resid(rf); em <- resid(fs)
+  hcw <- function(a, b) (bw %*% crossprod(W * as.vector(a), W * as.vector(b)) %*% bw * n / (n - kz))[kz, kz]
+  Vyy <- hcw(ey, ey); Vmm <- hcw(em, em); Vym <- hcw(ey, em)
+  stopifnot(abs(Vyy - Vr["z", "z"]) < 1e-12, abs(Vmm - Vf["z", "z"]) < 1e-12)
+  py <- unname(coef(rf)["z"])
+  ar_t <- function(b0) {  # the AR t statistic by an actual regression, for the check
+    d$ytil <- d$y - b0 * d$m
+    a <- lm(as.formula(paste("ytil ~", ins)), data = d)
+    unname(coef(a)["z"] / sqrt(vcovHC(a, type = "HC1")["z", "z"]))
+  }
+  q <- qt(0.975, fs$df.residual)^2
+  A <- pz^2 - q * Vmm; B <- -2 * (py * pz - q * Vym); C <- py^2 - q * Vyy
+  disc <- B^2 - 4 * A * C
+  roots <- if (disc >= 0) sort((-B + c(-1, 1) * sqrt(disc)) / (2 * A)) else c(NA, NA)
+  kind <- if (A > 0) "bounded" else if (disc >= 0) "two rays" else "whole line"
+  if (disc >= 0) stopifnot(abs(abs(ar_t(roots[1])) - sqrt(q)) < 1e-8, abs(abs(ar_t(roots[2])) - sqrt(q)) < 1e-8)
+  t0 <- ar_t(0)
+  stopifnot(abs(t0 - py / sqrt(Vyy)) < 1e-10)
+  ar <- list(kind = kind, roots = roots, statistic_b0 = t0, pvalue_b0 = 2 * pt(-abs(t0), fs$df.residual),
+             V_ym = Vym, critical = q)
   row <- function(est, se, df) list(estimate = est, se = se, statistic = est / se,
                                     pvalue = 2 * pt(-abs(est / se), df),
                                     ci_low = est - qt(0.975, df) * se, ci_high = est + qt(0.975, df) * se)
@@ -89,6 +122,7 @@ one <- function(d, exog) {
        reduced_form = row(unname(coef(rf)["z"]), sqrt(Vr["z", "z"]), rf$df.residual),
        first_stage_f = f_conv, first_stage_f_robust = f_rob,
        first_stage_f_pvalue = pf(f_conv, 1, fs$df.residual, lower.tail = FALSE),
+       anderson_rubin = ar,
        endogeneity_statistic = cf_stat, endogeneity_pvalue = pchisq(cf_stat, 1, lower.tail = FALSE),
        coef_iv = as.list(coef(iv)), vcov_iv_diag = as.list(diag(V)))
 }
@@ -102,7 +136,9 @@ res <- list(
   script = "tests/reference/encouragement.R", versions = versions,
   data = "tests/reference/encouragement_sim.csv (simulated here, set.seed(20261207); true M -> Y effect 0.4)",
   with_x_and_covariate = one(d, c("x", "c1")),
-  instrument_only = one(d, character(0)))
+  instrument_only = one(d, character(0)),
+  weak_instrument = one(dw, c("x", "c1")),
+  weak_two_rays = one(dw2, c("x", "c1")))
 write_json(res, file.path(out_dir, "encouragement_sim.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 cat("b_iv", res$with_x_and_covariate$b_iv$estimate, "b_ols", res$with_x_and_covariate$b_ols$estimate,
     "F", res$with_x_and_covariate$first_stage_f, "\n")

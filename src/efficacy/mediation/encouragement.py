@@ -46,6 +46,7 @@ _EFFECTS = {
     "b_ols": "M -> Y by OLS (the observational b-path)",
     "first_stage": "z -> M (first stage)",
     "reduced_form": "z -> Y (reduced form, intention to treat of the encouragement)",
+    "anderson_rubin": "M -> Y: Anderson-Rubin test of b = 0 and confidence set (robust to a weak instrument)",
 }
 
 
@@ -72,6 +73,14 @@ class EncouragementResult(ResultMixin):
         p of the conventional F.
     weak : bool
         ``min(first_stage_f, first_stage_f_robust) < weak_f``.
+    ar_set : str
+        The Anderson-Rubin confidence set of the b-path, robust to a weak instrument: "[lo, hi]"
+        (bounded), "(-inf, lo] U [hi, inf)" (two rays: the data exclude an interval only) or
+        "(-inf, inf)" (the whole line: the encouragement does not move the mediator enough to say
+        anything). The ``anderson_rubin`` row of the table holds its test of b = 0 and, when bounded
+        (or the whole line, as infinities), the limits.
+    ar_kind : str
+        "bounded", "two rays" or "whole line".
     endogeneity_statistic, endogeneity_pvalue : float
         Control-function test of the mediator's exogeneity (Wooldridge 2010, sec. 6.3.1): HC1 Wald
         chi-square(1) of the first-stage residual added to the OLS outcome model. A small p says OLS
@@ -96,11 +105,14 @@ class EncouragementResult(ResultMixin):
     endogeneity_statistic: float
     endogeneity_pvalue: float
     ci_level: float = 0.95
+    ar_kind: str = ""
+    ar_roots: tuple = (np.nan, np.nan)
     weak_f: float = WEAK_F
     reason: str = ""
     warnings: list = field(default_factory=list)
 
-    _headline = ("estimate", "ci_low", "ci_high", "b_ols", "first_stage_f", "first_stage_f_robust", "weak", "n")
+    _headline = ("estimate", "ci_low", "ci_high", "b_ols", "first_stage_f", "first_stage_f_robust", "weak", "ar_set",
+                 "n")
     _title = "Encouragement design: the mediator's effect on the outcome by 2SLS"
     _dict_skip = ()
 
@@ -138,6 +150,13 @@ class EncouragementResult(ResultMixin):
     def b_ols(self) -> float:
         """The observational b-path (OLS with the same regressors)."""
         return self._get("b_ols")
+
+    @property
+    def ar_set(self) -> str:
+        """The Anderson-Rubin confidence set as text."""
+        lo, hi = self.ar_roots
+        return {"bounded": f"[{lo:.4g}, {hi:.4g}]", "two rays": f"(-inf, {lo:.4g}] U [{hi:.4g}, inf)",
+                "whole line": "(-inf, inf)"}.get(self.ar_kind, "")
 
     @property
     def weak(self) -> bool:
@@ -188,7 +207,9 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
     heteroskedasticity-robust standard errors (HC1: ``cov_type="robust", debiased=True``), t tests
     and t intervals on the residual degrees of freedom. Beside it: the observational b-path (OLS of
     ``y`` on ``m``, ``x`` and the covariates, HC1), the first stage (``z -> m``) with its F, the
-    reduced form (``z -> y``) and a control-function test of the mediator's exogeneity.
+    reduced form (``z -> y``), a control-function test of the mediator's exogeneity and the
+    Anderson-Rubin test and confidence set of the b-path, which stay valid when the instrument is weak
+    (the 2SLS interval does not).
 
     Matches R ``AER::ivreg(y ~ m + x + covariates | z + x + covariates)`` with
     ``sandwich::vcovHC(type = "HC1")`` (tests/reference/encouragement.R).
@@ -211,8 +232,8 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
     EncouragementResult
         ``estimate``/``ci``/``pvalue`` of the 2SLS b-path, ``b_ols``, ``first_stage_f``,
         ``first_stage_f_robust``, ``weak`` (first-stage F < 10, the Stock-Yogo rule of thumb,
-        stated in ``warnings``), ``to_frame()`` rows ``b_iv``, ``b_ols``, ``first_stage``,
-        ``reduced_form``. Rows with a missing value in any of these columns are dropped (the count
+        stated in ``warnings``), ``ar_set`` (Anderson-Rubin confidence set), ``to_frame()`` rows
+        ``b_iv``, ``b_ols``, ``first_stage``, ``reduced_form``, ``anderson_rubin``. Rows with a missing value in any of these columns are dropped (the count
         is in ``warnings``; ``n`` is the number used).
 
     Raises
@@ -234,6 +255,10 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
     Andrews & Stock (Eds.), *Identification and inference for econometric models*. Cambridge UP.
     Montiel Olea, J. L., & Pflueger, C. (2013). A robust test for weak instruments. *Journal of
     Business & Economic Statistics*, 31(3), 358-369.
+    Anderson, T. W., & Rubin, H. (1949). Estimation of the parameters of a single equation in a complete
+    system of stochastic equations. *Annals of Mathematical Statistics*, 20(1), 46-63.
+    Andrews, I., Stock, J. H., & Sun, L. (2019). Weak instruments in instrumental variables regression:
+    theory and practice. *Annual Review of Economics*, 11, 727-753.
     Wooldridge, J. M. (2010). *Econometric analysis of cross section and panel data* (2nd ed.). MIT Press.
 
     Examples
@@ -299,16 +324,47 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
     f_conv = float(fs_conv.tstats[z] ** 2)
     f_p = float(stats.f.sf(f_conv, 1, fs_conv.df_resid))
     cf_stat = float(cf.tstats["_vhat"] ** 2)
+    ar = _anderson_rubin(fs_exo.to_numpy(float), float(rf.params[z]), float(fs.params[z]), rf.resids.to_numpy(),
+                         fs.resids.to_numpy(), ci_level)
     table = pd.DataFrame([_row("b_iv", iv, m, ci_level), _row("b_ols", ols, m, ci_level),
-                          _row("first_stage", fs, z, ci_level), _row("reduced_form", rf, z, ci_level)],
+                          _row("first_stage", fs, z, ci_level), _row("reduced_form", rf, z, ci_level), ar["row"]],
                          columns=ENCOURAGEMENT_COLUMNS)
     res = EncouragementResult(z=z, m=m, y=y, x=x, covariates=covs, n=n, table=table, first_stage_f=f_conv,
                               first_stage_f_robust=f_rob, first_stage_f_pvalue=f_p, endogeneity_statistic=cf_stat,
                               endogeneity_pvalue=float(stats.chi2.sf(cf_stat, 1)), ci_level=ci_level,
-                              warnings=warnings)
+                              ar_kind=ar["kind"], ar_roots=ar["roots"], warnings=warnings)
     if res.weak:
         res.warnings.insert(0, _weak_statement(f_conv, f_rob))
     return res
+
+
+def _anderson_rubin(W, pi_y, pi_m, e_y, e_m, level):
+    """Anderson-Rubin test and confidence set of the b-path with HC1 (the instrument is W's last column).
+
+    The AR statistic of b = b0 is the HC1 t of z in the regression of ``y - b0 m`` on W: its coefficient is
+    ``pi_y - b0 pi_m`` (reduced form minus b0 times first stage) and, the sandwich being bilinear in the
+    residuals, its variance ``V_yy - 2 b0 V_ym + b0^2 V_mm``; the set ``{b0 : t^2 <= t_crit^2}`` is where
+    a quadratic is <= 0 (Anderson & Rubin 1949; Andrews, Stock & Sun 2019, sec. 5).
+    """
+    n, k = W.shape
+    bw = np.linalg.inv(W.T @ W)
+
+    def hc(a, b):
+        return float((bw @ ((W * (a * b)[:, None]).T @ W) @ bw)[-1, -1] * n / (n - k))
+
+    v_yy, v_mm, v_ym = hc(e_y, e_y), hc(e_m, e_m), hc(e_y, e_m)
+    df = n - k
+    q = stats.t.ppf(0.5 + level / 2, df) ** 2
+    a, b, c = pi_m**2 - q * v_mm, -2 * (pi_y * pi_m - q * v_ym), pi_y**2 - q * v_yy
+    disc = b * b - 4 * a * c
+    roots = tuple(sorted(((-b - np.sqrt(disc)) / (2 * a), (-b + np.sqrt(disc)) / (2 * a)))) if disc >= 0 and a != 0 \
+        else (np.nan, np.nan)
+    kind = "bounded" if a > 0 else ("two rays" if disc >= 0 else "whole line")
+    lo, hi = {"bounded": roots, "whole line": (-np.inf, np.inf)}.get(kind, (np.nan, np.nan))
+    t0 = pi_y / np.sqrt(v_yy)
+    row = {"effect": "anderson_rubin", "estimate": np.nan, "se": np.nan, "statistic": t0,
+           "pvalue": float(2 * stats.t.sf(abs(t0), df)), "ci_low": lo, "ci_high": hi, "df": float(df)}
+    return {"kind": kind, "roots": tuple(float(r) for r in roots), "row": row}
 
 
 def _weak_statement(f_conv, f_rob, threshold=WEAK_F):
