@@ -155,7 +155,9 @@ def grade(ev, rules=None):
     f = iv.get("f", np.nan)
     if not (np.isfinite(f) and f >= r["weak_f"]):
         said = (f"{why}; weak instrument: the encouragement arm barely moves the mediator (first-stage F = "
-                f"{f:.2f} < {r['weak_f']:g}, Stock-Yogo rule of thumb), its 2SLS b-path is not used")
+                f"{f:.2f} < {r['weak_f']:g}, Stock-Yogo rule of thumb), its 2SLS b-path is not used"
+                + (f" (weak-instrument-robust Anderson-Rubin set of the b-path: {iv['ar_set']})"
+                   if iv.get("ar_set") else ""))
         return f"{v}; weak instrument (first-stage F = {f:.2f} < {r['weak_f']:g})", vc, said
     return v, vc, why
 
@@ -458,7 +460,7 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
         except (ValueError, EfficacyError) as exc:
             return {"reason": str(exc)}, {}
         f = float(np.nanmin([e.first_stage_f, e.first_stage_f_robust]))
-        return ({"estimate": e.estimate, "ci": e.ci, "f": f},
+        return ({"estimate": e.estimate, "ci": e.ci, "f": f, "ar_set": e.ar_set},
                 {"iv_estimate": e.estimate, "iv_ci_low": e.ci_low, "iv_ci_high": e.ci_high, "iv_pvalue": e.pvalue,
                  "first_stage_f": f, "weak_instrument": bool(not f >= r["weak_f"])})
 
