@@ -22,8 +22,8 @@ from .moderated import MODERATED_COLUMNS, moderated_mediation
 from .observed import mediate
 from .sensitivity import sensitivity
 
-__all__ = ["MEDIATION_STAGE_COLUMNS", "MISSING_METHODS", "MODERATED_STAGE_COLUMNS", "ModelComparisonResult", "compare_models", "MODEL_COMPARISON_COLUMNS",
-           "run_stage", "verdict"]
+__all__ = ["MEDIATION_STAGE_COLUMNS", "MISSING_METHODS", "MODERATED_STAGE_COLUMNS", "ModelComparisonResult",
+           "compare_models", "MODEL_COMPARISON_COLUMNS", "run_stage", "verdict"]
 
 
 # ----------------------------------------------------------------------------- stage
@@ -265,6 +265,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     panel = _panel_order(panel_comparison)
     rules = {"rho_robust": fragile_rho, **dict(evidence or {})}
     fits = {}  # (outcome, mediator) -> this stage's fits, handed to the evidence profile (no second bootstrap)
+    methods = {}  # outcome -> missing-data method: the evidence profile refits (several mediators) with it
 
     def profile():
         return evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
@@ -274,8 +275,6 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                                 panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
                                 ci_method=ci_method, n_sims=n_sims, seed=seed, fits=fits, missing=methods,
                                 encouragement=getattr(des, "encouragement", None) if des else None).to_frame()
-
-    methods = {}  # outcome -> missing-data method: the evidence profile refits (several mediators) with it
 
     moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
                                 seed=seed)
