@@ -136,3 +136,26 @@ def test_stage_bootstraps_each_pair_once(tmp_path, monkeypatch):
     d, cb = _study(tmp_path)
     run_stage(d, cb, **KW)
     assert calls == {"mediate": 1, "sensitivity": 1}
+
+
+def test_several_mediators_evidence_refits_with_the_stage_method(tmp_path):
+    """With parallel mediators the evidence profile fits one mediator at a time (the stage's model has
+    both): it must use the stage's missing-data method for that outcome (FIML here)."""
+    rng = np.random.default_rng(4)
+    n = 150
+    d = pd.DataFrame({"pid": [f"p{i}" for i in range(n)], "x": rng.integers(0, 2, n).astype(float)})
+    d["m"] = 0.6 * d.x + rng.normal(size=n)
+    d["m2"] = 0.4 * d.x + rng.normal(size=n)
+    d["y"] = 0.5 * d.m + 0.3 * d.m2 + rng.normal(size=n)
+    d.loc[rng.random(n) < 0.15, "m2"] = np.nan
+    cb = {"study": "two", "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+          "variables": {"pid": {"type": "id"}, "x": {"type": "binary", "levels": [0, 1]}, "m": {"type": "numeric"},
+                        "m2": {"type": "numeric"}, "y": {"type": "numeric"}},
+          "design": {"treatment": "x", "mediators": ["m", "m2"], "outcomes": ["y"]}}
+    codebook = load_codebook(write_study(tmp_path / "two", cb, d.to_csv(index=False)))
+    out = run_stage(d, codebook, **KW)
+    assert set(out["mediation"]["missing"].dropna()) == {"fiml"}
+    ev = out["evidence"].set_index(["mediator", "link"])
+    ref = mediate(d, "x", "m2", "y", n_boot=100, ci_method="bca", seed=3, missing="fiml").to_frame()
+    assert ev.loc[("m2", "M -> Y"), "estimate"] == ref.set_index("effect").loc["b", "estimate"]
+    assert ev.loc[("m2", "M -> Y"), "n"] == n
