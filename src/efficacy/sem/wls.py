@@ -719,10 +719,12 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
                 pn.append(G.th_labels[k - G.K])
             else:
                 pn.append(f"{G.items[int(np.flatnonzero(G.scale_free == k)[0])]}~*~")
-    return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
-                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
-                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
-                     information="expected", se_type="robust.sem", cluster=None)
+    res = SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
+                    vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
+                    n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
+                    information="expected", se_type="robust.sem", cluster=None)
+    res.wls_inference = inf   # Delta, information, weights and Gamma: the DWLS difference test (efficacy.sem.lrt)
+    return res
 
 
 _EQUAL_WLS = ("thresholds", "loadings", "intercepts", "means", "regressions", "lv.variances", "lv.covariances",
