@@ -31,7 +31,12 @@ from .discriminant import (
            discriminant_validity,
            htmt,
 )
-from .invariance import INVARIANCE_COLUMNS, PARTIAL_SEARCH_COLUMNS, InvarianceResult, invariance
+from .invariance import (
+           INVARIANCE_COLUMNS,
+           PARTIAL_SEARCH_COLUMNS,
+           InvarianceResult,
+           invariance,
+)
 from .stage import CFA_FIT_COLUMNS, run_stage, stage_groups
 
 __all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
