@@ -89,6 +89,24 @@ def test_scaled_difference_tests_match_lavtestlrt(hs, ref, estimator):
     assert lrt_difference(fits["configural"], fits["metric"])["method"] == "satorra.bentler.2001"
 
 
+def test_cluster_robust_mlr_sequence_matches_lavaan(ref):
+    """cluster=: students in 45 classrooms (sem_robust_classroom.csv), groups = even / odd classroom id;
+    lavaan::cfa(cluster = "classroom", estimator = "MLR") and lavTestLRT(method = "satorra.bentler.2010")."""
+    from efficacy.measurement import invariance
+
+    cls = pd.read_csv(REFDIR / "sem_robust_classroom.csv")
+    cls["grp"] = np.where(cls["classroom"] % 2 == 0, "even", "odd")
+    c = ref["cluster"]
+    tab = invariance(cls, c["model"], "grp", estimator="MLR", cluster="classroom").to_frame()
+    assert list(tab.step) == ref["steps"]
+    for col, key in [("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"), ("cfi", "cfi.robust"),
+                     ("rmsea", "rmsea.robust"), ("srmr", "srmr")]:
+        assert_allclose(tab[col], [c["fit"][s][key] for s in ref["steps"]], rtol=1e-4, atol=1e-7, err_msg=col)
+    assert_allclose(tab["delta_chisq"].iloc[1:], c["lrt"]["chisq_diff"], rtol=1e-4)
+    assert_allclose(tab["lrt_pvalue"].iloc[1:], c["lrt"]["pvalue"], atol=1e-4)
+    assert (tab.decision.iloc[1:] == "invariant").all()
+
+
 # ----------------------------------------------------------------------------- decision rule and score tests
 
 

@@ -13,6 +13,7 @@
 #    measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta"): configural,
 #    thresholds, thresholds + loadings, thresholds + loadings + intercepts; lavTestLRT default (satorra.2000,
 #    scaled.shifted) between successive steps.
+# 4. Cluster-robust MLR invariance on the simulated classroom data (sem_robust.R), groups = even / odd classroom.
 suppressPackageStartupMessages({
   library(jsonlite)
   library(lavaan)
@@ -105,14 +106,28 @@ wlrt <- list(chisq_diff = sapply(wpair, function(x) x[["Chisq diff"]][2]),
              scale = sapply(wpair, function(x) attr(x, "scale")[2]),
              shift = sapply(wpair, function(x) attr(x, "shift")[2]))
 
+# ---- 4. cluster-robust (MLR, cluster = classroom): sem_robust_classroom.csv, groups = even / odd classroom ids --
+cls <- read.csv(file.path(out_dir, "sem_robust_classroom.csv"))
+cls$grp <- ifelse(cls$classroom %% 2 == 0, "even", "odd")
+cmod <- "f1 =~ y1 + y2 + y3\nf2 =~ y4 + y5 + y6"
+cfits <- lapply(eqs, function(e) cfa(cmod, data = cls, group = "grp", cluster = "classroom", estimator = "MLR",
+                                     group.equal = e))
+cpair <- lapply(1:3, function(i) lavTestLRT(cfits[[i]], cfits[[i + 1]], method = "satorra.bentler.2010"))
+cluster <- list(model = cmod, fit = lapply(cfits, fitm),
+                lrt = list(chisq_diff = sapply(cpair, function(x) x[["Chisq diff"]][2]),
+                           df_diff = sapply(cpair, function(x) x[["Df diff"]][2]),
+                           pvalue = sapply(cpair, function(x) x[["Pr(>Chisq)"]][2])))
+
 write_json(list(
   source = c(list(
     data = "lavaan::HolzingerSwineford1939 (measurement_hs1939.csv); ordinal: categorical_hs_cut.csv + school (invariance_robust_hs_cut.csv)",
     model = mod,
     sequences = "cfa(mod, data, group = 'school', group.equal = ..., estimator = 'ML' | 'MLR' | 'MLM'); lavTestLRT(m_k, m_k+1) (ML: standard; MLR/MLM: method = 'satorra.bentler.2001' and 'satorra.bentler.2010')",
     score = "measEq.syntax(mod, data, group = 'school', ID.fac = 'std.lv', group.equal = c('loadings', 'intercepts'), group.partial = freed, return.fit = TRUE); lavTestScore(fit)$uni restricted to intercept constraints; free the largest X2 until cfi(partial) - cfi(metric) > -0.010",
+    cluster = "sem_robust_classroom.csv, grp = even/odd classroom id; cfa(cmod, data = cls, group = 'grp', cluster = 'classroom', estimator = 'MLR', group.equal = ...); lavTestLRT(m_k, m_k+1, method = 'satorra.bentler.2010')",
     ordinal = "measEq.syntax(mod, data = cut, group = 'school', ordered = x1..x9, parameterization = 'delta', ID.fac = 'std.lv', ID.cat = 'Wu.Estabrook.2016', group.equal = ..., return.fit = TRUE) (estimator WLSMV); lavTestLRT(m_k, m_k+1) default (satorra.2000, scaled.shifted)"),
     versions),
   steps = steps, group_equal = eqs, ML = seqs$ML, MLR = seqs$MLR, MLM = seqs$MLM, score = score,
-  wlsmv = list(steps = names(weq), group_equal = weq, fit = lapply(wfits, fitm), lrt = wlrt)),
+  wlsmv = list(steps = names(weq), group_equal = weq, fit = lapply(wfits, fitm), lrt = wlrt),
+  cluster = cluster),
   file.path(out_dir, "invariance_robust_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
