@@ -172,7 +172,7 @@ def test_score_tests_of_every_intercept_match_lavtestscore(hs, ref):
 def wlsmv_result(hs_cut):
     from efficacy.measurement import invariance
 
-    return invariance(hs_cut, MODEL, "school", ordered=True, find_partial=False)
+    return invariance(hs_cut, MODEL, "school", ordered=True)
 
 
 def test_wlsmv_wu_estabrook_sequence_matches_semtools(wlsmv_result, ref):
@@ -182,7 +182,7 @@ def test_wlsmv_wu_estabrook_sequence_matches_semtools(wlsmv_result, ref):
     res = wlsmv_result
     w = ref["wlsmv"]
     assert res.estimator == "WLSMV" and res.indices == "cfi.scaled, tli.scaled, rmsea.scaled"
-    tab = res.to_frame()
+    tab = res.to_frame().iloc[:4]
     assert list(tab.step) == w["steps"] == ["configural", "thresholds", "metric", "scalar"]
     for col, key in [("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"), ("cfi", "cfi.scaled"),
                      ("rmsea", "rmsea.scaled"), ("srmr", "srmr")]:
@@ -196,7 +196,7 @@ def test_wlsmv_wu_estabrook_sequence_matches_semtools(wlsmv_result, ref):
     assert tab["aic"].isna().all()
     # intercepts of the latent responses: delta CFI (scaled) -0.031 -> not invariant
     assert list(tab.decision) == ["reference", "invariant", "invariant", "not invariant"]
-    assert res.highest == "metric"
+    assert res.decisions["metric"] == "invariant"
 
 
 def test_dwls_difference_scale_and_shift_match_lavaan(hs_cut, ref):
@@ -215,17 +215,37 @@ def test_dwls_difference_scale_and_shift_match_lavaan(hs_cut, ref):
         assert_allclose(out["shift"], w["shift"][i], rtol=1e-4, atol=1e-6)
 
 
-def test_wlsmv_partial_search_frees_an_intercept(hs_cut):
-    """With ordered items the search frees latent-response intercepts (largest chi-square drop: WLSMV has no
-    lavTestScore route for intercepts fixed at 0 by measEq.syntax)."""
-    from efficacy.measurement import invariance
+def test_dwls_score_tests_match_lavtestscore(hs_cut, ref):
+    """DWLS score tests on the WLSMV scalar fit: lavTestScore(fit)$uni X2 for the loading and threshold
+    constraints (the marker loadings x1, x4, x7 are fixed, not constrained, in the marker identification)."""
+    from efficacy.sem import sem
+    from efficacy.sem.lrt import score_test
 
-    res = invariance(hs_cut, MODEL, "school", ordered=True, levels=("configural", "thresholds", "metric", "scalar"),
-                     max_free=1)
+    eq = ("thresholds", "loadings", "intercepts")
+    scalar = sem(hs_cut, MODEL, group="school", equal=eq, auto="cfa", ordered=True)
+    w = ref["wlsmv"]["score"]
+    pick = [i for i, par in enumerate(w["parameter"]) if par not in ("visual =~ x1", "textual =~ x4", "speed =~ x7")]
+    pick = pick[::3]   # every third constraint: 2 loadings and 8 thresholds (each evaluation recomputes polychorics)
+    stats, ps = [], []
+    for i in pick:
+        rel = sem(hs_cut, MODEL, group="school", equal=eq, partial=(w["parameter"][i],), auto="cfa", ordered=True,
+                  at=scalar.estimates)
+        st = score_test(scalar, rel)
+        stats.append(st["statistic"])
+        ps.append(st["pvalue"])
+    assert_allclose(stats, [w["X2"][i] for i in pick], rtol=1e-4, atol=1e-5)
+    assert_allclose(ps, [w["p"][i] for i in pick], atol=1e-4)
+
+
+def test_wlsmv_partial_search_frees_an_intercept_by_score_test(wlsmv_result):
+    """The ordinal scalar step fails; the DWLS score test of freeing each latent-response intercept in the second
+    group picks x3 (the item whose intercept the ML search also frees first), and the model then holds."""
+    res = wlsmv_result
     tab = res.to_frame()
-    assert list(tab.step)[-1] == "partial_scalar"
+    assert list(tab.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar"]
     assert tab.freed.iloc[-1] == "x3 ~ 1" and tab.decision.iloc[-1] == "invariant"
-    assert res.partial_search.test.tolist() == ["chisq"]
+    assert res.partial_search.test.tolist() == ["score"] and res.partial_search.statistic.iloc[0] > 20
+    assert tab.freed_by.iloc[-1].startswith("x3 ~ 1: score")
     assert res.highest == "partial_scalar"
 
 

@@ -12,7 +12,7 @@
 # 3. Ordinal: x1..x9 cut into 3-5 categories (categorical.R), WLSMV, Wu & Estabrook (2016) sequence written by
 #    measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta"): configural,
 #    thresholds, thresholds + loadings, thresholds + loadings + intercepts; lavTestLRT default (satorra.2000,
-#    scaled.shifted) between successive steps.
+#    scaled.shifted) between successive steps; lavTestScore(scalar fit)$uni (loadings and thresholds).
 # 4. Cluster-robust MLR invariance on the simulated classroom data (sem_robust.R), groups = even / odd classroom.
 suppressPackageStartupMessages({
   library(jsonlite)
@@ -64,6 +64,7 @@ metric <- meq("loadings")
 label_of <- function(fit, plabel) {
   pt <- parTable(fit)
   r <- pt[pt$plabel == plabel, ]
+  if (r$op == "|") return(paste0(r$lhs, "|", r$rhs))
   paste(r$lhs, if (r$op == "~1") "~ 1" else paste(r$op, r$rhs))
 }
 score_table <- function(fit) {
@@ -100,6 +101,11 @@ wfits <- lapply(weq, function(e)
   measEq.syntax(configural.model = mod, data = cut, group = "school", ordered = ord, parameterization = "delta",
                 ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group.equal = e, return.fit = TRUE))
 wpair <- lapply(1:3, function(i) lavTestLRT(wfits[[i]], wfits[[i + 1]]))
+# score tests of the scalar fit's equality constraints (loadings and thresholds: measEq.syntax fixes the
+# Wu & Estabrook intercepts at 0 in every group, so lavTestScore has no intercept constraint to release)
+wst <- suppressWarnings(lavTestScore(wfits$scalar))$uni
+wscore <- list(parameter = sapply(wst$lhs, function(p) label_of(wfits$scalar, p)), X2 = wst$X2, df = wst$df,
+               p = wst$p.value)
 wlrt <- list(chisq_diff = sapply(wpair, function(x) x[["Chisq diff"]][2]),
              df_diff = sapply(wpair, function(x) x[["Df diff"]][2]),
              pvalue = sapply(wpair, function(x) x[["Pr(>Chisq)"]][2]),
@@ -128,6 +134,6 @@ write_json(list(
     ordinal = "measEq.syntax(mod, data = cut, group = 'school', ordered = x1..x9, parameterization = 'delta', ID.fac = 'std.lv', ID.cat = 'Wu.Estabrook.2016', group.equal = ..., return.fit = TRUE) (estimator WLSMV); lavTestLRT(m_k, m_k+1) default (satorra.2000, scaled.shifted)"),
     versions),
   steps = steps, group_equal = eqs, ML = seqs$ML, MLR = seqs$MLR, MLM = seqs$MLM, score = score,
-  wlsmv = list(steps = names(weq), group_equal = weq, fit = lapply(wfits, fitm), lrt = wlrt),
+  wlsmv = list(steps = names(weq), group_equal = weq, fit = lapply(wfits, fitm), lrt = wlrt, score = wscore),
   cluster = cluster),
   file.path(out_dir, "invariance_robust_holzinger.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")

@@ -182,9 +182,13 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     (``group.partial``), the model refitted, and this repeats until the model passes against the
     metric step (a ``partial_scalar`` row, freed parameters in ``freed`` and the tests that freed
     them in ``freed_by`` and :attr:`InvarianceResult.partial_search`), or no factor would keep two
-    constrained intercepts. ``partial_method="chisq"`` frees instead the intercept whose release
-    lowers chi-square most (each candidate refitted); WLSMV fits use this rule. A following
-    ``strict`` step keeps the freed intercepts free and is compared with ``partial_scalar``.
+    constrained intercepts. For WLSMV the score test is lavaan's DWLS score test (as
+    ``lavTestScore`` computes it for the loading and threshold constraints of such a fit) of
+    freeing a latent-response intercept in groups 2, 3, ... (measEq.syntax fixes these intercepts
+    at 0, so lavaan itself offers no constraint to release). ``partial_method="chisq"`` frees
+    instead the intercept whose release lowers chi-square most (each candidate refitted). A
+    following ``strict`` step keeps the freed intercepts free and is compared with
+    ``partial_scalar``.
 
     Non-converged models are rows with NaN fit and ``decision = "not estimable"`` with the reason.
 
@@ -289,7 +293,7 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
                       "WLSMV": "satorra.2000"}[est]
     idx_keys = _INDICES[est]
     indices = ", ".join(idx_keys)
-    use_score = partial_method == "score" and est != "WLSMV"
+    use_score = partial_method == "score"
     rows = []
     prev = None
     freed: list = []
@@ -360,7 +364,8 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
         for c in candidates():
             try:
                 rel = _sem(data, syntax, group=group, equal=step_equal["scalar"], partial=tuple(freed + [c]),
-                           missing=missing, auto="cfa", estimator="ML", se=(missing == "fiml"), at=cur.estimates)
+                           missing=missing, auto="cfa", estimator="WLSMV" if is_ord else "ML",
+                           ordered=ordered if is_ord else None, se=(missing == "fiml"), at=cur.estimates)
                 st = score_test(cur.sem, rel)
             except np.linalg.LinAlgError:
                 continue

@@ -847,7 +847,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         the model, or a list of them (it must name them all: continuous indicators next to ordered
         ones are not supported). Implies ``estimator="WLSMV"``.
     at : pandas.DataFrame or None
-        Multi-group ML models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
+        Multi-group models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
         parameter table (``lhs``, ``op``, ``rhs``, ``group``, ``estimate``) at which the model is
         evaluated instead of fitted (lavaan ``optim.method = "none"`` with these start values, as
         ``lavaan:::lav_test_diff_m10``). Free parameters not in the table keep their start values.
@@ -873,7 +873,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
-                         auto=auto, ci_level=ci_level)
+                         auto=auto, ci_level=ci_level, at=at)
     if ordered not in (None, False):
         raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
                        expected="estimator='WLSMV' (or leave estimator unset) with ordered=")

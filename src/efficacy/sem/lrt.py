@@ -11,6 +11,9 @@
   of a fitted model, as the univariate tests of ``lavaan::lavTestScore(fit)`` (expected
   information; with FIML the observed information): ``g' I^-1 g`` with ``g`` the gradient of the
   log-likelihood of the released model at the restricted estimates (Rao, 1948; Sorbom, 1989).
+  For WLSMV fits it is lavaan's (non-robust) DWLS version, ``N g' E^-1 g`` with ``g`` the gradient
+  of the DWLS discrepancy and ``E`` the expected information ``sum_g (n_g / N) Delta_g' W_g Delta_g``
+  (lavaan warns that it falls back to this "ordinary" score test for robust estimators).
 
 References
 ----------
@@ -179,6 +182,8 @@ def score_test(restricted, released) -> dict:
                        expected="sem(..., at=restricted.estimates)")
     df = int(released.fit["npar"] - restricted.fit["npar"])
     g, info = ev["gradient"], ev["information"]
+    if restricted.estimator == "WLSMV":   # per-case DWLS gradient and information (efficacy.sem.wls)
+        g = g * np.sqrt(restricted.n)
     try:
         stat = float(g @ np.linalg.solve(info, g))
     except np.linalg.LinAlgError:
