@@ -163,6 +163,9 @@ EXAMPLES = {
     "cfa": lambda: ef.cfa(hs(), HS_MODEL),
     "invariance": lambda: ef.invariance(hs(), {"visual": ["x1", "x2", "x3"]}, "school",
                                         levels=("configural", "metric", "scalar"), find_partial=False),
+    "longitudinal_invariance": lambda: ef.longitudinal_invariance(
+        pd.read_csv(REF / "longitudinal_panel.csv"), {w: [f"se{j}_w{w}" for j in (1, 2, 3)] for w in (1, 2)}),
+    "alignment": lambda: ef.alignment(hs(), {"visual": ["x1", "x2", "x3"]}, "school"),
     "htmt": lambda: ef.htmt(hs(), HS_MODEL, n_boot=50, seed=1),
     "discriminant_validity": lambda: ef.discriminant_validity(hs(), {"visual": HS_MODEL["visual"],
                                                                      "speed": HS_MODEL["speed"]}, n_boot=20, seed=1),

@@ -10,6 +10,10 @@
 - :func:`discriminant_validity` -- HTMT (``semTools::htmt``) with bootstrap CIs, AVE
   (``semTools::AVE``), Fornell-Larcker, and the chi-square difference test against a factor
   correlation of 1.
+- :func:`longitudinal_invariance` -- the same scale at each wave of a panel: configural / metric /
+  scalar / strict over waves with correlated item residuals (:mod:`.longitudinal`).
+- :func:`alignment` -- approximate invariance across many groups by the alignment method
+  (Asparouhov & Muthen, 2014), with the non-invariant parameters per group (:mod:`.alignment`).
 - :func:`run_stage` -- the workflow's ``measurement`` stage.
 - :func:`cfa_fit` -- the earlier standalone simple-structure CFA (no SEs; kept for AVE).
 
@@ -23,6 +27,7 @@ Layout: :mod:`.cfa` (CFA, fit measures, modification indices), :mod:`.invariance
 invariance), :mod:`.discriminant` (HTMT, AVE, Fornell-Larcker), :mod:`.stage` (the workflow stage).
 """
 from ..errors import MeasurementError
+from .alignment import ALIGNMENT_COLUMNS, AlignmentResult, alignment
 from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAFit, CFAResult, cfa, cfa_fit
 from .discriminant import (
            DISCRIMINANT_COLUMNS,
@@ -37,9 +42,16 @@ from .invariance import (
            InvarianceResult,
            invariance,
 )
+from .longitudinal import (
+           LONGITUDINAL_COLUMNS,
+           LongitudinalInvarianceResult,
+           longitudinal_invariance,
+           longitudinal_syntax,
+)
 from .stage import CFA_FIT_COLUMNS, run_stage, stage_groups
 
 __all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
-           "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "PARTIAL_SEARCH_COLUMNS", "discriminant_validity", "DiscriminantResult",
-           "DISCRIMINANT_COLUMNS",
+           "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "PARTIAL_SEARCH_COLUMNS", "discriminant_validity",
+           "DiscriminantResult", "DISCRIMINANT_COLUMNS", "longitudinal_invariance", "longitudinal_syntax",
+           "LongitudinalInvarianceResult", "LONGITUDINAL_COLUMNS", "alignment", "AlignmentResult", "ALIGNMENT_COLUMNS",
            "run_stage", "stage_groups", "CFA_FIT_COLUMNS"]
