@@ -140,6 +140,8 @@ def test_default_rule_flags_scalar_and_score_search_frees_x3_x7(hs, ref):
         assert_allclose(part[k], rs[-1]["fit"][k], rtol=1e-4, err_msg=k)
     assert res.highest == "strict"
     assert "x7 ~ 1" in res.summary()
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["estimator"] == "ML" and len(d["partial_search"]) == 2 and d["table"][2]["decision"] == "not invariant"
     # Chen (2007) "and": the scalar step is not flagged on these data; "or" flags it
     assert invariance(hs, MODEL, "school", cutoffs={"combine": "and"}).decisions["scalar"] == "invariant"
     assert invariance(hs, MODEL, "school", cutoffs={"combine": "or"}, find_partial=False).decisions["scalar"] == \

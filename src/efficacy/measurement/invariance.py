@@ -398,7 +398,7 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
         rows.append(r)
         base = prev
         prev = res
-        if step == "scalar" and not ok and find_partial and r["converged"] and usable(base):
+        if step == "scalar" and r["decision"] == "not invariant" and find_partial and usable(base):
             cur = res
             limit = max_free if max_free is not None else np.inf
             ok2 = False
