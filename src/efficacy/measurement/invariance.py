@@ -394,14 +394,13 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     for step in levels:
         part = freed if step == "strict" else []
         res = fit(step, part)
-        r, ok = row(step, res, prev, part, "; ".join(freed_by) if step == "strict" else "")
+        r, _ = row(step, res, prev, part, "; ".join(freed_by) if step == "strict" else "")
         rows.append(r)
         base = prev
         prev = res
         if step == "scalar" and r["decision"] == "not invariant" and find_partial and usable(base):
             cur = res
             limit = max_free if max_free is not None else np.inf
-            ok2 = False
             while len(freed) < limit:
                 nxt = next_by_score(cur) if use_score else next_by_chisq(cur)
                 if nxt is None:
