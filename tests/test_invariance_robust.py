@@ -297,3 +297,15 @@ def test_lrt_and_score_test_input_errors(hs):
         score_test(m0, m1)
     with pytest.raises(SEMError, match="at= is implemented for multi-group"):
         sem(hs, MODEL, auto="cfa", at=m0.estimates)
+
+
+def test_chisq_partial_route_is_kept(hs):
+    """partial_method="chisq" (the search before issue #18: refit each candidate, keep the largest chi-square
+    drop) frees the same intercepts on HS1939; the drop is the LRT of the freed intercept."""
+    from efficacy.measurement import invariance
+
+    res = invariance(hs, MODEL, "school", partial_method="chisq", levels=("configural", "metric", "scalar"))
+    search = res.partial_search
+    assert list(search.parameter) == ["x3 ~ 1", "x7 ~ 1"] and (search.test == "chisq").all()
+    assert_allclose(search.statistic.iloc[0], 164.102830926608 - 144.578998784199, rtol=1e-4)  # lavaan chisq
+    assert res.to_frame().freed_by.iloc[-1].startswith("x3 ~ 1: chi-square drop 19.52")
