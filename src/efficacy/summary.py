@@ -285,7 +285,8 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
                 "Decision": "" if pd.isna(x.get("decision")) else str(x["decision"]),
             })
         out += [f"**Table {study}.invariance.{group}.** Measurement invariance across `{group}` "
-                f"(`{study}/{inv_path.name}`; Chen, 2007: not invariant when dCFI <= -.010 and dRMSEA >= .015).",
+                f"(`{study}/{inv_path.name}`; default rule, Cheung & Rensvold, 2002: not invariant when dCFI <= -.010; "
+                f"config measurement.combine = and adds Chen's (2007) dRMSEA >= .015).",
                 "", markdown_table(pd.DataFrame(rows)), ""]
         dec = inv["decision"].astype(str) if "decision" in inv else pd.Series(dtype=str)
         failed = inv.loc[dec == "not invariant", "step"].astype(str).tolist()
