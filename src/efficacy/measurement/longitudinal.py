@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._api import check_columns
 from ..errors import MeasurementError
 from ..results import TableResult
 from ..sem.engine import sem as _sem
+from ..sem.lrt import lrt_difference
+from .invariance import DEFAULT_CUTOFFS, _noninvariant
 
 __all__ = ["longitudinal_invariance", "longitudinal_syntax", "LongitudinalInvarianceResult",
            "LONGITUDINAL_COLUMNS", "LONGITUDINAL_STEPS"]
@@ -31,7 +32,6 @@ LONGITUDINAL_COLUMNS = ["step", "chisq", "df", "pvalue", "chisq_scaled", "scalin
                         "delta_srmr", "decision", "converged", "proper", "reason"]
 #: default decision rule: a step is "not invariant" when delta CFI <= -0.010 (Cheung & Rensvold, 2002);
 #: ``combine="and"`` / ``"or"`` adds delta RMSEA >= 0.015 (Chen, 2007)
-DEFAULT_CUTOFFS = {"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}
 
 
 def _ident(x) -> str:
@@ -123,33 +123,6 @@ def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str 
     return "\n".join(lines)
 
 
-def _noninvariant(d_cfi, d_rmsea, cut) -> bool:
-    cfi_bad = d_cfi <= cut["delta_cfi"]
-    rmsea_bad = d_rmsea >= cut["delta_rmsea"]
-    comb = cut.get("combine", "cfi")
-    if comb == "and":
-        return bool(cfi_bad and rmsea_bad)
-    if comb == "or":
-        return bool(cfi_bad or rmsea_bad)
-    return bool(cfi_bad)
-
-
-def scaled_difference(restricted_fit: dict, free_fit: dict):
-    """Chi-square difference test of two nested ML fits; Satorra-Bentler (2001) scaled when both carry a
-    ``chisq.scaling.factor`` (MLR / MLM), as ``lavaan::lavTestLRT(method = "satorra.bentler.2001")``.
-
-    Returns ``(statistic, df, pvalue)``; the scaled statistic is ``(T0 - T1) / cd`` with
-    ``cd = (df0 c0 - df1 c1) / (df0 - df1)`` (T: ML chi-squares, c: scaling factors). A non-positive
-    ``cd`` (possible in small samples) gives NaN.
-    """
-    d = restricted_fit["chisq"] - free_fit["chisq"]
-    ddf = restricted_fit["df"] - free_fit["df"]
-    c0, c1 = restricted_fit.get("chisq.scaling.factor"), free_fit.get("chisq.scaling.factor")
-    if c0 is not None and c1 is not None and np.isfinite(c0) and np.isfinite(c1) and ddf > 0:
-        cd = (restricted_fit["df"] * c0 - free_fit["df"] * c1) / ddf
-        d = d / cd if cd > 0 else np.nan
-    p = float(stats.chi2.sf(d, ddf)) if ddf > 0 and np.isfinite(d) else np.nan
-    return float(d), float(ddf), p
 
 
 @dataclass(repr=False)
@@ -359,8 +332,8 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
             elif not prev["converged"]:
                 r["decision"] = "not tested (previous step not estimable)"
             else:
-                d, ddf, p = scaled_difference(fits[step].fit, fits[prev["step"]].fit)
-                r.update(delta_chisq=d, delta_df=ddf, lrt_pvalue=p, delta_cfi=r["cfi"] - prev["cfi"],
+                lrt = lrt_difference(fits[prev["step"]], fits[step])
+                r.update(delta_chisq=lrt["delta_chisq"], delta_df=lrt["delta_df"], lrt_pvalue=lrt["pvalue"], delta_cfi=r["cfi"] - prev["cfi"],
                          delta_rmsea=r["rmsea"] - prev["rmsea"], delta_srmr=r["srmr"] - prev["srmr"])
                 r["decision"] = ("not invariant" if _noninvariant(r["delta_cfi"], r["delta_rmsea"], cut)
                                  else "invariant")
