@@ -76,8 +76,9 @@ _LOG2PI = np.log(2 * np.pi)
 MIN_CASES = 10
 
 LATENT_COLUMNS = ["outcome", "mediator", "model", "effect", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "chisq", "df", "chisq_pvalue",
-                  "cfi", "tli", "rmsea", "srmr", "converged", "proper", "reason"]
+                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "estimator", "test",
+                  "estimator_reason", "chisq", "df", "chisq_pvalue", "cfi", "tli", "rmsea", "srmr", "chisq_scaled",
+                  "chisq_scaling_factor", "cfi_robust", "rmsea_robust", "converged", "proper", "reason"]
 
 
 # ----------------------------------------------------------------------------- the model
@@ -597,8 +598,8 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     fit_est, est_reason = est_asked, ""
     if est_asked == "WLSMV":
         fit_est = "MLR"
-        est_reason = ("WLSMV asked (ordinal mediator items), but WLSMV needs every observed variable ordered and "
-                      "this model has a treatment and an outcome beside the items: fitted by MLR instead (ML "
+        est_reason = ("WLSMV needs every observed variable ordered, and "
+                      "this model has a treatment and an outcome beside the ordinal items: fitted by MLR instead (ML "
                       "estimates, robust SEs); bootstrap CIs unchanged")
     if est_asked == "MLM" and missing == "fiml":
         raise DataError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
@@ -982,11 +983,20 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
     observed-score comparison. Binary outcomes, single-variable mediators and failed fits are rows
     with a ``reason``.
 
+    The estimator comes from the codebook (:func:`efficacy.estimator_choice.scale_choice` of the
+    mediator scale): ML, or MLR (robust SEs, scaled test) when the codebook asks for it; ordinal
+    mediator items (WLSMV in the codebook) are fitted by MLR, because WLSMV cannot hold the
+    continuous outcome and the treatment beside the ordered items (the ``estimator_reason``
+    column says so); a declared ``cluster`` gives cluster-robust SEs. The bootstrap intervals
+    are the same in every case.
+
     Returns
     -------
     dict
         ``{"latent_mediation": DataFrame}`` with columns :data:`LATENT_COLUMNS`.
     """
+    from ..estimator_choice import scale_choice
+
     des = codebook.design
 
     def na(reason, **kw):
@@ -1007,12 +1017,18 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
                 rows.append(na("binary outcome: the normal-theory latent mediation model does not apply "
                                "(see causal_mediation.csv)", outcome=out, mediator=med))
                 continue
+            ch = scale_choice(codebook, med) if hasattr(codebook, "estimator_for") else None
+            est = ch.estimator if ch is not None else "ML"
+            cl = getattr(codebook, "cluster", None) if est != "ML" else None
+            if est == "MLM" and missing == "fiml":
+                est = "MLR"
+            why = ch.reason if ch is not None else ""
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
                                        n_boot=n_boot, ci_method=ci_method, seed=seed, missing=missing,
-                                       mediator_name=med)
+                                       mediator_name=med, estimator=est, cluster=cl)
             except ValueError as exc:
-                rows.append(na(str(exc), outcome=out, mediator=med))
+                rows.append(na(str(exc), outcome=out, mediator=med, estimator=est, estimator_reason=why))
                 continue
             t = res.to_frame()
             t.insert(0, "mediator", med)
@@ -1022,6 +1038,11 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
             for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "chisq_pvalue"), ("cfi", "cfi"),
                              ("tli", "tli"), ("rmsea", "rmsea"), ("srmr", "srmr")):
                 t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
+            for key, col in (("chisq.scaled", "chisq_scaled"), ("chisq.scaling.factor", "chisq_scaling_factor"),
+                             ("cfi.robust", "cfi_robust"), ("rmsea.robust", "rmsea_robust")):
+                t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
+            t["estimator_reason"] = np.where(lat, "; ".join(x for x in (why, res.estimator_reason) if x),
+                                             "observed mean score: OLS paths (mediate)")
             t["converged"] = pd.Series(np.where(lat, res.converged, None), dtype=object)
             t["proper"] = pd.Series(np.where(lat, res.proper, None), dtype=object)
             rows.append(t)
