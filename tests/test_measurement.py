@@ -341,7 +341,9 @@ def test_run_stage_default_settings_on_every_bundled_study(study):
     assert (joint.model == "joint").all() and joint.shape[0] > 0
     for g in cb.groups:
         inv = out[f"invariance_{g}"]
-        assert list(inv.columns) == ["group", *INVARIANCE_COLUMNS] and inv.converged.all()
+        # the stage adds which estimator the invariance fits used, and why (issue #18)
+        assert list(inv.columns) == ["group", *INVARIANCE_COLUMNS, "estimator", "estimator_reason"]
+        assert inv.converged.all()
 
 
 def test_run_stage_fiml_finds_planted_item_and_cap_row():

@@ -108,8 +108,12 @@ def model_choice(codebook, scales) -> EstimatorChoice:
         c = next(iter(choices.values()))
         if len(choices) == 1:
             return c
-        return EstimatorChoice(c.estimator, c.ordered, c.cluster,
-                               f"every scale -> {c.estimator} ({'; '.join(f'{n}: {ch.reason}' for n, ch in choices.items())})")
+        by_reason: dict = {}
+        for n, ch in choices.items():
+            by_reason.setdefault(ch.reason, []).append(n)
+        reason = (next(iter(by_reason)) if len(by_reason) == 1
+                  else "; ".join(f"{', '.join(ns)}: {r}" for r, ns in by_reason.items()))
+        return EstimatorChoice(c.estimator, c.ordered, c.cluster, f"every scale {c.estimator}: {reason}")
     cluster = getattr(codebook, "cluster", None)
     ordinal = [n for n, c in choices.items() if c.estimator == "WLSMV"]
     other = [n for n in names if n not in ordinal]
