@@ -858,7 +858,7 @@ def _robust_vcov(spec, th_hat, X, W, xs, ends, items, y_items, y, med, missing, 
     if diff > 1e-3:
         return np.full_like(V, np.nan), {}, res.test, (f"the {estimator} fit found other estimates than the ML fit "
                                                         f"(largest relative difference {diff:.2g}): no robust SEs")
-    robust = {k: float(v) for k, v in res.fit.items() if "." in k and ("scaled" in k or "robust" in k)}
+    robust = {k: float(v) for k, v in res.fit.items() if "." in k and ("scal" in k or "robust" in k or "shift" in k)}
     return V, robust, res.test, ""
 
 
