@@ -67,7 +67,7 @@ def _study(tmp_path, *, cluster=False, se_keys="", name="sim18"):
           culture: {{type: categorical, levels: [A, B]}}
           age: {{type: numeric}}
           behavior: {{type: numeric}}
-        """) + items + "\n" + tasks + "\n" + textwrap.dedent(f"""\
+        """) + items + "\n" + tasks + "\n" + textwrap.dedent("""\
         scales:
           efficacy:
             construct: self_efficacy
@@ -99,7 +99,7 @@ def _study(tmp_path, *, cluster=False, se_keys="", name="sim18"):
 
 # ----------------------------------------------------------------------------------------------- choice
 def test_choice_from_the_codebook(tmp_path):
-    d, cb = _study(tmp_path)
+    _d, cb = _study(tmp_path)
     ch = scale_choice(cb, "efficacy")
     assert (ch.estimator, ch.ordered, ch.cluster) == ("WLSMV", True, None)
     assert ch.reason == "ordinal: 5 response categories -> WLSMV"
@@ -113,7 +113,7 @@ def test_choice_from_the_codebook(tmp_path):
 
 
 def test_choice_with_cluster_and_explicit_keys(tmp_path):
-    d, cb = _study(tmp_path, cluster=True, se_keys="ordinal: false\n")
+    _d, cb = _study(tmp_path, cluster=True, se_keys="ordinal: false\n")
     ch = scale_choice(cb, "efficacy")
     assert (ch.estimator, ch.cluster) == ("MLR", "school")
     assert "cluster `school` declared -> cluster-robust SEs" in ch.reason

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EstimatorChoice", "scale_choice", "model_choice", "score_choice", "missing_for"]
+__all__ = ["EstimatorChoice", "missing_for", "model_choice", "scale_choice", "score_choice"]
 
 _ROBUST = ("MLR", "MLM")
 
