@@ -56,7 +56,10 @@ def _fit_row(label, scales, res, err, choice: EstimatorChoice | None = None):
     if res is not None:
         row.update({k: v for k, v in res.fit.items() if k in row})
         s = res.sem
-        row.update(npar=s.fit.get("npar", np.nan), converged=res.converged, proper=res.proper,
+        # a polychoric correlation at its bound (+-0.999: no interior maximum, e.g. identical items) leaves the
+        # WLSMV fit on a degenerate correlation matrix: not a proper solution, as a singular ML fit is not
+        degenerate = s.estimator == "WLSMV" and any("estimate at the bound" in w for w in s.warnings)
+        row.update(npar=s.fit.get("npar", np.nan), converged=res.converged, proper=res.proper and not degenerate,
                    reason=res.reason, estimator=s.estimator, missing=res.missing,
                    test=s.test + (f", cluster = {s.cluster}" if getattr(s, "cluster", None) else ""))
     return row
