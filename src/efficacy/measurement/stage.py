@@ -72,7 +72,7 @@ def stage_groups(codebook) -> list:
 
 def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missing: str = "fiml",
               n_boot: int = 1000, ci_level: float = 0.95, htmt_method: str = "geometric",
-              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "and",
+              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "cfi",
               find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None,
               max_joint_items: int = 60) -> dict:
     """The workflow's ``measurement`` stage for one study.
@@ -201,6 +201,8 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                 kw["estimator"] = inv_est
                 if joint_choice.ordered and "ordered" in _INVARIANCE_PARAMS:
                     kw["ordered"] = True
+                if joint_choice.cluster and "cluster" in _INVARIANCE_PARAMS:
+                    kw["cluster"] = joint_choice.cluster
             if syntax is None:
                 tab = pd.DataFrame([{"step": "configural", "converged": False, "proper": False,
                                      "reason": f"no scale with at least {min_items} items"}],
