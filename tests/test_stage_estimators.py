@@ -148,13 +148,11 @@ def test_measurement_stage_uses_the_codebook_estimator(tmp_path):
         assert_allclose(fit.loc["joint", k], mlr.fit[k], rtol=1e-8)
     est = out["cfa_estimates"]
     assert_allclose(est["se"].to_numpy(float), mlr.estimates["se"].to_numpy(float), rtol=1e-8)
-    # invariance of the ordinal scales: the codebook asks WLSMV; while invariance() takes no estimator the
-    # table says ML and why; once it takes one, the stage passes WLSMV on
+    # invariance of an ordinal scale: the stage passes WLSMV on (the ordinal sequence with a thresholds step)
     inv = run_stage(d, cb, parts=["invariance"], find_partial=False,
                     model="efficacy =~ se1 + se2 + se3 + se4")["invariance_culture"]
-    assert inv["estimator"].iloc[0] in ("ML", "WLSMV")
-    if inv["estimator"].iloc[0] == "ML":
-        assert "takes no estimator yet (the codebook asks WLSMV" in inv["estimator_reason"].iloc[0]
+    assert (inv["estimator"] == "WLSMV").all() and "thresholds" in set(inv["step"])
+    assert inv["estimator_reason"].iloc[0] == "ordinal: 5 response categories -> WLSMV"
 
 
 def test_measurement_stage_cluster_robust(tmp_path):

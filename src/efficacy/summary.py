@@ -264,6 +264,15 @@ def _estimator_section(folder: Path, study: str) -> list[str]:
         items.append(f"CLPM and RI-CLPM: {_text(x['estimator'])}" + (f" ({why})" if why else "")
                      + ("; chi-square difference tests Satorra-Bentler scaled" if _text(x["estimator"]) in
                         ("MLR", "MLM") else ""))
+    li = _read(folder / "longitudinal_invariance.csv")
+    if li is not None and {"estimator", "measure"} <= set(li.columns) and len(li):
+        for measure, g in li.groupby(li["measure"].astype(str), sort=False):
+            est = _text(g["estimator"].iloc[0])
+            if not est:
+                continue
+            why = _text(g["reason"].iloc[0]) if "reason" in g else ""
+            why = why.split(";")[0] if why.startswith("ordinal items") else ""
+            items.append(f"longitudinal invariance of {measure}: {est}" + (f" ({why})" if why else ""))
     for inv_path in sorted(folder.glob("invariance_*.csv")):
         inv = _read(inv_path)
         if inv is not None and {"estimator", "estimator_reason"} <= set(inv.columns) and len(inv):
