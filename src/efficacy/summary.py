@@ -282,10 +282,10 @@ def _estimator_section(folder: Path, study: str) -> list[str]:
                          + (f" ({why})" if why else ""))
     if not items:
         return []
-    return [f"**Estimators ({study}).** Each model uses the estimator its codebook asks for (keys `ordinal`, "
+    head = (f"**Estimators ({study}).** Each model uses the estimator its codebook asks for (keys `ordinal`, "
             "`estimator`, `cluster`; by default items with at most 7 response categories are ordinal and get "
-            "WLSMV, and a declared cluster gets cluster-robust standard errors):", ""] + \
-        [f"- {it}." for it in items] + [""]
+            "WLSMV, and a declared cluster gets cluster-robust standard errors):")
+    return [head, "", *[f"- {it}." for it in items], ""]
 
 
 def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str]:
