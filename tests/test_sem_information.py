@@ -270,3 +270,38 @@ def test_unique_rows_is_numpys():
         keys, inv = np.unique(M, axis=0, return_inverse=True)
         k2, i2 = engine._unique_rows(M)
         assert (keys == k2).all() and (np.asarray(inv).ravel() == i2).all()
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_fiml_corrected_scaling_equals_the_direct_formula(clustered):
+    # robust._fiml_corrected's low-rank route = lavaan's k = tr(U Wm^-1 Wc Wm^-1 U Gamma) formed directly
+    from scipy.linalg import block_diag
+    rng = np.random.default_rng(3)
+    groups = []
+    for _ in range(2):
+        X = rng.normal(size=(150, 5)) @ np.linalg.cholesky(np.eye(5) * 0.5 + 0.5).T + 2
+        X[rng.random(X.shape) < 0.1] = np.nan
+        X = X[~np.isnan(X).all(axis=1)]
+        pats = engine._Patterns(X)
+        mu1, S1, _ = engine._em_saturated(pats, 5)
+        dsig = rng.normal(size=(7, 5, 5))
+        groups.append(sem_robust.RobustGroup(X=X, sigma=S1 * 1.05, mu=mu1 + 0.01, dsigma=dsig + dsig.transpose(0, 2, 1),
+                                             dmu=rng.normal(size=(7, 5)), sigma1=S1, mu1=mu1,
+                                             cluster=np.arange(len(X)) // 5 if clustered else None))
+    params = [(g.mu, g.sigma, sem_robust._delta(g, True)) for g in groups]
+    _, k = sem_robust._fiml_corrected(groups, params)
+    N = sum(g.n for g in groups)
+    Wm, Wc, Gam = [], [], []
+    for g in groups:
+        fg = g.n / N
+        A1 = sem_robust.observed_information(g.X, g.mu1, g.sigma1) / g.n
+        J1 = sem_robust._score_crossprod(sem_robust.casewise_scores(g.X, g.mu1, g.sigma1), g.cluster) / g.n
+        A1i = np.linalg.inv(A1)
+        Wm.append(fg * A1)
+        Wc.append(fg * sem_robust.expected_information(g.sigma1))
+        Gam.append(A1i @ J1 @ A1i / fg)
+    Wm, Wc, Gam = block_diag(*Wm), block_diag(*Wc), block_diag(*Gam)
+    D = np.vstack([d for *_, d in params])
+    U = Wm - Wm @ D @ np.linalg.solve(D.T @ Wm @ D, D.T @ Wm)
+    Wmi = np.linalg.inv(Wm)
+    assert_allclose(k, np.trace(U @ Wmi @ Wc @ Wmi @ U @ Gam), rtol=1e-10)

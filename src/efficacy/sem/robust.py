@@ -137,39 +137,15 @@ def observed_information(X, mu, sigma):
     inverse of a pattern's observed covariance block, ``d`` its residuals and ``W`` their mean
     cross-product, a pattern of ``n_r`` cases adds ``n_r P`` (means), ``n_r P E_k P dbar`` (means
     x covariances) and ``n_r [tr(P E_k P W P E_l) - tr(P E_k P E_l) / 2]`` (covariances); the sums
-    over patterns are formed as one matrix product, not pattern by pattern.
+    over patterns are formed as matrix products, not pattern by pattern
+    (:func:`efficacy.sem.engine._moment_information`, from the patterns' counts, means and
+    cross-products).
     """
+    from .engine import _moment_information, _Patterns   # engine imports this module
+
     X = np.asarray(X, dtype=float)
-    p = X.shape[1]
-    r, c = _vech(p)
-    h = np.where(r == c, 0.5, 1.0)
-    pats = list(_patterns(X))
-    R = len(pats)
-    Pst = np.zeros((R, p, p))
-    Bst = np.zeros((R, p, p))
-    pd = np.zeros((R, p))
-    nr = np.zeros(R)
-    for i, (o, rows) in enumerate(pats):
-        P = np.linalg.inv(sigma[np.ix_(o, o)])
-        d = X[np.ix_(rows, o)] - mu[o]
-        ix = np.ix_(o, o)
-        Pst[i][ix] = P
-        Bst[i][ix] = P @ (d.T @ d / len(rows)) @ P - 0.5 * P
-        pd[i, o] = P @ d.mean(axis=0)
-        nr[i] = len(rows)
-    m = p + len(r)
-    info = np.zeros((m, m))
-    info[:p, :p] = np.einsum("r,rij->ij", nr, Pst)
-    L = np.einsum("rij,rs->ijs", Pst, nr[:, None] * pd)                  # sum_r n_r P_r[i, j] pdbar_r[s]
-    cross = h * (L[:, r, c] + L[:, c, r])                                  # (P E_k P dbar)_i
-    info[:p, p:] = cross
-    info[p:, :p] = cross.T
-    K = (Pst.reshape(R, -1).T @ (nr[:, None] * Bst.reshape(R, -1))).reshape(p, p, p, p)
-    a, b = r[:, None], c[:, None]
-    cc, dd = r[None, :], c[None, :]
-    T = K[a, dd, b, cc] + K[a, cc, b, dd] + K[b, dd, a, cc] + K[b, cc, a, dd]   # tr(P E_k B E_l) summed
-    info[p:, p:] = T * h[:, None] * h[None, :]
-    return (info + info.T) / 2
+    X = X[~np.isnan(X).all(axis=1)]
+    return _moment_information(_Patterns(X), np.asarray(sigma, dtype=float), np.asarray(mu, dtype=float))
 
 
 def expected_information(sigma):
@@ -313,13 +289,23 @@ def _score_crossprod(S, cluster):
     return Sc.T @ Sc * nc / (nc - 1)
 
 
-def _h1_trace(g, meanstructure, missing):
+def _h1_pieces(g, cache):
+    """Observed information and casewise scores of the saturated (h1) moments of a group, computed once
+    per :func:`robust_ml` call (``cache``, keyed by the data: the model and its baseline share them)."""
+    key = (id(g.X), id(g.mu1), id(g.sigma1))
+    if key not in cache:
+        cache[key] = (observed_information(g.X, g.mu1, g.sigma1), casewise_scores(g.X, g.mu1, g.sigma1), {})
+    return cache[key]
+
+
+def _h1_trace(g, meanstructure, missing, cache=None):
     """``tr(A1^-1 B1)`` of the saturated model (lavaan h1 information 'unstructured'), over free moments."""
     sel = _sel(g, meanstructure)
     free = _free_moments(g, meanstructure)
     if missing == "fiml":
-        A1 = observed_information(g.X, g.mu1, g.sigma1)[np.ix_(sel, sel)]
-        B1 = _score_crossprod(casewise_scores(g.X, g.mu1, g.sigma1)[:, sel], g.cluster)
+        A1full, S1, _ = _h1_pieces(g, {} if cache is None else cache)
+        A1 = A1full[np.ix_(sel, sel)]
+        B1 = _score_crossprod(S1[:, sel], g.cluster)
     else:
         # complete data: B1 = A1 Gamma A1 (per case), Gamma in its fixed.x / cluster form as lavaan
         A1 = expected_information(g.sigma1)[np.ix_(sel, sel)]
@@ -463,32 +449,50 @@ def _sb_parts(groups, A, deltas, meanstructure):
     return meat, trace
 
 
-def _fiml_corrected(groups, params):
+def _fiml_corrected(groups, params, cache=None):
     """FIML-corrected statistic and its scaling (lavaan ``lav_fit_fiml_corrected``, version V3).
 
     ``params`` is a list of (mu, sigma, Delta) per group (model or baseline). Returns (XX3, k).
+
+    With block-diagonal ``Wm`` (observed h1 information per case, times the group's share of the
+    sample), ``Wc`` (expected h1 information) and ``Gamma = A1^-1 J1 A1^-1`` (its sandwich), lavaan's
+    ``k = tr(U Wm^-1 Wc Wm^-1 U Gamma)`` with ``U = Wm - Wm D (D' Wm D)^-1 D' Wm``. Since
+    ``Wm^-1 U = I - D F`` with ``F = (D' Wm D)^-1 D' Wm`` and ``Gamma = Q' Q`` with ``Q`` the scores
+    times ``A1^-1`` (at most n rows), ``k = tr(Q Wc Q') - 2 tr(Q F' D' Wc Q') + tr(Q F' D' Wc D F Q')``:
+    no inverse of ``Wm`` and no product of two moment-sized matrices (the same number, far fewer
+    operations than the five products of the direct formula).
     """
+    cache = {} if cache is None else cache
     N = sum(g.n for g in groups)
     XX3 = sum(_chisq_fiml_corrected(g, mu, sig) for g, (mu, sig, _) in zip(groups, params))
-    Wm, Wc, Gam, Dl = [], [], [], []
+    Wm, Wc, Qs, Dl = [], [], [], []
     for g, (mu, sig, D) in zip(groups, params):
         fg = g.n / N
         free = _free_moments(g, True)
-        A1 = observed_information(g.X, g.mu1, g.sigma1)[np.ix_(free, free)] / g.n
-        J1 = _score_crossprod(casewise_scores(g.X, g.mu1, g.sigma1), g.cluster)[np.ix_(free, free)] / g.n
-        Wc_g = expected_information(g.sigma1)[np.ix_(free, free)]
-        A1i = np.linalg.inv(A1)
-        Wm.append(fg * A1)
-        Wc.append(fg * Wc_g)
-        Gam.append(A1i @ J1 @ A1i / fg)
+        A1full, S1, memo = _h1_pieces(g, cache)
+        if "Q" not in memo:
+            A1 = A1full[np.ix_(free, free)] / g.n
+            Sc = S1[:, free]
+            if g.cluster is not None:
+                Sc, nc = _rowsum(Sc, g.cluster)
+                Sc = Sc * np.sqrt(nc / (nc - 1))
+            # Gamma_g = A1^-1 (Sc' Sc / n) A1^-1 / fg = Q' Q
+            memo["Q"] = np.linalg.solve(A1, Sc.T).T / np.sqrt(g.n * fg)
+            memo["A1"] = A1
+            memo["Wc"] = expected_information(g.sigma1)[np.ix_(free, free)]
+        Wm.append(fg * memo["A1"])
+        Wc.append(fg * memo["Wc"])
+        Qs.append(memo["Q"])
         Dl.append(D[free])
     from scipy.linalg import block_diag
-    Wm_all, Wc_all, G_all = block_diag(*Wm), block_diag(*Wc), block_diag(*Gam)
-    Wmi_all = np.linalg.inv(Wm_all)
+    Wm_all, Wc_all, Q_all = block_diag(*Wm), block_diag(*Wc), block_diag(*Qs)
     D_all = np.vstack(Dl)
-    E = D_all.T @ Wm_all @ D_all
-    U = Wm_all - Wm_all @ D_all @ np.linalg.solve(E, D_all.T @ Wm_all)
-    k = float(np.trace(U @ Wmi_all @ Wc_all @ Wmi_all @ U @ G_all))
+    WmD = Wm_all @ D_all
+    F = np.linalg.solve(D_all.T @ WmD, WmD.T)              # (D' Wm D)^-1 D' Wm
+    QWc = Q_all @ Wc_all
+    QF = Q_all @ F.T
+    M = D_all.T @ (Wc_all @ D_all)
+    k = float(np.sum(QWc * Q_all) - 2 * np.sum(QF * (QWc @ D_all)) + np.sum((QF @ M) * QF))
     return XX3, k
 
 
@@ -536,9 +540,10 @@ def robust_ml(groups, information, estimator, *, chisq, df, baseline_chisq, base
     N = sum(g.n for g in groups)
     ng = len(groups)
     deltas = [_delta(g, meanstructure) for g in groups]
+    h1_cache = {}   # saturated-model information and scores per group, shared by the model and its baseline
     # ---- the model
     if estimator == "MLR":
-        h1 = sum(_h1_trace(g, meanstructure, missing) for g in groups)
+        h1 = sum(_h1_trace(g, meanstructure, missing, h1_cache) for g in groups)
         scores = [_mu_scores(g, g.mu, g.sigma, meanstructure) for g in groups]
         trace, B0 = _yb_trace(groups, A, list(zip(deltas, scores)), h1)
         Ainv = np.linalg.inv(A)
@@ -598,8 +603,8 @@ def robust_ml(groups, information, estimator, *, chisq, df, baseline_chisq, base
     XX3, XX3b, c3, c3b = chisq, baseline_chisq, c, cb
     if missing == "fiml" and df > 0:
         try:
-            XX3, k3 = _fiml_corrected(groups, [(g.mu, g.sigma, D) for g, D in zip(groups, deltas)])
-            XX3b, k3b = _fiml_corrected(bgroups, [(b.mu, b.sigma, D) for b, D in zip(bgroups, bdeltas)])
+            XX3, k3 = _fiml_corrected(groups, [(g.mu, g.sigma, D) for g, D in zip(groups, deltas)], h1_cache)
+            XX3b, k3b = _fiml_corrected(bgroups, [(b.mu, b.sigma, D) for b, D in zip(bgroups, bdeltas)], h1_cache)
             c3, c3b = k3 / df, k3b / baseline_df
         except np.linalg.LinAlgError:
             warn.append("FIML-corrected statistic failed: robust CFI/TLI/RMSEA not available")
