@@ -144,6 +144,11 @@ def test_moment_information_matches_the_raw_data_form(data, d):
     ref = sem_robust.observed_information(X, mu, Sigma)
     ours = engine._moment_information(pats, Sigma, mu)
     assert_allclose(ours, ref, rtol=0, atol=1e-12 * np.max(np.abs(ref)))
+    # a block over some moments (means and variances, a few covariances) is that block of the whole
+    p = X.shape[1]
+    idx = np.concatenate([np.arange(p), p + np.flatnonzero(np.tril_indices(p)[0] == np.tril_indices(p)[1]), [p + 1]])
+    assert_allclose(sem_robust.observed_information(X, mu, Sigma, moments=idx), ours[np.ix_(idx, idx)], rtol=0,
+                    atol=1e-12 * np.max(np.abs(ref)))
     # the chunked route (large models) gives the same matrix
     old = engine._MOMENT_INFO_GEMM_MAX_P
     try:

@@ -704,7 +704,7 @@ def _expected_info(Sigma, dSig, dmu):
     return (info + info.T) / 2
 
 
-def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
+def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000, moments=None):
     """Observed information (minus the Hessian of the log-likelihood) in ``(mu, vech Sigma)``, exact.
 
     The same matrix as :func:`efficacy.sem.robust.observed_information` (which works from the raw
@@ -715,7 +715,9 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
     ``n_r tr(P E_k B E_l)`` with ``B = P W P - P / 2`` (covariances), ``E_k`` the symmetric unit
     matrix of ``vech`` coordinate ``k``. The covariance block sums over patterns with one batched
     matrix product per chunk of its rows (memory ``O(chunk p^2)``, not ``O(p^4)``).
-    Returns an array of shape ``(p + p*, p + p*)``, ``p* = p (p + 1) / 2``.
+    Returns an array of shape ``(p + p*, p + p*)``, ``p* = p (p + 1) / 2``; with ``moments`` (indices
+    into those coordinates) only the block of these moments, computed without the others (e.g. the
+    means and variances of an independence model).
     """
     p = Sigma.shape[0]
     r, c = np.tril_indices(p)
@@ -739,6 +741,8 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
         nr[rows] = N
         at += nb
     m = p + len(r)
+    if moments is not None:
+        return _moment_information_block(np.asarray(moments), p, r, c, h, Pst, Bst, pdf, nr)
     info = np.zeros((m, m))
     info[:p, :p] = (nr @ Pst).reshape(p, p)
     L = (Pst.T @ (nr[:, None] * pdf)).reshape(p, p, p)            # sum_r n_r P_r[i, j] (P_r d_r)[s]
@@ -766,6 +770,30 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000):
              + P3[:, b, :].transpose(1, 2, 0) @ B3[:, a, :].transpose(1, 0, 2))
         info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * hh[s:s + step]
     return (info + info.T) / 2
+
+
+def _moment_information_block(moments, p, r, c, h, Pst, Bst, pdf, nr):
+    """The block of :func:`_moment_information` over ``moments`` (mean and vech indices), from its
+    per-pattern pieces: only the covariance rows asked for are formed."""
+    R = len(nr)
+    mi = moments[moments < p]
+    ci = moments[moments >= p] - p
+    out = np.zeros((len(moments), len(moments)))
+    where_m = np.flatnonzero(moments < p)
+    where_c = np.flatnonzero(moments >= p)
+    out[np.ix_(where_m, where_m)] = (nr @ Pst).reshape(p, p)[np.ix_(mi, mi)]
+    L = (Pst.T @ (nr[:, None] * pdf)).reshape(p, p, p)
+    cross = h[ci] * (L[:, r[ci], c[ci]] + L[:, c[ci], r[ci]])[mi]
+    out[np.ix_(where_m, where_c)] = cross
+    out[np.ix_(where_c, where_m)] = cross.T
+    if len(ci):
+        P3 = Pst.reshape(R, p, p)
+        B3 = (nr[:, None] * Bst).reshape(R, p, p)
+        a, b = r[ci], c[ci]
+        U = (P3[:, a, :].transpose(1, 2, 0) @ B3[:, b, :].transpose(1, 0, 2)
+             + P3[:, b, :].transpose(1, 2, 0) @ B3[:, a, :].transpose(1, 0, 2))
+        out[np.ix_(where_c, where_c)] = (U[:, a, b] + U[:, b, a]) * (h[ci][:, None] * h[ci][None, :])
+    return (out + out.T) / 2
 
 
 #: up to this many variables :func:`_moment_information` sums the covariance block with one p^2 x p^2

@@ -129,7 +129,7 @@ def casewise_scores(X, mu, sigma):
     return out
 
 
-def observed_information(X, mu, sigma):
+def observed_information(X, mu, sigma, moments=None):
     """Observed information (minus the Hessian of the log-likelihood, summed over cases) in (mu, vech Sigma).
 
     Missing values are handled pattern by pattern (as
@@ -139,13 +139,14 @@ def observed_information(X, mu, sigma):
     x covariances) and ``n_r [tr(P E_k P W P E_l) - tr(P E_k P E_l) / 2]`` (covariances); the sums
     over patterns are formed as matrix products, not pattern by pattern
     (:func:`efficacy.sem.engine._moment_information`, from the patterns' counts, means and
-    cross-products).
+    cross-products). ``moments`` (indices into the (mu, vech Sigma) coordinates): only that block.
     """
     from .engine import _moment_information, _Patterns   # engine imports this module
 
     X = np.asarray(X, dtype=float)
     X = X[~np.isnan(X).all(axis=1)]
-    return _moment_information(_Patterns(X), np.asarray(sigma, dtype=float), np.asarray(mu, dtype=float))
+    return _moment_information(_Patterns(X), np.asarray(sigma, dtype=float), np.asarray(mu, dtype=float),
+                               moments=moments)
 
 
 def expected_information(sigma):
@@ -298,10 +299,30 @@ def _h1_pieces(g, cache):
     return cache[key]
 
 
+def _h1_solved(g, cache):
+    """(A1, Sc, A1^-1 Sc') over the free moments (mean structure): the saturated observed information, the
+    scores (cluster sums times sqrt(C / (C - 1)) with clusters) and the solve both FIML corrections use."""
+    A1full, S1, memo = _h1_pieces(g, cache)
+    if "Y" not in memo:
+        free = _free_moments(g, True)
+        A1 = A1full[np.ix_(free, free)]
+        Sc = S1[:, free]
+        if g.cluster is not None:
+            Sc, nc = _rowsum(Sc, g.cluster)
+            Sc = Sc * np.sqrt(nc / (nc - 1))
+        memo["A1"], memo["Sc"], memo["Y"] = A1, Sc, np.linalg.solve(A1, Sc.T)
+    return memo["A1"], memo["Sc"], memo["Y"]
+
+
 def _h1_trace(g, meanstructure, missing, cache=None):
     """``tr(A1^-1 B1)`` of the saturated model (lavaan h1 information 'unstructured'), over free moments."""
     sel = _sel(g, meanstructure)
     free = _free_moments(g, meanstructure)
+    if missing == "fiml" and meanstructure:
+        # B1 = Sc' Sc (scores, or their cluster sums): tr(A1^-1 B1) = sum(Sc * (A1^-1 Sc')'), a solve with
+        # n (or C) right-hand sides instead of p*; the solution is shared with _fiml_corrected
+        A1, Sc, Y = _h1_solved(g, {} if cache is None else cache)
+        return float(np.sum(Sc * Y.T))
     if missing == "fiml":
         A1full, S1, _ = _h1_pieces(g, {} if cache is None else cache)
         A1 = A1full[np.ix_(sel, sel)]
@@ -469,18 +490,13 @@ def _fiml_corrected(groups, params, cache=None):
     for g, (mu, sig, D) in zip(groups, params):
         fg = g.n / N
         free = _free_moments(g, True)
-        A1full, S1, memo = _h1_pieces(g, cache)
+        A1, Sc, Y = _h1_solved(g, cache)
+        memo = _h1_pieces(g, cache)[2]
         if "Q" not in memo:
-            A1 = A1full[np.ix_(free, free)] / g.n
-            Sc = S1[:, free]
-            if g.cluster is not None:
-                Sc, nc = _rowsum(Sc, g.cluster)
-                Sc = Sc * np.sqrt(nc / (nc - 1))
-            # Gamma_g = A1^-1 (Sc' Sc / n) A1^-1 / fg = Q' Q
-            memo["Q"] = np.linalg.solve(A1, Sc.T).T / np.sqrt(g.n * fg)
-            memo["A1"] = A1
+            # per case A1 / n; Gamma_g = (A1 / n)^-1 (Sc' Sc / n) (A1 / n)^-1 / fg = Q' Q
+            memo["Q"] = g.n * Y.T / np.sqrt(g.n * fg)
             memo["Wc"] = expected_information(g.sigma1)[np.ix_(free, free)]
-        Wm.append(fg * memo["A1"])
+        Wm.append(fg * A1 / g.n)
         Wc.append(fg * memo["Wc"])
         Qs.append(memo["Q"])
         Dl.append(D[free])
@@ -567,8 +583,11 @@ def robust_ml(groups, information, estimator, *, chisq, df, baseline_chisq, base
                                    x_idx=g.x_idx, cluster=g.cluster))
     bdeltas = [_delta(b, meanstructure) for b in bgroups]
     if estimator == "MLR":
-        Ab = sum(D.T @ observed_information(b.X, b.mu, b.sigma)[np.ix_(_sel(b, meanstructure), _sel(b, meanstructure))] @ D
-                 for b, D in zip(bgroups, bdeltas))
+        Ab = 0.0
+        for b, D in zip(bgroups, bdeltas):   # only the moments the independence model moves (means, variances)
+            used = np.flatnonzero(np.any(D != 0, axis=1))
+            A_b = observed_information(b.X, b.mu, b.sigma, moments=_sel(b, meanstructure)[used])
+            Ab = Ab + D[used].T @ A_b @ D[used]
         bscores = [_mu_scores(b, b.mu, b.sigma, meanstructure) for b in bgroups]
         trace_b, _ = _yb_trace(bgroups, Ab, list(zip(bdeltas, bscores)), h1)
     else:
