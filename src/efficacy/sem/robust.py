@@ -496,16 +496,17 @@ def _fiml_corrected(groups, params, cache=None):
             # per case A1 / n; Gamma_g = (A1 / n)^-1 (Sc' Sc / n) (A1 / n)^-1 / fg = Q' Q
             memo["Q"] = g.n * Y.T / np.sqrt(g.n * fg)
             memo["Wc"] = expected_information(g.sigma1)[np.ix_(free, free)]
+            memo["QWc"] = memo["Q"] @ memo["Wc"]             # data-only: shared by the model and its baseline
         Wm.append(fg * A1 / g.n)
         Wc.append(fg * memo["Wc"])
-        Qs.append(memo["Q"])
+        Qs.append((memo["Q"], fg * memo["QWc"]))
         Dl.append(D[free])
     from scipy.linalg import block_diag
-    Wm_all, Wc_all, Q_all = block_diag(*Wm), block_diag(*Wc), block_diag(*Qs)
+    Wm_all, Wc_all = block_diag(*Wm), block_diag(*Wc)
+    Q_all, QWc = block_diag(*[q for q, _ in Qs]), block_diag(*[w for _, w in Qs])
     D_all = np.vstack(Dl)
     WmD = Wm_all @ D_all
     F = np.linalg.solve(D_all.T @ WmD, WmD.T)              # (D' Wm D)^-1 D' Wm
-    QWc = Q_all @ Wc_all
     QF = Q_all @ F.T
     M = D_all.T @ (Wc_all @ D_all)
     k = float(np.sum(QWc * Q_all) - 2 * np.sum(QF * (QWc @ D_all)) + np.sum((QF @ M) * QF))
