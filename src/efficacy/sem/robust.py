@@ -55,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, sparse, stats
 from scipy.special import chndtr
 
 __all__ = ["ESTIMATORS", "RobustFit", "RobustGroup", "apply_robust", "casewise_scores", "estimator_fields",
@@ -449,7 +449,8 @@ def _tli(X2, df, X2n, dfn, c=1.0, cn=1.0):
 
 def _yb_trace(groups, A, blocks, h1):
     """Yuan-Bentler (Mplus) trace: h1 - tr(B0 A^-1), h1 = sum_g tr(A1_g^-1 B1_g); blocks[g] = (Delta_g, scores_g)."""
-    B0 = sum(D.T @ _score_crossprod(S, g.cluster) @ D for g, (D, S) in zip(groups, blocks))
+    # D' (S' S) D = (S D)' (S D): the scores chained to the parameters first (n x K, not p* x p*)
+    B0 = sum(_score_crossprod(S @ D, g.cluster) for g, (D, S) in zip(groups, blocks))
     return h1 - float(np.trace(np.linalg.solve(A, B0))), B0
 
 
@@ -505,11 +506,13 @@ def _fiml_corrected(groups, params, cache=None):
     Wm_all, Wc_all = block_diag(*Wm), block_diag(*Wc)
     Q_all, QWc = block_diag(*[q for q, _ in Qs]), block_diag(*[w for _, w in Qs])
     D_all = np.vstack(Dl)
-    WmD = Wm_all @ D_all
+    Dt = sparse.csr_matrix(D_all.T)                           # a CFA's Jacobian is ~1% nonzero
+    WmD = np.asarray((Dt @ Wm_all).T)
     F = np.linalg.solve(D_all.T @ WmD, WmD.T)              # (D' Wm D)^-1 D' Wm
     QF = Q_all @ F.T
-    M = D_all.T @ (Wc_all @ D_all)
-    k = float(np.sum(QWc * Q_all) - 2 * np.sum(QF * (QWc @ D_all)) + np.sum((QF @ M) * QF))
+    M = np.asarray(Dt @ np.asarray((Dt @ Wc_all).T))
+    QWcD = np.asarray((Dt @ QWc.T).T)
+    k = float(np.sum(QWc * Q_all) - 2 * np.sum(QF * QWcD) + np.sum((QF @ M) * QF))
     return XX3, k
 
 
