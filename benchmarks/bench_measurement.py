@@ -14,22 +14,22 @@ sides; ratio = lavaan CPU / efficacy CPU (> 1: efficacy faster). The chi-squares
 printed (same fits). Without ``Rscript`` (or without lavaan) the lavaan columns are skipped with a
 message. ``--semopy`` adds the earlier comparison with semopy's ``Model.fit`` (issue #4).
 
-Last run (2026-12-07 11:14 UTC, this 2-core x86_64 machine shared with other jobs, load average
-6.1; lavaan 0.6.14, R 4.2.2, semopy 2.3.11), CPU seconds::
+Last run (2026-12-07 11:35 UTC, this 2-core x86_64 machine shared with other jobs, load average
+0.6-1.3; lavaan 0.6.14, R 4.2.2, semopy 2.3.11; ``--repeat 10 --semopy``), CPU seconds::
 
     fit                                               efficacy    lavaan   ratio   chisq efficacy / lavaan
-    HS 3-factor CFA, ML                                 0.0100    0.0330     3.3   85.3055 / 85.3055
-    HS 3-factor CFA, MLR                                0.0133    0.0480     3.6   85.3055 / 85.3055
-    HS 3-factor CFA, ML FIML (8% missing)               0.0177    0.5200    29.4   67.6070 / 67.6069
-    HS 3-factor CFA, MLR FIML                           0.0434    0.6900    15.9   67.6070 / 67.6069
-    HS two-group scalar CFA, ML                         0.0231    0.0780     3.4   164.1028 / 164.1028
-    HS 3-factor CFA, WLSMV (items cut, 3-5 cat.)        0.0174    0.1540     8.9   57.2288 / 57.2288
-    2 x 6 five-category items, n = 1000, ML             0.0066    0.0360     5.5   67.7744 / 67.7743
-    2 x 6 five-category items, n = 1000, MLR            0.0180    0.0700     3.9   67.7744 / 67.7743
-    2 x 6 five-category items, n = 1000, WLSMV          0.0207    0.2470    11.9   37.7634 / 37.7634
-    semopy 2.3.11: 10-item CFA, n = 500: efficacy 0.0061 s, semopy 0.0109 s (ratio 1.79)
+    HS 3-factor CFA, ML                                 0.0152    0.0380     2.5   85.3055 / 85.3055
+    HS 3-factor CFA, MLR                                0.0213    0.0540     2.5   85.3055 / 85.3055
+    HS 3-factor CFA, ML FIML (8% missing)               0.0244    0.5840    24.0   67.6070 / 67.6069
+    HS 3-factor CFA, MLR FIML                           0.0318    0.7150    22.5   67.6070 / 67.6069
+    HS two-group scalar CFA, ML                         0.0237    0.0950     4.0   164.1028 / 164.1028
+    HS 3-factor CFA, WLSMV (items cut, 3-5 cat.)        0.0183    0.1700     9.3   57.2288 / 57.2288
+    2 x 6 five-category items, n = 1000, ML             0.0075    0.0430     5.7   67.7744 / 67.7743
+    2 x 6 five-category items, n = 1000, MLR            0.0177    0.0730     4.1   67.7744 / 67.7743
+    2 x 6 five-category items, n = 1000, WLSMV          0.0223    0.2370    10.6   37.7634 / 37.7634
+    semopy 2.3.11: 10-item CFA, n = 500: efficacy 0.0066 s, semopy 0.0107 s (ratio 1.61)
 
-Every efficacy fit is faster than lavaan's (3.3x to 29x); the fourth-decimal chi-square differences
+Every efficacy fit is faster than lavaan's (2.5x to 24x); the fourth-decimal chi-square differences
 are lavaan's convergence tolerance (its estimates are converged to ~1e-6). On a loaded machine CPU
 times vary by about +-30% between runs. Run from the repository root::
 
