@@ -110,19 +110,35 @@ def casewise_scores(X, mu, sigma):
     """Casewise scores ``d l_i / d (mu, vech Sigma)`` of the normal log-likelihood, shape (n, p + p*).
 
     Missing values (NaN) are skipped: each case contributes the score of its observed part
-    (as ``lavaan:::lav_mvnorm_missing_scores_mu_vech_sigma``).
+    (as ``lavaan:::lav_mvnorm_missing_scores_mu_vech_sigma``). The patterns with the same number of
+    observed values are handled together (one batched inverse, no loop over patterns).
     """
+    from .engine import _unique_rows   # engine imports this module
+
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     r, c = _vech(p)
     out = np.zeros((n, p + len(r)))
     diag = r == c
-    for o, rows in _patterns(X):
-        P = np.linalg.inv(sigma[np.ix_(o, o)])
+    keys, inv = _unique_rows(~np.isnan(X))
+    nobs = keys.sum(axis=1)
+    for q in np.unique(nobs):
+        if q == 0:
+            continue
+        pq = np.flatnonzero(nobs == q)
+        O = np.array([np.flatnonzero(keys[g]) for g in pq])              # (patterns, q)
+        P = np.linalg.inv(sigma[O[:, :, None], O[:, None, :]])         # each pattern's inverse block
+        where = np.full(len(keys), -1)
+        where[pq] = np.arange(len(pq))
+        rows = np.flatnonzero(where[inv] >= 0)
+        b = where[inv[rows]]                                            # pattern of each row
+        Ob = O[b]
+        Pd_o = np.einsum("nij,nj->ni", P[b], X[rows[:, None], Ob] - mu[Ob])
         Pd = np.zeros((len(rows), p))
-        Pd[:, o] = (X[np.ix_(rows, o)] - mu[o]) @ P
-        Pf = _embed(P, o, p)
-        sc = Pd[:, r] * Pd[:, c] - Pf[r, c]
+        np.put_along_axis(Pd, Ob, Pd_o, axis=1)
+        Pf = np.zeros((len(pq), p, p))
+        Pf[np.arange(len(pq))[:, None, None], O[:, :, None], O[:, None, :]] = P
+        sc = Pd[:, r] * Pd[:, c] - Pf[:, r, c][b]
         sc[:, diag] *= 0.5
         out[rows, :p] = Pd
         out[rows, p:] = sc
@@ -310,7 +326,12 @@ def _h1_solved(g, cache):
         if g.cluster is not None:
             Sc, nc = _rowsum(Sc, g.cluster)
             Sc = Sc * np.sqrt(nc / (nc - 1))
-        memo["A1"], memo["Sc"], memo["Y"] = A1, Sc, np.linalg.solve(A1, Sc.T)
+        try:   # A1 is positive definite at the saturated estimates: Cholesky (half the work of LU)
+            from scipy.linalg import cho_factor, cho_solve
+            Y = cho_solve(cho_factor(A1), Sc.T)
+        except np.linalg.LinAlgError:
+            Y = np.linalg.solve(A1, Sc.T)
+        memo["A1"], memo["Sc"], memo["Y"] = A1, Sc, Y
     return memo["A1"], memo["Sc"], memo["Y"]
 
 
