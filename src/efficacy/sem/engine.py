@@ -966,6 +966,8 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
         return theta
     H = None
     prev, slow = None, 0
+    # a cheap exact Hessian (few variables) takes over sooner: a few Newton steps beat dozens of linear ones
+    slow_rate = 0.2 if hess is not None and hess_first else 0.5
     for _ in range(maxit):
         if np.max(np.abs(g)) <= gtol:
             return theta
@@ -992,8 +994,9 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
         # full steps that each gain more than half of the previous gain: scoring converges linearly at a
         # slow rate (the expected information is a poor Hessian, e.g. FIML with much missing information);
         # two in a row hand over to BFGS, which needs a few steps where scoring would need dozens
-        near = df_ < 1e-5 * max(1.0, abs(f))  # far from the optimum steady gains are no sign of a stall
-        slow = slow + 1 if near and a == 1.0 and prev is not None and df_ > 0.5 * prev else 0
+        # far from the optimum steady gains are no sign of a stall
+        near = np.max(np.abs(g)) < 1e-3 or df_ < 1e-5 * max(1.0, abs(f))
+        slow = slow + 1 if near and a == 1.0 and prev is not None and df_ > slow_rate * prev else 0
         prev = df_
         if slow >= 2:
             break
