@@ -236,7 +236,7 @@ def test_mlr_se_at_lavaan_estimates_equal_lavaan(data, key):
 
 
 def test_schur_likelihood_equals_the_per_pattern_one(data):
-    mod, pats, theta, Mh1, _, _ = _setup(data["big"], BIG_MODEL, "cfa", "fiml", True)
+    mod, pats, theta, _, _, _ = _setup(data["big"], BIG_MODEL, "cfa", "fiml", True)
     assert pats.p >= engine._SCHUR_MIN_P and len(pats.batches) > 1
     rng = np.random.default_rng(1)
     for _ in range(3):

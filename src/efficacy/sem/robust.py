@@ -113,7 +113,7 @@ def casewise_scores(X, mu, sigma):
     (as ``lavaan:::lav_mvnorm_missing_scores_mu_vech_sigma``). The patterns with the same number of
     observed values are handled together (one batched inverse, no loop over patterns).
     """
-    from .engine import _unique_rows   # engine imports this module
+    from .engine import _unique_rows  # engine imports this module
 
     X = np.asarray(X, dtype=float)
     n, p = X.shape
@@ -157,7 +157,7 @@ def observed_information(X, mu, sigma, moments=None):
     (:func:`efficacy.sem.engine._moment_information`, from the patterns' counts, means and
     cross-products). ``moments`` (indices into the (mu, vech Sigma) coordinates): only that block.
     """
-    from .engine import _moment_information, _Patterns   # engine imports this module
+    from .engine import _moment_information, _Patterns  # engine imports this module
 
     X = np.asarray(X, dtype=float)
     X = X[~np.isnan(X).all(axis=1)]
@@ -512,7 +512,7 @@ def _fiml_corrected(groups, params, cache=None):
     for g, (mu, sig, D) in zip(groups, params):
         fg = g.n / N
         free = _free_moments(g, True)
-        A1, Sc, Y = _h1_solved(g, cache)
+        A1, _, Y = _h1_solved(g, cache)
         memo = _h1_pieces(g, cache)[2]
         if "Q" not in memo:
             # per case A1 / n; Gamma_g = (A1 / n)^-1 (Sc' Sc / n) (A1 / n)^-1 / fg = Q' Q
