@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--n-null", type=int, default=500)
     ap.add_argument("--keep", type=Path, default=None, help="folder for the project copy (kept)")
     ap.add_argument("--skip-snakemake", action="store_true")
+    ap.add_argument("--rows", type=int, default=500,
+                    help="keep the first ROWS data rows of the study in the copy (issue #20: n = 500; 0 = all)")
     args = ap.parse_args()
 
     from efficacy.codebook import load_codebook
@@ -80,16 +82,20 @@ def main():
 
     cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     mv_cfg = {**cfg_all["multiverse"], "n_boot": args.n_boot, "n_null": args.n_null}
-    cb = load_codebook(ROOT / "data" / "raw" / args.study)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_mv_"))
+    proj = copy_project(work / "project")
+    cb = load_codebook(proj / "data" / "raw" / args.study)
+    if args.rows:
+        lines = cb.data_file.read_text().splitlines(keepends=True)
+        cb.data_file.write_text("".join(lines[:1 + args.rows]))
+        cb = load_codebook(proj / "data" / "raw" / args.study)
     grid = specification_grid(cb, mv_cfg)
     n_spec = len(grid)
-    print(f"study {args.study}: {n_spec} specifications, n_boot {args.n_boot}, n_null {args.n_null}, "
+    print(f"study {args.study} (first {args.rows or 'all'} rows): {n_spec} specifications, n_boot {args.n_boot}, n_null {args.n_null}, "
           f"{args.cores} core(s)")
 
     res = {}
     if not args.skip_snakemake:
-        work = args.keep or Path(tempfile.mkdtemp(prefix="bench_mv_"))
-        proj = copy_project(work / "project")
         cfg = dict(cfg_all)
         cfg["studies"] = [args.study]
         cfg["multiverse"] = mv_cfg

@@ -106,6 +106,7 @@ designs using Monte Carlo methods. *Structural Equation Modeling*, 17, 510-534.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +117,7 @@ from ._api import as_seed_sequence
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
-__all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
+__all__ = ["POWER_COLUMNS", "PowerResult", "combine_power", "power_from_fit"]
 
 POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
@@ -291,6 +292,7 @@ class _ObservedMediationModel:
             self.Lz = np.linalg.cholesky(Zc.T @ Zc / n0 + 1e-300 * np.eye(self.Z.shape[1]))
         self.Lm = np.linalg.cholesky(self.Sm)
         self.pa, self.pb = Xa.shape[1], Xb.shape[1]
+        self.primary = ("indirect", "total" if self.k > 1 else self.ms[0])
         self.desc = (f"mediate: {self.x} -> {self.ms} -> {self.y}"
                      + (f" | {self.cov}" if self.cov else "") + f" (fitted n={n0})")
 
@@ -359,7 +361,6 @@ class _ObservedMediationModel:
         """Simulate r data sets of size n, refit, test: dict (effect, term, test) -> bool (r,), ok (r,)."""
         k = self.k
         theta, V, ok, (da, db) = self.fit(*self.simulate(rng, r, n), path_test=path_test)
-        a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
         d = 2 * k + 1
         se = np.sqrt(np.einsum("rii->ri", V))
         zpath = theta / se
@@ -368,37 +369,7 @@ class _ObservedMediationModel:
         else:
             crit = np.full(d, stats.norm.ppf(1 - alpha / 2))
         sig = np.abs(zpath) > crit
-        zc = stats.norm.ppf(1 - alpha / 2)
-        out = {}
-        for j, mj in enumerate(self.ms):
-            out[("a", mj, path_test)] = sig[:, j]
-            out[("b", mj, path_test)] = sig[:, k + j]
-        out[("direct", "", path_test)] = sig[:, 2 * k]
-        # delta-method tests: total = cp + sum a b; indirect_j = a_j b_j; indirect = sum a b
-        g_ind = np.concatenate([b, a, np.zeros((r, 1))], axis=1)  # (r, d)
-        g_tot = g_ind.copy(); g_tot[:, 2 * k] = 1.0
-        quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)
-        ind = np.einsum("rj,rj->r", a, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[("total", "", "z")] = np.abs((cp + ind) / np.sqrt(quad(g_tot))) > zc
-            for j, mj in enumerate(self.ms):
-                g = np.zeros((r, d)); g[:, j] = b[:, j]; g[:, k + j] = a[:, j]
-                out[("indirect", mj, "sobel")] = np.abs(a[:, j] * b[:, j] / np.sqrt(quad(g))) > zc
-                out[("indirect", mj, "joint")] = sig[:, j] & sig[:, k + j]
-            if k > 1:
-                out[("indirect", "total", "sobel")] = np.abs(ind / np.sqrt(quad(g_ind))) > zc
-        # Monte Carlo CI: draws of theta ~ N(theta_hat, V) per replication, all at once
-        L = np.linalg.cholesky(V + 1e-14 * np.eye(d))
-        D = theta[:, None, :] + np.einsum("rij,rsj->rsi", L, rng.standard_normal((r, n_draws, d)))
-        prods = D[:, :, :k] * D[:, :, k:2 * k]  # (r, s, k)
-        if k > 1:
-            prods = np.concatenate([prods, prods.sum(axis=2, keepdims=True)], axis=2)
-        q = (1 - ci_level) / 2
-        lo, hi = np.quantile(prods, [q, 1 - q], axis=1)  # (r, k[+1]) each
-        excl = (lo > 0) | (hi < 0)
-        for j, mj in enumerate(self.ms + (["total"] if k > 1 else [])):
-            out[("indirect", mj, "montecarlo")] = excl[:, j]
-        return out, ok
+        return _mediation_tests(rng, theta, V, sig, self.ms, path_test, alpha, ci_level, n_draws), ok
 
     def true_values(self):
         k, t = self.k, {}
@@ -411,6 +382,240 @@ class _ObservedMediationModel:
         if k > 1:
             t[("indirect", "total")] = float(self.a @ self.b)
         return t
+
+
+class _LatentMediationModel:
+    """Truth and batched refit for :func:`efficacy.latent_mediation` (listwise or FIML).
+
+    The truth is the full ML fit on the study's analysed rows (recomputed from ``data`` with the same
+    engine, :mod:`efficacy.mediation.latent`, and checked against the result): loadings, item residual
+    variances, intercepts, the structural paths and the disturbance variances. Given the exogenous
+    row ``u = (1, x, covariates)`` the endogenous block (items, outcome) is
+    ``w ~ N(K u, Sigma(theta))`` (``fixed.x``); the exogenous rows are resampled from the analysed rows
+    (or drawn from their normal), and with FIML each simulated row gets the missingness pattern of a
+    resampled analysed row (the same row as its exogenous values under ``"resample"``). Every
+    replication is refitted by the batched Fisher scoring of :mod:`efficacy.mediation.latent` (all
+    replications of a block at once, started at the truth); standard errors from the expected
+    information (listwise) or the observed information (FIML, numerical Jacobian of the analytic
+    gradient), as :func:`efficacy.latent_mediation` and lavaan.
+    """
+
+    def __init__(self, result, data, exogenous):
+        from .mediation.latent import (
+            LatentMediationResult,
+            _Data,
+            _fit_batch,
+            _Spec,
+            _starts,
+        )
+        if not isinstance(result, LatentMediationResult):  # pragma: no cover - dispatched on type
+            raise SimulationError("not a LatentMediationResult", where="result")
+        if result.reason or not result.converged:
+            raise SimulationError(f"power_from_fit: the latent fit has no estimates ({result.reason or 'not converged'})",
+                                  where="result")
+        if data is None or not isinstance(data, pd.DataFrame):
+            raise DataError("power_from_fit: pass the study's data (a pandas DataFrame) alongside a "
+                            "LatentMediationResult: the result does not store the intercepts or the distribution "
+                            "of the treatment, covariates and missingness patterns", where="data",
+                            found=type(data).__name__, expected="pandas.DataFrame")
+        self.x, self.items, self.y = result.x, list(result.m), result.y
+        self.cov, self.y_items = list(result.covariates), list(result.outcome_items or [])
+        self.missing = result.missing
+        xs = [self.x, *self.cov]
+        ends = self.items + (self.y_items or [self.y])
+        miss = [c for c in xs + ends if c not in data.columns]
+        if miss:
+            raise DataError("power_from_fit: data lack a column of the latent model", where="data",
+                            found=", ".join(miss))
+        Xall = data[xs].to_numpy(float)
+        Wall = data[ends].to_numpy(float)
+        if self.missing == "listwise":
+            keep = np.isfinite(Xall).all(axis=1) & np.isfinite(Wall).all(axis=1)
+        else:
+            keep = np.isfinite(Xall).all(axis=1) & np.isfinite(Wall).any(axis=1)
+        X, W = Xall[keep], Wall[keep]
+        n0 = X.shape[0]
+        if n0 != result.n:
+            raise DataError(f"power_from_fit: data has {n0} usable rows for the latent model but the result was "
+                            f"fitted to {result.n}: pass the data the result was fitted to", where="data",
+                            found=str(n0), expected=str(result.n))
+        names = result.estimates["name"].astype(str)
+        fac = next((nm.split("=~")[0] for nm in names if "=~" in nm), "eta")
+        self.factor = fac
+        spec = _Spec(len(self.items), len(self.y_items), len(xs), self.y, fac, self.items, self.y_items, xs)
+        U = np.column_stack([np.ones(n0), X])
+        with _warnings.catch_warnings():  # rows without an outcome value (FIML): nanmean of nothing
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            th0 = _starts(spec, W, U)
+        th, conv, _ = _fit_batch(spec, _Data(W, U).moments(np.ones((1, n0))), th0[None], maxit=500)
+        th = th[0]
+        mine = np.array([th[spec.ia], th[spec.ib], th[spec.ic]])
+        theirs = np.array([result.a, result.b, result.direct])
+        if not conv[0] or not np.allclose(mine, theirs, rtol=1e-6, atol=1e-9):
+            raise DataError("power_from_fit: the data do not reproduce the latent result's paths (refit "
+                            f"{np.round(mine, 6).tolist()} vs result {np.round(theirs, 6).tolist()}): pass the "
+                            "data the result was fitted to", where="data")
+        self.spec, self.theta, self.n0 = spec, th, n0
+        K, Sig = spec.implied(th[None])
+        self.K, self.Sigma = K[0], Sig[0]
+        self.L = np.linalg.cholesky(self.Sigma)
+        self.X, self.U = X, U
+        self.exogenous = exogenous
+        if exogenous == "normal":
+            self.mu = X.mean(axis=0)
+            Xc = X - self.mu
+            self.Lx = np.linalg.cholesky(Xc.T @ Xc / n0)
+        obs = np.isfinite(W)
+        keys, inv = np.unique(obs, axis=0, return_inverse=True)
+        self.pat_obs = [np.flatnonzero(kk) for kk in keys]
+        self.pat_id = np.asarray(inv).ravel()
+        self.a, self.b, self.cp = float(th[spec.ia]), float(th[spec.ib]), float(th[spec.ic])
+        self.ms = [fac]
+        self.primary = ("indirect", fac)
+        self.desc = (f"latent_mediation: {self.x} -> {fac}({len(self.items)} items) -> {self.y}"
+                     + (f" | {self.cov}" if self.cov else "") + f", {self.missing} (fitted n={n0})")
+
+    def min_n(self):
+        from .mediation.latent import MIN_CASES
+        return max(MIN_CASES, self.spec.P - self.spec.m + 2)
+
+    def block_size(self, n, n_draws):
+        m, d, P = self.spec.m, self.spec.m + self.U.shape[1], self.spec.P
+        per_rep = n * d * (2 + len(self.pat_obs)) + P * P * m * m * (P if self.missing == "fiml" else 1) \
+            + n_draws * 4
+        return max(1, int(_BLOCK_ELEMENTS // per_rep))
+
+    def simulate(self, rng, r, n):
+        """r data sets of size n: exogenous rows U (r, n, 1+q), endogenous W (r, n, m) with NaN where the
+        resampled pattern is missing, and the pattern index of every row (r, n)."""
+        idx = rng.integers(0, self.n0, size=(r, n))
+        if self.exogenous == "resample":
+            U = self.U[idx]
+            pat = self.pat_id[idx]
+        else:
+            Xs = self.mu + rng.standard_normal((r, n, self.X.shape[1])) @ self.Lx.T
+            U = np.concatenate([np.ones((r, n, 1)), Xs], axis=2)
+            pat = self.pat_id[idx]
+        W = U @ self.K.T + rng.standard_normal((r, n, self.spec.m)) @ self.L.T
+        if len(self.pat_obs) > 1 or self.pat_obs[0].size < self.spec.m:
+            obs = np.zeros((len(self.pat_obs), self.spec.m), bool)
+            for g, o in enumerate(self.pat_obs):
+                obs[g, o] = True
+            W = np.where(obs[pat], W, np.nan)
+        return U, W, pat
+
+    def moments(self, U, W, pat):
+        """Per missingness pattern the cross-products of (observed w, u) of every replication, in the
+        layout of :meth:`efficacy.mediation.latent._Data.moments`: list of (o, N (r,), M (r, d, d))."""
+        out = []
+        Wz = np.nan_to_num(W)
+        for g, o in enumerate(self.pat_obs):
+            I = (pat == g).astype(float)
+            if not I.any():
+                continue
+            Z = np.concatenate([Wz[:, :, o], U], axis=2)
+            out.append((o, I.sum(axis=1), np.einsum("ri,rid,rie->rde", I, Z, Z, optimize=True)))
+        return out
+
+    def fit(self, U, W, pat):
+        """Batched ML refit: theta (r, 2k+1) = (a, b, c'), its covariance V (r, 3, 3), ok (r,), and the
+        full parameter vectors (r, P)."""
+        from .mediation.latent import _fit_batch, _loglik
+        spec = self.spec
+        r = U.shape[0]
+        mom = self.moments(U, W, pat)
+        th, conv, _ = _fit_batch(spec, mom, np.repeat(self.theta[None], r, axis=0))
+        P = spec.P
+        if self.missing == "listwise":
+            _, _, H = _loglik(spec, mom, th, grad=True)
+        else:  # observed information: central differences of the analytic gradient, all replications at once
+            h = 1e-5 * np.maximum(np.abs(th), 1.0)  # (r, P)
+            E = h[:, :, None] * np.eye(P)[None]  # (r, P, P): row q shifts parameter q
+            momP = [(o, np.repeat(N, P), np.repeat(M, P, axis=0)) for o, N, M in mom]
+            gp = _loglik(spec, momP, (th[:, None, :] + E).reshape(r * P, P), grad=True)[1].reshape(r, P, P)
+            gm = _loglik(spec, momP, (th[:, None, :] - E).reshape(r * P, P), grad=True)[1].reshape(r, P, P)
+            H = -(gp - gm) / (2 * h[:, :, None])
+            H = (H + H.transpose(0, 2, 1)) / 2
+        ok = conv & np.isfinite(H).all(axis=(1, 2))
+        sgn, _ = np.linalg.slogdet(np.where(ok[:, None, None], H, np.eye(P)))
+        ok &= sgn > 0
+        Vfull = np.linalg.inv(np.where(ok[:, None, None], H, np.eye(P)))
+        sel = np.array([spec.ia, spec.ib, spec.ic])
+        V = Vfull[:, sel[:, None], sel[None, :]]
+        ok &= np.all(np.einsum("rii->ri", V) > 0, axis=1)
+        V[~ok] = np.eye(3)
+        theta = th[:, sel].copy()
+        theta[~ok] = 0.0
+        return theta, V, ok, th
+
+    def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
+        theta, V, ok, _ = self.fit(*self.simulate(rng, r, n))
+        se = np.sqrt(np.einsum("rii->ri", V))
+        sig = np.abs(theta / se) > stats.norm.ppf(1 - alpha / 2)
+        return _mediation_tests(rng, theta, V, sig, self.ms, "z", alpha, ci_level, n_draws), ok
+
+    def true_values(self):
+        f = self.factor
+        return {("a", f): self.a, ("b", f): self.b, ("indirect", f): self.a * self.b, ("direct", ""): self.cp,
+                ("total", ""): self.cp + self.a * self.b}
+
+    def truth(self):
+        t = {name: float(v) for name, v in zip(self.spec.names, self.theta)}
+        t.update({"indirect": self.a * self.b, "direct": self.cp, "total": self.cp + self.a * self.b})
+        return t
+
+    def implied_joint(self):
+        """Model-implied mean and covariance of (w, x) given the exogenous moments of the analysed rows
+        (ML divisor): what the simulated data reproduce (``exogenous="resample"``)."""
+        X = self.X
+        xbar = X.mean(axis=0)
+        Sxx = (X - xbar).T @ (X - xbar) / X.shape[0]
+        Pi = self.K[:, 1:]
+        S = np.block([[Pi @ Sxx @ Pi.T + self.Sigma, Pi @ Sxx], [Sxx @ Pi.T, Sxx]])
+        mu = np.r_[self.K[:, 0] + Pi @ xbar, xbar]
+        return mu, S
+
+
+def _mediation_tests(rng, theta, V, sig, ms, path_test, alpha, ci_level, n_draws):
+    """Tests of a mediation fit per replication: theta (r, 2k+1) = (a_1..a_k, b_1..b_k, c'), its sampling
+    covariance V (r, 2k+1, 2k+1), sig (r, 2k+1) the path tests' decisions. Returns
+    {(effect, term, test): bool (r,)}: the paths, the total effect (delta z), per mediator the Sobel,
+    joint significance and Monte Carlo CI tests of the indirect effect (and of their sum, k > 1)."""
+    k = len(ms)
+    r = theta.shape[0]
+    a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
+    d = 2 * k + 1
+    zc = stats.norm.ppf(1 - alpha / 2)
+    out = {}
+    for j, mj in enumerate(ms):
+        out[("a", mj, path_test)] = sig[:, j]
+        out[("b", mj, path_test)] = sig[:, k + j]
+    out[("direct", "", path_test)] = sig[:, 2 * k]
+    # delta-method tests: total = cp + sum a b; indirect_j = a_j b_j; indirect = sum a b
+    g_ind = np.concatenate([b, a, np.zeros((r, 1))], axis=1)  # (r, d)
+    g_tot = g_ind.copy(); g_tot[:, 2 * k] = 1.0
+    quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)
+    ind = np.einsum("rj,rj->r", a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[("total", "", "z")] = np.abs((cp + ind) / np.sqrt(quad(g_tot))) > zc
+        for j, mj in enumerate(ms):
+            g = np.zeros((r, d)); g[:, j] = b[:, j]; g[:, k + j] = a[:, j]
+            out[("indirect", mj, "sobel")] = np.abs(a[:, j] * b[:, j] / np.sqrt(quad(g))) > zc
+            out[("indirect", mj, "joint")] = sig[:, j] & sig[:, k + j]
+        if k > 1:
+            out[("indirect", "total", "sobel")] = np.abs(ind / np.sqrt(quad(g_ind))) > zc
+    # Monte Carlo CI: draws of theta ~ N(theta_hat, V) per replication, all at once
+    L = np.linalg.cholesky(V + 1e-14 * np.eye(d))
+    D = theta[:, None, :] + np.einsum("rij,rsj->rsi", L, rng.standard_normal((r, n_draws, d)))
+    prods = D[:, :, :k] * D[:, :, k:2 * k]  # (r, s, k)
+    if k > 1:
+        prods = np.concatenate([prods, prods.sum(axis=2, keepdims=True)], axis=2)
+    q = (1 - ci_level) / 2
+    lo, hi = np.quantile(prods, [q, 1 - q], axis=1)  # (r, k[+1]) each
+    excl = (lo > 0) | (hi < 0)
+    for j, mj in enumerate(ms + (["total"] if k > 1 else [])):
+        out[("indirect", mj, "montecarlo")] = excl[:, j]
+    return out
 
 
 class _PanelModel:
@@ -625,8 +830,74 @@ def _required_n(power, targets=(0.8, 0.9)):
 
 
 # ----------------------------------------------------------------------------- public
+def _model_of(result, data, exogenous, path_test):
+    from .mediation.latent import LatentMediationResult
+    from .panel import PanelResult
+    if isinstance(result, PanelResult):
+        return _PanelModel(result)
+    if isinstance(result, LatentMediationResult):
+        if path_test != "z":
+            raise SimulationError("path_test='t' applies to least-squares fits; a latent mediation model is "
+                                  "fitted by ML and tested with z (Wald) tests", where="path_test",
+                                  found=repr(path_test), expected="'z'")
+        return _LatentMediationModel(result, data, exogenous)
+    return _ObservedMediationModel(result, data, exogenous)
+
+
+def _check_n(n, model, where):
+    n_list = np.atleast_1d(n).tolist()
+    for v in n_list:
+        if isinstance(v, bool) or float(v) != int(v) or int(v) < model.min_n():
+            raise SimulationError(f"{where}={v!r} is not a usable sample size: need integers >= {model.min_n()} "
+                                  "(fewer cases than the model's equations need)", where=where)
+    return sorted({int(v) for v in n_list})
+
+
+def combine_power(parts) -> PowerResult:
+    """One :class:`PowerResult` from results of the same fitted model at different sizes.
+
+    The workflow runs :func:`power_from_fit` once per planned n (``grid=`` the whole grid, so each job
+    draws the streams its n has in one call over the grid) and combines the jobs here: the power tables
+    are stacked and the n for 80% / 90% power is interpolated over the whole curve. The result equals
+    ``power_from_fit(..., n=grid)`` with the same seed.
+
+    Parameters
+    ----------
+    parts : sequence of PowerResult
+        Same model, replications, levels and tests; distinct sizes.
+
+    Returns
+    -------
+    PowerResult
+    """
+    parts = list(parts)
+    if not parts:
+        raise SimulationError("combine_power needs at least one PowerResult", where="parts")
+    first = parts[0]
+    keys = ("model", "n_reps", "alpha", "ci_level", "path_test", "exogenous", "n_draws", "primary_test")
+    for p in parts[1:]:
+        bad = [k for k in keys if getattr(p, k) != getattr(first, k)] + (
+            ["primary_effect"] if tuple(p.primary_effect) != tuple(first.primary_effect) else [])
+        if bad:
+            raise SimulationError(f"combine_power: the parts differ in {bad[0]}", where="parts",
+                                  found=f"{getattr(p, bad[0])!r} vs {getattr(first, bad[0])!r}")
+    ns = [v for p in parts for v in p.n_grid]
+    if len(set(ns)) != len(ns):
+        raise SimulationError("combine_power: two parts have the same n", where="parts", found=str(sorted(ns)))
+    power = pd.concat([p.power for p in parts], ignore_index=True)
+    order = {n_: i for i, n_ in enumerate(sorted(ns))}
+    power = power.assign(_o=power["n"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+    power = power.reset_index(drop=True)
+    return PowerResult(model=first.model, n_grid=sorted(ns), n_reps=first.n_reps, alpha=first.alpha,
+                       ci_level=first.ci_level, path_test=first.path_test, exogenous=first.exogenous,
+                       n_draws=first.n_draws, seed=first.seed, truth=dict(first.truth), power=power,
+                       required=_required_n(power), primary_test=first.primary_test,
+                       primary_effect=tuple(first.primary_effect),
+                       warnings=list(dict.fromkeys(w for p in parts for w in p.warnings)))
+
+
 def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.95, alpha=0.05,
-                   path_test="z", exogenous="resample", n_draws=1000, progress=False):
+                   path_test="z", exogenous="resample", n_draws=1000, progress=False, grid=None):
     """Monte Carlo power of the study's own fitted model for planned sample sizes.
 
     Simulates ``n_reps`` data sets of each size in ``n`` from the fitted model (its estimates taken
@@ -694,19 +965,18 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
     for name, v, lo in (("n_reps", n_reps, 1), ("n_draws", n_draws, 100)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise SimulationError(f"{name} must be an integer >= {lo}, got {v!r}", where=name)
-    from .panel import PanelResult
-    if isinstance(result, PanelResult):
-        model = _PanelModel(result)
-    else:
-        model = _ObservedMediationModel(result, data, exogenous)
-    n_list = np.atleast_1d(n).tolist()
-    for v in n_list:
-        if isinstance(v, bool) or float(v) != int(v) or int(v) < model.min_n():
-            raise SimulationError(f"n={v!r} is not a usable sample size: need integers >= {model.min_n()} "
-                                  "(fewer cases than the model's equations need)", where="n")
-    n_list = sorted({int(v) for v in n_list})
+    model = _model_of(result, data, exogenous, path_test)
+    n_list = _check_n(n, model, "n")
     n_reps, n_draws = int(n_reps), int(n_draws)
-    cells = as_seed_sequence(seed).spawn(len(n_list))
+    if grid is None:
+        cells = as_seed_sequence(seed).spawn(len(n_list))
+    else:  # one part of a larger grid (the workflow's job per n): the streams of the sizes' places in it
+        full = _check_n(grid, model, "grid")
+        out = [v for v in n_list if v not in full]
+        if out:
+            raise SimulationError(f"n={out[0]} is not in grid {full}", where="n")
+        streams = as_seed_sequence(seed).spawn(len(full))
+        cells = [streams[full.index(v)] for v in n_list]
     plan = []
     for nn, ss in zip(n_list, cells):
         bs = model.block_size(nn, n_draws)
@@ -744,10 +1014,7 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
                             "treatment; or an SEM refit that did not converge or is not positive definite) and "
                             "were dropped; power is over the valid ones")
     required = _required_n(power)
-    if isinstance(model, _PanelModel):
-        primary, primary_test = model.primary, "z"
-    else:
-        primary, primary_test = ("indirect", "total" if model.k > 1 else model.ms[0]), "montecarlo"
+    primary, primary_test = model.primary, ("z" if isinstance(model, _PanelModel) else "montecarlo")
     return PowerResult(model=model.desc, n_grid=n_list, n_reps=n_reps, alpha=float(alpha),
                        ci_level=float(ci_level), path_test=path_test, exogenous=exogenous, n_draws=n_draws,
                        seed=seed, truth=model.truth(), power=power, required=required,
