@@ -481,8 +481,7 @@ class _LatentMediationModel:
 
     def block_size(self, n, n_draws):
         m, d, P = self.spec.m, self.spec.m + self.U.shape[1], self.spec.P
-        per_rep = n * d * (2 + len(self.pat_obs)) + P * P * m * m * (P if self.missing == "fiml" else 1) \
-            + n_draws * 4
+        per_rep = n * d * (2 + len(self.pat_obs)) + 4 * P * m * m + n_draws * 4
         return max(1, int(_BLOCK_ELEMENTS // per_rep))
 
     def simulate(self, rng, r, n):
@@ -531,10 +530,15 @@ class _LatentMediationModel:
         else:  # observed information: central differences of the analytic gradient, all replications at once
             h = 1e-5 * np.maximum(np.abs(th), 1.0)  # (r, P)
             E = h[:, :, None] * np.eye(P)[None]  # (r, P, P): row q shifts parameter q
-            momP = [(o, np.repeat(N, P), np.repeat(M, P, axis=0)) for o, N, M in mom]
-            gp = _loglik(spec, momP, (th[:, None, :] + E).reshape(r * P, P), grad=True)[1].reshape(r, P, P)
-            gm = _loglik(spec, momP, (th[:, None, :] - E).reshape(r * P, P), grad=True)[1].reshape(r, P, P)
-            H = -(gp - gm) / (2 * h[:, :, None])
+            H = np.empty((r, P, P))
+            step = max(1, _BLOCK_ELEMENTS // (P * P * spec.m * spec.m * 4))  # replications per chunk (memory)
+            for s0 in range(0, r, step):  # chunks of replications, each all P shifts at once
+                sl = slice(s0, min(r, s0 + step))
+                rc = sl.stop - sl.start
+                momP = [(o, np.repeat(N[sl], P), np.repeat(M[sl], P, axis=0)) for o, N, M in mom]
+                gp = _latent_gradient(spec, momP, (th[sl, None, :] + E[sl]).reshape(rc * P, P)).reshape(rc, P, P)
+                gm = _latent_gradient(spec, momP, (th[sl, None, :] - E[sl]).reshape(rc * P, P)).reshape(rc, P, P)
+                H[sl] = -(gp - gm) / (2 * h[sl, :, None])
             H = (H + H.transpose(0, 2, 1)) / 2
         ok = conv & np.isfinite(H).all(axis=(1, 2))
         sgn, _ = np.linalg.slogdet(np.where(ok[:, None, None], H, np.eye(P)))
@@ -574,6 +578,27 @@ class _LatentMediationModel:
         S = np.block([[Pi @ Sxx @ Pi.T + self.Sigma, Pi @ Sxx], [Sxx @ Pi.T, Sxx]])
         mu = np.r_[self.K[:, 0] + Pi @ xbar, xbar]
         return mu, S
+
+
+def _latent_gradient(spec, mom, th):
+    """Gradient (nb, P) of the conditional log-likelihood of :mod:`efficacy.mediation.latent` (the gradient
+    part of its ``_loglik(..., grad=True)``, without the expected information, which the observed information
+    by central differences does not need and which costs P times more)."""
+    from .mediation.latent import _inv_logdet
+    K, Sig, dS, dK = spec.implied(th, deriv=True)
+    nb = th.shape[0]
+    g = np.zeros((nb, spec.P))
+    for o, N, M in mom:
+        po = len(o)
+        Si, _, _ = _inv_logdet(Sig[:, o][:, :, o])
+        T = np.concatenate([np.broadcast_to(np.eye(po), (nb, po, po)), -K[:, o, :]], axis=2)
+        TM = T @ M
+        R = TM @ np.swapaxes(T, 1, 2)
+        Gs = 0.5 * (Si @ R @ Si - N[:, None, None] * Si)
+        Gk = Si @ TM[:, :, po:]
+        g += (np.einsum("bij,bqij->bq", Gs, dS[:, :, o][:, :, :, o])
+              + np.einsum("biu,bqiu->bq", Gk, dK[:, :, o, :]))
+    return g
 
 
 def _mediation_tests(rng, theta, V, sig, ms, path_test, alpha, ci_level, n_draws):
@@ -1019,3 +1044,141 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
                        ci_level=float(ci_level), path_test=path_test, exogenous=exogenous, n_draws=n_draws,
                        seed=seed, truth=model.truth(), power=power, required=required,
                        primary_test=primary_test, primary_effect=primary, warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- workflow stage
+#: Columns of ``results/<study>/power_from_fit.csv``.
+STAGE_COLUMNS = ["study", "model", "n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps",
+                 "n_valid", "n_failed", "primary", "required_n_80", "required_n_80_mcse", "required_n_90",
+                 "required_n_90_mcse", "reason"]
+
+
+def power_roles(codebook):
+    """Treatment, mediators, outcome and covariates of a study's power analysis, or None when the codebook
+    declares no treatment, mediator and continuous outcome (such a study has no ``snakemake power`` jobs).
+
+    The mediators are the design's mediators (parallel, as in the mediation stage), the outcome the first
+    continuous design outcome, the covariates the design covariates."""
+    des = codebook.design
+    if des is None or not des.treatment or not des.mediators or not des.outcomes:
+        return None
+    outcomes = [o for o in des.outcomes if not codebook.is_binary(o)]
+    if not outcomes:
+        return None
+    return des.treatment, list(des.mediators), outcomes[0], list(des.covariates or [])
+
+
+def power_studies(codebooks) -> list:
+    """Studies (of a ``{study: Codebook}`` mapping) that have a power analysis (see :func:`power_roles`)."""
+    return [s for s, cb in codebooks.items() if power_roles(cb) is not None]
+
+
+def study_fit(clean, codebook, *, model="observed", missing="listwise"):
+    """The study's own fitted mediation model, the truth of the workflow's power analysis.
+
+    Parameters
+    ----------
+    clean : pandas.DataFrame
+        ``results/<study>/clean.csv`` (scored data after the exclusion rules).
+    codebook : Codebook
+    model : {"observed", "latent"}
+        ``"observed"``: :func:`efficacy.mediate` on the design mediators' scores (parallel mediators,
+        design covariates, listwise). ``"latent"``: :func:`efficacy.latent_mediation` with the first design
+        mediator that is a multi-item scale as a factor of its items (``missing`` listwise or FIML); a
+        study whose mediators are all single variables falls back to the observed model (the result's
+        description says which model was fitted).
+    missing : {"listwise", "fiml"}
+        Latent model only.
+
+    Returns
+    -------
+    result, data
+        What :func:`power_from_fit` takes.
+    """
+    from .errors import ConfigError
+    roles = power_roles(codebook)
+    if roles is None:
+        raise ConfigError(f"study {codebook.study!r} has no treatment, mediator and continuous outcome in its "
+                          "codebook design: no power analysis from its fit")
+    x, meds, y, covs = roles
+    if model not in ("observed", "latent"):
+        raise ConfigError("unknown power model", where="power.model", found=repr(model),
+                          expected="'observed' or 'latent'")
+    scale = next((codebook.scales[m] for m in meds if m in codebook.scales and codebook.scales[m].k >= 2), None)
+    if model == "latent" and scale is not None:
+        from .mediation.latent import latent_mediation
+        res = latent_mediation(clean, x, list(scale.items), y, covariates=covs, n_boot=0, missing=missing,
+                               mediator_name=scale.name, sum_score=False)
+        return res, clean
+    from .mediation import mediate
+    return mediate(clean, x, meds if len(meds) > 1 else meds[0], y, covariates=covs, n_boot=0), clean
+
+
+def power_job(clean, codebook, *, n, grid, n_reps=500, seed=0, model="observed", missing="listwise", alpha=0.05,
+              ci_level=0.95, n_draws=1000, exogenous="resample") -> pd.DataFrame:
+    """One job of ``snakemake power``: :func:`power_from_fit` of the study's fit (:func:`study_fit`) at one
+    planned ``n`` of the ``grid``, with the random streams that ``n`` has in one call over the whole grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The power table (:data:`POWER_COLUMNS`) with ``study``, ``model`` (the fitted model) and
+        ``primary`` (True on the headline rows: the indirect effect by its Monte Carlo CI).
+    """
+    result, data = study_fit(clean, codebook, model=model, missing=missing)
+    pw = power_from_fit(result, data, n=[int(n)], grid=list(grid), n_reps=int(n_reps), seed=seed, alpha=alpha,
+                        ci_level=ci_level, n_draws=int(n_draws), exogenous=exogenous)
+    t = pw.power.copy()
+    t.insert(0, "model", pw.model)
+    t.insert(0, "study", codebook.study)
+    eff, term = pw.primary_effect
+    t["primary"] = (t["effect"] == eff) & (t["term"] == term) & (t["test"] == pw.primary_test)
+    t["reason"] = "; ".join(pw.warnings)
+    return t
+
+
+def aggregate_power(frames) -> pd.DataFrame:
+    """``results/<study>/power_from_fit.csv`` from the study's :func:`power_job` tables: every n's rows, sorted
+    by n, with the n for 80% and 90% power of each effect and test (interpolated over the whole curve, with
+    its Monte Carlo SE; NA with the reason when the grid does not bracket it) on each of its rows.
+
+    Equals :func:`power_from_fit` over the whole grid with the same seed (``tests/test_power_from_fit_dag.py``).
+    """
+    t = pd.concat(list(frames), ignore_index=True)
+    if not len(t):
+        return pd.DataFrame(columns=STAGE_COLUMNS)
+    t = t.sort_values("n", kind="stable").reset_index(drop=True)
+    req = _required_n(t[POWER_COLUMNS])
+    wide = []
+    for (eff, term, test), g in req.groupby(["effect", "term", "test"], sort=False):
+        row = {"effect": eff, "term": term, "test": test}
+        why = []
+        for target, tag in ((0.8, "80"), (0.9, "90")):
+            h = g[np.isclose(g["target"], target)].iloc[0]
+            row[f"required_n_{tag}"] = h["required_n"]
+            row[f"required_n_{tag}_mcse"] = h["required_n_mcse"]
+            if h["reason"]:
+                why.append(f"{target:.0%}: {h['reason']}")
+        row["_why"] = "; ".join(why)
+        wide.append(row)
+    out = t.merge(pd.DataFrame(wide), on=["effect", "term", "test"], how="left", sort=False)
+    reason = out["reason"].fillna("").astype(str)
+    out["reason"] = [("; ".join(v for v in (a, b) if v)) for a, b in zip(reason, out["_why"].fillna(""))]
+    return out.drop(columns="_why").reindex(columns=STAGE_COLUMNS)
+
+
+def power_curve_frame(table) -> pd.DataFrame:
+    """The rows of ``power_from_fit.csv`` that :func:`efficacy.plots.power_curve` draws: per mediator a panel
+    titled by its fitted paths a and b, one line per test (paths a and b, the indirect effect by the joint
+    test, the Monte Carlo CI and Sobel), with 2 x MCSE bars."""
+    t = table
+    rows = []
+    for term in [v for v in pd.unique(t["term"]) if v not in ("", "total")]:
+        sub = t[t["term"] == term]
+        tv = sub.groupby("effect")["true_value"].first()
+        a, b = float(tv.get("a", np.nan)), float(tv.get("b", np.nan))
+        for r in sub.itertuples():
+            label = f"{r.effect} ({r.test})" if r.effect != "indirect" else f"indirect: {r.test}"
+            rows.append({"n": r.n, "a": round(a, 3), "b": round(b, 3), "method": label, "power": r.power,
+                         "power_mcse": r.power_mcse})
+    return pd.DataFrame(rows, columns=["n", "a", "b", "method", "power", "power_mcse"])
