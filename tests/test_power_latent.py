@@ -85,7 +85,7 @@ def test_fiml_missingness_pattern_is_resampled(study):
     missing per column is the study's (binomial MC error, 5 SE), and no row is entirely missing."""
     res = latent_mediation(study, "x", ITEMS, "y", covariates=["c"], n_boot=0, missing="fiml", sum_score=False)
     model = _LatentMediationModel(res, study, "resample")
-    U, W, _ = model.simulate(np.random.default_rng(2), 4, 5_000)
+    _, W, _ = model.simulate(np.random.default_rng(2), 4, 5_000)
     share = np.isnan(W).reshape(-1, W.shape[2]).mean(axis=0)
     rows = study[["x", "c"]].notna().all(axis=1) & study[ITEMS + ["y"]].notna().any(axis=1)
     want = study.loc[rows, ITEMS + ["y"]].isna().mean().to_numpy()

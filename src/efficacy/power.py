@@ -1147,6 +1147,8 @@ def aggregate_power(frames) -> pd.DataFrame:
     t = pd.concat(list(frames), ignore_index=True)
     if not len(t):
         return pd.DataFrame(columns=STAGE_COLUMNS)
+    for c in ("term", "reason"):  # empty strings come back from a CSV as NaN
+        t[c] = t[c].astype(object).fillna("").astype(str) if c in t.columns else ""
     t = t.sort_values("n", kind="stable").reset_index(drop=True)
     req = _required_n(t[POWER_COLUMNS])
     wide = []
