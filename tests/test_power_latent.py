@@ -156,3 +156,28 @@ def test_latent_bad_input(study):
         ef.power_from_fit(res, study, n=[50], n_reps=10, path_test="t")
     with pytest.raises(SimulationError, match="usable sample size"):
         ef.power_from_fit(res, study, n=[5], n_reps=10)
+
+
+def test_latent_outcome_refit_is_latent_mediation():
+    """A latent outcome (outcome_items) too: the simulated replication refitted in the batch equals
+    latent_mediation on it (same tolerance as above)."""
+    rng = np.random.default_rng(2)
+    n = 300
+    x = rng.integers(0, 2, n).astype(float)
+    eta = 0.5 * x + rng.normal(size=n)
+    zeta = 0.4 * eta + 0.1 * x + rng.normal(size=n)
+    d = pd.DataFrame({f"i{j}": eta + 0.6 * rng.normal(size=n) for j in range(3)})
+    for j in range(3):
+        d[f"o{j}"] = zeta + 0.6 * rng.normal(size=n)
+    d["x"] = x
+    kw = dict(outcome_items=["o0", "o1", "o2"], n_boot=0, sum_score=False)
+    res = latent_mediation(d, "x", ["i0", "i1", "i2"], "out", **kw)
+    model = _LatentMediationModel(res, d, "resample")
+    U, W, pat = model.simulate(np.random.default_rng(4), 2, 200)
+    theta, V, ok, _ = model.fit(U, W, pat)
+    assert ok.all()
+    sim = pd.DataFrame(np.column_stack([U[1, :, 1:], W[1]]), columns=["x", "i0", "i1", "i2", "o0", "o1", "o2"])
+    ref = latent_mediation(sim, "x", ["i0", "i1", "i2"], "out", **kw)
+    np.testing.assert_allclose(theta[1], [ref.a, ref.b, ref.direct], rtol=0, atol=5e-6)
+    se = ref.to_frame().set_index("effect").loc[["a", "b", "direct"], "se"].to_numpy(float)
+    np.testing.assert_allclose(np.sqrt(np.diag(V[1])), se, rtol=1e-4)

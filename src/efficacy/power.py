@@ -16,11 +16,25 @@ Supported fits
   :func:`efficacy.clpm` (complete data, no covariates; stationary or not): power of every
   cross-lagged and autoregressive path (Wald z test, as the engine reports), data simulated from the
   model-implied moments and refitted by batched ML (see ``_PanelModel``).
+* Latent mediation, :class:`efficacy.mediation.latent.LatentMediationResult` from
+  :func:`efficacy.latent_mediation` (listwise or FIML; covariates; a latent outcome too): the data are
+  simulated from the whole fitted model, measurement part included (loadings, item residual variances,
+  intercepts, the structural paths, the disturbance variances), ``w | u ~ N(K u, Sigma(theta))`` given the
+  exogenous row ``u``; with FIML each simulated row carries the missingness pattern of a resampled row of
+  the study (the row its treatment and covariates come from). Every replication is refitted by the
+  batched Fisher scoring of :mod:`efficacy.mediation.latent` (per-pattern cross-products of all
+  replications at once, started at the truth), with the expected information (listwise) or the observed
+  information (FIML, central differences of the analytic gradient) as :func:`efficacy.latent_mediation`;
+  checked replication by replication against it in ``tests/test_power_latent.py``. With near-perfect
+  indicators its power is that of observed mediation on the mean score (same test file).
 
-Not yet: latent mediation (:func:`efficacy.latent_mediation`; its result stores no syntax or
-parameter indices, and its exogenous treatment is ``fixed.x``), FIML / multiple-imputation fits (the
-missingness pattern would have to be simulated and every replication refitted by FIML), panel models
-with covariates.
+Not yet: observed mediation fitted with FIML / multiple imputation (:mod:`efficacy.mediation.missing`),
+panel models with covariates or FIML.
+
+The workflow (``snakemake power``, not part of ``all``) runs :func:`power_job` once per study and
+planned n, each with ``grid=`` the whole grid so that it draws the streams its n has in one call over the
+grid, and :func:`aggregate_power` combines them into ``results/<study>/power_from_fit.csv`` (the same
+numbers as one call; :func:`combine_power` does the same for :class:`PowerResult` objects).
 
 The data-generating model
 -------------------------
@@ -932,14 +946,16 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
 
     Parameters
     ----------
-    result : efficacy.mediation.MediationResult or efficacy.panel.PanelResult
-        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed), or
-        of :func:`efficacy.riclpm` / :func:`efficacy.clpm` (complete data, no covariates).
+    result : MediationResult, LatentMediationResult or PanelResult
+        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed), of
+        :func:`efficacy.latent_mediation` (listwise or FIML), or of :func:`efficacy.riclpm` /
+        :func:`efficacy.clpm` (complete data, no covariates).
     data : pandas.DataFrame
-        The data the result was fitted to (required for a ``MediationResult``: the result does not
-        store the residual variances, intercepts, covariate slopes or the distribution of the
-        treatment and covariates; the refit must reproduce the result's paths). Not used for a
-        ``PanelResult``, whose model-implied moments are the whole truth.
+        The data the result was fitted to (required for a ``MediationResult`` or
+        ``LatentMediationResult``: the result does not store the residual variances, intercepts,
+        covariate slopes or the distribution of the treatment, covariates and missingness patterns;
+        the refit must reproduce the result's paths). Not used for a ``PanelResult``, whose
+        model-implied moments are the whole truth.
     n : int or sequence of int
         Planned sample size(s); a grid of several sizes gives the power curve and ``n_80``/``n_90``.
     n_reps : int
@@ -952,7 +968,8 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         Level of the path tests (and of the joint significance and Sobel tests).
     path_test : {"z", "t"}
         ``"z"``: ML standard errors, normal reference (as :func:`efficacy.mediate`, lavaan);
-        ``"t"``: ``lm()`` standard errors and t reference with the residual df.
+        ``"t"``: ``lm()`` standard errors and t reference with the residual df (least-squares fits
+        only; a latent model is tested by z).
     exogenous : {"resample", "normal"}
         How the treatment and covariates of a simulated data set are drawn: rows resampled from the
         study's complete cases, or multivariate normal with their mean and ML covariance.
@@ -960,6 +977,10 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         Monte Carlo draws per replication for the Monte Carlo CI.
     progress : bool
         tqdm bar over blocks of replications.
+    grid : sequence of int, optional
+        The whole grid of sizes that ``n`` is part of (the workflow's one job per n): each size then
+        draws the random stream it has in ``power_from_fit(..., n=grid)``, so the jobs combined by
+        :func:`combine_power` (or :func:`aggregate_power`) equal that one call.
 
     Returns
     -------
