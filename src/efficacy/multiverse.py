@@ -36,7 +36,18 @@ Dimensions (defaults from what the codebook makes possible)
     ``ML`` or ``MLR`` (Huber-White sandwich standard errors; lavaan ``estimator = "MLR"``), or ``MLM``
     (complete data only), from :func:`efficacy.sem.sem`. ML and MLR give the same estimates and
     bootstrap intervals; they differ in the standard errors, the delta-method p-value and the joint
-    significance test. ``WLSMV`` is refused: :mod:`efficacy.sem` has no WLSMV estimator.
+    significance test. ``WLSMV`` (the mediator's items as ordered categories, lavaan
+    ``estimator = "WLSMV", ordered = <items>``) may be asked for when the mediator is a scale the codebook
+    marks ordinal (:attr:`efficacy.codebook.Scale.is_ordinal`; otherwise a :class:`ConfigError` at load
+    time). Its specifications always get their row: with ``sum`` or ``mean`` scoring, or with FIML, it is
+    ``not estimable`` (a score is a continuous variable, not ordered categories; WLSMV has no FIML), and
+    with latent scoring and listwise deletion the latent mediation model is handed to
+    :func:`efficacy.sem.sem` with ``estimator="WLSMV"``. :mod:`efficacy.sem`'s WLSMV takes only models whose
+    observed variables are all ordered and have no exogenous covariates; the mediation model has an
+    exogenous treatment and a continuous outcome (lavaan fits it with ``conditional.x`` and polyserial
+    correlations), so today the row is ``not estimable`` with the engine's reason. WLSMV is therefore not
+    among the default estimators (it would only add rows that cannot be estimated); should the engine
+    fit the model, the row takes its estimates and a delta-method interval (no bootstrap of a WLSMV fit).
 ``missing``
     ``listwise`` deletion or ``fiml`` (full-information ML, lavaan ``missing = "ml"``).
 ``ci``
@@ -182,15 +193,13 @@ DIMENSIONS = ("scoring", "covariates", "estimator", "missing", "ci")
 #: Values each dimension may take.
 DIMENSION_VALUES = {
     "scoring": ("sum", "mean", "latent"),
-    "estimator": ("ML", "MLR", "MLM"),
+    "estimator": ("ML", "MLR", "MLM", "WLSMV"),
     "missing": ("listwise", "fiml"),
     "ci": ("percentile", "bca"),
 }
 
 #: Estimators asked for in the issue that the SEM engine does not offer, with the reason.
 _NOT_OFFERED = {
-    "WLSMV": "efficacy.sem has no WLSMV (robust weighted least squares) estimator; its polychoric "
-             "correlations (efficacy.sem.polychoric) are not yet an estimator of sem()",
     "WLS": "efficacy.sem has no WLS estimator",
     "DWLS": "efficacy.sem has no DWLS estimator",
     "ULS": "efficacy.sem has no ULS estimator",
@@ -423,7 +432,8 @@ def specification_grid(codebook: Codebook, config=None, *, config_file="config/c
     ------
     ConfigError
         A study without a mediation design, an unknown exclusion rule, scoring, estimator (e.g.
-        ``WLSMV``), missing-data method, interval or covariate, an unknown key, or a covariate that
+        ``WLSMV`` for a mediator that is not an ordinal scale), missing-data method, interval or covariate,
+        an unknown key, or a covariate that
         is also the treatment, mediator or outcome.
     """
     config = config or {}
@@ -482,6 +492,14 @@ def specification_grid(codebook: Codebook, config=None, *, config_file="config/c
             if v2 not in DIMENSION_VALUES[key]:
                 raise ConfigError(f"unknown {key}", file=config_file, where=f"{place(key)}[{i}]", found=repr(v),
                                   expected=f"one of {', '.join(DIMENSION_VALUES[key])}")
+            if key == "estimator" and v2 == "WLSMV":
+                scale = codebook.scales.get(mediator)
+                if scale is None or not scale.is_ordinal:
+                    raise ConfigError("estimator 'WLSMV' treats the mediator's items as ordered categories: the "
+                                      f"mediator {mediator!r} is not a scale the codebook marks ordinal",
+                                      file=config_file, where=f"{place(key)}[{i}]", found=repr(v),
+                                      expected="ML, MLR or MLM (or a scale with ordinal: true, or Likert items "
+                                               "with at most 7 categories)")
             if v2 not in out:
                 out.append(v2)
         dims[key] = out
@@ -688,7 +706,7 @@ def _ols_fit(md):
 
 
 def _sem_fit(md, spec):
-    """ML / MLR / MLM fit of the specification with efficacy.sem.sem; labels a, b, cp."""
+    """ML / MLR / MLM / WLSMV fit of the specification with efficacy.sem.sem; labels a, b, cp."""
     from .sem import sem
 
     x, covs = md.xs[0], md.xs[1:]
@@ -702,7 +720,8 @@ def _sem_fit(md, spec):
     else:
         med = md.indicators[0]
         lines = [f"{med} ~ a*{x}{rhs_c}", f"{spec.outcome} ~ b*{med} + cp*{x}{rhs_c}"]
-    res = sem(frame, "\n".join(lines), estimator=spec.estimator, missing=spec.missing)
+    ordered = list(md.indicators) if spec.estimator == "WLSMV" else None
+    res = sem(frame, "\n".join(lines), estimator=spec.estimator, missing=spec.missing, ordered=ordered)
     e = res.estimates
     def row(label):
         r = e[e["label"] == label]
@@ -974,6 +993,12 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
                             f"{spec.missing} rule; need at least {need}")
     if spec.estimator == "MLM" and spec.missing == "fiml":
         raise _NotEstimable("the MLM (Satorra-Bentler) estimator needs complete data: not available with FIML")
+    if spec.estimator == "WLSMV":
+        if not md.latent:
+            raise _NotEstimable(f"WLSMV treats the mediator's items as ordered categories; with {spec.scoring} "
+                                "scoring the mediator is a continuous score (use ML or MLR)")
+        if spec.missing == "fiml":
+            raise _NotEstimable("WLSMV has no FIML (lavaan: listwise or pairwise deletion with ordered items)")
     for j, c in enumerate(md.xs):
         if np.ptp(md.X[:, j]) == 0:
             raise _NotEstimable(f"column {c!r} is constant in the analysed rows")
@@ -988,6 +1013,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         try:
             fit = _sem_fit(md, spec)
         except (ValueError, np.linalg.LinAlgError) as exc:
+            if spec.estimator == "WLSMV":
+                raise _NotEstimable(f"latent mediation cannot be fitted by WLSMV here: {exc}") from None
             raise _NotEstimable(f"the SEM did not fit: {exc}") from None
     if not fit["converged"]:
         raise _NotEstimable("the ML fit of the mediation model did not converge")
@@ -1000,9 +1027,11 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         notes.append("improper solution (negative variance)")
     # ---- bootstrap interval
     n_failed = 0
-    if n_boot <= 0:
+    if n_boot <= 0 or spec.estimator == "WLSMV":
         ci_i = (ind - z * ind_se, ind + z * ind_se)
         ci_d = (cp - z * fit["cp_se"], cp + z * fit["cp_se"])
+        if n_boot > 0:
+            notes.append("WLSMV: delta-method interval (no bootstrap of a WLSMV fit)")
     elif observed_ls:
         from .mediation import mediate
 
