@@ -935,7 +935,7 @@ def _base_row(spec, ci_level, n_boot):
 
 
 def run_specification(data, codebook, spec, *, n_boot=1000, ci_level=0.95, fragile_rho=0.2, seed=0,
-                      _hits=None) -> SpecificationResult:
+                      _hits=None, _boot_cache=None) -> SpecificationResult:
     """Fit one specification of the multiverse.
 
     Parameters
@@ -975,13 +975,13 @@ def run_specification(data, codebook, spec, *, n_boot=1000, ci_level=0.95, fragi
     row = _base_row(spec, ci_level, n_boot)
     try:
         _estimate(row, data, codebook, spec, n_boot=int(n_boot), ci_level=ci_level,
-                  fragile_rho=fragile_rho, seed=seed, hits=_hits)
+                  fragile_rho=fragile_rho, seed=seed, hits=_hits, boot_cache=_boot_cache)
     except _NotEstimable as exc:
         row.update(verdict="not estimable", reason=str(exc), significant=False)
     return SpecificationResult(spec, row)
 
 
-def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, seed, hits):
+def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, seed, hits, boot_cache=None):
     md = _model_data(clean_raw, codebook, spec, hits)
     row["n_excluded"] = md.n_excluded
     n = len(md.rows)
@@ -1032,36 +1032,21 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         ci_d = (cp - z * fit["cp_se"], cp + z * fit["cp_se"])
         if n_boot > 0:
             notes.append("WLSMV: delta-method interval (no bootstrap of a WLSMV fit)")
-    elif observed_ls:
-        from .mediation import mediate
-
-        res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                      ci_method=spec.ci, seed=seed, ci_level=ci_level)
-        t = res.to_frame()
-        ri = t[t["effect"] == "indirect"].iloc[0]
-        rd = t[t["effect"] == "direct"].iloc[0]
-        ci_i, ci_d = (float(ri.ci_low), float(ri.ci_high)), (float(rd.ci_low), float(rd.ci_high))
-        n_failed = res.n_boot_failed
-        notes += res.warnings
-    elif md.latent:
-        from .mediation import latent_mediation
-
-        frame = md.frame
-        res = latent_mediation(frame, md.xs[0], md.indicators, "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                               ci_method=spec.ci, seed=seed, missing=spec.missing, ci_level=ci_level,
-                               sum_score=False)
-        t = res.to_frame()
-        rd = t[(t["model"] == "latent") & (t["effect"] == "direct")].iloc[0]
-        ci_i, ci_d = res.indirect_ci, (float(rd.ci_low), float(rd.ci_high))
-        n_failed = res.n_failed
-        if res.reason:
-            raise _NotEstimable(res.reason)
-        if not np.isclose(res.indirect, ind, rtol=1e-4, atol=1e-8 * (1 + abs(ind))):
-            notes.append(f"bootstrap engine estimate {res.indirect:.6g} differs from the SEM's {ind:.6g}")
     else:
-        ci_i, ci_d, n_failed = _engine_boot(md, n_boot, spec.ci, ci_level, seed)
-        if n_failed:
-            notes.append(f"{n_failed} of {n_boot} bootstrap refits did not converge and were dropped")
+        # The bootstrap does not depend on the estimator (ML and MLR share the estimates, the resamples and
+        # the refits), so specifications that differ only in it share one bootstrap (run_multiverse).
+        key = (spec.model_key, spec.ci, n_boot, ci_level, seed)
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            boot_cache = None  # a generator (or None) gives every specification its own draws: nothing to share
+        if boot_cache is not None and key in boot_cache:
+            ci_i, ci_d, n_failed, boot_notes, boot_ind = boot_cache[key]
+        else:
+            ci_i, ci_d, n_failed, boot_notes, boot_ind = _bootstrap(md, spec, n_boot, ci_level, seed)
+            if boot_cache is not None:
+                boot_cache[key] = (ci_i, ci_d, n_failed, boot_notes, boot_ind)
+        notes += boot_notes
+        if boot_ind is not None and not np.isclose(boot_ind, ind, rtol=1e-4, atol=1e-8 * (1 + abs(ind))):
+            notes.append(f"bootstrap engine estimate {boot_ind:.6g} differs from the SEM's {ind:.6g}")
     # ---- sensitivity: rho at which the indirect effect vanishes (Imai, Keele & Yamamoto 2010, Theorem 2:
     # the correlation of the mediator residual with the total-effect residual b e_m + e_y, here from the ML
     # estimates; with an observed mediator and listwise deletion it is efficacy.mediation.sensitivity's rho)
@@ -1087,6 +1072,42 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
                direct_ci_high=ci_d[1], total=cp + ind, p_joint=p_joint,
                significant=bool(p_joint < 1 - ci_level), rho_at_zero=rho, verdict=verdict,
                n_boot_failed=int(n_failed), converged=True, reason="; ".join(dict.fromkeys(notes)))
+
+
+def _bootstrap(md, spec, n_boot, ci_level, seed):
+    """Bootstrap intervals of the indirect and direct effects of one specification's model:
+    (ci_indirect, ci_direct, n_failed, notes, the bootstrap engine's point estimate of a*b or None)."""
+    notes = []
+    boot_ind = None
+    if not md.latent and spec.missing == "listwise":
+        from .mediation import mediate
+
+        res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
+                      ci_method=spec.ci, seed=seed, ci_level=ci_level)
+        t = res.to_frame()
+        ri = t[t["effect"] == "indirect"].iloc[0]
+        rd = t[t["effect"] == "direct"].iloc[0]
+        ci_i, ci_d = (float(ri.ci_low), float(ri.ci_high)), (float(rd.ci_low), float(rd.ci_high))
+        n_failed = res.n_boot_failed
+        notes += res.warnings
+    elif md.latent:
+        from .mediation import latent_mediation
+
+        res = latent_mediation(md.frame, md.xs[0], md.indicators, "__y__", covariates=md.xs[1:], n_boot=n_boot,
+                               ci_method=spec.ci, seed=seed, missing=spec.missing, ci_level=ci_level,
+                               sum_score=False)
+        t = res.to_frame()
+        rd = t[(t["model"] == "latent") & (t["effect"] == "direct")].iloc[0]
+        ci_i, ci_d = res.indirect_ci, (float(rd.ci_low), float(rd.ci_high))
+        n_failed = res.n_failed
+        if res.reason:
+            raise _NotEstimable(res.reason)
+        boot_ind = res.indirect
+    else:
+        ci_i, ci_d, n_failed = _engine_boot(md, n_boot, spec.ci, ci_level, seed)
+        if n_failed:
+            notes.append(f"{n_failed} of {n_boot} bootstrap refits did not converge and were dropped")
+    return ci_i, ci_d, n_failed, notes, boot_ind
 
 
 # ----------------------------------------------------------------------------- the curve test
@@ -1655,6 +1676,7 @@ def run_multiverse(data, codebook, config=None, *, n_boot=1000, n_null=500, ci_l
     """
     grid = specification_grid(codebook, config)
     hits = _exclusion_hits(data, codebook)
+    boot_cache: dict = {}  # specifications that differ only in the estimator share their bootstrap
     rows = [run_specification(data, codebook, s, n_boot=n_boot, ci_level=ci_level, fragile_rho=fragile_rho,
-                              seed=seed, _hits=hits) for s in grid.specs]
+                              seed=seed, _hits=hits, _boot_cache=boot_cache) for s in grid.specs]
     return aggregate(rows, data, codebook, n_null=n_null, seed=seed, fragile_rho=fragile_rho)
