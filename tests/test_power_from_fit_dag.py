@@ -115,13 +115,14 @@ def test_latent_model_and_roles(mastery):
     assert t["model"].iloc[0].startswith("latent_mediation") and set(t["term"]) == {"efficacy", ""}
     assert power_roles(cb) == ("treat", ["efficacy"], "behavior", ["age"])
     codebooks = {s: load_codebook(ROOT / "data" / "raw" / s) for s in ("mastery_trial", "weekly_panel", "jobs_ii")}
-    assert power_studies(codebooks) == ["mastery_trial", "jobs_ii"]
+    assert power_studies(codebooks) == ["mastery_trial", "weekly_panel", "jobs_ii"]
     # jobs_ii's mediator is a distributed score, not a scale: the latent model falls back to the observed one
     jobs = codebooks["jobs_ii"]
     fit, _ = study_fit(clean_study(jobs).clean, jobs, model="latent")
     assert type(fit).__name__ == "MediationResult"
+    two = load_codebook(ROOT / "data" / "raw" / "two_cultures")  # neither a mediation design nor a panel
     with pytest.raises(ConfigError, match="no treatment, mediator"):
-        study_fit(clean, codebooks["weekly_panel"])
+        study_fit(clean, two)
     with pytest.raises(ConfigError, match="unknown power model"):
         study_fit(clean, cb, model="bayes")
     with pytest.raises(SimulationError, match="not in grid"):
@@ -136,7 +137,7 @@ def test_dry_run_fans_out_over_n():
     assert proc.returncode == 0, out[-3000:]
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     jobs = set(re.findall(r"output: results/(\w+)/power/n(\d+)\.csv", out))
-    studies = {"mastery_trial", "confounded_survey", "jobs_ii"}
+    studies = {"mastery_trial", "confounded_survey", "jobs_ii", "weekly_panel"}
     assert jobs == {(s, str(n)) for s in studies for n in cfg["power"]["n"]}, sorted(jobs)
     assert len(re.findall(r"^rule power_from_fit:", out, flags=re.MULTILINE)) == len(studies)
     # not part of the default target (`rule all` in the Snakefile lists all_targets() and the summary only)
@@ -176,3 +177,23 @@ def test_snakemake_power_runs_on_small_settings(tmp_path):
                             for n in (60, 120)])
     np.testing.assert_allclose(got["power"], want["power"])
     assert list(got["n"]) == list(want["n"])
+
+
+def test_panel_study_gets_the_riclpm_cross_lags():
+    """A study without a mediation design but with a panel: the stationary RI-CLPM (complete cases) is the
+    truth; the jobs aggregate to the one-call result and the headline is the first x -> y cross-lag."""
+    cb = load_codebook(ROOT / "data" / "raw" / "weekly_panel")
+    clean = clean_study(cb).clean
+    grid = [60, 120]
+    table = aggregate_power([power_job(clean, cb, n=n, grid=grid, n_reps=30, seed=5) for n in grid])
+    fit, data = study_fit(clean, cb)
+    assert data is None and fit.stationary and fit.missing == "listwise"
+    one = ef.power_from_fit(fit, n=grid, n_reps=30, seed=5)
+    np.testing.assert_array_equal(table["power"], one.power["power"])
+    prim = table[table["primary"]]
+    assert set(prim["term"]) == {"eff_w1 -> beh_w2"} and set(prim["test"]) == {"z"}
+    assert set(table["effect"]) == {"cross-lagged", "autoregressive"}
+    frame = power_curve_frame(table)
+    assert set(frame["method"]) == {"CL: eff_w1 -> beh_w2", "CL: beh_w1 -> eff_w2", "AR: eff_w1 -> eff_w2",
+                                    "AR: beh_w1 -> beh_w2"}
+    np.testing.assert_allclose(frame["a"].iloc[0], round(prim["true_value"].iloc[0], 3))

@@ -32,7 +32,8 @@ Not yet: observed mediation fitted with FIML / multiple imputation (:mod:`effica
 panel models with covariates or FIML.
 
 The workflow (``snakemake power``, not part of ``all``) runs :func:`power_job` once per study and
-planned n, each with ``grid=`` the whole grid so that it draws the streams its n has in one call over the
+planned n (the study's mediation model, :func:`study_fit`; a study with a panel instead of a mediation
+design gets its RI-CLPM), each with ``grid=`` the whole grid so that it draws the streams its n has in one call over the
 grid, and :func:`aggregate_power` combines them into ``results/<study>/power_from_fit.csv`` (the same
 numbers as one call; :func:`combine_power` does the same for :class:`PowerResult` objects).
 
@@ -1089,13 +1090,24 @@ def power_roles(codebook):
     return des.treatment, list(des.mediators), outcomes[0], list(des.covariates or [])
 
 
+def panel_roles(codebook):
+    """The wave columns ``(x_waves, y_waves)`` of a study's panel power analysis (``design.panel_x`` and
+    ``panel_y`` with at least three waves each), or None."""
+    des = codebook.design
+    if des is None or not codebook.waves or not des.panel_x or not des.panel_y:
+        return None
+    xw, yw = list(codebook.waves.get(des.panel_x, [])), list(codebook.waves.get(des.panel_y, []))
+    return (xw, yw) if len(xw) >= 3 and len(xw) == len(yw) else None
+
+
 def power_studies(codebooks) -> list:
-    """Studies (of a ``{study: Codebook}`` mapping) that have a power analysis (see :func:`power_roles`)."""
-    return [s for s, cb in codebooks.items() if power_roles(cb) is not None]
+    """Studies (of a ``{study: Codebook}`` mapping) that have a power analysis: a mediation design (see
+    :func:`power_roles`) or, failing that, a panel (:func:`panel_roles`)."""
+    return [s for s, cb in codebooks.items() if power_roles(cb) is not None or panel_roles(cb) is not None]
 
 
-def study_fit(clean, codebook, *, model="observed", missing="listwise"):
-    """The study's own fitted mediation model, the truth of the workflow's power analysis.
+def study_fit(clean, codebook, *, model="observed", missing="listwise", panel_stationary=True):
+    """The study's own fitted model, the truth of the workflow's power analysis.
 
     Parameters
     ----------
@@ -1107,9 +1119,13 @@ def study_fit(clean, codebook, *, model="observed", missing="listwise"):
         design covariates, listwise). ``"latent"``: :func:`efficacy.latent_mediation` with the first design
         mediator that is a multi-item scale as a factor of its items (``missing`` listwise or FIML); a
         study whose mediators are all single variables falls back to the observed model (the result's
-        description says which model was fitted).
+        description says which model was fitted). A study without a mediation design but with a panel
+        (``design.panel_x``/``panel_y`` over three or more waves) gets the RI-CLPM of
+        :func:`efficacy.riclpm` (complete cases, as :func:`power_from_fit` needs).
     missing : {"listwise", "fiml"}
         Latent model only.
+    panel_stationary : bool
+        Panel studies: lagged paths equal over waves (one cross-lag per direction to power).
 
     Returns
     -------
@@ -1118,13 +1134,18 @@ def study_fit(clean, codebook, *, model="observed", missing="listwise"):
     """
     from .errors import ConfigError
     roles = power_roles(codebook)
-    if roles is None:
-        raise ConfigError(f"study {codebook.study!r} has no treatment, mediator and continuous outcome in its "
-                          "codebook design: no power analysis from its fit")
-    x, meds, y, covs = roles
     if model not in ("observed", "latent"):
         raise ConfigError("unknown power model", where="power.model", found=repr(model),
                           expected="'observed' or 'latent'")
+    if roles is None:
+        panel = panel_roles(codebook)
+        if panel is None:
+            raise ConfigError(f"study {codebook.study!r} has no treatment, mediator and continuous outcome in its "
+                              "codebook design, nor a panel (design.panel_x / panel_y over three or more waves): "
+                              "no power analysis from its fit")
+        from .panel import riclpm
+        return riclpm(clean, panel[0], panel[1], stationary=bool(panel_stationary), missing="listwise"), None
+    x, meds, y, covs = roles
     scale = next((codebook.scales[m] for m in meds if m in codebook.scales and codebook.scales[m].k >= 2), None)
     if model == "latent" and scale is not None:
         from .mediation.latent import latent_mediation
@@ -1136,7 +1157,7 @@ def study_fit(clean, codebook, *, model="observed", missing="listwise"):
 
 
 def power_job(clean, codebook, *, n, grid, n_reps=500, seed=0, model="observed", missing="listwise", alpha=0.05,
-              ci_level=0.95, n_draws=1000, exogenous="resample") -> pd.DataFrame:
+              ci_level=0.95, n_draws=1000, exogenous="resample", panel_stationary=True) -> pd.DataFrame:
     """One job of ``snakemake power``: :func:`power_from_fit` of the study's fit (:func:`study_fit`) at one
     planned ``n`` of the ``grid``, with the random streams that ``n`` has in one call over the whole grid.
 
@@ -1144,9 +1165,10 @@ def power_job(clean, codebook, *, n, grid, n_reps=500, seed=0, model="observed",
     -------
     pandas.DataFrame
         The power table (:data:`POWER_COLUMNS`) with ``study``, ``model`` (the fitted model) and
-        ``primary`` (True on the headline rows: the indirect effect by its Monte Carlo CI).
+        ``primary`` (True on the headline rows: the indirect effect by its Monte Carlo CI; for a panel,
+        the first x -> y cross-lag by its z test).
     """
-    result, data = study_fit(clean, codebook, model=model, missing=missing)
+    result, data = study_fit(clean, codebook, model=model, missing=missing, panel_stationary=panel_stationary)
     pw = power_from_fit(result, data, n=[int(n)], grid=list(grid), n_reps=int(n_reps), seed=seed, alpha=alpha,
                         ci_level=ci_level, n_draws=int(n_draws), exogenous=exogenous)
     t = pw.power.copy()
@@ -1193,9 +1215,28 @@ def aggregate_power(frames) -> pd.DataFrame:
 def power_curve_frame(table) -> pd.DataFrame:
     """The rows of ``power_from_fit.csv`` that :func:`efficacy.plots.power_curve` draws: per mediator a panel
     titled by its fitted paths a and b, one line per test (paths a and b, the indirect effect by the joint
-    test, the Monte Carlo CI and Sobel), with 2 x MCSE bars."""
+    test, the Monte Carlo CI and Sobel), with 2 x MCSE bars. A panel study: one panel titled by the fitted
+    x -> y (``a``) and y -> x (``b``) cross-lags of the first lag, one line per lagged path (``CL``
+    cross-lagged, ``AR`` autoregressive; with stationary paths, those of the first lag stand for all)."""
     t = table
     rows = []
+    if t["effect"].isin(["cross-lagged", "autoregressive"]).any():
+        cl = t[t["effect"] == "cross-lagged"].drop_duplicates("term").head(2)  # the first lag, both directions
+        prim = t.loc[t["primary"].astype(bool), "term"] if "primary" in t.columns else pd.Series([], dtype=str)
+        xy = prim.iloc[0] if len(prim) else (cl["term"].iloc[0] if len(cl) else "")
+        a = float(cl.loc[cl["term"] == xy, "true_value"].iloc[0]) if (cl["term"] == xy).any() else np.nan
+        other = cl[cl["term"] != xy]
+        b = float(other["true_value"].iloc[0]) if len(other) else np.nan
+        lag = t[t["effect"].isin(["cross-lagged", "autoregressive"])]
+        stationary = t["model"].astype(str).str.contains("(stationary)", regex=False).any()
+        terms = lag.drop_duplicates("term")
+        # stationary: the paths of the first lag (both directions) stand for every lag (one parameter each)
+        keep = terms.groupby("effect", sort=False).head(2)["term"] if stationary else terms["term"]
+        for r in lag[lag["term"].isin(set(keep))].itertuples():
+            rows.append({"n": r.n, "a": round(a, 3), "b": round(b, 3),
+                         "method": f"{'CL' if r.effect == 'cross-lagged' else 'AR'}: {r.term}", "power": r.power,
+                         "power_mcse": r.power_mcse})
+        return pd.DataFrame(rows, columns=["n", "a", "b", "method", "power", "power_mcse"])
     for term in [v for v in pd.unique(t["term"]) if v not in ("", "total")]:
         sub = t[t["term"] == term]
         tv = sub.groupby("effect")["true_value"].first()

@@ -1,6 +1,7 @@
 # Power for the next study from each study's own fitted mediation model (efficacy.power.power_from_fit):
 # `snakemake power`, not part of `all`. One job per study and planned n (like the simulation grid's jobs),
-# then one aggregation per study. Studies without a treatment, mediator and continuous outcome have none.
+# then one aggregation per study: studies with a mediation design (treatment, mediator, continuous outcome)
+# and, failing that, panel studies (design.panel_x / panel_y over 3+ waves: the RI-CLPM); others have none.
 from efficacy.power import power_studies
 
 POWER_STUDIES = power_studies(CODEBOOKS)
@@ -33,6 +34,7 @@ rule power_from_fit_job:
         alpha=config["power"]["alpha"],
         ci_level=config["power"]["ci_level"],
         exogenous=config["power"]["exogenous"],
+        panel_stationary=config["power"]["panel_stationary"],
         seed=config["seed"],
     script:
         "../scripts/power_job.py"
