@@ -132,7 +132,8 @@ from ._api import as_seed_sequence
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
-__all__ = ["POWER_COLUMNS", "PowerResult", "combine_power", "power_from_fit"]
+__all__ = ["POWER_COLUMNS", "STAGE_COLUMNS", "PowerResult", "aggregate_power", "combine_power", "panel_roles",
+           "power_curve_frame", "power_from_fit", "power_job", "power_roles", "power_studies", "study_fit"]
 
 POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
