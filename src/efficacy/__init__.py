@@ -72,7 +72,7 @@ _API = {
     "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
                            "latent_mediation", "compare_models", "omitted_variable_sensitivity", "robustness_value",
-                           "evalue", "serial_mediation", "evidence_profile"],
+                           "evalue", "serial_mediation", "evidence_profile", "interventional_effects"],
     "efficacy.panel": ["clpm", "riclpm", "within_person", "compare_panel_models", "stationarity_lrt",
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",

@@ -13,6 +13,8 @@ sensitivity   the ACME(rho) curve for sequential ignorability (Imai, Keele & Yam
 robustness    omitted-variable bias bounds and robustness values (Cinelli & Hazlett 2020), E-values
 causal        causal mediation by simulation of potential outcomes (Imai et al. 2010); linear or
               binary (logit/probit) mediator
+interventional interventional direct and indirect effects of one or several (linear or binary)
+              mediators by Monte Carlo g-computation (Vansteelandt & Daniel 2017)
 evidence      the evidence profile: per link what the design identifies, robustness, E-values,
               panel order, and a graded verdict per pair (:func:`evidence_profile`)
 latent        latent mediation: the efficacy scale as a factor in the SEM engine
@@ -24,6 +26,7 @@ The modules depend downwards only: ``stage`` uses the others, ``latent`` uses ``
 
 from .causal import CausalMediationResult, causal_mediation
 from .evidence import EvidenceProfile, evidence_profile
+from .interventional import InterventionalResult, interventional_effects
 from .latent import LatentMediationResult, latent_mediation
 from .missing import MissingMediationResult
 from .moderated import MODERATED_COLUMNS, ModeratedMediationResult, moderated_mediation
@@ -47,7 +50,7 @@ __all__ = [
     "ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS",
     "SensitivityResult", "sensitivity",
     "OmittedVariableSensitivity", "omitted_variable_sensitivity", "robustness_value", "EValueResult", "evalue",
-    "CausalMediationResult", "causal_mediation",
+    "CausalMediationResult", "causal_mediation", "InterventionalResult", "interventional_effects",
     "LatentMediationResult", "latent_mediation", "EvidenceProfile", "evidence_profile",
     "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
 ]
