@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from scipy import optimize, special
 
 from .._api import as_rng, renamed
@@ -86,8 +85,12 @@ def _acme_curve(beta2, s1, s2, rt, rho):
         rt[..., None] - rho * np.sqrt((1 - rt[..., None] ** 2) / (1 - rho**2)))
 
 
+#: the default rho grid: -0.9, -0.89, ..., 0.9
+_RHOS = np.linspace(-0.9, 0.9, 181)
+
+
 @renamed(level="ci_level", treatment="x", mediator="m", outcome="y")
-def sensitivity(data, x, m, y, *, covariates=(), rhos=np.linspace(-0.9, 0.9, 181), ci_level=0.95,
+def sensitivity(data, x, m, y, *, covariates=(), rhos=_RHOS, ci_level=0.95,
                 n_boot=1000, seed=None, mediator_model="linear", outcome_model="linear", n_sims=1000):
     """ACME as a function of the mediator-outcome error correlation rho.
 
@@ -274,7 +277,7 @@ def _sensitivity_probit(data, x, m, y, *, covariates, rhos, ci_level, n_sims, se
     X1, X0 = Xa.copy(), Xa.copy()
     X1[:, 1], X0[:, 1] = 1.0, 0.0
     alpha = (1 - ci_level) / 2
-    common = dict(x=x, m=m, y=y, n=n, mediator_model=mediator_model, outcome_model=outcome_model, n_sims=n_sims)
+    common = {"x": x, "m": m, "y": y, "n": n, "mediator_model": mediator_model, "outcome_model": outcome_model, "n_sims": n_sims}
 
     def failed(reason):
         nan = np.full(len(rhos), np.nan)
