@@ -30,6 +30,7 @@ jobs <- read.csv(file.path("data", "raw", "jobs_ii", "data.csv"))
 jobs$work <- as.numeric(jobs$work1 == "psyemp")
 framing <- read.csv(file.path("tests", "reference", "causal_framing.csv"))
 covs <- "depress1 + econ_hard + sex + age + occp + marital + nonwhite + educ + income"
+ctrl <- glm.control(epsilon = 1e-14, maxit = 100)   # probit fits to full precision (glm's default stops at 1e-8)
 
 grab <- function(s, call) list(
   call = call, sims = s$sims, rho = s$rho, d0 = as.numeric(s$d0), d1 = as.numeric(s$d1),
@@ -71,7 +72,7 @@ out <- list(source = list(script = "tests/reference/sensitivity_binary.R", media
 
 ## JOBS II, probit outcome
 jm <- lm(as.formula(paste("job_seek ~ treat +", covs)), data = jobs)
-jy <- glm(as.formula(paste("work ~ treat + job_seek +", covs)), data = jobs, family = binomial("probit"))
+jy <- glm(as.formula(paste("work ~ treat + job_seek +", covs)), data = jobs, family = binomial("probit"), control = ctrl)
 med <- mediate(jm, jy, treat = "treat", mediator = "job_seek", sims = 50)
 t0 <- Sys.time()
 out$jobs_bo <- grab(medsens(med, rho.by = 0.05, sims = 4000, effect.type = "indirect"),
@@ -82,7 +83,7 @@ out$jobs_bo_corrected <- bo_corrected(jm, jy, "treat", "job_seek", out$jobs_bo$r
 
 ## framing, probit outcome (JSS article)
 fm <- lm(emo ~ treat + age + educ + gender + income, data = framing)
-fy <- glm(cong_mesg ~ emo + treat + age + educ + gender + income, data = framing, family = binomial("probit"))
+fy <- glm(cong_mesg ~ emo + treat + age + educ + gender + income, data = framing, family = binomial("probit"), control = ctrl)
 fmed <- mediate(fm, fy, treat = "treat", mediator = "emo", sims = 50)
 out$framing_bo <- grab(medsens(fmed, rho.by = 0.1, sims = 4000, effect.type = "indirect"),
                        "medsens(mediate(lm(emo ~ treat + age + educ + gender + income), glm(cong_mesg ~ emo + treat + age + educ + gender + income, binomial('probit')), treat = 'treat', mediator = 'emo'), rho.by = 0.1, sims = 4000)")
@@ -93,7 +94,7 @@ out$published_framing_probit <- list(
   rho_at_zero = 0.3, rsq_prod_residual_at_zero = 0.09, rsq_prod_total_at_zero = 0.0493)
 
 ## JOBS II, probit mediator
-bm <- glm(as.formula(paste("job_dich ~ treat +", covs)), data = jobs, family = binomial("probit"))
+bm <- glm(as.formula(paste("job_dich ~ treat +", covs)), data = jobs, family = binomial("probit"), control = ctrl)
 by <- lm(as.formula(paste("depress2 ~ treat + job_dich +", covs)), data = jobs)
 bmed <- mediate(bm, by, treat = "treat", mediator = "job_dich", sims = 50)
 t0 <- Sys.time()

@@ -119,8 +119,11 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=_RHOS, ci_level=0.95,
     (``rho_at_zero``, at the point estimates), and ``ACME_t(rho)`` follows from the reduced-form probit.
     As ``medsens``, both fits are drawn ``n_sims`` times from their asymptotic normal distributions (and
     ``sigma2`` from its scaled inverse chi-square), the curve is the mean of the draws and the band their
-    percentiles. (``medsens`` 4.5.1 computes rho* as ``sigma2 g / (1 + |sigma2 g|)``, which is not the
-    root of its own gamma(rho) and shifts its curve; we use the model's formula, see the tests.)
+    percentiles. ``medsens`` 4.5.1 computes rho* as ``sigma2 g / (1 + |sigma2 g|)``, which is not the
+    root of its own gamma(rho): its curve at rho = 0 then differs from the ACME that ``mediate()`` estimates
+    from the same fits under sequential ignorability. We use the model's formula (at rho = 0 the curve
+    equals :func:`causal_mediation`'s probit-outcome ACME; tests/test_sensitivity_binary.py shows both and
+    compares a private medsens mode with medsens itself).
 
     **Probit mediator, linear outcome** (``mediator_model="probit"``): for every draw of the probit
     mediator model and every rho the outcome model is refitted by medsens' iterated feasible GLS with the
@@ -337,12 +340,12 @@ def _sensitivity_probit(data, x, m, y, *, covariates, rhos, ci_level, n_sims, se
         mu, mu1, mu0 = Ms @ Xa.T, Ms @ X1.T, Ms @ X0.T
         lam = _mills(mu, M)
         delta = (special.ndtr(mu1) - special.ndtr(mu0)).mean(1)
-        z = rng.standard_normal((n_sims, R))
+        z = rng.standard_normal(n_sims)        # one normal per draw, shared by the rhos (a smooth curve)
         d0 = np.empty((n_sims, R))
         fgls = _fgls(Xb, Y, lam, mu, 2)
         for r, g in enumerate(grid):                              # the rho grid; draws are batched
             bmr, vr = fgls(g)
-            d0[:, r] = (bmr + np.sqrt(vr) * z[:, r]) * delta
+            d0[:, r] = (bmr + np.sqrt(vr) * z) * delta
         d1 = d0
 
         mu_hat = (Xa @ bmed)[None, :]
