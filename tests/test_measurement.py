@@ -165,7 +165,8 @@ def test_invariance_matches_lavaan(hs_school):
     from efficacy.measurement import INVARIANCE_COLUMNS, invariance
 
     ref = _ref("measurement_invariance_holzinger.json")
-    res = invariance(hs_school, HS_SCALES, "school")
+    # Chen's (2007) "and" rule (the default before issue #18 made delta CFI alone the default)
+    res = invariance(hs_school, HS_SCALES, "school", cutoffs={"combine": "and"})
     tab = res.to_frame()
     assert res.highest == "strict" and res.group == "school"
     assert list(tab.columns) == INVARIANCE_COLUMNS

@@ -1050,11 +1050,91 @@ def _failed_table(name, reason):
                               estimate=np.nan, reason=reason)])
 
 
+#: columns of the panel stage's ``longitudinal_invariance`` table (before the study/measure columns)
+LONGITUDINAL_STAGE_COLUMNS = ("measure", "n_waves", "estimator", "missing")
+
+
+def _longitudinal_invariance_table(clean, codebook, missing="auto"):
+    """Longitudinal invariance of each panel measure that is a multi-item scale at every wave.
+
+    One block of rows (configural .. strict, :func:`efficacy.measurement.longitudinal_invariance`) per
+    measure, with ``highest``, ``comparable`` and ``conclusion`` (one sentence) on each row; a measure
+    that cannot be tested (a single variable per wave, a wave without the scale's items) is one row
+    whose ``reason`` says why. Ordinal items (WLSMV in the codebook) are analysed by MLR, and the row
+    says so: longitudinal invariance under WLSMV is not implemented.
+    """
+    from .measurement.longitudinal import LONGITUDINAL_COLUMNS, longitudinal_invariance
+
+    scales = getattr(codebook, "scales", None) or {}
+    design = codebook.design
+    parts = []
+    for measure in dict.fromkeys((design.panel_x, design.panel_y)):
+        cols = list(codebook.waves.get(measure, []))
+        base = dict(measure=measure, n_waves=len(cols))
+        items = [list(getattr(scales.get(c), "items", []) or []) for c in cols]
+        why = ""
+        if len(cols) < 2:
+            why = f"fewer than 2 waves ({len(cols)})"
+        elif not all(c in scales for c in cols):
+            single = [c for c in cols if c not in scales]
+            why = (f"not a multi-item scale at every wave ({', '.join(single)} "
+                   f"{'is a single variable' if len(single) == 1 else 'are single variables'}): no items to test")
+        elif len({len(i) for i in items}) != 1 or min(len(i) for i in items) < 2:
+            why = ("the waves do not share the same items: "
+                   + ", ".join(f"{c}: {len(i)}" for c, i in zip(cols, items)))
+        elif not all(v in clean.columns for i in items for v in i):
+            miss = [v for i in items for v in i if v not in clean.columns]
+            why = f"item columns not in the clean data: {', '.join(miss[:5])}"
+        if why:
+            parts.append(pd.DataFrame([{**base, "step": "", "decision": "not tested", "reason": why,
+                                        "conclusion": f"Longitudinal invariance of {measure} was not tested: {why}."}]))
+            continue
+        est_for = getattr(codebook, "estimator_for", None)
+        est = est_for(cols[0]) if est_for is not None else "ML"
+        note = ""
+        if est == "WLSMV":
+            est, note = "MLR", ("ordinal items: MLR used (longitudinal invariance under WLSMV is not implemented); "
+                               "robust CFI/RMSEA and scaled LRTs")
+        if est not in ("ML", "MLR", "MLM"):
+            est = "MLR"
+        miss = "listwise" if missing == "listwise" else "fiml"
+        if est == "MLM" and miss == "fiml":
+            est = "MLR"
+        waves = {str(getattr(scales[c], "wave", None) or t + 1): i for t, (c, i) in enumerate(zip(cols, items))}
+        try:
+            res = longitudinal_invariance(clean, waves, estimator=est, missing=miss)
+        except Exception as exc:  # noqa: BLE001 - a failure is a row with its reason
+            why = f"{type(exc).__name__}: {exc}"
+            parts.append(pd.DataFrame([{**base, "estimator": est, "missing": miss, "step": "",
+                                        "decision": "not estimable", "reason": why,
+                                        "conclusion": f"Longitudinal invariance of {measure} could not be tested "
+                                                      f"({why})."}]))
+            continue
+        t = res.to_frame()
+        if note:
+            t["reason"] = [f"{note}; {r}" if r else note for r in t["reason"]]
+        t.insert(0, "missing", miss)
+        t.insert(0, "estimator", est)
+        t.insert(0, "n_waves", len(cols))
+        t.insert(0, "measure", measure)
+        t["highest"] = res.highest
+        t["comparable"] = res.comparable
+        t["conclusion"] = res.sentence(f"the {measure} scale")
+        parts.append(t)
+    cols_out = list(LONGITUDINAL_STAGE_COLUMNS) + list(LONGITUDINAL_COLUMNS) + ["highest", "comparable", "conclusion"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols_out)
+    out = out.reindex(columns=cols_out)
+    out.insert(0, "study", codebook.study)
+    return out
+
+
 def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05, ci_level=0.95, missing="auto",
               use_covariates=False, within=True, random_slopes=False):
     """The workflow's ``panel`` stage for a study that declares waves.
 
-    Fits the CLPM and the RI-CLPM (free and stationary) on the wide clean data,
+    First tests longitudinal measurement invariance of each panel measure that is a multi-item scale
+    at every wave (:func:`efficacy.measurement.longitudinal_invariance`: are the wave scores that the
+    panel models use comparable over time?). Then fits the CLPM and the RI-CLPM (free and stationary) on the wide clean data,
     tests stationarity and CLPM vs RI-CLPM, derives the temporal order from the
     RI-CLPM and, given the long data, fits the within-person multilevel model.
 
@@ -1083,8 +1163,10 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
         models), ``panel_comparison`` (fit rows, LRT rows and a verdict row; the
         ``temporal_order`` column, equal on every row, is one of
         "efficacy -> behaviour", "behaviour -> efficacy", "both", "neither", or
-        empty when the RI-CLPM failed, the reason then given) and
-        ``within_person``.
+        empty when the RI-CLPM failed, the reason then given),
+        ``within_person`` and ``longitudinal_invariance`` (configural .. strict per
+        scale measure, with ``conclusion``; a row with the reason for a measure
+        that cannot be tested).
     """
     design = codebook.design
     px, py = design.panel_x, design.panel_y
@@ -1098,6 +1180,7 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
     if construct(yw[0]) == "self_efficacy" and construct(xw[0]) != "self_efficacy":
         x_label, y_label = "behaviour", "efficacy"
     covs = list(design.covariates) if use_covariates else []
+    long_inv = _longitudinal_invariance_table(clean, codebook, missing)
     fits, errors = {}, {}
     for model_fn, name in ((clpm, "clpm"), (riclpm, "riclpm")):
         for stat in (False, True):
@@ -1182,4 +1265,5 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
     wt.insert(1, "x", px)
     wt.insert(2, "y", py)
     tables["within_person"] = wt
+    tables["longitudinal_invariance"] = long_inv
     return tables

@@ -131,6 +131,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
     if panel is not None and not panel.empty:
         out += [f"**Table {study}.4.** Panel models (`{study}/panel_comparison.csv`).", "",
                 markdown_table(panel.map(lambda v: apa_number(v, 3) if isinstance(v, float) else v)), ""]
+    out += _longitudinal_section(folder, study)
     out += _panel_effects_section(folder, study, notes)
     out += _within_section(folder, study, notes)
     figs = _figures(results, study, STUDY_FIGURES)
@@ -284,7 +285,8 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
                 "Decision": "" if pd.isna(x.get("decision")) else str(x["decision"]),
             })
         out += [f"**Table {study}.invariance.{group}.** Measurement invariance across `{group}` "
-                f"(`{study}/{inv_path.name}`; Chen, 2007: not invariant when dCFI <= -.010 and dRMSEA >= .015).",
+                f"(`{study}/{inv_path.name}`; default rule, Cheung & Rensvold, 2002: not invariant when dCFI <= -.010; "
+                f"config measurement.combine = and adds Chen's (2007) dRMSEA >= .015).",
                 "", markdown_table(pd.DataFrame(rows)), ""]
         dec = inv["decision"].astype(str) if "decision" in inv else pd.Series(dtype=str)
         failed = inv.loc[dec == "not invariant", "step"].astype(str).tolist()
@@ -398,6 +400,17 @@ def _evidence_section(folder: Path, study: str) -> list[str]:
             "config/README.md): what the design identifies per link, rho at zero, the b-path robustness value "
             "against the strongest observed covariate, E-values and the panel order.", "",
             markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _longitudinal_section(folder: Path, study: str) -> list[str]:
+    """One sentence: are the panel models' wave scores comparable over time (longitudinal invariance)?"""
+    li = _read(folder / "longitudinal_invariance.csv")
+    if li is None or li.empty or "conclusion" not in li:
+        return []
+    per = li.dropna(subset=["conclusion"]).drop_duplicates("measure")
+    tested = per[per["decision"].astype(str) != "not tested"] if "decision" in per else per
+    text = " ".join((tested if len(tested) else per)["conclusion"].astype(str))
+    return [f"**Comparable across waves?** {text} (`{study}/longitudinal_invariance.csv`)", ""] if text else []
 
 
 def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:

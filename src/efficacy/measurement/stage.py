@@ -39,7 +39,7 @@ def stage_groups(codebook) -> list:
 
 def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missing: str = "fiml",
               n_boot: int = 1000, ci_level: float = 0.95, htmt_method: str = "geometric",
-              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "and",
+              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "cfi",
               find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None,
               max_joint_items: int = 60) -> dict:
     """The workflow's ``measurement`` stage for one study.
