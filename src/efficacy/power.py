@@ -113,6 +113,7 @@ import pandas as pd
 from scipy import stats
 
 from ._api import as_seed_sequence
+from ._linalg import well_conditioned
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
@@ -121,7 +122,6 @@ __all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
 POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
 REQUIRED_COLUMNS = ["effect", "term", "test", "target", "required_n", "required_n_mcse", "reason"]
-_SINGULAR_TOL = 1e-12  # as efficacy.mediation (normalised log-determinant rule)
 _BLOCK_ELEMENTS = 3_000_000  # floats per block of replications (fixed: results depend on seed only)
 
 
@@ -227,9 +227,7 @@ def _batched_ols(X, T):
     """X (r,n,p), T (r,n,k) -> beta (r,p,k), inv(X'X) (r,p,p), RSS matrix (r,k,k), ok (r,)."""
     p = X.shape[2]
     XtX = np.einsum("rni,rnj->rij", X, X)
-    scale = np.sqrt(np.einsum("rii->ri", XtX)).clip(1e-300)
-    sgn, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    ok = (sgn > 0) & (ld > np.log(_SINGULAR_TOL))
+    ok = well_conditioned(XtX)
     A = np.where(ok[:, None, None], XtX, np.eye(p))
     inv = np.linalg.inv(A)
     beta = inv @ np.einsum("rni,rnk->rik", X, T)
