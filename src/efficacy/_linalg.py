@@ -54,8 +54,9 @@ LOG_SINGULAR_TOL = float(np.log(SINGULAR_TOL))
 def unit_scaled(A):
     """``A`` (..., p, p) scaled to unit diagonal: ``A_ij / sqrt(A_ii A_jj)`` (an all-zero column
     gives a zero row and column, so the determinant is 0 and the rule fails it)."""
-    scale = np.sqrt(np.einsum("...ii->...i", A)).clip(1e-300)
-    return A / scale[..., :, None] / scale[..., None, :]
+    with np.errstate(invalid="ignore"):  # a negative diagonal (not a cross-product) gives NaN: fails
+        scale = np.sqrt(np.einsum("...ii->...i", A)).clip(1e-300)
+        return A / scale[..., :, None] / scale[..., None, :]
 
 
 def _det3(D, r, c):
@@ -75,23 +76,25 @@ def _det_above_tol(D):
     this determinant and LAPACK's LU one are both within 1e-12 / 2 of the exact value (rounding
     bounds: about 300 eps for the cofactors, growth <= 2**(p-1) for partial pivoting); a system far
     from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
-    both, and only the few in between go to ``slogdet`` itself.
+    both, and only the few in between go to ``slogdet`` itself (as do non-finite cofactor values: a
+    matrix that is not positive semi-definite, e.g. an EM iterate, can have scaled entries above 1).
     """
     p = D.shape[1]
     if p > 4:
         s2, ld = np.linalg.slogdet(D)
         return (s2 > 0) & (ld > LOG_SINGULAR_TOL)
-    if p == 1:
-        det = D[:, 0, 0].copy()
-    elif p == 2:
-        det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
-    elif p == 3:
-        det = _det3(D, (0, 1, 2), (0, 1, 2))
-    else:
-        det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
-               + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
-    ok = det > 100 * SINGULAR_TOL
-    unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN lands here too
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-PSD input (an EM step) can overflow
+        if p == 1:
+            det = D[:, 0, 0].copy()
+        elif p == 2:
+            det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+        elif p == 3:
+            det = _det3(D, (0, 1, 2), (0, 1, 2))
+        else:
+            det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
+                   + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
+        ok = np.isfinite(det) & (det > 100 * SINGULAR_TOL)
+        unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN and +inf (overflow) land here too
     if unsure.any():
         s2, ld = np.linalg.slogdet(D[unsure])
         ok[unsure] = (s2 > 0) & (ld > LOG_SINGULAR_TOL)

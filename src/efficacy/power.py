@@ -227,7 +227,7 @@ def _batched_ols(X, T):
     """X (r,n,p), T (r,n,k) -> beta (r,p,k), inv(X'X) (r,p,p), RSS matrix (r,k,k), ok (r,)."""
     p = X.shape[2]
     XtX = np.einsum("rni,rnj->rij", X, X)
-    ok = well_conditioned(XtX)
+    ok = well_conditioned(XtX, exact=True)
     A = np.where(ok[:, None, None], XtX, np.eye(p))
     inv = np.linalg.inv(A)
     beta = inv @ np.einsum("rni,rnk->rik", X, T)
@@ -426,7 +426,7 @@ class _PanelModel:
 
     def __init__(self, result):
         from .panel import PanelResult
-        from .sem.engine import _Model, parse_model
+        from .sem.core import Model, parse_model
         if not isinstance(result, PanelResult):  # pragma: no cover - dispatched on type
             raise SimulationError("not a PanelResult", where="result")
         if result.covariates:
@@ -441,7 +441,7 @@ class _PanelModel:
                                   where="result")
         self.res = result
         cols = list(result.x_waves) + list(result.y_waves)
-        mod = _Model(parse_model(result.syntax), cols, "none", True)
+        mod = Model(parse_model(result.syntax), cols, "none", True)
         no = len(mod.obs)
         mod.set_fixed(np.zeros(no), np.zeros((no, no)))
         est = result.estimates

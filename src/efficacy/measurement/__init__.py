@@ -10,7 +10,6 @@
   (``semTools::AVE``), Fornell-Larcker, and the chi-square difference test against a factor
   correlation of 1.
 - :func:`run_stage` -- the workflow's ``measurement`` stage.
-- :func:`cfa_fit` -- the earlier standalone simple-structure CFA (no SEs; kept for AVE).
 
 Examples
 --------
@@ -22,7 +21,7 @@ Layout: :mod:`.cfa` (CFA, fit measures, modification indices), :mod:`.invariance
 invariance), :mod:`.discriminant` (HTMT, AVE, Fornell-Larcker), :mod:`.stage` (the workflow stage).
 """
 from ..errors import MeasurementError
-from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAFit, CFAResult, cfa, cfa_fit
+from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAResult, cfa
 from .discriminant import (
            DISCRIMINANT_COLUMNS,
            DiscriminantResult,
@@ -33,7 +32,7 @@ from .discriminant import (
 from .invariance import INVARIANCE_COLUMNS, InvarianceResult, invariance
 from .stage import CFA_FIT_COLUMNS, run_stage, stage_groups
 
-__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
+__all__ = ["htmt", "HTMTResult", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
            "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult",
            "DISCRIMINANT_COLUMNS",
            "run_stage", "stage_groups", "CFA_FIT_COLUMNS"]

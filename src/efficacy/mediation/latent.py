@@ -67,7 +67,10 @@ from .._api import as_rng, check_columns, renamed
 from ..errors import DataError
 from ..resampling import bca_interval, draw_counts
 from ..results import ResultMixin
-from ..sem.engine import _em_saturated, _Patterns, _rmsea_ci
+from ..sem.batch import fisher_scoring
+from ..sem.core import Patterns as _Patterns
+from ..sem.core import em_saturated as _em_saturated
+from ..sem.core import rmsea_ci as _rmsea_ci
 from .observed import mediate
 
 __all__ = ["LatentMediationResult", "latent_mediation", "run_stage", "LATENT_COLUMNS"]
@@ -263,58 +266,9 @@ def _loglik(spec, mom, th, grad=False):
 
 
 def _fit_batch(spec, mom, th0, *, maxit=200, tol=1e-9):
-    """Fisher scoring with step-halving for a batch of weight vectors (rows of mom)."""
-    th = np.array(th0, dtype=float)
-    nb = th.shape[0]
-    done = np.zeros(nb, dtype=bool)
-    conv = np.zeros(nb, dtype=bool)
-    it = 0
-    for it in range(maxit):
-        act = np.flatnonzero(~done)
-        if not len(act):
-            break
-        sub = [(o, N[act], M[act]) for o, N, M in mom]
-        ll, g, info = _loglik(spec, sub, th[act], grad=True)
-        bad = ~np.isfinite(ll) | ~np.isfinite(g).all(axis=1) | ~np.isfinite(info).all(axis=(1, 2))
-        step = np.zeros_like(g)
-        good = ~bad
-        if good.any():
-            try:
-                step[good] = np.linalg.solve(info[good], g[good][:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                for t in np.flatnonzero(good):
-                    try:
-                        step[t] = np.linalg.solve(info[t], g[t])
-                    except np.linalg.LinAlgError:
-                        bad[t] = True
-        dec = np.einsum("bq,bq->b", g, step)
-        fin = good & ~bad & (np.abs(dec) < tol)
-        conv[act[fin]] = True
-        done[act[fin | bad]] = True
-        move = np.flatnonzero(good & ~bad & ~fin)
-        if not len(move):
-            continue
-        # step-halving line search (all moving fits at once)
-        ids = act[move]
-        cur = th[ids]
-        stp = step[move]
-        ll0 = ll[move]
-        t = np.ones(len(ids))
-        accepted = np.zeros(len(ids), dtype=bool)
-        new = cur.copy()
-        for _ in range(30):
-            trial = cur + t[:, None] * stp
-            lt = _loglik(spec, [(o, N[ids], M[ids]) for o, N, M in mom], trial)
-            okm = ~accepted & np.isfinite(lt) & (lt >= ll0 - 1e-10 * np.abs(ll0))
-            new[okm] = trial[okm]
-            accepted |= okm
-            if accepted.all():
-                break
-            t = np.where(accepted, t, t / 2)
-        th[ids] = new
-        stuck = ~accepted
-        done[ids[stuck]] = True           # no ascent possible: not converged unless already at the top
-    return th, conv, it
+    """Fisher scoring with step-halving for a batch of weight vectors (rows of mom): the batched
+    driver :func:`efficacy.sem.batch.fisher_scoring` on this model's likelihood."""
+    return fisher_scoring(lambda m, th, grad=False: _loglik(spec, m, th, grad=grad), mom, th0, maxit=maxit, tol=tol)
 
 
 # ----------------------------------------------------------------------------- results

@@ -310,7 +310,7 @@ class _EM:
                 Soo = S_a[:, o[:, None], o]
                 Smo = S_a[:, mis[:, None], o]
                 dg = np.einsum("bii->bi", Soo)
-                sing = ~well_conditioned(Soo) | (dg < _MIN_VAR).any(axis=1)
+                sing = ~well_conditioned(Soo, exact=True) | (dg < _MIN_VAR).any(axis=1)
                 bad |= sing
                 Soo = np.where(sing[:, None, None], np.eye(len(o)), Soo)
                 Beta = np.linalg.solve(Soo, Smo.transpose(0, 2, 1)).transpose(0, 2, 1)  # (b, |m|, |o|)
@@ -350,7 +350,7 @@ def _regressions(S, eqs, labels):
         P = np.array([i for i, _ in preds] + list(cov_idx))
         Spp = S[:, P[:, None], P]
         dg = np.einsum("bii->bi", Spp)
-        good = well_conditioned(Spp) & (dg >= _MIN_VAR).all(axis=1)
+        good = well_conditioned(Spp, exact=True) & (dg >= _MIN_VAR).all(axis=1)
         Spp = np.where(good[:, None, None], Spp, np.eye(len(P)))
         beta = np.linalg.solve(Spp, S[:, P, lhs][:, :, None])[:, :, 0]
         beta[~good] = np.nan
