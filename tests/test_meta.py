@@ -540,3 +540,15 @@ def test_indirect_source_uses_total_row_and_outcome():
     rows = meta.stage._indirect_rows(bad, "y")
     assert rows["yi"].isna().all()
     assert rows["reason"].str.contains("total").all()
+
+
+def test_missing_categorical_moderator_drops_the_row(bcg):
+    """metafor drops a study whose moderator is NA; a missing level must not become the reference level."""
+    es, _ = bcg
+    d = es.copy()
+    d.loc[d.index[2], "alloc"] = np.nan
+    full = random_effects(d, "yi", "vi", mods=["alloc"])
+    dropped = random_effects(d.drop(index=d.index[2]), "yi", "vi", mods=["alloc"])
+    assert full.k == dropped.k == len(es) - 1
+    assert_allclose(full.coef, dropped.coef, rtol=1e-12)
+    assert_allclose(full.tau2, dropped.tau2, rtol=1e-12)

@@ -46,6 +46,7 @@ from .._api import check_columns, data_or_none, renamed
 from .._linalg import ols_resid
 from ..errors import DataError
 from ..results import ResultMixin
+from .univariate import _design
 
 __all__ = ["CHEResult", "CHESensitivityResult", "che", "che_sensitivity", "impute_covariance"]
 
@@ -60,36 +61,6 @@ def _column(data, value, role):
     return np.asarray(value)
 
 
-def _model_matrix(mods, data, k):
-    """Intercept plus moderators; non-numeric columns treatment-coded against their first level
-    (sorted, or the categories' order), as ``efficacy.meta.random_effects``."""
-    if mods is None:
-        return np.ones((k, 1)), ["intrcpt"]
-    if isinstance(mods, str):
-        mods = [mods]
-    if isinstance(mods, (list, tuple)) and all(isinstance(m, str) for m in mods):
-        parts, names = [np.ones(k)], ["intrcpt"]
-        for m in mods:
-            if data is None or m not in data:
-                raise DataError(f"moderator column {m!r} not found", where="mods")
-            col = data[m]
-            if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
-                parts.append(np.asarray(col, float))
-                names.append(m)
-            else:
-                levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
-                          else sorted(col.dropna().unique()))
-                for lev in levels[1:]:
-                    parts.append(np.where(col.isna(), np.nan, (col == lev).to_numpy(float)))
-                    names.append(f"{m}{lev}")
-        return np.column_stack(parts), names
-    M = np.asarray(mods, float)
-    if M.ndim == 1:
-        M = M[:, None]
-    if M.shape[0] != k:
-        raise DataError("moderator matrix has the wrong number of rows", where="mods", found=M.shape[0], expected=k)
-    names = list(mods.columns) if isinstance(mods, pd.DataFrame) else [f"mod{j + 1}" for j in range(M.shape[1])]
-    return np.column_stack([np.ones(k), M]), ["intrcpt"] + [str(n) for n in names]
 
 
 def _check_r(r):
@@ -125,7 +96,7 @@ def _prepare(data, yi, vi, study, es_id, mods):
     if v.size != k0 or s.size != k0:
         raise DataError("yi, vi and study differ in length", found=f"{k0}, {v.size}, {s.size}")
     e = None if es_id is None else _column(data, es_id, "es_id").ravel()
-    X, names = _model_matrix(mods, data, k0)
+    X, names = _design(mods, data, k0)
     ok = ~(np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1) | pd.isna(s))
     nonpos = np.flatnonzero(ok & (v <= 0))
     if nonpos.size:

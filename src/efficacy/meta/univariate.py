@@ -174,7 +174,9 @@ def _tau2_qprofile(y, v, X, level):
 
 
 def _design(mods, data, k):
-    """Build the model matrix (intercept + columns, categorical treatment-coded)."""
+    """Build the model matrix: intercept plus moderators, non-numeric columns treatment-coded against
+    their first level (sorted, or the categories' order). A missing moderator value stays NaN in every
+    column it codes, so the row is dropped as metafor drops rows with NA moderators."""
     if mods is None:
         return np.ones((k, 1)), ["intrcpt"]
     if isinstance(mods, str):
@@ -191,16 +193,17 @@ def _design(mods, data, k):
                 parts.append(np.asarray(col, float))
                 names.append(m)
             else:
-                levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().unique())
+                levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
+                          else sorted(col.dropna().unique()))
                 for lev in levels[1:]:
-                    parts.append((col == lev).to_numpy(float))
+                    parts.append(np.where(col.isna(), np.nan, (col == lev).to_numpy(float)))
                     names.append(f"{m}{lev}")
         return np.column_stack(parts), names
     M = np.asarray(mods, float)
     if M.ndim == 1:
         M = M[:, None]
     if M.shape[0] != k:
-        raise MetaError("moderator matrix has the wrong number of rows", found=M.shape[0], expected=k)
+        raise MetaError("moderator matrix has the wrong number of rows", where="mods", found=M.shape[0], expected=k)
     names = list(mods.columns) if isinstance(mods, pd.DataFrame) else [f"mod{j + 1}" for j in range(M.shape[1])]
     return np.column_stack([np.ones(k), M]), ["intrcpt"] + [str(n) for n in names]
 

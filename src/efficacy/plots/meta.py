@@ -70,9 +70,6 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
     st = st.reset_index(drop=True)
     if len(st) == 0:
         raise PlotError("forest_plot: no studies to draw")
-    back, xlab = _TRANSFORMS.get(str(measure).upper() if measure else "", (lambda v: v, "Effect size"))
-    if measure and str(measure).upper() not in _TRANSFORMS:
-        xlab = _LINEAR_LABELS.get(str(measure).upper(), f"Effect size ({measure})")
     k = len(st)
     w = st["weight"].to_numpy(float) if "weight" in st.columns else np.ones(k)
     w = np.where(np.isfinite(w), w, np.nanmin(w) if np.isfinite(w).any() else 1.0)
@@ -101,17 +98,7 @@ def forest_plot(studies, summary, *, measure=None, label="study", title=None, wi
         xs = np.concatenate([st["ci_low"], st["ci_high"], [lo, hi]])
         if pd.notna(pil):
             xs = np.concatenate([xs, [float(pil), float(pih)]])
-        xmin, xmax = np.nanmin(xs), np.nanmax(xs)
-        pad = 0.05 * (xmax - xmin or 1.0)
-        ax.set_xlim(min(xmin - pad, -pad), max(xmax + pad, pad))
-        ticks = _nice_ticks(str(measure).upper() if measure else "", *ax.get_xlim())
-        if ticks is None:
-            ticks = ax.get_xticks()
-            ticks = ticks[(ticks >= ax.get_xlim()[0]) & (ticks <= ax.get_xlim()[1])]
-        ticks = _thin(np.asarray(ticks, float), max(3, int(width * 0.55 / 0.4)))
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([_fmt_tick(back(t)) for t in ticks])
-        ax.set_xlabel(xlab)
+        back = _axis_scale(ax, measure, width, xs)
         # right-hand text column: back-transformed estimate [CI]
         tr = ax.get_yaxis_transform()
         for y, (_, r) in zip(ys, st.iterrows()):
