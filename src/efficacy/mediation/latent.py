@@ -64,6 +64,7 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
+from .._linalg import lstsq
 from ..errors import DataError
 from ..resampling import bca_interval, draw_counts
 from ..results import ResultMixin
@@ -387,10 +388,10 @@ def _starts(spec, W, U):
 
     lam = np.array([cov(W[:, j], s) for j in range(k)])
     lam = lam / lam[0] if lam[0] != 0 else np.ones(k)
-    ba = np.linalg.lstsq(U[ok], s[ok], rcond=None)[0]
+    ba = lstsq(U[ok], s[ok])
     psi1 = max(np.var(s[ok] - U[ok] @ ba), 0.05 * np.nanvar(s))
     Ub = np.column_stack([U[ok], s[ok]])
-    bb = np.linalg.lstsq(Ub, sy[ok], rcond=None)[0]
+    bb = lstsq(Ub, sy[ok])
     psi2 = max(np.var(sy[ok] - Ub @ bb), 0.05 * np.nanvar(sy))
     if ky > 1:
         lamy = np.array([cov(W[:, k + j], sy) for j in range(ky)])

@@ -183,8 +183,23 @@ def _effects(Xa, Xb, M, Y, W, features=None):
 
 
 # ----------------------------------------------------------------------------- results
+class _BootstrapTable:
+    """What the bootstrap-table mediation results share (:class:`MediationResult`,
+    :class:`~efficacy.mediation.moderated.ModeratedMediationResult`): the count of failed resamples
+    and the notes under their ``repr``. Needs the fields ``n_boot``, ``n_boot_valid``, ``reason``,
+    ``warnings``."""
+
+    @property
+    def n_boot_failed(self) -> int:
+        """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
+        return self.n_boot - self.n_boot_valid if self.n_boot else 0
+
+    def _notes_text(self) -> str:
+        return "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+
+
 @dataclass
-class MediationResult(ResultMixin):
+class MediationResult(_BootstrapTable, ResultMixin):
     """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`).
 
     Attributes
@@ -218,11 +233,6 @@ class MediationResult(ResultMixin):
     _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "prop_mediated", "n")
     _title = "Mediation by OLS paths (PROCESS model 4)"
     _summary_columns = ("effect", "mediator", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
-
-    @property
-    def n_boot_failed(self) -> int:
-        """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
-        return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
     def _row(self, effect, mediator=""):
         t = self.table
@@ -292,7 +302,7 @@ class MediationResult(ResultMixin):
             f"  {r.effect:9s} {r.mediator:12s} {r.estimate: .4f} [{r.ci_low: .4f}, {r.ci_high: .4f}]"
             for r in t.itertuples()
         )
-        notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+        notes = self._notes_text()
         return (
             f"MediationResult({self.x} -> {self.m} -> {self.y}, n={self.n}, "
             f"{self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} resamples, ci_level={self.ci_level})\n"
