@@ -71,7 +71,7 @@ from ..results import ResultMixin
 from ..sem.batch import fisher_scoring
 from ..sem.core import Patterns as _Patterns
 from ..sem.core import em_saturated as _em_saturated
-from ..sem.core import rmsea_ci as _rmsea_ci
+from ..sem.fit import ml_indices, srmr_terms
 from .observed import mediate
 
 __all__ = ["LatentMediationResult", "latent_mediation", "run_stage", "LATENT_COLUMNS"]
@@ -771,22 +771,12 @@ def _fit_measures(spec, dat, th, ll_cond, X, W, Sxx, missing, n):
     b_df = p * (p - 1) // 2 - r * (r - 1) // 2
     b_chisq = 2 * (ll_sat - ll_b)
     if df > 0:
-        den = max(chisq - df, b_chisq - b_df, 0)
-        cfi = 1 - max(chisq - df, 0) / den if den > 0 else 1.0
-        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
-        rmsea = np.sqrt(max((chisq - df) / (df * n), 0.0))
-        r_lo, r_hi = _rmsea_ci(chisq, df, n, 0.95), _rmsea_ci(chisq, df, n, 0.05)
+        cfi, tli, rmsea, r_lo, r_hi = ml_indices(chisq, df, b_chisq, b_df, n)
     else:
         cfi = tli = 1.0
         rmsea = 0.0
         r_lo = r_hi = np.nan
-    sd = np.sqrt(np.diag(Sh1))
-    Rres = (Sh1 - S_joint) / np.outer(sd, sd)
-    tri = np.tril_indices(p)
-    num, ne = np.sum(Rres[tri] ** 2), len(tri[0])
-    if meanstructure:
-        num += np.sum(((Mh1 - mu_joint) / sd) ** 2)
-        ne += p
+    num, ne = srmr_terms(Sh1, S_joint, Mh1, mu_joint, meanstructure)
     fit = dict(chisq=float(chisq), df=int(df), pvalue=float(pval), cfi=float(cfi), tli=float(tli),
                rmsea=float(rmsea), rmsea_ci_low=float(r_lo), rmsea_ci_high=float(r_hi),
                srmr=float(np.sqrt(num / ne)), loglik=float(ll_cond), aic=float(-2 * ll_cond + 2 * npar),
