@@ -163,6 +163,9 @@ EXAMPLES = {
     "cfa": lambda: ef.cfa(hs(), HS_MODEL),
     "invariance": lambda: ef.invariance(hs(), {"visual": ["x1", "x2", "x3"]}, "school",
                                         levels=("configural", "metric", "scalar"), find_partial=False),
+    "longitudinal_invariance": lambda: ef.longitudinal_invariance(
+        pd.read_csv(REF / "longitudinal_panel.csv"), {w: [f"se{j}_w{w}" for j in (1, 2, 3)] for w in (1, 2)}),
+    "alignment": lambda: ef.alignment(hs(), {"visual": ["x1", "x2", "x3"]}, "school"),
     "htmt": lambda: ef.htmt(hs(), HS_MODEL, n_boot=50, seed=1),
     "discriminant_validity": lambda: ef.discriminant_validity(hs(), {"visual": HS_MODEL["visual"],
                                                                      "speed": HS_MODEL["speed"]}, n_boot=20, seed=1),
@@ -211,6 +214,7 @@ EXAMPLES = {
     "required_n": lambda: ef.required_n(power(), target=0.5),
     "coverage_study": lambda: ef.coverage_study(n=[40], n_reps=20, n_boot=20, methods=("percentile",), seed=1),
     "meta_coverage": lambda: ef.meta_coverage(k=[5], n_reps=50, seed=1),
+    "encouragement_iv": lambda: ef.encouragement_iv(mediation_data(), "x", "m", "y", covariates=["c"]),
     "evidence_profile": lambda: ef.evidence_profile(mediation_data(), "x", "m", "y", covariates=["c"], n_boot=50,
                                                     n_sims=50, seed=1),
     "power_from_fit": lambda: ef.power_from_fit(ef.mediate(mediation_data(), "x", "m", "y", n_boot=0),

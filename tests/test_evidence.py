@@ -196,7 +196,7 @@ def test_grade_sensitive_names_the_benchmark_and_rules_are_configurable():
     assert grade({**BASE, "rv_alpha": 0.04}, {"benchmark": False})[1] == "robust"
     assert grade(BASE, {"rho_robust": 0.4})[1] == "sensitive"
     assert grade({**BASE, "rho_at_zero": 0.2})[1] == "robust"     # the cut-off itself counts as robust (>=)
-    assert set(DEFAULT_RULES) == {"rho_robust", "alpha", "benchmark"}
+    assert set(DEFAULT_RULES) == {"rho_robust", "alpha", "benchmark", "weak_f"}
     with pytest.raises(DataError, match="rho_robst"):
         grade(BASE, {"rho_robst": 0.3})
     with pytest.raises(DataError, match="rho_robust"):

@@ -168,7 +168,8 @@ def test_invariance_matches_lavaan(hs_school):
     from efficacy.measurement import INVARIANCE_COLUMNS, invariance
 
     ref = _ref("measurement_invariance_holzinger.json")
-    res = invariance(hs_school, HS_SCALES, "school")
+    # Chen's (2007) "and" rule (the default before issue #18 made delta CFI alone the default)
+    res = invariance(hs_school, HS_SCALES, "school", cutoffs={"combine": "and"})
     tab = res.to_frame()
     assert res.highest == "strict" and res.group == "school"
     assert list(tab.columns) == INVARIANCE_COLUMNS
@@ -262,9 +263,13 @@ def test_run_stage_two_cultures_finds_planted_item():
     out = run_stage(clean, cb, n_boot=50, seed=1, missing="listwise")
     assert set(out) == {"cfa_fit", "cfa_estimates", "discriminant", "invariance_culture"}
     inv = out["invariance_culture"]
-    assert list(inv.step) == ["configural", "metric", "scalar", "partial_scalar", "strict"]
-    assert inv.decision.iloc[2] == "not invariant"
-    assert inv.freed.iloc[3] == "se4 ~ 1" and inv.decision.iloc[3] == "invariant"
+    # the 5- and 4-category items are ordinal by the codebook's default (issue #18): the stage runs the ordinal
+    # sequence (WLSMV, Wu & Estabrook 2016 thresholds step, no strict step under the delta parameterisation)
+    assert (inv.estimator == "WLSMV").all()
+    assert list(inv.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar"]
+    step = inv.set_index("step")
+    assert step.loc["scalar", "decision"] == "not invariant"
+    assert step.loc["partial_scalar", "freed"] == "se4 ~ 1" and step.loc["partial_scalar", "decision"] == "invariant"
     assert out["cfa_fit"].converged.all()
     assert list(out["discriminant"][["scale_1", "scale_2"]].iloc[0]) == ["efficacy", "self_esteem"]
 
@@ -344,7 +349,9 @@ def test_run_stage_default_settings_on_every_bundled_study(study):
     assert (joint.model == "joint").all() and joint.shape[0] > 0
     for g in cb.groups:
         inv = out[f"invariance_{g}"]
-        assert list(inv.columns) == ["group", *INVARIANCE_COLUMNS] and inv.converged.all()
+        # the stage adds which estimator the invariance fits used, and why (issue #18)
+        assert list(inv.columns) == ["group", *INVARIANCE_COLUMNS, "estimator", "estimator_reason"]
+        assert inv.converged.all()
 
 
 def test_run_stage_fiml_finds_planted_item_and_cap_row():
@@ -357,9 +364,11 @@ def test_run_stage_fiml_finds_planted_item_and_cap_row():
     cb = load_codebook(root / "data" / "raw" / "two_cultures")
     clean = _bundled_clean("two_cultures")
     inv = run_stage(clean, cb, parts=["invariance"], seed=1)["invariance_culture"]
-    assert inv.decision.iloc[2] == "not invariant"
-    assert inv.step.iloc[3] == "partial_scalar" and inv.freed.iloc[3] == "se4 ~ 1"
-    assert inv.decision.iloc[3] == "invariant"
+    # ordinal items (issue #18): WLSMV on pairwise polychoric correlations instead of FIML; same planted item
+    assert (inv.estimator == "WLSMV").all()
+    step = inv.set_index("step")
+    assert step.loc["scalar", "decision"] == "not invariant"
+    assert step.loc["partial_scalar", "freed"] == "se4 ~ 1" and step.loc["partial_scalar", "decision"] == "invariant"
     capped = run_stage(clean, cb, parts=["cfa"], max_joint_items=5)
     fit = capped["cfa_fit"]
     assert fit.model[0] == "joint" and not fit.converged[0] and "max_joint_items (5)" in fit.reason[0]

@@ -396,7 +396,7 @@ def test_run_stage_tables_and_verdict():
     wide.loc[wide.index[::9], "y3"] = np.nan  # some missing values -> FIML
     long = to_long(wide, 5)
     out = panel.run_stage(wide, fake_codebook(), long)
-    assert set(out) == {"clpm", "riclpm", "panel_comparison", "within_person"}
+    assert set(out) == {"clpm", "riclpm", "panel_comparison", "within_person", "longitudinal_invariance"}
     comp = out["panel_comparison"]
     assert list(comp["row_type"]) == ["fit"] * 4 + ["test"] * 4 + ["verdict"]
     assert comp["temporal_order"].nunique() == 1

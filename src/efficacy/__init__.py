@@ -17,7 +17,7 @@ Layout
 Statistics (depend on the engine and shared pieces below them, never on the pipeline side):
 
 reliability   alpha, omega, item analysis, test-retest ICCs
-measurement   CFA, measurement invariance, discriminant validity (HTMT)
+measurement   CFA, measurement invariance (groups, waves, alignment), discriminant validity (HTMT)
 sem/          the one SEM engine (lavaan syntax, ML, FIML, multi-group): every model goes through it
 mediation/    observed, moderated, causal and latent mediation, sensitivity, the mediation stage
 panel         CLPM, RI-CLPM and within-person multilevel models
@@ -69,10 +69,11 @@ _API = {
     "efficacy.reliability": ["cronbach_alpha", "mcdonald_omega", "feldt_interval", "item_analysis", "icc",
                              "test_retest", "disattenuated_correlation", "attenuation_table", "categorical_omega"],
     "efficacy.sem": ["sem", "parse_model", "polychoric", "polyserial", "thresholds", "ordinal_alpha"],
-    "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity"],
+    "efficacy.measurement": ["cfa", "invariance", "htmt", "discriminant_validity", "longitudinal_invariance",
+                             "alignment"],
     "efficacy.mediation": ["mediate", "moderated_mediation", "sensitivity", "causal_mediation",
                            "latent_mediation", "compare_models", "omitted_variable_sensitivity", "robustness_value",
-                           "evalue", "serial_mediation", "evidence_profile"],
+                           "evalue", "serial_mediation", "evidence_profile", "encouragement_iv"],
     "efficacy.panel": ["clpm", "riclpm", "within_person", "compare_panel_models", "stationarity_lrt",
                        "temporal_order", "panel_syntax"],
     "efficacy.meta": ["escalc", "d_to_r", "r_to_d", "d_to_logor", "logor_to_d", "transf", "random_effects",

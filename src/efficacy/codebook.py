@@ -154,6 +154,7 @@ class Design:
     covariates: list[str] = field(default_factory=list)
     moderator: str | None = None
     panel_x: str | None = None
+    encouragement: str | None = None
     panel_y: str | None = None
 
 
@@ -573,8 +574,9 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
         moderator=d.get("moderator"),
         panel_x=d.get("panel_x"),
         panel_y=d.get("panel_y"),
+        encouragement=d.get("encouragement"),
     )
-    for role in ("treatment", "moderator"):
+    for role in ("treatment", "moderator", "encouragement"):
         value = getattr(design, role)
         if value is not None and value not in known:
             raise err(f"design.{role}", "not a declared variable or scale", found=repr(value))
@@ -582,6 +584,13 @@ def load_codebook(study, *, allow_outside=None, root=None) -> Codebook:
         for i, value in enumerate(getattr(design, role)):
             if value not in known:
                 raise err(f"design.{role}[{i}]", "not a declared variable or scale", found=repr(value))
+    enc = design.encouragement
+    if enc is not None:
+        for role in ("treatment", "mediators", "outcomes", "covariates"):
+            roles = getattr(design, role)
+            if enc == roles or (isinstance(roles, list) and enc in roles):
+                raise err("design.encouragement", f"the encouragement arm is also design.{role}", found=repr(enc),
+                          expected="a separate randomised arm that moves the mediators")
     for role in ("panel_x", "panel_y"):
         value = getattr(design, role)
         if value is not None and value not in waves:

@@ -236,6 +236,8 @@ class PanelResult(FitMeasures, ResultMixin):
     syntax: str
     warnings: list = field(default_factory=list)
     engine_result: object = field(default=None, repr=False)
+    estimator: str = "ML"
+    cluster: str | None = None
 
     _headline = ("name", "n", "converged", "proper", "chisq", "df", "cfi", "rmsea", "srmr")
     _title = "Cross-lagged panel model"
@@ -269,6 +271,7 @@ class PanelResult(FitMeasures, ResultMixin):
         out.insert(0, "stationary", self.stationary)
         out.insert(0, "model", self.model)
         out["missing"] = self.missing
+        out["estimator"] = self.estimator + (f" (cluster = {self.cluster})" if self.cluster else "")
         out["n"] = self.n
         out["converged"] = self.converged
         out["proper"] = self.proper
@@ -288,7 +291,8 @@ class PanelResult(FitMeasures, ResultMixin):
         return head + "\n" + body + w
 
 
-def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, ci_level):
+def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, ci_level, estimator=None,
+               cluster=None):
     min_waves = 3 if model == "riclpm" else 2
     x_waves, y_waves, covariates = _check_waves(data, x_waves, y_waves, covariates, min_waves, model)
     from .sem.engine import sem as _sem  # the project's SEM engine
@@ -296,7 +300,13 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
         raise PanelError(f"{model}: unknown missing-data method", found=repr(missing),
                          expected="'auto', 'listwise' or 'fiml'")
     cols = x_waves + y_waves + covariates
-    d = data.loc[:, cols]
+    if cluster is not None:
+        if cluster not in data.columns:
+            raise PanelError(f"{model}: cluster column not in the data", found=repr(cluster),
+                             expected="a column of cluster identifiers")
+        if cluster in cols:
+            raise PanelError(f"{model}: the cluster column is also a panel variable", found=repr(cluster))
+    d = data.loc[:, cols + ([cluster] if cluster is not None else [])]
     notes = []
     all_missing = d[x_waves + y_waves].isna().all(axis=1)
     if all_missing.any():
@@ -309,13 +319,17 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
         k = int(d.isna().any(axis=1).sum())
         notes.append(f"listwise deletion dropped {k} of {len(d)} persons with a missing value "
                      "(use missing='fiml' to keep them)")
+    if cluster is not None and d[cluster].isna().any():
+        notes.append(f"{int(d[cluster].isna().sum())} person(s) without a cluster were dropped")
+        d = d.loc[d[cluster].notna()]
     if covariates and missing == "fiml" and d[covariates].isna().to_numpy().any():
         k = int(d[covariates].isna().any(axis=1).sum())
         notes.append(f"{k} person(s) with a missing covariate were dropped (covariates are conditioned on)")
         d = d.loc[~d[covariates].isna().any(axis=1)]
     syntax = panel_syntax(x_waves, y_waves, covariates=covariates, stationary=stationary,
                           random_intercepts=(model == "riclpm"))
-    res = _sem(d.reset_index(drop=True), syntax, missing=missing, auto="none", meanstructure=True)
+    res = _sem(d.reset_index(drop=True), syntax, missing=missing, auto="none", meanstructure=True,
+               estimator=estimator, cluster=cluster)
     est = res.estimates.copy()
     z = stats.norm.ppf(0.5 + ci_level / 2)
     T = len(x_waves)
@@ -375,11 +389,12 @@ def _fit_panel(data, x_waves, y_waves, covariates, stationary, missing, model, c
                        converged=bool(res.converged), proper=bool(res.proper), fit=dict(res.fit),
                        estimates=est, lagged=lagged, between=between, within_covariances=within_cov,
                        x_waves=x_waves, y_waves=y_waves, covariates=covariates, syntax=syntax,
-                       warnings=w, engine_result=res)
+                       warnings=w, engine_result=res, estimator=res.estimator, cluster=cluster)
 
 
 @renamed(x_waves="x", y_waves="y", level="ci_level")
-def clpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
+def clpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95, estimator=None,
+         cluster=None):
     """Cross-lagged panel model (CLPM) of two variables over two or more waves.
 
     Fitted as the RI-CLPM of :func:`riclpm` with the random-intercept variances
@@ -412,6 +427,14 @@ def clpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_leve
         (lavaan ``missing = "ml"``), else complete-data ML.
     ci_level : float
         Level of the Wald intervals.
+    estimator : {"ML", "MLR", "MLM"} or None
+        lavaan's ``estimator=`` (None: ML). "MLR": the same estimates with Huber-White (sandwich)
+        SEs and the Yuan-Bentler scaled test (:func:`efficacy.sem.sem`); the chi-square difference
+        tests of :func:`stationarity_lrt` and :func:`compare_panel_models` are then the
+        Satorra-Bentler (2001) scaled differences, as ``lavaan::lavTestLRT``.
+    cluster : str or None
+        Column of cluster identifiers (e.g. classrooms): cluster-robust SEs and test, as lavaan's
+        ``cluster=`` (needs "MLR" or "MLM").
 
     Returns
     -------
@@ -422,11 +445,12 @@ def clpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_leve
     >>> res = clpm(df, ["x1", "x2", "x3"], ["y1", "y2", "y3"])  # doctest: +SKIP
     >>> res.fit["chisq"], res.cross_lagged                       # doctest: +SKIP
     """
-    return _fit_panel(data, x, y, covariates, stationary, missing, "clpm", ci_level)
+    return _fit_panel(data, x, y, covariates, stationary, missing, "clpm", ci_level, estimator, cluster)
 
 
 @renamed(x_waves="x", y_waves="y", level="ci_level")
-def riclpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95):
+def riclpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_level=0.95, estimator=None,
+           cluster=None):
     """Random-intercept cross-lagged panel model (Hamaker, Kuiper & Grasman, 2015).
 
     Each observed score is a grand mean per wave, plus a person's random
@@ -439,7 +463,7 @@ def riclpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_le
 
     Parameters
     ----------
-    data, x, y, covariates, stationary, missing, ci_level
+    data, x, y, covariates, stationary, missing, ci_level, estimator, cluster
         As in :func:`clpm`.
 
     Returns
@@ -459,7 +483,7 @@ def riclpm(data, x, y, *, covariates=(), stationary=False, missing="auto", ci_le
     >>> res = riclpm(df, ["x1", "x2", "x3", "x4"], ["y1", "y2", "y3", "y4"])  # doctest: +SKIP
     >>> res.between                                                           # doctest: +SKIP
     """
-    return _fit_panel(data, x, y, covariates, stationary, missing, "riclpm", ci_level)
+    return _fit_panel(data, x, y, covariates, stationary, missing, "riclpm", ci_level, estimator, cluster)
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -474,7 +498,8 @@ class PanelComparison(ResultMixin):
     restricted, full : str
         Model names (e.g. ``"clpm"`` and ``"riclpm"``).
     chisq_diff, df_diff, pvalue : float
-        The naive test against a chi-square with ``df_diff`` degrees of freedom.
+        The naive test against a chi-square with ``df_diff`` degrees of freedom (for MLR/MLM fits
+        the Satorra-Bentler 2001 scaled difference).
     boundary : bool
         True when the restriction puts variances on the boundary of the
         parameter space (CLPM vs RI-CLPM); the naive p is then conservative.
@@ -528,7 +553,20 @@ def _lrt(restricted: PanelResult, full: PanelResult, boundary: bool, note: str) 
     if d_df <= 0:
         raise PanelError("the restricted model must have more degrees of freedom than the full one",
                          found=f"df {fr['df']} vs {ff['df']}", expected="nested models, restricted first")
-    p = float(stats.chi2.sf(max(d_chi, 0.0), d_df)) if ok else np.nan
+    robust = (restricted.estimator in ("MLR", "MLM") and full.estimator in ("MLR", "MLM")
+               and "chisq.scaling.factor" in fr and "chisq.scaling.factor" in ff)
+    if ok and robust:
+        # Satorra & Bentler (2001) scaled difference (lavaan::lavTestLRT's default for MLR/MLM)
+        c0, c1 = float(fr["chisq.scaling.factor"]), float(ff["chisq.scaling.factor"])
+        cd = (fr["df"] * c0 - ff["df"] * c1) / d_df
+        if np.isfinite(cd) and cd > 0:
+            d_chi = d_chi / cd
+            note = f"Satorra-Bentler (2001) scaled difference ({restricted.estimator}, scaling {cd:.4g}). " + note
+        else:
+            d_chi = np.nan
+            note = (f"the Satorra-Bentler (2001) scaling of the difference is not positive ({cd:.4g}): no "
+                    "scaled test. " + note)
+    p = float(stats.chi2.sf(max(d_chi, 0.0), d_df)) if ok and np.isfinite(d_chi) else np.nan
     if not ok:
         note = "a model did not converge; no test. " + note
     return PanelComparison(restricted=restricted.name, full=full.name, chisq_diff=d_chi, df_diff=d_df,
@@ -1050,11 +1088,91 @@ def _failed_table(name, reason):
                               estimate=np.nan, reason=reason)])
 
 
+#: columns of the panel stage's ``longitudinal_invariance`` table (before the study/measure columns)
+LONGITUDINAL_STAGE_COLUMNS = ("measure", "n_waves", "estimator", "missing")
+
+
+def _longitudinal_invariance_table(clean, codebook, missing="auto"):
+    """Longitudinal invariance of each panel measure that is a multi-item scale at every wave.
+
+    One block of rows (configural .. strict, :func:`efficacy.measurement.longitudinal_invariance`) per
+    measure, with ``highest``, ``comparable`` and ``conclusion`` (one sentence) on each row; a measure
+    that cannot be tested (a single variable per wave, a wave without the scale's items) is one row
+    whose ``reason`` says why. Ordinal items (WLSMV in the codebook) are analysed by MLR, and the row
+    says so: longitudinal invariance under WLSMV is not implemented.
+    """
+    from .measurement.longitudinal import LONGITUDINAL_COLUMNS, longitudinal_invariance
+
+    scales = getattr(codebook, "scales", None) or {}
+    design = codebook.design
+    parts = []
+    for measure in dict.fromkeys((design.panel_x, design.panel_y)):
+        cols = list(codebook.waves.get(measure, []))
+        base = dict(measure=measure, n_waves=len(cols))
+        items = [list(getattr(scales.get(c), "items", []) or []) for c in cols]
+        why = ""
+        if len(cols) < 2:
+            why = f"fewer than 2 waves ({len(cols)})"
+        elif not all(c in scales for c in cols):
+            single = [c for c in cols if c not in scales]
+            why = (f"not a multi-item scale at every wave ({', '.join(single)} "
+                   f"{'is a single variable' if len(single) == 1 else 'are single variables'}): no items to test")
+        elif len({len(i) for i in items}) != 1 or min(len(i) for i in items) < 2:
+            why = ("the waves do not share the same items: "
+                   + ", ".join(f"{c}: {len(i)}" for c, i in zip(cols, items)))
+        elif not all(v in clean.columns for i in items for v in i):
+            miss = [v for i in items for v in i if v not in clean.columns]
+            why = f"item columns not in the clean data: {', '.join(miss[:5])}"
+        if why:
+            parts.append(pd.DataFrame([{**base, "step": "", "decision": "not tested", "reason": why,
+                                        "conclusion": f"Longitudinal invariance of {measure} was not tested: {why}."}]))
+            continue
+        est_for = getattr(codebook, "estimator_for", None)
+        est = est_for(cols[0]) if est_for is not None else "ML"
+        note = ""
+        if est == "WLSMV":
+            est, note = "MLR", ("ordinal items: MLR used (longitudinal invariance under WLSMV is not implemented); "
+                               "robust CFI/RMSEA and scaled LRTs")
+        if est not in ("ML", "MLR", "MLM"):
+            est = "MLR"
+        miss = "listwise" if missing == "listwise" else "fiml"
+        if est == "MLM" and miss == "fiml":
+            est = "MLR"
+        waves = {str(getattr(scales[c], "wave", None) or t + 1): i for t, (c, i) in enumerate(zip(cols, items))}
+        try:
+            res = longitudinal_invariance(clean, waves, estimator=est, missing=miss)
+        except Exception as exc:  # noqa: BLE001 - a failure is a row with its reason
+            why = f"{type(exc).__name__}: {exc}"
+            parts.append(pd.DataFrame([{**base, "estimator": est, "missing": miss, "step": "",
+                                        "decision": "not estimable", "reason": why,
+                                        "conclusion": f"Longitudinal invariance of {measure} could not be tested "
+                                                      f"({why})."}]))
+            continue
+        t = res.to_frame()
+        if note:
+            t["reason"] = [f"{note}; {r}" if r else note for r in t["reason"]]
+        t.insert(0, "missing", miss)
+        t.insert(0, "estimator", est)
+        t.insert(0, "n_waves", len(cols))
+        t.insert(0, "measure", measure)
+        t["highest"] = res.highest
+        t["comparable"] = res.comparable
+        t["conclusion"] = res.sentence(f"the {measure} scale")
+        parts.append(t)
+    cols_out = list(LONGITUDINAL_STAGE_COLUMNS) + list(LONGITUDINAL_COLUMNS) + ["highest", "comparable", "conclusion"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols_out)
+    out = out.reindex(columns=cols_out)
+    out.insert(0, "study", codebook.study)
+    return out
+
+
 def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05, ci_level=0.95, missing="auto",
               use_covariates=False, within=True, random_slopes=False):
     """The workflow's ``panel`` stage for a study that declares waves.
 
-    Fits the CLPM and the RI-CLPM (free and stationary) on the wide clean data,
+    First tests longitudinal measurement invariance of each panel measure that is a multi-item scale
+    at every wave (:func:`efficacy.measurement.longitudinal_invariance`: are the wave scores that the
+    panel models use comparable over time?). Then fits the CLPM and the RI-CLPM (free and stationary) on the wide clean data,
     tests stationarity and CLPM vs RI-CLPM, derives the temporal order from the
     RI-CLPM and, given the long data, fits the within-person multilevel model.
 
@@ -1083,9 +1201,18 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
         models), ``panel_comparison`` (fit rows, LRT rows and a verdict row; the
         ``temporal_order`` column, equal on every row, is one of
         "efficacy -> behaviour", "behaviour -> efficacy", "both", "neither", or
-        empty when the RI-CLPM failed, the reason then given) and
-        ``within_person``.
+        empty when the RI-CLPM failed, the reason then given),
+        ``within_person`` and ``longitudinal_invariance`` (configural .. strict per
+        scale measure, with ``conclusion``; a row with the reason for a measure
+        that cannot be tested). The CLPM and RI-CLPM use the estimator of
+        :func:`efficacy.estimator_choice.score_choice`: MLR (robust SEs, Satorra-Bentler scaled
+        difference tests) when a panel measure is the score of an ordinal scale (a mean of Likert
+        items is bounded and skewed; WLSMV is for items, not scores) or of a scale the codebook
+        fits by MLR/MLM, cluster-robust MLR with a declared ``cluster``, ML otherwise; the
+        ``estimator`` and ``estimator_reason`` columns say which and why.
     """
+    from .estimator_choice import score_choice
+
     design = codebook.design
     px, py = design.panel_x, design.panel_y
     if not codebook.waves or not px or not py:
@@ -1098,13 +1225,18 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
     if construct(yw[0]) == "self_efficacy" and construct(xw[0]) != "self_efficacy":
         x_label, y_label = "behaviour", "efficacy"
     covs = list(design.covariates) if use_covariates else []
+    # the codebook's estimator for models of scores (efficacy.estimator_choice): MLR for scores of ordinal
+    # or robust-estimator scales, cluster-robust with a declared cluster, ML otherwise
+    choice = score_choice(codebook, xw + yw) if hasattr(codebook, "estimator_for") else None
+    est_kw = {"estimator": choice.estimator, "cluster": choice.cluster} if choice is not None else {}
+    long_inv = _longitudinal_invariance_table(clean, codebook, missing)
     fits, errors = {}, {}
     for model_fn, name in ((clpm, "clpm"), (riclpm, "riclpm")):
         for stat in (False, True):
             key = name + ("_stationary" if stat else "")
             try:
                 fits[key] = model_fn(clean, xw, yw, covariates=covs, stationary=stat, missing=missing,
-                                     ci_level=ci_level)
+                                     ci_level=ci_level, **est_kw)
             except Exception as exc:  # one model's failure is a row with its reason
                 errors[key] = f"{type(exc).__name__}: {exc}"
     tables = {}
@@ -1162,6 +1294,8 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
     comp.insert(1, "x", px)
     comp.insert(2, "y", py)
     comp["temporal_order"] = verdict.get("temporal_order")
+    comp["estimator"] = est_kw.get("estimator", "ML")
+    comp["estimator_reason"] = choice.reason if choice is not None else ""
     tables["panel_comparison"] = comp
 
     if within and clean_long is not None and len(clean_long):
@@ -1182,4 +1316,5 @@ def run_stage(clean, codebook, clean_long=None, *, stationary="test", alpha=0.05
     wt.insert(1, "x", px)
     wt.insert(2, "y", py)
     tables["within_person"] = wt
+    tables["longitudinal_invariance"] = long_inv
     return tables

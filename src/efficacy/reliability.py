@@ -1352,7 +1352,8 @@ def attenuation_table(data: pd.DataFrame, reliabilities: dict) -> AttenuationRes
 RELIABILITY_COLUMNS = [
     "study", "scale", "subscale", "construct", "group", "wave", "n", "k", "alpha", "alpha_ci_low",
     "alpha_ci_high", "std_alpha", "omega_total", "omega_ci_low", "omega_ci_high", "omega_h",
-    "omega_h_ci_low", "omega_h_ci_high", "mean_r", "flag", "reason",
+    "omega_h_ci_low", "omega_h_ci_high", "mean_r", "ordinal", "ordinal_alpha", "omega_ordinal",
+    "flag_coefficient", "estimator", "estimator_reason", "flag", "reason",
 ]
 RETEST_COLUMNS = ["study", "measure", "group", "waves", "n", "type", "description", "estimate", "F", "df1",
                   "df2", "pvalue", "ci_low", "ci_high", "reason"]
@@ -1382,10 +1383,15 @@ def _units(codebook):
 
 
 def _reliability_row(study, scale, subscale, construct, group, wave, items, frame, subs, *,
-                     threshold, n_boot, seed, ci_method, ci_level, missing, flag_on):
+                     threshold, n_boot, seed, ci_method, ci_level, missing, flag_on, choice=None):
     row = dict.fromkeys(RELIABILITY_COLUMNS, np.nan)
+    ordinal = choice is not None and choice.estimator == "WLSMV"
     row.update(study=study, scale=scale, subscale=subscale, construct=construct, group=group,
-               wave=wave, k=len(items), reason="")
+               wave=wave, k=len(items), reason="", ordinal=ordinal,
+               estimator="WLSMV" if ordinal else "ML",
+               estimator_reason=(choice.reason + ": ordinal alpha (polychoric) and categorical omega "
+                                 "(WLSMV) beside the Pearson alpha and ML omega") if ordinal
+               else (choice.reason if choice is not None else ""))
     absent = [c for c in items if c not in frame.columns]
     if absent:
         row.update(n=0, flag="not_estimable", reason="item column(s) not in clean data: " + ", ".join(absent))
@@ -1403,17 +1409,47 @@ def _reliability_row(study, scale, subscale, construct, group, wave, items, fram
                omega_ci_high=o.ci_high, omega_h=o.omega_h, omega_h_ci_low=o.omega_h_ci_low,
                omega_h_ci_high=o.omega_h_ci_high, mean_r=a.mean_r)
     notes = [x for x in [a.reason or o.reason] if x] + list(o.warnings)
-    value = row[flag_on]
+    key = flag_on
+    if ordinal:
+        from efficacy.errors import EfficacyError
+        from efficacy.sem.categorical import ordinal_alpha
+
+        try:
+            oa = ordinal_alpha(frame[items], missing=missing)
+            row["ordinal_alpha"] = oa.alpha
+            if oa.reason:
+                notes.append(f"ordinal alpha: {oa.reason}")
+        except EfficacyError as exc:
+            notes.append(f"ordinal alpha not computed: {exc}")
+        oc = mcdonald_omega(frame[items], missing=missing, ordinal=True)
+        row["omega_ordinal"] = oc.omega_total
+        if oc.reason:
+            notes.append(oc.reason)
+        # categorical omega is the reliability of the observed sum score (Green & Yang 2009); ordinal alpha is
+        # that of the latent responses, so it never replaces alpha in the flag or the disattenuation
+        if flag_on == "omega_total" and np.isfinite(oc.omega_total):
+            key = "omega_ordinal"
+    row["flag_coefficient"] = key
+    value = row[key]
     if not np.isfinite(value):
         flag = "not_estimable"
     elif value < threshold:
         flag = "below_threshold"
-        notes.append(f"{flag_on} {value:.3f} < {threshold:g}: correlations with this scale are "
+        notes.append(f"{key} {value:.3f} < {threshold:g}: correlations with this scale are "
                      "attenuated")
     else:
         flag = "ok"
     row.update(flag=flag, reason="; ".join(dict.fromkeys(notes)))
     return row
+
+
+def _scale_choice(codebook, scale):
+    """The codebook's estimator decision for a scale (None for a codebook-like object without one)."""
+    if not hasattr(codebook, "estimator_for"):
+        return None
+    from efficacy.estimator_choice import scale_choice
+
+    return scale_choice(codebook, scale)
 
 
 def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci_method="feldt",
@@ -1424,7 +1460,19 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
     each level of each grouping variable (``"culture=A"``), computes alpha with its interval,
     omega total with its BCa bootstrap interval, omega hierarchical (scales with >= 2 subscales)
     and the mean inter-item correlation, and flags coefficients below ``threshold``. Scales
-    measured at a wave carry it in ``wave``. Item statistics come from :func:`item_analysis`;
+    measured at a wave carry it in ``wave``.
+
+    **Ordinal scales.** When the codebook marks a scale's items as ordinal (WLSMV in
+    :meth:`~efficacy.codebook.Codebook.estimator_for`: an ``ordinal`` key, or a Likert range of at
+    most 7 categories), the row also holds ``ordinal_alpha`` (alpha on the polychoric matrix,
+    Zumbo, Gadermann & Zeisser 2007; :func:`efficacy.sem.ordinal_alpha`) and ``omega_ordinal``
+    (categorical omega of a one-factor WLSMV CFA, Green & Yang 2009; ``mcdonald_omega(...,
+    ordinal=True)``), beside the Pearson alpha and ML omega, which are kept (with their intervals)
+    for comparison; ``ordinal``, ``estimator`` and ``estimator_reason`` say which and why. With
+    ``flag_on="omega_total"`` the flag and the disattenuation of an ordinal scale use
+    ``omega_ordinal`` (the reliability of the observed sum score); ordinal alpha is the reliability
+    of the latent responses, not of the score, so it never enters the flag; ``flag_coefficient``
+    names the coefficient used. Item statistics come from :func:`item_analysis`;
     measures declared in ``codebook.waves`` with at least two wave columns get test-retest ICCs;
     every pair of scale scores gets its observed and disattenuated correlation.
 
@@ -1459,11 +1507,12 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
     for scale, sub, construct, items, rng_, subs in _units(codebook):
         wave = codebook.wave_of(scale) if hasattr(codebook, "wave_of") else codebook.scales[scale].wave
         wave = np.nan if wave is None else wave
+        choice = _scale_choice(codebook, scale)
         for group, frame in slices:
             rows.append(_reliability_row(study, scale, sub, construct, group, wave, items, frame, subs,
                                          threshold=threshold, n_boot=n_boot, seed=seed,
                                          ci_method=ci_method, ci_level=ci_level, missing=missing,
-                                         flag_on=flag_on))
+                                         flag_on=flag_on, choice=choice))
         present = [c for c in items if c in clean.columns]
         if present:
             try:
@@ -1499,10 +1548,14 @@ def run_stage(clean, codebook, *, threshold=0.70, n_boot=1000, seed=20261128, ci
     retest = pd.DataFrame(retest_rows, columns=RETEST_COLUMNS)
 
     whole = reliability[(reliability["group"] == "all") & (reliability["subscale"] == "")]
-    rel_map = {r.scale: getattr(r, flag_on) for r in whole.itertuples() if r.scale in clean.columns}
+    rel_map = {r.scale: getattr(r, r.flag_coefficient if isinstance(r.flag_coefficient, str) else flag_on)
+               for r in whole.itertuples() if r.scale in clean.columns}
+    coef = {r.scale: (r.flag_coefficient if isinstance(r.flag_coefficient, str) else flag_on)
+            for r in whole.itertuples()}
     att = attenuation_table(clean[[c for c in rel_map]], rel_map).to_frame()
     att.insert(0, "study", study)
-    att.insert(5, "coefficient", flag_on)
+    pair = [(coef.get(x, flag_on), coef.get(y, flag_on)) for x, y in zip(att["scale_x"], att["scale_y"])]
+    att.insert(5, "coefficient", [a if a == b else f"{a} / {b}" for a, b in pair] if len(att) else flag_on)
     low = {s for s, v in rel_map.items() if not (np.isfinite(v) and v >= threshold)}
     att["flag"] = np.where(att["scale_x"].isin(low) | att["scale_y"].isin(low), "unreliable_scale", "ok")
     attenuation = att[ATTENUATION_COLUMNS] if len(att) else pd.DataFrame(columns=ATTENUATION_COLUMNS)

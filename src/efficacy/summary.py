@@ -84,12 +84,14 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
         out += ["_Cleaning produced no result for this study._", ""]
 
     out += _descriptives_section(folder, study, notes)
+    out += _estimator_section(folder, study)
     rel = _read(folder / "reliability.csv")
     if rel is not None and not rel.empty:
         r = rel[(rel["group"].astype(str) == "all")] if "group" in rel else rel
         if "subscale" in r:
             r = r[r["subscale"].isna()]
         rows = []
+        ordinal_cols = "ordinal" in r and r["ordinal"].map(_true).any()
         for _, x in r.iterrows():
             rows.append({
                 "Scale": x["scale"] + (f" (wave {int(x['wave'])})" if pd.notna(x.get("wave")) else ""),
@@ -98,12 +100,19 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
                 "k": int(x["k"]) if pd.notna(x["k"]) else "NA",
                 "alpha [95% CI]": f"{apa_number(x['alpha'], bounded=True)} {_ci(x['alpha_ci_low'], x['alpha_ci_high'], bounded=True)}",
                 "omega [95% CI]": f"{apa_number(x.get('omega_total'), bounded=True)} {_ci(x.get('omega_ci_low'), x.get('omega_ci_high'), bounded=True)}",
+                **({"ordinal alpha": apa_number(x.get("ordinal_alpha"), bounded=True) if _true(x.get("ordinal")) else "",
+                    "categorical omega": apa_number(x.get("omega_ordinal"), bounded=True) if _true(x.get("ordinal"))
+                    else ""} if ordinal_cols else {}),
                 "Flag": "" if str(x.get("flag")) in ("ok", "nan", "") else str(x.get("flag")).replace("_", " "),
                 "Note": "" if pd.isna(x.get("reason")) else x.get("reason"),
             })
             if rows[-1]["Flag"] == "below threshold":
                 threshold_note.append(f"{study}/{x['scale']}")
-        out += [f"**Table {study}.2.** Reliability (`{study}/reliability.csv`).", "", markdown_table(pd.DataFrame(rows)), ""]
+        how = (" Ordinal scales also show ordinal alpha (on polychoric correlations; the reliability of the latent "
+               "responses) and categorical omega (Green & Yang, 2009; the reliability of the sum score)."
+               if ordinal_cols else "")
+        out += [f"**Table {study}.2.** Reliability (`{study}/reliability.csv`).{how}", "",
+                markdown_table(pd.DataFrame(rows)), ""]
 
     out += _measurement_section(folder, study, notes)
     med = _read(folder / "mediation.csv")
@@ -131,6 +140,7 @@ def _study_section(results: Path, study: str, threshold_note: list[str], notes=N
     if panel is not None and not panel.empty:
         out += [f"**Table {study}.4.** Panel models (`{study}/panel_comparison.csv`).", "",
                 markdown_table(panel.map(lambda v: apa_number(v, 3) if isinstance(v, float) else v)), ""]
+    out += _longitudinal_section(folder, study)
     out += _panel_effects_section(folder, study, notes)
     out += _within_section(folder, study, notes)
     figs = _figures(results, study, STUDY_FIGURES)
@@ -212,14 +222,88 @@ def _descriptives_section(folder: Path, study: str, notes=None, max_scales=12) -
             markdown_table(pd.DataFrame(rows)), ""]
 
 
+def _text(v) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def _estimator_section(folder: Path, study: str) -> list[str]:
+    """In words: which estimator each model of the study used, and why (the stages' ``estimator`` and
+    ``estimator_reason`` columns; the codebook keys ``ordinal``, ``estimator`` and ``cluster``)."""
+    items: list[str] = []
+    cfa = _read(folder / "cfa_fit.csv")
+    if cfa is not None and {"model", "estimator", "estimator_reason"} <= set(cfa.columns):
+        groups: dict = {}
+        for _, x in cfa.iterrows():
+            if not _text(x["estimator"]):
+                continue
+            label = "the joint CFA" if str(x["model"]) == "joint" else str(x["model"])
+            groups.setdefault((_text(x["estimator"]), _text(x["estimator_reason"])), []).append(label)
+        for (est, why), labels in groups.items():
+            joint = [lab for lab in labels if lab == "the joint CFA"]
+            scales = [lab for lab in labels if lab != "the joint CFA"]
+            one = ([f"the one-factor CFA{'s' if len(scales) > 1 else ''} of {', '.join(scales)}"] if scales else [])
+            who = " and ".join(joint + one)
+            items.append(f"{who}: {est}" + (f" ({why})" if why else ""))
+    rel = _read(folder / "reliability.csv")
+    if rel is not None and {"ordinal", "scale"} <= set(rel.columns):
+        ordl = list(dict.fromkeys(rel.loc[rel["ordinal"].map(_true), "scale"].astype(str)))
+        if ordl:
+            items.append(f"reliability of {', '.join(ordl)}: ordinal alpha (polychoric correlations) and "
+                         "categorical omega (WLSMV) beside Pearson alpha and ML omega, because the items are "
+                         "ordinal")
+    lat = _read(folder / "latent_mediation.csv")
+    if lat is not None and {"estimator", "estimator_reason", "model"} <= set(lat.columns):
+        latent = lat[lat["model"].astype(str) == "latent"]
+        for (med, est, why), _g in latent.groupby([latent["mediator"].astype(str), latent["estimator"].astype(str),
+                                                    latent["estimator_reason"].map(_text)], sort=False):
+            items.append(f"latent mediation with {med} as a factor: {est}" + (f" ({why})" if why else ""))
+    panel = _read(folder / "panel_comparison.csv")
+    if panel is not None and {"estimator", "estimator_reason"} <= set(panel.columns) and len(panel):
+        x = panel.iloc[0]
+        why = _text(x["estimator_reason"])
+        items.append(f"CLPM and RI-CLPM: {_text(x['estimator'])}" + (f" ({why})" if why else "")
+                     + ("; chi-square difference tests Satorra-Bentler scaled" if _text(x["estimator"]) in
+                        ("MLR", "MLM") else ""))
+    li = _read(folder / "longitudinal_invariance.csv")
+    if li is not None and {"estimator", "measure"} <= set(li.columns) and len(li):
+        for measure, g in li.groupby(li["measure"].astype(str), sort=False):
+            est = _text(g["estimator"].iloc[0])
+            if not est:
+                continue
+            why = _text(g["reason"].iloc[0]) if "reason" in g else ""
+            why = why.split(";")[0] if why.startswith("ordinal items") else ""
+            items.append(f"longitudinal invariance of {measure}: {est}" + (f" ({why})" if why else ""))
+    for inv_path in sorted(folder.glob("invariance_*.csv")):
+        inv = _read(inv_path)
+        if inv is not None and {"estimator", "estimator_reason"} <= set(inv.columns) and len(inv):
+            x = inv.iloc[0]
+            why = _text(x["estimator_reason"])
+            items.append(f"invariance across {inv_path.stem.split('_', 1)[1]}: {_text(x['estimator'])}"
+                         + (f" ({why})" if why else ""))
+    if not items:
+        return []
+    head = (f"**Estimators ({study}).** Each model uses the estimator its codebook asks for (keys `ordinal`, "
+            "`estimator`, `cluster`; by default items with at most 7 response categories are ordinal and get "
+            "WLSMV, and a declared cluster gets cluster-robust standard errors):")
+    return [head, "", *[f"- {it}." for it in items], ""]
+
+
 def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str]:
     out = []
     for cfa_name in ("cfa_fit.csv", "cfa.csv"):
         cfa = _read(folder / cfa_name)
         if cfa is None or cfa.empty or "cfi" not in cfa:
             continue
-        keys = [c for c in ("scale", "model", "scales", "group", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "n",
-                            "reason") if c in cfa]
+        robust = "estimator" in cfa and cfa["estimator"].astype(str).isin(["MLR", "MLM", "WLSMV"]).any()
+        if robust:  # robust rows show the scaled chi-square and lavaan's robust CFI, TLI, RMSEA
+            cfa = cfa.copy()
+            for plain, rob in (("chisq", "chisq.scaled"), ("df", "df.scaled"), ("pvalue", "pvalue.scaled"),
+                               ("cfi", "cfi.robust"), ("tli", "tli.robust"), ("rmsea", "rmsea.robust")):
+                if rob in cfa:
+                    use = cfa["estimator"].astype(str).isin(["MLR", "MLM", "WLSMV"]) & cfa[rob].notna()
+                    cfa[plain] = cfa[plain].where(~use, cfa[rob])
+        keys = [c for c in ("scale", "model", "scales", "group", "estimator", "chisq", "df", "pvalue", "cfi", "tli",
+                            "rmsea", "srmr", "n", "reason") if c in cfa and (c != "estimator" or robust)]
         t = cfa[keys].drop_duplicates().copy()
         # poor fit (Browne & Cudeck, 1993: RMSEA above .10; CFI below .90) of a model that is otherwise proper
         poor = pd.Series(False, index=t.index)
@@ -246,13 +330,16 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
             t["chisq"] = t["chisq"].map(lambda v: apa_number(v, 2))
         if "pvalue" in t:
             t["pvalue"] = t["pvalue"].map(_p)
-        t = t.rename(columns={"model": "Model", "scales": "Scales", "chisq": "chi2", "pvalue": "p", "cfi": "CFI",
-                              "tli": "TLI", "rmsea": "RMSEA", "srmr": "SRMR", "reason": "Note"})
+        t = t.rename(columns={"model": "Model", "scales": "Scales", "estimator": "Estimator", "chisq": "chi2",
+                              "pvalue": "p", "cfi": "CFI", "tli": "TLI", "rmsea": "RMSEA", "srmr": "SRMR",
+                              "reason": "Note"})
         if "df" in t:
             t["df"] = t["df"].map(lambda v: "NA" if pd.isna(v) else str(int(v)))
         if "n" in t:
             t["n"] = t["n"].map(lambda v: "NA" if pd.isna(v) else str(int(v)))
-        out += [f"**Table {study}.cfa.** Confirmatory factor analysis fit (`{study}/{cfa_name}`; ML, "
+        how = ("estimator per row; MLR and WLSMV rows show the scaled chi-square and lavaan's robust CFI, TLI "
+               "and RMSEA" if robust else "ML")
+        out += [f"**Table {study}.cfa.** Confirmatory factor analysis fit (`{study}/{cfa_name}`; {how}, "
                 "lavaan's fit measures).", "", markdown_table(t), ""]
         if "proper" in cfa:
             bad = cfa[~cfa["proper"].map(_true) & cfa["cfi"].notna()]
@@ -284,7 +371,8 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
                 "Decision": "" if pd.isna(x.get("decision")) else str(x["decision"]),
             })
         out += [f"**Table {study}.invariance.{group}.** Measurement invariance across `{group}` "
-                f"(`{study}/{inv_path.name}`; Chen, 2007: not invariant when dCFI <= -.010 and dRMSEA >= .015).",
+                f"(`{study}/{inv_path.name}`; default rule, Cheung & Rensvold, 2002: not invariant when dCFI <= -.010; "
+                f"config measurement.combine = and adds Chen's (2007) dRMSEA >= .015).",
                 "", markdown_table(pd.DataFrame(rows)), ""]
         dec = inv["decision"].astype(str) if "decision" in inv else pd.Series(dtype=str)
         failed = inv.loc[dec == "not invariant", "step"].astype(str).tolist()
@@ -398,6 +486,17 @@ def _evidence_section(folder: Path, study: str) -> list[str]:
             "config/README.md): what the design identifies per link, rho at zero, the b-path robustness value "
             "against the strongest observed covariate, E-values and the panel order.", "",
             markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _longitudinal_section(folder: Path, study: str) -> list[str]:
+    """One sentence: are the panel models' wave scores comparable over time (longitudinal invariance)?"""
+    li = _read(folder / "longitudinal_invariance.csv")
+    if li is None or li.empty or "conclusion" not in li:
+        return []
+    per = li.dropna(subset=["conclusion"]).drop_duplicates("measure")
+    tested = per[per["decision"].astype(str) != "not tested"] if "decision" in per else per
+    text = " ".join((tested if len(tested) else per)["conclusion"].astype(str))
+    return [f"**Comparable across waves?** {text} (`{study}/longitudinal_invariance.csv`)", ""] if text else []
 
 
 def _panel_effects_section(folder: Path, study: str, notes: list[str]) -> list[str]:

@@ -73,7 +73,13 @@ def all_targets():
     targets += expand(
         "results/{study}/{stem}",
         study=WAVE_STUDIES,
-        stem=["clpm.csv", "riclpm.csv", "panel_comparison.csv", "within_person.csv"],
+        stem=[
+            "clpm.csv",
+            "riclpm.csv",
+            "panel_comparison.csv",
+            "within_person.csv",
+            "longitudinal_invariance.csv",
+        ],
     )
     targets += measurement_targets()
     targets += meta_targets()

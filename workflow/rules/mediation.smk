@@ -52,6 +52,7 @@ rule mediation:
     params:
         n_boot=config["mediation"]["n_boot"],
         ci_method=config["mediation"]["ci"],
+        missing=config["mediation"].get("missing", "auto"),
         fragile_rho=config["mediation"]["fragile_rho"],
         n_sims=config["mediation"].get("n_sims", 1000),
         moderated_model=config["mediation"].get("moderated_model", 7),

@@ -28,6 +28,12 @@ rule panel:
             category="5. Temporal order",
             subcategory="{study}",
         ),
+        longitudinal_invariance=report(
+            "results/{study}/longitudinal_invariance.csv",
+            caption="../report/panel_longitudinal_invariance.rst",
+            category="5. Temporal order",
+            subcategory="{study}",
+        ),
     log:
         "logs/{study}/panel.log",
     benchmark:

@@ -4,11 +4,16 @@
   ``group.partial``, FIML) on the lavaan-compatible engine :mod:`efficacy.sem`, with lavaan
   ``fitMeasures`` names, parameter estimates with ``std_all`` and modification indices
   (matches ``lavaan::cfa``, ``parameterEstimates``, ``standardizedSolution``, ``modindices``).
-- :func:`invariance` -- configural / metric / scalar / strict sequence with LRT
-  (``lavaan::lavTestLRT``), Chen (2007) decisions and a search for partial scalar invariance.
+- :func:`invariance` -- configural / metric / scalar / strict sequence (ML, MLR, MLM) or the Wu &
+  Estabrook (2016) ordinal sequence (WLSMV) with (scaled) difference tests (``lavaan::lavTestLRT``),
+  delta-CFI decisions and a search for partial scalar invariance by score tests (``lavTestScore``).
 - :func:`discriminant_validity` -- HTMT (``semTools::htmt``) with bootstrap CIs, AVE
   (``semTools::AVE``), Fornell-Larcker, and the chi-square difference test against a factor
   correlation of 1.
+- :func:`longitudinal_invariance` -- the same scale at each wave of a panel: configural / metric /
+  scalar / strict over waves with correlated item residuals (:mod:`.longitudinal`).
+- :func:`alignment` -- approximate invariance across many groups by the alignment method
+  (Asparouhov & Muthen, 2014), with the non-invariant parameters per group (:mod:`.alignment`).
 - :func:`run_stage` -- the workflow's ``measurement`` stage.
 
 Examples
@@ -21,6 +26,7 @@ Layout: :mod:`.cfa` (CFA, fit measures, modification indices), :mod:`.invariance
 invariance), :mod:`.discriminant` (HTMT, AVE, Fornell-Larcker), :mod:`.stage` (the workflow stage).
 """
 from ..errors import MeasurementError
+from .alignment import ALIGNMENT_COLUMNS, AlignmentResult, alignment
 from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAResult, cfa
 from .discriminant import (
            DISCRIMINANT_COLUMNS,
@@ -29,10 +35,22 @@ from .discriminant import (
            discriminant_validity,
            htmt,
 )
-from .invariance import INVARIANCE_COLUMNS, InvarianceResult, invariance
+from .invariance import (
+           INVARIANCE_COLUMNS,
+           PARTIAL_SEARCH_COLUMNS,
+           InvarianceResult,
+           invariance,
+)
+from .longitudinal import (
+           LONGITUDINAL_COLUMNS,
+           LongitudinalInvarianceResult,
+           longitudinal_invariance,
+           longitudinal_syntax,
+)
 from .stage import CFA_FIT_COLUMNS, run_stage, stage_groups
 
 __all__ = ["htmt", "HTMTResult", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
-           "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "discriminant_validity", "DiscriminantResult",
-           "DISCRIMINANT_COLUMNS",
+           "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "PARTIAL_SEARCH_COLUMNS", "discriminant_validity",
+           "DiscriminantResult", "DISCRIMINANT_COLUMNS", "longitudinal_invariance", "longitudinal_syntax",
+           "LongitudinalInvarianceResult", "LONGITUDINAL_COLUMNS", "alignment", "AlignmentResult", "ALIGNMENT_COLUMNS",
            "run_stage", "stage_groups", "CFA_FIT_COLUMNS"]

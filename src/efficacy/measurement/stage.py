@@ -1,34 +1,67 @@
 """The workflow's ``measurement`` stage for one study (issue #4)."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 
 from ..errors import EfficacyError
-from .cfa import FIT_KEYS, _scales_to_syntax, cfa
+from ..estimator_choice import EstimatorChoice, missing_for, model_choice, scale_choice
+from ..sem.engine import sem as _sem
+from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAResult, _reason, _scales_to_syntax, cfa
 from .discriminant import DISCRIMINANT_COLUMNS, _discriminant
 from .invariance import INVARIANCE_COLUMNS, _indicators, invariance
 
 # =========================================================================== workflow stage (issue #4)
 
 DISCRIMINANT_CONSTRUCTS = ("self_efficacy", "outcome_expectation", "self_esteem")
-CFA_FIT_COLUMNS = ["model", "scales", *FIT_KEYS, "npar", "converged", "proper", "reason"]
+CFA_FIT_COLUMNS = ["model", "scales", "estimator", "test", "missing", *FIT_KEYS, *ROBUST_FIT_KEYS, "npar",
+                   "converged", "proper", "estimator_reason", "reason"]
+#: parameters of :func:`invariance`: the stage passes the codebook's estimator only when it takes one
+_INVARIANCE_PARAMS = frozenset(inspect.signature(invariance).parameters)
 
 
-def _safe_cfa(data, model, **kw):
+def _cluster_cfa(data, model, *, missing, estimator, cluster, se=True):
+    """:func:`cfa` with cluster-robust standard errors and test (lavaan ``cluster=``)."""
+    syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
+    res = _sem(data, syntax, missing=missing, auto="cfa", estimator=estimator, se=se, cluster=cluster)
+    keys = FIT_KEYS + tuple(k for k in ROBUST_FIT_KEYS if k in res.fit)
+    fit = {k: res.fit.get(k, np.nan) for k in keys}
+    if not res.converged:
+        fit = {k: (fit["n"] if k == "n" else np.nan) for k in keys}
+    return CFAResult(syntax, None, (), (), res.missing, bool(res.converged), bool(res.proper), _reason(res), fit,
+                     res.estimates, res, data)
+
+
+def _safe_cfa(data, model, choice: EstimatorChoice | None = None, *, missing="fiml", **kw):
+    """The CFA with the codebook's estimator (``choice``); an error is returned as its text."""
+    choice = choice or EstimatorChoice()
     try:
-        return cfa(data, model, **kw), ""
+        miss = missing_for(choice, missing)
+        if choice.cluster:
+            return _cluster_cfa(data, model, missing=miss, estimator=choice.estimator, cluster=choice.cluster,
+                                **kw), ""
+        return cfa(data, model, missing=miss, estimator=choice.estimator,
+                   ordered=True if choice.ordered else None, **kw), ""
     except (EfficacyError, np.linalg.LinAlgError) as e:
         return None, f"{type(e).__name__}: {e}"
 
 
-def _fit_row(label, scales, res, err):
+def _fit_row(label, scales, res, err, choice: EstimatorChoice | None = None):
     row = {c: np.nan for c in CFA_FIT_COLUMNS}
     row.update(model=label, scales=", ".join(scales), converged=False, proper=False, reason=err)
+    if choice is not None:
+        row.update(estimator=choice.estimator, estimator_reason=choice.reason)
     if res is not None:
-        row.update(res.fit)
-        row.update(npar=res.sem.fit.get("npar", np.nan), converged=res.converged, proper=res.proper,
-                   reason=res.reason)
+        row.update({k: v for k, v in res.fit.items() if k in row})
+        s = res.sem
+        # a polychoric correlation at its bound (+-0.999: no interior maximum, e.g. identical items) leaves the
+        # WLSMV fit on a degenerate correlation matrix: not a proper solution, as a singular ML fit is not
+        degenerate = s.estimator == "WLSMV" and any("estimate at the bound" in w for w in s.warnings)
+        row.update(npar=s.fit.get("npar", np.nan), converged=res.converged, proper=res.proper and not degenerate,
+                   reason=res.reason, estimator=s.estimator, missing=res.missing,
+                   test=s.test + (f", cluster = {s.cluster}" if getattr(s, "cluster", None) else ""))
     return row
 
 
@@ -39,7 +72,7 @@ def stage_groups(codebook) -> list:
 
 def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missing: str = "fiml",
               n_boot: int = 1000, ci_level: float = 0.95, htmt_method: str = "geometric",
-              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "and",
+              delta_cfi: float = -0.010, delta_rmsea: float = 0.015, combine: str = "cfi",
               find_partial: bool = True, min_items: int = 3, groups=None, seed=None, parts=None,
               max_joint_items: int = 60) -> dict:
     """The workflow's ``measurement`` stage for one study.
@@ -47,12 +80,22 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
     - ``cfa_fit``: one CFA with a factor per multi-item scale (scales with at least ``min_items``
       items; or the lavaan-syntax ``model`` from config), then one single-factor CFA per scale;
       one row per model with the lavaan fit measures, ``converged``, ``proper`` and ``reason``.
+      Each model is fitted with the estimator the codebook asks for
+      (:mod:`efficacy.estimator_choice`): WLSMV with ordered indicators for an ordinal scale
+      (``missing="fiml"`` becomes pairwise polychoric correlations), MLR for a model mixing
+      ordinal and continuous scales, cluster-robust MLR when a ``cluster`` is declared, ML
+      otherwise; the row says which (``estimator``, lavaan's ``test``, ``missing``,
+      ``estimator_reason``) and carries lavaan's scaled/robust fit measures (``chisq.scaled``,
+      ``cfi.robust``, ``rmsea.robust``, ...) when the estimator is robust.
     - ``cfa_estimates``: the parameter table of the joint model (estimate, se, statistic, pvalue, CI,
       std_all).
     - ``discriminant``: :func:`discriminant_validity` among the scales whose construct is
       self_efficacy, outcome_expectation or self_esteem (when at least two of these constructs are
       present; otherwise one row saying why).
-    - ``invariance_<group>``: :func:`invariance` of the joint model across each codebook group.
+    - ``invariance_<group>``: :func:`invariance` of the joint model across each codebook group,
+      with the joint model's estimator when :func:`invariance` takes an ``estimator`` argument
+      (ML otherwise; the ``estimator_reason`` column says so). The discriminant-validity table
+      stays normal-theory ML (HTMT and ML chi-square difference tests).
 
     Failures of one model are rows with a reason, never an exception.
 
@@ -92,6 +135,11 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
     syntax = model.strip() if model else (_scales_to_syntax(scales) if scales else None)
     out = {}
     joint_res = None
+    # the codebook's estimator for the joint model: the scales whose items it holds (estimator_choice)
+    ind_items = {v for items in _indicators(syntax).values() for v in items} if syntax is not None else set()
+    used = [n for n, sc in codebook.scales.items() if set(sc.items) & ind_items]
+    joint_choice = (model_choice(codebook, used) if used
+                    else EstimatorChoice("ML", False, None, "no codebook scale item in the model -> ML"))
     if "cfa" in parts:
         fit_rows, est = [], pd.DataFrame()
         n_joint = sum(len(v) for v in _indicators(syntax).values()) if syntax is not None else 0
@@ -100,18 +148,21 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
         elif not model and n_joint > max_joint_items:
             fit_rows.append(_fit_row("joint", list(scales), None,
                                      f"joint model not fitted: {n_joint} items > max_joint_items "
-                                     f"({max_joint_items}); raise measurement.max_joint_items or give a model"))
+                                     f"({max_joint_items}); raise measurement.max_joint_items or give a model",
+                                     joint_choice))
         else:
-            res, err = _safe_cfa(clean, syntax, missing=missing)
-            joint_res = None if model else res  # the one-factor-per-scale CFA, reused by discriminant
-            fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err))
+            res, err = _safe_cfa(clean, syntax, joint_choice, missing=missing)
+            # the one-factor-per-scale CFA, reused by discriminant (its ML estimates: not a WLSMV fit)
+            joint_res = None if model or joint_choice.estimator == "WLSMV" else res
+            fit_rows.append(_fit_row("joint", list(_indicators(syntax)), res, err, joint_choice))
             if res is not None and res.converged:
                 est = res.to_frame()
                 est.insert(0, "model", "joint")
         if syntax is not None and not model:  # one-factor CFA per scale, after the joint row
             for name, items in scales.items():
-                r1, e1 = _safe_cfa(clean, {name: items}, missing=missing, se=False)  # fit row only
-                fit_rows.append(_fit_row(name, [name], r1, e1))
+                ch = scale_choice(codebook, name)
+                r1, e1 = _safe_cfa(clean, {name: items}, ch, missing=missing, se=False)  # fit row only
+                fit_rows.append(_fit_row(name, [name], r1, e1, ch))
         out["cfa_fit"] = pd.DataFrame(fit_rows, columns=CFA_FIT_COLUMNS)
         est_cols = ["model", "lhs", "op", "rhs", "group", "label", "free", "estimate", "se", "statistic", "pvalue",
                     "ci_low", "ci_high", "std_all"]
@@ -144,19 +195,32 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
         out["discriminant"] = tab
     if "invariance" in parts:
         for g in groups:
+            kw, inv_est = {}, "ML"
+            if "estimator" in _INVARIANCE_PARAMS:   # the codebook's estimator, once invariance takes one
+                inv_est = joint_choice.estimator
+                kw["estimator"] = inv_est
+                if joint_choice.ordered and "ordered" in _INVARIANCE_PARAMS:
+                    kw["ordered"] = True
+                if joint_choice.cluster and "cluster" in _INVARIANCE_PARAMS:
+                    kw["cluster"] = joint_choice.cluster
             if syntax is None:
                 tab = pd.DataFrame([{"step": "configural", "converged": False, "proper": False,
                                      "reason": f"no scale with at least {min_items} items"}],
                                    columns=INVARIANCE_COLUMNS)
             else:
                 try:
-                    tab = invariance(clean, syntax, g, missing=missing, find_partial=find_partial,
+                    tab = invariance(clean, syntax, g, missing=missing_for(joint_choice, missing) if kw else missing,
+                                     find_partial=find_partial,
                                      cutoffs={"delta_cfi": delta_cfi, "delta_rmsea": delta_rmsea,
-                                              "combine": combine}).to_frame()
+                                              "combine": combine}, **kw).to_frame()
                 except EfficacyError as e:
                     tab = pd.DataFrame([{"step": "configural", "decision": "not estimable", "converged": False,
                                          "proper": False, "reason": f"{type(e).__name__}: {e}"}],
                                        columns=INVARIANCE_COLUMNS)
             tab.insert(0, "group", g)
+            tab["estimator"] = inv_est
+            tab["estimator_reason"] = (joint_choice.reason if inv_est != "ML" or joint_choice.estimator == "ML"
+                                       else f"ML: the invariance routine takes no estimator yet (the codebook "
+                                            f"asks {joint_choice.estimator}: {joint_choice.reason})")
             out[f"invariance_{g}"] = tab
     return out

@@ -14,6 +14,9 @@ VanderWeele 2015; Cinelli & Hazlett 2020):
 * E-values of the b-path association and of the indirect effect (VanderWeele & Ding 2017;
   Smith & VanderWeele 2019);
 * the panel stage's within-person cross-lagged effects and temporal order where the study has waves;
+* where the codebook declares an encouragement (manipulation-of-mediator) arm, the b-path estimated by
+  two-stage least squares with that arm as instrument and its first-stage F
+  (:func:`efficacy.mediation.encouragement.encouragement_iv`; Imai, Tingley & Yamamoto 2013);
 * a graded verdict per mediator-outcome pair with the evidence that decided it (:func:`grade`,
   rules in :data:`DEFAULT_RULES`, set in ``config/config.yaml`` under ``mediation: evidence:``).
 
@@ -63,12 +66,15 @@ DEFAULT_RULES = {
     "alpha": 0.05,
     # robust also needs RV_{1,alpha} of the b-path above the strongest observed covariate's partial R2
     "benchmark": True,
+    # encouragement design: a first-stage F below this is a weak instrument (Stock-Yogo rule of thumb)
+    "weak_f": 10.0,
 }
 
 EVIDENCE_COLUMNS = [
     "outcome", "mediator", "link", "identifies", "estimate", "ci_low", "ci_high", "pvalue", "rho_at_zero",
     "rv", "rv_alpha", "partial_r2", "benchmark", "benchmark_r2", "evalue", "evalue_ci", "panel_estimate",
-    "temporal_order", "verdict", "verdict_class", "decided_by", "n", "reason",
+    "temporal_order", "iv_estimate", "iv_ci_low", "iv_ci_high", "iv_pvalue", "first_stage_f", "weak_instrument",
+    "verdict", "verdict_class", "decided_by", "n", "reason",
 ]
 
 _LINKS = ("X -> M", "M -> Y", "X -> M -> Y", "X -> Y")
@@ -89,6 +95,8 @@ def _rules(rules):
         raise DataError("rho_robust must lie in [0, 1]", where="argument 'rules'", found=repr(out["rho_robust"]))
     if not (0 < float(out["alpha"]) < 1):
         raise DataError("alpha must lie in (0, 1)", where="argument 'rules'", found=repr(out["alpha"]))
+    if not float(out["weak_f"]) >= 0:
+        raise DataError("weak_f must be >= 0", where="argument 'rules'", found=repr(out["weak_f"]))
     return out
 
 
@@ -102,7 +110,9 @@ def grade(ev, rules=None):
         binary outcome, no closed-form sensitivity), the CIs ``a_ci``, ``b_ci``, ``indirect_ci``
         (pairs), ``rho_at_zero``, ``rv_alpha`` (RV_{1,alpha} of the b-path), ``benchmark`` (name of
         the strongest observed covariate or None) and ``benchmark_r2`` (its larger partial R2, with
-        the mediator or with the outcome). Missing keys count as absent evidence.
+        the mediator or with the outcome); ``iv`` (encouragement design, or None): a dict with the 2SLS
+        b-path ``estimate``, ``ci`` (pair) and the first-stage ``f`` (the smaller of conventional and
+        robust), or ``reason`` when it could not be estimated. Missing keys count as absent evidence.
     rules : dict, optional
         Overrides of :data:`DEFAULT_RULES`.
 
@@ -121,12 +131,52 @@ def grade(ev, rules=None):
        else "no evidence of mediation";
     3. the treatment is not randomised -> "association only" (no link is identified causally);
     4. binary outcome -> "supported; robustness not assessed" (no closed-form rho or RV);
-    5. ``|rho at zero| >= rho_robust`` and (when ``benchmark`` is on and the study has covariates)
+    5. encouragement design with a strong instrument (first-stage F >= ``weak_f``) whose 2SLS b-path
+       CI excludes 0 with the sign of the observational b-path -> "causal mediation supported and
+       robust; b-path identified by the encouragement design": the design identifies M -> Y without
+       the no-unmeasured-confounding assumption that rho and the robustness value probe;
+    6. ``|rho at zero| >= rho_robust`` and (when ``benchmark`` is on and the study has covariates)
        ``RV_{1,alpha}`` of the b-path above the strongest covariate's partial R2 -> "causal mediation
        supported and robust"; otherwise "supported but sensitive to confounding as weak as <the
        evidence that failed>".
+
+    An encouragement arm with first-stage F < ``weak_f`` (a weak instrument; Stock & Yogo 2005) never
+    strengthens the verdict: whichever rule decides, the verdict ends in "; weak instrument (first-stage
+    F = ...)" and ``decided_by`` says so. A strong instrument whose 2SLS CI includes 0 (or has the
+    other sign) is named in ``decided_by`` and leaves rules 6 to decide.
     """
     r = _rules(rules)
+    v, vc, why = _grade(ev, r)
+    iv = ev.get("iv")
+    if iv is None or vc == "not_identified":
+        return v, vc, why
+    if iv.get("reason"):
+        return v, vc, f"{why}; encouragement IV not estimated: {iv['reason']}"
+    f = iv.get("f", np.nan)
+    if not (np.isfinite(f) and f >= r["weak_f"]):
+        said = (f"{why}; weak instrument: the encouragement arm barely moves the mediator (first-stage F = "
+                f"{f:.2f} < {r['weak_f']:g}, Stock-Yogo rule of thumb), its 2SLS b-path is not used"
+                + (f" (weak-instrument-robust Anderson-Rubin set of the b-path: {iv['ar_set']})"
+                   if iv.get("ar_set") else ""))
+        return f"{v}; weak instrument (first-stage F = {f:.2f} < {r['weak_f']:g})", vc, said
+    return v, vc, why
+
+
+def _iv_supports(ev):
+    """The strong-instrument 2SLS b-path excludes 0 with the observational b-path's sign (or a reason it does not)."""
+    iv = ev.get("iv") or {}
+    lo, hi = iv.get("ci", (np.nan, np.nan))
+    b = ev.get("b_estimate", np.nan)
+    if not _excludes0(lo, hi):
+        return False, f"2SLS b-path CI [{lo:.3f}, {hi:.3f}] includes 0"
+    if np.isfinite(b) and np.sign(b) != np.sign(iv.get("estimate", np.nan)):
+        return False, f"2SLS b-path {iv.get('estimate'):.3f} has the other sign than the OLS b-path {b:.3f}"
+    return True, (f"2SLS b-path {iv.get('estimate'):.3f} [{lo:.3f}, {hi:.3f}] excludes 0 with the encouragement as "
+                  f"instrument (first-stage F = {iv.get('f'):.1f})")
+
+
+def _grade(ev, r):
+    """:func:`grade` without the weak-instrument suffix."""
     g = ev.get
     nan2 = (np.nan, np.nan)
     if not g("treatment", False):
@@ -150,6 +200,13 @@ def grade(ev, rules=None):
     rv = g("rv_alpha", np.nan)
     bname, br2 = g("benchmark"), g("benchmark_r2", np.nan)
     why = ["indirect-effect CI excludes 0"]
+    iv = g("iv")
+    if iv and not iv.get("reason") and np.isfinite(iv.get("f", np.nan)) and iv["f"] >= r["weak_f"]:
+        ok, said = _iv_supports(ev)
+        if ok:
+            return (f"{VERDICTS['robust']}; b-path identified by the encouragement design", "robust",
+                    f"indirect-effect CI excludes 0; {said}: M -> Y needs no no-unmeasured-confounding assumption")
+        why.append(said)
     weak = []
     if np.isfinite(rho0) and abs(rho0) >= r["rho_robust"]:
         why.append(f"|rho at zero| {abs(rho0):.3f} >= {r['rho_robust']:g}")
@@ -262,6 +319,9 @@ class EvidenceProfile(ResultMixin):
                                                           if isinstance(r.benchmark, str) else ""))
                 if math.isfinite(r.evalue):
                     extra.append(f"E {f(r.evalue, 2)} (CI {f(r.evalue_ci, 2)})")
+                if math.isfinite(r.iv_estimate):
+                    extra.append(f"2SLS {f(r.iv_estimate)} [{f(r.iv_ci_low)}, {f(r.iv_ci_high)}], first-stage F "
+                                 f"{f(r.first_stage_f, 1)}" + (" (weak instrument)" if r.weak_instrument is True else ""))
                 if isinstance(r.temporal_order, str) and r.temporal_order:
                     extra.append(f"temporal order: {r.temporal_order}")
                 lines.append(f"    {r.link:12s} {str(r.identifies)[:34]:34s} {f(r.estimate):>8s} "
@@ -308,7 +368,8 @@ def _evalue(est, lo, hi, sd, delta, effect):
 
 @renamed(ci="ci_method", treatment="x", mediator="m", outcome="y")
 def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=(), panel=None, study="",
-                     rules=None, n_boot=1000, ci_method="bca", n_sims=1000, seed=0):
+                     rules=None, n_boot=1000, ci_method="bca", n_sims=1000, seed=0, missing="listwise",
+                     fits=None, encouragement=None):
     """The evidence profile of a study: per link what the design identifies, the estimate and its
     robustness, and a graded verdict per mediator-outcome pair.
 
@@ -347,6 +408,23 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     n_boot, ci_method, n_sims, seed
         Bootstrap resamples and interval type of the mediation CIs, simulations of the causal
         mediation of a binary outcome, random seed.
+    missing : {"listwise", "fiml", "mi"} or dict
+        Missing-data method of the mediation model (:func:`efficacy.mediation.mediate`), or one per
+        outcome (``{outcome: method}``, "listwise" for an outcome not in it); the sensitivity rho,
+        robustness values and E-values use the complete cases.
+    fits : dict, optional
+        Fits already computed by the caller, ``{(outcome, mediator): {"mediation": ..., "sensitivity":
+        ..., "causal": ...}}`` (a single-mediator :func:`mediate` result with the same ``n_boot``,
+        ``ci_method``, ``seed`` and ``missing``; a :func:`sensitivity` result; a logit
+        :func:`causal_mediation` result); a pair or key not given is fitted here. The mediation stage
+        passes its own tables so that nothing is bootstrapped twice.
+    encouragement : str, optional
+        The encouragement (manipulation-of-mediator) arm of a parallel encouragement design: the
+        b-path is then also estimated by 2SLS with it as instrument
+        (:func:`efficacy.mediation.encouragement.encouragement_iv`, with ``x`` and the covariates as
+        exogenous regressors; a linear probability model for a binary outcome), in the ``M -> Y``
+        row's ``iv_*`` columns with the first-stage F (the smaller of conventional and robust) and
+        ``weak_instrument``; :func:`grade` uses it.
 
     Returns
     -------
@@ -369,8 +447,22 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     'robust'
     """
     from .causal import causal_mediation
+    from .encouragement import encouragement_iv
     from .observed import mediate
     from .sensitivity import sensitivity
+
+    def iv_for(out, mj):
+        """(evidence for grade, columns of the M -> Y row) of the encouragement IV, or (None, {})."""
+        if not encouragement:
+            return None, {}
+        try:
+            e = encouragement_iv(data, encouragement, mj, out, x=x, covariates=covs)
+        except (ValueError, EfficacyError) as exc:
+            return {"reason": str(exc)}, {}
+        f = float(np.nanmin([e.first_stage_f, e.first_stage_f_robust]))
+        return ({"estimate": e.estimate, "ci": e.ci, "f": f, "ar_set": e.ar_set},
+                {"iv_estimate": e.estimate, "iv_ci_low": e.ci_low, "iv_ci_high": e.ci_high, "iv_pvalue": e.pvalue,
+                 "first_stage_f": f, "weak_instrument": bool(not f >= r["weak_f"])})
 
     r = _rules(rules)
     ms = [m] if isinstance(m, str) else list(m or [])
@@ -396,7 +488,8 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                              reason="study declares no treatment, mediator and outcome in codebook design"))
         return EvidenceProfile(study=study, table=pd.DataFrame(rows, columns=EVIDENCE_COLUMNS), rules=r, panel=pan)
     ident = {"X -> M": "causal (randomised treatment)" if randomized else "association (treatment not randomised)",
-             "M -> Y": "association (observational b-path)",
+             "M -> Y": ("association (observational b-path); 2SLS with the encouragement arm in iv_*" if encouragement
+                        else "association (observational b-path)"),
              "X -> M -> Y": "causal under sequential ignorability",
              "X -> Y": "causal (randomised treatment)" if randomized else "association (treatment not randomised)"}
     for out in ys:
@@ -404,10 +497,15 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
         for mj in ms:
             pair = []
             base = {"outcome": out, "mediator": mj}
+            pre = dict((fits or {}).get((out, mj)) or {})
+            iv_ev, iv_cols = iv_for(out, mj)
+            iv_note = f"encouragement IV not estimated: {iv_ev['reason']}" if iv_ev and iv_ev.get("reason") else ""
             try:
                 if is_bin:
-                    cm = causal_mediation(data, x, mj, out, covariates=covs, outcome_model="logit",
-                                          n_sims=n_sims, seed=seed)
+                    cm = pre.get("causal")
+                    if cm is None:
+                        cm = causal_mediation(data, x, mj, out, covariates=covs, outcome_model="logit",
+                                              n_sims=n_sims, seed=seed)
                     ct = cm.to_frame().set_index("effect")
                     eff = {"X -> M -> Y": ct.loc["acme_average"], "X -> Y": ct.loc["total"]}
                     n = cm.n
@@ -423,16 +521,25 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                     a = omitted_variable_sensitivity(data, x, mj, covariates=covs)   # the a-path by OLS
                     pair[0].update(estimate=a.estimate, ci_low=a.ci_low, ci_high=a.ci_high, pvalue=a.pvalue,
                                    n=a.n, reason="")
+                    pair[1].update(**iv_cols)
+                    if iv_note:
+                        pair[1]["reason"] += f"; {iv_note}"
                     ev = {"treatment": True, "randomized": randomized, "binary": True,
                           "indirect_ci": (eff["X -> M -> Y"].ci_low, eff["X -> M -> Y"].ci_high),
                           "a_ci": (a.ci_low, a.ci_high)}
                 else:
-                    res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci_method=ci_method, seed=seed)
+                    res = pre.get("mediation")
+                    if res is None:
+                        meth = missing.get(out, "listwise") if isinstance(missing, dict) else missing
+                        res = mediate(data, x, mj, out, covariates=covs, n_boot=n_boot, ci_method=ci_method,
+                                      seed=seed, missing=meth)
                     t = res.to_frame().set_index("effect")
                     if res.reason:
                         raise DataError(res.reason)
-                    s = sensitivity(data, x, mj, out, covariates=covs, n_boot=min(n_boot, 200) or 100,
-                                    seed=seed)
+                    s = pre.get("sensitivity")
+                    if s is None:  # only rho at zero (closed form) is used: a short bootstrap suffices
+                        s = sensitivity(data, x, mj, out, covariates=covs, n_boot=min(n_boot, 200) or 100,
+                                        seed=seed)
                     ovb, bname, br2 = _strongest(data, x, mj, out, covs, r["alpha"])
                     d = data[[x, mj, out, *covs]].dropna()
                     sd_y, sd_m = float(d[out].std()), float(d[mj].std())
@@ -449,7 +556,9 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                                   "n": res.n}
                         if link == "M -> Y":
                             kw.update(rv=ovb.rv_q, rv_alpha=ovb.rv_qa, partial_r2=ovb.partial_r2, benchmark=bname,
-                                      benchmark_r2=br2, evalue=eb[0], evalue_ci=eb[1], **pan_kw)
+                                      benchmark_r2=br2, evalue=eb[0], evalue_ci=eb[1], **pan_kw, **iv_cols)
+                            if iv_note:
+                                kw["reason"] = iv_note
                         elif link == "X -> M -> Y":
                             kw.update(rho_at_zero=s.rho_at_zero, evalue=ei[0], evalue_ci=ei[1])
                         elif link == "X -> Y":
@@ -460,7 +569,8 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
                           "b_ci": (t.loc["b", "ci_low"], t.loc["b", "ci_high"]),
                           "indirect_ci": (t.loc["indirect", "ci_low"], t.loc["indirect", "ci_high"]),
                           "rho_at_zero": s.rho_at_zero, "rv_alpha": ovb.rv_qa, "benchmark": bname,
-                          "benchmark_r2": br2}
+                          "benchmark_r2": br2, "b_estimate": t.loc["b", "estimate"]}
+                ev["iv"] = iv_ev
             except (ValueError, EfficacyError) as exc:
                 rows.append(_row(**base, link="X -> M -> Y", identifies=ident["X -> M -> Y"],
                                  verdict="not analysed", verdict_class="", decided_by=f"analysis failed: {exc}",

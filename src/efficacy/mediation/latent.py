@@ -80,8 +80,9 @@ _LOG2PI = np.log(2 * np.pi)
 MIN_CASES = 10
 
 LATENT_COLUMNS = ["outcome", "mediator", "model", "effect", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "chisq", "df", "chisq_pvalue",
-                  "cfi", "tli", "rmsea", "srmr", "converged", "proper", "reason"]
+                  "std_all", "ci_method", "n_boot", "n_failed", "n", "missing", "estimator", "test",
+                  "estimator_reason", "chisq", "df", "chisq_pvalue", "cfi", "tli", "rmsea", "srmr", "chisq_scaled",
+                  "chisq_scaling_factor", "cfi_robust", "rmsea_robust", "converged", "proper", "reason"]
 
 
 # ----------------------------------------------------------------------------- the model
@@ -298,6 +299,13 @@ class LatentMediationResult(ResultMixin):
         Fit status; ``reason`` says why the numbers are NA (empty when they are not).
     n_boot, n_failed : int
         Bootstrap resamples asked for, and those whose refit failed (dropped from the CI).
+    estimator, test : str
+        The estimator behind the SEs ("ML", "MLR", "MLM"; "MLR" when WLSMV was asked) and lavaan's
+        name of its test ("standard", "yuan.bentler.mplus", "satorra.bentler").
+    cluster : str or None
+        Cluster column of cluster-robust SEs.
+    estimator_reason : str
+        Why the estimator differs from the one asked for (empty otherwise).
     table : pandas.DataFrame
         The tidy table of :meth:`to_frame`.
     """
@@ -331,6 +339,10 @@ class LatentMediationResult(ResultMixin):
     reason: str = ""
     warnings: list = field(default_factory=list)
     sum_score: object = field(default=None, repr=False)
+    estimator: str = "ML"
+    test: str = "standard"
+    cluster: str | None = None
+    estimator_reason: str = ""
 
     _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "indirect_std", "sum_score_indirect",
                  "n")
@@ -440,7 +452,7 @@ _EFFECTS = ["a", "b", "direct", "indirect", "total"]
 @renamed(level="ci_level", ci="ci_method", mediator_items="m", treatment="x", mediator="m", outcome="y")
 def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot=1000,
                      ci_method="percentile", seed=None, missing="listwise", ci_level=0.95, batch=250,
-                     progress=False, mediator_name="eff", sum_score=True):
+                     progress=False, mediator_name="eff", sum_score=True, estimator="ML", cluster=None):
     """Mediation with the mediator as a latent factor measured by its items (ML SEM).
 
     Fits ``eff =~ items; eff ~ a*x + covariates; y ~ b*eff + c*x + covariates`` with
@@ -485,6 +497,21 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     sum_score : bool
         Also fit the observed-score mediation (:func:`efficacy.mediation.mediate`, same rows,
         resamples and CI type) with the mean of the answered mediator items.
+    estimator : {"ML", "MLR", "MLM", "WLSMV"}
+        Standard errors of the point-estimate table (lavaan's ``estimator=``); the estimates and the
+        bootstrap intervals do not depend on it. "ML": normal-theory SEs. "MLR": Huber-White
+        (sandwich) SEs and the Yuan-Bentler scaled test (``chisq.scaled``, ``cfi.robust``,
+        ``rmsea.robust`` ... added to ``fit``), complete data or FIML, as ``lavaan::sem(...,
+        estimator = "MLR")``; "MLM": Satorra-Bentler (complete data). Computed by the SEM engine
+        (:func:`efficacy.sem.sem`) on the same rows; the delta-method SEs of ``indirect`` and
+        ``total`` (and the ``n_boot = 0`` intervals) use the robust covariance matrix. "WLSMV"
+        (ordinal mediator items): not fitted. WLSMV needs every observed variable ordered, and
+        this model has a treatment and an outcome beside the items; the fit falls back to MLR,
+        and ``estimator_reason`` says so. The bootstrap intervals make no normality assumption
+        either way.
+    cluster : str or None
+        Cluster column (students in classrooms): cluster-robust SEs and test, as lavaan's
+        ``cluster=``; needs ``estimator`` "MLR" or "MLM".
 
     Returns
     -------
@@ -520,6 +547,21 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         missing = "fiml"
     if missing not in ("listwise", "fiml"):
         raise DataError("unknown missing-data method", found=repr(missing), expected="'listwise' or 'fiml'")
+    est_asked = str(estimator).upper() if estimator is not None else "ML"
+    if est_asked not in ("ML", "MLR", "MLM", "WLSMV"):
+        raise DataError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR', 'MLM' or 'WLSMV'")
+    fit_est, est_reason = est_asked, ""
+    if est_asked == "WLSMV":
+        fit_est = "MLR"
+        est_reason = ("WLSMV needs every observed variable ordered, and "
+                      "this model has a treatment and an outcome beside the ordinal items: fitted by MLR instead (ML "
+                      "estimates, robust SEs); bootstrap CIs unchanged")
+    if est_asked == "MLM" and missing == "fiml":
+        raise DataError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
+                        expected="estimator='MLR' with missing='fiml', or missing='listwise'")
+    if cluster is not None and fit_est == "ML":
+        raise DataError("cluster-robust standard errors need a robust estimator", found="estimator='ML'",
+                        expected="estimator='MLR' or 'MLM' with cluster=")
     if len(items) < 2:
         raise DataError("a latent mediator needs at least two items", found=f"{len(items)} item(s)",
                         expected="two or more mediator items m")
@@ -532,6 +574,10 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         raise DataError("a column has two roles", found=", ".join(dup),
                         expected="distinct treatment, covariate, item and outcome columns")
     _check(data, names)
+    if cluster is not None:
+        check_columns(data, [("cluster", cluster)])
+        if cluster in names:
+            raise DataError("the cluster column also has a role in the model", found=repr(cluster))
     if not 0 < level < 1:
         raise DataError("ci_level must be between 0 and 1", found=repr(level))
     xs = [x, *covs]
@@ -547,6 +593,9 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
             warnings.append(f"{int((~keep_x).sum())} row(s) with a missing treatment or covariate dropped "
                             "(fixed.x: exogenous variables must be complete)")
         keep = keep_x & np.isfinite(Wall).any(axis=1)
+    if cluster is not None and data[cluster].isna().any():
+        keep = keep & data[cluster].notna().to_numpy()
+        warnings.append(f"{int(data[cluster].isna().sum())} row(s) without a cluster dropped")
     X, W = Xall[keep], Wall[keep]
     n = int(keep.sum())
     spec = _Spec(len(items), len(y_items), len(xs), y, mediator_name, items, y_items, xs)
@@ -595,6 +644,14 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
                 warnings.append("information matrix not positive definite: standard errors unreliable")
         except np.linalg.LinAlgError:
             reason = "information matrix singular: the model is not identified (no standard errors)"
+    robust_fit = {}
+    test = "standard"
+    if fit_est != "ML" and not reason:
+        V, robust_fit, test, msg = _robust_vcov(spec, th_hat, X, W, xs, ends, items, y_items, y, mediator_name,
+                                                missing, fit_est,
+                                                None if cluster is None else data.loc[keep, cluster].to_numpy())
+        if msg:
+            reason = msg
     se = np.sqrt(np.clip(np.diag(V), 0, None))
     # ---- proper solution
     L, Bm, G, Ps, Th, nu, Bi = spec.matrices(th_hat[None])
@@ -612,9 +669,13 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     J[2, spec.ic] = 1
     J[3, spec.ia], J[3, spec.ib] = b, a
     J[4, spec.ia], J[4, spec.ib], J[4, spec.ic] = b, a, 1
-    eff_se = np.sqrt(np.einsum("qi,ij,qj->q", J, V, J))
+    used = np.flatnonzero(np.isfinite(np.diag(V)))   # a robust fit without mean structure has no intercepts
+    if not len(used):
+        used = np.arange(spec.P)
+    eff_se = np.sqrt(np.einsum("qi,ij,qj->q", J[:, used], V[np.ix_(used, used)], J[:, used]))
     # ---- fit measures and std_all
     fit, std = _fit_measures(spec, dat, th_hat, ll, X, W, Sxx, missing, n)
+    fit.update(robust_fit)
     # ---- bootstrap
     nb = int(n_boot or 0)
     n_failed = 0
@@ -697,15 +758,63 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     table["n_failed"] = np.where(table["model"] == "latent", n_failed,
                                  ss_res.n_boot_failed if ss_res is not None else 0)
     table["n"] = n
+    table["estimator"] = np.where(table["model"] == "latent", fit_est, "OLS")
+    table["test"] = np.where(table["model"] == "latent", test + (f", cluster = {cluster}" if cluster else ""), "")
+    table["estimator_reason"] = np.where(table["model"] == "latent", est_reason, "")
     table = table[["model", "effect", "estimate", "se", "ci_low", "ci_high", "pvalue", "std_all", "ci_method",
-                   "n_boot", "n_failed", "n", "reason"]]
+                   "n_boot", "n_failed", "n", "estimator", "test", "estimator_reason", "reason"]]
     return LatentMediationResult(
         x=x, m=items, y=y, covariates=covs, outcome_items=y_items or None, n=n, missing=missing,
         ci_method=ci_name, ci_level=level, n_boot=nb, n_failed=n_failed, a=float(eff[0]), b=float(eff[1]),
         direct=float(eff[2]), indirect=float(eff[3]), total=float(eff[4]), indirect_std=float(eff[5]),
         indirect_se=float(eff_se[3]), indirect_ci=(float(lo[3]), float(hi[3])),
         sum_score_indirect=float(ss_ind), sum_score_ci=ss_ci, fit=fit, estimates=est_df, table=table,
-        converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res)
+        converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res,
+        estimator=fit_est, test=test, cluster=cluster, estimator_reason=est_reason)
+
+
+def _robust_vcov(spec, th_hat, X, W, xs, ends, items, y_items, y, med, missing, estimator, cluster):
+    """Robust (sandwich) covariance of the parameters, robust fit measures and lavaan's test name.
+
+    The same model, on the same rows, fitted by the SEM engine with ``estimator`` (MLR/MLM, lavaan's
+    sandwich and scaled test, checked there against lavaan); its ML estimates must equal ours.
+    Returns ``(V, fit, test, reason)``; parameters the engine does not estimate (the intercepts of a
+    complete-data fit without mean structure) are NaN rows/columns of ``V``.
+    """
+    from ..errors import EfficacyError
+    from ..sem.engine import sem as _sem
+
+    lines = [f"{med} =~ " + " + ".join(items)]
+    if y_items:
+        lines.append(f"{y} =~ " + " + ".join(y_items))
+    lines.append(f"{med} ~ " + " + ".join(xs))
+    lines.append(f"{y} ~ {med} + " + " + ".join(xs))
+    d = pd.DataFrame(np.column_stack([X, W]), columns=list(xs) + list(ends))
+    kw = {}
+    if cluster is not None:
+        d["__cluster__"] = cluster
+        kw["cluster"] = "__cluster__"
+    V = np.full((spec.P, spec.P), np.nan)
+    try:
+        res = _sem(d, "\n".join(lines), missing=missing, auto="sem", estimator=estimator, **kw)
+    except (EfficacyError, np.linalg.LinAlgError) as exc:
+        return V, {}, "", f"robust ({estimator}) standard errors failed: {exc}"
+    if not res.converged:
+        return V, {}, res.test, f"the {estimator} fit of the latent mediation model did not converge"
+    vc = res.vcov
+    names = [nm for nm in spec.names if nm in vc.index]
+    idx = [spec.idx[nm] for nm in names]
+    V[np.ix_(idx, idx)] = vc.loc[names, names].to_numpy(float)
+    est = res.estimates
+    key = est["lhs"] + est["op"] + est["rhs"].fillna("")
+    theirs = dict(zip(key, est["estimate"]))
+    diff = max((abs(theirs[nm] - th_hat[spec.idx[nm]]) / max(1.0, abs(th_hat[spec.idx[nm]]))
+                for nm in names if nm in theirs), default=0.0)
+    if diff > 1e-3:
+        return np.full_like(V, np.nan), {}, res.test, (f"the {estimator} fit found other estimates than the ML fit "
+                                                        f"(largest relative difference {diff:.2g}): no robust SEs")
+    robust = {k: float(v) for k, v in res.fit.items() if "." in k and ("scal" in k or "robust" in k or "shift" in k)}
+    return V, robust, res.test, ""
 
 
 def _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, desc):
@@ -819,11 +928,20 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
     observed-score comparison. Binary outcomes, single-variable mediators and failed fits are rows
     with a ``reason``.
 
+    The estimator comes from the codebook (:func:`efficacy.estimator_choice.scale_choice` of the
+    mediator scale): ML, or MLR (robust SEs, scaled test) when the codebook asks for it; ordinal
+    mediator items (WLSMV in the codebook) are fitted by MLR, because WLSMV cannot hold the
+    continuous outcome and the treatment beside the ordered items (the ``estimator_reason``
+    column says so); a declared ``cluster`` gives cluster-robust SEs. The bootstrap intervals
+    are the same in every case.
+
     Returns
     -------
     dict
         ``{"latent_mediation": DataFrame}`` with columns :data:`LATENT_COLUMNS`.
     """
+    from ..estimator_choice import scale_choice
+
     des = codebook.design
 
     def na(reason, **kw):
@@ -844,12 +962,18 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
                 rows.append(na("binary outcome: the normal-theory latent mediation model does not apply "
                                "(see causal_mediation.csv)", outcome=out, mediator=med))
                 continue
+            ch = scale_choice(codebook, med) if hasattr(codebook, "estimator_for") else None
+            est = ch.estimator if ch is not None else "ML"
+            cl = getattr(codebook, "cluster", None) if est != "ML" else None
+            if est == "MLM" and missing == "fiml":
+                est = "MLR"
+            why = ch.reason if ch is not None else ""
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
                                        n_boot=n_boot, ci_method=ci_method, seed=seed, missing=missing,
-                                       mediator_name=med)
+                                       mediator_name=med, estimator=est, cluster=cl)
             except ValueError as exc:
-                rows.append(na(str(exc), outcome=out, mediator=med))
+                rows.append(na(str(exc), outcome=out, mediator=med, estimator=est, estimator_reason=why))
                 continue
             t = res.to_frame()
             t.insert(0, "mediator", med)
@@ -859,6 +983,11 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
             for key, col in (("chisq", "chisq"), ("df", "df"), ("pvalue", "chisq_pvalue"), ("cfi", "cfi"),
                              ("tli", "tli"), ("rmsea", "rmsea"), ("srmr", "srmr")):
                 t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
+            for key, col in (("chisq.scaled", "chisq_scaled"), ("chisq.scaling.factor", "chisq_scaling_factor"),
+                             ("cfi.robust", "cfi_robust"), ("rmsea.robust", "rmsea_robust")):
+                t[col] = np.where(lat, res.fit.get(key, np.nan), np.nan)
+            t["estimator_reason"] = np.where(lat, "; ".join(x for x in (why, res.estimator_reason) if x),
+                                             "observed mean score: OLS paths (mediate)")
             t["converged"] = pd.Series(np.where(lat, res.converged, None), dtype=object)
             t["proper"] = pd.Series(np.where(lat, res.proper, None), dtype=object)
             rows.append(t)

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from .._api import check_columns, renamed
+from ..errors import ConfigError
 from ..results import TableResult
 from .causal import causal_mediation
 from .evidence import evidence_profile
@@ -21,8 +22,8 @@ from .moderated import MODERATED_COLUMNS, moderated_mediation
 from .observed import mediate
 from .sensitivity import sensitivity
 
-__all__ = ["MODERATED_STAGE_COLUMNS", "ModelComparisonResult", "compare_models", "MODEL_COMPARISON_COLUMNS",
-           "run_stage", "verdict"]
+__all__ = ["MEDIATION_STAGE_COLUMNS", "MISSING_METHODS", "MODERATED_STAGE_COLUMNS", "ModelComparisonResult",
+           "compare_models", "MODEL_COMPARISON_COLUMNS", "run_stage", "verdict"]
 
 
 # ----------------------------------------------------------------------------- stage
@@ -163,6 +164,14 @@ def _panel_order(panel_comparison):
     return {"order": str(vals.iloc[0]), "detail": str(reason)}
 
 
+#: missing-data methods of the stage (config ``mediation.missing``)
+MISSING_METHODS = ("auto", "listwise", "fiml", "mi")
+
+#: columns of the stage's ``mediation`` table (``n`` = cases used, ``missing`` = the method used)
+MEDIATION_STAGE_COLUMNS = ["outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue",
+                           "statistic", "boot_se", "ci_method", "sobel_statistic", "sobel_pvalue", "n_boot_failed",
+                           "n", "n_complete", "n_rows", "missing", "reason"]
+
 CAUSAL_COLUMNS = ["outcome", "mediator", "effect", "estimate", "ci_low", "ci_high", "pvalue", "outcome_model",
                   "inference", "n_sims", "n_failed", "n", "reason"]
 
@@ -204,7 +213,7 @@ def _moderated_rows(clean, codebook, *, model, n_boot, ci_method, seed):
 
 @renamed(ci="ci_method")
 def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_rho=0.2, n_sims=1000,
-              moderated_model=7, panel_comparison=None, evidence=None):
+              moderated_model=7, panel_comparison=None, evidence=None, missing="auto"):
     """Workflow entry point: the ``mediation`` stage of one study.
 
     Uses the codebook's design roles (treatment, mediators, outcomes, covariates). For each
@@ -222,6 +231,20 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     the design identifies, estimate, CI, rho at zero, robustness value benchmarked on the strongest
     covariate, E-values, panel cross-lag) with its graded verdict; ``evidence`` (a dict, config
     ``mediation.evidence``) overrides the verdict rules, ``fragile_rho`` is the rule ``rho_robust``.
+    When the codebook declares ``design.encouragement`` (the manipulation-of-mediator arm of a
+    parallel encouragement design), the evidence table adds the b-path by 2SLS with that arm as
+    instrument (:func:`efficacy.mediation.encouragement.encouragement_iv`) and its first-stage F, and
+    the verdict uses it (a weak instrument is said so).
+
+    ``missing`` (config ``mediation.missing``) is the missing-data method of :func:`mediate` per
+    outcome: ``"auto"`` (default) is FIML (lavaan ``missing = "ml"``) whenever one of that model's
+    role variables (treatment, mediators, outcome, covariates) has a missing value and listwise
+    otherwise; ``"listwise"``, ``"fiml"`` or ``"mi"`` (multiple imputation) force one. The
+    ``mediation`` table says which in its ``missing`` column, with the cases used (``n``), the
+    complete cases (``n_complete``) and the rows of the clean data (``n_rows``); MI whose chains do
+    not converge gives NA rows whose ``reason`` says so. The sensitivity, model-comparison and causal
+    analyses use the complete cases (their ``n``). A role variable missing in every row gives rows
+    with that reason (no analysis of that outcome).
 
     Returns
     -------
@@ -231,19 +254,28 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
         :func:`verdict`). Analyses that could not run are rows with a ``reason``.
     """
     des = codebook.design
+    if missing not in MISSING_METHODS:
+        raise ConfigError(f"unknown missing-data method {missing!r}", where="mediation.missing", found=repr(missing),
+                          expected=f"one of {', '.join(MISSING_METHODS)}")
     med_rows, sens_rows, causal_rows, cmp_rows = [], [], [], []
-    cols_med = ["outcome", "effect", "mediator", "estimate", "se", "ci_low", "ci_high", "pvalue",
-                "statistic", "boot_se", "ci_method", "sobel_statistic", "sobel_pvalue", "n_boot_failed", "n", "reason"]
+    cols_med = MEDIATION_STAGE_COLUMNS
     cols_sens = ["outcome", "mediator", "rho", "acme", "ci_low", "ci_high", "rsq_prod_residual",
                  "rsq_prod_total", "rho_at_zero", "n", "reason"]
     summaries = []
     panel = _panel_order(panel_comparison)
     rules = {"rho_robust": fragile_rho, **dict(evidence or {})}
-    ev = evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
-                          list(des.outcomes) if des else [], covariates=list(des.covariates or []) if des else [],
-                          binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
-                          panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
-                          ci_method=ci_method, n_sims=n_sims, seed=seed).to_frame()
+    fits = {}  # (outcome, mediator) -> this stage's fits, handed to the evidence profile (no second bootstrap)
+    methods = {}  # outcome -> missing-data method: the evidence profile refits (several mediators) with it
+
+    def profile():
+        return evidence_profile(clean, des.treatment if des else None, list(des.mediators) if des else [],
+                                list(des.outcomes) if des else [],
+                                covariates=list(des.covariates or []) if des else [],
+                                binary=[o for o in (des.outcomes if des else []) if codebook.is_binary(o)],
+                                panel=panel_comparison, study=codebook.study, rules=rules, n_boot=n_boot,
+                                ci_method=ci_method, n_sims=n_sims, seed=seed, fits=fits, missing=methods,
+                                encouragement=getattr(des, "encouragement", None) if des else None).to_frame()
+
     moderated = _moderated_rows(clean, codebook, model=moderated_model, n_boot=n_boot, ci_method=ci_method,
                                 seed=seed)
 
@@ -258,6 +290,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
 
     if des is None or not des.treatment or not des.mediators or not des.outcomes:
         reason = "study declares no treatment, mediator and outcome in codebook design"
+        ev = profile()
         text = verdict(codebook, [], fragile_rho=fragile_rho, reason=reason, panel=panel, evidence=ev)
         return {"mediation": na(cols_med, reason), "sensitivity": na(cols_sens, reason),
                 "causal_mediation": na(CAUSAL_COLUMNS, reason),
@@ -266,6 +299,26 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
     covs = list(des.covariates or [])
     for out in des.outcomes:
         binary = codebook.is_binary(out)
+        roles = [des.treatment, *des.mediators, out, *covs]
+        empty = [c for c in dict.fromkeys(roles) if c in clean.columns and clean[c].isna().all()]
+        if empty:
+            reason = (f"role variable {empty[0]!r} is missing in every row ({len(clean)} rows): "
+                      f"nothing to analyse for outcome {out!r}")
+            med_rows.append(na(cols_med, reason, outcome=out, n=0, n_rows=len(clean)))
+            summaries.append({"outcome": out, "reason": reason})
+            for mj in des.mediators:
+                causal_rows.append(na(CAUSAL_COLUMNS, reason, outcome=out, mediator=mj))
+            if binary:
+                sens_rows.append(na(cols_sens, reason, outcome=out))
+                cmp_rows.append(na(MODEL_COMPARISON_COLUMNS, reason, outcome=out))
+            else:
+                not_fitted(out, reason)
+            continue
+        method = missing
+        if missing == "auto":
+            present = [c for c in roles if c in clean.columns]
+            method = "fiml" if clean[present].isna().to_numpy().any() else "listwise"
+        methods[out] = method
         for mj in des.mediators:
             try:
                 cm = causal_mediation(clean, des.treatment, mj, out, covariates=covs,
@@ -277,6 +330,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                                n_failed=cm.n_failed, n=cm.n, reason=cm.reason)
                 causal_rows.append(ct)
                 if binary:
+                    fits[(out, mj)] = {"causal": cm}
                     acme = ct.set_index("effect").loc["acme_average"]
                     summaries.append({"outcome": out, "mediator": mj, "binary": True, "acme": acme.estimate,
                                       "ci_low": acme.ci_low, "ci_high": acme.ci_high, "n": cm.n,
@@ -296,16 +350,22 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
             continue
         try:
             res = mediate(clean, des.treatment, list(des.mediators), out, covariates=covs,
-                          n_boot=n_boot, ci_method=ci_method, seed=seed)
+                          n_boot=n_boot, ci_method=ci_method, seed=seed, missing=method)
         except ValueError as exc:
-            med_rows.append(na(cols_med, str(exc), outcome=out))
+            med_rows.append(na(cols_med, str(exc), outcome=out, missing=method, n_rows=len(clean)))
             summaries.append({"outcome": out, "reason": str(exc)})
             not_fitted(out, f"the mediation model was not fitted: {exc}")
             continue
         t = res.to_frame()
         t.insert(0, "outcome", out)
         t["n"] = res.n
+        t["n_complete"] = getattr(res, "n_complete", res.n)
+        t["n_rows"] = len(clean)
+        t["missing"] = method
         med_rows.append(t)
+        single = len(des.mediators) == 1  # the evidence profile fits one mediator at a time
+        if single:
+            fits[(out, des.mediators[0])] = {"mediation": res}
         if res.reason:
             summaries.append({"outcome": out, "reason": res.reason})
             not_fitted(out, f"the mediation model was not fitted: {res.reason}")
@@ -322,6 +382,7 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
                 sens_rows.append(na(cols_sens, str(exc), outcome=out, mediator=mj))
                 summaries.append({"outcome": out, "mediator": mj, "reason": str(exc)})
                 continue
+            fits.setdefault((out, mj), {})["sensitivity"] = s
             st = s.to_frame()
             st.insert(0, "mediator", mj)
             st.insert(0, "outcome", out)
@@ -335,13 +396,15 @@ def run_stage(clean, codebook, *, n_boot=2000, seed=0, ci_method="bca", fragile_
             summaries.append({"outcome": out, "mediator": mj, "indirect": ind.estimate,
                               "ci_low": ind.ci_low, "ci_high": ind.ci_high, "a": a.estimate,
                               "a_p": a.pvalue, "rho_at_zero": s.rho_at_zero,
-                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci_method, "comparison": cmp})
+                              "rsq_total": s.rsq_prod_total, "n": res.n, "ci": res.ci_method, "comparison": cmp,
+                              "missing": method})
     med = pd.concat(med_rows, ignore_index=True).reindex(columns=cols_med)
     sens = pd.concat(sens_rows, ignore_index=True).reindex(columns=cols_sens) if sens_rows else \
         pd.DataFrame(columns=cols_sens)
     causal = pd.concat(causal_rows, ignore_index=True).reindex(columns=CAUSAL_COLUMNS)
     cmp_t = pd.concat(cmp_rows, ignore_index=True).reindex(columns=MODEL_COMPARISON_COLUMNS) if cmp_rows else \
         na(MODEL_COMPARISON_COLUMNS, "no continuous outcome")
+    ev = profile()
     text = verdict(codebook, summaries, fragile_rho=fragile_rho, panel=panel, moderated=moderated, evidence=ev)
     return {"mediation": med, "sensitivity": sens, "causal_mediation": causal, "model_comparison": cmp_t,
             "moderated_mediation": moderated, "evidence": ev, "verdict": pd.DataFrame({"text": [text]})}
@@ -375,6 +438,13 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
         "confounder of mediator and outcome. The sensitivity rho (the error correlation at which "
         "the indirect effect vanishes) is the honest measure of how robust the mediation claim is.",
     ]
+    enc = getattr(des, "encouragement", None)
+    if enc:
+        lines.append(f"- The design has an encouragement arm `{enc}` (a randomised nudge of the mediator): the "
+                     "b-path is also estimated by two-stage least squares with it as instrument (evidence.csv, "
+                     "iv_* columns), which needs no unmeasured-confounding assumption for mediator -> outcome but "
+                     "assumes the arm affects the outcome only through the mediator; a first-stage F below the "
+                     "rule (weak_f, default 10) is reported as a weak instrument.")
     if not getattr(codebook, "waves", None):
         lines.append("- These data are cross-sectional (no waves): they cannot establish the "
                      "temporal order of mediator and outcome.")
@@ -416,7 +486,7 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
         fragile = abs(rho0) < fragile_rho
         lines.append(
             f"Indirect effect {s['indirect']:.4f}, {s['ci']} 95% CI [{s['ci_low']:.4f}, {s['ci_high']:.4f}] "
-            f"({'excludes' if excl else 'includes'} zero; n = {s['n']}). "
+            f"({'excludes' if excl else 'includes'} zero; n = {s['n']}{_MISSING_SAID.get(s.get('missing'), '')}). "
             f"Rho at which the indirect effect is zero: {rho0:.3f} "
             f"(total R-squared product {s['rsq_total']:.4f}).")
         graded = _graded_line(evidence, s["outcome"], s["mediator"])
@@ -446,6 +516,10 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
         lines.append("")
     lines += _moderated_verdict(moderated)
     return "\n".join(lines)
+
+
+_MISSING_SAID = {"fiml": ", FIML: every case with an observed treatment and covariates (lavaan missing = 'ml')",
+                 "mi": ", multiple imputation (Rubin's rules)"}
 
 
 def _graded_line(evidence, outcome, mediator):

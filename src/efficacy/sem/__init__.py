@@ -13,6 +13,8 @@ engine        model building (RAM form), ML and FIML likelihoods, optimiser, SEs
 robust        MLR / MLM: sandwich SEs, Yuan-Bentler and Satorra-Bentler scaled tests, robust CFI/TLI/RMSEA,
               cluster-robust SEs (``cluster=``)
 wls           WLSMV for ordered indicators: DWLS on thresholds and polychorics, robust SEs, scale-shifted test
+lrt           difference tests of nested fits (LRT; Satorra-Bentler 2001 / 2010; Satorra 2000 DWLS) and
+              score tests of released equality constraints (lavaan lavTestLRT / lavTestScore)
 categorical   ordered-categorical items: thresholds, polychoric and polyserial correlations
               (two-step, Olsson 1979) with their asymptotic covariance (the WLSMV input), ordinal alpha
 fit           std_all, SRMR and CFI/TLI/RMSEA, shared by the ML, multi-group and WLSMV fitters
@@ -32,9 +34,10 @@ import types as _types
 from ..errors import SEMError
 from .categorical import PolychoricResult, ordinal_alpha, polychoric, polyserial, thresholds
 from .engine import SEMResult, parse_model, sem
+from .lrt import lrt_difference, score_test
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem", "PolychoricResult", "polychoric", "polyserial", "thresholds",
-           "ordinal_alpha"]
+           "ordinal_alpha", "lrt_difference", "score_test"]
 
 
 class _CallablePackage(_types.ModuleType):

@@ -786,7 +786,7 @@ def _cluster_ids(data, cluster, keep):
 
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None):
+        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None, at=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -847,6 +847,13 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
         the model, or a list of them (it must name them all: continuous indicators next to ordered
         ones are not supported). Implies ``estimator="WLSMV"``.
+    at : pandas.DataFrame or None
+        Multi-group models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
+        parameter table (``lhs``, ``op``, ``rhs``, ``group``, ``estimate``) at which the model is
+        evaluated instead of fitted (lavaan ``optim.method = "none"`` with these start values, as
+        ``lavaan:::lav_test_diff_m10``). Free parameters not in the table keep their start values.
+        The result is marked converged and carries ``evaluated = {"gradient", "information"}``
+        (log-likelihood gradient and information of the whole sample at those values).
 
     Returns
     -------
@@ -867,7 +874,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
-                         auto=auto, ci_level=ci_level)
+                         auto=auto, ci_level=ci_level, at=at)
     if ordered not in (None, False):
         raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
                        expected="estimator='WLSMV' (or leave estimator unset) with ordered=")
@@ -902,7 +909,9 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if group is not None:
         return _sem_multigroup(data, rows, group, equal, partial, missing, auto,
                                True if ms_arg is None else bool(ms_arg), ci_level, se,
-                               estimator=estimator, cluster=cluster)
+                               estimator=estimator, cluster=cluster, at=at)
+    if at is not None:
+        raise SEMError("at= is implemented for multi-group models", found="group=None", expected="group=")
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -1133,8 +1142,22 @@ def _row_type(r, latents, ov_x):
     return None
 
 
+def _theta_at(groups, at, theta0):
+    """Global parameter vector from a parameter table (``sem(at=)``); unmatched free parameters keep theta0."""
+    val = {(str(r.lhs), str(r.op), "" if pd.isna(r.rhs) else str(r.rhs), int(r.group)): float(r.estimate)
+           for r in at.itertuples()}
+    theta = theta0.copy()
+    for gi, G in enumerate(groups):
+        for r in G["mod"].table:
+            k = r["free"] - 1
+            key = (r["lhs"], r["op"], r["rhs"] or "", gi + 1)
+            if k >= 0 and key in val:
+                theta[G["map"][k]] = val[key]
+    return theta
+
+
 def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstructure, ci_level, se=True,
-                    estimator="ML", cluster=None):
+                    estimator="ML", cluster=None, at=None):
     """Multi-group ML (lavaan ``group=``, ``group.equal=``, ``group.partial=``)."""
     if group not in data.columns:
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
@@ -1263,9 +1286,12 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             Info += G["n"] * P.T @ I_g @ P
         return Info
 
-    theta = _minimise_with_fallback(fobj, theta0, lambda t: info_total(t) / N)
+    if at is None:
+        theta = _minimise_with_fallback(fobj, theta0, lambda t: info_total(t) / N)
+    else:
+        theta = _theta_at(groups, at, theta0)
     fv, gv = fobj(theta)
-    converged = bool(fv < 1e9 and np.max(np.abs(gv)) <= 1e-4)
+    converged = bool(fv < 1e9 and (at is not None or np.max(np.abs(gv)) <= 1e-4))
     if not converged:
         warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(gv)):.3g})")
     # information
@@ -1373,6 +1399,9 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     est_df = est_df.reset_index(drop=True)
     est_df["group_level"] = [groups[g - 1]["level"] for g in est_df["group"]]
     pn = [f"p{k + 1}" for k in range(nglob)]
-    return SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
-                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N),
-                     **sem_robust.estimator_fields(estimator, missing, cluster))
+    res = SEMResult(converged=converged, proper=proper, warnings=warn, fit=fit, estimates=est_df,
+                    vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=float(ll), missing=missing, n=int(N),
+                    **sem_robust.estimator_fields(estimator, missing, cluster))
+    if at is not None:   # for score tests (efficacy.sem.lrt): gradient and information at the given values
+        res.evaluated = {"gradient": grad_ll(theta), "information": Info if Info is not None else info_total(theta)}
+    return res

@@ -624,7 +624,7 @@ def _estimates_frame(rows, zc):
 
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-              ci_level=0.95):
+              ci_level=0.95, at=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
@@ -644,7 +644,9 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                        expected="observed variables that are data columns (latent variables need =~)")
     wrows = _wls_rows(rows, ordered)
     if group is not None:
-        return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level)
+        return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at)
+    if at is not None:
+        raise SEMError("at= is implemented for multi-group models", found="group=None", expected="group=")
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
@@ -653,7 +655,40 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     return _finish([G], maps, G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
 
 
-def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup):
+def _theta_at(groups, maps, theta0, at):
+    """Global parameters from a parameter table (``sem(at=)``): RAM rows, thresholds and scaling factors by
+    (lhs, op, rhs, group); unmatched parameters keep theta0."""
+    val = {(str(r.lhs), str(r.op), "" if pd.isna(r.rhs) else str(r.rhs), int(r.group)): float(r.estimate)
+           for r in at.itertuples()}
+    theta = theta0.copy()
+    for gi, (G, mp) in enumerate(zip(groups, maps)):
+        keys = [((r["lhs"], r["op"], r["rhs"] or ""), r["free"] - 1) for r in G.mod.table if r["free"] > 0]
+        keys += [((G.items[G.th_item[q]], "|", f"t{G.th_num[q]}"), G.K + q) for q in range(G.nth)]
+        keys += [((v, "~*~", v), int(G.scale_free[i])) for i, v in enumerate(G.items) if G.scale_free[i] >= 0]
+        for key, k in keys:
+            if key + (gi + 1,) in val:
+                theta[mp[k]] = val[key + (gi + 1,)]
+    return theta
+
+
+def _score_parts(groups, maps, nglob, theta):
+    """Gradient of the DWLS discrepancy (as minimised: group weights (n_g - 1) / N, zero at the estimates) and the
+    expected information (weights n_g / N, as lavaan's) at theta: ``N g' E^-1 g`` is lavaan's lavTestScore
+    statistic for a WLSMV fit (efficacy.sem.lrt.score_test)."""
+    N = sum(G.n for G in groups)
+    g = np.zeros(nglob)
+    E = np.zeros((nglob, nglob))
+    for G, mp in zip(groups, maps):
+        est, _, _, J = G.implied(theta[mp], jac=True)
+        Jg = np.zeros((len(est), nglob))
+        np.add.at(Jg.T, mp, J.T)
+        WJ = G.w[:, None] * Jg
+        g += (G.n - 1) / N * WJ.T @ (G.s - est)
+        E += G.n / N * Jg.T @ WJ
+    return {"gradient": g, "information": E}
+
+
+def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup, at=None):
     warn = []
     for G in groups:
         where = f"group {G.level}: " if multigroup else ""
@@ -661,7 +696,10 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
     theta0 = np.zeros(nglob)
     for G, mp, t0 in zip(groups, maps, starts):
         theta0[mp] = t0
-    theta, _, g, converged = _gauss_newton(groups, maps, nglob, theta0)
+    if at is None:
+        theta, _, g, converged = _gauss_newton(groups, maps, nglob, theta0)
+    else:   # evaluate at given values (score tests, efficacy.sem.lrt)
+        theta, g, converged = _theta_at(groups, maps, theta0, at), np.zeros(nglob), True
     if not converged:
         warn.append(f"optimiser did not converge (max |gradient| = {np.max(np.abs(2 * g)):.3g})")
     npar = nglob
@@ -711,10 +749,14 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
                 pn.append(G.th_labels[k - G.K])
             else:
                 pn.append(f"{G.items[int(np.flatnonzero(G.scale_free == k)[0])]}~*~")
-    return SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
-                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
-                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
-                     information="expected", se_type="robust.sem", cluster=None)
+    res = SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
+                    vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
+                    n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
+                    information="expected", se_type="robust.sem", cluster=None)
+    res.wls_inference = inf   # Delta, information, weights and Gamma: the DWLS difference test (efficacy.sem.lrt)
+    if at is not None:
+        res.evaluated = _score_parts(groups, maps, nglob, theta)
+    return res
 
 
 _EQUAL_WLS = ("thresholds", "loadings", "intercepts", "means", "regressions", "lv.variances", "lv.covariances",
@@ -740,7 +782,7 @@ def _check_categories(frames, items, group, levels):
                                 expected="every category observed in every group (collapse sparse categories)")
 
 
-def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level):
+def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=None):
     """Multi-group WLSMV with group.equal / group.partial and the Wu & Estabrook (2016) identification.
 
     Delta parameterisation, as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it for
@@ -837,4 +879,4 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         new = np.isnan(theta0[mp])
         theta0[mp[new]] = t0[new]
     starts = [theta0[mp] for mp in maps]
-    return _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True)
+    return _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True, at=at)

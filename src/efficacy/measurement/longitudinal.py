@@ -1,0 +1,347 @@
+"""Longitudinal measurement invariance: the same scale at each wave of a panel study (issue #18).
+
+:func:`longitudinal_invariance` fits one factor per wave in a single-group CFA, with the residuals of
+the same item correlated across waves, and tests the sequence configural -> metric (loadings equal
+over waves) -> scalar (intercepts equal) -> strict (residual variances equal) by likelihood-ratio
+tests (Satorra-Bentler scaled for MLR) and the change in CFI, RMSEA and SRMR (Widaman, Ferrer &
+Conger, 2010; Liu et al., 2017). :func:`longitudinal_syntax` writes the lavaan syntax of each step.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .._api import check_columns
+from ..errors import MeasurementError
+from ..results import TableResult
+from ..sem.engine import sem as _sem
+from ..sem.lrt import lrt_difference
+from .invariance import DEFAULT_CUTOFFS, _noninvariant
+
+__all__ = ["longitudinal_invariance", "longitudinal_syntax", "LongitudinalInvarianceResult",
+           "LONGITUDINAL_COLUMNS", "LONGITUDINAL_STEPS"]
+
+#: the steps, from least to most restrictive
+LONGITUDINAL_STEPS = ("configural", "metric", "scalar", "strict")
+#: columns of :meth:`LongitudinalInvarianceResult.to_frame`
+LONGITUDINAL_COLUMNS = ["step", "chisq", "df", "pvalue", "chisq_scaled", "scaling_factor", "cfi", "tli", "rmsea",
+                        "srmr", "aic", "bic", "delta_chisq", "delta_df", "lrt_pvalue", "delta_cfi", "delta_rmsea",
+                        "delta_srmr", "decision", "converged", "proper", "reason"]
+#: default decision rule: a step is "not invariant" when delta CFI <= -0.010 (Cheung & Rensvold, 2002);
+#: ``combine="and"`` / ``"or"`` adds delta RMSEA >= 0.015 (Chen, 2007)
+
+
+def _ident(x) -> str:
+    s = re.sub(r"[^A-Za-z0-9_]", "_", str(x))
+    return s if re.match(r"[A-Za-z_]", s) else f"w{s}"
+
+
+def _check_waves(data, items_by_wave):
+    """``items_by_wave`` as an ordered dict ``{wave label: [items]}``, checked."""
+    if isinstance(items_by_wave, dict):
+        waves = {str(k): list(v) if not isinstance(v, str) else [v] for k, v in items_by_wave.items()}
+    elif isinstance(items_by_wave, (list, tuple)):
+        waves = {str(i + 1): list(v) if not isinstance(v, str) else [v] for i, v in enumerate(items_by_wave)}
+    else:
+        raise MeasurementError("items_by_wave must be a dict {wave: [items]} or a list of item lists, one per wave",
+                               found=type(items_by_wave).__name__)
+    if len(waves) < 2:
+        raise MeasurementError("longitudinal invariance needs at least 2 waves", where="items_by_wave",
+                               found=f"{len(waves)} wave(s): {list(waves)}", expected=">= 2 waves")
+    k = max(len(v) for v in waves.values())
+    short = {w: len(v) for w, v in waves.items() if len(v) != k}
+    if short:
+        w = next(iter(short))
+        raise MeasurementError(f"wave {w!r} does not have every item of the scale: the same items must be "
+                               "measured at each wave (in the same order)", where=f"items_by_wave[{w!r}]",
+                               found=f"{short[w]} item(s) {waves[w]}", expected=f"{k} items, as at the other waves")
+    if k < 2:
+        raise MeasurementError("each wave needs at least 2 items", where="items_by_wave", found=f"{k} item(s)")
+    allc = [c for v in waves.values() for c in v]
+    dup = sorted({c for c in allc if allc.count(c) > 1})
+    if dup:
+        raise MeasurementError("a column is used at more than one wave (or twice in a wave)", where="items_by_wave",
+                               found=", ".join(map(str, dup)), expected="distinct columns per wave and item")
+    if not isinstance(data, pd.DataFrame):
+        raise MeasurementError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_columns(data, [(f"an item of wave {w!r}", v) for w, v in waves.items()], error=MeasurementError)
+    bad = [c for c in allc if not pd.api.types.is_numeric_dtype(data[c])]
+    if bad:
+        raise MeasurementError("items must be numeric", found=", ".join(bad), expected="numeric columns")
+    return waves
+
+
+def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str = "f") -> str:
+    """lavaan syntax of one step of the longitudinal invariance sequence.
+
+    One factor per wave (``f_<wave>``), identified by its first item (loading 1); the residuals of
+    the same item are correlated across all pairs of waves; the factor covariances are free. Equality
+    over waves is written with labels: loadings ``l<j>`` (metric), intercepts ``i<j>`` (scalar; the
+    factor mean of wave 1 is then 0 and the later ones are free), residual variances ``r<j>`` (strict).
+
+    Parameters
+    ----------
+    items_by_wave : dict or list
+        ``{wave: [items]}`` (item j of every wave is the same question).
+    step : {"configural", "metric", "scalar", "strict"}
+    factor : str
+        Prefix of the factor names.
+
+    Returns
+    -------
+    str
+        lavaan model syntax, to be fitted with ``meanstructure = TRUE`` (``lavaan::cfa``).
+    """
+    if step not in LONGITUDINAL_STEPS:
+        raise MeasurementError("unknown invariance step", found=repr(step), expected=", ".join(LONGITUDINAL_STEPS))
+    waves = items_by_wave if isinstance(items_by_wave, dict) else {str(i + 1): v for i, v in enumerate(items_by_wave)}
+    level = LONGITUDINAL_STEPS.index(step)
+    names = {w: f"{_ident(factor)}_{_ident(w)}" for w in waves}
+    lines = []
+    for w, items in waves.items():
+        terms = [f"1*{items[0]}"] + [(f"l{j + 1}*{v}" if level >= 1 else v) for j, v in enumerate(items) if j]
+        lines.append(f"{names[w]} =~ " + " + ".join(terms))
+    if level >= 2:
+        for w, items in waves.items():
+            for j, v in enumerate(items):
+                lines.append(f"{v} ~ i{j + 1}*1")
+        for t, w in enumerate(waves):
+            lines.append(f"{names[w]} ~ {'0*1' if t == 0 else '1'}")
+    if level >= 3:
+        for w, items in waves.items():
+            for j, v in enumerate(items):
+                lines.append(f"{v} ~~ r{j + 1}*{v}")
+    wl = list(waves)
+    k = len(waves[wl[0]])
+    for j in range(k):
+        for a in range(len(wl)):
+            for b in range(a + 1, len(wl)):
+                lines.append(f"{waves[wl[a]][j]} ~~ {waves[wl[b]][j]}")
+    return "\n".join(lines)
+
+
+
+
+@dataclass(repr=False)
+class LongitudinalInvarianceResult(TableResult):
+    """Result of :func:`longitudinal_invariance`: one row per step (``to_frame()``, columns
+    :data:`LONGITUDINAL_COLUMNS`).
+
+    Attributes
+    ----------
+    waves : list of str
+        Wave labels, in order.
+    items_by_wave : dict
+        ``{wave: [items]}``.
+    estimator, missing : str
+    indices : str
+        ``"standard"`` or ``"robust"``: which CFI/TLI/RMSEA the table shows (lavaan's ``cfi`` or
+        ``cfi.robust``; robust for MLR/MLM).
+    cutoffs : dict
+        The decision rule used.
+    syntax : dict
+        ``{step: lavaan syntax}`` of the fitted models.
+    fits : dict
+        ``{step: SEMResult}`` (not in ``to_dict()``).
+    highest : str
+        The most restrictive step of the unbroken run judged invariant (``""`` when even the
+        configural model was not estimable).
+    decisions : dict
+        ``{step: decision}``.
+    comparable : bool
+        True when scalar invariance holds: scores (latent means, and sum scores under the same
+        model) can be compared across waves.
+    """
+
+    waves: list = field(default_factory=list)
+    items_by_wave: dict = field(default_factory=dict)
+    estimator: str = "ML"
+    missing: str = "fiml"
+    indices: str = "standard"
+    cutoffs: dict = field(default_factory=dict)
+    syntax: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict, repr=False)
+
+    _headline = ("highest", "comparable", "estimator", "decisions")
+    _title = "Longitudinal measurement invariance"
+    _summary_columns = ("step", "chisq", "df", "cfi", "rmsea", "srmr", "delta_chisq", "delta_df", "lrt_pvalue",
+                        "delta_cfi", "delta_rmsea", "delta_srmr", "decision")
+    _dict_skip = ("fits",)
+
+    @property
+    def decisions(self) -> dict:
+        return {str(s): str(d) for s, d in zip(self.table["step"], self.table["decision"])}
+
+    @property
+    def highest(self) -> str:
+        held = ""
+        for step, dec in zip(self.table["step"].astype(str), self.table["decision"].astype(str)):
+            if dec in ("reference", "invariant"):
+                held = step
+            else:
+                break
+        return held
+
+    @property
+    def comparable(self) -> bool:
+        return self.highest in ("scalar", "strict")
+
+    def sentence(self, scale: str = "the scale") -> str:
+        """One sentence for a report: are the scores of ``scale`` comparable across the waves?"""
+        nw = len(self.waves)
+        h = self.highest
+        if not h:
+            return f"Longitudinal invariance of {scale} across {nw} waves could not be tested (the configural " \
+                   "model was not estimable)."
+        rule = (f"delta CFI <= {self.cutoffs.get('delta_cfi', -0.01):g}" if self.cutoffs.get("combine") == "cfi"
+                else f"delta CFI <= {self.cutoffs.get('delta_cfi'):g} {self.cutoffs.get('combine')} delta RMSEA >= "
+                     f"{self.cutoffs.get('delta_rmsea'):g}")
+        if h in ("scalar", "strict"):
+            return (f"{scale[:1].upper() + scale[1:]} is {h}-invariant across the {nw} waves ({self.estimator}; "
+                    f"{rule} flags a step), so its scores are comparable over time.")
+        nxt = LONGITUDINAL_STEPS[LONGITUDINAL_STEPS.index(h) + 1]
+        return (f"Only {h} invariance holds for {scale} across the {nw} waves ({self.estimator}; the {nxt} step "
+                f"fails by {rule}), so changes in its mean scores over time are not comparable.")
+
+    def _notes(self) -> list:
+        return [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
+
+
+def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None, ordered=None, missing="fiml",
+                            cutoffs=None) -> LongitudinalInvarianceResult:
+    """Longitudinal measurement invariance: configural, metric, scalar and strict over the waves of a panel.
+
+    The same factor is measured at each wave (one factor per wave, first item as marker, factor
+    covariances free) and the residuals of the same item are correlated across all pairs of waves
+    (Widaman, Ferrer & Conger, 2010). Each step adds equality constraints over the waves by labels:
+    metric the loadings, scalar the intercepts (the wave-1 factor mean 0, the later ones free), strict
+    the residual variances. Each step is compared with the previous one by the likelihood-ratio test
+    (``lavaan::lavTestLRT``; for MLR/MLM the Satorra-Bentler (2001) scaled difference, lavTestLRT's
+    default for these tests) and by the change in CFI, RMSEA and SRMR. The decision uses the
+    vocabulary of :func:`efficacy.measurement.invariance`: ``"reference"``, ``"invariant"``, ``"not
+    invariant"`` (by default when delta CFI <= -0.010, Cheung & Rensvold 2002), ``"not estimable"``.
+    For MLR/MLM the CFI, TLI and RMSEA in the table (and their deltas) are lavaan's robust versions
+    (``cfi.robust``, ``rmsea.robust``; Brosseau-Liard & Savalei, 2014).
+
+    Matches ``lavaan::cfa(longitudinal_syntax(...), meanstructure = TRUE, missing = "ml")`` per step
+    (the same syntax), ``fitMeasures`` and ``lavTestLRT``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Wide data, one row per person.
+    items_by_wave : dict or list
+        ``{wave: [items]}`` (or a list of item lists), item j of every wave being the same question,
+        in wave order. At least 2 waves and 2 items per wave.
+    estimator : {"ML", "MLR", "MLM"} or None
+        None: "ML". MLR adds robust standard errors, the Yuan-Bentler scaled test and the scaled
+        difference tests (recommended for skewed Likert items).
+    ordered : None
+        Ordered-categorical items (WLSMV with thresholds equal over waves, Liu et al. 2017) are not
+        implemented yet: anything but None raises :class:`~efficacy.errors.MeasurementError`. Use
+        ``estimator="MLR"`` for Likert items with 5 or more categories.
+    missing : {"fiml", "listwise"}
+        "fiml" (default; lavaan ``missing = "ml"``) uses every person with at least one answer,
+        under missing at random: panels lose people at later waves.
+    cutoffs : dict, optional
+        ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}``; ``combine`` "cfi" (the
+        default: delta CFI alone), "and" or "or" (with delta RMSEA, Chen 2007).
+
+    Returns
+    -------
+    LongitudinalInvarianceResult
+        ``to_frame()``: one row per step (:data:`LONGITUDINAL_COLUMNS`); ``highest``, ``comparable``,
+        ``sentence()``; ``fits`` holds the fitted models (parameter tables in ``fits[step].estimates``).
+
+    Raises
+    ------
+    MeasurementError
+        Fewer than 2 waves, a wave without every item, a column missing from the data or used twice,
+        an unknown estimator, ``ordered`` given.
+
+    References
+    ----------
+    Widaman, K. F., Ferrer, E., & Conger, R. D. (2010). Factorial invariance within longitudinal
+    structural equation models: Measuring the same construct across time. *Child Development
+    Perspectives, 4*(1), 10-18.
+    Liu, Y., Millsap, R. E., West, S. G., Tein, J.-Y., Tanaka, R., & Grimm, K. J. (2017). Testing
+    measurement invariance in longitudinal data with ordered-categorical measures. *Psychological
+    Methods, 22*(3), 486-506.
+    Cheung, G. W., & Rensvold, R. B. (2002). Evaluating goodness-of-fit indexes for testing measurement
+    invariance. *Structural Equation Modeling, 9*(2), 233-255.
+    Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement invariance.
+    *Structural Equation Modeling, 14*(3), 464-504.
+    Satorra, A., & Bentler, P. M. (2001). A scaled difference chi-square test statistic for moment
+    structure analysis. *Psychometrika, 66*(4), 507-514.
+
+    Examples
+    --------
+    >>> waves = {"w1": ["se1_w1", "se2_w1", "se3_w1"], "w2": ["se1_w2", "se2_w2", "se3_w2"]}
+    >>> res = longitudinal_invariance(df, waves, estimator="MLR")   # doctest: +SKIP
+    >>> res.highest, res.sentence()                                  # doctest: +SKIP
+    """
+    if ordered not in (None, False):
+        raise MeasurementError("longitudinal invariance of ordered-categorical items (WLSMV) is not implemented",
+                               found=f"ordered={ordered!r}",
+                               expected="ordered=None; estimator='MLR' treats Likert items as continuous with "
+                                        "robust corrections")
+    est = "ML" if estimator is None else str(estimator).upper()
+    if est not in ("ML", "MLR", "MLM"):
+        raise MeasurementError("unknown estimator for longitudinal invariance", found=repr(estimator),
+                               expected="'ML', 'MLR' or 'MLM'")
+    miss = "fiml" if missing in ("fiml", "ml", "FIML") else missing
+    if miss not in ("fiml", "listwise"):
+        raise MeasurementError("unknown missing-data method", found=repr(missing), expected="'fiml' or 'listwise'")
+    cut = {**DEFAULT_CUTOFFS, **(cutoffs or {})}
+    if cut["combine"] not in ("and", "or", "cfi"):
+        raise MeasurementError("cutoffs['combine'] must be 'cfi', 'and' or 'or'", found=repr(cut["combine"]))
+    waves = _check_waves(data, items_by_wave)
+    robust = est != "ML"
+    suffix = ".robust" if robust else ""
+    syntax = {s: longitudinal_syntax(waves, s) for s in LONGITUDINAL_STEPS}
+    fits, rows = {}, []
+    prev = None
+    for step in LONGITUDINAL_STEPS:
+        r = {c: np.nan for c in LONGITUDINAL_COLUMNS}
+        r.update(step=step, decision="", reason="")
+        try:
+            res = _sem(data, syntax[step], auto="cfa", meanstructure=True, missing=miss, estimator=est,
+                       se=robust)
+        except (np.linalg.LinAlgError, ValueError) as exc:  # a numerical failure: a row with its reason
+            res = None
+            r.update(converged=False, proper=False, decision="not estimable", reason=f"{type(exc).__name__}: {exc}")
+        if res is not None:
+            fits[step] = res
+            f = res.fit
+            if not res.converged:
+                r.update(converged=False, proper=False, decision="not estimable", reason="; ".join(res.warnings))
+            else:
+                r.update(chisq=f["chisq"], df=f["df"], pvalue=f.get("pvalue", np.nan),
+                         chisq_scaled=f.get("chisq.scaled", np.nan), scaling_factor=f.get("chisq.scaling.factor",
+                                                                                           np.nan),
+                         cfi=f.get("cfi" + suffix, np.nan), tli=f.get("tli" + suffix, np.nan),
+                         rmsea=f.get("rmsea" + suffix, np.nan), srmr=f.get("srmr", np.nan), aic=f.get("aic", np.nan),
+                         bic=f.get("bic", np.nan), converged=True, proper=bool(res.proper),
+                         reason="; ".join(res.warnings))
+        if r["decision"] == "":
+            if prev is None:
+                r["decision"] = "reference"
+            elif not prev["converged"]:
+                r["decision"] = "not tested (previous step not estimable)"
+            else:
+                lrt = lrt_difference(fits[prev["step"]], fits[step])
+                r.update(delta_chisq=lrt["delta_chisq"], delta_df=lrt["delta_df"], lrt_pvalue=lrt["pvalue"], delta_cfi=r["cfi"] - prev["cfi"],
+                         delta_rmsea=r["rmsea"] - prev["rmsea"], delta_srmr=r["srmr"] - prev["srmr"])
+                r["decision"] = ("not invariant" if _noninvariant(r["delta_cfi"], r["delta_rmsea"], cut)
+                                 else "invariant")
+        rows.append(r)
+        prev = r
+    out = pd.DataFrame(rows, columns=LONGITUDINAL_COLUMNS)
+    out["converged"] = out["converged"].astype(bool)
+    out["proper"] = out["proper"].astype(bool)
+    return LongitudinalInvarianceResult(out, waves=list(waves), items_by_wave=waves, estimator=est, missing=miss,
+                                        indices="robust" if robust else "standard", cutoffs=cut, syntax=syntax,
+                                        fits=fits)
