@@ -113,7 +113,7 @@ import pandas as pd
 from scipy import stats
 
 from ._api import as_seed_sequence
-from ._linalg import well_conditioned
+from ._linalg import lstsq, well_conditioned
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
@@ -266,8 +266,8 @@ class _ObservedMediationModel:
                             f"result was fitted to {result.n}: pass the data the result was fitted to",
                             where="data", found=str(n0), expected=str(result.n))
         k = self.k = len(self.ms)
-        self.Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]  # (pa, k)
-        self.bb = np.linalg.lstsq(Xb, Y, rcond=None)[0]  # (pb,)
+        self.Ba = lstsq(Xa, M)  # (pa, k)
+        self.bb = lstsq(Xb, Y)  # (pb,)
         Ea = M - Xa @ self.Ba
         self.Sm = Ea.T @ Ea / n0
         ey = Y - Xb @ self.bb
