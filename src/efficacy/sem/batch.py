@@ -10,7 +10,7 @@ one_factor_ml    the one-factor model ``Sigma = lam lam' + diag(psi)`` on a batc
                  (:func:`efficacy.reliability.omega`)
 fisher_scoring   a model-agnostic Fisher-scoring driver with step halving for a batch of FIML fits
                  of any model given its log-likelihood, gradient and expected information; the latent
-                 mediation model (:mod:`efficacy.mediation.latent`) and the multiverse refits use it
+                 mediation model (:mod:`efficacy.mediation.latent`), the multiverse and power refits use it
 
 The single fits of a model (with standard errors, fit measures, multiple groups) are the engine's
 (:func:`efficacy.sem.sem`); these two give the same estimates for the same data (tests).
