@@ -161,8 +161,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .codebook import Codebook
 from ._api import as_rng
+from ._linalg import lstsq, well_conditioned
+from .codebook import Codebook
 from .errors import ConfigError, DataError
 from .results import ResultMixin
 
@@ -1236,9 +1237,7 @@ def _wls_batch(D, t, C):
     F = (D[:, :, None] * D[:, None, :]).reshape(n, p * p)
     G = (C @ F).reshape(-1, p, p)
     h = C @ (D * t[:, None])
-    scale = np.sqrt(np.einsum("bii->bi", G)).clip(1e-300)
-    sign, ld = np.linalg.slogdet(G / scale[:, :, None] / scale[:, None, :])
-    ok = (sign > 0) & (ld > np.log(1e-12))
+    ok = well_conditioned(G, exact=True)
     G = np.where(ok[:, None, None], G, np.eye(p))
     Gi = np.linalg.inv(G)
     beta = np.einsum("bpq,bq->bp", Gi, h)
@@ -1527,7 +1526,7 @@ def variance_decomposition(data, dimensions=None, *, estimate="indirect") -> Var
 
     def rss(cols):
         Xd = design(cols)
-        beta, *_ = np.linalg.lstsq(Xd, y, rcond=None)
+        beta = lstsq(Xd, y)
         e = y - Xd @ beta
         return float(e @ e), int(np.linalg.matrix_rank(Xd))
 

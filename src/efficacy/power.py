@@ -129,6 +129,7 @@ import pandas as pd
 from scipy import stats
 
 from ._api import as_seed_sequence
+from ._linalg import lstsq, well_conditioned
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
@@ -138,7 +139,6 @@ __all__ = ["POWER_COLUMNS", "STAGE_COLUMNS", "PowerResult", "aggregate_power", "
 POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
 REQUIRED_COLUMNS = ["effect", "term", "test", "target", "required_n", "required_n_mcse", "reason"]
-_SINGULAR_TOL = 1e-12  # as efficacy.mediation (normalised log-determinant rule)
 _BLOCK_ELEMENTS = 3_000_000  # floats per block of replications (fixed: results depend on seed only)
 
 
@@ -244,9 +244,7 @@ def _batched_ols(X, T):
     """X (r,n,p), T (r,n,k) -> beta (r,p,k), inv(X'X) (r,p,p), RSS matrix (r,k,k), ok (r,)."""
     p = X.shape[2]
     XtX = np.einsum("rni,rnj->rij", X, X)
-    scale = np.sqrt(np.einsum("rii->ri", XtX)).clip(1e-300)
-    sgn, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    ok = (sgn > 0) & (ld > np.log(_SINGULAR_TOL))
+    ok = well_conditioned(XtX, exact=True)
     A = np.where(ok[:, None, None], XtX, np.eye(p))
     inv = np.linalg.inv(A)
     beta = inv @ np.einsum("rni,rnk->rik", X, T)
@@ -285,8 +283,8 @@ class _ObservedMediationModel:
                             f"result was fitted to {result.n}: pass the data the result was fitted to",
                             where="data", found=str(n0), expected=str(result.n))
         k = self.k = len(self.ms)
-        self.Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]  # (pa, k)
-        self.bb = np.linalg.lstsq(Xb, Y, rcond=None)[0]  # (pb,)
+        self.Ba = lstsq(Xa, M)  # (pa, k)
+        self.bb = lstsq(Xb, Y)  # (pb,)
         Ea = M - Xa @ self.Ba
         self.Sm = Ea.T @ Ea / n0
         ey = Y - Xb @ self.bb
@@ -674,7 +672,7 @@ class _PanelModel:
 
     def __init__(self, result):
         from .panel import PanelResult
-        from .sem.engine import _Model, parse_model
+        from .sem.core import Model, parse_model
         if not isinstance(result, PanelResult):  # pragma: no cover - dispatched on type
             raise SimulationError("not a PanelResult", where="result")
         if result.covariates:
@@ -689,7 +687,7 @@ class _PanelModel:
                                   where="result")
         self.res = result
         cols = list(result.x_waves) + list(result.y_waves)
-        mod = _Model(parse_model(result.syntax), cols, "none", True)
+        mod = Model(parse_model(result.syntax), cols, "none", True)
         no = len(mod.obs)
         mod.set_fixed(np.zeros(no), np.zeros((no, no)))
         est = result.estimates
