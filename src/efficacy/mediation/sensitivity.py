@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from .._linalg import ols_resid
 from .._api import as_rng, renamed
 from ..errors import DataError
 from ..resampling import draw_counts
@@ -171,9 +172,9 @@ def sensitivity(data, x, m, y, *, covariates=(), rhos=_RHOS, ci_level=0.95,
         bb = _acme_curve(*parts(W), rhos)
         alpha = (1 - ci_level) / 2
         lo, hi = np.nanquantile(bb, [alpha, 1 - alpha], axis=0)
-    r2m = 1 - np.sum((M[:, 0] - Xa @ np.linalg.lstsq(Xa, M[:, 0], rcond=None)[0]) ** 2) / np.sum(
+    r2m = 1 - np.sum(ols_resid(M[:, 0], Xa) ** 2) / np.sum(
         (M[:, 0] - M[:, 0].mean()) ** 2)
-    r2y = 1 - np.sum((Y - Xb @ np.linalg.lstsq(Xb, Y, rcond=None)[0]) ** 2) / np.sum((Y - Y.mean()) ** 2)
+    r2y = 1 - np.sum(ols_resid(Y, Xb) ** 2) / np.sum((Y - Y.mean()) ** 2)
     tab = pd.DataFrame({"rho": rhos, "acme": acme, "ci_low": lo, "ci_high": hi,
                         "rsq_prod_residual": rhos**2,
                         "rsq_prod_total": rhos**2 * (1 - r2m) * (1 - r2y)})
