@@ -29,6 +29,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/multiverse.smk"
+include: "workflow/rules/power.smk"
 
 
 localrules:
@@ -39,6 +40,8 @@ localrules:
     simulation_power,
     tables,
     multiverse,
+    power,
+    power_from_fit,
 
 
 rule all:

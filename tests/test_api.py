@@ -215,6 +215,8 @@ EXAMPLES = {
     "coverage_study": lambda: ef.coverage_study(n=[40], n_reps=20, n_boot=20, methods=("percentile",), seed=1),
     "meta_coverage": lambda: ef.meta_coverage(k=[5], n_reps=50, seed=1),
     "encouragement_iv": lambda: ef.encouragement_iv(mediation_data(), "x", "m", "y", covariates=["c"]),
+    "interventional_effects": lambda: ef.interventional_effects(mediation_data(), "x", "m", "y", covariates=["c"],
+                                                                n_draws=20, n_boot=20, seed=1),
     "evidence_profile": lambda: ef.evidence_profile(mediation_data(), "x", "m", "y", covariates=["c"], n_boot=50,
                                                     n_sims=50, seed=1),
     "power_from_fit": lambda: ef.power_from_fit(ef.mediate(mediation_data(), "x", "m", "y", n_boot=0),

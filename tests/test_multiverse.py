@@ -122,7 +122,7 @@ def test_grid_defaults_come_from_the_codebook(mastery):
 
 @pytest.mark.parametrize("config, message", [
     ({"studies": {"mastery_trial": {"exclusions": ["speeders"]}}}, "has no exclusion rule 'speeders'"),
-    ({"dimensions": {"estimator": ["ML", "WLSMV"]}}, "efficacy.sem has no WLSMV"),
+    ({"dimensions": {"estimator": ["ML", "ULS"]}}, "efficacy.sem has no ULS"),
     ({"dimensions": {"scoring": ["factor"]}}, "unknown scoring"),
     ({"dimensions": {"missing": ["pairwise"]}}, "unknown missing"),
     ({"dimensions": {"covariates": [["efficacy"]]}}, "cannot also be the treatment, mediator or outcome"),

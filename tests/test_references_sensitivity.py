@@ -21,8 +21,8 @@ in absolute value where the curve crosses zero (re-running the same FGLS to conv
 so the difference is the estimator, not the data). The curve is therefore compared at 5e-4 relative (5e-6 absolute), which
 still fails for any error in the formula (a sign, the residuals rho~ is computed from, sigma1/sigma2).
 medsens reports "rho at which ACME = 0" as the grid value with the smallest |ACME| (``err.cr.d``); we report
-the exact root. The JSS article's framing example (Tingley et al. 2014) has a probit outcome, which our
-linear-outcome ``sensitivity`` does not fit; it is recorded in the fixture only.
+the exact root. The JSS article's framing example (Tingley et al. 2014) has a probit outcome; it is tested with the
+probit curves in tests/test_sensitivity_binary.py.
 """
 
 from __future__ import annotations

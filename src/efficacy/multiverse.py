@@ -36,7 +36,18 @@ Dimensions (defaults from what the codebook makes possible)
     ``ML`` or ``MLR`` (Huber-White sandwich standard errors; lavaan ``estimator = "MLR"``), or ``MLM``
     (complete data only), from :func:`efficacy.sem.sem`. ML and MLR give the same estimates and
     bootstrap intervals; they differ in the standard errors, the delta-method p-value and the joint
-    significance test. ``WLSMV`` is refused: :mod:`efficacy.sem` has no WLSMV estimator.
+    significance test. ``WLSMV`` (the mediator's items as ordered categories, lavaan
+    ``estimator = "WLSMV", ordered = <items>``) may be asked for when the mediator is a scale the codebook
+    marks ordinal (:attr:`efficacy.codebook.Scale.is_ordinal`; otherwise a :class:`ConfigError` at load
+    time). Its specifications always get their row: with ``sum`` or ``mean`` scoring, or with FIML, it is
+    ``not estimable`` (a score is a continuous variable, not ordered categories; WLSMV has no FIML), and
+    with latent scoring and listwise deletion the latent mediation model is handed to
+    :func:`efficacy.sem.sem` with ``estimator="WLSMV"``. :mod:`efficacy.sem`'s WLSMV takes only models whose
+    observed variables are all ordered and have no exogenous covariates; the mediation model has an
+    exogenous treatment and a continuous outcome (lavaan fits it with ``conditional.x`` and polyserial
+    correlations), so today the row is ``not estimable`` with the engine's reason. WLSMV is therefore not
+    among the default estimators (it would only add rows that cannot be estimated); should the engine
+    fit the model, the row takes its estimates and a delta-method interval (no bootstrap of a WLSMV fit).
 ``missing``
     ``listwise`` deletion or ``fiml`` (full-information ML, lavaan ``missing = "ml"``).
 ``ci``
@@ -150,8 +161,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .codebook import Codebook
 from ._api import as_rng
+from ._linalg import lstsq, well_conditioned
+from .codebook import Codebook
 from .errors import ConfigError, DataError
 from .results import ResultMixin
 
@@ -182,15 +194,13 @@ DIMENSIONS = ("scoring", "covariates", "estimator", "missing", "ci")
 #: Values each dimension may take.
 DIMENSION_VALUES = {
     "scoring": ("sum", "mean", "latent"),
-    "estimator": ("ML", "MLR", "MLM"),
+    "estimator": ("ML", "MLR", "MLM", "WLSMV"),
     "missing": ("listwise", "fiml"),
     "ci": ("percentile", "bca"),
 }
 
 #: Estimators asked for in the issue that the SEM engine does not offer, with the reason.
 _NOT_OFFERED = {
-    "WLSMV": "efficacy.sem has no WLSMV (robust weighted least squares) estimator; its polychoric "
-             "correlations (efficacy.sem.polychoric) are not yet an estimator of sem()",
     "WLS": "efficacy.sem has no WLS estimator",
     "DWLS": "efficacy.sem has no DWLS estimator",
     "ULS": "efficacy.sem has no ULS estimator",
@@ -423,7 +433,8 @@ def specification_grid(codebook: Codebook, config=None, *, config_file="config/c
     ------
     ConfigError
         A study without a mediation design, an unknown exclusion rule, scoring, estimator (e.g.
-        ``WLSMV``), missing-data method, interval or covariate, an unknown key, or a covariate that
+        ``WLSMV`` for a mediator that is not an ordinal scale), missing-data method, interval or covariate,
+        an unknown key, or a covariate that
         is also the treatment, mediator or outcome.
     """
     config = config or {}
@@ -482,6 +493,14 @@ def specification_grid(codebook: Codebook, config=None, *, config_file="config/c
             if v2 not in DIMENSION_VALUES[key]:
                 raise ConfigError(f"unknown {key}", file=config_file, where=f"{place(key)}[{i}]", found=repr(v),
                                   expected=f"one of {', '.join(DIMENSION_VALUES[key])}")
+            if key == "estimator" and v2 == "WLSMV":
+                scale = codebook.scales.get(mediator)
+                if scale is None or not scale.is_ordinal:
+                    raise ConfigError("estimator 'WLSMV' treats the mediator's items as ordered categories: the "
+                                      f"mediator {mediator!r} is not a scale the codebook marks ordinal",
+                                      file=config_file, where=f"{place(key)}[{i}]", found=repr(v),
+                                      expected="ML, MLR or MLM (or a scale with ordinal: true, or Likert items "
+                                               "with at most 7 categories)")
             if v2 not in out:
                 out.append(v2)
         dims[key] = out
@@ -688,7 +707,7 @@ def _ols_fit(md):
 
 
 def _sem_fit(md, spec):
-    """ML / MLR / MLM fit of the specification with efficacy.sem.sem; labels a, b, cp."""
+    """ML / MLR / MLM / WLSMV fit of the specification with efficacy.sem.sem; labels a, b, cp."""
     from .sem import sem
 
     x, covs = md.xs[0], md.xs[1:]
@@ -702,7 +721,8 @@ def _sem_fit(md, spec):
     else:
         med = md.indicators[0]
         lines = [f"{med} ~ a*{x}{rhs_c}", f"{spec.outcome} ~ b*{med} + cp*{x}{rhs_c}"]
-    res = sem(frame, "\n".join(lines), estimator=spec.estimator, missing=spec.missing)
+    ordered = list(md.indicators) if spec.estimator == "WLSMV" else None
+    res = sem(frame, "\n".join(lines), estimator=spec.estimator, missing=spec.missing, ordered=ordered)
     e = res.estimates
     def row(label):
         r = e[e["label"] == label]
@@ -916,7 +936,7 @@ def _base_row(spec, ci_level, n_boot):
 
 
 def run_specification(data, codebook, spec, *, n_boot=1000, ci_level=0.95, fragile_rho=0.2, seed=0,
-                      _hits=None) -> SpecificationResult:
+                      _hits=None, _boot_cache=None) -> SpecificationResult:
     """Fit one specification of the multiverse.
 
     Parameters
@@ -956,13 +976,13 @@ def run_specification(data, codebook, spec, *, n_boot=1000, ci_level=0.95, fragi
     row = _base_row(spec, ci_level, n_boot)
     try:
         _estimate(row, data, codebook, spec, n_boot=int(n_boot), ci_level=ci_level,
-                  fragile_rho=fragile_rho, seed=seed, hits=_hits)
+                  fragile_rho=fragile_rho, seed=seed, hits=_hits, boot_cache=_boot_cache)
     except _NotEstimable as exc:
         row.update(verdict="not estimable", reason=str(exc), significant=False)
     return SpecificationResult(spec, row)
 
 
-def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, seed, hits):
+def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, seed, hits, boot_cache=None):
     md = _model_data(clean_raw, codebook, spec, hits)
     row["n_excluded"] = md.n_excluded
     n = len(md.rows)
@@ -974,6 +994,12 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
                             f"{spec.missing} rule; need at least {need}")
     if spec.estimator == "MLM" and spec.missing == "fiml":
         raise _NotEstimable("the MLM (Satorra-Bentler) estimator needs complete data: not available with FIML")
+    if spec.estimator == "WLSMV":
+        if not md.latent:
+            raise _NotEstimable(f"WLSMV treats the mediator's items as ordered categories; with {spec.scoring} "
+                                "scoring the mediator is a continuous score (use ML or MLR)")
+        if spec.missing == "fiml":
+            raise _NotEstimable("WLSMV has no FIML (lavaan: listwise or pairwise deletion with ordered items)")
     for j, c in enumerate(md.xs):
         if np.ptp(md.X[:, j]) == 0:
             raise _NotEstimable(f"column {c!r} is constant in the analysed rows")
@@ -988,6 +1014,8 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         try:
             fit = _sem_fit(md, spec)
         except (ValueError, np.linalg.LinAlgError) as exc:
+            if spec.estimator == "WLSMV":
+                raise _NotEstimable(f"latent mediation cannot be fitted by WLSMV here: {exc}") from None
             raise _NotEstimable(f"the SEM did not fit: {exc}") from None
     if not fit["converged"]:
         raise _NotEstimable("the ML fit of the mediation model did not converge")
@@ -1000,39 +1028,26 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
         notes.append("improper solution (negative variance)")
     # ---- bootstrap interval
     n_failed = 0
-    if n_boot <= 0:
+    if n_boot <= 0 or spec.estimator == "WLSMV":
         ci_i = (ind - z * ind_se, ind + z * ind_se)
         ci_d = (cp - z * fit["cp_se"], cp + z * fit["cp_se"])
-    elif observed_ls:
-        from .mediation import mediate
-
-        res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                      ci_method=spec.ci, seed=seed, ci_level=ci_level)
-        t = res.to_frame()
-        ri = t[t["effect"] == "indirect"].iloc[0]
-        rd = t[t["effect"] == "direct"].iloc[0]
-        ci_i, ci_d = (float(ri.ci_low), float(ri.ci_high)), (float(rd.ci_low), float(rd.ci_high))
-        n_failed = res.n_boot_failed
-        notes += res.warnings
-    elif md.latent:
-        from .mediation import latent_mediation
-
-        frame = md.frame
-        res = latent_mediation(frame, md.xs[0], md.indicators, "__y__", covariates=md.xs[1:], n_boot=n_boot,
-                               ci_method=spec.ci, seed=seed, missing=spec.missing, ci_level=ci_level,
-                               sum_score=False)
-        t = res.to_frame()
-        rd = t[(t["model"] == "latent") & (t["effect"] == "direct")].iloc[0]
-        ci_i, ci_d = res.indirect_ci, (float(rd.ci_low), float(rd.ci_high))
-        n_failed = res.n_failed
-        if res.reason:
-            raise _NotEstimable(res.reason)
-        if not np.isclose(res.indirect, ind, rtol=1e-4, atol=1e-8 * (1 + abs(ind))):
-            notes.append(f"bootstrap engine estimate {res.indirect:.6g} differs from the SEM's {ind:.6g}")
+        if n_boot > 0:
+            notes.append("WLSMV: delta-method interval (no bootstrap of a WLSMV fit)")
     else:
-        ci_i, ci_d, n_failed = _engine_boot(md, n_boot, spec.ci, ci_level, seed)
-        if n_failed:
-            notes.append(f"{n_failed} of {n_boot} bootstrap refits did not converge and were dropped")
+        # The bootstrap does not depend on the estimator (ML and MLR share the estimates, the resamples and
+        # the refits), so specifications that differ only in it share one bootstrap (run_multiverse).
+        key = (spec.model_key, spec.ci, n_boot, ci_level, seed)
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            boot_cache = None  # a generator (or None) gives every specification its own draws: nothing to share
+        if boot_cache is not None and key in boot_cache:
+            ci_i, ci_d, n_failed, boot_notes, boot_ind = boot_cache[key]
+        else:
+            ci_i, ci_d, n_failed, boot_notes, boot_ind = _bootstrap(md, spec, n_boot, ci_level, seed)
+            if boot_cache is not None:
+                boot_cache[key] = (ci_i, ci_d, n_failed, boot_notes, boot_ind)
+        notes += boot_notes
+        if boot_ind is not None and not np.isclose(boot_ind, ind, rtol=1e-4, atol=1e-8 * (1 + abs(ind))):
+            notes.append(f"bootstrap engine estimate {boot_ind:.6g} differs from the SEM's {ind:.6g}")
     # ---- sensitivity: rho at which the indirect effect vanishes (Imai, Keele & Yamamoto 2010, Theorem 2:
     # the correlation of the mediator residual with the total-effect residual b e_m + e_y, here from the ML
     # estimates; with an observed mediator and listwise deletion it is efficacy.mediation.sensitivity's rho)
@@ -1058,6 +1073,42 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
                direct_ci_high=ci_d[1], total=cp + ind, p_joint=p_joint,
                significant=bool(p_joint < 1 - ci_level), rho_at_zero=rho, verdict=verdict,
                n_boot_failed=int(n_failed), converged=True, reason="; ".join(dict.fromkeys(notes)))
+
+
+def _bootstrap(md, spec, n_boot, ci_level, seed):
+    """Bootstrap intervals of the indirect and direct effects of one specification's model:
+    (ci_indirect, ci_direct, n_failed, notes, the bootstrap engine's point estimate of a*b or None)."""
+    notes = []
+    boot_ind = None
+    if not md.latent and spec.missing == "listwise":
+        from .mediation import mediate
+
+        res = mediate(md.frame, md.xs[0], md.indicators[0], "__y__", covariates=md.xs[1:], n_boot=n_boot,
+                      ci_method=spec.ci, seed=seed, ci_level=ci_level)
+        t = res.to_frame()
+        ri = t[t["effect"] == "indirect"].iloc[0]
+        rd = t[t["effect"] == "direct"].iloc[0]
+        ci_i, ci_d = (float(ri.ci_low), float(ri.ci_high)), (float(rd.ci_low), float(rd.ci_high))
+        n_failed = res.n_boot_failed
+        notes += res.warnings
+    elif md.latent:
+        from .mediation import latent_mediation
+
+        res = latent_mediation(md.frame, md.xs[0], md.indicators, "__y__", covariates=md.xs[1:], n_boot=n_boot,
+                               ci_method=spec.ci, seed=seed, missing=spec.missing, ci_level=ci_level,
+                               sum_score=False)
+        t = res.to_frame()
+        rd = t[(t["model"] == "latent") & (t["effect"] == "direct")].iloc[0]
+        ci_i, ci_d = res.indirect_ci, (float(rd.ci_low), float(rd.ci_high))
+        n_failed = res.n_failed
+        if res.reason:
+            raise _NotEstimable(res.reason)
+        boot_ind = res.indirect
+    else:
+        ci_i, ci_d, n_failed = _engine_boot(md, n_boot, spec.ci, ci_level, seed)
+        if n_failed:
+            notes.append(f"{n_failed} of {n_boot} bootstrap refits did not converge and were dropped")
+    return ci_i, ci_d, n_failed, notes, boot_ind
 
 
 # ----------------------------------------------------------------------------- the curve test
@@ -1186,9 +1237,7 @@ def _wls_batch(D, t, C):
     F = (D[:, :, None] * D[:, None, :]).reshape(n, p * p)
     G = (C @ F).reshape(-1, p, p)
     h = C @ (D * t[:, None])
-    scale = np.sqrt(np.einsum("bii->bi", G)).clip(1e-300)
-    sign, ld = np.linalg.slogdet(G / scale[:, :, None] / scale[:, None, :])
-    ok = (sign > 0) & (ld > np.log(1e-12))
+    ok = well_conditioned(G, exact=True)
     G = np.where(ok[:, None, None], G, np.eye(p))
     Gi = np.linalg.inv(G)
     beta = np.einsum("bpq,bq->bp", Gi, h)
@@ -1477,7 +1526,7 @@ def variance_decomposition(data, dimensions=None, *, estimate="indirect") -> Var
 
     def rss(cols):
         Xd = design(cols)
-        beta, *_ = np.linalg.lstsq(Xd, y, rcond=None)
+        beta = lstsq(Xd, y)
         e = y - Xd @ beta
         return float(e @ e), int(np.linalg.matrix_rank(Xd))
 
@@ -1626,6 +1675,7 @@ def run_multiverse(data, codebook, config=None, *, n_boot=1000, n_null=500, ci_l
     """
     grid = specification_grid(codebook, config)
     hits = _exclusion_hits(data, codebook)
+    boot_cache: dict = {}  # specifications that differ only in the estimator share their bootstrap
     rows = [run_specification(data, codebook, s, n_boot=n_boot, ci_level=ci_level, fragile_rho=fragile_rho,
-                              seed=seed, _hits=hits) for s in grid.specs]
+                              seed=seed, _hits=hits, _boot_cache=boot_cache) for s in grid.specs]
     return aggregate(rows, data, codebook, n_null=n_null, seed=seed, fragile_rho=fragile_rho)

@@ -16,11 +16,26 @@ Supported fits
   :func:`efficacy.clpm` (complete data, no covariates; stationary or not): power of every
   cross-lagged and autoregressive path (Wald z test, as the engine reports), data simulated from the
   model-implied moments and refitted by batched ML (see ``_PanelModel``).
+* Latent mediation, :class:`efficacy.mediation.latent.LatentMediationResult` from
+  :func:`efficacy.latent_mediation` (listwise or FIML; covariates; a latent outcome too): the data are
+  simulated from the whole fitted model, measurement part included (loadings, item residual variances,
+  intercepts, the structural paths, the disturbance variances), ``w | u ~ N(K u, Sigma(theta))`` given the
+  exogenous row ``u``; with FIML each simulated row carries the missingness pattern of a resampled row of
+  the study (the row its treatment and covariates come from). Every replication is refitted by the
+  batched Fisher scoring of :mod:`efficacy.mediation.latent` (per-pattern cross-products of all
+  replications at once, started at the truth), with the expected information (listwise) or the observed
+  information (FIML, central differences of the analytic gradient) as :func:`efficacy.latent_mediation`;
+  checked replication by replication against it in ``tests/test_power_latent.py``. With near-perfect
+  indicators its power is that of observed mediation on the mean score (same test file).
 
-Not yet: latent mediation (:func:`efficacy.latent_mediation`; its result stores no syntax or
-parameter indices, and its exogenous treatment is ``fixed.x``), FIML / multiple-imputation fits (the
-missingness pattern would have to be simulated and every replication refitted by FIML), panel models
-with covariates.
+Not yet: observed mediation fitted with FIML / multiple imputation (:mod:`efficacy.mediation.missing`),
+panel models with covariates or FIML.
+
+The workflow (``snakemake power``, not part of ``all``) runs :func:`power_job` once per study and
+planned n (the study's mediation model, :func:`study_fit`; a study with a panel instead of a mediation
+design gets its RI-CLPM), each with ``grid=`` the whole grid so that it draws the streams its n has in one call over the
+grid, and :func:`aggregate_power` combines them into ``results/<study>/power_from_fit.csv`` (the same
+numbers as one call; :func:`combine_power` does the same for :class:`PowerResult` objects).
 
 The data-generating model
 -------------------------
@@ -106,6 +121,7 @@ designs using Monte Carlo methods. *Structural Equation Modeling*, 17, 510-534.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,15 +129,16 @@ import pandas as pd
 from scipy import stats
 
 from ._api import as_seed_sequence
+from ._linalg import lstsq, well_conditioned
 from .errors import DataError, SimulationError
 from .results import ResultMixin
 
-__all__ = ["POWER_COLUMNS", "PowerResult", "power_from_fit"]
+__all__ = ["POWER_COLUMNS", "STAGE_COLUMNS", "PowerResult", "aggregate_power", "combine_power", "panel_roles",
+           "power_curve_frame", "power_from_fit", "power_job", "power_roles", "power_studies", "study_fit"]
 
 POWER_COLUMNS = ["n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps", "n_valid",
                  "n_failed"]
 REQUIRED_COLUMNS = ["effect", "term", "test", "target", "required_n", "required_n_mcse", "reason"]
-_SINGULAR_TOL = 1e-12  # as efficacy.mediation (normalised log-determinant rule)
 _BLOCK_ELEMENTS = 3_000_000  # floats per block of replications (fixed: results depend on seed only)
 
 
@@ -227,9 +244,7 @@ def _batched_ols(X, T):
     """X (r,n,p), T (r,n,k) -> beta (r,p,k), inv(X'X) (r,p,p), RSS matrix (r,k,k), ok (r,)."""
     p = X.shape[2]
     XtX = np.einsum("rni,rnj->rij", X, X)
-    scale = np.sqrt(np.einsum("rii->ri", XtX)).clip(1e-300)
-    sgn, ld = np.linalg.slogdet(XtX / scale[:, :, None] / scale[:, None, :])
-    ok = (sgn > 0) & (ld > np.log(_SINGULAR_TOL))
+    ok = well_conditioned(XtX, exact=True)
     A = np.where(ok[:, None, None], XtX, np.eye(p))
     inv = np.linalg.inv(A)
     beta = inv @ np.einsum("rni,rnk->rik", X, T)
@@ -268,8 +283,8 @@ class _ObservedMediationModel:
                             f"result was fitted to {result.n}: pass the data the result was fitted to",
                             where="data", found=str(n0), expected=str(result.n))
         k = self.k = len(self.ms)
-        self.Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]  # (pa, k)
-        self.bb = np.linalg.lstsq(Xb, Y, rcond=None)[0]  # (pb,)
+        self.Ba = lstsq(Xa, M)  # (pa, k)
+        self.bb = lstsq(Xb, Y)  # (pb,)
         Ea = M - Xa @ self.Ba
         self.Sm = Ea.T @ Ea / n0
         ey = Y - Xb @ self.bb
@@ -291,6 +306,7 @@ class _ObservedMediationModel:
             self.Lz = np.linalg.cholesky(Zc.T @ Zc / n0 + 1e-300 * np.eye(self.Z.shape[1]))
         self.Lm = np.linalg.cholesky(self.Sm)
         self.pa, self.pb = Xa.shape[1], Xb.shape[1]
+        self.primary = ("indirect", "total" if self.k > 1 else self.ms[0])
         self.desc = (f"mediate: {self.x} -> {self.ms} -> {self.y}"
                      + (f" | {self.cov}" if self.cov else "") + f" (fitted n={n0})")
 
@@ -359,7 +375,6 @@ class _ObservedMediationModel:
         """Simulate r data sets of size n, refit, test: dict (effect, term, test) -> bool (r,), ok (r,)."""
         k = self.k
         theta, V, ok, (da, db) = self.fit(*self.simulate(rng, r, n), path_test=path_test)
-        a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
         d = 2 * k + 1
         se = np.sqrt(np.einsum("rii->ri", V))
         zpath = theta / se
@@ -368,37 +383,7 @@ class _ObservedMediationModel:
         else:
             crit = np.full(d, stats.norm.ppf(1 - alpha / 2))
         sig = np.abs(zpath) > crit
-        zc = stats.norm.ppf(1 - alpha / 2)
-        out = {}
-        for j, mj in enumerate(self.ms):
-            out[("a", mj, path_test)] = sig[:, j]
-            out[("b", mj, path_test)] = sig[:, k + j]
-        out[("direct", "", path_test)] = sig[:, 2 * k]
-        # delta-method tests: total = cp + sum a b; indirect_j = a_j b_j; indirect = sum a b
-        g_ind = np.concatenate([b, a, np.zeros((r, 1))], axis=1)  # (r, d)
-        g_tot = g_ind.copy(); g_tot[:, 2 * k] = 1.0
-        quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)
-        ind = np.einsum("rj,rj->r", a, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[("total", "", "z")] = np.abs((cp + ind) / np.sqrt(quad(g_tot))) > zc
-            for j, mj in enumerate(self.ms):
-                g = np.zeros((r, d)); g[:, j] = b[:, j]; g[:, k + j] = a[:, j]
-                out[("indirect", mj, "sobel")] = np.abs(a[:, j] * b[:, j] / np.sqrt(quad(g))) > zc
-                out[("indirect", mj, "joint")] = sig[:, j] & sig[:, k + j]
-            if k > 1:
-                out[("indirect", "total", "sobel")] = np.abs(ind / np.sqrt(quad(g_ind))) > zc
-        # Monte Carlo CI: draws of theta ~ N(theta_hat, V) per replication, all at once
-        L = np.linalg.cholesky(V + 1e-14 * np.eye(d))
-        D = theta[:, None, :] + np.einsum("rij,rsj->rsi", L, rng.standard_normal((r, n_draws, d)))
-        prods = D[:, :, :k] * D[:, :, k:2 * k]  # (r, s, k)
-        if k > 1:
-            prods = np.concatenate([prods, prods.sum(axis=2, keepdims=True)], axis=2)
-        q = (1 - ci_level) / 2
-        lo, hi = np.quantile(prods, [q, 1 - q], axis=1)  # (r, k[+1]) each
-        excl = (lo > 0) | (hi < 0)
-        for j, mj in enumerate(self.ms + (["total"] if k > 1 else [])):
-            out[("indirect", mj, "montecarlo")] = excl[:, j]
-        return out, ok
+        return _mediation_tests(rng, theta, V, sig, self.ms, path_test, alpha, ci_level, n_draws), ok
 
     def true_values(self):
         k, t = self.k, {}
@@ -411,6 +396,265 @@ class _ObservedMediationModel:
         if k > 1:
             t[("indirect", "total")] = float(self.a @ self.b)
         return t
+
+
+class _LatentMediationModel:
+    """Truth and batched refit for :func:`efficacy.latent_mediation` (listwise or FIML).
+
+    The truth is the full ML fit on the study's analysed rows (recomputed from ``data`` with the same
+    engine, :mod:`efficacy.mediation.latent`, and checked against the result): loadings, item residual
+    variances, intercepts, the structural paths and the disturbance variances. Given the exogenous
+    row ``u = (1, x, covariates)`` the endogenous block (items, outcome) is
+    ``w ~ N(K u, Sigma(theta))`` (``fixed.x``); the exogenous rows are resampled from the analysed rows
+    (or drawn from their normal), and with FIML each simulated row gets the missingness pattern of a
+    resampled analysed row (the same row as its exogenous values under ``"resample"``). Every
+    replication is refitted by the batched Fisher scoring of :mod:`efficacy.mediation.latent` (all
+    replications of a block at once, started at the truth); standard errors from the expected
+    information (listwise) or the observed information (FIML, numerical Jacobian of the analytic
+    gradient), as :func:`efficacy.latent_mediation` and lavaan.
+    """
+
+    def __init__(self, result, data, exogenous):
+        from .mediation.latent import (
+            LatentMediationResult,
+            _Data,
+            _fit_batch,
+            _Spec,
+            _starts,
+        )
+        if not isinstance(result, LatentMediationResult):  # pragma: no cover - dispatched on type
+            raise SimulationError("not a LatentMediationResult", where="result")
+        if result.reason or not result.converged:
+            raise SimulationError(f"power_from_fit: the latent fit has no estimates ({result.reason or 'not converged'})",
+                                  where="result")
+        if data is None or not isinstance(data, pd.DataFrame):
+            raise DataError("power_from_fit: pass the study's data (a pandas DataFrame) alongside a "
+                            "LatentMediationResult: the result does not store the intercepts or the distribution "
+                            "of the treatment, covariates and missingness patterns", where="data",
+                            found=type(data).__name__, expected="pandas.DataFrame")
+        self.x, self.items, self.y = result.x, list(result.m), result.y
+        self.cov, self.y_items = list(result.covariates), list(result.outcome_items or [])
+        self.missing = result.missing
+        xs = [self.x, *self.cov]
+        ends = self.items + (self.y_items or [self.y])
+        miss = [c for c in xs + ends if c not in data.columns]
+        if miss:
+            raise DataError("power_from_fit: data lack a column of the latent model", where="data",
+                            found=", ".join(miss))
+        Xall = data[xs].to_numpy(float)
+        Wall = data[ends].to_numpy(float)
+        if self.missing == "listwise":
+            keep = np.isfinite(Xall).all(axis=1) & np.isfinite(Wall).all(axis=1)
+        else:
+            keep = np.isfinite(Xall).all(axis=1) & np.isfinite(Wall).any(axis=1)
+        X, W = Xall[keep], Wall[keep]
+        n0 = X.shape[0]
+        if n0 != result.n:
+            raise DataError(f"power_from_fit: data has {n0} usable rows for the latent model but the result was "
+                            f"fitted to {result.n}: pass the data the result was fitted to", where="data",
+                            found=str(n0), expected=str(result.n))
+        names = result.estimates["name"].astype(str)
+        fac = next((nm.split("=~")[0] for nm in names if "=~" in nm), "eta")
+        self.factor = fac
+        spec = _Spec(len(self.items), len(self.y_items), len(xs), self.y, fac, self.items, self.y_items, xs)
+        U = np.column_stack([np.ones(n0), X])
+        with _warnings.catch_warnings():  # rows without an outcome value (FIML): nanmean of nothing
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            th0 = _starts(spec, W, U)
+        th, conv, _ = _fit_batch(spec, _Data(W, U).moments(np.ones((1, n0))), th0[None], maxit=500)
+        th = th[0]
+        mine = np.array([th[spec.ia], th[spec.ib], th[spec.ic]])
+        theirs = np.array([result.a, result.b, result.direct])
+        if not conv[0] or not np.allclose(mine, theirs, rtol=1e-6, atol=1e-9):
+            raise DataError("power_from_fit: the data do not reproduce the latent result's paths (refit "
+                            f"{np.round(mine, 6).tolist()} vs result {np.round(theirs, 6).tolist()}): pass the "
+                            "data the result was fitted to", where="data")
+        self.spec, self.theta, self.n0 = spec, th, n0
+        K, Sig = spec.implied(th[None])
+        self.K, self.Sigma = K[0], Sig[0]
+        self.L = np.linalg.cholesky(self.Sigma)
+        self.X, self.U = X, U
+        self.exogenous = exogenous
+        if exogenous == "normal":
+            self.mu = X.mean(axis=0)
+            Xc = X - self.mu
+            self.Lx = np.linalg.cholesky(Xc.T @ Xc / n0)
+        obs = np.isfinite(W)
+        keys, inv = np.unique(obs, axis=0, return_inverse=True)
+        self.pat_obs = [np.flatnonzero(kk) for kk in keys]
+        self.pat_id = np.asarray(inv).ravel()
+        self.a, self.b, self.cp = float(th[spec.ia]), float(th[spec.ib]), float(th[spec.ic])
+        self.ms = [fac]
+        self.primary = ("indirect", fac)
+        self.desc = (f"latent_mediation: {self.x} -> {fac}({len(self.items)} items) -> {self.y}"
+                     + (f" | {self.cov}" if self.cov else "") + f", {self.missing} (fitted n={n0})")
+
+    def min_n(self):
+        from .mediation.latent import MIN_CASES
+        return max(MIN_CASES, self.spec.P - self.spec.m + 2)
+
+    def block_size(self, n, n_draws):
+        m, d, P = self.spec.m, self.spec.m + self.U.shape[1], self.spec.P
+        per_rep = n * d * (2 + len(self.pat_obs)) + 4 * P * m * m + n_draws * 4
+        return max(1, int(_BLOCK_ELEMENTS // per_rep))
+
+    def simulate(self, rng, r, n):
+        """r data sets of size n: exogenous rows U (r, n, 1+q), endogenous W (r, n, m) with NaN where the
+        resampled pattern is missing, and the pattern index of every row (r, n)."""
+        idx = rng.integers(0, self.n0, size=(r, n))
+        if self.exogenous == "resample":
+            U = self.U[idx]
+            pat = self.pat_id[idx]
+        else:
+            Xs = self.mu + rng.standard_normal((r, n, self.X.shape[1])) @ self.Lx.T
+            U = np.concatenate([np.ones((r, n, 1)), Xs], axis=2)
+            pat = self.pat_id[idx]
+        W = U @ self.K.T + rng.standard_normal((r, n, self.spec.m)) @ self.L.T
+        if len(self.pat_obs) > 1 or self.pat_obs[0].size < self.spec.m:
+            obs = np.zeros((len(self.pat_obs), self.spec.m), bool)
+            for g, o in enumerate(self.pat_obs):
+                obs[g, o] = True
+            W = np.where(obs[pat], W, np.nan)
+        return U, W, pat
+
+    def moments(self, U, W, pat):
+        """Per missingness pattern the cross-products of (observed w, u) of every replication, in the
+        layout of :meth:`efficacy.mediation.latent._Data.moments`: list of (o, N (r,), M (r, d, d))."""
+        out = []
+        Wz = np.nan_to_num(W)
+        for g, o in enumerate(self.pat_obs):
+            I = (pat == g).astype(float)
+            if not I.any():
+                continue
+            Z = np.concatenate([Wz[:, :, o], U], axis=2)
+            out.append((o, I.sum(axis=1), np.einsum("ri,rid,rie->rde", I, Z, Z, optimize=True)))
+        return out
+
+    def fit(self, U, W, pat):
+        """Batched ML refit: theta (r, 2k+1) = (a, b, c'), its covariance V (r, 3, 3), ok (r,), and the
+        full parameter vectors (r, P)."""
+        from .mediation.latent import _fit_batch, _loglik
+        spec = self.spec
+        r = U.shape[0]
+        mom = self.moments(U, W, pat)
+        th, conv, _ = _fit_batch(spec, mom, np.repeat(self.theta[None], r, axis=0))
+        P = spec.P
+        if self.missing == "listwise":
+            _, _, H = _loglik(spec, mom, th, grad=True)
+        else:  # observed information: central differences of the analytic gradient, all replications at once
+            h = 1e-5 * np.maximum(np.abs(th), 1.0)  # (r, P)
+            E = h[:, :, None] * np.eye(P)[None]  # (r, P, P): row q shifts parameter q
+            H = np.empty((r, P, P))
+            step = max(1, _BLOCK_ELEMENTS // (P * P * spec.m * spec.m * 4))  # replications per chunk (memory)
+            for s0 in range(0, r, step):  # chunks of replications, each all P shifts at once
+                sl = slice(s0, min(r, s0 + step))
+                rc = sl.stop - sl.start
+                momP = [(o, np.repeat(N[sl], P), np.repeat(M[sl], P, axis=0)) for o, N, M in mom]
+                gp = _latent_gradient(spec, momP, (th[sl, None, :] + E[sl]).reshape(rc * P, P)).reshape(rc, P, P)
+                gm = _latent_gradient(spec, momP, (th[sl, None, :] - E[sl]).reshape(rc * P, P)).reshape(rc, P, P)
+                H[sl] = -(gp - gm) / (2 * h[sl, :, None])
+            H = (H + H.transpose(0, 2, 1)) / 2
+        ok = conv & np.isfinite(H).all(axis=(1, 2))
+        sgn, _ = np.linalg.slogdet(np.where(ok[:, None, None], H, np.eye(P)))
+        ok &= sgn > 0
+        Vfull = np.linalg.inv(np.where(ok[:, None, None], H, np.eye(P)))
+        sel = np.array([spec.ia, spec.ib, spec.ic])
+        V = Vfull[:, sel[:, None], sel[None, :]]
+        ok &= np.all(np.einsum("rii->ri", V) > 0, axis=1)
+        V[~ok] = np.eye(3)
+        theta = th[:, sel].copy()
+        theta[~ok] = 0.0
+        return theta, V, ok, th
+
+    def simulate_and_test(self, rng, r, n, alpha, ci_level, path_test, n_draws):
+        theta, V, ok, _ = self.fit(*self.simulate(rng, r, n))
+        se = np.sqrt(np.einsum("rii->ri", V))
+        sig = np.abs(theta / se) > stats.norm.ppf(1 - alpha / 2)
+        return _mediation_tests(rng, theta, V, sig, self.ms, "z", alpha, ci_level, n_draws), ok
+
+    def true_values(self):
+        f = self.factor
+        return {("a", f): self.a, ("b", f): self.b, ("indirect", f): self.a * self.b, ("direct", ""): self.cp,
+                ("total", ""): self.cp + self.a * self.b}
+
+    def truth(self):
+        t = {name: float(v) for name, v in zip(self.spec.names, self.theta)}
+        t.update({"indirect": self.a * self.b, "direct": self.cp, "total": self.cp + self.a * self.b})
+        return t
+
+    def implied_joint(self):
+        """Model-implied mean and covariance of (w, x) given the exogenous moments of the analysed rows
+        (ML divisor): what the simulated data reproduce (``exogenous="resample"``)."""
+        X = self.X
+        xbar = X.mean(axis=0)
+        Sxx = (X - xbar).T @ (X - xbar) / X.shape[0]
+        Pi = self.K[:, 1:]
+        S = np.block([[Pi @ Sxx @ Pi.T + self.Sigma, Pi @ Sxx], [Sxx @ Pi.T, Sxx]])
+        mu = np.r_[self.K[:, 0] + Pi @ xbar, xbar]
+        return mu, S
+
+
+def _latent_gradient(spec, mom, th):
+    """Gradient (nb, P) of the conditional log-likelihood of :mod:`efficacy.mediation.latent` (the gradient
+    part of its ``_loglik(..., grad=True)``, without the expected information, which the observed information
+    by central differences does not need and which costs P times more)."""
+    from .mediation.latent import _inv_logdet
+    K, Sig, dS, dK = spec.implied(th, deriv=True)
+    nb = th.shape[0]
+    g = np.zeros((nb, spec.P))
+    for o, N, M in mom:
+        po = len(o)
+        Si, _, _ = _inv_logdet(Sig[:, o][:, :, o])
+        T = np.concatenate([np.broadcast_to(np.eye(po), (nb, po, po)), -K[:, o, :]], axis=2)
+        TM = T @ M
+        R = TM @ np.swapaxes(T, 1, 2)
+        Gs = 0.5 * (Si @ R @ Si - N[:, None, None] * Si)
+        Gk = Si @ TM[:, :, po:]
+        g += (np.einsum("bij,bqij->bq", Gs, dS[:, :, o][:, :, :, o])
+              + np.einsum("biu,bqiu->bq", Gk, dK[:, :, o, :]))
+    return g
+
+
+def _mediation_tests(rng, theta, V, sig, ms, path_test, alpha, ci_level, n_draws):
+    """Tests of a mediation fit per replication: theta (r, 2k+1) = (a_1..a_k, b_1..b_k, c'), its sampling
+    covariance V (r, 2k+1, 2k+1), sig (r, 2k+1) the path tests' decisions. Returns
+    {(effect, term, test): bool (r,)}: the paths, the total effect (delta z), per mediator the Sobel,
+    joint significance and Monte Carlo CI tests of the indirect effect (and of their sum, k > 1)."""
+    k = len(ms)
+    r = theta.shape[0]
+    a, b, cp = theta[:, :k], theta[:, k:2 * k], theta[:, 2 * k]
+    d = 2 * k + 1
+    zc = stats.norm.ppf(1 - alpha / 2)
+    out = {}
+    for j, mj in enumerate(ms):
+        out[("a", mj, path_test)] = sig[:, j]
+        out[("b", mj, path_test)] = sig[:, k + j]
+    out[("direct", "", path_test)] = sig[:, 2 * k]
+    # delta-method tests: total = cp + sum a b; indirect_j = a_j b_j; indirect = sum a b
+    g_ind = np.concatenate([b, a, np.zeros((r, 1))], axis=1)  # (r, d)
+    g_tot = g_ind.copy(); g_tot[:, 2 * k] = 1.0
+    quad = lambda g: np.einsum("ri,rij,rj->r", g, V, g)
+    ind = np.einsum("rj,rj->r", a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[("total", "", "z")] = np.abs((cp + ind) / np.sqrt(quad(g_tot))) > zc
+        for j, mj in enumerate(ms):
+            g = np.zeros((r, d)); g[:, j] = b[:, j]; g[:, k + j] = a[:, j]
+            out[("indirect", mj, "sobel")] = np.abs(a[:, j] * b[:, j] / np.sqrt(quad(g))) > zc
+            out[("indirect", mj, "joint")] = sig[:, j] & sig[:, k + j]
+        if k > 1:
+            out[("indirect", "total", "sobel")] = np.abs(ind / np.sqrt(quad(g_ind))) > zc
+    # Monte Carlo CI: draws of theta ~ N(theta_hat, V) per replication, all at once
+    L = np.linalg.cholesky(V + 1e-14 * np.eye(d))
+    D = theta[:, None, :] + np.einsum("rij,rsj->rsi", L, rng.standard_normal((r, n_draws, d)))
+    prods = D[:, :, :k] * D[:, :, k:2 * k]  # (r, s, k)
+    if k > 1:
+        prods = np.concatenate([prods, prods.sum(axis=2, keepdims=True)], axis=2)
+    q = (1 - ci_level) / 2
+    lo, hi = np.quantile(prods, [q, 1 - q], axis=1)  # (r, k[+1]) each
+    excl = (lo > 0) | (hi < 0)
+    for j, mj in enumerate(ms + (["total"] if k > 1 else [])):
+        out[("indirect", mj, "montecarlo")] = excl[:, j]
+    return out
 
 
 class _PanelModel:
@@ -428,7 +672,7 @@ class _PanelModel:
 
     def __init__(self, result):
         from .panel import PanelResult
-        from .sem.engine import _Model, parse_model
+        from .sem.core import Model, parse_model
         if not isinstance(result, PanelResult):  # pragma: no cover - dispatched on type
             raise SimulationError("not a PanelResult", where="result")
         if result.covariates:
@@ -443,7 +687,7 @@ class _PanelModel:
                                   where="result")
         self.res = result
         cols = list(result.x_waves) + list(result.y_waves)
-        mod = _Model(parse_model(result.syntax), cols, "none", True)
+        mod = Model(parse_model(result.syntax), cols, "none", True)
         no = len(mod.obs)
         mod.set_fixed(np.zeros(no), np.zeros((no, no)))
         est = result.estimates
@@ -625,8 +869,74 @@ def _required_n(power, targets=(0.8, 0.9)):
 
 
 # ----------------------------------------------------------------------------- public
+def _model_of(result, data, exogenous, path_test):
+    from .mediation.latent import LatentMediationResult
+    from .panel import PanelResult
+    if isinstance(result, PanelResult):
+        return _PanelModel(result)
+    if isinstance(result, LatentMediationResult):
+        if path_test != "z":
+            raise SimulationError("path_test='t' applies to least-squares fits; a latent mediation model is "
+                                  "fitted by ML and tested with z (Wald) tests", where="path_test",
+                                  found=repr(path_test), expected="'z'")
+        return _LatentMediationModel(result, data, exogenous)
+    return _ObservedMediationModel(result, data, exogenous)
+
+
+def _check_n(n, model, where):
+    n_list = np.atleast_1d(n).tolist()
+    for v in n_list:
+        if isinstance(v, bool) or float(v) != int(v) or int(v) < model.min_n():
+            raise SimulationError(f"{where}={v!r} is not a usable sample size: need integers >= {model.min_n()} "
+                                  "(fewer cases than the model's equations need)", where=where)
+    return sorted({int(v) for v in n_list})
+
+
+def combine_power(parts) -> PowerResult:
+    """One :class:`PowerResult` from results of the same fitted model at different sizes.
+
+    The workflow runs :func:`power_from_fit` once per planned n (``grid=`` the whole grid, so each job
+    draws the streams its n has in one call over the grid) and combines the jobs here: the power tables
+    are stacked and the n for 80% / 90% power is interpolated over the whole curve. The result equals
+    ``power_from_fit(..., n=grid)`` with the same seed.
+
+    Parameters
+    ----------
+    parts : sequence of PowerResult
+        Same model, replications, levels and tests; distinct sizes.
+
+    Returns
+    -------
+    PowerResult
+    """
+    parts = list(parts)
+    if not parts:
+        raise SimulationError("combine_power needs at least one PowerResult", where="parts")
+    first = parts[0]
+    keys = ("model", "n_reps", "alpha", "ci_level", "path_test", "exogenous", "n_draws", "primary_test")
+    for p in parts[1:]:
+        bad = [k for k in keys if getattr(p, k) != getattr(first, k)] + (
+            ["primary_effect"] if tuple(p.primary_effect) != tuple(first.primary_effect) else [])
+        if bad:
+            raise SimulationError(f"combine_power: the parts differ in {bad[0]}", where="parts",
+                                  found=f"{getattr(p, bad[0])!r} vs {getattr(first, bad[0])!r}")
+    ns = [v for p in parts for v in p.n_grid]
+    if len(set(ns)) != len(ns):
+        raise SimulationError("combine_power: two parts have the same n", where="parts", found=str(sorted(ns)))
+    power = pd.concat([p.power for p in parts], ignore_index=True)
+    order = {n_: i for i, n_ in enumerate(sorted(ns))}
+    power = power.assign(_o=power["n"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+    power = power.reset_index(drop=True)
+    return PowerResult(model=first.model, n_grid=sorted(ns), n_reps=first.n_reps, alpha=first.alpha,
+                       ci_level=first.ci_level, path_test=first.path_test, exogenous=first.exogenous,
+                       n_draws=first.n_draws, seed=first.seed, truth=dict(first.truth), power=power,
+                       required=_required_n(power), primary_test=first.primary_test,
+                       primary_effect=tuple(first.primary_effect),
+                       warnings=list(dict.fromkeys(w for p in parts for w in p.warnings)))
+
+
 def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.95, alpha=0.05,
-                   path_test="z", exogenous="resample", n_draws=1000, progress=False):
+                   path_test="z", exogenous="resample", n_draws=1000, progress=False, grid=None):
     """Monte Carlo power of the study's own fitted model for planned sample sizes.
 
     Simulates ``n_reps`` data sets of each size in ``n`` from the fitted model (its estimates taken
@@ -636,14 +946,16 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
 
     Parameters
     ----------
-    result : efficacy.mediation.MediationResult or efficacy.panel.PanelResult
-        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed), or
-        of :func:`efficacy.riclpm` / :func:`efficacy.clpm` (complete data, no covariates).
+    result : MediationResult, LatentMediationResult or PanelResult
+        A fit of :func:`efficacy.mediate` (listwise; parallel mediators and covariates allowed), of
+        :func:`efficacy.latent_mediation` (listwise or FIML), or of :func:`efficacy.riclpm` /
+        :func:`efficacy.clpm` (complete data, no covariates).
     data : pandas.DataFrame
-        The data the result was fitted to (required for a ``MediationResult``: the result does not
-        store the residual variances, intercepts, covariate slopes or the distribution of the
-        treatment and covariates; the refit must reproduce the result's paths). Not used for a
-        ``PanelResult``, whose model-implied moments are the whole truth.
+        The data the result was fitted to (required for a ``MediationResult`` or
+        ``LatentMediationResult``: the result does not store the residual variances, intercepts,
+        covariate slopes or the distribution of the treatment, covariates and missingness patterns;
+        the refit must reproduce the result's paths). Not used for a ``PanelResult``, whose
+        model-implied moments are the whole truth.
     n : int or sequence of int
         Planned sample size(s); a grid of several sizes gives the power curve and ``n_80``/``n_90``.
     n_reps : int
@@ -656,7 +968,8 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         Level of the path tests (and of the joint significance and Sobel tests).
     path_test : {"z", "t"}
         ``"z"``: ML standard errors, normal reference (as :func:`efficacy.mediate`, lavaan);
-        ``"t"``: ``lm()`` standard errors and t reference with the residual df.
+        ``"t"``: ``lm()`` standard errors and t reference with the residual df (least-squares fits
+        only; a latent model is tested by z).
     exogenous : {"resample", "normal"}
         How the treatment and covariates of a simulated data set are drawn: rows resampled from the
         study's complete cases, or multivariate normal with their mean and ML covariance.
@@ -664,6 +977,10 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
         Monte Carlo draws per replication for the Monte Carlo CI.
     progress : bool
         tqdm bar over blocks of replications.
+    grid : sequence of int, optional
+        The whole grid of sizes that ``n`` is part of (the workflow's one job per n): each size then
+        draws the random stream it has in ``power_from_fit(..., n=grid)``, so the jobs combined by
+        :func:`combine_power` (or :func:`aggregate_power`) equal that one call.
 
     Returns
     -------
@@ -694,19 +1011,18 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
     for name, v, lo in (("n_reps", n_reps, 1), ("n_draws", n_draws, 100)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise SimulationError(f"{name} must be an integer >= {lo}, got {v!r}", where=name)
-    from .panel import PanelResult
-    if isinstance(result, PanelResult):
-        model = _PanelModel(result)
-    else:
-        model = _ObservedMediationModel(result, data, exogenous)
-    n_list = np.atleast_1d(n).tolist()
-    for v in n_list:
-        if isinstance(v, bool) or float(v) != int(v) or int(v) < model.min_n():
-            raise SimulationError(f"n={v!r} is not a usable sample size: need integers >= {model.min_n()} "
-                                  "(fewer cases than the model's equations need)", where="n")
-    n_list = sorted({int(v) for v in n_list})
+    model = _model_of(result, data, exogenous, path_test)
+    n_list = _check_n(n, model, "n")
     n_reps, n_draws = int(n_reps), int(n_draws)
-    cells = as_seed_sequence(seed).spawn(len(n_list))
+    if grid is None:
+        cells = as_seed_sequence(seed).spawn(len(n_list))
+    else:  # one part of a larger grid (the workflow's job per n): the streams of the sizes' places in it
+        full = _check_n(grid, model, "grid")
+        out = [v for v in n_list if v not in full]
+        if out:
+            raise SimulationError(f"n={out[0]} is not in grid {full}", where="n")
+        streams = as_seed_sequence(seed).spawn(len(full))
+        cells = [streams[full.index(v)] for v in n_list]
     plan = []
     for nn, ss in zip(n_list, cells):
         bs = model.block_size(nn, n_draws)
@@ -744,11 +1060,188 @@ def power_from_fit(result, data=None, *, n, n_reps=1000, seed=None, ci_level=0.9
                             "treatment; or an SEM refit that did not converge or is not positive definite) and "
                             "were dropped; power is over the valid ones")
     required = _required_n(power)
-    if isinstance(model, _PanelModel):
-        primary, primary_test = model.primary, "z"
-    else:
-        primary, primary_test = ("indirect", "total" if model.k > 1 else model.ms[0]), "montecarlo"
+    primary, primary_test = model.primary, ("z" if isinstance(model, _PanelModel) else "montecarlo")
     return PowerResult(model=model.desc, n_grid=n_list, n_reps=n_reps, alpha=float(alpha),
                        ci_level=float(ci_level), path_test=path_test, exogenous=exogenous, n_draws=n_draws,
                        seed=seed, truth=model.truth(), power=power, required=required,
                        primary_test=primary_test, primary_effect=primary, warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- workflow stage
+#: Columns of ``results/<study>/power_from_fit.csv``.
+STAGE_COLUMNS = ["study", "model", "n", "effect", "term", "test", "true_value", "power", "power_mcse", "n_reps",
+                 "n_valid", "n_failed", "primary", "required_n_80", "required_n_80_mcse", "required_n_90",
+                 "required_n_90_mcse", "reason"]
+
+
+def power_roles(codebook):
+    """Treatment, mediators, outcome and covariates of a study's power analysis, or None when the codebook
+    declares no treatment, mediator and continuous outcome (such a study has no ``snakemake power`` jobs).
+
+    The mediators are the design's mediators (parallel, as in the mediation stage), the outcome the first
+    continuous design outcome, the covariates the design covariates."""
+    des = codebook.design
+    if des is None or not des.treatment or not des.mediators or not des.outcomes:
+        return None
+    outcomes = [o for o in des.outcomes if not codebook.is_binary(o)]
+    if not outcomes:
+        return None
+    return des.treatment, list(des.mediators), outcomes[0], list(des.covariates or [])
+
+
+def panel_roles(codebook):
+    """The wave columns ``(x_waves, y_waves)`` of a study's panel power analysis (``design.panel_x`` and
+    ``panel_y`` with at least three waves each), or None."""
+    des = codebook.design
+    if des is None or not codebook.waves or not des.panel_x or not des.panel_y:
+        return None
+    xw, yw = list(codebook.waves.get(des.panel_x, [])), list(codebook.waves.get(des.panel_y, []))
+    return (xw, yw) if len(xw) >= 3 and len(xw) == len(yw) else None
+
+
+def power_studies(codebooks) -> list:
+    """Studies (of a ``{study: Codebook}`` mapping) that have a power analysis: a mediation design (see
+    :func:`power_roles`) or, failing that, a panel (:func:`panel_roles`)."""
+    return [s for s, cb in codebooks.items() if power_roles(cb) is not None or panel_roles(cb) is not None]
+
+
+def study_fit(clean, codebook, *, model="observed", missing="listwise", panel_stationary=True):
+    """The study's own fitted model, the truth of the workflow's power analysis.
+
+    Parameters
+    ----------
+    clean : pandas.DataFrame
+        ``results/<study>/clean.csv`` (scored data after the exclusion rules).
+    codebook : Codebook
+    model : {"observed", "latent"}
+        ``"observed"``: :func:`efficacy.mediate` on the design mediators' scores (parallel mediators,
+        design covariates, listwise). ``"latent"``: :func:`efficacy.latent_mediation` with the first design
+        mediator that is a multi-item scale as a factor of its items (``missing`` listwise or FIML); a
+        study whose mediators are all single variables falls back to the observed model (the result's
+        description says which model was fitted). A study without a mediation design but with a panel
+        (``design.panel_x``/``panel_y`` over three or more waves) gets the RI-CLPM of
+        :func:`efficacy.riclpm` (complete cases, as :func:`power_from_fit` needs).
+    missing : {"listwise", "fiml"}
+        Latent model only.
+    panel_stationary : bool
+        Panel studies: lagged paths equal over waves (one cross-lag per direction to power).
+
+    Returns
+    -------
+    result, data
+        What :func:`power_from_fit` takes.
+    """
+    from .errors import ConfigError
+    roles = power_roles(codebook)
+    if model not in ("observed", "latent"):
+        raise ConfigError("unknown power model", where="power.model", found=repr(model),
+                          expected="'observed' or 'latent'")
+    if roles is None:
+        panel = panel_roles(codebook)
+        if panel is None:
+            raise ConfigError(f"study {codebook.study!r} has no treatment, mediator and continuous outcome in its "
+                              "codebook design, nor a panel (design.panel_x / panel_y over three or more waves): "
+                              "no power analysis from its fit")
+        from .panel import riclpm
+        return riclpm(clean, panel[0], panel[1], stationary=bool(panel_stationary), missing="listwise"), None
+    x, meds, y, covs = roles
+    scale = next((codebook.scales[m] for m in meds if m in codebook.scales and codebook.scales[m].k >= 2), None)
+    if model == "latent" and scale is not None:
+        from .mediation.latent import latent_mediation
+        res = latent_mediation(clean, x, list(scale.items), y, covariates=covs, n_boot=0, missing=missing,
+                               mediator_name=scale.name, sum_score=False)
+        return res, clean
+    from .mediation import mediate
+    return mediate(clean, x, meds if len(meds) > 1 else meds[0], y, covariates=covs, n_boot=0), clean
+
+
+def power_job(clean, codebook, *, n, grid, n_reps=500, seed=0, model="observed", missing="listwise", alpha=0.05,
+              ci_level=0.95, n_draws=1000, exogenous="resample", panel_stationary=True) -> pd.DataFrame:
+    """One job of ``snakemake power``: :func:`power_from_fit` of the study's fit (:func:`study_fit`) at one
+    planned ``n`` of the ``grid``, with the random streams that ``n`` has in one call over the whole grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The power table (:data:`POWER_COLUMNS`) with ``study``, ``model`` (the fitted model) and
+        ``primary`` (True on the headline rows: the indirect effect by its Monte Carlo CI; for a panel,
+        the first x -> y cross-lag by its z test).
+    """
+    result, data = study_fit(clean, codebook, model=model, missing=missing, panel_stationary=panel_stationary)
+    pw = power_from_fit(result, data, n=[int(n)], grid=list(grid), n_reps=int(n_reps), seed=seed, alpha=alpha,
+                        ci_level=ci_level, n_draws=int(n_draws), exogenous=exogenous)
+    t = pw.power.copy()
+    t.insert(0, "model", pw.model)
+    t.insert(0, "study", codebook.study)
+    eff, term = pw.primary_effect
+    t["primary"] = (t["effect"] == eff) & (t["term"] == term) & (t["test"] == pw.primary_test)
+    t["reason"] = "; ".join(pw.warnings)
+    return t
+
+
+def aggregate_power(frames) -> pd.DataFrame:
+    """``results/<study>/power_from_fit.csv`` from the study's :func:`power_job` tables: every n's rows, sorted
+    by n, with the n for 80% and 90% power of each effect and test (interpolated over the whole curve, with
+    its Monte Carlo SE; NA with the reason when the grid does not bracket it) on each of its rows.
+
+    Equals :func:`power_from_fit` over the whole grid with the same seed (``tests/test_power_from_fit_dag.py``).
+    """
+    t = pd.concat(list(frames), ignore_index=True)
+    if not len(t):
+        return pd.DataFrame(columns=STAGE_COLUMNS)
+    for c in ("term", "reason"):  # empty strings come back from a CSV as NaN
+        t[c] = t[c].astype(object).fillna("").astype(str) if c in t.columns else ""
+    t = t.sort_values("n", kind="stable").reset_index(drop=True)
+    req = _required_n(t[POWER_COLUMNS])
+    wide = []
+    for (eff, term, test), g in req.groupby(["effect", "term", "test"], sort=False):
+        row = {"effect": eff, "term": term, "test": test}
+        why = []
+        for target, tag in ((0.8, "80"), (0.9, "90")):
+            h = g[np.isclose(g["target"], target)].iloc[0]
+            row[f"required_n_{tag}"] = h["required_n"]
+            row[f"required_n_{tag}_mcse"] = h["required_n_mcse"]
+            if h["reason"]:
+                why.append(f"{target:.0%}: {h['reason']}")
+        row["_why"] = "; ".join(why)
+        wide.append(row)
+    out = t.merge(pd.DataFrame(wide), on=["effect", "term", "test"], how="left", sort=False)
+    reason = out["reason"].fillna("").astype(str)
+    out["reason"] = [("; ".join(v for v in (a, b) if v)) for a, b in zip(reason, out["_why"].fillna(""))]
+    return out.drop(columns="_why").reindex(columns=STAGE_COLUMNS)
+
+
+def power_curve_frame(table) -> pd.DataFrame:
+    """The rows of ``power_from_fit.csv`` that :func:`efficacy.plots.power_curve` draws: per mediator a panel
+    titled by its fitted paths a and b, one line per test (paths a and b, the indirect effect by the joint
+    test, the Monte Carlo CI and Sobel), with 2 x MCSE bars. A panel study: one panel titled by the fitted
+    x -> y (``a``) and y -> x (``b``) cross-lags of the first lag, one line per lagged path (``CL``
+    cross-lagged, ``AR`` autoregressive; with stationary paths, those of the first lag stand for all)."""
+    t = table
+    rows = []
+    if t["effect"].isin(["cross-lagged", "autoregressive"]).any():
+        cl = t[t["effect"] == "cross-lagged"].drop_duplicates("term").head(2)  # the first lag, both directions
+        prim = t.loc[t["primary"].astype(bool), "term"] if "primary" in t.columns else pd.Series([], dtype=str)
+        xy = prim.iloc[0] if len(prim) else (cl["term"].iloc[0] if len(cl) else "")
+        a = float(cl.loc[cl["term"] == xy, "true_value"].iloc[0]) if (cl["term"] == xy).any() else np.nan
+        other = cl[cl["term"] != xy]
+        b = float(other["true_value"].iloc[0]) if len(other) else np.nan
+        lag = t[t["effect"].isin(["cross-lagged", "autoregressive"])]
+        stationary = t["model"].astype(str).str.contains("(stationary)", regex=False).any()
+        terms = lag.drop_duplicates("term")
+        # stationary: the paths of the first lag (both directions) stand for every lag (one parameter each)
+        keep = terms.groupby("effect", sort=False).head(2)["term"] if stationary else terms["term"]
+        for r in lag[lag["term"].isin(set(keep))].itertuples():
+            rows.append({"n": r.n, "a": round(a, 3), "b": round(b, 3),
+                         "method": f"{'CL' if r.effect == 'cross-lagged' else 'AR'}: {r.term}", "power": r.power,
+                         "power_mcse": r.power_mcse})
+        return pd.DataFrame(rows, columns=["n", "a", "b", "method", "power", "power_mcse"])
+    for term in [v for v in pd.unique(t["term"]) if v not in ("", "total")]:
+        sub = t[t["term"] == term]
+        tv = sub.groupby("effect")["true_value"].first()
+        a, b = float(tv.get("a", np.nan)), float(tv.get("b", np.nan))
+        for r in sub.itertuples():
+            label = f"{r.effect} ({r.test})" if r.effect != "indirect" else f"indirect: {r.test}"
+            rows.append({"n": r.n, "a": round(a, 3), "b": round(b, 3), "method": label, "power": r.power,
+                         "power_mcse": r.power_mcse})
+    return pd.DataFrame(rows, columns=["n", "a", "b", "method", "power", "power_mcse"])

@@ -45,6 +45,8 @@ from efficacy._api import as_rng, check_columns, renamed
 from efficacy.errors import DataError
 from efficacy.resampling import bca_interval, draw_counts
 from efficacy.results import ResultMixin, TableResult
+from efficacy.sem.batch import PSI_LB as _PSI_LB
+from efficacy.sem.batch import one_factor_ml as _one_factor_ml
 
 __all__ = [
     "AlphaResult",
@@ -399,115 +401,6 @@ def cronbach_alpha(data, items=None, *, ci_level=0.95, ci_method="feldt", n_boot
             jack = _alpha_from_cov(mom.jackknife())
         lo, hi = _bca(a, boot, jack, ci_level)
     return AlphaResult(a, sa, lo, hi, n, k, mean_r=mean_r, **base)
-
-
-# ----------------------------------------------------------------------------------------------
-# one-factor ML CFA (batched Fisher scoring)
-# ----------------------------------------------------------------------------------------------
-def _ml_objective(s, lam, psi, logdet_s):
-    sig = lam[:, :, None] * lam[:, None, :] + psi[:, :, None] * np.eye(lam.shape[1])
-    sign, logdet = np.linalg.slogdet(sig)
-    with np.errstate(invalid="ignore"):
-        w = np.linalg.inv(sig)
-    f = logdet + np.einsum("bij,bji->b", s, w) - logdet_s - lam.shape[1]
-    f = np.where(sign > 0, f, np.inf)
-    return f, sig, w
-
-
-_PSI_LB = 0.005
-
-
-def _one_factor_ml(s: np.ndarray, lam0=None, psi0=None, *, tol=1e-9, max_iter=300):
-    """Batched ML one-factor model ``Sigma = lam lam' + diag(psi)`` for covariance matrices
-    ``s`` (B, k, k), by projected Fisher scoring with step halving.
-
-    The fit is done on the correlation metric with residual variances bounded below by
-    ``_PSI_LB`` (0.005, as ``factanal``/``psych::fa``): a Heywood case then stops at the bound
-    instead of diverging (lavaan leaves psi unbounded; where its solution is proper - all psi > 0
-    - both are the same optimum). The bound matters for weak scales in bootstrap resamples.
-
-    Returns lam (B, k), psi (B, k), converged (B,).
-    """
-    bsz, k, _ = s.shape
-    sd = np.sqrt(np.diagonal(s, axis1=1, axis2=2))
-    r = s / (sd[:, :, None] * sd[:, None, :])  # fit on correlations, rescale at the end
-    _, logdet_r = np.linalg.slogdet(r)
-    if lam0 is None:
-        psi = (1 - 0.5 / k) / np.diagonal(np.linalg.inv(r), axis1=1, axis2=2)
-        rs = r / np.sqrt(psi[:, :, None] * psi[:, None, :])
-        ev, evec = np.linalg.eigh(rs)
-        v = evec[:, :, -1] * np.sign(evec[:, :, -1].sum(axis=1, keepdims=True) + 1e-300)
-        lam = np.sqrt(psi) * v * np.sqrt(np.maximum(ev[:, -1:] - 1, 1e-2))
-    else:
-        lam = np.array(lam0, dtype=float) / sd
-        psi = np.maximum(np.array(psi0, dtype=float) / sd**2, _PSI_LB)
-    f, sig, w = _ml_objective(r, lam, psi, logdet_r)
-    converged = np.zeros(bsz, dtype=bool)
-    active = np.ones(bsz, dtype=bool)
-    for _ in range(max_iter):
-        ia = np.flatnonzero(active)
-        if ia.size == 0:
-            break
-        la, pa, wa, sa, ra = lam[ia], psi[ia], w[ia], sig[ia], r[ia]
-        m = wa @ (sa - ra) @ wa
-        g = np.concatenate([2 * np.einsum("bij,bj->bi", m, la), np.diagonal(m, axis1=1, axis2=2)], 1)
-        u = np.einsum("bij,bj->bi", wa, la)
-        c = np.einsum("bi,bi->b", la, u)
-        h = np.empty((ia.size, 2 * k, 2 * k))
-        h[:, :k, :k] = 2 * (wa * c[:, None, None] + u[:, :, None] * u[:, None, :])
-        h[:, :k, k:] = 2 * wa * u[:, None, :]
-        h[:, k:, :k] = np.swapaxes(h[:, :k, k:], 1, 2)
-        h[:, k:, k:] = wa * wa
-        # active bound: psi at its floor with the gradient or the Newton step pushing it further
-        # down -> freeze it (projected Newton; Bertsekas, 1982)
-        at_floor = pa <= _PSI_LB + 1e-7
-        frozen = at_floor & (g[:, k:] > 0)
-        for _pass in range(2):
-            hh, gg = h.copy(), g.copy()
-            if frozen.any():
-                fz = np.concatenate([np.zeros_like(frozen), frozen], axis=1)
-                hh = np.where(fz[:, :, None] | fz[:, None, :], 0.0, hh)
-                hh[:, np.arange(2 * k), np.arange(2 * k)] += fz
-                gg = np.where(fz, 0.0, gg)
-            try:
-                step = np.linalg.solve(hh, gg[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                step = np.stack([np.linalg.lstsq(a_, b_, rcond=None)[0] for a_, b_ in zip(hh, gg)])
-            more = at_floor & ~frozen & (step[:, k:] > 0)
-            if not more.any():
-                break
-            frozen = frozen | more
-        g = gg
-        t = np.ones(ia.size)
-        fa = f[ia]
-        for _half in range(30):
-            ln = la - t[:, None] * step[:, :k]
-            pn = np.maximum(pa - t[:, None] * step[:, k:], _PSI_LB)
-            fn, sn, wn = _ml_objective(ra, ln, pn, logdet_r[ia])
-            bad = ~(fn <= fa + 1e-12)
-            if not bad.any():
-                break
-            t = np.where(bad, t / 2, t)
-        keep = bad[:, None]  # line search failed: stay at the current point
-        ln, pn = np.where(keep, la, ln), np.where(keep, pa, pn)
-        fn = np.where(bad, fa, fn)
-        sn, wn = np.where(keep[:, :, None], sa, sn), np.where(keep[:, :, None], wa, wn)
-        change = np.maximum(np.max(np.abs(ln - la), axis=1), np.max(np.abs(pn - pa), axis=1))
-        lam[ia], psi[ia], f[ia], sig[ia], w[ia] = ln, pn, fn, sn, wn
-        done = (change < tol) | (np.max(np.abs(g), axis=1) < 1e-6)  # projected gradient ~ 0
-        converged[ia[done]] = True
-        active[ia[done]] = False
-        stuck = bad & (t < 1e-8)
-        # no further decrease possible: accept as converged when the projected gradient is ~0
-        converged[ia[stuck & (np.max(np.abs(g), axis=1) < 1e-5)]] = True
-        active[ia[stuck]] = False
-    lam = lam * np.sign(lam.sum(axis=1, keepdims=True) + 1e-300)
-    lam, psi, converged = lam * sd, psi * sd**2, converged & np.isfinite(f)
-    retry = np.flatnonzero(~converged)
-    if lam0 is not None and retry.size:  # warm start failed: retry those from the default start
-        l2, p2, c2 = _one_factor_ml(s[retry], tol=tol, max_iter=max_iter)
-        lam[retry[c2]], psi[retry[c2]], converged[retry[c2]] = l2[c2], p2[c2], True
-    return lam, psi, converged
 
 
 def _omega_from_fit(lam, psi, s):

@@ -30,6 +30,26 @@ __all__ = ["apa_number", "build_summary", "markdown_table", "markdown_to_html", 
            "META_FIGURES", "CROSS_STUDY_FIGURES"]
 
 
+
+_ROBUST_ESTIMATORS = ("MLR", "MLM", "WLSMV")
+
+
+def robust_fit_view(cfa: pd.DataFrame) -> tuple:
+    """``(robust, table)``: a CFA fit table (``cfa_fit.csv``) in which the rows fitted by a robust
+    estimator (MLR, MLM, WLSMV) show the scaled chi-square and lavaan's robust CFI, TLI and RMSEA in the
+    plain columns, as such fits are reported; ``robust`` says whether any row was replaced."""
+    robust = "estimator" in cfa and cfa["estimator"].astype(str).isin(_ROBUST_ESTIMATORS).any()
+    if not robust:
+        return False, cfa
+    cfa = cfa.copy()
+    for plain, rob in (("chisq", "chisq.scaled"), ("df", "df.scaled"), ("pvalue", "pvalue.scaled"),
+                       ("cfi", "cfi.robust"), ("tli", "tli.robust"), ("rmsea", "rmsea.robust"),
+                       ("rmsea_ci_low", "rmsea.ci.lower.robust"), ("rmsea_ci_high", "rmsea.ci.upper.robust")):
+        if rob in cfa and plain in cfa:
+            use = cfa["estimator"].astype(str).isin(_ROBUST_ESTIMATORS) & cfa[rob].notna()
+            cfa[plain] = cfa[plain].where(~use, cfa[rob])
+    return True, cfa
+
 def apa_number(x, digits=2, *, bounded=False) -> str:
     """Format a number APA-style (no leading zero when ``bounded`` by 1)."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)) or pd.isna(x):
@@ -294,14 +314,7 @@ def _measurement_section(folder: Path, study: str, notes: list[str]) -> list[str
         cfa = _read(folder / cfa_name)
         if cfa is None or cfa.empty or "cfi" not in cfa:
             continue
-        robust = "estimator" in cfa and cfa["estimator"].astype(str).isin(["MLR", "MLM", "WLSMV"]).any()
-        if robust:  # robust rows show the scaled chi-square and lavaan's robust CFI, TLI, RMSEA
-            cfa = cfa.copy()
-            for plain, rob in (("chisq", "chisq.scaled"), ("df", "df.scaled"), ("pvalue", "pvalue.scaled"),
-                               ("cfi", "cfi.robust"), ("tli", "tli.robust"), ("rmsea", "rmsea.robust")):
-                if rob in cfa:
-                    use = cfa["estimator"].astype(str).isin(["MLR", "MLM", "WLSMV"]) & cfa[rob].notna()
-                    cfa[plain] = cfa[plain].where(~use, cfa[rob])
+        robust, cfa = robust_fit_view(cfa)
         keys = [c for c in ("scale", "model", "scales", "group", "estimator", "chisq", "df", "pvalue", "cfi", "tli",
                             "rmsea", "srmr", "n", "reason") if c in cfa and (c != "estimator" or robust)]
         t = cfa[keys].drop_duplicates().copy()

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .summary import _ci, _p, apa_number
+from .summary import _ci, _p, apa_number, robust_fit_view
 
 __all__ = ["ManuscriptTable", "reliability_table", "cfa_fit_table", "loadings_table", "invariance_table",
            "mediation_table", "sensitivity_table", "meta_table", "study_tables", "meta_tables", "to_latex",
@@ -99,20 +99,34 @@ def reliability_table(reliability: pd.DataFrame, *, number: int = 1) -> Manuscri
 
 
 def cfa_fit_table(cfa_fit: pd.DataFrame, *, number: int = 2) -> ManuscriptTable:
-    """Fit of the confirmatory factor models (``cfa_fit.csv``)."""
+    """Fit of the confirmatory factor models (``cfa_fit.csv``).
+
+    Rows fitted by a robust estimator (MLR, MLM, WLSMV; column ``estimator``) report the scaled
+    chi-square and lavaan's robust CFI and RMSEA (with its robust interval), as such fits are
+    reported; the note names the estimators used.
+    """
     _need(cfa_fit, ["model", "chisq", "df", "cfi", "rmsea", "srmr"], "cfa_fit_table")
+    robust, view = robust_fit_view(cfa_fit)
     rows = []
-    for i, r in _usable(cfa_fit).iterrows():
+    for i, r in _usable(view).iterrows():
         if pd.isna(r["chisq"]):
             continue
-        rows.append([str(r["model"]), apa_number(r["chisq"], 2), f"{int(r['df'])}", _p(_col(cfa_fit, "pvalue")[i]),
+        rows.append([str(r["model"]), *([str(r["estimator"])] if robust else []), apa_number(r["chisq"], 2),
+                     f"{int(round(float(r['df'])))}", _p(_col(view, "pvalue")[i]),
                      apa_number(r["cfi"], 3, bounded=True), apa_number(r["rmsea"], 3, bounded=True),
-                     _ci(_col(cfa_fit, "rmsea_ci_low")[i], _col(cfa_fit, "rmsea_ci_high")[i], 3, bounded=True),
+                     _ci(_col(view, "rmsea_ci_low")[i], _col(view, "rmsea_ci_high")[i], 3, bounded=True),
                      apa_number(r["srmr"], 3, bounded=True)])
-    return ManuscriptTable(f"Table {number}", ["Model", "χ²", "df", "p", "CFI", "RMSEA", "90% CI", "SRMR"], rows,
-                           note="Maximum-likelihood estimation (full information for missing answers). "
-                                "RMSEA interval at 90%, as is conventional.",
-                           label="cfa-fit", extra={"title": "Fit of the Confirmatory Factor Models"})
+    header = ["Model", *(["Estimator"] if robust else []), "χ²", "df", "p", "CFI", "RMSEA", "90% CI", "SRMR"]
+    if robust:
+        used = ", ".join(sorted({row[1] for row in rows}))
+        note = (f"Estimators: {used} (per model, from the codebook: ordinal items WLSMV, a declared cluster "
+                "cluster-robust MLR, else ML). Robust rows report the scaled chi-square and the robust CFI and "
+                "RMSEA (lavaan's chisq.scaled, cfi.robust, rmsea.robust). RMSEA interval at 90%.")
+    else:
+        note = ("Maximum-likelihood estimation (full information for missing answers). "
+                "RMSEA interval at 90%, as is conventional.")
+    return ManuscriptTable(f"Table {number}", header, rows, note=note, label="cfa-fit",
+                           text_columns=2 if robust else 1, extra={"title": "Fit of the Confirmatory Factor Models"})
 
 
 def loadings_table(cfa_estimates: pd.DataFrame, *, model: str = "joint", number: int = 3) -> ManuscriptTable:

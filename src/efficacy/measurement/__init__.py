@@ -15,7 +15,6 @@
 - :func:`alignment` -- approximate invariance across many groups by the alignment method
   (Asparouhov & Muthen, 2014), with the non-invariant parameters per group (:mod:`.alignment`).
 - :func:`run_stage` -- the workflow's ``measurement`` stage.
-- :func:`cfa_fit` -- the earlier standalone simple-structure CFA (no SEs; kept for AVE).
 
 Examples
 --------
@@ -28,7 +27,7 @@ invariance), :mod:`.discriminant` (HTMT, AVE, Fornell-Larcker), :mod:`.stage` (t
 """
 from ..errors import MeasurementError
 from .alignment import ALIGNMENT_COLUMNS, AlignmentResult, alignment
-from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAFit, CFAResult, cfa, cfa_fit
+from .cfa import FIT_KEYS, ROBUST_FIT_KEYS, CFAResult, cfa
 from .discriminant import (
            DISCRIMINANT_COLUMNS,
            DiscriminantResult,
@@ -50,7 +49,7 @@ from .longitudinal import (
 )
 from .stage import CFA_FIT_COLUMNS, run_stage, stage_groups
 
-__all__ = ["htmt", "HTMTResult", "cfa_fit", "CFAFit", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
+__all__ = ["htmt", "HTMTResult", "cfa", "CFAResult", "FIT_KEYS", "ROBUST_FIT_KEYS", "MeasurementError",
            "invariance", "InvarianceResult", "INVARIANCE_COLUMNS", "PARTIAL_SEARCH_COLUMNS", "discriminant_validity",
            "DiscriminantResult", "DISCRIMINANT_COLUMNS", "longitudinal_invariance", "longitudinal_syntax",
            "LongitudinalInvarianceResult", "LONGITUDINAL_COLUMNS", "alignment", "AlignmentResult", "ALIGNMENT_COLUMNS",

@@ -1,150 +1,27 @@
-"""Confirmatory factor analysis on the SEM engine: :func:`cfa`, fit measures, modification indices,
-and the earlier standalone simple-structure :func:`cfa_fit` (issue #4)."""
+"""Confirmatory factor analysis on the SEM engine: :func:`cfa`, fit measures, modification indices
+(issue #4). Every CFA goes through :func:`efficacy.sem.sem`; the earlier standalone simple-structure
+fitter ``cfa_fit`` (its own BFGS, no SEs) is gone: :func:`cfa` gives the same estimates (issue #23)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from .._api import check_columns
 from ..errors import MeasurementError
 from ..results import FitMeasures, ResultMixin
-from ..sem.engine import (
+from ..sem.core import (
+    Model,
+    Patterns,
     SEMResult,
-    _loglik_grad,
-    _Model,
-    _numhess,
-    _Patterns,
-    _saturated,
+    loglik_grad,
+    numerical_hessian,
     parse_model,
+    saturated_fit,
 )
-from ..sem.engine import sem as _sem
-
-
-@dataclass
-class CFAFit(FitMeasures, ResultMixin):
-    """Fit of a simple-structure CFA (lavaan fitMeasures names in ``fit``)."""
-
-    _headline = ("converged", "proper", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
-    _title = "Simple-structure CFA"
-
-    converged: bool
-    proper: bool
-    warnings: list
-    fit: dict
-    loadings: pd.DataFrame
-    factor_cov: pd.DataFrame = None
-    residual_var: pd.Series = None
-
-    def ave(self) -> pd.Series:
-        """Average variance extracted per factor (Fornell & Larcker, 1981); matches ``semTools::AVE``."""
-        out = {}
-        for f in self.loadings.columns:
-            items = self.loadings.index[self.loadings[f] != 0]
-            expl = self.loadings.loc[items, f] ** 2 * self.factor_cov.loc[f, f]
-            out[f] = expl.sum() / (expl + self.residual_var[items]).sum()
-        return pd.Series(out, name="ave")
-
-    def fornell_larcker(self) -> pd.DataFrame:
-        """Factor correlations per pair with sqrt(AVE) of each; ``pass`` when both sqrt(AVE) exceed |r|."""
-        a = np.sqrt(self.ave())
-        d = np.sqrt(np.diag(self.factor_cov.to_numpy()))
-        r = self.factor_cov / np.outer(d, d)
-        names = list(self.loadings.columns)
-        rows = []
-        for i, x in enumerate(names):
-            for y in names[i + 1:]:
-                rows.append({"scale_1": x, "scale_2": y, "factor_cor": r.loc[x, y], "sqrt_ave_1": a[x],
-                             "sqrt_ave_2": a[y], "pass": bool(min(a[x], a[y]) > abs(r.loc[x, y]))})
-        return pd.DataFrame(rows)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One-row table of fit measures plus convergence flags."""
-        return pd.DataFrame([{**self.fit, "converged": self.converged, "proper": self.proper,
-                              "warnings": "; ".join(self.warnings)}])
-
-
-def cfa_fit(data: pd.DataFrame, scales: dict) -> CFAFit:
-    """Maximum-likelihood CFA with one factor per scale (first loading fixed to 1, correlated factors).
-
-    Matches ``lavaan::cfa(model, data)`` (likelihood "normal", biased covariance, listwise deletion):
-    chisq, df, pvalue, cfi, tli, rmsea, srmr (Bentler), loglik, aic, bic, baseline_chisq/df, npar, n.
-
-    Examples
-    --------
-    >>> cfa_fit(df, {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"]}).fit["cfi"]  # doctest: +SKIP
-    """
-    cols, idx = [], []
-    for name, items in scales.items():
-        check_columns(data, [(f"an item of scale {name!r}", items)], error=MeasurementError)
-        idx.append(list(range(len(cols), len(cols) + len(items))))
-        cols.extend(items)
-    x = data[cols].dropna().to_numpy(dtype=float)
-    n, p = x.shape
-    m = len(idx)
-    S = np.cov(x, rowvar=False, bias=True)
-    _, logdetS = np.linalg.slogdet(S)
-    lam_pos = [(i, f) for f, ii in enumerate(idx) for i in ii[1:]]
-    tril = np.tril_indices(m)
-
-    def unpack(t):
-        L = np.zeros((p, m))
-        for f, ii in enumerate(idx):
-            L[ii[0], f] = 1.0
-        k = len(lam_pos)
-        for j, (i, f) in enumerate(lam_pos):
-            L[i, f] = t[j]
-        P = np.zeros((m, m))
-        P[tril] = t[k:k + len(tril[0])]
-        P = P + np.tril(P, -1).T
-        th = t[k + len(tril[0]):]
-        return L, P, th
-
-    def fml(t):
-        L, P, th = unpack(t)
-        Sig = L @ P @ L.T + np.diag(th)
-        sgn, ld = np.linalg.slogdet(Sig)
-        if sgn <= 0:
-            return 1e10
-        return ld + np.trace(np.linalg.solve(Sig, S)) - logdetS - p
-
-    # lavaan "simple"-like starts: loadings 1, residual variances half the observed variance
-    t0 = np.concatenate([np.ones(len(lam_pos)),
-                         np.where(tril[0] == tril[1], 0.05, 0.0),
-                         np.diag(S) / 2])
-    res = optimize.minimize(fml, t0, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
-    L, P, th = unpack(res.x)
-    warnings = []
-    grad = optimize.approx_fprime(res.x, fml, 1e-7)
-    if res.fun > 1e9 or not np.all(np.isfinite(grad)) or np.max(np.abs(grad)) > 1e-3:
-        warnings.append(f"not converged: {res.message} (max |gradient| {np.max(np.abs(grad)):.2g})")
-    if (th < 0).any() or (np.diag(P) < 0).any():
-        warnings.append("negative variance estimate (Heywood case)")
-    npar = res.x.size
-    df = p * (p + 1) // 2 - npar
-    chisq = n * res.fun
-    bchisq = n * (np.log(np.diag(S)).sum() - logdetS)
-    bdf = p * (p - 1) // 2
-    Sig = L @ P @ L.T + np.diag(th)
-    loglik = -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(Sig)[1] + np.trace(np.linalg.solve(Sig, S)))
-    d = np.sqrt(np.diag(S))
-    resid = (S - Sig) / np.outer(d, d)
-    li = np.tril_indices(p)
-    fit = {"chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
-           "cfi": 1 - max(chisq - df, 0) / max(chisq - df, bchisq - bdf, 0),
-           "tli": ((bchisq / bdf) - (chisq / df)) / ((bchisq / bdf) - 1),
-           "rmsea": np.sqrt(max(chisq - df, 0) / (df * n)),
-           "srmr": np.sqrt(np.mean(resid[li] ** 2)),
-           "loglik": loglik, "aic": -2 * loglik + 2 * npar, "bic": -2 * loglik + np.log(n) * npar,
-           "baseline_chisq": bchisq, "baseline_df": bdf, "npar": npar, "n": n}
-    converged = not any(w.startswith("not converged") for w in warnings)
-    proper = converged and not any(w.startswith("negative") for w in warnings)
-    names = list(scales)
-    return CFAFit(converged, proper, warnings, fit, pd.DataFrame(L, index=cols, columns=names),
-                  pd.DataFrame(P, index=names, columns=names), pd.Series(th, index=cols))
-
+from ..sem.core import sem as _sem
 
 # =========================================================================== CFA (issue #4)
 
@@ -323,7 +200,7 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
     rows = parse_model(res.model)
     est = s.estimates
     latents = list(dict.fromkeys(r[0] for r in rows if r[1] == "=~"))
-    base = _Model(rows, list(res._data.columns), "cfa", bool((est["op"] == "~1").any()))
+    base = Model(rows, list(res._data.columns), "cfa", bool((est["op"] == "~1").any()))
     obs = [v for v in base.obs if v not in base.ov_x]
     have = {(r["lhs"], r["op"], r["rhs"]) for r in base.table}
     have |= {(r["rhs"], r["op"], r["lhs"]) for r in base.table if r["op"] == "~~"}
@@ -348,12 +225,12 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
     if not cand:
         return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
     ms = base.meanstructure
-    ext = _Model(new_rows, list(res._data.columns), "cfa", ms)
+    ext = Model(new_rows, list(res._data.columns), "cfa", ms)
     X = res._data[ext.obs].to_numpy(dtype=float)
     X = X[~np.isnan(X).any(axis=1)] if res.missing == "listwise" else X[~np.isnan(X).all(axis=1)]
     n, p = X.shape
-    pats = _Patterns(X)
-    Mh1, Sh1, _ = _saturated(pats, X, res.missing)
+    pats = Patterns(X)
+    Mh1, Sh1, _ = saturated_fit(pats, X, res.missing)
     ext.set_fixed(Mh1, Sh1)
     val = {}
     for _, r in est.iterrows():
@@ -382,7 +259,7 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
         d1, d2 = ext.derivatives(t)
         if not ms:
             d2 = [np.zeros(p) for _ in d2]
-        return _loglik_grad(pats, Sig, mu, d1, d2)
+        return loglik_grad(pats, Sig, mu, d1, d2)
 
     g = grad(theta)
     if res.missing == "listwise":
@@ -395,7 +272,7 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
         D2 = np.stack(d2)
         info = n * (0.5 * np.einsum("aij,bji->ab", SdS, SdS) + D2 @ Si @ D2.T)
     else:
-        info = -_numhess(grad, theta)
+        info = -numerical_hessian(grad, theta)
     ck = np.array([k for k, _ in cidx])
     fk = np.setdiff1d(np.arange(ext.npar), ck)
     I11 = info[np.ix_(fk, fk)]

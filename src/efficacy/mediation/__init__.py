@@ -13,6 +13,8 @@ sensitivity   the ACME(rho) curve for sequential ignorability (Imai, Keele & Yam
 robustness    omitted-variable bias bounds and robustness values (Cinelli & Hazlett 2020), E-values
 causal        causal mediation by simulation of potential outcomes (Imai et al. 2010); linear or
               binary (logit/probit) mediator
+interventional interventional direct and indirect effects of one or several (linear or binary)
+              mediators by Monte Carlo g-computation (Vansteelandt & Daniel 2017)
 encouragement the b path identified by an encouragement arm: 2SLS with first-stage F and the
               Anderson-Rubin set (:func:`encouragement_iv`; Imai, Tingley & Yamamoto 2013)
 evidence      the evidence profile: per link what the design identifies, robustness, E-values,
@@ -27,6 +29,7 @@ The modules depend downwards only: ``stage`` uses the others, ``latent`` uses ``
 from .causal import CausalMediationResult, causal_mediation
 from .encouragement import EncouragementResult, encouragement_iv
 from .evidence import EvidenceProfile, evidence_profile
+from .interventional import InterventionalResult, interventional_effects
 from .latent import LatentMediationResult, latent_mediation
 from .missing import MissingMediationResult
 from .moderated import MODERATED_COLUMNS, ModeratedMediationResult, moderated_mediation
@@ -50,7 +53,8 @@ __all__ = [
     "ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS",
     "SensitivityResult", "sensitivity",
     "OmittedVariableSensitivity", "omitted_variable_sensitivity", "robustness_value", "EValueResult", "evalue",
-    "CausalMediationResult", "causal_mediation", "EncouragementResult", "encouragement_iv",
+    "CausalMediationResult", "causal_mediation", "InterventionalResult", "interventional_effects",
+    "EncouragementResult", "encouragement_iv",
     "LatentMediationResult", "latent_mediation", "EvidenceProfile", "evidence_profile",
     "ModelComparisonResult", "compare_models", "run_stage", "verdict", "MODEL_COMPARISON_COLUMNS", "MODERATED_STAGE_COLUMNS",
 ]

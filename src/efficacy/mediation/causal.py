@@ -31,6 +31,10 @@ import pandas as pd
 from scipy import special, stats
 
 from efficacy._api import as_rng, check_columns, renamed
+from efficacy._linalg import SINGULAR_TOL, near_singular_column  # noqa: F401  (the one singularity rule)
+from efficacy._linalg import ols as _ols
+from efficacy._linalg import solve_batched as _solve_batched
+from efficacy._linalg import wls_counts as _wols
 from efficacy.errors import DataError
 from efficacy.results import ResultMixin
 
@@ -248,34 +252,6 @@ def _covariate_matrix(df, covariates):
     return (np.hstack(blocks) if blocks else np.empty((n, 0))), names
 
 
-#: a design fails when the log-determinant of its unit-diagonal scaled cross-product matrix (the
-#: correlation-like matrix of its columns) is below log(SINGULAR_TOL): near-exact collinearity that
-#: ``matrix_rank`` does not see (a covariate equal to the treatment up to 1e-9) makes the paths
-#: arbitrary numbers, so it is treated like exact collinearity
-SINGULAR_TOL = 1e-12
-
-
-def near_singular_column(X, names):
-    """Index and message of the first column of ``X`` that is (almost) a linear combination of the
-    columns before it, or ``(None, "")`` when the design is well conditioned."""
-    XtX = X.T @ X
-    scale = np.sqrt(np.diag(XtX)).clip(1e-300)
-    D = XtX / scale[:, None] / scale[None, :]
-    sign, ld = np.linalg.slogdet(D)
-    if sign > 0 and ld > np.log(SINGULAR_TOL):
-        return None, ""
-    for j in range(1, len(names) + 1):
-        s_j, l_j = np.linalg.slogdet(D[:j, :j])
-        if not (s_j > 0 and l_j > np.log(SINGULAR_TOL)):
-            col = X[:, j - 1]
-            what = ("is constant" if j > 1 and np.ptp(col) == 0 else "is all zero" if j == 1 else
-                    "is almost a linear combination of " + ", ".join(repr(v) for v in names[:j - 1]))
-            det = np.exp(l_j) if s_j > 0 else 0.0
-            return j - 1, (f"near-singular design: column {names[j - 1]!r} {what} (determinant of the "
-                           f"scaled cross-product matrix {det:.1e} < {SINGULAR_TOL:g})")
-    return len(names) - 1, "near-singular design"
-
-
 def _check_rank(X, names, model):
     """Raise DataError naming the first column that is (almost) a linear combination of earlier ones."""
     j, message = near_singular_column(X, names)
@@ -307,32 +283,6 @@ def _link(outcome_model):
         def dmu(eta):
             return np.ones_like(eta)
     return inv, dmu
-
-
-def _ols(X, y):
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ beta
-    df = X.shape[0] - X.shape[1]
-    sigma2 = resid @ resid / df
-    xtx_inv = np.linalg.inv(X.T @ X)
-    return beta, sigma2 * xtx_inv, float(np.sqrt(sigma2))
-
-
-def _solve_batched(A, b):
-    """Solve A[i] x = b[i]; returns (x, ok) with NaN rows where A[i] is (near) singular."""
-    nb, k, _ = A.shape
-    d = np.sqrt(np.clip(np.einsum("bii->bi", A), 1e-300, None))
-    As = A / d[:, :, None] / d[:, None, :]
-    with np.errstate(all="ignore"):
-        ok = np.isfinite(As).all(axis=(1, 2))
-        cond = np.full(nb, np.inf)
-        if ok.any():
-            cond[ok] = np.linalg.cond(As[ok])
-    ok &= cond < 1e12
-    x = np.full((nb, k), np.nan)
-    if ok.any():
-        x[ok] = np.linalg.solve(A[ok], b[ok][:, :, None])[:, :, 0]
-    return x, ok
 
 
 def _irls(X, y, w, outcome_model, beta0=None):
@@ -691,18 +641,6 @@ def _chol(v):
     except np.linalg.LinAlgError:
         w, q = np.linalg.eigh(v)
         return q * np.sqrt(np.clip(w, 0, None))
-
-
-def _wols(X, y, w):
-    """Batched weighted OLS: w (B, n) bootstrap counts. Returns beta (B, k), ok, sigma (B,)."""
-    A = np.einsum("bn,nk,nl->bkl", w, X, X, optimize=True)
-    rhs = (w * y) @ X
-    beta, ok = _solve_batched(A, rhs)
-    resid = y - np.nan_to_num(beta) @ X.T
-    dof = w.sum(axis=1) - X.shape[1]
-    with np.errstate(all="ignore"):
-        sigma = np.sqrt(np.sum(w * resid * resid, axis=1) / dof)
-    return beta, ok & np.isfinite(sigma), sigma
 
 
 def _summarise(d1, d0, z1, z0, point, level):

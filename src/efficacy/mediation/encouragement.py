@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._linalg import ols_resid
 from .._api import check_columns
 from ..errors import DataError
 from ..results import ResultMixin
@@ -300,7 +301,7 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
                             where=f"column {c!r}", expected="a variable that varies")
     W = np.column_stack([np.ones(n), d[exog].to_numpy()])
     zz = d[z].to_numpy()
-    rz = zz - W @ np.linalg.lstsq(W, zz, rcond=None)[0]
+    rz = ols_resid(zz, W)
     if rz @ rz <= 1e-10 * ((zz - zz.mean()) @ (zz - zz.mean())):
         raise DataError(f"the encouragement {z!r} is a linear combination of the treatment and covariates: "
                         "it has no variation of its own to identify the mediator's effect",

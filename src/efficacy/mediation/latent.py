@@ -64,10 +64,14 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
+from .._linalg import lstsq
 from ..errors import DataError
 from ..resampling import bca_interval, draw_counts
 from ..results import ResultMixin
-from ..sem.engine import _em_saturated, _Patterns, _rmsea_ci
+from ..sem.batch import fisher_scoring
+from ..sem.core import Patterns as _Patterns
+from ..sem.core import em_saturated as _em_saturated
+from ..sem.fit import ml_indices, srmr_terms
 from .observed import mediate
 
 __all__ = ["LatentMediationResult", "latent_mediation", "run_stage", "LATENT_COLUMNS"]
@@ -264,58 +268,9 @@ def _loglik(spec, mom, th, grad=False):
 
 
 def _fit_batch(spec, mom, th0, *, maxit=200, tol=1e-9):
-    """Fisher scoring with step-halving for a batch of weight vectors (rows of mom)."""
-    th = np.array(th0, dtype=float)
-    nb = th.shape[0]
-    done = np.zeros(nb, dtype=bool)
-    conv = np.zeros(nb, dtype=bool)
-    it = 0
-    for it in range(maxit):
-        act = np.flatnonzero(~done)
-        if not len(act):
-            break
-        sub = [(o, N[act], M[act]) for o, N, M in mom]
-        ll, g, info = _loglik(spec, sub, th[act], grad=True)
-        bad = ~np.isfinite(ll) | ~np.isfinite(g).all(axis=1) | ~np.isfinite(info).all(axis=(1, 2))
-        step = np.zeros_like(g)
-        good = ~bad
-        if good.any():
-            try:
-                step[good] = np.linalg.solve(info[good], g[good][:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                for t in np.flatnonzero(good):
-                    try:
-                        step[t] = np.linalg.solve(info[t], g[t])
-                    except np.linalg.LinAlgError:
-                        bad[t] = True
-        dec = np.einsum("bq,bq->b", g, step)
-        fin = good & ~bad & (np.abs(dec) < tol)
-        conv[act[fin]] = True
-        done[act[fin | bad]] = True
-        move = np.flatnonzero(good & ~bad & ~fin)
-        if not len(move):
-            continue
-        # step-halving line search (all moving fits at once)
-        ids = act[move]
-        cur = th[ids]
-        stp = step[move]
-        ll0 = ll[move]
-        t = np.ones(len(ids))
-        accepted = np.zeros(len(ids), dtype=bool)
-        new = cur.copy()
-        for _ in range(30):
-            trial = cur + t[:, None] * stp
-            lt = _loglik(spec, [(o, N[ids], M[ids]) for o, N, M in mom], trial)
-            okm = ~accepted & np.isfinite(lt) & (lt >= ll0 - 1e-10 * np.abs(ll0))
-            new[okm] = trial[okm]
-            accepted |= okm
-            if accepted.all():
-                break
-            t = np.where(accepted, t, t / 2)
-        th[ids] = new
-        stuck = ~accepted
-        done[ids[stuck]] = True           # no ascent possible: not converged unless already at the top
-    return th, conv, it
+    """Fisher scoring with step-halving for a batch of weight vectors (rows of mom): the batched
+    driver :func:`efficacy.sem.batch.fisher_scoring` on this model's likelihood."""
+    return fisher_scoring(lambda m, th, grad=False: _loglik(spec, m, th, grad=grad), mom, th0, maxit=maxit, tol=tol)
 
 
 # ----------------------------------------------------------------------------- results
@@ -445,10 +400,10 @@ def _starts(spec, W, U):
 
     lam = np.array([cov(W[:, j], s) for j in range(k)])
     lam = lam / lam[0] if lam[0] != 0 else np.ones(k)
-    ba = np.linalg.lstsq(U[ok], s[ok], rcond=None)[0]
+    ba = lstsq(U[ok], s[ok])
     psi1 = max(np.var(s[ok] - U[ok] @ ba), 0.05 * np.nanvar(s))
     Ub = np.column_stack([U[ok], s[ok]])
-    bb = np.linalg.lstsq(Ub, sy[ok], rcond=None)[0]
+    bb = lstsq(Ub, sy[ok])
     psi2 = max(np.var(sy[ok] - Ub @ bb), 0.05 * np.nanvar(sy))
     if ky > 1:
         lamy = np.array([cov(W[:, k + j], sy) for j in range(ky)])
@@ -925,22 +880,12 @@ def _fit_measures(spec, dat, th, ll_cond, X, W, Sxx, missing, n):
     b_df = p * (p - 1) // 2 - r * (r - 1) // 2
     b_chisq = 2 * (ll_sat - ll_b)
     if df > 0:
-        den = max(chisq - df, b_chisq - b_df, 0)
-        cfi = 1 - max(chisq - df, 0) / den if den > 0 else 1.0
-        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
-        rmsea = np.sqrt(max((chisq - df) / (df * n), 0.0))
-        r_lo, r_hi = _rmsea_ci(chisq, df, n, 0.95), _rmsea_ci(chisq, df, n, 0.05)
+        cfi, tli, rmsea, r_lo, r_hi = ml_indices(chisq, df, b_chisq, b_df, n)
     else:
         cfi = tli = 1.0
         rmsea = 0.0
         r_lo = r_hi = np.nan
-    sd = np.sqrt(np.diag(Sh1))
-    Rres = (Sh1 - S_joint) / np.outer(sd, sd)
-    tri = np.tril_indices(p)
-    num, ne = np.sum(Rres[tri] ** 2), len(tri[0])
-    if meanstructure:
-        num += np.sum(((Mh1 - mu_joint) / sd) ** 2)
-        ne += p
+    num, ne = srmr_terms(Sh1, S_joint, Mh1, mu_joint, meanstructure)
     fit = dict(chisq=float(chisq), df=int(df), pvalue=float(pval), cfi=float(cfi), tli=float(tli),
                rmsea=float(rmsea), rmsea_ci_low=float(r_lo), rmsea_ci_high=float(r_hi),
                srmr=float(np.sqrt(num / ne)), loglik=float(ll_cond), aic=float(-2 * ll_cond + 2 * npar),

@@ -77,6 +77,7 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, renamed
+from .._linalg import well_conditioned
 from ..errors import DataError, EfficacyError
 from ..resampling import case_counts
 from .observed import MIN_CASES, MediationResult, _mediation_table
@@ -98,8 +99,6 @@ EM_MAXIT = 10_000
 #: R-hat above this for any imputed variable = chained equations not converged
 RHAT_MAX = 1.1
 PMM_DONORS = 5
-#: a regression design is treated as singular below this scaled log-determinant (as observed.py)
-_LOG_SINGULAR = np.log(1e-12)
 #: a (standardised, full-data variance 1) variable whose variance in a resample is below this is constant
 #: there: its covariances are rounding noise, so the scaled determinant cannot see the singularity
 _MIN_VAR = 1e-10
@@ -311,9 +310,7 @@ class _EM:
                 Soo = S_a[:, o[:, None], o]
                 Smo = S_a[:, mis[:, None], o]
                 dg = np.einsum("bii->bi", Soo)
-                sc = np.sqrt(dg.clip(1e-300))
-                sg, ld = np.linalg.slogdet(Soo / sc[:, :, None] / sc[:, None, :])
-                sing = ~((sg > 0) & (ld > _LOG_SINGULAR)) | (dg < _MIN_VAR).any(axis=1)
+                sing = ~well_conditioned(Soo, exact=True) | (dg < _MIN_VAR).any(axis=1)
                 bad |= sing
                 Soo = np.where(sing[:, None, None], np.eye(len(o)), Soo)
                 Beta = np.linalg.solve(Soo, Smo.transpose(0, 2, 1)).transpose(0, 2, 1)  # (b, |m|, |o|)
@@ -353,9 +350,7 @@ def _regressions(S, eqs, labels):
         P = np.array([i for i, _ in preds] + list(cov_idx))
         Spp = S[:, P[:, None], P]
         dg = np.einsum("bii->bi", Spp)
-        sc = np.sqrt(dg.clip(1e-300))
-        sg, ld = np.linalg.slogdet(Spp / sc[:, :, None] / sc[:, None, :])
-        good = (sg > 0) & (ld > _LOG_SINGULAR) & (dg >= _MIN_VAR).all(axis=1)
+        good = well_conditioned(Spp, exact=True) & (dg >= _MIN_VAR).all(axis=1)
         Spp = np.where(good[:, None, None], Spp, np.eye(len(P)))
         beta = np.linalg.solve(Spp, S[:, P, lhs][:, :, None])[:, :, 0]
         beta[~good] = np.nan

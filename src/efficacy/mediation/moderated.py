@@ -19,18 +19,19 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
+from .._linalg import cross_products as _features
+from .._linalg import loo_coefs as _loo_coefs
+from .._linalg import solve_many as _solve_many
 from ..errors import DataError as _InputError
 from ..resampling import bca_interval
 from ..results import ResultMixin
 from .observed import (
     MIN_CASES,
     _boot_wls,
+    _BootstrapTable,
     _err,
-    _features,
-    _loo_coefs,
     _near_singular,
     _numeric,
-    _solve_many,
 )
 
 __all__ = ["ModeratedMediationResult", "moderated_mediation", "MODERATED_COLUMNS"]
@@ -42,7 +43,7 @@ MODERATED_COLUMNS = ["effect", "term", "w_value", "estimate", "se", "ci_low", "c
 
 
 @dataclass
-class ModeratedMediationResult(ResultMixin):
+class ModeratedMediationResult(_BootstrapTable, ResultMixin):
     """Result of :func:`moderated_mediation` (Hayes PROCESS model 7 or 14).
 
     ``table`` (see :meth:`to_frame`) has one row per path, one ``conditional_indirect`` row per
@@ -68,10 +69,6 @@ class ModeratedMediationResult(ResultMixin):
     _headline = ("index", "index_ci", "n")
     _title = "Moderated mediation"
     _summary_columns = ("effect", "term", "w_value", "estimate", "se", "pvalue", "ci_low", "ci_high")
-
-    @property
-    def n_boot_failed(self) -> int:
-        return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
     @property
     def index(self) -> float:
@@ -108,7 +105,7 @@ class ModeratedMediationResult(ResultMixin):
             f"  {r.effect:20s} {'' if np.isnan(r.w_value) else f'{self.w}={r.w_value:g}':>14s} "
             f"{r.estimate: .4f} [{r.ci_low: .4f}, {r.ci_high: .4f}]"
             for r in self.table.itertuples())
-        notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+        notes = self._notes_text()
         return (f"ModeratedMediationResult(PROCESS model {self.model}: {self.x} -> {self.m} -> {self.y}, "
                 f"moderator {self.w}, n={self.n}, {self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} "
                 f"resamples, ci_level={self.ci_level})\n{rows}{notes}")

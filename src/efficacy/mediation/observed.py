@@ -49,10 +49,24 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
+
+# least squares and the one near-singularity rule live in efficacy._linalg; the old private names stay
+# importable from here (moderated, serial and sensitivity use them)
+from .._linalg import (  # noqa: F401
+    SINGULAR_TOL,
+    _det_above_tol,
+    near_singular_column,
+)
+from .._linalg import cross_products as _features
+from .._linalg import loo_coefs as _loo_coefs
+from .._linalg import lstsq as _lstsq
+from .._linalg import solve_many as _solve_many
+from .._linalg import solve_normal as _solve  # noqa: F401
+from .._linalg import wls as _wls  # noqa: F401
+from .._linalg import wls_many as _wls_many  # noqa: F401
 from ..errors import DataError as _InputError
 from ..resampling import bca_interval, boot_products
 from ..results import ResultMixin
-from .causal import SINGULAR_TOL, near_singular_column
 
 __all__ = ["MediationResult", "mediate"]
 
@@ -132,111 +146,6 @@ def _near_singular(X, names):
     return "" if j is None else f"{message}, so the paths are not estimable"
 
 
-def _det3(D, r, c):
-    """Determinants of the 3 x 3 blocks of ``D`` (B, p, p) on rows ``r`` and columns ``c``."""
-    a = [[D[:, i, j] for j in c] for i in r]
-    return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
-            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
-            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
-
-
-def _det_above_tol(D):
-    """``slogdet(D)`` says positive and above ``SINGULAR_TOL``, for each unit-diagonal scaled ``X'WX``
-    in ``D`` (B, p, p) -- the same decisions as the LU-based ``np.linalg.slogdet`` rule, cheaper.
-
-    For p <= 4 the determinant is first written out by cofactors (elementwise over the batch). The
-    entries of ``D`` are at most 1 in absolute value (it is a weighted correlation-type matrix), so
-    this determinant and LAPACK's LU one are both within 1e-12 / 2 of the exact value (rounding
-    bounds: about 300 eps for the cofactors, growth <= 2**(p-1) for partial pivoting); a system far
-    from the threshold (above 100 x or below 1 / 100 of it) is therefore decided the same way by
-    both, and only the few in between go to ``slogdet`` itself.
-    """
-    p = D.shape[1]
-    if p > 4:
-        s2, ld = np.linalg.slogdet(D)
-        return (s2 > 0) & (ld > np.log(SINGULAR_TOL))
-    if p == 1:
-        det = D[:, 0, 0].copy()
-    elif p == 2:
-        det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
-    elif p == 3:
-        det = _det3(D, (0, 1, 2), (0, 1, 2))
-    else:
-        det = (D[:, 0, 0] * _det3(D, (1, 2, 3), (1, 2, 3)) - D[:, 0, 1] * _det3(D, (1, 2, 3), (0, 2, 3))
-               + D[:, 0, 2] * _det3(D, (1, 2, 3), (0, 1, 3)) - D[:, 0, 3] * _det3(D, (1, 2, 3), (0, 1, 2)))
-    ok = det > 100 * SINGULAR_TOL
-    unsure = ~ok & ~(det < SINGULAR_TOL / 100)  # NaN lands here too
-    if unsure.any():
-        s2, ld = np.linalg.slogdet(D[unsure])
-        ok[unsure] = (s2 > 0) & (ld > np.log(SINGULAR_TOL))
-    return ok
-
-
-def _solve(XtX, XtT):
-    """Batched normal equations (B,p,p), (B,p,k) -> beta (B,p,k) with NaN where near-singular, ok (B,).
-
-    A system fails when the log-determinant of the unit-diagonal scaled ``X'WX`` is below
-    ``log(SINGULAR_TOL)`` (its sign is that of ``det(X'WX)``; an all-zero column gives 0).
-    """
-    p = XtX.shape[1]
-    scale = np.sqrt(np.einsum("bii->bi", XtX)).clip(1e-300)
-    cond_ok = _det_above_tol(XtX / scale[:, :, None] / scale[:, None, :])
-    if cond_ok.all():  # the common case: no placeholder systems to swap in
-        return np.linalg.solve(XtX, XtT), cond_ok
-    A = np.where(cond_ok[:, None, None], XtX, np.eye(p))
-    beta = np.linalg.solve(A, XtT)
-    beta[~cond_ok] = np.nan
-    return beta, cond_ok
-
-
-def _features(designs):
-    """Per-case cross-product features of several equations: F (n, q) and, per equation, the
-    F-column index of each entry of ``X'X`` (p, p) and ``X'T`` (p, k).
-
-    ``designs`` is a list of ``(X (n,p), T (n,k))``. Row i of F holds the products
-    ``z_ij z_il`` of the distinct columns z of all designs (the intercept, the treatment and
-    the mediators are shared by the equations), each unordered pair once, so ``W @ F`` gives
-    every weighted cross-product of every equation from one matrix product.
-    """
-    base = []
-
-    def cid(v):
-        for i, b in enumerate(base):
-            if np.array_equal(b, v):
-                return i
-        base.append(v)
-        return len(base) - 1
-
-    pairs, maps = {}, []
-
-    def pid(i, j):
-        return pairs.setdefault((min(i, j), max(i, j)), len(pairs))
-
-    for X, T in designs:
-        ix = [cid(X[:, j]) for j in range(X.shape[1])]
-        it = [cid(T[:, j]) for j in range(T.shape[1])]
-        maps.append((np.array([[pid(a, c) for c in ix] for a in ix], dtype=np.intp),
-                     np.array([[pid(a, c) for c in it] for a in ix], dtype=np.intp)))
-    Z = np.column_stack(base)
-    I, J = (np.array(v, dtype=np.intp) for v in zip(*pairs))
-    return Z[:, I] * Z[:, J], maps
-
-
-def _solve_many(G, maps):
-    """Gather each equation's ``X'WX`` and ``X'WT`` from the stacked products G (B, q) and solve:
-    list of (beta (B,p,k), ok (B,))."""
-    B = G.shape[0]
-    return [_solve(G[:, mx.ravel()].reshape(B, *mx.shape), G[:, mt.ravel()].reshape(B, *mt.shape))
-            for mx, mt in maps]
-
-
-def _wls_many(designs, W):
-    """Batched weighted least squares of several equations sharing the case weights ``W`` (B, n):
-    one matrix product ``W @ F`` (:func:`_features`), then batched solves. List of (beta (B,p,k), ok (B,))."""
-    F, maps = _features(designs)
-    return _solve_many(W @ F, maps)
-
-
 def _boot_wls(designs, rng, n_boot, chunk=None, features=None):
     """Bootstrap fits of several equations: ``n_boot`` resamples of the n cases drawn by
     ``rng.integers(0, n, size=(n_boot, n))``, row block by row block.
@@ -250,35 +159,6 @@ def _boot_wls(designs, rng, n_boot, chunk=None, features=None):
     """
     F, maps = features if features is not None else _features(designs)
     return _solve_many(boot_products(F, rng, n_boot, chunk), maps)
-
-
-def _wls(X, W, T):
-    """Batched least squares: X (n,p), W (B,n) case weights, T (n,k) -> (B,p,k), ok (B,)."""
-    return _wls_many([(X, T)], W)[0]
-
-
-def _loo_coefs(X, T):
-    """Leave-one-out OLS coefficients in closed form: (n, p, k), NaN where the fit fails.
-
-    ``beta_(-i) = beta - (X'X)^-1 x_i e_i / (1 - h_i)`` (the rank-one downdate; Cook & Weisberg
-    1982, ch. 3) replaces n refits. A leave-one-out design is flagged failed by the same
-    normalised-determinant rule as :func:`_solve`, evaluated exactly by the matrix determinant
-    lemma ``det(X'X - x_i x_i') = det(X'X) (1 - h_i)``.
-    """
-    XtX = X.T @ X
-    inv = np.linalg.inv(XtX)
-    beta = inv @ (X.T @ T)
-    E = T - X @ beta  # (n,k)
-    XI = X @ inv  # (n,p)
-    one_h = 1.0 - np.einsum("ip,ip->i", XI, X)
-    diag = np.diag(XtX)[None, :] - X**2  # diagonal of each leave-one-out X'X
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = beta[None] - XI[:, :, None] * (E / one_h[:, None])[:, None, :]
-        sign, ld = np.linalg.slogdet(XtX)
-        ld_norm = ld + np.log(one_h) - np.log(diag).sum(axis=1)
-    ok = (sign > 0) & (one_h > 0) & (diag > 0).all(axis=1) & (ld_norm > np.log(SINGULAR_TOL))
-    out[~ok] = np.nan
-    return out
 
 
 def _effects_from(ba, bb, k):
@@ -303,8 +183,23 @@ def _effects(Xa, Xb, M, Y, W, features=None):
 
 
 # ----------------------------------------------------------------------------- results
+class _BootstrapTable:
+    """What the bootstrap-table mediation results share (:class:`MediationResult`,
+    :class:`~efficacy.mediation.moderated.ModeratedMediationResult`): the count of failed resamples
+    and the notes under their ``repr``. Needs the fields ``n_boot``, ``n_boot_valid``, ``reason``,
+    ``warnings``."""
+
+    @property
+    def n_boot_failed(self) -> int:
+        """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
+        return self.n_boot - self.n_boot_valid if self.n_boot else 0
+
+    def _notes_text(self) -> str:
+        return "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+
+
 @dataclass
-class MediationResult(ResultMixin):
+class MediationResult(_BootstrapTable, ResultMixin):
     """Result of :func:`mediate`. ``table`` is the tidy table (see :meth:`to_frame`).
 
     Attributes
@@ -338,11 +233,6 @@ class MediationResult(ResultMixin):
     _headline = ("a", "b", "indirect", "indirect_ci", "direct", "total", "prop_mediated", "n")
     _title = "Mediation by OLS paths (PROCESS model 4)"
     _summary_columns = ("effect", "mediator", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
-
-    @property
-    def n_boot_failed(self) -> int:
-        """Bootstrap resamples (or Monte Carlo draws) whose fit failed and were dropped."""
-        return self.n_boot - self.n_boot_valid if self.n_boot else 0
 
     def _row(self, effect, mediator=""):
         t = self.table
@@ -412,7 +302,7 @@ class MediationResult(ResultMixin):
             f"  {r.effect:9s} {r.mediator:12s} {r.estimate: .4f} [{r.ci_low: .4f}, {r.ci_high: .4f}]"
             for r in t.itertuples()
         )
-        notes = "".join(f"\n  note: {w}" for w in ([self.reason] if self.reason else []) + self.warnings)
+        notes = self._notes_text()
         return (
             f"MediationResult({self.x} -> {self.m} -> {self.y}, n={self.n}, "
             f"{self.ci_method} CI from {self.n_boot_valid}/{self.n_boot} resamples, ci_level={self.ci_level})\n"
@@ -499,11 +389,11 @@ def mediate(data, x, m, y, *, covariates=(), n_boot=5000, ci_method="bca", seed=
                                ci_level, tab, reason=reason)
 
     # ---- delta-method covariance (ML residual variances, lavaan fixed.x) ----
-    Ba = np.linalg.lstsq(Xa, M, rcond=None)[0]
+    Ba = _lstsq(Xa, M)
     Ea = M - Xa @ Ba
     Sm = Ea.T @ Ea / n
     iA = np.linalg.inv(Xa.T @ Xa)
-    bb = np.linalg.lstsq(Xb, Y, rcond=None)[0]
+    bb = _lstsq(Xb, Y)
     ey = Y - Xb @ bb
     s2y = ey @ ey / n
     iB = np.linalg.inv(Xb.T @ Xb) * s2y

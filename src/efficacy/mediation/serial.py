@@ -59,6 +59,7 @@ import pandas as pd
 from scipy import stats
 
 from .._api import as_rng, check_columns, renamed
+from .._linalg import lstsq
 from ..errors import DataError
 from ..resampling import bca_interval
 from ..results import ResultMixin
@@ -460,7 +461,7 @@ def _ml_paths(designs, labels):
     r2 = []
     for X, T, xn, labs in designs:
         n = X.shape[0]
-        beta = np.linalg.lstsq(X, T[:, 0], rcond=None)[0]
+        beta = lstsq(X, T[:, 0])
         e = T[:, 0] - X @ beta
         s2 = e @ e / n
         iv = np.linalg.inv(X.T @ X) * s2

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from .._api import check_columns, data_or_none, renamed
+from .._linalg import ols_resid
 from ..errors import DataError
 from ..results import ResultMixin
 from .univariate import _design
@@ -255,7 +256,7 @@ def _fit_batch(P, V, G, fixed, maxiter=500, tol=1e-10):
     """
     B, q = fixed.shape
     k, p = P.X.shape
-    e = P.y - P.X @ np.linalg.lstsq(P.X, P.y, rcond=None)[0]
+    e = ols_resid(P.y, P.X)
     total = max(float(e @ e) / (k - p) - float(P.v.mean()), 0.05 * float(np.var(P.y)) + 1e-8)
     theta = np.where(fixed, 0.0, total / q)
     st = _state(P, V, G, theta)

@@ -47,7 +47,7 @@ from scipy import optimize, stats
 from .._api import renamed
 from ..errors import MetaError, SEMError
 from ..results import FitMeasures, ResultMixin
-from ..sem.engine import _Model, _rmsea_ci, parse_model
+from ..sem.core import Model, parse_model, rmsea_ci
 from .masem import _mv_un, _os_cov, rcalc
 
 __all__ = ["TSSEM1Result", "TSSEMResult", "tssem1", "tssem2", "tssem"]
@@ -437,7 +437,7 @@ class _CorrModel:
         ys = [v for v in names if v in dep and v not in regs and v not in ind]
         for group in (ov_x, lv_x, ys):
             aug += [(group[a], "~~", group[b], None) for a in range(len(group)) for b in range(a + 1, len(group))]
-        self.mod = mod = _Model(aug, obs, "none", False)
+        self.mod = mod = Model(aug, obs, "none", False)
         mod.set_fixed(np.zeros(len(obs)), np.eye(len(obs)))
         self.obs, self.latents, self.vars = mod.obs, mod.latents, mod.vars
         self.E = np.array([mod.idx[v] for v in mod.vars if v in endo], dtype=int)
@@ -895,8 +895,8 @@ def tssem2(stage1, model, *, ci_method="LB", ci_level=None, n=None, indirect=Non
     res_e = r - cm.rho(theta)
     fit = {"chisq": T, "df": int(df), "pvalue": float(stats.chi2.sf(T, df)) if df > 0 else np.nan,
            "rmsea": float(rmsea),
-           "rmsea_ci_low": float(_rmsea_ci(T, df, N - 1, 0.95)) if df > 0 else np.nan,
-           "rmsea_ci_high": float(_rmsea_ci(T, df, N - 1, 0.05)) if df > 0 else np.nan,
+           "rmsea_ci_low": float(rmsea_ci(T, df, N - 1, 0.95)) if df > 0 else np.nan,
+           "rmsea_ci_high": float(rmsea_ci(T, df, N - 1, 0.05)) if df > 0 else np.nan,
            "cfi": float(1 - max(T - df, 0) / max(T - df, TB - dfB, 0)) if max(T - df, TB - dfB, 0) > 0 else 1.0,
            "tli": float((TB / dfB - T / df) / (TB / dfB - 1)) if df > 0 else np.nan,
            "srmr": float(np.sqrt(np.mean(res_e ** 2))), "aic": T - 2 * df, "bic": float(T - np.log(N) * df), "n": N,

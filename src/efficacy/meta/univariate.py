@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._api import check_columns, column, data_or_none, renamed
+from .._linalg import ols_resid as _ols_resid
 from ..errors import MetaError
 from ..results import ResultMixin, TableResult
 
@@ -68,11 +69,6 @@ class _Proj:
         w, X = self.w, self.X
         B = (self.WX * (w**2)[:, None]).T @ X  # X'W^3X
         return float((w**2).sum() - 2 * np.trace(self.M @ B) + np.trace(self._MA @ self._MA))
-
-
-def _ols_resid(y, X):
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    return y - X @ beta
 
 
 def _tau2(y, v, X, method, tau2_fixed=None, maxiter=1000, tol=1e-10, weights=None):

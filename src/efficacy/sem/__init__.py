@@ -17,6 +17,11 @@ lrt           difference tests of nested fits (LRT; Satorra-Bentler 2001 / 2010;
               score tests of released equality constraints (lavaan lavTestLRT / lavTestScore)
 categorical   ordered-categorical items: thresholds, polychoric and polyserial correlations
               (two-step, Olsson 1979) with their asymptotic covariance (the WLSMV input), ordinal alpha
+fit           std_all, SRMR and CFI/TLI/RMSEA, shared by the ML, multi-group and WLSMV fitters
+core          the engine's internal interface for the other modules (Model, Patterns, loglik_grad,
+              numerical_hessian, saturated_fit, em_saturated, rmsea_ci): they never import its privates
+batch         batched ML fitters for bootstrap refits: one_factor_ml (omega) and fisher_scoring (latent
+              mediation, multiverse)
 
 The package is callable: ``ef.sem(data, model, ...)`` is :func:`efficacy.sem.engine.sem`, also after
 ``import efficacy.sem`` has made the attribute ``efficacy.sem`` this package rather than the function.

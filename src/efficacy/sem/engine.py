@@ -49,6 +49,7 @@ from .._api import missing_column
 from ..errors import SEMError
 from ..results import FitMeasures, ResultMixin
 from . import robust as sem_robust
+from .fit import ml_indices, srmr_terms, std_all
 
 __all__ = ["SEMError", "SEMResult", "parse_model", "sem"]
 
@@ -1516,25 +1517,12 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     b_df = p * (p - 1) // 2 - nx * (nx - 1) // 2
     b_chisq = 2 * (ll_sat - ll_b)
     if df > 0:
-        cfi = 1 - max(chisq - df, 0) / max(chisq - df, b_chisq - b_df, 0) if max(
-            chisq - df, b_chisq - b_df, 0) > 0 else 1.0
-        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
-        rmsea = np.sqrt(max((chisq - df) / (df * n), 0.0))
-        alpha = 0.10
-        r_lo = _rmsea_ci(chisq, df, n, 1 - alpha / 2)
-        r_hi = _rmsea_ci(chisq, df, n, alpha / 2)
+        cfi, tli, rmsea, r_lo, r_hi = ml_indices(chisq, df, b_chisq, b_df, n)
     else:
         cfi = tli = 1.0 if df == 0 else np.nan
         rmsea = 0.0 if df == 0 else np.nan
         r_lo = r_hi = np.nan
-    sd = np.sqrt(np.diag(Sh1))
-    Rres = (Sh1 - Sig) / np.outer(sd, sd)
-    tri = np.tril_indices(p)
-    num = np.sum(Rres[tri] ** 2)
-    ne = len(tri[0])
-    if meanstructure:
-        num += np.sum(((Mh1 - mu) / sd) ** 2)
-        ne += p
+    num, ne = srmr_terms(Sh1, Sig, Mh1, mu, meanstructure)
     srmr = float(np.sqrt(num / ne))
     fit = dict(chisq=float(chisq), df=int(df), pvalue=float(pval), cfi=float(cfi), tli=float(tli),
                rmsea=float(rmsea), rmsea_ci_low=float(r_lo), rmsea_ci_high=float(r_hi), srmr=srmr,
@@ -1555,21 +1543,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         se = se_free[k] if k >= 0 else 0.0
         z = est / se if k >= 0 and se > 0 else np.nan
         pv = 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan
-        i, j = r["i"], r["j"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if r["op"] == "=~":
-                std = est * sdv[j] / sdv[i]
-            elif r["op"] == "~":
-                std = est * sdv[j] / sdv[i]
-            elif r["op"] == "~~":
-                if i == j:
-                    std = est / V[i, i]
-                else:
-                    std = est / np.sqrt(S[i, i] * S[j, j])
-            else:
-                std = est / sdv[i]
-        if not np.isfinite(std) and est == 0:
-            std = 0.0
+        std = std_all(r["op"], est, r["i"], r["j"], sdv, V, S)
         out.append(dict(lhs=r["lhs"], op="~1" if r["op"] == "~1" else r["op"], rhs=r["rhs"], group=1,
                         label=r["label"], free=r["free"], estimate=float(est), se=float(se), statistic=z,
                         pvalue=pv, ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
@@ -1815,13 +1789,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             llb += -0.5 * n * (nx * _LOG2PI + np.linalg.slogdet(Sx)[1] + nx)
         b_chisq += 2 * (G["ll_sat"] - llb)
         b_df += p * (p - 1) // 2 - nx * (nx - 1) // 2
-        sd = np.sqrt(np.diag(Sh1))
-        Rres = (Sh1 - Sig) / np.outer(sd, sd)
-        tri = np.tril_indices(p)
-        num, ne = np.sum(Rres[tri] ** 2), len(tri[0])
-        if meanstructure:
-            num += np.sum(((Mh1 - mu) / sd) ** 2)
-            ne += p
+        num, ne = srmr_terms(Sh1, Sig, Mh1, mu, meanstructure)
         srmr_num += n * np.sqrt(num / ne)
         V, _, A, S, m, B = mod.implied(t, full=True)
         negv = [mod.vars[i] for i in range(mod.nv) if S[i, i] < 0]
@@ -1836,16 +1804,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
             se = se_glob[kg] if kg >= 0 else 0.0
             z = est / se if kg >= 0 and se > 0 else np.nan
             pv = 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan
-            i, j = r["i"], r["j"]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if r["op"] in ("=~", "~"):
-                    std = est * sdv[j] / sdv[i]
-                elif r["op"] == "~~":
-                    std = est / V[i, i] if i == j else est / np.sqrt(S[i, i] * S[j, j])
-                else:
-                    std = est / sdv[i]
-            if not np.isfinite(std) and est == 0:
-                std = 0.0
+            std = std_all(r["op"], est, r["i"], r["j"], sdv, V, S)
             out.append(dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], group=gi + 1, label=r["label"],
                             free=int(kg + 1), estimate=float(est), se=float(se), statistic=z, pvalue=pv,
                             ci_low=est - zc * se, ci_high=est + zc * se, std_all=float(std)))
@@ -1856,12 +1815,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     ng = len(groups)
     if df > 0:
         pval = stats.chi2.sf(chisq, df)
-        den = max(chisq - df, b_chisq - b_df, 0)
-        cfi = 1 - max(chisq - df, 0) / den if den > 0 else 1.0
-        tli = ((b_chisq / b_df) - (chisq / df)) / ((b_chisq / b_df) - 1)
-        rmsea = np.sqrt(max((chisq - df) / (df * N), 0.0)) * np.sqrt(ng)
-        r_lo = _rmsea_ci(chisq, df, N, 0.95) * np.sqrt(ng)
-        r_hi = _rmsea_ci(chisq, df, N, 0.05) * np.sqrt(ng)
+        cfi, tli, rmsea, r_lo, r_hi = ml_indices(chisq, df, b_chisq, b_df, N, ng)
     else:
         pval, cfi, tli, rmsea, r_lo, r_hi = np.nan, 1.0, 1.0, 0.0, np.nan, np.nan
     ll = ll_tot - ll_x_tot

@@ -58,6 +58,8 @@ import numpy as np
 from scipy import optimize, sparse, stats
 from scipy.special import chndtr
 
+from .._linalg import lstsq
+
 __all__ = ["ESTIMATORS", "RobustFit", "RobustGroup", "apply_robust", "casewise_scores", "estimator_fields",
            "expected_information", "gamma_adf", "observed_information", "rmsea_ci", "robust_ml"]
 
@@ -201,7 +203,7 @@ def gamma_adf(X, *, meanstructure=True, x_idx=(), cluster=None):
     if len(x_idx):
         y_idx = np.setdiff1d(np.arange(p), x_idx)
         Z1 = np.column_stack([np.ones(n), X[:, x_idx]])
-        coef, *_ = np.linalg.lstsq(Z1, X[:, y_idx], rcond=None)
+        coef = lstsq(Z1, X[:, y_idx])
         Yhat = X.copy()
         Yhat[:, y_idx] = Z1 @ coef
         Hc = Yhat - Yhat.mean(axis=0)

@@ -77,6 +77,7 @@ from scipy.special import ndtr
 from ..errors import DataError, SEMError
 from . import robust as sem_robust
 from .categorical import polychoric
+from .fit import std_all
 from .robust import rmsea_ci as _rmsea_ci
 
 __all__ = ["fit_wlsmv", "resolve_ordered"]
@@ -586,20 +587,11 @@ def _table_rows(G, gi, mp, theta, se_glob, zc, multigroup):
 
     for r in mod.table:
         k = r["free"] - 1
-        i, j = r["i"], r["j"]
         if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in oi:
             est = th_d[oi[r["lhs"]]]
         else:
             est = ram[k] if k >= 0 else r["fixed_value"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if r["op"] in ("=~", "~"):
-                std = est * sdv[j] / sdv[i]
-            elif r["op"] == "~~":
-                std = est / V[i, i] if i == j else est / np.sqrt(S[i, i] * S[j, j])
-            else:
-                std = est / sdv[i]
-        if not np.isfinite(std) and est == 0:
-            std = 0.0
+        std = std_all(r["op"], est, r["i"], r["j"], sdv, V, S)
         row(r["lhs"], r["op"], r["rhs"], r["label"], k, est, std)
     for q in range(G.nth):
         it = G.items[G.th_item[q]]
