@@ -756,10 +756,11 @@ def _moment_information(pats, Sigma, mu, *, chunk_elems=2_000_000, moments=None)
         # of the covariance block needs the slices K[a, :, b, :] and K[b, :, a, :]
         K4 = (Pst.T @ (nr[:, None] * Bst)).reshape(p, p, p, p)
         step = max(1, 262_144 // (p * p))   # rows per chunk: small temporaries (few page faults)
+        rc, cr = r * p + c, c * p + r       # U[:, r, c] and U[:, c, r] as takes along one flattened axis
         for s in range(0, len(r), step):
             a, b = r[s:s + step], c[s:s + step]
-            U = K4[a, :, b, :] + K4[b, :, a, :]
-            info[p + s:p + s + len(a), p:] = (U[:, r, c] + U[:, c, r]) * hh[s:s + step]
+            U = (K4[a, :, b, :] + K4[b, :, a, :]).reshape(len(a), p * p)
+            info[p + s:p + s + len(a), p:] = (U[:, rc] + U[:, cr]) * hh[s:s + step]
         return (info + info.T) / 2
     P3 = Pst.reshape(R, p, p)
     B3 = (nr[:, None] * Bst).reshape(R, p, p)
