@@ -17,7 +17,6 @@ from ..sem.core import (
     Patterns,
     SEMResult,
     loglik_grad,
-    numerical_hessian,
     parse_model,
     saturated_fit,
 )
@@ -120,8 +119,8 @@ class CFAResult(FitMeasures, ResultMixin):
         Candidates are the cross-loadings (every factor on every indicator it does not load on),
         residual covariances between indicators, and user-fixed zero loadings/covariances, as in
         ``lavaan::modindices(fit)`` (Sorbom, 1989). ``mi`` is the score (Lagrange multiplier)
-        statistic ``g^2 / (I_jj - I_jF I_FF^-1 I_Fj)`` with the expected information (observed for
-        FIML), ``epc`` the expected parameter change and ``sepc_all`` its fully standardised value.
+        statistic ``g^2 / (I_jj - I_jF I_FF^-1 I_Fj)`` with the expected information (per missing-data
+        pattern with FIML; lavaan's default ``information = "expected"``), ``epc`` the expected parameter change and ``sepc_all`` its fully standardised value.
         Single-group models only. Matches ``modindices()`` mi/epc/sepc.all.
         """
         if self.group is not None:
@@ -262,17 +261,18 @@ def _modindices(res: CFAResult) -> pd.DataFrame:
         return loglik_grad(pats, Sig, mu, d1, d2)
 
     g = grad(theta)
-    if res.missing == "listwise":
-        Sig, _ = moments(theta)
-        d1, d2 = ext.derivatives(theta)
-        if not ms:
-            d2 = [np.zeros(p) for _ in d2]
-        Si = np.linalg.inv(Sig)
-        SdS = np.stack([Si @ d for d in d1])
-        D2 = np.stack(d2)
-        info = n * (0.5 * np.einsum("aij,bji->ab", SdS, SdS) + D2 @ Si @ D2.T)
-    else:
-        info = -numerical_hessian(grad, theta)
+    # expected information of the extended model at the estimates, as lavaan's modindices (information =
+    # "expected"); with FIML the expected information of each missing-data pattern's observed variables
+    Sig, _ = moments(theta)
+    d1, d2 = ext.derivatives(theta)
+    D1 = np.stack(d1)
+    D2 = np.stack(d2) if ms else np.zeros((len(d1), p))
+    info = np.zeros((len(d1), len(d1)))
+    for o, n_k, *_ in pats.pats:
+        Si = np.linalg.inv(Sig[np.ix_(o, o)])
+        SdS = Si @ D1[:, o][:, :, o]
+        Do = D2[:, o]
+        info += n_k * (0.5 * np.einsum("aij,bji->ab", SdS, SdS) + Do @ Si @ Do.T)
     ck = np.array([k for k, _ in cidx])
     fk = np.setdiff1d(np.arange(ext.npar), ck)
     I11 = info[np.ix_(fk, fk)]
