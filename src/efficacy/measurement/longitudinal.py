@@ -4,7 +4,9 @@
 the same item correlated across waves, and tests the sequence configural -> metric (loadings equal
 over waves) -> scalar (intercepts equal) -> strict (residual variances equal) by likelihood-ratio
 tests (Satorra-Bentler scaled for MLR) and the change in CFI, RMSEA and SRMR (Widaman, Ferrer &
-Conger, 2010; Liu et al., 2017). :func:`longitudinal_syntax` writes the lavaan syntax of each step.
+Conger, 2010). Ordered-categorical items are fitted by WLSMV in the sequence configural ->
+thresholds -> metric -> scalar of Liu et al. (2017), identified as Wu & Estabrook (2016).
+:func:`longitudinal_syntax` writes the lavaan syntax of each step.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from ..errors import MeasurementError
 from ..results import TableResult
 from ..sem.engine import parse_model
 from ..sem.engine import sem as _sem
-from ..sem.wls import fit_wlsmv
 from ..sem.lrt import lrt_difference
+from ..sem.wls import fit_wlsmv
 from .invariance import DEFAULT_CUTOFFS, _noninvariant
 
 __all__ = ["longitudinal_invariance", "longitudinal_syntax", "LongitudinalInvarianceResult",
@@ -96,8 +98,8 @@ def _ordinal_syntax(waves, step, factor, n_categories, engine):
             for j, v in enumerate(items):
                 if ncat[j] is None:
                     continue
-                lab = (lambda c: f"th{j + 1}_{c}*") if level >= 1 else (lambda c: "")
-                lines.append(f"{v} | " + " + ".join(f"{lab(c)}t{c}" for c in range(1, int(ncat[j]))))
+                lab = f"th{j + 1}_{{}}*" if level >= 1 else ""
+                lines.append(f"{v} | " + " + ".join(f"{lab.format(c)}t{c}" for c in range(1, int(ncat[j]))))
         for t, (w, items) in enumerate(waves.items()):
             for v in items:
                 free = t > 0 and level in (1, 2)
@@ -238,8 +240,8 @@ class LongitudinalInvarianceResult(TableResult):
         ``{wave: [items]}``.
     estimator, missing : str
     indices : str
-        ``"standard"`` or ``"robust"``: which CFI/TLI/RMSEA the table shows (lavaan's ``cfi`` or
-        ``cfi.robust``; robust for MLR/MLM).
+        ``"standard"``, ``"robust"`` or ``"scaled"``: which CFI/TLI/RMSEA the table shows (lavaan's
+        ``cfi``, ``cfi.robust`` for MLR/MLM, ``cfi.scaled`` for WLSMV).
     cutoffs : dict
         The decision rule used.
     syntax : dict
@@ -330,6 +332,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     Matches ``lavaan::cfa(longitudinal_syntax(...), meanstructure = TRUE, missing = "ml")`` per step
     (the same syntax), ``fitMeasures`` and ``lavTestLRT``.
 
+    **Ordered items** (``ordered=``; WLSMV, lavaan's delta parameterisation): the longitudinal
+    analogue of Wu & Estabrook (2016) described by Liu et al. (2017). Steps ``configural``
+    (thresholds free, latent-response intercepts 0, scaling factors 1), ``thresholds`` (each item's
+    thresholds equal over the waves; the intercepts and scaling factors of waves 2, 3, ... are then
+    free), ``metric`` (+ equal loadings) and ``scalar`` (+ equal intercepts: all 0 again, factor
+    means of waves 2, 3, ... free). There is no strict step: residual variances are not
+    parameters of the delta parameterisation. The fits equal ``lavaan::cfa(measEq.syntax(...),
+    ordered =, estimator = "WLSMV")`` with ``semTools::measEq.syntax(configural.model, ID.fac =
+    "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta", longFacNames =,
+    longIndNames =, long.equal = c("thresholds", "loadings", "intercepts"))`` (marker
+    identification here: the same fit); the difference test is lavaan's DWLS test
+    (``lavTestLRT``, method "satorra.2000", scale-shifted), and the CFI, TLI and RMSEA columns are
+    the scaled ones (``cfi.scaled``: lavaan gives no robust CFI once thresholds are equal).
+
     Parameters
     ----------
     data : pandas.DataFrame
@@ -337,16 +353,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     items_by_wave : dict or list
         ``{wave: [items]}`` (or a list of item lists), item j of every wave being the same question,
         in wave order. At least 2 waves and 2 items per wave.
-    estimator : {"ML", "MLR", "MLM"} or None
-        None: "ML". MLR adds robust standard errors, the Yuan-Bentler scaled test and the scaled
-        difference tests (recommended for skewed Likert items).
-    ordered : None
-        Ordered-categorical items (WLSMV with thresholds equal over waves, Liu et al. 2017) are not
-        implemented yet: anything but None raises :class:`~efficacy.errors.MeasurementError`. Use
-        ``estimator="MLR"`` for Likert items with 5 or more categories.
-    missing : {"fiml", "listwise"}
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" with ``ordered``. MLR adds robust standard errors, the Yuan-Bentler
+        scaled test and the scaled difference tests (for skewed Likert items with 5 or more
+        categories treated as continuous).
+    ordered : True, list of str or None
+        Ordered-categorical items (lavaan ``ordered=``): True, or a list naming every item of
+        every wave (mixing ordered and continuous items is not supported). Every item must show the
+        same categories at every wave.
+    missing : {"fiml", "listwise", "pairwise"}
         "fiml" (default; lavaan ``missing = "ml"``) uses every person with at least one answer,
-        under missing at random: panels lose people at later waves.
+        under missing at random: panels lose people at later waves. With ordered items "fiml"
+        means "pairwise" (thresholds and polychoric correlations from all available answers,
+        lavaan ``missing = "pairwise"``; lavaan has no FIML for WLSMV); "listwise" is lavaan's
+        default for categorical data.
     cutoffs : dict, optional
         ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}``; ``combine`` "cfi" (the
         default: delta CFI alone), "and" or "or" (with delta RMSEA, Chen 2007).
@@ -361,7 +381,8 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     ------
     MeasurementError
         Fewer than 2 waves, a wave without every item, a column missing from the data or used twice,
-        an unknown estimator, ``ordered`` given.
+        an unknown estimator, WLSMV without ``ordered`` (or ``ordered`` with another estimator), an
+        ordered item with a category unused at one wave (named with its wave).
 
     References
     ----------
@@ -377,12 +398,17 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     *Structural Equation Modeling, 14*(3), 464-504.
     Satorra, A., & Bentler, P. M. (2001). A scaled difference chi-square test statistic for moment
     structure analysis. *Psychometrika, 66*(4), 507-514.
+    Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor analysis models of
+    different levels of invariance for ordered categorical outcomes. *Psychometrika, 81*, 1014-1045.
+    Satorra, A. (2000). Scaled and adjusted restricted tests in multi-sample analysis of moment
+    structures. In *Innovations in multivariate statistical analysis* (pp. 233-247). Kluwer.
 
     Examples
     --------
     >>> waves = {"w1": ["se1_w1", "se2_w1", "se3_w1"], "w2": ["se1_w2", "se2_w2", "se3_w2"]}
     >>> res = longitudinal_invariance(df, waves, estimator="MLR")   # doctest: +SKIP
     >>> res.highest, res.sentence()                                  # doctest: +SKIP
+    >>> longitudinal_invariance(df, waves, ordered=True).to_frame()  # doctest: +SKIP
     """
     is_ord = ordered is not None and ordered is not False
     est = ("WLSMV" if is_ord else "ML") if estimator is None else str(estimator).upper()
@@ -429,8 +455,8 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
         level = ORDINAL_STEPS.index(step)
         kw = {}
         if level >= 1:   # Wu & Estabrook: equal thresholds free the intercepts and scales of waves 2, 3, ...
-            kw = dict(equal_thresholds=[[waves[w][j] for w in wl] for j in range(k)], free_scales=later,
-                      free_intercepts=later if level < 3 else [])
+            kw = {"equal_thresholds": [[waves[w][j] for w in wl] for j in range(k)], "free_scales": later,
+                  "free_intercepts": later if level < 3 else []}
         rows_ = parse_model(_ordinal_syntax(waves, step, "f", None, engine=True))
         return fit_wlsmv(data[cols], rows_, ordered=True, missing=miss, auto="cfa", **kw)
 

@@ -655,7 +655,6 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
-    wrows = _wls_rows(rows, ordered)
     if group is not None:
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at)
     if at is not None:
