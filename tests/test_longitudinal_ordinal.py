@@ -103,6 +103,17 @@ def test_stricter_cutoff_flags_the_scalar_step():
     assert "Only metric invariance" in res.sentence() and "scalar step fails" in res.sentence()
 
 
+def test_syntax_is_the_R_syntax_and_the_measEq_model(fitted):
+    """longitudinal_syntax(ordered=True) is the syntax the R script fits; lavaan gives it measEq.syntax's chi-square."""
+    miss, res = fitted
+    for step in ORDINAL_STEPS:
+        assert longitudinal_syntax(ITEMS, step, ordered=True, n_categories=4) == FIX["syntax"][step]
+        if miss == "pairwise":
+            assert res.syntax[step] == FIX["syntax"][step]
+            np.testing.assert_allclose(FIX["syntax_chisq"][step], FIX["pairwise"]["steps"][step]["fit"]["chisq"],
+                                       rtol=1e-6)
+
+
 def test_lavaan_syntax_of_the_steps():
     s = longitudinal_syntax(ITEMS, "thresholds", ordered=True, n_categories=4).splitlines()
     assert "se2_w1 | th2_1*t1 + th2_2*t2 + th2_3*t3" in s and "se2_w3 | th2_1*t1 + th2_2*t2 + th2_3*t3" in s

@@ -54,5 +54,30 @@ for (miss in c("pairwise", "listwise")) {
   }
   out[[miss]] <- list(steps = res, lrt = lrt)
 }
+# The lavaan syntax efficacy.measurement.longitudinal_syntax(items, step, ordered = TRUE, n_categories = 4) writes
+# (marker identification, threshold labels th<j>_<c>): written here the same way and fitted, to show it is the
+# same model as measEq.syntax's (same chi-square).
+own_syntax <- function(level) {
+  L <- character(0)
+  for (w in 1:W) {
+    it <- items[[w]]
+    terms <- c(paste0("1*", it[1]), if (level >= 2) paste0("l", 2:K, "*", it[-1]) else it[-1])
+    L <- c(L, paste0("f_w", w, " =~ ", paste(terms, collapse = " + ")))
+  }
+  for (w in 1:W) for (j in 1:K) {
+    lab <- if (level >= 1) paste0("th", j, "_", 1:3, "*") else rep("", 3)
+    L <- c(L, paste0(items[[w]][j], " | ", paste0(lab, "t", 1:3, collapse = " + ")))
+  }
+  for (w in 1:W) L <- c(L, paste0(items[[w]], " ~ ", if (w > 1 && level %in% 1:2) "NA" else "0", "*1"))
+  for (w in 1:W) L <- c(L, paste0(items[[w]], " ~*~ ", if (w > 1 && level >= 1) "NA" else "1", "*", items[[w]]))
+  if (level >= 3) L <- c(L, "f_w1 ~ 0*1", paste0("f_w", 2:W, " ~ 1"))
+  for (j in 1:K) for (a in 1:(W - 1)) for (b in (a + 1):W) L <- c(L, paste0(items[[a]][j], " ~~ ", items[[b]][j]))
+  paste(L, collapse = "\n")
+}
+out$syntax <- setNames(lapply(0:3, own_syntax), steps)
+out$syntax_chisq <- sapply(0:3, function(l) fitMeasures(cfa(own_syntax(l), data = dat, ordered = allit,
+  parameterization = "delta", estimator = "WLSMV", missing = "pairwise"), "chisq"))
+names(out$syntax_chisq) <- steps
+out$syntax_chisq <- as.list(out$syntax_chisq)
 write_json(out, file.path("tests", "reference", "longitudinal_ordinal_panel.json"), digits = NA,
            auto_unbox = TRUE, pretty = TRUE)
