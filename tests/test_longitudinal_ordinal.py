@@ -195,3 +195,4 @@ def test_panel_stage_falls_back_to_mlr_with_the_reason():
     assert (eff["estimator"] == "MLR").all() and (eff["missing"] == "fiml").all()
     assert eff["reason"].str.contains("WLSMV failed .*se3_w3.*empty category at wave '3'").all()
     assert tuple(eff["step"]) == ("configural", "metric", "scalar", "strict")
+    assert "MLR used" in eff["reason"].iloc[0].split(";")[0]   # the clause the summary quotes

@@ -1143,7 +1143,9 @@ def _longitudinal_invariance_table(clean, codebook, missing="auto"):
                     raise PanelError("the configural WLSMV model did not converge: " + str(res.table["reason"].iloc[0]))
             except Exception as exc:  # noqa: BLE001 - the MLR fallback says why
                 res = None
-                est, note = "MLR", (f"ordinal items: WLSMV failed ({type(exc).__name__}: {exc}); MLR used "
+                # no ';' inside the first clause: the summary keeps the reason up to the first ';'
+                msg = str(exc).replace(";", ",")
+                est, note = "MLR", (f"ordinal items: WLSMV failed ({type(exc).__name__}: {msg}), MLR used "
                                     "(robust CFI/RMSEA and scaled LRTs)")
         if est not in ("ML", "MLR", "MLM", "WLSMV"):
             est = "MLR"
