@@ -112,8 +112,8 @@ def test_bad_waves_raise(bad, match):
 
 
 def test_bad_options_raise():
-    with pytest.raises(MeasurementError, match="not implemented"):
-        longitudinal_invariance(DATA, ITEMS, ordered=True)
+    with pytest.raises(MeasurementError, match="ordered=True"):   # WLSMV needs the ordered items
+        longitudinal_invariance(DATA, ITEMS, estimator="WLSMV")
     with pytest.raises(MeasurementError, match="estimator"):
         longitudinal_invariance(DATA, ITEMS, estimator="GLS")
     with pytest.raises(MeasurementError, match="combine"):
@@ -152,13 +152,15 @@ def test_panel_stage_table():
 
 
 def test_panel_stage_ordinal_items_use_mlr_and_say_so():
+    """Continuous values marked WLSMV: the WLSMV fit is refused (categories differ over waves), MLR is used and
+    every row says why (the WLSMV route itself: tests/test_longitudinal_ordinal.py)."""
     from efficacy import panel
 
     items = {w: v[:3] for w, v in ITEMS.items()}
     t = panel._longitudinal_invariance_table(DATA, _codebook(items, estimator="WLSMV"))
     eff = t[t["measure"] == "efficacy"]
     assert (eff["estimator"] == "MLR").all()
-    assert eff["reason"].str.contains("WLSMV is not implemented").all()
+    assert eff["reason"].str.contains("WLSMV failed").all()
 
 
 def test_panel_stage_wave_without_the_items_is_a_row():

@@ -1098,8 +1098,11 @@ def _longitudinal_invariance_table(clean, codebook, missing="auto"):
     One block of rows (configural .. strict, :func:`efficacy.measurement.longitudinal_invariance`) per
     measure, with ``highest``, ``comparable`` and ``conclusion`` (one sentence) on each row; a measure
     that cannot be tested (a single variable per wave, a wave without the scale's items) is one row
-    whose ``reason`` says why. Ordinal items (WLSMV in the codebook) are analysed by MLR, and the row
-    says so: longitudinal invariance under WLSMV is not implemented.
+    whose ``reason`` says why. A scale whose codebook estimator is WLSMV (ordinal items) is tested by
+    WLSMV (thresholds equal over waves, then loadings, then intercepts: the longitudinal Wu &
+    Estabrook sequence, pairwise-present statistics unless ``missing="listwise"``); if that fit
+    fails (an empty category at one wave, a configural model that does not converge) the scale is
+    tested by MLR instead and every row's ``reason`` says why.
     """
     from .measurement.longitudinal import LONGITUDINAL_COLUMNS, longitudinal_invariance
 
@@ -1130,17 +1133,29 @@ def _longitudinal_invariance_table(clean, codebook, missing="auto"):
         est_for = getattr(codebook, "estimator_for", None)
         est = est_for(cols[0]) if est_for is not None else "ML"
         note = ""
+        waves = {str(getattr(scales[c], "wave", None) or t + 1): i for t, (c, i) in enumerate(zip(cols, items))}
+        res = None
         if est == "WLSMV":
-            est, note = "MLR", ("ordinal items: MLR used (longitudinal invariance under WLSMV is not implemented); "
-                               "robust CFI/RMSEA and scaled LRTs")
-        if est not in ("ML", "MLR", "MLM"):
+            miss = "listwise" if missing == "listwise" else "pairwise"
+            try:
+                res = longitudinal_invariance(clean, waves, ordered=True, missing=miss)
+                if not res.table["converged"].iloc[0]:
+                    raise PanelError("the configural WLSMV model did not converge: " + str(res.table["reason"].iloc[0]))
+            except Exception as exc:  # noqa: BLE001 - the MLR fallback says why
+                res = None
+                # no ';' inside the first clause: the summary keeps the reason up to the first ';'
+                msg = str(exc).replace(";", ",")
+                est, note = "MLR", (f"ordinal items: WLSMV failed ({type(exc).__name__}: {msg}), MLR used "
+                                    "(robust CFI/RMSEA and scaled LRTs)")
+        if est not in ("ML", "MLR", "MLM", "WLSMV"):
             est = "MLR"
-        miss = "listwise" if missing == "listwise" else "fiml"
+        if est != "WLSMV":
+            miss = "listwise" if missing == "listwise" else "fiml"
         if est == "MLM" and miss == "fiml":
             est = "MLR"
-        waves = {str(getattr(scales[c], "wave", None) or t + 1): i for t, (c, i) in enumerate(zip(cols, items))}
         try:
-            res = longitudinal_invariance(clean, waves, estimator=est, missing=miss)
+            if res is None:
+                res = longitudinal_invariance(clean, waves, estimator=est, missing=miss)
         except Exception as exc:  # noqa: BLE001 - a failure is a row with its reason
             why = f"{type(exc).__name__}: {exc}"
             parts.append(pd.DataFrame([{**base, "estimator": est, "missing": miss, "step": "",

@@ -11,7 +11,8 @@
   (``semTools::AVE``), Fornell-Larcker, and the chi-square difference test against a factor
   correlation of 1.
 - :func:`longitudinal_invariance` -- the same scale at each wave of a panel: configural / metric /
-  scalar / strict over waves with correlated item residuals (:mod:`.longitudinal`).
+  scalar / strict over waves with correlated item residuals, or for ordered items (WLSMV)
+  configural / thresholds / metric / scalar (:mod:`.longitudinal`).
 - :func:`alignment` -- approximate invariance across many groups by the alignment method
   (Asparouhov & Muthen, 2014), with the non-invariant parameters per group (:mod:`.alignment`).
 - :func:`run_stage` -- the workflow's ``measurement`` stage.

@@ -4,7 +4,9 @@
 the same item correlated across waves, and tests the sequence configural -> metric (loadings equal
 over waves) -> scalar (intercepts equal) -> strict (residual variances equal) by likelihood-ratio
 tests (Satorra-Bentler scaled for MLR) and the change in CFI, RMSEA and SRMR (Widaman, Ferrer &
-Conger, 2010; Liu et al., 2017). :func:`longitudinal_syntax` writes the lavaan syntax of each step.
+Conger, 2010). Ordered-categorical items are fitted by WLSMV in the sequence configural ->
+thresholds -> metric -> scalar of Liu et al. (2017), identified as Wu & Estabrook (2016).
+:func:`longitudinal_syntax` writes the lavaan syntax of each step.
 """
 from __future__ import annotations
 
@@ -17,15 +19,19 @@ import pandas as pd
 from .._api import check_columns
 from ..errors import MeasurementError
 from ..results import TableResult
+from ..sem.engine import parse_model
 from ..sem.engine import sem as _sem
 from ..sem.lrt import lrt_difference
+from ..sem.wls import fit_wlsmv
 from .invariance import DEFAULT_CUTOFFS, _noninvariant
 
 __all__ = ["longitudinal_invariance", "longitudinal_syntax", "LongitudinalInvarianceResult",
-           "LONGITUDINAL_COLUMNS", "LONGITUDINAL_STEPS"]
+           "LONGITUDINAL_COLUMNS", "LONGITUDINAL_STEPS", "ORDINAL_STEPS"]
 
 #: the steps, from least to most restrictive
 LONGITUDINAL_STEPS = ("configural", "metric", "scalar", "strict")
+#: the steps for ordered-categorical items (WLSMV; Wu & Estabrook 2016, Liu et al. 2017)
+ORDINAL_STEPS = ("configural", "thresholds", "metric", "scalar")
 #: columns of :meth:`LongitudinalInvarianceResult.to_frame`
 LONGITUDINAL_COLUMNS = ["step", "chisq", "df", "pvalue", "chisq_scaled", "scaling_factor", "cfi", "tli", "rmsea",
                         "srmr", "aic", "bic", "delta_chisq", "delta_df", "lrt_pvalue", "delta_cfi", "delta_rmsea",
@@ -74,7 +80,45 @@ def _check_waves(data, items_by_wave):
     return waves
 
 
-def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str = "f") -> str:
+def _ordinal_syntax(waves, step, factor, n_categories, engine):
+    """Syntax of an ordinal step: the full lavaan syntax (``engine=False``) or the part the SEM engine parses
+    (loadings, latent means, residual covariances; thresholds, intercepts and scaling factors go to
+    :func:`efficacy.sem.wls.fit_wlsmv` as arguments)."""
+    level = ORDINAL_STEPS.index(step)
+    names = {w: f"{_ident(factor)}_{_ident(w)}" for w in waves}
+    wl = list(waves)
+    k = len(waves[wl[0]])
+    lines = []
+    for w, items in waves.items():
+        terms = [f"1*{items[0]}"] + [(f"l{j + 1}*{v}" if level >= 2 else v) for j, v in enumerate(items) if j]
+        lines.append(f"{names[w]} =~ " + " + ".join(terms))
+    if not engine:
+        ncat = n_categories if isinstance(n_categories, (list, tuple)) else [n_categories] * k
+        for t, (w, items) in enumerate(waves.items()):
+            for j, v in enumerate(items):
+                if ncat[j] is None:
+                    continue
+                lab = f"th{j + 1}_{{}}*" if level >= 1 else ""
+                lines.append(f"{v} | " + " + ".join(f"{lab.format(c)}t{c}" for c in range(1, int(ncat[j]))))
+        for t, (w, items) in enumerate(waves.items()):
+            for v in items:
+                free = t > 0 and level in (1, 2)
+                lines.append(f"{v} ~ {'NA' if free else '0'}*1")
+        for t, (w, items) in enumerate(waves.items()):
+            for v in items:
+                lines.append(f"{v} ~*~ {'NA' if t > 0 and level >= 1 else '1'}*{v}")
+    if level >= 3:
+        for t, w in enumerate(waves):
+            lines.append(f"{names[w]} ~ {'0*1' if t == 0 else '1'}")
+    for j in range(k):
+        for a in range(len(wl)):
+            for b in range(a + 1, len(wl)):
+                lines.append(f"{waves[wl[a]][j]} ~~ {waves[wl[b]][j]}")
+    return "\n".join(lines)
+
+
+def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str = "f", ordered: bool = False,
+                        n_categories=None) -> str:
     """lavaan syntax of one step of the longitudinal invariance sequence.
 
     One factor per wave (``f_<wave>``), identified by its first item (loading 1); the residuals of
@@ -90,11 +134,33 @@ def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str 
     factor : str
         Prefix of the factor names.
 
+    ordered : bool
+        Ordered-categorical items: the steps are :data:`ORDINAL_STEPS` ("configural", "thresholds",
+        "metric", "scalar") and the syntax is the longitudinal Wu & Estabrook (2016) model in the
+        delta parameterisation, with marker identification (the same fit as
+        ``semTools::measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", longFacNames=,
+        longIndNames=, long.equal=)``): thresholds ``x | th<j>_<c>*t<c>`` equal over waves from the
+        "thresholds" step on, when the latent-response intercepts and scaling factors of waves 2, 3,
+        ... are free (``~ NA*1``, ``~*~ NA*``); "metric" adds equal loadings; "scalar" fixes the
+        intercepts at 0 again and frees the factor means of waves 2, 3, ....
+    n_categories : int or list of int, optional
+        With ``ordered``: the number of categories of each item (one per item position); the
+        threshold lines are written only when given.
+
     Returns
     -------
     str
-        lavaan model syntax, to be fitted with ``meanstructure = TRUE`` (``lavaan::cfa``).
+        lavaan model syntax, to be fitted with ``meanstructure = TRUE`` (``lavaan::cfa``); with
+        ``ordered``: ``lavaan::cfa(syntax, ordered = <items>, estimator = "WLSMV", parameterization =
+        "delta")``.
     """
+    if ordered:
+        if step not in ORDINAL_STEPS:
+            raise MeasurementError("unknown invariance step for ordered items", found=repr(step),
+                                   expected=", ".join(ORDINAL_STEPS))
+        waves = (items_by_wave if isinstance(items_by_wave, dict)
+                 else {str(i + 1): v for i, v in enumerate(items_by_wave)})
+        return _ordinal_syntax(waves, step, factor, n_categories, engine=False)
     if step not in LONGITUDINAL_STEPS:
         raise MeasurementError("unknown invariance step", found=repr(step), expected=", ".join(LONGITUDINAL_STEPS))
     waves = items_by_wave if isinstance(items_by_wave, dict) else {str(i + 1): v for i, v in enumerate(items_by_wave)}
@@ -125,6 +191,42 @@ def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str 
 
 
 
+def _check_ordinal_waves(data, waves, ordered, missing):
+    """Ordered items: every item must show the same categories at every wave (else its thresholds cannot be
+    equal over waves). Returns the number of categories per item position."""
+    wl = list(waves)
+    cols = [v for w in wl for v in waves[w]]
+    if ordered is not True:
+        names = [ordered] if isinstance(ordered, str) else list(ordered)
+        cont = [v for v in cols if v not in names]
+        if cont:
+            raise MeasurementError("with ordered items every item of every wave must be ordered (WLSMV with "
+                                   "continuous items next to ordered ones is not supported)", where="ordered",
+                                   found="not in ordered: " + ", ".join(map(str, cont)),
+                                   expected="ordered=True or a list with all items of all waves")
+    frame = data[cols].dropna() if missing == "listwise" else data[cols]
+    ncat = []
+    for j in range(len(waves[wl[0]])):
+        per = {w: set(pd.unique(frame[waves[w][j]].dropna())) for w in wl}
+        allc = set().union(*per.values())
+        for w, c in per.items():
+            if c != allc:
+                miss = sorted(allc - c)
+                v = waves[w][j]
+                raise MeasurementError(
+                    f"ordered item {v!r} has an empty category at wave {w!r}: its thresholds cannot be estimated "
+                    "or held equal over the waves (lavaan stops with the same problem)",
+                    where=f"column {v!r} (wave {w!r}; the same item at the other waves: "
+                          + ", ".join(waves[u][j] for u in wl if u != w) + ")",
+                    found="no answer in categor" + ("y " if len(miss) == 1 else "ies ") + ", ".join(map(str, miss)),
+                    expected="every category observed at every wave (collapse sparse categories first)")
+        if len(allc) < 2:
+            raise MeasurementError("an ordered item has a single observed category", where=f"column {waves[wl[0]][j]!r}",
+                                   found=f"only {sorted(allc)}", expected="at least 2 categories")
+        ncat.append(len(allc))
+    return ncat
+
+
 @dataclass(repr=False)
 class LongitudinalInvarianceResult(TableResult):
     """Result of :func:`longitudinal_invariance`: one row per step (``to_frame()``, columns
@@ -138,8 +240,8 @@ class LongitudinalInvarianceResult(TableResult):
         ``{wave: [items]}``.
     estimator, missing : str
     indices : str
-        ``"standard"`` or ``"robust"``: which CFI/TLI/RMSEA the table shows (lavaan's ``cfi`` or
-        ``cfi.robust``; robust for MLR/MLM).
+        ``"standard"``, ``"robust"`` or ``"scaled"``: which CFI/TLI/RMSEA the table shows (lavaan's
+        ``cfi``, ``cfi.robust`` for MLR/MLM, ``cfi.scaled`` for WLSMV).
     cutoffs : dict
         The decision rule used.
     syntax : dict
@@ -202,7 +304,8 @@ class LongitudinalInvarianceResult(TableResult):
         if h in ("scalar", "strict"):
             return (f"{scale[:1].upper() + scale[1:]} is {h}-invariant across the {nw} waves ({self.estimator}; "
                     f"{rule} flags a step), so its scores are comparable over time.")
-        nxt = LONGITUDINAL_STEPS[LONGITUDINAL_STEPS.index(h) + 1]
+        steps = [str(x) for x in self.table["step"]]
+        nxt = steps[steps.index(h) + 1]
         return (f"Only {h} invariance holds for {scale} across the {nw} waves ({self.estimator}; the {nxt} step "
                 f"fails by {rule}), so changes in its mean scores over time are not comparable.")
 
@@ -229,6 +332,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     Matches ``lavaan::cfa(longitudinal_syntax(...), meanstructure = TRUE, missing = "ml")`` per step
     (the same syntax), ``fitMeasures`` and ``lavTestLRT``.
 
+    **Ordered items** (``ordered=``; WLSMV, lavaan's delta parameterisation): the longitudinal
+    analogue of Wu & Estabrook (2016) described by Liu et al. (2017). Steps ``configural``
+    (thresholds free, latent-response intercepts 0, scaling factors 1), ``thresholds`` (each item's
+    thresholds equal over the waves; the intercepts and scaling factors of waves 2, 3, ... are then
+    free), ``metric`` (+ equal loadings) and ``scalar`` (+ equal intercepts: all 0 again, factor
+    means of waves 2, 3, ... free). There is no strict step: residual variances are not
+    parameters of the delta parameterisation. The fits equal ``lavaan::cfa(measEq.syntax(...),
+    ordered =, estimator = "WLSMV")`` with ``semTools::measEq.syntax(configural.model, ID.fac =
+    "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta", longFacNames =,
+    longIndNames =, long.equal = c("thresholds", "loadings", "intercepts"))`` (marker
+    identification here: the same fit); the difference test is lavaan's DWLS test
+    (``lavTestLRT``, method "satorra.2000", scale-shifted), and the CFI, TLI and RMSEA columns are
+    the scaled ones (``cfi.scaled``: lavaan gives no robust CFI once thresholds are equal).
+
     Parameters
     ----------
     data : pandas.DataFrame
@@ -236,16 +353,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     items_by_wave : dict or list
         ``{wave: [items]}`` (or a list of item lists), item j of every wave being the same question,
         in wave order. At least 2 waves and 2 items per wave.
-    estimator : {"ML", "MLR", "MLM"} or None
-        None: "ML". MLR adds robust standard errors, the Yuan-Bentler scaled test and the scaled
-        difference tests (recommended for skewed Likert items).
-    ordered : None
-        Ordered-categorical items (WLSMV with thresholds equal over waves, Liu et al. 2017) are not
-        implemented yet: anything but None raises :class:`~efficacy.errors.MeasurementError`. Use
-        ``estimator="MLR"`` for Likert items with 5 or more categories.
-    missing : {"fiml", "listwise"}
+    estimator : {"ML", "MLR", "MLM", "WLSMV"} or None
+        None: "ML", or "WLSMV" with ``ordered``. MLR adds robust standard errors, the Yuan-Bentler
+        scaled test and the scaled difference tests (for skewed Likert items with 5 or more
+        categories treated as continuous).
+    ordered : True, list of str or None
+        Ordered-categorical items (lavaan ``ordered=``): True, or a list naming every item of
+        every wave (mixing ordered and continuous items is not supported). Every item must show the
+        same categories at every wave.
+    missing : {"fiml", "listwise", "pairwise"}
         "fiml" (default; lavaan ``missing = "ml"``) uses every person with at least one answer,
-        under missing at random: panels lose people at later waves.
+        under missing at random: panels lose people at later waves. With ordered items "fiml"
+        means "pairwise" (thresholds and polychoric correlations from all available answers,
+        lavaan ``missing = "pairwise"``; lavaan has no FIML for WLSMV); "listwise" is lavaan's
+        default for categorical data.
     cutoffs : dict, optional
         ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}``; ``combine`` "cfi" (the
         default: delta CFI alone), "and" or "or" (with delta RMSEA, Chen 2007).
@@ -260,7 +381,8 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     ------
     MeasurementError
         Fewer than 2 waves, a wave without every item, a column missing from the data or used twice,
-        an unknown estimator, ``ordered`` given.
+        an unknown estimator, WLSMV without ``ordered`` (or ``ordered`` with another estimator), an
+        ordered item with a category unused at one wave (named with its wave).
 
     References
     ----------
@@ -276,40 +398,75 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     *Structural Equation Modeling, 14*(3), 464-504.
     Satorra, A., & Bentler, P. M. (2001). A scaled difference chi-square test statistic for moment
     structure analysis. *Psychometrika, 66*(4), 507-514.
+    Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor analysis models of
+    different levels of invariance for ordered categorical outcomes. *Psychometrika, 81*, 1014-1045.
+    Satorra, A. (2000). Scaled and adjusted restricted tests in multi-sample analysis of moment
+    structures. In *Innovations in multivariate statistical analysis* (pp. 233-247). Kluwer.
 
     Examples
     --------
     >>> waves = {"w1": ["se1_w1", "se2_w1", "se3_w1"], "w2": ["se1_w2", "se2_w2", "se3_w2"]}
     >>> res = longitudinal_invariance(df, waves, estimator="MLR")   # doctest: +SKIP
     >>> res.highest, res.sentence()                                  # doctest: +SKIP
+    >>> longitudinal_invariance(df, waves, ordered=True).to_frame()  # doctest: +SKIP
     """
-    if ordered not in (None, False):
-        raise MeasurementError("longitudinal invariance of ordered-categorical items (WLSMV) is not implemented",
-                               found=f"ordered={ordered!r}",
-                               expected="ordered=None; estimator='MLR' treats Likert items as continuous with "
-                                        "robust corrections")
-    est = "ML" if estimator is None else str(estimator).upper()
-    if est not in ("ML", "MLR", "MLM"):
+    is_ord = ordered is not None and ordered is not False
+    est = ("WLSMV" if is_ord else "ML") if estimator is None else str(estimator).upper()
+    if est not in ("ML", "MLR", "MLM", "WLSMV"):
         raise MeasurementError("unknown estimator for longitudinal invariance", found=repr(estimator),
-                               expected="'ML', 'MLR' or 'MLM'")
-    miss = "fiml" if missing in ("fiml", "ml", "FIML") else missing
-    if miss not in ("fiml", "listwise"):
-        raise MeasurementError("unknown missing-data method", found=repr(missing), expected="'fiml' or 'listwise'")
+                               expected="'ML', 'MLR', 'MLM' or 'WLSMV'")
+    if est == "WLSMV" and not is_ord:
+        raise MeasurementError("estimator='WLSMV' needs the ordered items", found="ordered=None",
+                               expected="ordered=True or the list of items")
+    if is_ord and est != "WLSMV":
+        raise MeasurementError("ordered items are fitted by WLSMV", found=f"estimator={estimator!r}",
+                               expected="estimator='WLSMV' or None")
+    if is_ord:   # lavaan has no FIML for categorical data: pairwise-present statistics use every answer
+        miss = "pairwise" if missing in ("fiml", "ml", "FIML", "pairwise") else missing
+        if miss not in ("pairwise", "listwise"):
+            raise MeasurementError("unknown missing-data method for ordered items", found=repr(missing),
+                                   expected="'pairwise' (the default; 'fiml' means pairwise here) or 'listwise'")
+    else:
+        miss = "fiml" if missing in ("fiml", "ml", "FIML") else missing
+        if miss not in ("fiml", "listwise"):
+            raise MeasurementError("unknown missing-data method", found=repr(missing),
+                                   expected="'fiml' or 'listwise'")
     cut = {**DEFAULT_CUTOFFS, **(cutoffs or {})}
     if cut["combine"] not in ("and", "or", "cfi"):
         raise MeasurementError("cutoffs['combine'] must be 'cfi', 'and' or 'or'", found=repr(cut["combine"]))
     waves = _check_waves(data, items_by_wave)
     robust = est != "ML"
-    suffix = ".robust" if robust else ""
-    syntax = {s: longitudinal_syntax(waves, s) for s in LONGITUDINAL_STEPS}
+    suffix = ".scaled" if est == "WLSMV" else ".robust" if robust else ""
+    if is_ord:
+        ncat = _check_ordinal_waves(data, waves, ordered, miss)
+        steps = ORDINAL_STEPS
+        syntax = {s: longitudinal_syntax(waves, s, ordered=True, n_categories=ncat) for s in steps}
+    else:
+        steps = LONGITUDINAL_STEPS
+        syntax = {s: longitudinal_syntax(waves, s) for s in steps}
+    wl = list(waves)
+    k = len(waves[wl[0]])
+    later = [v for w in wl[1:] for v in waves[w]]
+    cols = [v for w in wl for v in waves[w]]
+
+    def fit(step):
+        if not is_ord:
+            return _sem(data, syntax[step], auto="cfa", meanstructure=True, missing=miss, estimator=est, se=robust)
+        level = ORDINAL_STEPS.index(step)
+        kw = {}
+        if level >= 1:   # Wu & Estabrook: equal thresholds free the intercepts and scales of waves 2, 3, ...
+            kw = {"equal_thresholds": [[waves[w][j] for w in wl] for j in range(k)], "free_scales": later,
+                  "free_intercepts": later if level < 3 else []}
+        rows_ = parse_model(_ordinal_syntax(waves, step, "f", None, engine=True))
+        return fit_wlsmv(data[cols], rows_, ordered=True, missing=miss, auto="cfa", **kw)
+
     fits, rows = {}, []
     prev = None
-    for step in LONGITUDINAL_STEPS:
+    for step in steps:
         r = {c: np.nan for c in LONGITUDINAL_COLUMNS}
         r.update(step=step, decision="", reason="")
         try:
-            res = _sem(data, syntax[step], auto="cfa", meanstructure=True, missing=miss, estimator=est,
-                       se=robust)
+            res = fit(step)
         except (np.linalg.LinAlgError, ValueError) as exc:  # a numerical failure: a row with its reason
             res = None
             r.update(converged=False, proper=False, decision="not estimable", reason=f"{type(exc).__name__}: {exc}")
@@ -343,5 +500,6 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     out["converged"] = out["converged"].astype(bool)
     out["proper"] = out["proper"].astype(bool)
     return LongitudinalInvarianceResult(out, waves=list(waves), items_by_wave=waves, estimator=est, missing=miss,
-                                        indices="robust" if robust else "standard", cutoffs=cut, syntax=syntax,
+                                        indices="scaled" if est == "WLSMV" else "robust" if robust else "standard",
+                                        cutoffs=cut, syntax=syntax,
                                         fits=fits)

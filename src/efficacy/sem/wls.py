@@ -541,8 +541,9 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     fit["rmsea.ci.lower.scaled"], fit["rmsea.ci.upper.scaled"] = _rmsea_ci(Tss, df, Nf, G=ng)
     # lavaan 0.6.14 cannot build its catML model when thresholds are constrained across groups (its
     # lav_object_catml drops the thresholds but keeps their equality constraints) and reports NA: so do we
-    th_glob = [set(mp[G.K:G.K + G.nth]) for G, mp in zip(groups, maps)]
-    shared = any(th_glob[a] & th_glob[b] for a in range(ng) for b in range(a + 1, ng))
+    # (the same in one group when thresholds are equal across items, the longitudinal case)
+    th_glob = np.concatenate([mp[G.K:G.K + G.nth] for G, mp in zip(groups, maps)])
+    shared = len(np.unique(th_glob)) < len(th_glob)
     cat = _catml(groups, maps, theta, inf, df, dfb) if df > 0 and not shared else None
     if cat is None:
         if df > 0 and not shared:
@@ -624,11 +625,23 @@ def _estimates_frame(rows, zc):
 
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-              ci_level=0.95, at=None):
+              ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=()):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
     :class:`efficacy.sem.engine.SEMResult`.
+
+    Single-group models only (used by :func:`efficacy.measurement.longitudinal_invariance`, the
+    longitudinal Wu & Estabrook identification of Liu et al. 2017):
+
+    equal_thresholds : sequence of sequences of item names
+        Each inner sequence is a set of items (the same question at several waves) whose
+        thresholds are equal (lavaan: the same threshold labels, ``x_w1 | a1*t1`` and ``x_w2 |
+        a1*t1``). The items of a set must have the same number of categories.
+    free_intercepts : sequence of item names
+        Items whose latent-response intercept is free (otherwise fixed at 0).
+    free_scales : sequence of item names
+        Items whose scaling factor (``~*~``) is free (otherwise fixed at 1).
     """
     from .engine import SEMResult
 
@@ -642,7 +655,6 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
-    wrows = _wls_rows(rows, ordered)
     if group is not None:
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at)
     if at is not None:
@@ -650,9 +662,37 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if equal or partial:
         raise SEMError("equal= and partial= need a multi-group model", found=f"equal={equal!r}",
                        expected="group='<column>'")
-    G = _Group(data, wrows, ordered, auto, missing, None)
-    maps = [np.arange(G.nloc)]
-    return _finish([G], maps, G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
+    free_intercepts = [free_intercepts] if isinstance(free_intercepts, str) else list(free_intercepts)
+    free_scales = [free_scales] if isinstance(free_scales, str) else list(free_scales)
+    sets = [list(s) for s in equal_thresholds]
+    named = free_intercepts + free_scales + [v for s in sets for v in s]
+    bad = [v for v in named if v not in ordered]
+    if bad:
+        raise SEMError("equal_thresholds / free_intercepts / free_scales name variables that are not ordered "
+                       "indicators of the model", found=", ".join(map(str, dict.fromkeys(bad))),
+                       expected="ordered indicators: " + ", ".join(ordered))
+    G = _Group(data, _wls_rows(rows, ordered, tuple(free_intercepts)), ordered, auto, missing, None)
+    if free_scales:
+        G.free_scales([G.items.index(v) for v in dict.fromkeys(free_scales)])
+    mp = np.arange(G.nloc)
+    for s in sets:
+        if len(s) < 2:
+            continue
+        idx = [G.items.index(v) for v in s]
+        ncat = G.ncat[idx]
+        if len(set(ncat.tolist())) > 1:
+            raise SEMError("items with equal thresholds must have the same number of observed categories",
+                           found=", ".join(f"{v}: {k}" for v, k in zip(s, ncat)),
+                           expected="the same categories observed for every item of the set")
+        if ncat[0] < 3 and (free_scales or free_intercepts):
+            raise SEMError("equal thresholds of binary items need another identification than Wu & Estabrook's "
+                           "polytomous one (not implemented)", found=", ".join(s),
+                           expected="items with three or more categories")
+        first = np.flatnonzero(G.th_item == idx[0])
+        for i in idx[1:]:
+            mp[G.K + np.flatnonzero(G.th_item == i)] = mp[G.K + first]
+    _, mp = np.unique(mp, return_inverse=True)   # renumber 0..nglob-1, order kept (shared ones point back)
+    return _finish([G], [mp], int(mp.max()) + 1, [G.start()], ci_level, missing, SEMResult, multigroup=False)
 
 
 def _theta_at(groups, maps, theta0, at):
@@ -739,16 +779,18 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
     if multigroup:
         pn = [f"p{k + 1}" for k in range(nglob)]
     else:
-        pn = []
-        G = groups[0]
-        for k in range(nglob):
+        pn = [""] * nglob
+        G, mp = groups[0], maps[0]
+        for k in range(G.nloc):   # local parameter k -> global mp[k] (shared thresholds: the first name)
+            if pn[mp[k]]:
+                continue
             if k < G.K:
                 r = next(r for r in G.mod.table if r["free"] == k + 1)
-                pn.append(r["label"] or f"{r['lhs']}{r['op']}{r['rhs']}")
+                pn[mp[k]] = r["label"] or f"{r['lhs']}{r['op']}{r['rhs']}"
             elif k < G.K + G.nth:
-                pn.append(G.th_labels[k - G.K])
+                pn[mp[k]] = G.th_labels[k - G.K]
             else:
-                pn.append(f"{G.items[int(np.flatnonzero(G.scale_free == k)[0])]}~*~")
+                pn[mp[k]] = f"{G.items[int(np.flatnonzero(G.scale_free == k)[0])]}~*~"
     res = SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
