@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from ..errors import PlotError
 from .style import (
@@ -298,6 +297,8 @@ def funnel_plot(studies, summary, *, measure=None, title=None, width=5.0):
         measure = s.get("measure", None)
     xlab = _FUNNEL_LABELS.get(str(measure).upper(), f"Effect size ({measure})") if isinstance(measure, str) \
         and measure else "Effect size"
+    from scipy import stats  # here, not at import: the per-study figure job never draws a funnel (issue #22)
+
     est = float(s["estimate"])
     semax = np.nanmax(se) * 1.1
     segrid = np.linspace(0, semax, 100)

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from ..errors import PlotError
@@ -136,11 +137,23 @@ def save_figure(fig, path_stem, *, close=True):
     stem = Path(path_stem)
     if stem.suffix.lower() in {".png", ".pdf"}:
         stem = stem.with_suffix("")
-    with style():
-        png = _atomic_save(fig, stem.with_name(stem.name + ".png"), format="png", dpi=DPI,
-                           metadata={"Software": None})
-        pdf = _atomic_save(fig, stem.with_name(stem.name + ".pdf"), format="pdf",
-                           metadata={"CreationDate": None, "Producer": None})
+    # fig.tight_layout() leaves a PlaceHolderLayoutEngine on the figure: its execute() does nothing, but
+    # savefig still draws the whole figure once more before every save "for the layout engine" (issue #22:
+    # a third of a figure's cost). Without it for the two saves the files are the same bytes.
+    engine = fig.get_layout_engine()
+    idle = isinstance(engine, PlaceHolderLayoutEngine)
+    if idle:
+        with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)
+    try:
+        with style():
+            png = _atomic_save(fig, stem.with_name(stem.name + ".png"), format="png", dpi=DPI,
+                               metadata={"Software": None})
+            pdf = _atomic_save(fig, stem.with_name(stem.name + ".pdf"), format="pdf",
+                               metadata={"CreationDate": None, "Producer": None})
+    finally:
+        if idle:
+            fig._layout_engine = engine  # as tight_layout left it (set_layout_engine cannot restore a placeholder)
     if close:
         plt.close(fig)
     return {"png": png, "pdf": pdf}
