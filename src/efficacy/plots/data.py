@@ -138,6 +138,7 @@ def item_distributions(clean, codebook, *, floor_ceiling=15.0, max_categories=11
         yt, yl = [], []
         sep = []
         prev = None
+        bars = []  # (y, width, left, colour) of every segment, drawn by one barh call in this order
         for sname, it, shares, fl, ce, nn, binned, (lo, hi) in rows:
             if prev is not None and sname != prev:
                 y += 0.6
@@ -146,7 +147,7 @@ def item_distributions(clean, codebook, *, floor_ceiling=15.0, max_categories=11
             k = len(shares)
             left = 0.0
             for j, s in enumerate(shares):
-                ax.barh(-y, s, left=left, height=0.8, color=cmap(j / max(k - 1, 1)), lw=0)
+                bars.append((-y, s, left, cmap(j / max(k - 1, 1))))
                 left += s
             yt.append(-y)
             yl.append(f"{sname}: {it}")
@@ -156,6 +157,8 @@ def item_distributions(clean, codebook, *, floor_ceiling=15.0, max_categories=11
                         color=OKABE_ITO["vermillion"] if bad else "black", fontweight="bold" if bad else "normal",
                         clip_on=False)
             y += 1.0
+        by, bw, bl, bc = zip(*bars)
+        ax.barh(list(by), list(bw), left=list(bl), height=0.8, color=list(bc), lw=0)
         for s in sep:
             ax.axhline(-s, color="0.7", lw=0.5)
         ax.set_yticks(yt)
