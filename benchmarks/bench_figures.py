@@ -11,7 +11,8 @@ imports, reading, drawing, PNG + PDF). It leaves out what every Snakemake ``scri
 (~0.4 s: Snakemake's script preamble, measured by ``bench_scale.py``'s no-op job). With ``--invariance`` it
 also times the ``fig_invariance_<group>`` job (one figure) of every study that has ``invariance_<group>.csv``.
 
-``--phases`` splits the CPU of the first repeat into imports, reading, drawing (``stage_figure``),
+The jobs import ``efficacy`` from ``$PYTHONPATH`` (default: this checkout's ``src``), so the same script times
+another version of the code. ``--phases`` splits the CPU of the first repeat into imports, reading, drawing (``stage_figure``),
 ``savefig`` PNG (of which PNG encoding) and PDF (of which the Type 42 font subsetting by fontTools).
 
 The figures are written to a temporary folder and compared byte for byte with the ones of the run
@@ -22,6 +23,7 @@ Usage (from the repository root; a finished run, e.g. one kept by ``bench_scale.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_figures.py --run /tmp/benchscale/n10
     PYTHONPATH=src .venv/bin/python benchmarks/bench_figures.py --run . --studies mastery_trial --repeats 5 --phases
+    PYTHONPATH=/path/to/other/checkout/src .venv/bin/python benchmarks/bench_figures.py ...   # another version
 
 Without ``--studies`` it takes the first study of each bundled kind (mastery_trial, confounded_survey,
 two_cultures, weekly_panel, jobs_ii; a folder ``s001_mastery_trial`` counts as a mastery_trial) found under
@@ -176,8 +178,7 @@ def main():
     print(f"figure jobs, CPU seconds in a fresh process (min / median of {a.repeats}); run {run}")
     print(f"python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f} at start")
     tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_figures_"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
-                                                                     os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(ROOT / "src")}
     for study in studies:
         whiches = ["figures"]
         if a.invariance:
@@ -208,8 +209,10 @@ def main():
             if first["placeholders"]:
                 print(f"    placeholders: {first['placeholders']}")
             if a.phases:
-                for k, v in first["phases"].items():
-                    print(f"    {k:34s} {v:6.2f}")
+                ph = first["phases"]
+                for k in ("imports", "read inputs", "draw (stage_figure)", "savefig png", "  of which PNG encoding",
+                          "savefig pdf", "  of which PDF font subsetting"):
+                    print(f"    {k:34s} {ph.get(k, 0.0):6.2f}")
     print(f"load average {os.getloadavg()[0]:.2f} at end; figures in {tmp}" if a.keep
           else f"load average {os.getloadavg()[0]:.2f} at end")
 

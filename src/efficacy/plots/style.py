@@ -23,6 +23,7 @@ from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from ..errors import PlotError
+from ._pdf_fonts import fast_font_subsets
 
 __all__ = ["OKABE_ITO", "SINGLE_COLUMN", "DOUBLE_COLUMN", "DPI", "style", "save_figure", "placeholder_figure"]
 
@@ -149,8 +150,9 @@ def save_figure(fig, path_stem, *, close=True):
         with style():
             png = _atomic_save(fig, stem.with_name(stem.name + ".png"), format="png", dpi=DPI,
                                metadata={"Software": None})
-            pdf = _atomic_save(fig, stem.with_name(stem.name + ".pdf"), format="pdf",
-                               metadata={"CreationDate": None, "Producer": None})
+            with fast_font_subsets():  # the embedded font subsets cut from a pre-subset: same bytes, faster
+                pdf = _atomic_save(fig, stem.with_name(stem.name + ".pdf"), format="pdf",
+                                   metadata={"CreationDate": None, "Producer": None})
     finally:
         if idle:
             fig._layout_engine = engine  # as tight_layout left it (set_layout_engine cannot restore a placeholder)
