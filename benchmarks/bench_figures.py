@@ -190,7 +190,7 @@ def main():
             for r in range(a.repeats):
                 arg = f"{which}:phases" if a.phases and r == 0 else which
                 p = subprocess.run([sys.executable, __file__, "--child", str(run), study, str(out), arg],
-                                   env=env, capture_output=True, text=True)
+                                   env=env, capture_output=True, text=True, check=False)
                 if p.returncode:
                     sys.exit(f"{study} {which}: the job failed:\n{p.stderr}")
                 res = json.loads(p.stdout.strip().splitlines()[-1])

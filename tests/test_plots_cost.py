@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
-from efficacy.plots import _pdf_fonts, save_figure, style  # noqa: E402
+from efficacy.plots import _pdf_fonts, save_figure, style
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -297,7 +297,8 @@ def funnel_plot(studies, summary, *, measure=None, title=None, width=5.0):
         measure = s.get("measure", None)
     xlab = _FUNNEL_LABELS.get(str(measure).upper(), f"Effect size ({measure})") if isinstance(measure, str) \
         and measure else "Effect size"
-    from scipy import stats  # here, not at import: the per-study figure job never draws a funnel (issue #22)
+    # scipy here, not at import: the per-study figure job never draws a funnel (issue #22)
+    from scipy import stats
 
     est = float(s["estimate"])
     semax = np.nanmax(se) * 1.1
