@@ -52,5 +52,9 @@ rule all:
         "results/summary.html",
 
 
+onstart:
+    drop_local_rate_limiter(workflow)
+
+
 onsuccess:
     print(finished_message())
