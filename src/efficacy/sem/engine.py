@@ -1017,6 +1017,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if not meanstructure:
         # mean structure saturated: intercepts fixed at sample means is equivalent
         pass
+    oi = {v: i for i, v in enumerate(obs)}
     theta0 = _start_values(mod, Sh1, Mh1)
     if not meanstructure:
         # saturated means: put observed intercepts at values reproducing the sample means
