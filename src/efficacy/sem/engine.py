@@ -670,9 +670,8 @@ def _start_values(mod, Sh1, Mh1):
     intercepts the observed means, regressions and covariances 0. Factor variances and loadings
     assume a reliability of 0.5 for every indicator instead of lavaan's fixed ``0.05`` variance
     and unit (or FABIN 3) loadings: a factor with marker ``m`` (loading fixed at ``c``) starts at
-    variance ``0.5 s_mm / c^2`` and a free loading ``lambda_j`` at ``sign(s_jm) sqrt(0.5 s_jj /
-    phi)``. So an indicator on a 0-100 scale (variance ~400) next to 1-5 items (variance ~1) starts
-    as far from the optimum, in its own units, as the 1-5 items do, and Fisher scoring (invariant
+    variance ``0.5 s_mm / c^2`` and a free loading ``lambda_j`` at ``sqrt(0.5 s_jj / phi)``. So an
+    indicator on a 0-100 scale (variance ~400) next to 1-5 items (variance ~1) starts as far from the optimum, in its own units, as the 1-5 items do, and Fisher scoring (invariant
     under rescaling) takes as many steps as on well-scaled data.
     """
     oi = {v: i for i, v in enumerate(mod.obs)}
@@ -714,11 +713,8 @@ def _start_values(mod, Sh1, Mh1):
             continue
         if r["op"] == "=~":
             f, j = r["lhs"], r["rhs"]
-            val = np.sqrt(0.5 * scale(j) / scale(f))
-            m = marker.get(f, (ind[f][0], 1.0))[0]
-            if j in oi and m in oi and j != m and Sh1[oi[j], oi[m]] < 0:
-                val = -val
-            theta0[k] = val if np.isfinite(val) and val != 0 else 1.0
+            val = np.sqrt(0.5 * scale(j) / scale(f))   # positive, as lavaan's simple starts (a sign taken
+            theta0[k] = val if np.isfinite(val) and val > 0 else 1.0   # from near-zero covariances misleads)
         elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
             v = r["lhs"]
             theta0[k] = 0.5 * Sh1[oi[v], oi[v]] if v in oi else scale(v) * (0.5 if v in is_ind else 1.0)
