@@ -948,14 +948,19 @@ def _newton(fobj, theta, f, g, hess, *, maxit, gtol):
     return theta, f, g
 
 
-def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_first=True):
+def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, dtol=1e-20, hess=None, hess_first=True):
     """Minimise ``fobj(theta) -> (f, grad)``: Fisher scoring, then Newton or quasi-Newton.
 
     ``info(theta)`` approximates the Hessian of ``f`` (the expected information per case at the
     model-implied moments). Scoring steps (with step halving) make the optimiser insensitive to
     the scale of the variables (e.g. 0-100 confidence ratings next to 1-5 Likert items), which
-    plain quasi-Newton from lavaan-like starts is not (thousands of iterations). When scoring
-    stalls (converges linearly at a slow rate, as with FIML and much missing information), Newton
+    plain quasi-Newton from lavaan-like starts is not (thousands of iterations). It stops when
+    ``max |grad| <= gtol`` or when the scoring decrement ``grad' info^-1 grad`` (the predicted
+    decrease of ``f``, free of the variables' units: ``n`` times it is the squared distance to
+    the optimum in standard-error units) is at most ``dtol * max(1, |f|)``, below the rounding
+    of ``f``. When scoring stalls (a step that lowers ``f`` by less than ``1e-9`` relative,
+    followed by a decrement that has not fallen tenfold; or steady full steps that each gain more
+    than a set share of the previous gain, as with FIML and much missing information), Newton
     steps with the exact Hessian ``hess(theta)`` finish (quadratic convergence, estimates to machine
     precision); with ``hess_first=False`` (a costly Hessian: many variables) BFGS comes first and
     Newton only polishes. Without ``hess``, or where Newton stops early, BFGS continues in
@@ -970,6 +975,7 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
     prev, slow = None, 0
     # a cheap exact Hessian (few variables) takes over sooner: a few Newton steps beat dozens of linear ones
     slow_rate = 0.2 if hess is not None and hess_first else 0.5
+    tiny, dec_prev = False, np.inf
     for _ in range(maxit):
         if np.max(np.abs(g)) <= gtol:
             return theta
@@ -981,6 +987,11 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
         slope = g @ step
         if not np.all(np.isfinite(step)) or slope >= 0:
             break
+        if -slope <= dtol * max(1.0, abs(f)):
+            return theta
+        if tiny and -slope > 0.1 * dec_prev:  # scoring is in its slow linear phase: hand over
+            break
+        dec_prev = -slope
         a = 1.0
         while a > 1e-6:
             fn, gn = fobj(theta + a * step)
@@ -991,8 +1002,7 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
             break
         theta = theta + a * step
         df_, f, g = f - fn, fn, gn
-        if df_ <= 1e-9 * max(1.0, abs(f)):  # scoring is now in its slow linear phase: hand over to BFGS
-            break
+        tiny = df_ <= 1e-9 * max(1.0, abs(f))
         # full steps that each gain more than half of the previous gain: scoring converges linearly at a
         # slow rate (the expected information is a poor Hessian, e.g. FIML with much missing information);
         # two in a row hand over to BFGS, which needs a few steps where scoring would need dozens
@@ -1045,6 +1055,66 @@ def _minimise(fobj, theta0, info, *, maxit=100, gtol=1e-10, hess=None, hess_firs
     if hess is not None and f < 1e9 and np.max(np.abs(g)) > _POLISH_GTOL:
         theta = _newton(fobj, theta, f, g, hess, maxit=3, gtol=_POLISH_GTOL)[0]
     return theta
+
+
+def _start_values(mod, Sh1, Mh1):
+    """Start values of one group's free parameters, equivariant under rescaling of the variables.
+
+    As lavaan's starts (``lavaan:::lav_start``): residual variances half the observed variances,
+    intercepts the observed means, regressions and covariances 0. Factor variances and loadings
+    assume a reliability of 0.5 for every indicator instead of lavaan's fixed ``0.05`` variance
+    and unit (or FABIN 3) loadings: a factor with marker ``m`` (loading fixed at ``c``) starts at
+    variance ``0.5 s_mm / c^2`` and a free loading ``lambda_j`` at ``sqrt(0.5 s_jj / phi)``. So an
+    indicator on a 0-100 scale (variance ~400) next to 1-5 items (variance ~1) starts as far from the optimum, in its own units, as the 1-5 items do, and Fisher scoring (invariant
+    under rescaling) takes as many steps as on well-scaled data.
+    """
+    oi = {v: i for i, v in enumerate(mod.obs)}
+    ind, marker, var_row = {}, {}, {}
+    for r in mod.table:
+        if r["op"] == "=~":
+            ind.setdefault(r["lhs"], []).append(r["rhs"])
+            if not r["free"] and r["lhs"] not in marker and r.get("fixed_value"):
+                marker[r["lhs"]] = (r["rhs"], float(r["fixed_value"]))
+        elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
+            var_row.setdefault(r["lhs"], r)
+    is_ind = {v for vs in ind.values() for v in vs}
+    memo = {}
+
+    def scale(v, depth=0):
+        """Start value of the (total) variance of variable v."""
+        if v in oi:
+            return float(Sh1[oi[v], oi[v]])
+        if v in memo:
+            return memo[v]
+        out = 0.05
+        vr = var_row.get(v)
+        if depth > 5:
+            pass
+        elif v in marker:
+            m, c = marker[v]
+            out = 0.5 * scale(m, depth + 1) / c ** 2
+        elif vr is not None and not vr["free"] and vr.get("fixed_value"):
+            out = float(vr["fixed_value"])   # e.g. std.lv: variance fixed, loadings free
+        elif ind.get(v):
+            out = 0.5 * float(np.mean([scale(c, depth + 1) for c in ind[v]]))
+        memo[v] = out = out if np.isfinite(out) and out > 0 else 0.05
+        return out
+
+    theta0 = np.zeros(mod.npar)
+    for r in mod.table:
+        k = r["free"] - 1
+        if k < 0:
+            continue
+        if r["op"] == "=~":
+            f, j = r["lhs"], r["rhs"]
+            val = np.sqrt(0.5 * scale(j) / scale(f))   # positive, as lavaan's simple starts (a sign taken
+            theta0[k] = val if np.isfinite(val) and val > 0 else 1.0   # from near-zero covariances misleads)
+        elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
+            v = r["lhs"]
+            theta0[k] = 0.5 * Sh1[oi[v], oi[v]] if v in oi else scale(v) * (0.5 if v in is_ind else 1.0)
+        elif r["op"] == "~1" and r["lhs"] in oi:
+            theta0[k] = Mh1[oi[r["lhs"]]]
+    return theta0
 
 
 def _check_variance(X, obs, where=""):
@@ -1387,30 +1457,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if not meanstructure:
         # mean structure saturated: intercepts fixed at sample means is equivalent
         pass
-    # starting values
-    theta0 = np.zeros(mod.npar)
     oi = {v: i for i, v in enumerate(obs)}
-    ind = {}
-    for r in mod.table:
-        if r["op"] == "=~":
-            ind.setdefault(r["lhs"], []).append(r["rhs"])
-
-    def lv_var(v, depth=0):
-        vs = [lv_var(c, depth + 1) if c in mod.latents else Sh1[oi[c], oi[c]] for c in ind.get(v, [])
-              if depth < 5]
-        return 0.5 * float(np.mean(vs)) if vs else 0.05
-
-    for r in mod.table:
-        k = r["free"] - 1
-        if k < 0:
-            continue
-        if r["op"] == "=~":
-            theta0[k] = 1.0
-        elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
-            v = r["lhs"]
-            theta0[k] = 0.5 * Sh1[oi[v], oi[v]] if v in oi else lv_var(v)
-        elif r["op"] == "~1" and r["lhs"] in oi:
-            theta0[k] = Mh1[oi[r["lhs"]]]
+    theta0 = _start_values(mod, Sh1, Mh1)
     if not meanstructure:
         # saturated means: put observed intercepts at values reproducing the sample means
         pass
@@ -1667,21 +1715,7 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
     warn = []
     theta0 = np.zeros(nglob)
     for G in groups:
-        mod, Sh1, Mh1, oi = G["mod"], G["Sh1"], G["Mh1"], G["oi"]
-        for r in mod.table:
-            k = r["free"] - 1
-            if k < 0:
-                continue
-            if r["op"] == "=~":
-                val = 1.0
-            elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
-                v = r["lhs"]
-                val = 0.5 * Sh1[oi[v], oi[v]] if v in oi else 0.05
-            elif r["op"] == "~1" and r["lhs"] in oi:
-                val = Mh1[oi[r["lhs"]]]
-            else:
-                val = 0.0
-            theta0[G["map"][k]] = val
+        theta0[G["map"]] = _start_values(G["mod"], G["Sh1"], G["Mh1"])
 
     def parts(theta, G):
         t = theta[G["map"]]
