@@ -32,6 +32,7 @@ from .._linalg import ols_resid
 from .._api import check_columns
 from ..errors import DataError
 from ..results import ResultMixin
+from .observed import _numeric
 
 __all__ = ["ENCOURAGEMENT_COLUMNS", "WEAK_F", "EncouragementResult", "encouragement_iv"]
 
@@ -177,15 +178,6 @@ class EncouragementResult(ResultMixin):
         return [*super()._notes(), test]
 
 
-def _numeric(data, cols):
-    raw = data[cols]
-    d = raw.apply(pd.to_numeric, errors="coerce")
-    bad = d.isna() & raw.notna()
-    if bad.to_numpy().any():
-        c = bad.any(axis=0).idxmax()
-        r = bad[c].idxmax()
-        raise DataError(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", where=f"column {c!r}")
-    return d.astype(float)
 
 
 def _row(effect, res, name, level):
@@ -285,7 +277,7 @@ def encouragement_iv(data, z, m, y, *, x=None, covariates=(), ci_level=0.95):
         raise DataError("ci_level must lie in (0, 1)", where="argument ci_level", found=repr(ci_level))
     exog = ([x] if x else []) + covs
     cols = list(dict.fromkeys([y, m, z, *exog]))
-    d = _numeric(data, cols)
+    d = _numeric(data, cols, keep_na=True)
     full = d.notna().all(axis=1)
     warnings = []
     if not full.all():

@@ -80,7 +80,7 @@ from .._api import as_rng, renamed
 from .._linalg import well_conditioned
 from ..errors import DataError, EfficacyError
 from ..resampling import case_counts
-from .observed import MIN_CASES, MediationResult, _mediation_table
+from .observed import MIN_CASES, MediationResult, _mediation_table, _numeric
 from .serial import (
     SerialMediationResult,
     check_roles,
@@ -189,23 +189,13 @@ class MissingMediationResult(MediationResult):
 
 
 # ----------------------------------------------------------------------------- data
-def _numeric_keep_na(data, cols):
-    """``data[cols]`` as floats with NaN kept; a non-numeric value is an error naming column and row."""
-    raw = data[cols]
-    d = raw.apply(pd.to_numeric, errors="coerce")
-    bad = d.isna() & raw.notna()
-    if bad.to_numpy().any():
-        c = bad.any(axis=0).idxmax()
-        r = bad[c].idxmax()
-        raise DataError(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", where=f"column {c!r}")
-    return d.astype(float)
 
 
 def _prepare(data, x, ms, y, covariates, missing):
     """Numeric role columns, the rows used and the counts. FIML drops rows with a missing treatment or
     covariate (fixed.x) and rows with nothing observed; MI keeps every row."""
     names = [x, *ms, y, *covariates]
-    d = _numeric_keep_na(data, names)
+    d = _numeric(data, names, keep_na=True)
     n_rows = len(d)
     n_complete = int(d.notna().all(axis=1).sum())
     exo = [x, *covariates]

@@ -81,9 +81,9 @@ def _err(message, column=None):
 
 
 # ----------------------------------------------------------------------------- data
-def _numeric(data, cols):
-    """``data[cols]`` as floats, complete cases only; a non-numeric value is an error naming the
-    column and row (never silently turned into a missing value)."""
+def _numeric(data, cols, *, keep_na=False):
+    """``data[cols]`` as floats, complete cases only (``keep_na``: every row, NaN kept); a non-numeric
+    value is an error naming the column and row (never silently turned into a missing value)."""
     raw = data[cols]
     if all(dt.kind in "fiu" for dt in raw.dtypes):  # numbers already: nothing to coerce or report
         d = raw
@@ -94,6 +94,8 @@ def _numeric(data, cols):
             c = bad.any(axis=0).idxmax()
             r = bad[c].idxmax()
             raise _err(f"column {c!r} is not numeric: value {raw.at[r, c]!r} in row {r!r}", c)
+    if keep_na:
+        return d.astype(float)
     return d.dropna() if d.isna().to_numpy().any() else d
 
 
