@@ -260,3 +260,130 @@ def test_theta_user_residual_variance_row_is_kept(data):
     """Under theta a residual variance the user writes is a parameter like any other (lavaan keeps it)."""
     res = sem(data["hs"], M["hs"] + "\nx1 ~~ 1*x1", auto="cfa", ordered=True, parameterization="theta")
     assert_allclose(res.fit["chisq"], R["hs"]["fit"]["chisq"], rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------- invariance()
+
+
+@pytest.fixture(scope="module")
+def inv(data):
+    from efficacy.measurement import invariance
+
+    return invariance(data["hs_g"], M["hs"], "school", ordered=True)
+
+
+def test_ordinal_invariance_has_a_strict_step_matching_lavaan(inv):
+    """Scalar fails, x3's intercept is freed (partial_scalar), and strict keeps it free: lavaan's
+    measEq.syntax(..., group.equal = c(thresholds, loadings, intercepts, residuals), group.partial = "x3 ~ 1",
+    parameterization = "theta") fit and lavTestLRT(partial scalar, strict) in the theta parameterisation."""
+    tab = inv.to_frame().set_index("step")
+    assert list(tab.index) == ["configural", "thresholds", "metric", "scalar", "partial_scalar", "strict"]
+    st, ref = tab.loc["strict"], R["mg_strict_x3"]["fit"]
+    assert st["freed"] == "x3 ~ 1" and st["df"] == ref["df"] and st["converged"] and st["proper"]
+    for col, key in [("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"), ("cfi", "cfi.scaled"),
+                     ("tli", "tli.scaled"), ("rmsea", "rmsea.scaled"), ("srmr", "srmr")]:
+        assert_allclose(st[col], ref[key], rtol=1e-4, err_msg=col)
+    lrt = R["mg_lrt"]["strict_x3"]
+    assert st["lrt_method"] == "satorra.2000" and st["delta_df"] == lrt["df"]
+    assert_allclose([st["delta_chisq"], st["lrt_pvalue"]], [lrt["statistic"], lrt["pvalue"]], rtol=1e-4)
+    assert_allclose(st["delta_cfi"], ref["cfi.scaled"] - R["mg_partial_scalar_x3"]["fit"]["cfi.scaled"], atol=1e-6)
+    ps = R["mg_lrt"]["partial_scalar_x3"]   # the partial scalar step against metric (delta) as lavaan
+    assert_allclose(tab.loc["partial_scalar", "delta_chisq"], ps["statistic"], rtol=1e-4)
+    assert st["decision"] == "invariant" and inv.highest == "strict"
+
+
+def test_ordinal_invariance_without_partial_search_strict_against_scalar(data):
+    from efficacy.measurement import invariance
+
+    res = invariance(data["hs_g"], M["hs"], "school", ordered=True, find_partial=False,
+                     levels=("scalar", "strict"))
+    st = res.to_frame().set_index("step").loc["strict"]
+    assert_allclose(st["chisq_scaled"], R["mg_strict"]["fit"]["chisq.scaled"], rtol=1e-4)
+    assert_allclose(st["delta_chisq"], R["mg_lrt"]["strict"]["statistic"], rtol=1e-4)
+    assert_allclose(st["lrt_pvalue"], R["mg_lrt"]["strict"]["pvalue"], rtol=1e-4)
+
+
+def test_ordinal_invariance_all_steps_under_theta_is_the_same_table(data, inv):
+    from efficacy.measurement import invariance
+
+    th = invariance(data["hs_g"], M["hs"], "school", ordered=True, parameterization="theta").to_frame()
+    de = inv.to_frame()
+    assert list(th["step"]) == list(de["step"]) and list(th["freed"]) == list(de["freed"])
+    for col in ("chisq", "chisq_scaled", "cfi", "rmsea", "srmr", "delta_chisq", "delta_cfi"):
+        assert_allclose(th[col], de[col], rtol=1e-5, atol=1e-8, err_msg=col)
+
+
+def test_invariance_parameterization_checked(data):
+    from efficacy.errors import MeasurementError
+    from efficacy.measurement import invariance
+
+    with pytest.raises(MeasurementError, match="unknown parameterization"):
+        invariance(data["hs_g"], M["hs"], "school", ordered=True, parameterization="gamma")
+    with pytest.raises(MeasurementError, match="applies to ordered items"):
+        invariance(data["hs_g"], M["hs"], "school", parameterization="theta")
+
+
+# ----------------------------------------------------------------------------------------------- longitudinal
+
+
+LONG = json.loads((REF / "longitudinal_ordinal_panel.json").read_text(encoding="utf-8"))
+LONG_DATA = REF / "longitudinal_ordinal_panel.csv"
+
+
+@pytest.fixture(scope="module")
+def panel_data():
+    return pd.read_csv(LONG_DATA)
+
+
+@pytest.mark.parametrize("miss", ["pairwise", "listwise"])
+def test_longitudinal_ordinal_strict_step_matches_lavaan(panel_data, miss):
+    """The strict step (residual variances of the latent responses equal over waves, theta parameterisation) as
+    measEq.syntax(..., long.equal = c(thresholds, loadings, intercepts, residuals), parameterization = "theta"),
+    and lavTestLRT(scalar, strict) with both in the theta parameterisation (tests/reference/longitudinal_ordinal.R)."""
+    from efficacy.measurement import longitudinal_invariance
+
+    res = longitudinal_invariance(panel_data, LONG["items"], ordered=True, missing=miss)
+    t = res.to_frame().set_index("step")
+    ref = LONG[miss]["steps"]["strict"]["fit"]
+    st = t.loc["strict"]
+    assert st["df"] == ref["df"] and st["converged"] and st["proper"]
+    for col, key in [("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"), ("scaling_factor", "chisq.scaling.factor"),
+                     ("cfi", "cfi.scaled"), ("rmsea", "rmsea.scaled"), ("srmr", "srmr")]:
+        assert_allclose(st[col], ref[key], rtol=1e-4, atol=1e-7, err_msg=col)
+    lrt = LONG[miss]["lrt"]["strict"]
+    assert st["delta_df"] == lrt["df"]
+    assert_allclose([st["delta_chisq"], st["lrt_pvalue"]], [lrt["statistic"], lrt["pvalue"]], rtol=1e-4)
+    # the scalar step is the same fit under delta (ours) and theta (lavaan's reference for the LRT)
+    assert_allclose(t.loc["scalar", "chisq"], LONG[miss]["scalar_theta_chisq"], rtol=1e-6)
+    fit = res.fits["strict"]
+    est = fit.estimates.set_index(["lhs", "op", "rhs"])
+    assert est.loc[("se2_w3", "~~", "se2_w3"), "estimate"] == 1.0 and est.loc[("se2_w3", "~~", "se2_w3"), "free"] == 0
+    assert (fit.estimates.query("op == '~*~'")["free"] == 0).all()
+    assert res.syntax["strict"] == LONG["syntax"]["strict"]
+
+
+def test_longitudinal_ordinal_theta_everywhere(panel_data):
+    """parameterization="theta": every step under theta (residual variances, not scaling factors, free at waves 2
+    and 3 from the thresholds step to scalar); the same fits and tests as the default."""
+    from efficacy.measurement import longitudinal_invariance
+
+    th = longitudinal_invariance(panel_data, LONG["items"], ordered=True, parameterization="theta")
+    de = longitudinal_invariance(panel_data, LONG["items"], ordered=True)
+    a, b = th.to_frame(), de.to_frame()
+    for col in ("chisq", "chisq_scaled", "cfi", "rmsea", "srmr", "delta_chisq", "delta_cfi"):
+        assert_allclose(a[col], b[col], rtol=1e-5, atol=1e-8, err_msg=col)
+    e = th.fits["metric"].estimates.set_index(["lhs", "op", "rhs"])
+    assert e.loc[("se1_w1", "~~", "se1_w1"), "free"] == 0 and e.loc[("se1_w2", "~~", "se1_w2"), "free"] > 0
+    assert "se1_w2 ~~ NA*se1_w2" in th.syntax["metric"].splitlines()
+    # lavaan (pairwise) scalar chi-square under theta
+    assert_allclose(th.fits["scalar"].fit["chisq"], LONG["pairwise"]["scalar_theta_chisq"], rtol=1e-6)
+
+
+def test_longitudinal_parameterization_checked(panel_data):
+    from efficacy.errors import MeasurementError
+    from efficacy.measurement import longitudinal_invariance
+
+    with pytest.raises(MeasurementError, match="unknown parameterization"):
+        longitudinal_invariance(panel_data, LONG["items"], ordered=True, parameterization="gamma")
+    with pytest.raises(MeasurementError, match="applies to ordered items"):
+        longitudinal_invariance(panel_data, LONG["items"], parameterization="theta")

@@ -59,11 +59,17 @@ for (k in names(steps)) mg[[paste0("mg_", k)]] <- take(fits[[k]], meq_call(steps
 f_sp <- meq(steps$strict, partial = c("x3 ~~ x3"))
 mg$mg_strict_partial <- take(f_sp, meq_call(steps$strict, "'x3 ~~ x3'"))
 f_scalar_delta <- meq(steps$scalar, par = "delta")
+# efficacy.measurement.invariance(ordered = TRUE) frees x3 ~ 1 after the scalar step fails; its strict step keeps it free
+f_ps <- meq(steps$scalar, partial = c("x3 ~ 1"))
+f_sps <- meq(steps$strict, partial = c("x3 ~ 1"))
+mg$mg_partial_scalar_x3 <- take(f_ps, meq_call(steps$scalar, "'x3 ~ 1'"))
+mg$mg_strict_x3 <- take(f_sps, meq_call(steps$strict, "'x3 ~ 1'"))
 lrt <- function(a, b) { t <- lavTestLRT(a, b); list(statistic = t[2, "Chisq diff"], df = t[2, "Df diff"],
                                                     pvalue = t[2, "Pr(>Chisq)"]) }
 mg_lrt <- list(thresholds = lrt(fits$configural, fits$thresholds), metric = lrt(fits$thresholds, fits$metric),
                scalar = lrt(fits$metric, fits$scalar), strict = lrt(fits$scalar, fits$strict),
-               strict_partial = lrt(fits$scalar, f_sp))
+               strict_partial = lrt(fits$scalar, f_sp), strict_x3 = lrt(f_ps, f_sps),
+               partial_scalar_x3 = lrt(fits$metric, f_ps))
 
 out <- list(
   source = list(script = "tests/reference/sem_wlsmv_theta.R", versions = versions,

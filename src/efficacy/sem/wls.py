@@ -28,6 +28,14 @@ eta + eps_i``, the thresholds ``tau_i`` free, the intercepts ``nu_i`` fixed at 0
 (loadings, regressions among latent variables, latent (co)variances, residual covariances of items)
 is the RAM model of :mod:`efficacy.sem.engine`.
 
+``parameterization="theta"`` (lavaan's other parameterisation, :class:`_ThetaGroup`): the residual
+variances ``theta_ii`` of the latent responses are parameters (fixed at 1 unless freed) and the
+scaling factors are derived, ``delta_i = 1 / sqrt(Sigma*_ii)`` with ``Sigma*`` the implied covariance
+matrix of the latent responses; the implied statistics are the same expressions, and the Jacobian
+carries ``d delta_i = -delta_i^3 d Sigma*_ii / 2``. The ``~*~`` rows then show the derived scaling
+factors as fixed rows (as lavaan). Models both parameterisations can express have the same fit; only
+theta can hold residual variances equal across groups or waves (strict invariance).
+
 **Fit measures** (lavaan ``fitMeasures`` names): ``chisq``, ``df``, ``pvalue``, ``chisq.scaled``,
 ``df.scaled``, ``pvalue.scaled``, ``chisq.scaling.factor``, ``chisq.shift.parameters``, the baseline
 (independence: thresholds free, correlations 0) statistics, ``cfi``/``tli``/``rmsea`` from the DWLS
@@ -43,7 +51,8 @@ ML types, and the identification of Wu & Estabrook (2016) for polytomous items i
 ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016", parameterization = "delta")`` writes it:
 with equal thresholds the scaling factors and the latent-response intercepts are freed in groups 2,
 3, ...; equal intercepts (which need equal thresholds) fix the intercepts at 0 again and free the
-latent means. Factors are identified by marker variables (``auto="cfa"``), equivalent to semTools'
+latent means. Under ``parameterization="theta"`` equal thresholds free the residual variances instead
+of the scaling factors, and ``"residuals"`` (strict) fixes them at 1 in every group again. Factors are identified by marker variables (``auto="cfa"``), equivalent to semTools'
 ``ID.fac = "std.lv"``: the same fit, thresholds, scaling factors, intercepts and standardised
 solution. When thresholds are constrained across groups lavaan 0.6.14 reports no robust CFI, TLI
 and RMSEA (NA; its catML model cannot be built); they are NaN here too.
