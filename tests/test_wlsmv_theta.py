@@ -387,3 +387,15 @@ def test_longitudinal_parameterization_checked(panel_data):
         longitudinal_invariance(panel_data, LONG["items"], ordered=True, parameterization="gamma")
     with pytest.raises(MeasurementError, match="applies to ordered items"):
         longitudinal_invariance(panel_data, LONG["items"], parameterization="theta")
+
+
+def test_result_records_the_parameterization(data, fits):
+    assert fits["hs"].parameterization == "theta"
+    assert sem(data["hs"], M["hs"], auto="cfa", ordered=True).parameterization == "delta"
+
+
+def test_summaries_say_strict_was_fitted_under_theta(inv, panel_data):
+    from efficacy.measurement import longitudinal_invariance
+
+    assert "theta parameterisation" in inv.summary()
+    assert "theta parameterisation" in longitudinal_invariance(panel_data, LONG["items"], ordered=True).summary()

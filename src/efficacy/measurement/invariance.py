@@ -121,6 +121,9 @@ class InvarianceResult(TableResult):
                  + ", ".join(sorted({str(m) for m in self.table["lrt_method"] if isinstance(m, str) and m}))]
         if self.partial_search is not None and len(self.partial_search):
             notes.append("freed: " + "; ".join(self.table["freed_by"].dropna().astype(str).iloc[-1:]))
+        if self.estimator == "WLSMV" and "strict" in set(self.table["step"].astype(str)):
+            notes.append("strict: residual variances of the latent responses equal, fitted in the theta "
+                         "parameterisation")
         return notes
 
 

@@ -337,7 +337,11 @@ class LongitudinalInvarianceResult(TableResult):
                 f"fails by {rule}), so changes in its mean scores over time are not comparable.")
 
     def _notes(self) -> list:
-        return [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
+        notes = [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
+        if self.estimator == "WLSMV" and "strict" in set(self.table["step"].astype(str)):
+            notes.append("strict: residual variances of the latent responses equal over waves, fitted in the theta "
+                         "parameterisation")
+        return notes
 
 
 def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None, ordered=None, missing="fiml",

@@ -351,6 +351,14 @@ class _ThetaGroup(_Group):
 
     parameterization = "theta"
 
+    def __init__(self, frame, rows, ordered, *args, **kwargs):
+        super().__init__(frame, rows, ordered, *args, **kwargs)
+        cont = [v for v in self.items if v not in set(ordered)]
+        if cont or getattr(self.mod, "ov_x", None):
+            raise SEMError("the theta parameterisation is implemented for ordered indicators only",
+                           found=", ".join(cont + list(getattr(self.mod, "ov_x", []) or [])),
+                           expected="every observed variable ordered, or parameterization='delta'")
+
     def free_scales(self, which):
         if len(list(which)):
             raise SEMError("scaling factors are not parameters in the theta parameterisation",
@@ -797,6 +805,10 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                        expected="'listwise' (lavaan's default for categorical data) or 'pairwise'")
     theta = _check_parameterization(parameterization) == "theta"
     ordered, obs = resolve_ordered(ordered, rows)
+    if theta and set(ordered) != set(obs):   # _ThetaGroup models ordered indicators only
+        raise SEMError("the theta parameterisation is implemented for models whose observed variables are all "
+                       "ordered", found="not ordered: " + ", ".join(v for v in obs if v not in ordered),
+                       expected="ordered=True, or parameterization='delta'")
     miss_cols = [v for v in obs if v not in data.columns]
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
@@ -954,6 +966,7 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
                     information="expected", se_type="robust.sem", cluster=None)
     res.wls_inference = inf   # Delta, information, weights and Gamma: the DWLS difference test (efficacy.sem.lrt)
+    res.parameterization = getattr(groups[0], "parameterization", "delta")   # lavaan's parameterization=
     if at is not None:
         res.evaluated = _score_parts(groups, maps, nglob, theta)
     return res
