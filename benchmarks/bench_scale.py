@@ -314,8 +314,8 @@ def main(argv=None):
             print(f"{'rule':<32}" + "".join(f"{'N=' + str(r['n']):>9}" for r in rows))
             for k in rules:
                 print(f"{k:<32}" + "".join(f"{r['stages'].get(k, 0) / r['n']:>9.2f}" for r in rows))
-            print(f"{'total':<32}" + "".join(f"{sum(v for k, v in r['stages'].items() if not k.startswith(' '))
-                                                   / r['n']:>9.2f}" for r in rows))
+            totals = [sum(v for k, v in r["stages"].items() if not k.startswith(" ")) / r["n"] for r in rows]
+            print(f"{'total':<32}" + "".join(f"{t:>9.2f}" for t in totals))
             print("(indented: the analyse job's statistics by stage, CPU seconds from its log; they are part of\n"
                   " `analyse` and not added to the total)")
         if len(rows) >= 2:
