@@ -1359,8 +1359,10 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
     ordered : True, list of str or None
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
-        the model, or a list of them (it must name them all: continuous indicators next to ordered
-        ones are not supported). Implies ``estimator="WLSMV"``.
+        the model, or a list of them. Observed variables not in the list are continuous: they enter
+        the moments with their means, variances and polyserial / Pearson covariances, as lavaan's
+        ``conditional.x = FALSE`` (single group, complete rows; :mod:`efficacy.sem.wls_mixed`).
+        Implies ``estimator="WLSMV"``.
     at : pandas.DataFrame or None
         Multi-group models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
         parameter table (``lhs``, ``op``, ``rhs``, ``group``, ``estimate``) at which the model is

@@ -1,0 +1,155 @@
+"""WLSMV with continuous observed variables beside ordered ones (efficacy.sem.wls_mixed) against lavaan 0.6.14.
+
+Reference: tests/reference/wlsmv_mixed.R -> wlsmv_mixed_hs.json, on HolzingerSwineford1939 with x1..x6 cut into
+3-5 ordered categories, x7..x9 continuous, treat = sex - 1 and age = ageyr (wlsmv_mixed_hs.csv). Every lavaan fit
+uses ``conditional.x = FALSE`` (all observed variables in the joint moments; lavaan then sets fixed.x = FALSE).
+Tolerances: sample statistics and Gamma 1e-6 (closed forms and one-dimensional ML fits: lavaan's nlminb and our
+bounded search agree to ~1e-8), estimates 1e-4 absolute, SEs 1e-3 relative (the issue's bar), test statistics and
+fit indices 1e-5 relative (they follow from the estimates, which agree to ~1e-6).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from efficacy.errors import DataError, SEMError
+from efficacy.sem import sem
+
+REF = Path(__file__).parent / "reference"
+FIX = json.loads((REF / "wlsmv_mixed_hs.json").read_text())
+ORD6 = [f"x{i}" for i in range(1, 7)]
+CASES = {"cfa": ("cfa", ORD6), "outcome": ("outcome", ORD6), "med_cx_false": ("med", ["x1", "x2", "x3"]),
+         "med_cov_cx_false": ("med_cov", ["x1", "x2", "x3"])}
+FIT_KEYS = ["chisq", "chisq.scaled", "chisq.scaling.factor", "baseline.chisq.scaled", "cfi", "tli", "cfi.scaled",
+            "tli.scaled", "rmsea", "rmsea.scaled", "rmsea.ci.upper.scaled", "srmr"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return pd.read_csv(REF / "wlsmv_mixed_hs.csv")
+
+
+def _model(name):
+    # sem() fits the model; the defined parameters (:=) are latent_mediation's business
+    return "\n".join(line for line in FIX["models"][name].split("\n") if ":=" not in line)
+
+
+@pytest.fixture(scope="module")
+def fits(data):
+    return {key: sem(data, _model(m), estimator="WLSMV", ordered=o) for key, (m, o) in CASES.items()}
+
+
+def _ours(frame, lhs, op, rhs, col="estimate"):
+    m = frame[(frame.lhs == lhs) & (frame.op == op) & (frame.rhs == rhs)]
+    if m.empty and op == "~~":
+        m = frame[(frame.lhs == rhs) & (frame.op == op) & (frame.rhs == lhs)]
+    assert len(m) == 1, (lhs, op, rhs)
+    return float(m[col].iloc[0])
+
+
+def _by_label(series, label):
+    if label in series.index:
+        return float(series[label])
+    a, b = label.split("~~")
+    return float(series[f"{b}~~{a}"])
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_sample_statistics_and_gamma_equal_lavaan(fits, key):
+    """wls.obs (thresholds, minus the means of continuous variables, their variances, polychoric / polyserial /
+    Pearson covariances) and the whole NACOV (lavInspect(fit, "gamma")) as lavaan's muthen1984."""
+    res, ref = fits[key], FIX[key]
+    names = ref["wls_obs"]["names"]
+    ours = np.array([_by_label(res.wls_obs, n) for n in names])
+    np.testing.assert_allclose(ours, ref["wls_obs"]["value"], atol=1e-6)
+    idx = [res.gamma.index.get_loc(n) if n in res.gamma.index else
+           res.gamma.index.get_loc("~~".join(n.split("~~")[::-1])) for n in names]
+    G = res.gamma.to_numpy()[np.ix_(idx, idx)]
+    np.testing.assert_allclose(np.diag(G), ref["gamma_diag"]["value"], rtol=1e-6)
+    np.testing.assert_allclose(G, np.array(ref["gamma"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_estimates_ses_and_std_all_equal_lavaan(fits, key):
+    res, ref = fits[key], FIX[key]
+    assert res.converged and res.estimator == "WLSMV"
+    e = res.estimates
+    pe = pd.DataFrame(ref["estimates"])
+    pe = pe[pe.op != ":="]
+    est = [_ours(e, r.lhs, r.op, r.rhs) for r in pe.itertuples()]
+    se = [_ours(e, r.lhs, r.op, r.rhs, "se") for r in pe.itertuples()]
+    np.testing.assert_allclose(est, pe["est"], atol=1e-4)
+    free = pe["se"].to_numpy() > 0
+    np.testing.assert_allclose(np.array(se)[free], pe["se"].to_numpy()[free], rtol=1e-3)
+    assert np.all(np.array(se)[~free] == 0)
+    ss = pd.DataFrame(ref["std"])
+    ss = ss[ss.op != ":="]
+    std = [_ours(e, r.lhs, r.op, r.rhs, "std_all") for r in ss.itertuples()]
+    np.testing.assert_allclose(std, ss["est_std"], atol=1e-4)
+    assert len(pe) == len(e)   # no extra rows (no thresholds or scaling factors for continuous variables)
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_test_statistics_and_fit_indices_equal_lavaan(fits, key):
+    res, ref = fits[key], FIX[key]
+    f, rf = res.fit, ref["fit"]
+    assert f["npar"] == rf["npar"] and f["df"] == rf["df"] and f["baseline_df"] == rf["baseline.df"]
+    for k in FIT_KEYS:
+        np.testing.assert_allclose(f[k], rf[k], rtol=1e-5, atol=1e-9, err_msg=k)
+    np.testing.assert_allclose(f["baseline_chisq"], rf["baseline.chisq"], rtol=1e-5)
+    # shift parameter b = df - a tr(UG), a = sqrt(df / tr((UG)^2)) from lavaan's traces
+    t = ref["test"]
+    a = np.sqrt(t["df"] / t["trace_ugamma2"])
+    np.testing.assert_allclose(f["chisq.shift.parameters"], t["df"] - a * t["trace_ugamma"], rtol=1e-5)
+    # lavaan reports no robust (catML) indices with continuous variables in the model
+    assert np.isnan(f["cfi.robust"]) and np.isnan(f["rmsea.robust"]) and rf["cfi.robust"] is None
+
+
+def test_exogenous_covariate_gets_free_mean_and_variance(fits):
+    """conditional.x = FALSE: lavaan sets fixed.x = FALSE, the treatment's mean and variance are parameters."""
+    e = fits["med_cx_false"].estimates
+    assert _ours(e, "treat", "~~", "treat", "se") > 0 and _ours(e, "treat", "~1", "", "se") > 0
+    assert any("generalised inverse" in w for w in fits["med_cx_false"].warnings)   # binary 'continuous' variable
+
+
+def test_all_ordered_path_unchanged(data):
+    """ordered naming every observed variable still takes the all-ordered path (no wls_obs attribute)."""
+    res = sem(data, "f =~ x1 + x2 + x3 + x4", ordered=["x1", "x2", "x3", "x4"])
+    assert res.converged and not hasattr(res, "wls_obs")
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_ordered_variable_predicting_another_raises(data):
+    with pytest.raises(SEMError, match="ordered variable cannot predict"):
+        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f + x4", ordered=["x1", "x2", "x3", "x4"])
+
+
+def test_continuous_variable_without_variance_raises(data):
+    d = data.copy()
+    d["x9"] = 4.0
+    with pytest.raises(DataError, match="without variance"):
+        sem(d, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"])
+
+
+def test_fiml_with_wlsmv_raises(data):
+    with pytest.raises(SEMError, match="FIML is not available with WLSMV"):
+        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="fiml")
+
+
+def test_pairwise_and_multigroup_mixed_raise(data):
+    with pytest.raises(SEMError, match="complete rows"):
+        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="pairwise")
+    with pytest.raises(SEMError, match="single-group"):
+        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], group="treat")
+
+
+def test_non_numeric_continuous_variable_raises(data):
+    d = data.copy()
+    d["x9"] = np.where(d["x9"] > 5, "hi", "lo")
+    with pytest.raises(DataError, match="must be numeric"):
+        sem(d, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"])
