@@ -56,7 +56,7 @@ from scipy.special import ndtr
 from ..errors import DataError, SEMError
 from . import categorical as cat
 
-__all__ = ["mixed_moments", "fit_wlsmv_mixed"]
+__all__ = ["fit_wlsmv_mixed", "mixed_moments"]
 
 _EPS = np.finfo(float).eps
 
@@ -112,7 +112,7 @@ def mixed_moments(frame, items, ordered, max_categories=20):
     nidx = np.flatnonzero(~is_ord)
     warns = []
     # ordered items: codes and thresholds
-    ocols, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], "listwise", max_categories)
+    _, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], "listwise", max_categories)
     oncat = np.array([len(c) for c in ocats])
     counts, _, prop, _, tpad = cat._uni(ocodes, oncat)
     # continuous variables: mean, ML variance
@@ -197,7 +197,7 @@ def mixed_moments(frame, items, ordered, max_categories=20):
         ci, cj = ocodes[:, piu], ocodes[:, pju]
         obs = (ci >= 0) & (cj >= 0)
         flat = (np.arange(piu.size)[None, :] * kmax + ci) * kmax + cj
-        s1o, s2o, a21o = cat._nacov(ocodes, oncat, counts, prop, tpad, piu, pju,
+        _, s2o, a21o = cat._nacov(ocodes, oncat, counts, prop, tpad, piu, pju,
                                     np.clip(prho, -cat._BOUND, cat._BOUND), flat, obs, parts=True)
         oth_start = np.concatenate([[0], np.cumsum(oncat - 1)[:-1]])
         for q, (a, b) in enumerate(zip(piu, pju)):
