@@ -1,8 +1,10 @@
 """WLSMV with continuous observed variables beside ordered ones (efficacy.sem.wls_mixed) against lavaan 0.6.14.
 
 Reference: tests/reference/wlsmv_mixed.R -> wlsmv_mixed_hs.json, on HolzingerSwineford1939 with x1..x6 cut into
-3-5 ordered categories, x7..x9 continuous, treat = sex - 1 and age = ageyr (wlsmv_mixed_hs.csv). Every lavaan fit
-uses ``conditional.x = FALSE`` (all observed variables in the joint moments; lavaan then sets fixed.x = FALSE).
+3-5 ordered categories, x7..x9 continuous, treat = sex - 1, age = ageyr, agec = age - 13 (wlsmv_mixed_hs.csv). A fit
+without exogenous covariates or with ``conditional.x = FALSE`` puts every observed variable in the joint moments
+(lavaan then sets fixed.x = FALSE); the ``*_cx_true`` fits are lavaan's default for categorical data with covariates,
+``conditional.x = TRUE`` (probit / linear regressions on the covariates, residual correlations).
 Tolerances: sample statistics and Gamma 1e-6 (closed forms and one-dimensional ML fits: lavaan's nlminb and our
 bounded search agree to ~1e-8), estimates 1e-4 absolute, SEs 1e-3 relative (the issue's bar), test statistics and
 fit indices 1e-5 relative (they follow from the estimates, which agree to ~1e-6).
@@ -21,8 +23,11 @@ from efficacy.sem import sem
 REF = Path(__file__).parent / "reference"
 FIX = json.loads((REF / "wlsmv_mixed_hs.json").read_text())
 ORD6 = [f"x{i}" for i in range(1, 7)]
-CASES = {"cfa": ("cfa", ORD6), "outcome": ("outcome", ORD6), "med_cx_false": ("med", ["x1", "x2", "x3"]),
-         "med_cov_cx_false": ("med_cov", ["x1", "x2", "x3"])}
+ORD3 = ["x1", "x2", "x3"]
+# key -> (model, ordered, conditional_x)
+CASES = {"cfa": ("cfa", ORD6, False), "outcome": ("outcome", ORD6, False), "med_cx_false": ("med", ORD3, False),
+         "med_cov_cx_false": ("med_cov", ORD3, False), "med_cx_true": ("med", ORD3, None),
+         "med_cov_cx_true": ("med_cov", ORD3, None), "out_cx_true": ("out_x", ORD6, None)}
 FIT_KEYS = ["chisq", "chisq.scaled", "chisq.scaling.factor", "baseline.chisq.scaled", "cfi", "tli", "cfi.scaled",
             "tli.scaled", "rmsea", "rmsea.scaled", "rmsea.ci.upper.scaled", "srmr"]
 
@@ -39,7 +44,7 @@ def _model(name):
 
 @pytest.fixture(scope="module")
 def fits(data):
-    return {key: sem(data, _model(m), estimator="WLSMV", ordered=o) for key, (m, o) in CASES.items()}
+    return {key: sem(data, _model(m), estimator="WLSMV", ordered=o, conditional_x=c) for key, (m, o, c) in CASES.items()}
 
 
 def _ours(frame, lhs, op, rhs, col="estimate"):
@@ -115,6 +120,17 @@ def test_exogenous_covariate_gets_free_mean_and_variance(fits):
     assert any("generalised inverse" in w for w in fits["med_cx_false"].warnings)   # binary 'continuous' variable
 
 
+def test_conditional_x_statistics_are_regressions_on_the_covariates(fits):
+    """conditional.x = TRUE: slopes of every endogenous variable on each covariate in the WLS statistics, the
+    covariates' moments fixed at the sample values (cov.x with divisor n - 1, as lavaan), two fewer parameters."""
+    res = fits["med_cx_true"]
+    assert res.conditional_x and not fits["med_cx_false"].conditional_x
+    assert [k for k in res.wls_obs.index if "~treat" in k] == ["x1~treat", "x2~treat", "x3~treat", "x9~treat"]
+    e = res.estimates
+    assert _ours(e, "treat", "~~", "treat", "se") == 0 and _ours(e, "treat", "~1", "", "se") == 0
+    assert res.fit["npar"] == fits["med_cx_false"].fit["npar"] - 2
+
+
 def test_all_ordered_path_unchanged(data):
     """ordered naming every observed variable still takes the all-ordered path (no wls_obs attribute)."""
     res = sem(data, "f =~ x1 + x2 + x3 + x4", ordered=["x1", "x2", "x3", "x4"])
@@ -153,3 +169,10 @@ def test_non_numeric_continuous_variable_raises(data):
     d["x9"] = np.where(d["x9"] > 5, "hi", "lo")
     with pytest.raises(DataError, match="must be numeric"):
         sem(d, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"])
+
+
+def test_constant_covariate_raises(data):
+    d = data.copy()
+    d["treat"] = 1.0
+    with pytest.raises(DataError, match="without variance"):
+        sem(d, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f + treat", ordered=ORD3)

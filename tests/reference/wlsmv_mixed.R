@@ -3,14 +3,19 @@
 # Run from the repository root:  Rscript tests/reference/wlsmv_mixed.R
 # Reads  tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories,
 #        rows in lavaan's order, x1_raw = the uncut x1) and lavaan's HolzingerSwineford1939.
-# Writes tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous, treat = sex - 1, age = ageyr)
+# Writes tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous, treat = sex - 1, age = ageyr,
+#        agec = ageyr - 13)
 #        tests/reference/wlsmv_mixed_hs.json
 suppressPackageStartupMessages({library(lavaan); library(jsonlite)})
 out_dir <- "tests/reference"
 cut <- read.csv(file.path(out_dir, "categorical_hs_cut.csv"))
 HS <- lavaan::HolzingerSwineford1939
 stopifnot(max(abs(cut$x1_raw - HS$x1)) < 1e-6)
-d <- data.frame(cut[, paste0("x", 1:6)], HS[, c("x7", "x8", "x9")], treat = HS$sex - 1, age = HS$ageyr)
+# agec = ageyr - 13: lavaan 0.6.14's polyserial start value with covariates (rho.init = cor * sd / sum(dnorm(th)),
+# halved once when > 0.9) leaves the box when the probit thresholds are far out (uncentred age 11-16 shifts them
+# to about -4), and its residual polyserial correlations end at the bound 0.995; a centred covariate avoids that
+d <- data.frame(cut[, paste0("x", 1:6)], HS[, c("x7", "x8", "x9")], treat = HS$sex - 1, age = HS$ageyr,
+                agec = HS$ageyr - 13)
 write.csv(d, file.path(out_dir, "wlsmv_mixed_hs.csv"), row.names = FALSE)
 ord <- paste0("x", 1:6)
 
@@ -44,13 +49,14 @@ take <- function(fit, call) {
 m_cfa <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 m_out <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx9 ~ visual + textual\nx7 ~~ x9"
 m_med <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat\nx9 ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
+m_out_x <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ agec\nx9 ~ visual + textual + treat\nx7 ~ treat"
 m_med_cov <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat + age\nx9 ~ b*visual + c*treat + age\nind := a*b\ntot := c + a*b"
 res <- list(
   source = list(script = "tests/reference/wlsmv_mixed.R",
                 versions = list(R = R.version.string, lavaan = as.character(packageVersion("lavaan"))),
                 data = "wlsmv_mixed_hs.csv: HolzingerSwineford1939, x1..x6 cut into 3-5 ordered categories (categorical_hs_cut.csv), x7..x9 continuous, treat = sex - 1, age = ageyr",
                 note = "estimator = 'WLSMV' (DWLS, se = 'robust.sem', test = 'scaled.shifted', delta parameterization), missing = 'listwise'"),
-  models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov),
+  models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov, out_x = m_out_x),
   cfa = take(sem(m_cfa, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
              "sem(m_cfa, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)"),
   outcome = take(sem(m_out, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
@@ -60,6 +66,10 @@ res <- list(
   med_cov_cx_false = take(sem(m_med_cov, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", conditional.x = FALSE),
                       "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = FALSE)"),
   med_cx_true = take(sem(m_med, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
-                     "sem(m_med, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE")
+                     "sem(m_med, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
+  med_cov_cx_true = take(sem(m_med_cov, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
+                         "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
+  out_cx_true = take(sem(m_out_x, d, ordered = ord, estimator = "WLSMV"),
+                     "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE")
 )
 write(toJSON(res, digits = NA, auto_unbox = TRUE, na = "null"), file.path(out_dir, "wlsmv_mixed_hs.json"))

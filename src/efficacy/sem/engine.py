@@ -1300,7 +1300,8 @@ def _cluster_ids(data, cluster, keep):
 
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None, at=None):
+        meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None, at=None,
+        conditional_x=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -1363,6 +1364,12 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         the moments with their means, variances and polyserial / Pearson covariances, as lavaan's
         ``conditional.x = FALSE`` (single group, complete rows; :mod:`efficacy.sem.wls_mixed`).
         Implies ``estimator="WLSMV"``.
+    conditional_x : bool or None
+        WLSMV with continuous variables and exogenous observed covariates (lavaan ``conditional.x``):
+        None or True (lavaan's default for categorical data) models the endogenous variables given
+        the covariates (probit / linear regressions on them and residual correlations); False puts the
+        covariates into the joint moments with free means and variances. Ignored by the other
+        estimators (their fixed.x fit is conditional on the covariates anyway).
     at : pandas.DataFrame or None
         Multi-group models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
         parameter table (``lhs``, ``op``, ``rhs``, ``group``, ``estimate``) at which the model is
@@ -1390,7 +1397,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
-                         auto=auto, ci_level=ci_level, at=at)
+                         auto=auto, ci_level=ci_level, at=at, conditional_x=conditional_x)
     if ordered not in (None, False):
         raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
                        expected="estimator='WLSMV' (or leave estimator unset) with ordered=")

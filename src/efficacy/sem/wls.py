@@ -639,7 +639,7 @@ def _estimates_frame(rows, zc):
 
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-              ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=()):
+              ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=(), conditional_x=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
@@ -681,7 +681,8 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                            found="continuous: " + ", ".join(v for v in obs if v not in ordered),
                            expected="group=None and no equal/partial/equal_thresholds/free_intercepts/free_scales")
         from .wls_mixed import fit_wlsmv_mixed
-        return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level)
+        return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level,
+                               conditional_x=conditional_x)
     if group is not None:
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at)
     if at is not None:

@@ -1,9 +1,9 @@
 """WLSMV with continuous observed variables beside ordered ones (:func:`efficacy.sem.sem` with
 ``estimator="WLSMV"`` and ``ordered=`` naming some of the observed variables).
 
-lavaan's treatment of a mixed model with ``conditional.x = FALSE`` (``lavaan::sem(..., ordered = items,
-estimator = "WLSMV", conditional.x = FALSE)``, lavaan 0.6.14), where every observed variable - ordered
-items, continuous outcomes and exogenous covariates alike - is in the joint moments:
+lavaan's treatment of a mixed model (``lavaan::sem(..., ordered = items, estimator = "WLSMV")``, lavaan
+0.6.14). Without exogenous observed covariates, or with ``conditional.x = FALSE``, every observed variable -
+ordered items, continuous outcomes and covariates alike - is in the joint moments:
 
 **Sample statistics** (Muthen, 1984; lavaan's ``muthen1984``), each two-step:
 
@@ -31,10 +31,24 @@ covariances ``d_i d_j Sigma_ij`` (``d`` = scaling factor of an ordered item, 1 f
 An exogenous observed covariate is a continuous variable like the others: its mean and variance are
 free parameters (lavaan sets ``fixed.x = FALSE`` with ``conditional.x = FALSE``).
 
+**Exogenous observed covariates, ``conditional.x = TRUE``** (lavaan's default for categorical data; the
+default here too): the statistics are those of the endogenous observed variables *given* the covariates.
+Step 1 fits a probit regression of every ordered item on the covariates (thresholds and slopes, ML) and a
+linear regression of every continuous one (intercept, slopes, residual variance); step 2 the residual
+polychoric (bivariate probit with case-specific thresholds), polyserial and Pearson correlations. The WLS
+statistics are the threshold block, the slopes (``vec`` of the variables-by-covariates matrix), the residual
+variances of continuous variables and the residual covariances; Gamma as above with the slope scores in the
+first step. The covariates' means and (co)variances are fixed at their sample values (fixed.x; lavaan's
+``cov.x`` with divisor n - 1) and the implied conditional statistics follow from the model's joint implied
+moments: slopes ``Pi = Sigma_yx Sigma_xx^-1``, residual covariances ``Sigma_yy - Pi Sigma_xy`` (the residual
+variance of an ordered item is ``1 - `` its explained conditional variance), intercepts
+``mu_y - Pi mu_x``. ``conditional_x=False`` instead puts the covariates into the joint moments above.
+
 Estimation, robust standard errors and the scale-shifted test are those of :mod:`efficacy.sem.wls`
 (DWLS weight ``diag(Gamma)^-1``). lavaan reports no robust CFI, TLI and RMSEA for models with continuous
-variables (its catML model needs an all-ordered polychoric matrix): NaN here too. ``srmr`` is computed
-on the standardised residuals (sample standard deviations), diagonal included.
+variables (its catML model needs an all-ordered polychoric matrix): NaN here too. ``srmr`` is lavaan's for
+categorical data: the off-diagonal residual covariances standardised by the sample standard deviations, their
+sum of squares divided by the number of pairs plus the number of observed variables (covariates included).
 
 References
 ----------
@@ -50,7 +64,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 from scipy.special import ndtr
 
 from ..errors import DataError, SEMError
@@ -291,10 +305,8 @@ class _MixedGroup:
         from .engine import _Model
 
         mod = _Model(rows, list(frame.columns), auto, True)
-        mod.set_fixed(np.zeros(len(mod.obs)), np.eye(len(mod.obs)))
         self.mod, self.level = mod, level
-        obs = list(mod.obs)
-        mm = mixed_moments(frame[obs], obs, ordered)
+        obs, mm = self._moments(mod, frame, ordered)
         self.mm = mm
         self.pc = SimpleNamespace(warnings=mm.warnings, reason="")
         self.items = obs
@@ -333,6 +345,12 @@ class _MixedGroup:
         xs = set(mod.ov_x)
         self.baseline_free = np.array([self.items[i] in xs and self.items[j] in xs for i, j in zip(self.iu, self.ju)],
                                       dtype=bool)
+
+    @staticmethod
+    def _moments(mod, frame, ordered):
+        mod.set_fixed(np.zeros(len(mod.obs)), np.eye(len(mod.obs)))
+        obs = list(mod.obs)
+        return obs, mixed_moments(frame[obs], obs, ordered)
 
     @property
     def nloc(self):
@@ -447,12 +465,16 @@ def _ov_x(rows):
     return out
 
 
-def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95):
-    """WLSMV for a model with ordered and continuous observed variables (``conditional.x = FALSE``).
+def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95, conditional_x=None):
+    """WLSMV for a model with ordered and continuous observed variables.
 
     Called by :func:`efficacy.sem.wls.fit_wlsmv` when ``ordered`` names some, not all, of the observed
-    variables; see the module docstring. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
-    conditional.x = FALSE)``. Listwise deletion only.
+    variables; see the module docstring. ``conditional_x`` (lavaan ``conditional.x``) matters only when the
+    model has exogenous observed covariates: None or True (lavaan's default for categorical data) models the
+    endogenous variables given the covariates (probit / linear regressions on them, residual correlations;
+    covariate moments fixed at their sample values); False puts the covariates into the joint moments with
+    free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
+    conditional.x = ...)``. Listwise deletion only.
     """
     from .engine import SEMResult
     from .wls import _finish, _wls_rows
@@ -467,27 +489,405 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     # conditional.x = FALSE: lavaan sets fixed.x = FALSE, exogenous covariates get free means, variances and
     # covariances (explicit rows take precedence over the engine's fixed.x rows)
     xs = _ov_x(rows)
-    extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
-    extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
-    G = _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto)
+    cond = bool(xs) and conditional_x is not False
+    if cond:
+        G = _CondGroup(frame, list(wrows), obs, ordered, auto)
+    else:
+        extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
+        extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
+        G = _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto)
     res = _finish([G], [np.arange(G.nloc)], G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
     res.wls_obs = pd.Series(G.s, index=G.mm.labels)
     res.gamma = pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels)
-    res.conditional_x = False
+    res.conditional_x = cond
     return res
 
 
 def _srmr_residuals(self, est):
-    """lavaan's srmr (Bentler, no means) for one group: residual covariances standardised by the sample
-    standard deviations (1 for ordered items), lower triangle with the diagonal."""
-    mm = self.mm
-    sd = np.sqrt(mm.var)
+    """lavaan's srmr for categorical data (``srmr_bentler_nomean``, lav_residuals_summary) for one group:
+    off-diagonal residual covariances standardised by the sample standard deviations (1 for ordered items),
+    their sum of squares over (number of pairs + number of observed variables)."""
+    sd = np.sqrt(self.mm.var)
     nb, nv = len(self.tb_item), len(self.num)
     iu, ju = self.iu, self.ju
     e_off = (self.s[nb + nv:] - est[nb + nv:]) / (sd[iu] * sd[ju])
-    e_dia = (self.s[nb:nb + nv] - est[nb:nb + nv]) / mm.var[self.num]
-    ne = self.p * (self.p + 1) // 2
-    return float(np.sqrt((np.sum(e_off ** 2) + np.sum(e_dia ** 2)) / ne))
+    return float(np.sqrt(np.sum(e_off ** 2) / (len(iu) + self.p)))
 
 
 _MixedGroup.srmr_residuals = _srmr_residuals
+
+
+# --------------------------------------------------------------------------- conditional.x = TRUE
+
+
+def _newton(fun_grad, x0, maxit=100, tol=1e-10):
+    """Newton steps with a finite-difference Hessian of the analytic gradient and step halving (small problems:
+    the univariate probit regressions). ``fun_grad(x) -> (f, g)``, f minimised."""
+    x = np.asarray(x0, float).copy()
+    f, g = fun_grad(x)
+    conv = False
+    for _ in range(maxit):
+        h = 1e-6 * np.maximum(1.0, np.abs(x))
+        H = np.empty((x.size, x.size))
+        for k in range(x.size):
+            e = np.zeros_like(x)
+            e[k] = h[k]
+            H[:, k] = (fun_grad(x + e)[1] - fun_grad(x - e)[1]) / (2 * h[k])
+        H = (H + H.T) / 2
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = -g
+        a = 1.0
+        while a > 1e-8:
+            fn, gn = fun_grad(x + a * step)
+            if np.isfinite(fn) and fn <= f + 1e-12 * abs(f):
+                break
+            a /= 2
+        x, f, g = x + a * step, fn, gn
+        if np.max(np.abs(a * step)) < tol:
+            conv = True
+            break
+    return x, conv
+
+
+def _probit_fit(c, ncat, X, tau0):
+    """Ordinal probit regression ``P(y <= k | x) = Phi(tau_k - x'beta)`` by ML (lavaan's ``lav_uvord_fit``).
+
+    Returns thresholds, slopes, casewise scores (thresholds then slopes), the upper and lower thresholds of
+    each case's category minus ``x'beta`` and the threshold indicator matrices.
+    """
+    n, q = X.shape
+    nth = ncat - 1
+    Y1 = np.zeros((n, nth))   # threshold k is the upper bound of the case's category
+    Y2 = np.zeros((n, nth))   # ... its lower bound
+    Y1[c < nth, np.minimum(c, nth - 1)[c < nth]] = 1.0
+    Y2[c > 0, (c - 1)[c > 0]] = 1.0
+
+    def parts(th):
+        tau, beta = th[:nth], th[nth:]
+        eta = X @ beta
+        tp = np.concatenate([[-np.inf], tau, [np.inf]])
+        z1, z2 = tp[c + 1] - eta, tp[c] - eta
+        pr = np.maximum(ndtr(z1) - ndtr(z2), _EPS)
+        f1 = np.where(np.isfinite(z1), stats.norm.pdf(np.where(np.isfinite(z1), z1, 0.0)), 0.0)
+        f2 = np.where(np.isfinite(z2), stats.norm.pdf(np.where(np.isfinite(z2), z2, 0.0)), 0.0)
+        sc = np.concatenate([(Y1 * f1[:, None] - Y2 * f2[:, None]) / pr[:, None],
+                             -((f1 - f2) / pr)[:, None] * X], axis=1)
+        return -np.log(pr).sum(), sc, z1, z2
+
+    def fg(th):
+        if np.any(np.diff(th[:nth]) <= 0):
+            return np.inf, np.zeros_like(th)
+        f, sc, _, _ = parts(th)
+        return f, -sc.sum(0)
+
+    th, conv = _newton(fg, np.concatenate([tau0, np.zeros(q)]))
+    _, sc, z1, z2 = parts(th)
+    return th[:nth], th[nth:], sc, z1, z2, Y1, Y2, conv
+
+
+def _bvmix_scores_x(z, sd, var, z1, z2, Y1, Y2, rho):
+    """Polyserial scores with case-specific (covariate-shifted) thresholds ``z1`` (upper), ``z2`` (lower) of the
+    ordinal partner (lavaan's ``lav_bvmix_cor_scores_cache``): d rho, d mu, d var of the continuous variable,
+    d thresholds and d eta (the linear predictor) of the ordinal one."""
+    R = np.sqrt(1 - rho * rho)
+    fin1, fin2 = np.isfinite(z1), np.isfinite(z2)
+    a1 = np.where(fin1, (np.where(fin1, z1, 0.0) - rho * z) / R, np.inf)
+    a2 = np.where(fin2, (np.where(fin2, z2, 0.0) - rho * z) / R, -np.inf)
+    y1 = np.where(fin1, stats.norm.pdf(np.where(fin1, a1, 0.0)), 0.0)
+    y2 = np.where(fin2, stats.norm.pdf(np.where(fin2, a2, 0.0)), 0.0)
+    pr = np.maximum(ndtr(a1) - ndtr(a2), _EPS)
+    d_mu = (z + rho / R * (y1 - y2) / pr) / sd
+    d_var = ((z * z - 1) + rho * z / R * (y1 - y2) / pr) / (2 * var)
+    d_th = (Y1 * y1[:, None] - Y2 * y2[:, None]) / (R * pr)[:, None]
+    d_eta = -(y1 - y2) / (R * pr)
+    t1 = np.where(fin1, y1 * (np.where(fin1, z1, 0.0) * rho - z), 0.0)
+    t2 = np.where(fin2, y2 * (np.where(fin2, z2, 0.0) * rho - z), 0.0)
+    d_rho = (t1 - t2) / (R ** 3 * pr)
+    return d_rho, d_mu, d_var, d_th, d_eta
+
+
+def _bvord_x(u1, u2, v1, v2, rho):
+    """Bivariate probit cell probabilities and scores for cases with bounds (u2, u1] x (v2, v1]."""
+    P = (cat.bivariate_normal_cdf(u1, v1, rho) - cat.bivariate_normal_cdf(u2, v1, rho)
+         - cat.bivariate_normal_cdf(u1, v2, rho) + cat.bivariate_normal_cdf(u2, v2, rho))
+    P = np.maximum(P, cat._TINY)
+    dr = (cat._bvn_density(u1, v1, rho) - cat._bvn_density(u2, v1, rho) - cat._bvn_density(u1, v2, rho)
+          + cat._bvn_density(u2, v2, rho)) / P
+
+    def phi(a):
+        return np.where(np.isfinite(a), stats.norm.pdf(np.where(np.isfinite(a), a, 0.0)), 0.0)
+
+    # d P / d u1 = phi(u1) [Phi((v1 - r u1)/s) - Phi((v2 - r u1)/s)], likewise for the other bounds
+    gu1 = phi(u1) * (cat._cond_cdf(u1, v1, rho) - cat._cond_cdf(u1, v2, rho)) / P
+    gu2 = phi(u2) * (cat._cond_cdf(u2, v1, rho) - cat._cond_cdf(u2, v2, rho)) / P
+    gv1 = phi(v1) * (cat._cond_cdf(v1, u1, rho) - cat._cond_cdf(v1, u2, rho)) / P
+    gv2 = phi(v2) * (cat._cond_cdf(v2, u1, rho) - cat._cond_cdf(v2, u2, rho)) / P
+    return P, dr, gu1, gu2, gv1, gv2
+
+
+def conditional_moments(frame, items, ordered, xs, max_categories=20):
+    """lavaan's WLS statistics with ``conditional.x = TRUE`` and their NACOV (complete rows).
+
+    For the endogenous observed variables ``items`` given the exogenous covariates ``xs``: probit regressions
+    of ordered items (thresholds, slopes) and linear regressions of continuous ones (intercept, slopes,
+    residual variance), then residual polychoric / polyserial / Pearson correlations given x. Statistics in
+    lavaan's order: threshold block (minus the intercept for a continuous variable), slopes (vec of the
+    variables-by-covariates matrix), residual variances of continuous variables, residual covariances.
+    """
+    p, q, n = len(items), len(xs), len(frame)
+    X = frame[xs].to_numpy(float)
+    for k, v in enumerate(xs):
+        if not np.ptp(X[:, k]) > 0:
+            raise DataError("exogenous covariate without variance in the analysed rows", where=f"column {v!r}",
+                            found="variance 0", expected="a variable that varies")
+    X1 = np.column_stack([np.ones(n), X])
+    ordset = set(ordered)
+    is_ord = np.array([v in ordset for v in items])
+    oidx, nidx = np.flatnonzero(is_ord), np.flatnonzero(~is_ord)
+    warns = []
+    _, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], "listwise", max_categories)
+    oncat = np.array([len(c) for c in ocats])
+    _, _, _, _, tpad = cat._uni(ocodes, oncat)
+    opos = {i: k for k, i in enumerate(oidx)}
+    nth_v = np.ones(p, dtype=int)
+    for i in oidx:
+        nth_v[i] = oncat[opos[i]] - 1
+    th_start = np.concatenate([[0], np.cumsum(nth_v)[:-1]])
+    nthb = int(nth_v.sum())
+    sl_pos = nthb + np.arange(q)[None, :] * p + np.arange(p)[:, None]   # (p, q): vec(SLOPES), column-major
+    var_pos = {i: nthb + p * q + k for k, i in enumerate(nidx)}
+    k1 = nthb + p * q + len(nidx)
+    S1 = np.zeros((n, k1))
+    s1_vals = np.zeros(k1)
+    labels = [""] * k1
+    th_item, th_num, th_labels = [], [], []
+    fits = {}
+    E = np.zeros((n, p))       # residuals of continuous variables
+    var = np.ones(p)
+    for i in range(p):
+        v = items[i]
+        sl = slice(th_start[i], th_start[i] + nth_v[i])
+        if is_ord[i]:
+            o = opos[i]
+            c = ocodes[:, o]
+            tau, beta, sc, z1, z2, Y1, Y2, conv = _probit_fit(c, oncat[o], X, tpad[o, 1:oncat[o]])
+            if not conv:
+                warns.append(f"probit regression of {v} on the covariates did not converge")
+            fits[i] = (c, z1, z2, Y1, Y2, X @ beta)
+            S1[:, sl] = sc[:, :nth_v[i]]
+            S1[:, sl_pos[i]] = sc[:, nth_v[i]:]
+            s1_vals[sl] = tau
+            s1_vals[sl_pos[i]] = beta
+            for t in range(nth_v[i]):
+                labels[th_start[i] + t] = f"{v}|t{t + 1}"
+                th_item.append(i)
+                th_num.append(t + 1)
+                th_labels.append(f"{v}|t{t + 1}")
+        else:
+            if not pd.api.types.is_numeric_dtype(frame[v]):
+                raise DataError("a continuous variable must be numeric", where=f"column {v!r}",
+                                found=str(frame[v].dtype), expected="numbers, or name the column in `ordered`")
+            y = frame[v].to_numpy(float)
+            b = np.linalg.lstsq(X1, y, rcond=None)[0]
+            res = y - X1 @ b
+            ev = float(np.mean(res * res))
+            if not ev > 0:
+                raise DataError("continuous variable without residual variance given the covariates",
+                                where=f"column {v!r}", found="residual variance 0")
+            E[:, i], var[i] = res, ev
+            S1[:, th_start[i]] = res / ev
+            S1[:, sl_pos[i]] = (res / ev)[:, None] * X
+            S1[:, var_pos[i]] = -1 / (2 * ev) + res * res / (2 * ev * ev)
+            s1_vals[th_start[i]] = -b[0]
+            s1_vals[sl_pos[i]] = b[1:]
+            s1_vals[var_pos[i]] = ev
+            labels[th_start[i]] = f"{v}~1"
+            labels[var_pos[i]] = f"{v}~~{v}"
+        for k in range(q):
+            labels[sl_pos[i, k]] = f"{v}~{xs[k]}"
+    sd = np.sqrt(var)
+    a11_inv = np.zeros((k1, k1))
+    for i in range(p):
+        blk = list(range(th_start[i], th_start[i] + nth_v[i])) + list(sl_pos[i]) + \
+            ([var_pos[i]] if not is_ord[i] else [])
+        inv, sing = _pinv_block(S1[:, blk].T @ S1[:, blk])
+        a11_inv[np.ix_(blk, blk)] = inv
+        if sing:
+            warns.append(f"{items[i]}: singular first-step information; generalised inverse used, as lavaan")
+    IF1 = S1 @ a11_inv
+    iu, ju = np.triu_indices(p, 1)
+    m = iu.size
+    rho = np.zeros(m)
+    S2 = np.zeros((n, m))
+    A21 = np.zeros((m, k1))
+    for k, (i, j) in enumerate(zip(iu, ju)):
+        if not is_ord[i] and not is_ord[j]:   # residual Pearson correlation
+            y1, y2 = E[:, i], E[:, j]
+            e1, e2, s1_, s2_ = var[i], var[j], sd[i], sd[j]
+            r = float(np.mean(y1 * y2) / (s1_ * s2_))
+            R = 1 - r * r
+            d_mu1 = (y1 / e1 - r * y2 / (s1_ * s2_)) / R
+            d_mu2 = (y2 / e2 - r * y1 / (s1_ * s2_)) / R
+            d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1_ * s2_)) / (2 * R))
+            d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1_ * s2_)) / (2 * R))
+            zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1_ * s2_) + y2 * y2 / e2
+            d_r = r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2
+            A21[k, th_start[i]] = d_r @ d_mu1
+            A21[k, th_start[j]] = d_r @ d_mu2
+            A21[k, sl_pos[i]] = (d_r * d_mu1) @ X
+            A21[k, sl_pos[j]] = (d_r * d_mu2) @ X
+            A21[k, var_pos[i]] = d_r @ d_v1
+            A21[k, var_pos[j]] = d_r @ d_v2
+        elif is_ord[i] and is_ord[j]:   # residual polychoric correlation (bivariate probit)
+            _, z1i, z2i, Y1i, Y2i, _ = fits[i]
+            _, z1j, z2j, Y1j, Y2j, _ = fits[j]
+
+            def negll(r, a=(z1i, z2i, z1j, z2j)):
+                return -np.log(_bvord_x(a[0], a[1], a[2], a[3], r)[0]).sum()
+
+            opt = optimize.minimize_scalar(negll, bounds=(-cat._BOUND, cat._BOUND), method="bounded",
+                                           options={"xatol": 1e-12, "maxiter": 500})
+            r = float(opt.x)
+            _, d_r, gu1, gu2, gv1, gv2 = _bvord_x(z1i, z2i, z1j, z2j, r)
+            dth_i = Y1i * gu1[:, None] - Y2i * gu2[:, None]
+            dth_j = Y1j * gv1[:, None] - Y2j * gv2[:, None]
+            A21[k, th_start[i]:th_start[i] + nth_v[i]] = d_r @ dth_i
+            A21[k, th_start[j]:th_start[j] + nth_v[j]] = d_r @ dth_j
+            A21[k, sl_pos[i]] = (d_r * -(gu1 - gu2)) @ X
+            A21[k, sl_pos[j]] = (d_r * -(gv1 - gv2)) @ X
+        else:   # residual polyserial correlation
+            xi, yj = (i, j) if not is_ord[i] else (j, i)
+            c, z1, z2, Y1, Y2, _ = fits[yj]
+            Z = E[:, xi] / sd[xi]
+
+            def negll(r, Z=Z, z1=z1, z2=z2):
+                R = np.sqrt(1 - r * r)
+                return -np.log(np.maximum(ndtr((z1 - r * Z) / R) - ndtr((z2 - r * Z) / R), _EPS)).sum()
+
+            opt = optimize.minimize_scalar(negll, bounds=(-cat._BOUND_PS, cat._BOUND_PS), method="bounded",
+                                           options={"xatol": 1e-12, "maxiter": 500})
+            r = float(opt.x)
+            d_r, d_mu, d_v, d_th, d_eta = _bvmix_scores_x(Z, sd[xi], var[xi], z1, z2, Y1, Y2, r)
+            A21[k, th_start[xi]] = d_r @ d_mu
+            A21[k, sl_pos[xi]] = (d_r * d_mu) @ X
+            A21[k, var_pos[xi]] = d_r @ d_v
+            A21[k, th_start[yj]:th_start[yj] + nth_v[yj]] = d_r @ d_th
+            A21[k, sl_pos[yj]] = (d_r * d_eta) @ X
+        if abs(r) > cat._NEAR_ONE:
+            warns.append(f"correlation between variables {items[i]} and {items[j]} is (nearly) 1.0")
+        rho[k] = r
+        S2[:, k] = d_r
+    a22 = np.einsum("ij,ij->j", S2, S2)
+    if np.any(a22 <= 0):
+        raise SEMError("a correlation has no second-step information: no WLSMV weight",
+                       found=", ".join(f"{items[i]} & {items[j]}" for i, j, a in zip(iu, ju, a22) if a <= 0))
+    IF2 = (S2 - IF1 @ A21.T) / a22
+    IFc = IF2 * (sd[iu] * sd[ju])
+    for k, (i, j) in enumerate(zip(iu, ju)):
+        if not is_ord[i]:
+            IFc[:, k] += sd[j] * rho[k] / (2 * sd[i]) * IF1[:, var_pos[i]]
+        if not is_ord[j]:
+            IFc[:, k] += sd[i] * rho[k] / (2 * sd[j]) * IF1[:, var_pos[j]]
+    IF = np.concatenate([IF1, IFc], axis=1)
+    IF[:, [th_start[i] for i in nidx]] *= -1
+    gamma = n * (IF.T @ IF)
+    labels += [f"{items[i]}~~{items[j]}" for i, j in zip(iu, ju)]
+    s = np.concatenate([s1_vals, rho * sd[iu] * sd[ju]])
+    Rm = np.eye(p)
+    Rm[iu, ju] = Rm[ju, iu] = rho
+    return SimpleNamespace(labels=labels, s=s, gamma=gamma, is_ord=is_ord, var=var, cor=Rm, iu=iu, ju=ju,
+                           th_start=th_start, nth_v=nth_v, sl_pos=sl_pos, var_pos=var_pos, nthb=nthb, n=n,
+                           mean=np.array([frame[v].to_numpy(float).mean() if not is_ord[i] else 0.0
+                                          for i, v in enumerate(items)]),
+                           th_item=np.array(th_item, dtype=int), th_num=np.array(th_num, dtype=int),
+                           th_labels=th_labels, ncat=np.where(is_ord, nth_v + 1, 0), warnings=warns,
+                           thresholds=pd.DataFrame({"item": [items[i] for i in th_item], "threshold": th_num,
+                                                    "label": th_labels,
+                                                    "estimate": [s1_vals[th_start[i] + t - 1]
+                                                                 for i, t in zip(th_item, th_num)]}),
+                           x_mean=X.mean(0), x_cov=np.atleast_2d(np.cov(X, rowvar=False)))   # lavaan's cov.x: divisor n - 1
+
+
+class _CondGroup(_MixedGroup):
+    """``conditional.x = TRUE``: the statistics are those of the endogenous observed variables given the
+    exogenous covariates (fixed.x: their moments fixed at the sample values). The implied conditional
+    statistics come from the model's joint implied moments: slopes ``Pi = S_yx S_xx^-1``, residual covariances
+    ``S_yy - Pi S_xy``, intercepts ``mu_y - Pi mu_x``."""
+
+    @staticmethod
+    def _moments(mod, frame, ordered):
+        xs = list(mod.ov_x)
+        ys = [v for v in mod.obs if v not in xs]
+        mm = conditional_moments(frame[ys + xs], ys, ordered, xs)
+        mean = np.zeros(len(mod.obs))
+        cov = np.eye(len(mod.obs))
+        xi = [mod.obs.index(v) for v in xs]
+        mean[xi] = mm.x_mean
+        cov[np.ix_(xi, xi)] = mm.x_cov
+        mod.set_fixed(mean, cov)
+        return ys, mm
+
+    def _xy(self):
+        if not hasattr(self, "_yi"):
+            obs = self.mod.obs
+            self._yi = np.array([obs.index(v) for v in self.items])
+            self._xi = np.array([obs.index(v) for v in self.mod.ov_x])
+            self._xinv = np.linalg.inv(self.mm.x_cov)
+        return self._yi, self._xi, self._xinv
+
+    def _conditional(self, ram):
+        yi, xi, Xinv = self._xy()
+        Sig0, mu = self.mod.implied(ram)
+        Syx = Sig0[np.ix_(yi, xi)]
+        Pi = Syx @ Xinv
+        Sc = Sig0[np.ix_(yi, yi)] - Pi @ Syx.T
+        muc = mu[yi] - Pi @ mu[xi]
+        return Sig0, mu, Pi, Sc, muc
+
+    def implied(self, t, jac=False):
+        ram, tau, _ = self.split(t)
+        Sig0, mu, Pi, Sc, muc = self._conditional(ram)
+        bi, bt = self.tb_item, self.tb_tau
+        isth = bt >= 0
+        thb = np.where(isth, tau[np.where(isth, bt, 0)] - muc[bi], -muc[bi])
+        nm, iu, ju = self.num, self.iu, self.ju
+        est = np.concatenate([thb, Pi.T.ravel(), Sc[nm, nm], Sc[iu, ju]])
+        if not jac:
+            return est, Sig0, mu
+        yi, xi, Xinv = self._xy()
+        dS, dmu = self.mod.derivatives(ram)
+        dSyx = dS[:, yi][:, :, xi]
+        dPi = dSyx @ Xinv
+        dSc = dS[:, yi][:, :, yi] - dSyx @ Pi.T - Pi @ np.swapaxes(dSyx, 1, 2)
+        dmuc = dmu[:, yi] - dPi @ mu[xi]
+        nb, nsl, nv = len(bi), Pi.size, len(nm)
+        J = np.zeros((len(est), self.nloc))
+        if self.K:
+            J[:nb, :self.K] = -dmuc[:, bi].T
+            J[nb:nb + nsl, :self.K] = np.swapaxes(dPi, 1, 2).reshape(self.K, -1).T
+            J[nb + nsl:nb + nsl + nv, :self.K] = dSc[:, nm, nm].T
+            J[nb + nsl + nv:, :self.K] = dSc[:, iu, ju].T
+        rows = np.flatnonzero(isth)
+        J[rows, self.K + bt[rows]] = 1.0
+        return est, Sig0, mu, J
+
+    def theta_diag(self, t):
+        ram = self.split(t)[0]
+        _, _, _, Sc, _ = self._conditional(ram)
+        _, S, _ = self.mod.matrices(ram)
+        out = 1.0 - np.diag(Sc)
+        for i in self.num:
+            k = self.mod.idx[self.items[i]]
+            out[i] = S[k, k]
+        return out
+
+    def srmr_residuals(self, est):
+        """srmr on the off-diagonal residual (conditional) covariances, standardised by the sample residual SDs;
+        lavaan divides by (number of pairs + number of observed variables, covariates included)."""
+        sd = np.sqrt(self.mm.var)
+        o = len(self.tb_item) + self.p * len(self.mod.ov_x) + len(self.num)
+        iu, ju = self.iu, self.ju
+        e_off = (self.s[o:] - est[o:]) / (sd[iu] * sd[ju])
+        return float(np.sqrt(np.sum(e_off ** 2) / (len(iu) + len(self.mod.obs))))
