@@ -176,3 +176,34 @@ def test_constant_covariate_raises(data):
     d["treat"] = 1.0
     with pytest.raises(DataError, match="without variance"):
         sem(d, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f + treat", ordered=ORD3)
+
+
+# --------------------------------------------------------------------------- latent_mediation(estimator="WLSMV")
+
+
+@pytest.mark.parametrize("key,covs", [("med_cx_true", []), ("med_cov_cx_true", ["age"])])
+def test_latent_mediation_wlsmv_equals_lavaan(data, key, covs):
+    """a, b, c', a*b, c' + a*b, their delta-method SEs (robust vcov) and std.all equal lavaan's WLSMV fit of the
+    same model (mediator items ordered, treatment, age and outcome x9 continuous, conditional.x = TRUE)."""
+    from efficacy.mediation.latent import latent_mediation
+
+    ref = FIX[key]
+    pe = pd.DataFrame(ref["estimates"])
+    ss = pd.DataFrame(ref["std"])
+    res = latent_mediation(data, "treat", ORD3, "x9", covariates=covs, estimator="WLSMV", n_boot=0,
+                           mediator_name="visual", sum_score=False)
+    assert res.estimator == "WLSMV" and res.test == "scaled.shifted" and res.converged and not res.reason
+    t = res.to_frame().set_index("effect")
+    rows = {"a": ("visual", "~", "treat"), "b": ("x9", "~", "visual"), "direct": ("x9", "~", "treat"),
+            "indirect": ("ind", ":=", "a*b"), "total": ("tot", ":=", "c+a*b")}
+    for eff, key3 in rows.items():
+        r = pe[(pe.lhs == key3[0]) & (pe.op == key3[1]) & (pe.rhs == key3[2])].iloc[0]
+        s = ss[(ss.lhs == key3[0]) & (ss.op == key3[1]) & (ss.rhs == key3[2])].iloc[0]
+        np.testing.assert_allclose(t.loc[eff, "estimate"], r.est, atol=1e-4, err_msg=eff)
+        np.testing.assert_allclose(t.loc[eff, "se"], r.se, rtol=1e-3, err_msg=eff)
+        np.testing.assert_allclose(t.loc[eff, "std_all"], s.est_std, atol=1e-4, err_msg=eff)
+    np.testing.assert_allclose(res.indirect_std, ss.loc[ss.lhs == "ind", "est_std"].iloc[0], atol=1e-4)
+    np.testing.assert_allclose(res.fit["chisq.scaled"], ref["fit"]["chisq.scaled"], rtol=1e-5)
+    z = 1.959963984540054
+    np.testing.assert_allclose(res.indirect_ci, (res.indirect - z * res.indirect_se, res.indirect + z * res.indirect_se))
+    assert t.loc["indirect", "ci_method"] == "delta"
