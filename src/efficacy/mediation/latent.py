@@ -811,8 +811,8 @@ def _wlsmv_fit(X, W, xs, ends, items, y_items, y, med, level):
         lines.append(f"{y} =~ " + " + ".join(y_items))
     lines += [f"{med} ~ a__*{xs[0]}{rest}", f"{y} ~ b__*{med} + c__*{xs[0]}{rest}"]
     d = pd.DataFrame(np.column_stack([X, W]), columns=list(xs) + list(ends))
-    out = dict(eff=np.full(7, np.nan), eff_se=np.full(5, np.nan), std_e=[np.nan] * 5, fit={}, est=None,
-               converged=False, proper=False, warnings=[], reason="")
+    out = {"eff": np.full(7, np.nan), "eff_se": np.full(5, np.nan), "std_e": [np.nan] * 5, "fit": {}, "est": None,
+           "converged": False, "proper": False, "warnings": [], "reason": ""}
     try:
         res = _sem(d, "\n".join(lines), estimator="WLSMV", ordered=list(items), missing="listwise",
                    ci_level=level)
@@ -1037,13 +1037,13 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
             why = ch.reason if ch is not None else ""
             if est == "WLSMV" and missing in ("fiml", "ml"):
                 est = "MLR"
-                why = "; ".join(filter(None, [why, "WLSMV has no FIML, and the stage keeps the incomplete rows by "
-                                                   "FIML: fitted by MLR instead (ML estimates, robust SEs); "
-                                                   "bootstrap CIs unchanged"]))
+                why = "; ".join(filter(None, [why, ("WLSMV has no FIML, and the stage keeps the incomplete rows by "
+                                                    "FIML: fitted by MLR instead (ML estimates, robust SEs); "
+                                                    "bootstrap CIs unchanged")]))
             elif est == "WLSMV":
-                why = "; ".join(filter(None, [why, "mediator items ordered, treatment, covariates and outcome "
-                                                   "continuous (conditional.x); delta-method intervals (no "
-                                                   "bootstrap of a WLSMV fit)"]))
+                why = "; ".join(filter(None, [why, ("mediator items ordered, treatment, covariates and outcome "
+                                                    "continuous (conditional.x); delta-method intervals (no "
+                                                    "bootstrap of a WLSMV fit)")]))
             cl = getattr(codebook, "cluster", None) if est not in ("ML", "WLSMV") else None
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
