@@ -1,7 +1,9 @@
 """WLSMV with continuous observed variables beside ordered ones (efficacy.sem.wls_mixed) against lavaan 0.6.14.
 
 Reference: tests/reference/wlsmv_mixed.R -> wlsmv_mixed_hs.json, on HolzingerSwineford1939 with x1..x6 cut into
-3-5 ordered categories, x7..x9 continuous, treat = sex - 1, age = ageyr, agec = age - 13 (wlsmv_mixed_hs.csv). A fit
+3-5 ordered categories, x7..x9 continuous, treat = sex - 1, age = ageyr, agec = age - 13 (wlsmv_mixed_hs.csv); a MIMIC
+model (all indicators ordered, covariates continuous) and the outcome model on data with missing values (listwise
+deletion, 234 of 301 rows) too. A fit
 without exogenous covariates or with ``conditional.x = FALSE`` puts every observed variable in the joint moments
 (lavaan then sets fixed.x = FALSE); the ``*_cx_true`` fits are lavaan's default for categorical data with covariates,
 ``conditional.x = TRUE`` (probit / linear regressions on the covariates, residual correlations).
@@ -24,10 +26,11 @@ REF = Path(__file__).parent / "reference"
 FIX = json.loads((REF / "wlsmv_mixed_hs.json").read_text())
 ORD6 = [f"x{i}" for i in range(1, 7)]
 ORD3 = ["x1", "x2", "x3"]
-# key -> (model, ordered, conditional_x)
+# key -> (model, ordered, conditional_x); outcome_na: the outcome model on data with missing values (listwise)
 CASES = {"cfa": ("cfa", ORD6, False), "outcome": ("outcome", ORD6, False), "med_cx_false": ("med", ORD3, False),
          "med_cov_cx_false": ("med_cov", ORD3, False), "med_cx_true": ("med", ORD3, None),
-         "med_cov_cx_true": ("med_cov", ORD3, None), "out_cx_true": ("out_x", ORD6, None)}
+         "med_cov_cx_true": ("med_cov", ORD3, None), "out_cx_true": ("out_x", ORD6, None),
+         "mimic": ("mimic", ORD6, None), "outcome_na": ("outcome", ORD6, False)}
 FIT_KEYS = ["chisq", "chisq.scaled", "chisq.scaling.factor", "baseline.chisq.scaled", "cfi", "tli", "cfi.scaled",
             "tli.scaled", "rmsea", "rmsea.scaled", "rmsea.ci.upper.scaled", "srmr"]
 
@@ -42,9 +45,18 @@ def _model(name):
     return "\n".join(line for line in FIX["models"][name].split("\n") if ":=" not in line)
 
 
+def _with_na(data):
+    """As wlsmv_mixed.R: every 7th row (from the first) misses x9, every 11th (from the third) x2."""
+    d = data.copy()
+    d.loc[d.index[::7], "x9"] = np.nan
+    d.loc[d.index[2::11], "x2"] = np.nan
+    return d
+
+
 @pytest.fixture(scope="module")
 def fits(data):
-    return {key: sem(data, _model(m), estimator="WLSMV", ordered=o, conditional_x=c) for key, (m, o, c) in CASES.items()}
+    return {key: sem(_with_na(data) if key.endswith("_na") else data, _model(m), estimator="WLSMV", ordered=o,
+                     conditional_x=c) for key, (m, o, c) in CASES.items()}
 
 
 def _ours(frame, lhs, op, rhs, col="estimate"):
@@ -111,6 +123,10 @@ def test_test_statistics_and_fit_indices_equal_lavaan(fits, key):
     np.testing.assert_allclose(f["chisq.shift.parameters"], t["df"] - a * t["trace_ugamma"], rtol=1e-5)
     # lavaan reports no robust (catML) indices with continuous variables in the model
     assert np.isnan(f["cfi.robust"]) and np.isnan(f["rmsea.robust"]) and rf["cfi.robust"] is None
+
+
+def test_listwise_deletion_as_lavaan(fits):
+    assert fits["outcome_na"].n == FIX["outcome_na"]["nobs"] == 234
 
 
 def test_exogenous_covariate_gets_free_mean_and_variance(fits):

@@ -50,13 +50,19 @@ m_cfa <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9
 m_out <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx9 ~ visual + textual\nx7 ~~ x9"
 m_med <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat\nx9 ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
 m_out_x <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ agec\nx9 ~ visual + textual + treat\nx7 ~ treat"
+m_mimic <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ treat + agec"
+# every 7th row misses x9, every 11th x2: lavaan's default for categorical data deletes them listwise
+d_na <- d
+d_na$x9[seq(1, nrow(d), by = 7)] <- NA
+d_na$x2[seq(3, nrow(d), by = 11)] <- NA
 m_med_cov <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat + age\nx9 ~ b*visual + c*treat + age\nind := a*b\ntot := c + a*b"
 res <- list(
   source = list(script = "tests/reference/wlsmv_mixed.R",
                 versions = list(R = R.version.string, lavaan = as.character(packageVersion("lavaan"))),
                 data = "wlsmv_mixed_hs.csv: HolzingerSwineford1939, x1..x6 cut into 3-5 ordered categories (categorical_hs_cut.csv), x7..x9 continuous, treat = sex - 1, age = ageyr",
                 note = "estimator = 'WLSMV' (DWLS, se = 'robust.sem', test = 'scaled.shifted', delta parameterization), missing = 'listwise'"),
-  models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov, out_x = m_out_x),
+  models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov, out_x = m_out_x,
+                mimic = m_mimic),
   cfa = take(sem(m_cfa, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
              "sem(m_cfa, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)"),
   outcome = take(sem(m_out, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
@@ -70,6 +76,10 @@ res <- list(
   med_cov_cx_true = take(sem(m_med_cov, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
                          "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   out_cx_true = take(sem(m_out_x, d, ordered = ord, estimator = "WLSMV"),
-                     "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE")
+                     "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
+  mimic = take(sem(m_mimic, d, ordered = ord, estimator = "WLSMV"),
+               "sem(m_mimic, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
+  outcome_na = take(sem(m_out, d_na, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
+                    "sem(m_out, d_na, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)  # listwise")
 )
 write(toJSON(res, digits = NA, auto_unbox = TRUE, na = "null"), file.path(out_dir, "wlsmv_mixed_hs.json"))
