@@ -86,7 +86,8 @@ def test_sample_statistics_and_gamma_equal_lavaan(fits, key):
            res.gamma.index.get_loc("~~".join(n.split("~~")[::-1])) for n in names]
     G = res.gamma.to_numpy()[np.ix_(idx, idx)]
     np.testing.assert_allclose(np.diag(G), ref["gamma_diag"]["value"], rtol=1e-6)
-    np.testing.assert_allclose(G, np.array(ref["gamma"]), atol=1e-6)
+    if ref.get("gamma"):   # the whole matrix for three fits (wlsmv_mixed.R; {} for the others)
+        np.testing.assert_allclose(G, np.array(ref["gamma"]), atol=1e-6)
 
 
 @pytest.mark.parametrize("key", list(CASES))

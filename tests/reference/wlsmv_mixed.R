@@ -3,6 +3,8 @@
 # Run from the repository root:  Rscript tests/reference/wlsmv_mixed.R
 # Reads  tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories,
 #        rows in lavaan's order, x1_raw = the uncut x1) and lavaan's HolzingerSwineford1939.
+# (the whole NACOV for three fits - every pair type, a binary covariate in the joint moments, conditional.x with
+#  continuous and ordered outcomes - its diagonal for the others)
 # Writes tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous, treat = sex - 1, age = ageyr,
 #        agec = ageyr - 13)
 #        tests/reference/wlsmv_mixed_hs.json
@@ -24,7 +26,7 @@ fm_names <- c("npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pva
               "baseline.chisq.scaled", "baseline.chisq.scaling.factor", "cfi", "tli", "cfi.scaled", "tli.scaled",
               "cfi.robust", "tli.robust", "rmsea", "rmsea.scaled", "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled",
               "rmsea.robust", "srmr", "ntotal")
-take <- function(fit, call) {
+take <- function(fit, call, full_gamma = FALSE) {
   fm <- as.list(fitMeasures(fit, fm_names))
   pe <- parameterEstimates(fit)
   ss <- standardizedSolution(fit)
@@ -44,7 +46,7 @@ take <- function(fit, call) {
                                                       list(names = names(x), value = unname(unclass(x)))),
        wls_obs = list(names = names(lavInspect(fit, "wls.obs")), value = unname(lavInspect(fit, "wls.obs"))),
        gamma_diag = list(names = rownames(g), value = unname(diag(g))),
-       gamma = unname(unclass(g)))
+       gamma = if (full_gamma) unname(unclass(g)) else NULL)
 }
 m_cfa <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 m_out <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx9 ~ visual + textual\nx7 ~~ x9"
@@ -64,19 +66,19 @@ res <- list(
   models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov, out_x = m_out_x,
                 mimic = m_mimic),
   cfa = take(sem(m_cfa, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
-             "sem(m_cfa, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)"),
+             "sem(m_cfa, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)", full_gamma = TRUE),
   outcome = take(sem(m_out, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
                  "sem(m_out, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)"),
   med_cx_false = take(sem(m_med, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", conditional.x = FALSE),
                       "sem(m_med, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = FALSE)"),
   med_cov_cx_false = take(sem(m_med_cov, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", conditional.x = FALSE),
-                      "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = FALSE)"),
+                      "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = FALSE)", full_gamma = TRUE),
   med_cx_true = take(sem(m_med, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
                      "sem(m_med, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   med_cov_cx_true = take(sem(m_med_cov, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
                          "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   out_cx_true = take(sem(m_out_x, d, ordered = ord, estimator = "WLSMV"),
-                     "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
+                     "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE", full_gamma = TRUE),
   mimic = take(sem(m_mimic, d, ordered = ord, estimator = "WLSMV"),
                "sem(m_mimic, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
   outcome_na = take(sem(m_out, d_na, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
