@@ -608,11 +608,16 @@ def _bvmix_scores_x(z, sd, var, z1, z2, Y1, Y2, rho):
     return d_rho, d_mu, d_var, d_th, d_eta
 
 
-def _bvord_x(u1, u2, v1, v2, rho):
-    """Bivariate probit cell probabilities and scores for cases with bounds (u2, u1] x (v2, v1]."""
+def _bvord_p(u1, u2, v1, v2, rho):
+    """Bivariate probit cell probabilities of cases with bounds (u2, u1] x (v2, v1] (floored as lavaan)."""
     P = (cat.bivariate_normal_cdf(u1, v1, rho) - cat.bivariate_normal_cdf(u2, v1, rho)
          - cat.bivariate_normal_cdf(u1, v2, rho) + cat.bivariate_normal_cdf(u2, v2, rho))
-    P = np.maximum(P, cat._TINY)
+    return np.maximum(P, cat._TINY)
+
+
+def _bvord_x(u1, u2, v1, v2, rho):
+    """Bivariate probit cell probabilities and scores for cases with bounds (u2, u1] x (v2, v1]."""
+    P = _bvord_p(u1, u2, v1, v2, rho)
     dr = (cat._bvn_density(u1, v1, rho) - cat._bvn_density(u2, v1, rho) - cat._bvn_density(u1, v2, rho)
           + cat._bvn_density(u2, v2, rho)) / P
 
@@ -745,7 +750,7 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20):
             _, z1j, z2j, Y1j, Y2j, _ = fits[j]
 
             def negll(r, a=(z1i, z2i, z1j, z2j)):
-                return -np.log(_bvord_x(a[0], a[1], a[2], a[3], r)[0]).sum()
+                return -np.log(_bvord_p(a[0], a[1], a[2], a[3], r)).sum()
 
             opt = optimize.minimize_scalar(negll, bounds=(-cat._BOUND, cat._BOUND), method="bounded",
                                            options={"xatol": 1e-12, "maxiter": 500})
