@@ -224,3 +224,17 @@ def test_latent_mediation_wlsmv_equals_lavaan(data, key, covs):
     z = 1.959963984540054
     np.testing.assert_allclose(res.indirect_ci, (res.indirect - z * res.indirect_se, res.indirect + z * res.indirect_se))
     assert t.loc["indirect", "ci_method"] == "delta"
+
+
+def test_dwls_difference_test_of_nested_mixed_models(data):
+    """lavTestLRT's default for WLSMV (Satorra 2000, scaled and shifted) on two nested mixed models; the
+    difference is a small number from two close fits, hence 1e-4 relative."""
+    from efficacy.sem.lrt import lrt_difference
+
+    ref = FIX["lrt"]
+    f1 = sem(data, FIX["models"]["outcome"], ordered=ORD6, conditional_x=False)
+    f0 = sem(data, ref["model0"], ordered=ORD6, conditional_x=False)
+    out = lrt_difference(f1, f0)
+    assert out["method"] == "satorra.2000" and out["delta_df"] == ref["delta_df"]
+    np.testing.assert_allclose(out["delta_chisq"], ref["delta_chisq"], rtol=1e-4)
+    np.testing.assert_allclose(out["pvalue"], ref["pvalue"], rtol=1e-4)

@@ -84,4 +84,12 @@ res <- list(
   outcome_na = take(sem(m_out, d_na, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
                     "sem(m_out, d_na, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)  # listwise")
 )
+# DWLS difference test of nested mixed models (lavaan's default for WLSMV: Satorra 2000, scaled and shifted)
+m_out0 <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx9 ~ visual + 0*textual\nx7 ~~ x9"
+f1 <- sem(m_out, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE)
+f0 <- sem(m_out0, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE)
+lrt <- lavTestLRT(f1, f0)
+res$lrt <- list(call = "lavTestLRT(sem(m_out, ...), sem(m_out0, ...))  # method = 'satorra.2000', scaled.shifted",
+                model0 = m_out0, delta_chisq = lrt[["Chisq diff"]][2], delta_df = lrt[["Df diff"]][2],
+                pvalue = lrt[["Pr(>Chisq)"]][2])
 write(toJSON(res, digits = NA, auto_unbox = TRUE, na = "null"), file.path(out_dir, "wlsmv_mixed_hs.json"))
