@@ -198,20 +198,23 @@ def test_constant_covariate_raises(data):
 # --------------------------------------------------------------------------- latent_mediation(estimator="WLSMV")
 
 
-@pytest.mark.parametrize("key,covs", [("med_cx_true", []), ("med_cov_cx_true", ["age"])])
-def test_latent_mediation_wlsmv_equals_lavaan(data, key, covs):
+@pytest.mark.parametrize("key,covs,y,y_items", [("med_cx_true", [], "x9", None),
+                                                ("med_cov_cx_true", ["age"], "x9", None),
+                                                ("med_latent_y", [], "speed", ["x7", "x8", "x9"])])
+def test_latent_mediation_wlsmv_equals_lavaan(data, key, covs, y, y_items):
     """a, b, c', a*b, c' + a*b, their delta-method SEs (robust vcov) and std.all equal lavaan's WLSMV fit of the
-    same model (mediator items ordered, treatment, age and outcome x9 continuous, conditional.x = TRUE)."""
+    same model (mediator items ordered; treatment, age and the outcome x9 - or the outcome factor's items x7..x9 -
+    continuous; conditional.x = TRUE)."""
     from efficacy.mediation.latent import latent_mediation
 
     ref = FIX[key]
     pe = pd.DataFrame(ref["estimates"])
     ss = pd.DataFrame(ref["std"])
-    res = latent_mediation(data, "treat", ORD3, "x9", covariates=covs, estimator="WLSMV", n_boot=0,
-                           mediator_name="visual", sum_score=False)
+    res = latent_mediation(data, "treat", ORD3, y, covariates=covs, outcome_items=y_items, estimator="WLSMV",
+                           n_boot=0, mediator_name="visual", sum_score=False)
     assert res.estimator == "WLSMV" and res.test == "scaled.shifted" and res.converged and not res.reason
     t = res.to_frame().set_index("effect")
-    rows = {"a": ("visual", "~", "treat"), "b": ("x9", "~", "visual"), "direct": ("x9", "~", "treat"),
+    rows = {"a": ("visual", "~", "treat"), "b": (y, "~", "visual"), "direct": (y, "~", "treat"),
             "indirect": ("ind", ":=", "a*b"), "total": ("tot", ":=", "c+a*b")}
     for eff, key3 in rows.items():
         r = pe[(pe.lhs == key3[0]) & (pe.op == key3[1]) & (pe.rhs == key3[2])].iloc[0]

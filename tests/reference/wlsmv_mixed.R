@@ -52,6 +52,7 @@ m_cfa <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9
 m_out <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx9 ~ visual + textual\nx7 ~~ x9"
 m_med <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat\nx9 ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
 m_out_x <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ agec\nx9 ~ visual + textual + treat\nx7 ~ treat"
+m_med_ly <- "visual =~ x1 + x2 + x3\nspeed =~ x7 + x8 + x9\nvisual ~ a*treat\nspeed ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
 m_mimic <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ treat + agec"
 # every 7th row misses x9, every 11th x2: lavaan's default for categorical data deletes them listwise
 d_na <- d
@@ -64,7 +65,7 @@ res <- list(
                 data = "wlsmv_mixed_hs.csv: HolzingerSwineford1939, x1..x6 cut into 3-5 ordered categories (categorical_hs_cut.csv), x7..x9 continuous, treat = sex - 1, age = ageyr",
                 note = "estimator = 'WLSMV' (DWLS, se = 'robust.sem', test = 'scaled.shifted', delta parameterization), missing = 'listwise'"),
   models = list(cfa = m_cfa, outcome = m_out, med = m_med, med_cov = m_med_cov, out_x = m_out_x,
-                mimic = m_mimic),
+                mimic = m_mimic, med_ly = m_med_ly),
   cfa = take(sem(m_cfa, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
              "sem(m_cfa, d, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)", full_gamma = TRUE),
   outcome = take(sem(m_out, d, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
@@ -79,6 +80,8 @@ res <- list(
                          "sem(m_med_cov, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   out_cx_true = take(sem(m_out_x, d, ordered = ord, estimator = "WLSMV"),
                      "sem(m_out_x, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE", full_gamma = TRUE),
+  med_latent_y = take(sem(m_med_ly, d, ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
+                      "sem(m_med_ly, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   mimic = take(sem(m_mimic, d, ordered = ord, estimator = "WLSMV"),
                "sem(m_mimic, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
   outcome_na = take(sem(m_out, d_na, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
