@@ -105,7 +105,7 @@ def test_choice_from_the_codebook(tmp_path):
     assert ch.reason == "ordinal: 5 response categories -> WLSMV"
     assert scale_choice(cb, "tasks").estimator == "ML"
     mixed = model_choice(cb, ["efficacy", "self_esteem", "tasks"])
-    assert mixed.estimator == "MLR" and "WLSMV with continuous indicators takes complete rows" in mixed.reason
+    assert mixed.estimator == "MLR" and "WLSMV with continuous indicators is single-group" in mixed.reason
     assert model_choice(cb, ["efficacy", "self_esteem"]).estimator == "WLSMV"
     sc = score_choice(cb, ["efficacy", "behavior"])
     assert sc.estimator == "MLR" and "not ordered items" in sc.reason
@@ -135,7 +135,7 @@ def test_measurement_stage_uses_the_codebook_estimator(tmp_path):
     assert fit.loc["efficacy", "missing"] == "pairwise"   # the stage's FIML has no WLSMV analogue
     assert fit.loc["tasks", "estimator"] == "ML" and fit.loc["tasks", "test"] == "standard"
     assert fit.loc["joint", "estimator"] == "MLR" and fit.loc["joint", "test"] == "yuan.bentler.mplus"
-    assert "WLSMV with continuous indicators takes complete rows" in fit.loc["joint", "estimator_reason"]
+    assert "WLSMV with continuous indicators is single-group" in fit.loc["joint", "estimator_reason"]
     direct = cfa(d, {"efficacy": cb.scales["efficacy"].items}, estimator="WLSMV", ordered=True, missing="pairwise")
     for k in ("chisq", "chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust", "srmr"):
         assert_allclose(fit.loc["efficacy", k], direct.fit[k], rtol=1e-10)
@@ -359,7 +359,7 @@ def test_summary_says_which_estimator_and_why(tmp_path):
     assert "**Estimators (sim18).**" in text
     assert "- the one-factor CFAs of efficacy, self_esteem: WLSMV (ordinal: 5 response categories -> WLSMV)." in text
     assert "- the joint CFA: MLR (ordinal (efficacy, self_esteem) and continuous (tasks) scales in one model: " \
-           "WLSMV with continuous indicators takes complete rows and one group only -> MLR)." in text
+           "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR)." in text
     assert "- the one-factor CFA of tasks: ML (bandura-format scale" in text
     assert "- reliability of efficacy, self_esteem: ordinal alpha" in text
     assert "- latent mediation with efficacy as a factor: MLR (ordinal: 5 response categories -> WLSMV; WLSMV " \

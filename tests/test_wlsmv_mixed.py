@@ -3,7 +3,7 @@
 Reference: tests/reference/wlsmv_mixed.R -> wlsmv_mixed_hs.json, on HolzingerSwineford1939 with x1..x6 cut into
 3-5 ordered categories, x7..x9 continuous, treat = sex - 1, age = ageyr, agec = age - 13 (wlsmv_mixed_hs.csv); a MIMIC
 model (all indicators ordered, covariates continuous) and the outcome model on data with missing values (listwise
-deletion, 234 of 301 rows) too. A fit
+deletion, 234 of 301 rows; missing = "pairwise", all 301 rows) too. A fit
 without exogenous covariates or with ``conditional.x = FALSE`` puts every observed variable in the joint moments
 (lavaan then sets fixed.x = FALSE); the ``*_cx_true`` fits are lavaan's default for categorical data with covariates,
 ``conditional.x = TRUE`` (probit / linear regressions on the covariates, residual correlations).
@@ -30,7 +30,8 @@ ORD3 = ["x1", "x2", "x3"]
 CASES = {"cfa": ("cfa", ORD6, False), "outcome": ("outcome", ORD6, False), "med_cx_false": ("med", ORD3, False),
          "med_cov_cx_false": ("med_cov", ORD3, False), "med_cx_true": ("med", ORD3, None),
          "med_cov_cx_true": ("med_cov", ORD3, None), "out_cx_true": ("out_x", ORD6, None),
-         "mimic": ("mimic", ORD6, None), "outcome_na": ("outcome", ORD6, False)}
+         "mimic": ("mimic", ORD6, None), "outcome_na": ("outcome", ORD6, False), "cfa_pw": ("cfa", ORD6, False),
+         "med_pw": ("med", ORD3, False)}
 FIT_KEYS = ["chisq", "chisq.scaled", "chisq.scaling.factor", "baseline.chisq.scaled", "cfi", "tli", "cfi.scaled",
             "tli.scaled", "rmsea", "rmsea.scaled", "rmsea.ci.upper.scaled", "srmr"]
 
@@ -46,17 +47,20 @@ def _model(name):
 
 
 def _with_na(data):
-    """As wlsmv_mixed.R: every 7th row (from the first) misses x9, every 11th (from the third) x2."""
+    """As wlsmv_mixed.R: every 7th row (from the first) misses x9, every 11th (from the third) x2, every 13th
+    (from the fifth) x8."""
     d = data.copy()
     d.loc[d.index[::7], "x9"] = np.nan
     d.loc[d.index[2::11], "x2"] = np.nan
+    d.loc[d.index[4::13], "x8"] = np.nan
     return d
 
 
 @pytest.fixture(scope="module")
 def fits(data):
-    return {key: sem(_with_na(data) if key.endswith("_na") else data, _model(m), estimator="WLSMV", ordered=o,
-                     conditional_x=c) for key, (m, o, c) in CASES.items()}
+    return {key: sem(_with_na(data) if key.endswith(("_na", "_pw")) else data, _model(m), estimator="WLSMV",
+                     ordered=o, conditional_x=c, missing="pairwise" if key.endswith("_pw") else "listwise")
+            for key, (m, o, c) in CASES.items()}
 
 
 def _ours(frame, lhs, op, rhs, col="estimate"):
@@ -126,8 +130,9 @@ def test_test_statistics_and_fit_indices_equal_lavaan(fits, key):
     assert np.isnan(f["cfi.robust"]) and np.isnan(f["rmsea.robust"]) and rf["cfi.robust"] is None
 
 
-def test_listwise_deletion_as_lavaan(fits):
+def test_listwise_and_pairwise_deletion_as_lavaan(fits):
     assert fits["outcome_na"].n == FIX["outcome_na"]["nobs"] == 234
+    assert fits["cfa_pw"].n == FIX["cfa_pw"]["nobs"] == 301 and fits["cfa_pw"].missing == "pairwise"
 
 
 def test_exogenous_covariate_gets_free_mean_and_variance(fits):
@@ -175,8 +180,8 @@ def test_fiml_with_wlsmv_raises(data):
 
 
 def test_pairwise_and_multigroup_mixed_raise(data):
-    with pytest.raises(SEMError, match="complete rows"):
-        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="pairwise")
+    with pytest.raises(SEMError, match="pairwise deletion with exogenous covariates"):
+        sem(data, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="pairwise")
     with pytest.raises(SEMError, match="single-group"):
         sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], group="treat")
 

@@ -12,10 +12,10 @@ Rules beyond the codebook's per-scale choice:
 
 * **A model of several scales** (the measurement stage's joint CFA): the common estimator when
   every scale asks for the same one. The engine's WLSMV fits continuous indicators beside ordered
-  ones (:mod:`efficacy.sem.wls_mixed`), but only on complete rows and in one group, while the
-  stages keep incomplete rows (FIML, or pairwise polychorics for all-ordered WLSMV) and test
-  invariance across groups; so a model mixing ordinal and continuous scales is fitted by MLR
-  (robust to the non-normality of the Likert items) and the reason says so. Latent mediation with
+  ones (:mod:`efficacy.sem.wls_mixed`, listwise or pairwise), but in one group only, while the
+  measurement stage also tests the joint model's invariance across groups; so a model mixing
+  ordinal and continuous scales is fitted by MLR (robust to the non-normality of the Likert items)
+  and the reason says so. Latent mediation with
   an ordinal mediator scale is fitted by WLSMV when its stage deletes listwise
   (:func:`efficacy.mediation.latent.run_stage`).
 * **A model of scale scores** (panel models, the observed outcome of latent mediation): the
@@ -123,7 +123,7 @@ def model_choice(codebook, scales) -> EstimatorChoice:
     other = [n for n in names if n not in ordinal]
     if ordinal:
         reason = (f"ordinal ({', '.join(ordinal)}) and continuous ({', '.join(other)}) scales in one model: "
-                  "WLSMV with continuous indicators takes complete rows and one group only -> MLR")
+                  "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR")
     else:
         reason = "scales ask for different estimators (" + ", ".join(f"{n}: {c.estimator}" for n, c in
                                                                      choices.items()) + ") -> MLR"

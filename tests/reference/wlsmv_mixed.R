@@ -54,10 +54,12 @@ m_med <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat\nx9 ~ b*visual + c*treat\nind
 m_out_x <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ agec\nx9 ~ visual + textual + treat\nx7 ~ treat"
 m_med_ly <- "visual =~ x1 + x2 + x3\nspeed =~ x7 + x8 + x9\nvisual ~ a*treat\nspeed ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
 m_mimic <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ treat + agec"
-# every 7th row misses x9, every 11th x2: lavaan's default for categorical data deletes them listwise
+# every 7th row misses x9, every 11th x2, every 13th x8: lavaan's default for categorical data deletes them listwise;
+# missing = "pairwise" keeps them (univariate statistics from available cases, correlations from pairs)
 d_na <- d
 d_na$x9[seq(1, nrow(d), by = 7)] <- NA
 d_na$x2[seq(3, nrow(d), by = 11)] <- NA
+d_na$x8[seq(5, nrow(d), by = 13)] <- NA   # (not in the outcome model; a continuous-continuous pair with NA in cfa_pw)
 m_med_cov <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat + age\nx9 ~ b*visual + c*treat + age\nind := a*b\ntot := c + a*b"
 res <- list(
   source = list(script = "tests/reference/wlsmv_mixed.R",
@@ -84,6 +86,11 @@ res <- list(
                       "sem(m_med_ly, d, ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE"),
   mimic = take(sem(m_mimic, d, ordered = ord, estimator = "WLSMV"),
                "sem(m_mimic, d, ordered = paste0('x', 1:6), estimator = 'WLSMV')  # conditional.x = TRUE"),
+  cfa_pw = take(sem(m_cfa, d_na, ordered = ord, estimator = "WLSMV", missing = "pairwise", conditional.x = FALSE),
+                "sem(m_cfa, d_na, ordered = paste0('x', 1:6), estimator = 'WLSMV', missing = 'pairwise', conditional.x = FALSE)"),
+  med_pw = take(sem(m_med, d_na, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", missing = "pairwise",
+                    conditional.x = FALSE),
+                "sem(m_med, d_na, ordered = c('x1','x2','x3'), estimator = 'WLSMV', missing = 'pairwise', conditional.x = FALSE)"),
   outcome_na = take(sem(m_out, d_na, ordered = ord, estimator = "WLSMV", conditional.x = FALSE),
                     "sem(m_out, d_na, ordered = paste0('x', 1:6), estimator = 'WLSMV', conditional.x = FALSE)  # listwise")
 )

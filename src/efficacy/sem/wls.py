@@ -38,7 +38,7 @@ correlations, lavaan's ``srmr_bentler_nomean`` for categorical data). ``N`` in R
 lavaan for (D)WLS.
 
 **Continuous variables** beside ordered ones (``ordered=`` naming some observed variables): see
-:mod:`efficacy.sem.wls_mixed` (lavaan's ``conditional.x = FALSE`` moments; single group, complete rows).
+:mod:`efficacy.sem.wls_mixed` (lavaan's moments with ``conditional.x = FALSE`` or ``TRUE``; single group).
 
 **Multi-group** (``group=``): each group has its own thresholds, polychoric matrix and ``Gamma``
 (every category must be observed in every group). ``equal=`` accepts ``"thresholds"`` besides the

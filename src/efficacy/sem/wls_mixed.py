@@ -44,6 +44,12 @@ moments: slopes ``Pi = Sigma_yx Sigma_xx^-1``, residual covariances ``Sigma_yy -
 variance of an ordered item is ``1 - `` its explained conditional variance), intercepts
 ``mu_y - Pi mu_x``. ``conditional_x=False`` instead puts the covariates into the joint moments above.
 
+**Missing data**: listwise deletion (lavaan's default for categorical data), or ``missing="pairwise"``
+without covariates or with ``conditional_x=False``: univariate statistics from each variable's observed
+values, correlations from the rows where both are observed (a Pearson correlation then by ML with the
+univariate means and variances fixed, lavaan's ``lav_bvreg_cor_twostep_fit``), casewise scores zero where
+their variables are missing; ``N`` is the number of rows with any observed model variable.
+
 Estimation, robust standard errors and the scale-shifted test are those of :mod:`efficacy.sem.wls`
 (DWLS weight ``diag(Gamma)^-1``). lavaan reports no robust CFI, TLI and RMSEA for models with continuous
 variables (its catML model needs an all-ordered polychoric matrix): NaN here too. ``srmr`` is lavaan's for
@@ -111,8 +117,29 @@ def _bvmix_scores(z, sd, var, c, tau, rho):
     return d_rho, d_mu, d_var, d_th
 
 
-def mixed_moments(frame, items, ordered, max_categories=20):
-    """lavaan's WLS sample statistics and their NACOV for ordered and continuous variables (complete rows).
+def _pair_ml_pearson(z1, z2, both, start):
+    """ML correlation of two standardised normal variables on the rows where both are observed, their means and
+    variances fixed at the univariate (available-case) values (lavaan's ``lav_bvreg_cor_twostep_fit``)."""
+    a, b = z1[both], z2[both]
+    s11, s22, s12, m = float(a @ a), float(b @ b), float(a @ b), a.size
+
+    def negll(r):
+        R = 1 - r * r
+        return 0.5 * m * np.log(R) + (s11 - 2 * r * s12 + s22) / (2 * R)
+
+    start = float(np.clip(start, -0.99, 0.99))
+    res = optimize.minimize_scalar(negll, bounds=(-0.999, 0.999), method="bounded",
+                                   options={"xatol": 1e-12, "maxiter": 500})
+    return float(res.x) if negll(res.x) <= negll(start) else start
+
+
+def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
+    """lavaan's WLS sample statistics and their NACOV for ordered and continuous variables.
+
+    ``missing="listwise"``: ``frame`` has complete rows. ``"pairwise"`` (lavaan ``missing = "pairwise"``):
+    univariate statistics from each variable's observed values, correlations from the rows where both
+    are observed (a Pearson correlation then by ML with the univariate means and variances fixed), every
+    casewise score zero where its variables are missing.
 
     Returns a namespace: ``labels``, ``s`` (WLS statistics), ``gamma`` (N x asymptotic covariance),
     ``is_ord``, ``mean``, ``var`` (1 for ordered items), ``cor`` (polychoric / polyserial / Pearson),
@@ -125,29 +152,38 @@ def mixed_moments(frame, items, ordered, max_categories=20):
     oidx = np.flatnonzero(is_ord)
     nidx = np.flatnonzero(~is_ord)
     warns = []
-    # ordered items: codes and thresholds
-    _, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], "listwise", max_categories)
-    oncat = np.array([len(c) for c in ocats])
+    # ordered items: codes (-1 missing) and thresholds
+    coded = [cat._code_item(frame[items[i]], items[i], max_categories) for i in oidx]
+    ocodes = np.column_stack([c[0] for c in coded]) if coded else np.zeros((n, 0), int)
+    oncat = np.array([len(c[1]) for c in coded], dtype=int)
     counts, _, prop, _, tpad = cat._uni(ocodes, oncat)
-    # continuous variables: mean, ML variance
+    # continuous variables: mean, ML variance (available cases)
     X = np.zeros((n, p))
+    obs = np.ones((n, p), dtype=bool)
     for i in nidx:
         v = items[i]
         if not pd.api.types.is_numeric_dtype(frame[v]):
             raise DataError("a continuous variable must be numeric", where=f"column {v!r}", found=str(frame[v].dtype),
                             expected="numbers, or name the column in `ordered`")
-        X[:, i] = frame[v].to_numpy(float)
+        xv = frame[v].to_numpy(float)
+        obs[:, i] = np.isfinite(xv)
+        X[:, i] = np.where(obs[:, i], xv, 0.0)
+    for k, i in enumerate(oidx):
+        obs[:, i] = ocodes[:, k] >= 0
     mean = np.zeros(p)
     var = np.ones(p)
-    mean[nidx] = X[:, nidx].mean(0)
-    var[nidx] = ((X[:, nidx] - mean[nidx]) ** 2).mean(0)
+    for i in nidx:
+        o = obs[:, i]
+        mean[i] = X[o, i].mean() if o.any() else np.nan
+        var[i] = ((X[o, i] - mean[i]) ** 2).mean() if o.any() else 0.0
     zero = [items[i] for i in nidx if not var[i] > 0]
     if zero:
         raise DataError("continuous variable(s) without variance in the analysed rows: no WLSMV moments",
                         where=", ".join(zero), found="variance 0", expected="a variable that varies")
     sd = np.sqrt(var)
     Z = np.zeros((n, p))
-    Z[:, nidx] = (X[:, nidx] - mean[nidx]) / sd[nidx]
+    Z[:, nidx] = np.where(obs[:, nidx], (X[:, nidx] - mean[nidx]) / sd[nidx], 0.0)
+    Xc = np.where(obs, X - mean, 0.0)   # centred continuous values, 0 where missing
     # layout of the first-step statistics: per variable its thresholds, or its mean; then the variances
     nth_v = np.ones(p, dtype=int)
     opos = {i: k for k, i in enumerate(oidx)}
@@ -168,7 +204,7 @@ def mixed_moments(frame, items, ordered, max_categories=20):
             q = opos[i]
             c = ocodes[:, q]
             sl = slice(th_start[i], th_start[i] + nth_v[i])
-            S1[:, sl] = sc_cat[q, c, :nth_v[i]]
+            S1[:, sl] = np.where((c >= 0)[:, None], sc_cat[q, np.maximum(c, 0), :nth_v[i]], 0.0)
             s1_vals[sl] = tpad[q, 1:oncat[q]]
             for t in range(nth_v[i]):
                 labels.append(f"{v}|t{t + 1}")
@@ -176,9 +212,9 @@ def mixed_moments(frame, items, ordered, max_categories=20):
                 th_num.append(t + 1)
                 th_labels.append(f"{v}|t{t + 1}")
         else:
-            res = X[:, i] - mean[i]
+            res = Xc[:, i]
             S1[:, th_start[i]] = res / var[i]
-            S1[:, var_pos[i]] = -1 / (2 * var[i]) + res * res / (2 * var[i] ** 2)
+            S1[:, var_pos[i]] = np.where(obs[:, i], -1 / (2 * var[i]) + res * res / (2 * var[i] ** 2), 0.0)
             s1_vals[th_start[i]] = -mean[i]
             labels.append(f"{v}~1")
     for i in nidx:
@@ -202,17 +238,17 @@ def mixed_moments(frame, items, ordered, max_categories=20):
     A21 = np.zeros((m, k1))
     pos = {(a, b): q for q, (a, b) in enumerate(zip(iu, ju))}
     if len(oidx) >= 2:   # polychoric pairs, with lavaan's rules (lavCor) from efficacy.sem.categorical
-        pc = cat.polychoric(frame[[items[i] for i in oidx]], missing="listwise", se=False,
+        pc = cat.polychoric(frame[[items[i] for i in oidx]], missing=missing, se=False,
                             max_categories=max_categories)
         warns.extend(pc.warnings)
         piu, pju = cat._pair_index(len(oidx))
         prho = np.array([pc.rho.iloc[a, b] for a, b in zip(piu, pju)])
         kmax = int(oncat.max())
         ci, cj = ocodes[:, piu], ocodes[:, pju]
-        obs = (ci >= 0) & (cj >= 0)
+        pobs = (ci >= 0) & (cj >= 0)
         flat = (np.arange(piu.size)[None, :] * kmax + ci) * kmax + cj
         _, s2o, a21o = cat._nacov(ocodes, oncat, counts, prop, tpad, piu, pju,
-                                    np.clip(prho, -cat._BOUND, cat._BOUND), flat, obs, parts=True)
+                                    np.clip(prho, -cat._BOUND, cat._BOUND), flat, pobs, parts=True)
         oth_start = np.concatenate([[0], np.cumsum(oncat - 1)[:-1]])
         for q, (a, b) in enumerate(zip(piu, pju)):
             i, j = oidx[a], oidx[b]
@@ -226,8 +262,14 @@ def mixed_moments(frame, items, ordered, max_categories=20):
         if is_ord[i] and is_ord[j]:
             continue
         if not is_ord[i] and not is_ord[j]:   # Pearson correlation, bivariate-normal scores
-            r = float(np.mean(Z[:, i] * Z[:, j]))
-            y1, y2 = X[:, i] - mean[i], X[:, j] - mean[j]
+            both = obs[:, i] & obs[:, j]
+            if obs[:, i].all() and obs[:, j].all():
+                r = float(np.mean(Z[:, i] * Z[:, j]))
+            else:
+                with np.errstate(invalid="ignore"):
+                    r0 = np.corrcoef(X[both, i], X[both, j])[0, 1] if both.sum() > 2 else 0.0
+                r = _pair_ml_pearson(Z[:, i], Z[:, j], both, np.nan_to_num(r0))
+            y1, y2 = np.where(both, Xc[:, i], 0.0), np.where(both, Xc[:, j], 0.0)
             e1, e2, s1_, s2_ = var[i], var[j], sd[i], sd[j]
             R = 1 - r * r
             d_mu1 = (y1 / e1 - r * y2 / (s1_ * s2_)) / R
@@ -235,7 +277,8 @@ def mixed_moments(frame, items, ordered, max_categories=20):
             d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1_ * s2_)) / (2 * R))
             d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1_ * s2_)) / (2 * R))
             zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1_ * s2_) + y2 * y2 / e2
-            d_r = r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2
+            d_r = np.where(both, r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2, 0.0)
+            d_v1, d_v2 = np.where(both, d_v1, 0.0), np.where(both, d_v2, 0.0)
             rho[k] = r
             S2[:, k] = d_r
             A21[k, th_start[i]] = d_r @ d_mu1
@@ -247,14 +290,17 @@ def mixed_moments(frame, items, ordered, max_categories=20):
         q = opos[yj]
         c = ocodes[:, q]
         tau = tpad[q, 1:oncat[q]]
+        xv = np.where(obs[:, xi], X[:, xi], np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):   # its own SE is not used here
-            r, _, _, conv = cat._polyserial_pair(X[:, xi], c, tau)
+            r, _, _, conv = cat._polyserial_pair(xv, c, tau)
         if not conv:
             warns.append(f"estimation polyserial correlation did not converge for variables {items[xi]} and "
                          f"{items[yj]}")
         if abs(r) > cat._NEAR_ONE:
             warns.append(f"correlation between variables {items[xi]} and {items[yj]} is (nearly) 1.0")
-        d_r, d_mu, d_v, d_th = _bvmix_scores(Z[:, xi], sd[xi], var[xi], c, tau, r)
+        d_r, d_mu, d_v, d_th = _bvmix_scores(Z[:, xi], sd[xi], var[xi], np.maximum(c, 0), tau, r)
+        both = (obs[:, xi] & (c >= 0)).astype(float)
+        d_r, d_mu, d_v, d_th = d_r * both, d_mu * both, d_v * both, d_th * both[:, None]
         rho[k] = r
         S2[:, k] = d_r
         A21[k, th_start[xi]] = d_r @ d_mu
@@ -301,12 +347,12 @@ class _MixedGroup:
     scaling factors of the ordered items are fixed at 1 (single group).
     """
 
-    def __init__(self, frame, rows, items, ordered, auto, level=None):
+    def __init__(self, frame, rows, items, ordered, auto, level=None, missing="listwise"):
         from .engine import _Model
 
         mod = _Model(rows, list(frame.columns), auto, True)
         self.mod, self.level = mod, level
-        obs, mm = self._moments(mod, frame, ordered)
+        obs, mm = self._moments(mod, frame, ordered, missing)
         self.mm = mm
         self.pc = SimpleNamespace(warnings=mm.warnings, reason="")
         self.items = obs
@@ -347,10 +393,10 @@ class _MixedGroup:
                                       dtype=bool)
 
     @staticmethod
-    def _moments(mod, frame, ordered):
+    def _moments(mod, frame, ordered, missing):
         mod.set_fixed(np.zeros(len(mod.obs)), np.eye(len(mod.obs)))
         obs = list(mod.obs)
-        return obs, mixed_moments(frame[obs], obs, ordered)
+        return obs, mixed_moments(frame[obs], obs, ordered, missing=missing)
 
     @property
     def nloc(self):
@@ -474,28 +520,33 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     endogenous variables given the covariates (probit / linear regressions on them, residual correlations;
     covariate moments fixed at their sample values); False puts the covariates into the joint moments with
     free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
-    conditional.x = ...)``. Listwise deletion only.
+    conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
+    (``conditional_x=False`` or no covariates; see :func:`mixed_moments`).
     """
     from .engine import SEMResult
     from .wls import _finish, _wls_rows
 
-    if missing != "listwise":
-        raise SEMError("WLSMV with continuous variables beside ordered ones uses complete rows only",
-                       found=f"missing={missing!r}", expected="missing='listwise'")
-    frame = data[obs].dropna()
-    if len(frame) < 2:
-        raise DataError("too few complete rows for WLSMV", found=f"{len(frame)} row(s)")
     wrows = _wls_rows(rows, ordered)
     # conditional.x = FALSE: lavaan sets fixed.x = FALSE, exogenous covariates get free means, variances and
     # covariances (explicit rows take precedence over the engine's fixed.x rows)
     xs = _ov_x(rows)
     cond = bool(xs) and conditional_x is not False
+    if missing == "pairwise" and cond:
+        raise SEMError("pairwise deletion with exogenous covariates needs conditional_x=False here",
+                       found="missing='pairwise', conditional_x=" + repr(conditional_x),
+                       expected="missing='listwise', or conditional_x=False")
+    if missing == "pairwise":   # rows with no observed model variable carry no information
+        frame = data.loc[data[obs].notna().any(axis=1), obs]
+    else:
+        frame = data[obs].dropna()
+    if len(frame) < 2:
+        raise DataError("too few rows for WLSMV", found=f"{len(frame)} row(s)", where=f"missing={missing!r}")
     if cond:
         G = _CondGroup(frame, list(wrows), obs, ordered, auto)
     else:
         extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
         extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
-        G = _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto)
+        G = _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, missing=missing)
     res = _finish([G], [np.arange(G.nloc)], G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
     res.wls_obs = pd.Series(G.s, index=G.mm.labels)
     res.gamma = pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels)
@@ -822,7 +873,7 @@ class _CondGroup(_MixedGroup):
     ``S_yy - Pi S_xy``, intercepts ``mu_y - Pi mu_x``."""
 
     @staticmethod
-    def _moments(mod, frame, ordered):
+    def _moments(mod, frame, ordered, missing):
         xs = list(mod.ov_x)
         ys = [v for v in mod.obs if v not in xs]
         mm = conditional_moments(frame[ys + xs], ys, ordered, xs)
