@@ -246,3 +246,10 @@ def test_dwls_difference_test_of_nested_mixed_models(data):
     assert out["method"] == "satorra.2000" and out["delta_df"] == ref["delta_df"]
     np.testing.assert_allclose(out["delta_chisq"], ref["delta_chisq"], rtol=1e-4)
     np.testing.assert_allclose(out["pvalue"], ref["pvalue"], rtol=1e-4)
+
+
+def test_non_numeric_covariate_raises(data):
+    d = data.copy()
+    d["treat"] = np.where(d["treat"] > 0, "girl", "boy")
+    with pytest.raises(DataError, match="exogenous covariate must be numeric"):
+        sem(d, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f + treat", ordered=ORD3)

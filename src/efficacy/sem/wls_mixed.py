@@ -693,6 +693,10 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20):
     variables-by-covariates matrix), residual variances of continuous variables, residual covariances.
     """
     p, q, n = len(items), len(xs), len(frame)
+    for v in xs:
+        if not pd.api.types.is_numeric_dtype(frame[v]):
+            raise DataError("an exogenous covariate must be numeric (code a binary treatment 0/1)",
+                            where=f"column {v!r}", found=str(frame[v].dtype), expected="numbers")
     X = frame[xs].to_numpy(float)
     for k, v in enumerate(xs):
         if not np.ptp(X[:, k]) > 0:
