@@ -19,12 +19,11 @@ wildcard_constraints:
 
 
 include: "workflow/rules/clean.smk"
-include: "workflow/rules/reliability.smk"
+include: "workflow/rules/analyse.smk"
 include: "workflow/rules/measurement.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/panel.smk"
 include: "workflow/rules/summary.smk"
-include: "workflow/rules/mediation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/simulation.smk"
 include: "workflow/rules/tables.smk"

@@ -9,7 +9,8 @@ through ``workflow/scripts/figures.py`` -> ``efficacy.plots.render_stage_figures
 interpreter, and prints that process's CPU time (``time.process_time()`` at its end: interpreter start,
 imports, reading, drawing, PNG + PDF). It leaves out what every Snakemake ``script:`` job pays on top
 (~0.4 s: Snakemake's script preamble, measured by ``bench_scale.py``'s no-op job). With ``--invariance`` it
-also times the ``fig_invariance_<group>`` job (one figure) of every study that has ``invariance_<group>.csv``.
+also times the invariance figure (one figure, drawn by the ``measurement_invariance`` job since issue #22)
+of every study that has ``invariance_<group>.csv``.
 
 The jobs import ``efficacy`` from ``$PYTHONPATH`` (default: this checkout's ``src``), so the same script times
 another version of the code. ``--phases`` splits the CPU of the first repeat into imports, reading, drawing (``stage_figure``),
@@ -156,7 +157,7 @@ def main():
     ap.add_argument("--run", default=str(ROOT), help="a finished workflow run (has results/ and data/raw/)")
     ap.add_argument("--studies", help="comma-separated study folders (default: one per bundled kind)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--invariance", action="store_true", help="also time the fig_invariance_<group> jobs")
+    ap.add_argument("--invariance", action="store_true", help="also time the invariance figures (drawn in the measurement_invariance jobs)")
     ap.add_argument("--phases", action="store_true", help="split the CPU of the first repeat")
     ap.add_argument("--keep", help="keep the figures drawn here (one sub-folder per study)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)

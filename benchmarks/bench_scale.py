@@ -178,6 +178,11 @@ def stage_seconds(proj: Path, studies) -> dict[str, float]:
             with open(f) as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
             tot[f.stem] += sum(float(r["s"]) for r in rows)
+        # the analyse job runs four stages; its log gives each stage's CPU seconds ("<stage>: x s CPU")
+        log = proj / "logs" / s / "analyse.log"
+        if log.is_file():
+            for m in re.finditer(r"^([a-z ]+): ([0-9.]+) s CPU$", log.read_text(), flags=re.M):
+                tot[f"  analyse: {m.group(1)} (CPU)"] += float(m.group(2))
     return dict(tot)
 
 
@@ -305,11 +310,14 @@ def main(argv=None):
         if rows:
             print("\nseconds inside the jobs per study, by rule (sum of benchmark: files / N):")
             rules = sorted({k for r in rows for k in r["stages"]},
-                           key=lambda k: -sum(r["stages"].get(k, 0) / r["n"] for r in rows))
-            print(f"{'rule':<22}" + "".join(f"{'N=' + str(r['n']):>9}" for r in rows))
+                           key=lambda k: (k.startswith(" "), -sum(r["stages"].get(k, 0) / r["n"] for r in rows)))
+            print(f"{'rule':<32}" + "".join(f"{'N=' + str(r['n']):>9}" for r in rows))
             for k in rules:
-                print(f"{k:<22}" + "".join(f"{r['stages'].get(k, 0) / r['n']:>9.2f}" for r in rows))
-            print(f"{'total':<22}" + "".join(f"{sum(r['stages'].values()) / r['n']:>9.2f}" for r in rows))
+                print(f"{k:<32}" + "".join(f"{r['stages'].get(k, 0) / r['n']:>9.2f}" for r in rows))
+            print(f"{'total':<32}" + "".join(f"{sum(v for k, v in r['stages'].items() if not k.startswith(' '))
+                                                   / r['n']:>9.2f}" for r in rows))
+            print("(indented: the analyse job's statistics by stage, CPU seconds from its log; they are part of\n"
+                  " `analyse` and not added to the total)")
         if len(rows) >= 2:
             ns = [r["n"] for r in rows]
             aw, bw, r2w = linear_fit(ns, [r["wall"] for r in rows])

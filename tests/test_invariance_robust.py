@@ -244,11 +244,13 @@ def test_wlsmv_partial_search_frees_an_intercept_by_score_test(wlsmv_result):
     group picks x3 (the item whose intercept the ML search also frees first), and the model then holds."""
     res = wlsmv_result
     tab = res.to_frame()
-    assert list(tab.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar"]
-    assert tab.freed.iloc[-1] == "x3 ~ 1" and tab.decision.iloc[-1] == "invariant"
+    assert list(tab.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar", "strict"]
+    ps = tab.iloc[4]
+    assert ps.freed == "x3 ~ 1" and ps.decision == "invariant"
     assert res.partial_search.test.tolist() == ["score"] and res.partial_search.statistic.iloc[0] > 20
-    assert tab.freed_by.iloc[-1].startswith("x3 ~ 1: score")
-    assert res.highest == "partial_scalar"
+    assert ps.freed_by.startswith("x3 ~ 1: score")
+    # the strict step (theta parameterisation, x3's intercept still free) holds as well: tests/test_wlsmv_theta.py
+    assert tab.freed.iloc[-1] == "x3 ~ 1" and res.highest == "strict"
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -268,8 +270,8 @@ def test_bad_estimator_and_step_combinations(hs, hs_cut):
     from efficacy.errors import MeasurementError
     from efficacy.measurement import invariance
 
-    with pytest.raises(MeasurementError, match="no strict step for ordered items"):
-        invariance(hs_cut, MODEL, "school", ordered=True, levels=("configural", "strict"))
+    with pytest.raises(MeasurementError, match="unknown invariance step"):
+        invariance(hs_cut, MODEL, "school", ordered=True, levels=("configural", "residuals"))
     with pytest.raises(MeasurementError, match="WLSMV' needs the ordered items"):
         invariance(hs, MODEL, "school", estimator="WLSMV")
     with pytest.raises(MeasurementError, match="ordered items are fitted by WLSMV"):

@@ -4,7 +4,7 @@ Fixture: tests/reference/longitudinal_ordinal.R -> longitudinal_ordinal_panel.js
 panel of longitudinal_panel.csv cut into 4 categories (longitudinal_ordinal_panel.csv; MAR attrition, the intercept
 of item 3 drifting at wave 3). The R side fits the longitudinal Wu & Estabrook (2016) sequence written by
 semTools::measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", longFacNames, longIndNames, long.equal)
-with lavaan WLSMV (delta parameterisation), missing = "pairwise" and "listwise". efficacy identifies the factors
+with lavaan WLSMV (delta parameterisation; the strict step under theta), missing = "pairwise" and "listwise". efficacy identifies the factors
 by marker items instead of std.lv: the same fit, thresholds, scaling factors, latent-response intercepts,
 residual covariances and standardised loadings. Tolerance 1e-4 (iterative estimates, both sides converge to
 ~1e-8 in the gradient), standard errors 1e-3 relative.
@@ -91,8 +91,8 @@ def test_table_and_decisions(fitted):
     np.testing.assert_allclose(t["delta_cfi"].iloc[1:], d_cfi, atol=1e-6)
     assert t["decision"].iloc[0] == "reference"
     assert list(t["decision"].iloc[1:]) == ["invariant" if d > -0.01 else "not invariant" for d in d_cfi]
-    assert res.highest == "scalar" and res.comparable
-    assert "WLSMV" in res.sentence() and "scalar-invariant" in res.sentence()
+    assert res.highest == "strict" and res.comparable   # strict (theta) holds too: delta CFI -0.004 / -0.002
+    assert "WLSMV" in res.sentence() and "strict-invariant" in res.sentence()
     assert t["converged"].all() and t["proper"].all()
     assert json.dumps(res.to_dict())   # serialisable
 
@@ -123,8 +123,14 @@ def test_lavaan_syntax_of_the_steps():
     sc = longitudinal_syntax(ITEMS, "scalar", ordered=True, n_categories=4).splitlines()
     assert "f_w2 =~ 1*se1_w2 + l2*se2_w2 + l3*se3_w2 + l4*se4_w2" in sc
     assert "se1_w2 ~ 0*1" in sc and "f_w1 ~ 0*1" in sc and "f_w3 ~ 1" in sc and "se1_w1 ~~ se1_w3" in sc
+    st = longitudinal_syntax(ITEMS, "strict", ordered=True, n_categories=4).splitlines()   # theta: no ~*~ lines
+    assert "se1_w2 ~~ 1*se1_w2" in st and "se1_w2 ~ 0*1" in st and not any("~*~" in x for x in st)
+    th = longitudinal_syntax(ITEMS, "thresholds", ordered=True, n_categories=4, parameterization="theta").splitlines()
+    assert "se1_w1 ~~ 1*se1_w1" in th and "se1_w2 ~~ NA*se1_w2" in th and "se1_w2 ~ NA*1" in th
+    with pytest.raises(MeasurementError, match="theta parameterisation"):
+        longitudinal_syntax(ITEMS, "strict", ordered=True, parameterization="delta")
     with pytest.raises(MeasurementError, match="step"):
-        longitudinal_syntax(ITEMS, "strict", ordered=True)
+        longitudinal_syntax(ITEMS, "residuals", ordered=True)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -182,7 +188,7 @@ def test_panel_stage_uses_wlsmv_for_ordinal_scales():
     assert tuple(eff["step"]) == ORDINAL_STEPS
     ref = FIX["pairwise"]["steps"]
     np.testing.assert_allclose(eff["chisq"], [ref[s]["fit"]["chisq"] for s in ORDINAL_STEPS], rtol=1e-4)
-    assert (eff["reason"].fillna("") == "").all() and (eff["highest"] == "scalar").all()
+    assert (eff["reason"].fillna("") == "").all() and (eff["highest"] == "strict").all()
 
 
 def test_panel_stage_falls_back_to_mlr_with_the_reason():

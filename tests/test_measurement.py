@@ -280,9 +280,9 @@ def test_run_stage_two_cultures_finds_planted_item():
     assert set(out) == {"cfa_fit", "cfa_estimates", "discriminant", "invariance_culture"}
     inv = out["invariance_culture"]
     # the 5- and 4-category items are ordinal by the codebook's default (issue #18): the stage runs the ordinal
-    # sequence (WLSMV, Wu & Estabrook 2016 thresholds step, no strict step under the delta parameterisation)
+    # sequence (WLSMV, Wu & Estabrook 2016 thresholds step; strict fitted under the theta parameterisation)
     assert (inv.estimator == "WLSMV").all()
-    assert list(inv.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar"]
+    assert list(inv.step) == ["configural", "thresholds", "metric", "scalar", "partial_scalar", "strict"]
     step = inv.set_index("step")
     assert step.loc["scalar", "decision"] == "not invariant"
     assert step.loc["partial_scalar", "freed"] == "se4 ~ 1" and step.loc["partial_scalar", "decision"] == "invariant"

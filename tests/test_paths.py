@@ -263,7 +263,7 @@ def test_every_rule_writes_only_under_results_logs_benchmarks():
     line = [x for x in proc.stdout.splitlines() if x.startswith("RULES=")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     rules = json.loads(line[0][len("RULES="):])
-    assert {"clean", "reliability", "mediation", "all"} <= set(rules)
+    assert {"clean", "analyse", "measurement_invariance", "all"} <= set(rules)
     bad = [f"{name}.{kind}: {p}" for name, spec in rules.items() for kind, paths in spec.items() for p in paths
            if _bad_output(p)]
     assert bad == [], "outputs outside results/, logs/, benchmarks/:\n" + "\n".join(bad)

@@ -176,8 +176,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
 
 
 #: Every per-study rule, for the job-grouping run (README "Costs and scaling").
-PER_STUDY_RULES = ["clean", "reliability", "measurement", "measurement_invariance", "mediation", "latent_mediation",
-                   "figures", "fig_invariance"]
+PER_STUDY_RULES = ["clean", "analyse", "measurement_invariance", "figures", "panel", "figures_panel"]
 
 
 @pytest.mark.slow
@@ -197,7 +196,7 @@ def test_slurm_grouped_run_submits_one_job_for_all_per_study_rules(slurm_cluster
                       "--cores", "2", "--resources", "mem_mb=4000"], cluster, env)
     assert "run complete" in out
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    # one group job for both studies' 14 per-study jobs (18 SLURM jobs ungrouped) + the meta-analysis and its two
+    # one group job for both studies' 7 per-study jobs (11 SLURM jobs ungrouped) + the meta-analysis and its two
     # figures + the cross-study evidence figure
     assert len(submitted) == 5, out[-3000:]
     queue = _sh(["squeue", "-h", "-t", "all", "-o", "%T %C"], timeout=20, env=env)

@@ -1099,7 +1099,8 @@ def _longitudinal_invariance_table(clean, codebook, missing="auto"):
     measure, with ``highest``, ``comparable`` and ``conclusion`` (one sentence) on each row; a measure
     that cannot be tested (a single variable per wave, a wave without the scale's items) is one row
     whose ``reason`` says why. A scale whose codebook estimator is WLSMV (ordinal items) is tested by
-    WLSMV (thresholds equal over waves, then loadings, then intercepts: the longitudinal Wu &
+    WLSMV (thresholds equal over waves, then loadings, then intercepts, then residual variances of the
+    latent responses (strict, fitted in lavaan's theta parameterisation): the longitudinal Wu &
     Estabrook sequence, pairwise-present statistics unless ``missing="listwise"``); if that fit
     fails (an empty category at one wave, a configural model that does not converge) the scale is
     tested by MLR instead and every row's ``reason`` says why.

@@ -226,7 +226,8 @@ def finished_message():
 
 
 # Figures: the rules are generated in figures.smk from this table. Every figure of a study (but the panel
-# and invariance ones, which not every study has) is drawn by one job, `figures`, that imports matplotlib
+# ones, which not every study has, and the invariance ones, drawn by the invariance jobs: INVARIANCE_FIGURE
+# below) is drawn by one job, `figures`, that imports matplotlib
 # once; each figure kind keeps its own PNG (in the report, with its caption) + PDF, drawn by
 # efficacy.plots.render_stage_figures. rule name -> log stem and kind -> (inputs, output stem, category, options).
 def _figure(category, stem, options=None, **inputs):
@@ -321,17 +322,6 @@ FIGURE_RULES = {
             ),
         },
     },
-    "fig_invariance": {
-        "log": "{study}/fig_invariance_{group}",
-        "figures": {
-            "invariance": _figure(
-                "3. Measurement",
-                "results/{study}/figures/invariance_{group}",
-                {k: config["measurement"][k] for k in ("delta_cfi", "delta_rmsea")},
-                invariance="results/{study}/invariance_{group}.csv",
-            ),
-        },
-    },
     "fig_forest": {
         "log": "meta/{name}/fig_forest",
         "figures": {"forest": _meta_figure("forest", **_META)},
@@ -365,6 +355,20 @@ FIGURE_RULES = {
                 "tssem_path", tssem="results/meta/{name}/tssem.csv"
             )
         },
+    },
+}
+
+
+# The invariance figure of a study and grouping variable is drawn by the job that fitted the models
+# (measurement_invariance in measurement.smk), not by a job of its own: one Python start-up fewer per group (issue #22).
+INVARIANCE_FIGURE = {
+    "figures": {
+        "invariance": _figure(
+            "3. Measurement",
+            "results/{study}/figures/invariance_{group}",
+            {k: config["measurement"][k] for k in ("delta_cfi", "delta_rmsea")},
+            invariance="results/{study}/invariance_{group}.csv",
+        ),
     },
 }
 

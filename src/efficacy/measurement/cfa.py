@@ -133,7 +133,7 @@ class CFAResult(FitMeasures, ResultMixin):
 
 def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partial=(),
         missing: str = "listwise", estimator: str | None = None, se: bool = True, ordered=None,
-        cluster: str | None = None) -> CFAResult:
+        cluster: str | None = None, parameterization: str = "delta") -> CFAResult:
     """Confirmatory factor analysis by maximum likelihood (Joreskog, 1969), lavaan conventions.
 
     Matches ``lavaan::cfa(model, data, group=, group.equal=, group.partial=, missing=)``:
@@ -164,6 +164,10 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
         thresholds in the estimates (``op = "|"``); ``missing`` is then "listwise" or "pairwise".
     cluster : str, optional
         Cluster column: cluster-robust standard errors and test (lavaan ``cluster=``; MLR or MLM).
+    parameterization : {"delta", "theta"}
+        With ``ordered`` (lavaan ``parameterization=``): "theta" makes the residual variances of the
+        latent responses parameters (needed for equal residual variances, ``equal`` with
+        "residuals"); see :func:`efficacy.sem.sem`.
     se : bool
         False skips the information matrix (standard errors, z, p and CIs are NaN); the fit
         measures and estimates are unchanged. Used where only chi-square is needed.
@@ -184,7 +188,7 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
     partial = (partial,) if isinstance(partial, str) else tuple(partial)
     res = _sem(data, syntax, group=group, equal=equal, partial=partial, missing=missing, auto="cfa",
-               estimator=estimator, se=se, ordered=ordered, cluster=cluster)
+               estimator=estimator, se=se, ordered=ordered, cluster=cluster, parameterization=parameterization)
     keys = FIT_KEYS if res.estimator == "ML" else FIT_KEYS + tuple(k for k in ROBUST_FIT_KEYS if k in res.fit)
     fit = {k: res.fit.get(k, np.nan) for k in keys}
     reason = _reason(res)

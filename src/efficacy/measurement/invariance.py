@@ -1,6 +1,7 @@
 """Measurement invariance across groups: configural / metric / scalar / strict (continuous items, ML,
-MLR, MLM) or the Wu & Estabrook (2016) sequence for ordered items (WLSMV), with (scaled) difference
-tests, decisions by change in fit, and a search for partial invariance by score tests (issues #4, #18)."""
+MLR, MLM) or the Wu & Estabrook (2016) sequence for ordered items (WLSMV; its strict step in lavaan's
+theta parameterisation), with (scaled) difference tests, decisions by change in fit, and a search for
+partial invariance by score tests (issues #4, #18)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,9 +28,12 @@ PARTIAL_SEARCH_COLUMNS = ["round", "parameter", "test", "statistic", "df", "pval
                           "delta_rmsea", "decision"]
 _STEP_EQUAL = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
                "strict": ("loadings", "intercepts", "residuals")}
-#: Wu & Estabrook (2016) sequence for ordered items (semTools::measEq.syntax group.equal)
+#: Wu & Estabrook (2016) sequence for ordered items (semTools::measEq.syntax group.equal); strict is fitted in
+#: the theta parameterisation (residual variances of the latent responses are not parameters under delta)
 _STEP_EQUAL_ORDINAL = {"configural": (), "thresholds": ("thresholds",), "metric": ("thresholds", "loadings"),
-                       "scalar": ("thresholds", "loadings", "intercepts")}
+                       "scalar": ("thresholds", "loadings", "intercepts"),
+                       "strict": ("thresholds", "loadings", "intercepts", "residuals")}
+_PARAMETERIZATIONS = ("delta", "theta")
 DEFAULT_CUTOFFS = {"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}
 #: the CFI / TLI / RMSEA the decision uses, per estimator
 _INDICES = {"ML": ("cfi", "tli", "rmsea"), "MLR": ("cfi.robust", "tli.robust", "rmsea.robust"),
@@ -117,6 +121,9 @@ class InvarianceResult(TableResult):
                  + ", ".join(sorted({str(m) for m in self.table["lrt_method"] if isinstance(m, str) and m}))]
         if self.partial_search is not None and len(self.partial_search):
             notes.append("freed: " + "; ".join(self.table["freed_by"].dropna().astype(str).iloc[-1:]))
+        if self.estimator == "WLSMV" and "strict" in set(self.table["step"].astype(str)):
+            notes.append("strict: residual variances of the latent responses equal, fitted in the theta "
+                         "parameterisation")
         return notes
 
 
@@ -147,7 +154,7 @@ def _check_ordinal_categories(data, obs, ordered, group, missing):
 def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=None, missing: str = "listwise",
                find_partial: bool = True, max_free: int | None = None, estimator: str | None = None,
                ordered=None, cluster: str | None = None, lrt_method: str = "default",
-               partial_method: str = "score") -> InvarianceResult:
+               partial_method: str = "score", parameterization: str | None = None) -> InvarianceResult:
     """Measurement invariance across groups (Meredith, 1993; Wu & Estabrook, 2016).
 
     Each step is a multi-group CFA (:func:`cfa` with lavaan ``group.equal``) compared with the
@@ -160,12 +167,16 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
       of Satorra & Bentler (2010) for MLR / MLM (``lrt_method``; "satorra.bentler.2001" is
       lavaan's default and also available).
     * Ordered items (``ordered``; estimator "WLSMV"): configural, thresholds, metric (thresholds +
-      loadings), scalar (+ intercepts of the latent responses), in the identification of Wu &
-      Estabrook (2016) as ``semTools::measEq.syntax(ID.fac = "std.lv", ID.cat =
-      "Wu.Estabrook.2016", parameterization = "delta")`` writes it (same fit as the marker
-      identification used here); the difference test is lavaan's DWLS test (Satorra, 2000,
-      scale-shifted). Residual variances are not parameters of the delta parameterisation, so
-      there is no strict step.
+      loadings), scalar (+ intercepts of the latent responses), strict (+ residual variances of the
+      latent responses), in the identification of Wu & Estabrook (2016) as
+      ``semTools::measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization =
+      )`` writes it (same fit as the marker identification used here); the difference test is
+      lavaan's DWLS test (Satorra, 2000, scale-shifted). Residual variances are parameters only in
+      lavaan's theta parameterisation, so the strict step is fitted under theta (residual variances
+      fixed at 1 in every group, as group 1's; the earlier steps free them in groups 2, 3, ...
+      there) and the others under delta (``parameterization=None``); the two parameterisations give
+      the same fit for the earlier steps, and the difference test does not depend on it, so strict
+      against (partial) scalar equals lavaan's theta-against-theta ``lavTestLRT``.
 
     **Decision.** A step is ``"not invariant"`` when delta CFI <= -0.010 (Cheung & Rensvold, 2002;
     ``combine="cfi"``, the default). ``combine="and"`` adds delta RMSEA >= 0.015 (Chen, 2007:
@@ -201,7 +212,7 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
         Grouping column.
     levels : sequence of str, optional
         Steps, in order. Default ("configural", "metric", "scalar", "strict"), or with ``ordered``
-        ("configural", "thresholds", "metric", "scalar").
+        ("configural", "thresholds", "metric", "scalar", "strict").
     cutoffs : dict, optional
         ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}``.
     missing : {"listwise", "fiml", "pairwise"}
@@ -220,6 +231,10 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
         WLSMV) or one of lavaan's ``lavTestLRT`` methods ("satorra.bentler.2001", ...).
     partial_method : {"score", "chisq"}
         How the partial-invariance search picks the next intercept.
+    parameterization : {None, "delta", "theta"}
+        Ordered items only (lavaan ``parameterization=``): None or "delta" fit the steps up to
+        (partial) scalar under delta and strict under theta; "theta" fits every step under theta
+        (the same fits and tests; estimates on the theta scale).
 
     Returns
     -------
@@ -232,8 +247,8 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     Raises
     ------
     MeasurementError
-        Unknown step or rule, a step the estimator cannot fit (strict with ordered items), or an
-        ordered item with a category that one group never uses.
+        Unknown step or rule, ``parameterization`` without ordered items, or an ordered item with a
+        category that one group never uses.
 
     References
     ----------
@@ -270,16 +285,18 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     if is_ord and est != "WLSMV":
         raise MeasurementError("ordered items are fitted by WLSMV", found=f"estimator={estimator!r}",
                                expected="estimator='WLSMV' or None")
+    if parameterization not in (None,) + _PARAMETERIZATIONS:
+        raise MeasurementError("unknown parameterization", found=repr(parameterization),
+                               expected="None, 'delta' or 'theta' (ordered items)")
+    if parameterization is not None and not is_ord:
+        raise MeasurementError("parameterization= applies to ordered items (WLSMV)",
+                               found=f"parameterization={parameterization!r}", expected="ordered= items or None")
     step_equal = _STEP_EQUAL_ORDINAL if is_ord else _STEP_EQUAL
     if levels is None:
         levels = tuple(step_equal)
     levels = list(levels)
     bad = [s for s in levels if s not in step_equal]
     if bad or not levels:
-        if is_ord and "strict" in bad:
-            raise MeasurementError("no strict step for ordered items: residual variances are not parameters of "
-                                   "the delta parameterisation (as semTools::measEq.syntax)", found=repr(bad),
-                                   expected="configural, thresholds, metric, scalar")
         raise MeasurementError("unknown invariance step(s)", found=repr(bad or levels),
                                expected=", ".join(step_equal))
     check_columns(data, [("group", group)], error=MeasurementError)
@@ -300,10 +317,14 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     freed_by: list = []
     search: list = []
 
+    def par_of(step):   # ordered items: strict needs the theta parameterisation
+        return ("theta" if step == "strict" or parameterization == "theta" else "delta") if is_ord else "delta"
+
     def fit(step, partial):
         try:
             return cfa(data, syntax, group=group, equal=step_equal[step], partial=tuple(partial), missing=missing,
-                       se=False, estimator=est, ordered=ordered if is_ord else None, cluster=cluster)
+                       se=False, estimator=est, ordered=ordered if is_ord else None, cluster=cluster,
+                       parameterization=par_of(step))
         except np.linalg.LinAlgError as e:  # numerical failure: a row with the reason
             return str(e)
 
@@ -365,7 +386,8 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
             try:
                 rel = _sem(data, syntax, group=group, equal=step_equal["scalar"], partial=tuple(freed + [c]),
                            missing=missing, auto="cfa", estimator="WLSMV" if is_ord else "ML",
-                           ordered=ordered if is_ord else None, se=(missing == "fiml"), at=cur.estimates)
+                           ordered=ordered if is_ord else None, se=(missing == "fiml"), at=cur.estimates,
+                           parameterization=par_of("scalar"))
                 st = score_test(cur.sem, rel)
             except np.linalg.LinAlgError:
                 continue

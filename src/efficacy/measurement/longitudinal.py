@@ -5,7 +5,8 @@ the same item correlated across waves, and tests the sequence configural -> metr
 over waves) -> scalar (intercepts equal) -> strict (residual variances equal) by likelihood-ratio
 tests (Satorra-Bentler scaled for MLR) and the change in CFI, RMSEA and SRMR (Widaman, Ferrer &
 Conger, 2010). Ordered-categorical items are fitted by WLSMV in the sequence configural ->
-thresholds -> metric -> scalar of Liu et al. (2017), identified as Wu & Estabrook (2016).
+thresholds -> metric -> scalar -> strict of Liu et al. (2017), identified as Wu & Estabrook (2016)
+(the strict step in lavaan's theta parameterisation).
 :func:`longitudinal_syntax` writes the lavaan syntax of each step.
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ __all__ = ["longitudinal_invariance", "longitudinal_syntax", "LongitudinalInvari
 
 #: the steps, from least to most restrictive
 LONGITUDINAL_STEPS = ("configural", "metric", "scalar", "strict")
-#: the steps for ordered-categorical items (WLSMV; Wu & Estabrook 2016, Liu et al. 2017)
-ORDINAL_STEPS = ("configural", "thresholds", "metric", "scalar")
+#: the steps for ordered-categorical items (WLSMV; Wu & Estabrook 2016, Liu et al. 2017; strict under theta)
+ORDINAL_STEPS = ("configural", "thresholds", "metric", "scalar", "strict")
+_PARAMETERIZATIONS = ("delta", "theta")
 #: columns of :meth:`LongitudinalInvarianceResult.to_frame`
 LONGITUDINAL_COLUMNS = ["step", "chisq", "df", "pvalue", "chisq_scaled", "scaling_factor", "cfi", "tli", "rmsea",
                         "srmr", "aic", "bic", "delta_chisq", "delta_df", "lrt_pvalue", "delta_cfi", "delta_rmsea",
@@ -80,10 +82,12 @@ def _check_waves(data, items_by_wave):
     return waves
 
 
-def _ordinal_syntax(waves, step, factor, n_categories, engine):
+def _ordinal_syntax(waves, step, factor, n_categories, engine, parameterization="delta"):
     """Syntax of an ordinal step: the full lavaan syntax (``engine=False``) or the part the SEM engine parses
-    (loadings, latent means, residual covariances; thresholds, intercepts and scaling factors go to
-    :func:`efficacy.sem.wls.fit_wlsmv` as arguments)."""
+    (loadings, latent means, residual covariances; thresholds, intercepts, scaling factors and residual
+    variances go to :func:`efficacy.sem.wls.fit_wlsmv` as arguments). ``parameterization="theta"`` writes
+    residual variances (``x ~~ 1*x``, ``x ~~ NA*x`` where Wu & Estabrook free them) instead of scaling
+    factors (``~*~``)."""
     level = ORDINAL_STEPS.index(step)
     names = {w: f"{_ident(factor)}_{_ident(w)}" for w in waves}
     wl = list(waves)
@@ -106,7 +110,10 @@ def _ordinal_syntax(waves, step, factor, n_categories, engine):
                 lines.append(f"{v} ~ {'NA' if free else '0'}*1")
         for t, (w, items) in enumerate(waves.items()):
             for v in items:
-                lines.append(f"{v} ~*~ {'NA' if t > 0 and level >= 1 else '1'}*{v}")
+                if parameterization == "theta":   # strict (level 4): equal over waves, so 1 everywhere
+                    lines.append(f"{v} ~~ {'NA' if t > 0 and 1 <= level <= 3 else '1'}*{v}")
+                else:
+                    lines.append(f"{v} ~*~ {'NA' if t > 0 and level >= 1 else '1'}*{v}")
     if level >= 3:
         for t, w in enumerate(waves):
             lines.append(f"{names[w]} ~ {'0*1' if t == 0 else '1'}")
@@ -118,7 +125,7 @@ def _ordinal_syntax(waves, step, factor, n_categories, engine):
 
 
 def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str = "f", ordered: bool = False,
-                        n_categories=None) -> str:
+                        n_categories=None, parameterization: str | None = None) -> str:
     """lavaan syntax of one step of the longitudinal invariance sequence.
 
     One factor per wave (``f_<wave>``), identified by its first item (loading 1); the residuals of
@@ -136,31 +143,36 @@ def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str 
 
     ordered : bool
         Ordered-categorical items: the steps are :data:`ORDINAL_STEPS` ("configural", "thresholds",
-        "metric", "scalar") and the syntax is the longitudinal Wu & Estabrook (2016) model in the
-        delta parameterisation, with marker identification (the same fit as
-        ``semTools::measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", longFacNames=,
-        longIndNames=, long.equal=)``): thresholds ``x | th<j>_<c>*t<c>`` equal over waves from the
-        "thresholds" step on, when the latent-response intercepts and scaling factors of waves 2, 3,
-        ... are free (``~ NA*1``, ``~*~ NA*``); "metric" adds equal loadings; "scalar" fixes the
-        intercepts at 0 again and frees the factor means of waves 2, 3, ....
+        "metric", "scalar", "strict") and the syntax is the longitudinal Wu & Estabrook (2016) model
+        with marker identification (the same fit as ``semTools::measEq.syntax(ID.fac = "std.lv",
+        ID.cat = "Wu.Estabrook.2016", longFacNames=, longIndNames=, long.equal=)``): thresholds ``x |
+        th<j>_<c>*t<c>`` equal over waves from the "thresholds" step on, when the latent-response
+        intercepts and scaling factors (delta; residual variances under theta) of waves 2, 3, ... are
+        free (``~ NA*1``, ``~*~ NA*`` / ``~~ NA*``); "metric" adds equal loadings; "scalar" fixes the
+        intercepts at 0 again and frees the factor means of waves 2, 3, ...; "strict" (theta only)
+        fixes the residual variances at 1 at every wave again (equal to wave 1's).
     n_categories : int or list of int, optional
         With ``ordered``: the number of categories of each item (one per item position); the
         threshold lines are written only when given.
+    parameterization : {"delta", "theta"} or None
+        With ``ordered``: lavaan's parameterisation the syntax is written for. None: "theta" for the
+        strict step (residual variances are not parameters under delta), else "delta".
 
     Returns
     -------
     str
         lavaan model syntax, to be fitted with ``meanstructure = TRUE`` (``lavaan::cfa``); with
         ``ordered``: ``lavaan::cfa(syntax, ordered = <items>, estimator = "WLSMV", parameterization =
-        "delta")``.
+        "delta")`` ("theta" for the strict step or with ``parameterization="theta"``).
     """
     if ordered:
         if step not in ORDINAL_STEPS:
             raise MeasurementError("unknown invariance step for ordered items", found=repr(step),
                                    expected=", ".join(ORDINAL_STEPS))
+        par = _ordinal_parameterization(step, parameterization)
         waves = (items_by_wave if isinstance(items_by_wave, dict)
                  else {str(i + 1): v for i, v in enumerate(items_by_wave)})
-        return _ordinal_syntax(waves, step, factor, n_categories, engine=False)
+        return _ordinal_syntax(waves, step, factor, n_categories, engine=False, parameterization=par)
     if step not in LONGITUDINAL_STEPS:
         raise MeasurementError("unknown invariance step", found=repr(step), expected=", ".join(LONGITUDINAL_STEPS))
     waves = items_by_wave if isinstance(items_by_wave, dict) else {str(i + 1): v for i, v in enumerate(items_by_wave)}
@@ -189,6 +201,21 @@ def longitudinal_syntax(items_by_wave, step: str = "configural", *, factor: str 
     return "\n".join(lines)
 
 
+
+
+def _ordinal_parameterization(step, parameterization):
+    """The parameterisation an ordinal step is fitted in: "theta" for strict, else the one asked for (delta)."""
+    if parameterization not in (None,) + _PARAMETERIZATIONS:
+        raise MeasurementError("unknown parameterization for ordered items", found=repr(parameterization),
+                               expected="'delta' (lavaan's default; strict is then fitted under theta) or 'theta'")
+    if step == "strict":
+        if parameterization == "delta":
+            raise MeasurementError("the strict step needs the theta parameterisation: residual variances of the "
+                                   "latent responses are not parameters under delta (as semTools::measEq.syntax)",
+                                   found="step='strict', parameterization='delta'",
+                                   expected="parameterization='theta' or None")
+        return "theta"
+    return parameterization or "delta"
 
 
 def _check_ordinal_waves(data, waves, ordered, missing):
@@ -310,11 +337,15 @@ class LongitudinalInvarianceResult(TableResult):
                 f"fails by {rule}), so changes in its mean scores over time are not comparable.")
 
     def _notes(self) -> list:
-        return [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
+        notes = [self.sentence()] + [f"{r.step}: {r.reason}" for r in self.table.itertuples() if r.reason]
+        if self.estimator == "WLSMV" and "strict" in set(self.table["step"].astype(str)):
+            notes.append("strict: residual variances of the latent responses equal over waves, fitted in the theta "
+                         "parameterisation")
+        return notes
 
 
 def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None, ordered=None, missing="fiml",
-                            cutoffs=None) -> LongitudinalInvarianceResult:
+                            cutoffs=None, parameterization=None) -> LongitudinalInvarianceResult:
     """Longitudinal measurement invariance: configural, metric, scalar and strict over the waves of a panel.
 
     The same factor is measured at each wave (one factor per wave, first item as marker, factor
@@ -336,15 +367,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     analogue of Wu & Estabrook (2016) described by Liu et al. (2017). Steps ``configural``
     (thresholds free, latent-response intercepts 0, scaling factors 1), ``thresholds`` (each item's
     thresholds equal over the waves; the intercepts and scaling factors of waves 2, 3, ... are then
-    free), ``metric`` (+ equal loadings) and ``scalar`` (+ equal intercepts: all 0 again, factor
-    means of waves 2, 3, ... free). There is no strict step: residual variances are not
-    parameters of the delta parameterisation. The fits equal ``lavaan::cfa(measEq.syntax(...),
-    ordered =, estimator = "WLSMV")`` with ``semTools::measEq.syntax(configural.model, ID.fac =
-    "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta", longFacNames =,
-    longIndNames =, long.equal = c("thresholds", "loadings", "intercepts"))`` (marker
-    identification here: the same fit); the difference test is lavaan's DWLS test
-    (``lavTestLRT``, method "satorra.2000", scale-shifted), and the CFI, TLI and RMSEA columns are
-    the scaled ones (``cfi.scaled``: lavaan gives no robust CFI once thresholds are equal).
+    free), ``metric`` (+ equal loadings), ``scalar`` (+ equal intercepts: all 0 again, factor
+    means of waves 2, 3, ... free) and ``strict`` (+ equal residual variances of the latent
+    responses). Residual variances are parameters only in lavaan's theta parameterisation, so the
+    strict step is fitted under theta (residual variances fixed at 1 at every wave, as wave 1's),
+    the others under delta (``parameterization=None``; "theta" fits every step under theta: the
+    same fits, estimates on the theta scale). The fits equal ``lavaan::cfa(measEq.syntax(...),
+    ordered =, estimator = "WLSMV", parameterization =)`` with
+    ``semTools::measEq.syntax(configural.model, ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016",
+    parameterization =, longFacNames =, longIndNames =, long.equal = c("thresholds", "loadings",
+    "intercepts", "residuals"))`` (marker identification here: the same fit); the difference test
+    is lavaan's DWLS test (``lavTestLRT``, method "satorra.2000", scale-shifted; it does not depend
+    on the parameterisation, so the delta scalar fit against the theta strict fit gives lavaan's
+    theta-against-theta test), and the CFI, TLI and RMSEA columns are the scaled ones
+    (``cfi.scaled``: lavaan gives no robust CFI once thresholds are equal).
 
     Parameters
     ----------
@@ -370,6 +406,9 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     cutoffs : dict, optional
         ``{"delta_cfi": -0.010, "delta_rmsea": 0.015, "combine": "cfi"}``; ``combine`` "cfi" (the
         default: delta CFI alone), "and" or "or" (with delta RMSEA, Chen 2007).
+    parameterization : {None, "delta", "theta"}
+        Ordered items only (lavaan ``parameterization=``): None or "delta" fit configural to scalar
+        under delta and strict under theta; "theta" fits every step under theta.
 
     Returns
     -------
@@ -435,12 +474,20 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
     if cut["combine"] not in ("and", "or", "cfi"):
         raise MeasurementError("cutoffs['combine'] must be 'cfi', 'and' or 'or'", found=repr(cut["combine"]))
     waves = _check_waves(data, items_by_wave)
+    if parameterization not in (None,) + _PARAMETERIZATIONS:
+        raise MeasurementError("unknown parameterization for ordered items", found=repr(parameterization),
+                               expected="None, 'delta' or 'theta'")
+    if parameterization is not None and not is_ord:
+        raise MeasurementError("parameterization= applies to ordered items (WLSMV)",
+                               found=f"parameterization={parameterization!r}", expected="ordered= items or None")
+    par_of = {s: ("theta" if s == "strict" or parameterization == "theta" else "delta") for s in ORDINAL_STEPS}
     robust = est != "ML"
     suffix = ".scaled" if est == "WLSMV" else ".robust" if robust else ""
     if is_ord:
         ncat = _check_ordinal_waves(data, waves, ordered, miss)
         steps = ORDINAL_STEPS
-        syntax = {s: longitudinal_syntax(waves, s, ordered=True, n_categories=ncat) for s in steps}
+        syntax = {s: longitudinal_syntax(waves, s, ordered=True, n_categories=ncat, parameterization=par_of[s])
+                  for s in steps}
     else:
         steps = LONGITUDINAL_STEPS
         syntax = {s: longitudinal_syntax(waves, s) for s in steps}
@@ -453,12 +500,18 @@ def longitudinal_invariance(data: pd.DataFrame, items_by_wave, *, estimator=None
         if not is_ord:
             return _sem(data, syntax[step], auto="cfa", meanstructure=True, missing=miss, estimator=est, se=robust)
         level = ORDINAL_STEPS.index(step)
+        par = par_of[step]
         kw = {}
-        if level >= 1:   # Wu & Estabrook: equal thresholds free the intercepts and scales of waves 2, 3, ...
-            kw = {"equal_thresholds": [[waves[w][j] for w in wl] for j in range(k)], "free_scales": later,
+        if level >= 1:   # Wu & Estabrook: equal thresholds free the intercepts and scales (delta) or residual
+            # variances (theta) of waves 2, 3, ...; equal intercepts fix them again, equal residuals likewise
+            kw = {"equal_thresholds": [[waves[w][j] for w in wl] for j in range(k)],
                   "free_intercepts": later if level < 3 else []}
+            if par == "theta":
+                kw["free_residuals"] = later if level < 4 else []
+            else:
+                kw["free_scales"] = later
         rows_ = parse_model(_ordinal_syntax(waves, step, "f", None, engine=True))
-        return fit_wlsmv(data[cols], rows_, ordered=True, missing=miss, auto="cfa", **kw)
+        return fit_wlsmv(data[cols], rows_, ordered=True, missing=miss, auto="cfa", parameterization=par, **kw)
 
     fits, rows = {}, []
     prev = None

@@ -1301,7 +1301,7 @@ def _cluster_ids(data, cluster, keep):
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
         meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None, at=None,
-        conditional_x=None):
+        parameterization="delta", conditional_x=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -1318,8 +1318,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         "residuals", "residual.covariances", "lv.variances",
         "lv.covariances", "regressions". With equal intercepts (and not equal
         means) the latent means are free in groups 2, 3, ... as in lavaan. With WLSMV also
-        "thresholds" (Wu & Estabrook 2016 identification, see :mod:`efficacy.sem.wls`); not
-        "residuals" (delta parameterisation).
+        "thresholds" (Wu & Estabrook 2016 identification, see :mod:`efficacy.sem.wls`), and
+        "residuals" with ``parameterization="theta"`` only.
     partial : sequence of str
         lavaan ``group.partial``: parameters exempt from ``equal``, written
         like ``"x3 ~ 1"`` or ``"visual =~ x2"``.
@@ -1378,6 +1378,12 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         ``lavaan:::lav_test_diff_m10``). Free parameters not in the table keep their start values.
         The result is marked converged and carries ``evaluated = {"gradient", "information"}``
         (log-likelihood gradient and information of the whole sample at those values).
+    parameterization : {"delta", "theta"}
+        WLSMV only (lavaan ``parameterization=``). "delta" (default): scaling factors ``~*~`` are
+        parameters (fixed at 1), residual variances of the latent responses are not. "theta": the
+        residual variances are parameters (fixed at 1, freed in groups 2, 3, ... by equal
+        thresholds), the scaling factors ``1 / sd(y*)`` derived; the same fit for models that
+        both can express, and the only one with equal residual variances (strict invariance).
 
     Returns
     -------
@@ -1398,7 +1404,12 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
-                         auto=auto, ci_level=ci_level, at=at, conditional_x=conditional_x)
+                         auto=auto, ci_level=ci_level, at=at, parameterization=parameterization,
+                         conditional_x=conditional_x)
+    if parameterization != "delta":
+        raise SEMError("parameterization= applies to ordered indicators (WLSMV)",
+                       found=f"parameterization={parameterization!r}, estimator={estimator!r}",
+                       expected="estimator='WLSMV' with ordered=, or parameterization='delta'")
     if ordered not in (None, False):
         raise SEMError("ordered indicators need the WLSMV estimator", found=f"estimator={estimator!r}",
                        expected="estimator='WLSMV' (or leave estimator unset) with ordered=")

@@ -28,6 +28,14 @@ eta + eps_i``, the thresholds ``tau_i`` free, the intercepts ``nu_i`` fixed at 0
 (loadings, regressions among latent variables, latent (co)variances, residual covariances of items)
 is the RAM model of :mod:`efficacy.sem.engine`.
 
+``parameterization="theta"`` (lavaan's other parameterisation, :class:`_ThetaGroup`): the residual
+variances ``theta_ii`` of the latent responses are parameters (fixed at 1 unless freed) and the
+scaling factors are derived, ``delta_i = 1 / sqrt(Sigma*_ii)`` with ``Sigma*`` the implied covariance
+matrix of the latent responses; the implied statistics are the same expressions, and the Jacobian
+carries ``d delta_i = -delta_i^3 d Sigma*_ii / 2``. The ``~*~`` rows then show the derived scaling
+factors as fixed rows (as lavaan). Models both parameterisations can express have the same fit; only
+theta can hold residual variances equal across groups or waves (strict invariance).
+
 **Fit measures** (lavaan ``fitMeasures`` names): ``chisq``, ``df``, ``pvalue``, ``chisq.scaled``,
 ``df.scaled``, ``pvalue.scaled``, ``chisq.scaling.factor``, ``chisq.shift.parameters``, the baseline
 (independence: thresholds free, correlations 0) statistics, ``cfi``/``tli``/``rmsea`` from the DWLS
@@ -46,7 +54,8 @@ ML types, and the identification of Wu & Estabrook (2016) for polytomous items i
 ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016", parameterization = "delta")`` writes it:
 with equal thresholds the scaling factors and the latent-response intercepts are freed in groups 2,
 3, ...; equal intercepts (which need equal thresholds) fix the intercepts at 0 again and free the
-latent means. Factors are identified by marker variables (``auto="cfa"``), equivalent to semTools'
+latent means. Under ``parameterization="theta"`` equal thresholds free the residual variances instead
+of the scaling factors, and ``"residuals"`` (strict) fixes them at 1 in every group again. Factors are identified by marker variables (``auto="cfa"``), equivalent to semTools'
 ``ID.fac = "std.lv"``: the same fit, thresholds, scaling factors, intercepts and standardised
 solution. When thresholds are constrained across groups lavaan 0.6.14 reports no robust CFI, TLI
 and RMSEA (NA; its catML model cannot be built); they are NaN here too.
@@ -304,6 +313,142 @@ class _Group:
         """Residual variances of the items (delta parameterisation): 1 / delta^2 - explained variance."""
         _, Sig0, _ = self.implied(t)
         return 1.0 / self.delta(t) ** 2 - np.diag(Sig0)
+
+
+# --------------------------------------------------------------------------- theta parameterisation
+
+
+PARAMETERIZATIONS = ("delta", "theta")
+
+
+def _check_parameterization(parameterization):
+    if parameterization not in PARAMETERIZATIONS:
+        raise SEMError("unknown parameterization for WLSMV", found=repr(parameterization),
+                       expected="'delta' (lavaan's default) or 'theta'")
+    return parameterization
+
+
+def _wls_rows_theta(rows, ordered, free_nu=(), free_theta=()):
+    """Rows for the theta parameterisation: residual variances of the latent responses are RAM parameters.
+
+    Each ordered item gets ``y ~~ 1*y`` (lavaan's default), or a free residual variance when it is in
+    ``free_theta`` (the Wu & Estabrook identification in groups / waves 2, 3, ...); a residual variance
+    the user wrote is kept as written. Intercepts as :func:`_wls_rows`.
+    """
+    ordset = set(ordered)
+    own = {lhs for lhs, op, rhs, mod in rows if op == "~~" and lhs == rhs and lhs in ordset}
+    rest = [r for r in rows if not (r[1] == "~~" and r[0] == r[2] and r[0] in own)]
+    checked = _wls_rows(rest, ordered, free_nu)     # the checks of the delta rows; its extras: variances, intercepts
+    nu_rows = checked[len(rest) + len(ordered):]
+    var_rows = [(v, "~~", v, None if v in free_theta else 1.0) for v in ordered if v not in own]
+    return list(rows) + var_rows + nu_rows
+
+
+class _ThetaGroup(_Group):
+    """One group in lavaan's ``"theta"`` parameterisation.
+
+    The residual variances ``theta_ii`` of the latent responses are parameters of the RAM model; the
+    scaling factors are derived, ``delta_i = 1 / sqrt(Sigma*_ii)`` with ``Sigma*`` the model-implied
+    covariance matrix of the latent responses (no free ``~*~`` parameters). Implied statistics as in the
+    delta parameterisation: thresholds ``delta_i (tau_ic - mu*_i)``, correlations ``delta_i delta_j
+    Sigma*_ij``; the Jacobian carries ``d delta_i = -delta_i^3 d Sigma*_ii / 2``.
+    """
+
+    parameterization = "theta"
+
+    def __init__(self, frame, rows, ordered, *args, **kwargs):
+        super().__init__(frame, rows, ordered, *args, **kwargs)
+        cont = [v for v in self.items if v not in set(ordered)]
+        if cont or getattr(self.mod, "ov_x", None):
+            raise SEMError("the theta parameterisation is implemented for ordered indicators only",
+                           found=", ".join(cont + list(getattr(self.mod, "ov_x", []) or [])),
+                           expected="every observed variable ordered, or parameterization='delta'")
+
+    def free_scales(self, which):
+        if len(list(which)):
+            raise SEMError("scaling factors are not parameters in the theta parameterisation",
+                           expected="free residual variances instead (free_residuals=)")
+
+    def delta(self, t):
+        Sig0, _ = self.mod.implied(self.split(t)[0])
+        d = np.diag(Sig0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1.0 / np.sqrt(np.where(d > 0, d, np.nan))
+
+    def implied(self, t, jac=False):
+        ram, tau, _ = self.split(t)
+        mod = self.mod
+        Sig0, mu = mod.implied(ram)
+        d = np.diag(Sig0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dl = 1.0 / np.sqrt(np.where(d > 0, d, np.nan))
+        ti, iu, ju = self.th_item, self.iu, self.ju
+        th_m = dl[ti] * (tau - mu[ti])
+        s_ij = Sig0[iu, ju]
+        cor = dl[iu] * dl[ju] * s_ij
+        est = np.concatenate([th_m, cor])
+        if not jac:
+            return est, Sig0, mu
+        nth, m = self.nth, len(iu)
+        J = np.zeros((nth + m, self.nloc))
+        if self.K:
+            dS, dmu = mod.derivatives(ram)
+            p = self.p
+            ddl = -0.5 * dl ** 3 * dS[:, np.arange(p), np.arange(p)]          # (K, p)
+            J[:nth, :self.K] = (ddl[:, ti] * (tau - mu[ti]) - dl[ti] * dmu[:, ti]).T
+            J[nth:, :self.K] = ((ddl[:, iu] * dl[ju] + dl[iu] * ddl[:, ju]) * s_ij
+                                + (dl[iu] * dl[ju]) * dS[:, iu, ju]).T
+        J[np.arange(nth), self.K + np.arange(nth)] = dl[ti]
+        return est, Sig0, mu, J
+
+    def theta_diag(self, t):
+        """Residual variances of the latent responses: parameters (fixed or free) of the theta parameterisation."""
+        _, S, _ = self.mod.matrices(self.split(t)[0])
+        ix = [self.mod.idx[v] for v in self.items]
+        return S[ix, ix].copy()
+
+    def start(self):
+        """The delta start values (:meth:`_Group.start`) carried to the theta scale.
+
+        With ``h_i`` the explained variance of item i at the delta start, item i is rescaled by ``s_i =
+        1 / sqrt(1 - h_i)`` (its residual variance becomes 1) and a factor by the scale of its marker item;
+        loadings, paths, (co)variances, thresholds and intercepts follow.
+        """
+        t = _Group.start(self)
+        mod = self.mod
+        ram = t[:self.K]
+        items = set(self.items)
+        res_var = [r for r in mod.table if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in items]
+        for r in res_var:
+            if r["free"]:
+                ram[r["free"] - 1] = 0.0
+        A, S, _ = mod.matrices(ram)
+        for r in res_var:           # explained variance: without the residual variances
+            S[r["i"], r["i"]] = 0.0
+        B = np.linalg.inv(np.eye(mod.nv) - A)
+        h = np.diag(B @ S @ B.T)
+        a = np.ones(mod.nv)
+        for v in self.items:
+            a[mod.idx[v]] = 1.0 / np.sqrt(max(1.0 - h[mod.idx[v]], 0.1))
+        for r in mod.table:          # a factor takes the scale of its (fixed) marker item
+            if r["op"] == "=~" and not r["free"] and r.get("fixed_value", 0) != 0 and r["rhs"] in items:
+                a[mod.idx[r["lhs"]]] = a[mod.idx[r["rhs"]]]
+        done = set()
+        for r in mod.table:
+            k = r["free"] - 1
+            if k < 0 or k in done:
+                continue
+            done.add(k)
+            i, j = r["i"], r["j"]
+            if r["op"] in ("=~", "~"):
+                ram[k] *= a[i] / a[j]
+            elif r["op"] == "~~":
+                ram[k] = 1.0 if (i == j and r["lhs"] in items) else ram[k] * a[i] * a[j]
+            elif r["op"] == "~1":
+                ram[k] *= a[i]
+        t[:self.K] = ram
+        t[self.K:self.K + self.nth] *= a[[mod.idx[self.items[q]] for q in self.th_item]]
+        return t
 
 
 # --------------------------------------------------------------------------- estimation
@@ -639,7 +784,8 @@ def _estimates_frame(rows, zc):
 
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
-              ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=(), conditional_x=None):
+              ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=(), parameterization="delta",
+              free_residuals=(), conditional_x=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
@@ -655,7 +801,14 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     free_intercepts : sequence of item names
         Items whose latent-response intercept is free (otherwise fixed at 0).
     free_scales : sequence of item names
-        Items whose scaling factor (``~*~``) is free (otherwise fixed at 1).
+        Items whose scaling factor (``~*~``) is free (otherwise fixed at 1); delta parameterisation.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization=``. "theta": the residual variances of the latent responses are
+        parameters (``y ~~ 1*y`` unless freed), the scaling factors ``1 / sd(y*)`` are derived
+        (``~*~`` rows, not free); single- and multi-group (see :func:`_fit_multigroup`).
+    free_residuals : sequence of item names
+        Theta parameterisation, single group: items whose residual variance is free (otherwise fixed
+        at 1); the longitudinal counterpart of ``free_scales``.
     """
     from .engine import SEMResult
 
@@ -668,14 +821,19 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if missing not in _MISSING:
         raise SEMError("unknown missing-data method for WLSMV", found=repr(missing),
                        expected="'listwise' (lavaan's default for categorical data) or 'pairwise'")
+    theta = _check_parameterization(parameterization) == "theta"
     ordered, obs = resolve_ordered(ordered, rows, allow_continuous=True)
+    if theta and set(ordered) != set(obs):   # _ThetaGroup models ordered indicators only
+        raise SEMError("the theta parameterisation is implemented for models whose observed variables are all "
+                       "ordered", found="not ordered: " + ", ".join(v for v in obs if v not in ordered),
+                       expected="ordered=True, or parameterization='delta'")
     miss_cols = [v for v in obs if v not in data.columns]
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
     if len(ordered) < len(obs):   # continuous variables beside ordered ones (efficacy.sem.wls_mixed)
         if group is not None or at is not None or equal or partial or len(equal_thresholds) or \
-                len(free_intercepts) or len(free_scales):
+                len(free_intercepts) or len(free_scales) or len(free_residuals):
             raise SEMError("WLSMV with continuous variables beside ordered ones is implemented for single-group "
                            "models without equality options",
                            found="continuous: " + ", ".join(v for v in obs if v not in ordered),
@@ -684,7 +842,8 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
         return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level,
                                conditional_x=conditional_x)
     if group is not None:
-        return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at)
+        return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at,
+                               parameterization=parameterization)
     if at is not None:
         raise SEMError("at= is implemented for multi-group models", found="group=None", expected="group=")
     if equal or partial:
@@ -692,14 +851,25 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                        expected="group='<column>'")
     free_intercepts = [free_intercepts] if isinstance(free_intercepts, str) else list(free_intercepts)
     free_scales = [free_scales] if isinstance(free_scales, str) else list(free_scales)
+    free_residuals = [free_residuals] if isinstance(free_residuals, str) else list(free_residuals)
+    if free_scales and theta:
+        raise SEMError("scaling factors are not parameters in the theta parameterisation", found="free_scales=",
+                       expected="free_residuals= (free residual variances of the latent responses)")
+    if free_residuals and not theta:
+        raise SEMError("residual variances of ordered items are parameters only in the theta parameterisation",
+                       found="free_residuals= with parameterization='delta'", expected="parameterization='theta'")
     sets = [list(s) for s in equal_thresholds]
-    named = free_intercepts + free_scales + [v for s in sets for v in s]
+    named = free_intercepts + free_scales + free_residuals + [v for s in sets for v in s]
     bad = [v for v in named if v not in ordered]
     if bad:
         raise SEMError("equal_thresholds / free_intercepts / free_scales name variables that are not ordered "
                        "indicators of the model", found=", ".join(map(str, dict.fromkeys(bad))),
                        expected="ordered indicators: " + ", ".join(ordered))
-    G = _Group(data, _wls_rows(rows, ordered, tuple(free_intercepts)), ordered, auto, missing, None)
+    if theta:
+        G = _ThetaGroup(data, _wls_rows_theta(rows, ordered, tuple(free_intercepts), tuple(free_residuals)), ordered,
+                        auto, missing, None)
+    else:
+        G = _Group(data, _wls_rows(rows, ordered, tuple(free_intercepts)), ordered, auto, missing, None)
     if free_scales:
         G.free_scales([G.items.index(v) for v in dict.fromkeys(free_scales)])
     mp = np.arange(G.nloc)
@@ -712,7 +882,7 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
             raise SEMError("items with equal thresholds must have the same number of observed categories",
                            found=", ".join(f"{v}: {k}" for v, k in zip(s, ncat)),
                            expected="the same categories observed for every item of the set")
-        if ncat[0] < 3 and (free_scales or free_intercepts):
+        if ncat[0] < 3 and (free_scales or free_intercepts or free_residuals):
             raise SEMError("equal thresholds of binary items need another identification than Wu & Estabrook's "
                            "polytomous one (not implemented)", found=", ".join(s),
                            expected="items with three or more categories")
@@ -824,6 +994,7 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
                     information="expected", se_type="robust.sem", cluster=None)
     res.wls_inference = inf   # Delta, information, weights and Gamma: the DWLS difference test (efficacy.sem.lrt)
+    res.parameterization = getattr(groups[0], "parameterization", "delta")   # lavaan's parameterization=
     if at is not None:
         res.evaluated = _score_parts(groups, maps, nglob, theta)
     return res
@@ -852,7 +1023,8 @@ def _check_categories(frames, items, group, levels):
                                 expected="every category observed in every group (collapse sparse categories)")
 
 
-def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=None):
+def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=None,
+                    parameterization="delta"):
     """Multi-group WLSMV with group.equal / group.partial and the Wu & Estabrook (2016) identification.
 
     Delta parameterisation, as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it for
@@ -862,17 +1034,24 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     ``"intercepts"`` (needs equal thresholds) - the intercepts are equal again (0 everywhere) and the latent
     means are freed in groups 2, 3, .... ``partial`` exempts parameters (``"x1|t2"``, ``"f =~ x2"``,
     ``"x3 ~ 1"``: an exempted intercept stays free in groups 2, 3, ...).
+
+    Theta parameterisation (``semTools::measEq.syntax(..., parameterization = "theta")``): the residual
+    variances of the latent responses are fixed at 1 in every group of the configural model; equal
+    thresholds free them (with the intercepts) in groups 2, 3, ... instead of the scaling factors;
+    ``"residuals"`` makes them equal across groups again (fixed at 1 everywhere: the strict step), an item
+    exempted by ``partial`` (``"x3 ~~ x3"``) keeping its residual variance free in groups 2, 3, ....
     """
     from .engine import SEMResult, _row_type
 
     if group not in data.columns:
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
-    if "residuals" in equal:
+    theta = parameterization == "theta"
+    if "residuals" in equal and not theta:
         raise SEMError("residual variances cannot be tested for invariance with the delta parameterisation "
                        "(as semTools::measEq.syntax)", found="equal includes 'residuals'",
-                       expected="thresholds, loadings, intercepts (Wu & Estabrook 2016)")
-    bad = [e for e in equal if e not in _EQUAL_WLS]
+                       expected="thresholds, loadings, intercepts (Wu & Estabrook 2016), or parameterization='theta'")
+    bad = [e for e in equal if e not in _EQUAL_WLS + (("residuals",) if theta else ())]
     if bad:
         raise SEMError("unknown equality type for WLSMV", found=", ".join(bad), expected=", ".join(_EQUAL_WLS))
     if "intercepts" in equal and "thresholds" not in equal:
@@ -895,15 +1074,22 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         free_nu = ()
         if gi > 0 and th_eq:
             free_nu = tuple(v for v in ordered if "intercepts" not in equal or f"{v}~1" in pkeys)
-        G = _Group(fr, _wls_rows(rows, ordered, free_nu), ordered, auto, missing, lev,
-                   free_lv_means=(free_lv and gi > 0))
+        if theta:   # equal thresholds free the residual variances of groups 2, 3, ... (unless equal residuals)
+            free_th = tuple(v for v in ordered if "residuals" not in equal or f"{v}~~{v}" in pkeys) \
+                if gi > 0 and th_eq else ()
+            G = _ThetaGroup(fr, _wls_rows_theta(rows, ordered, free_nu, free_th), ordered, auto, missing, lev,
+                            free_lv_means=(free_lv and gi > 0))
+        else:
+            G = _Group(fr, _wls_rows(rows, ordered, free_nu), ordered, auto, missing, lev,
+                       free_lv_means=(free_lv and gi > 0))
         if gi > 0 and th_eq:
             two = [v for v, k in zip(G.items, G.ncat) if k < 3]
             if two:
                 raise SEMError("equal thresholds of binary items need another identification than Wu & "
                                "Estabrook's polytomous one (not implemented)", found=", ".join(two),
                                expected="items with three or more categories")
-            G.free_scales(range(G.p))
+            if not theta:
+                G.free_scales(range(G.p))
         groups.append(G)
     # global parameter map (labels and equal types shared with group 1)
     g0 = groups[0]
