@@ -858,7 +858,7 @@ def _engine_boot(md, n_boot, ci, level, seed):
     eng = _Engine(md.X, md.W, len(md.indicators), md.latent)
     th_hat, conv = eng.fit()
     if not conv:
-        raise _NotEstimable(f"the {spec.estimator} fit of the mediation model did not converge")
+        raise _NotEstimable("the ML fit of the mediation model did not converge")
     est = eng.effects(th_hat[None])[0]
     rng = as_rng(seed)
     idx = rng.integers(0, eng.n, size=(n_boot, eng.n))
