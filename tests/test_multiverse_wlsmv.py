@@ -1,6 +1,7 @@
 """WLSMV as a multiverse estimator (issue #20): allowed for a mediator scale the codebook marks ordinal, a
-named config error otherwise, and every WLSMV specification gets its row: estimated when the engine fits it,
-else `not estimable` with the reason (never a missing row)."""
+named config error otherwise, and every WLSMV specification gets its row: estimated when the engine fits it
+(latent scoring, listwise deletion: mediator items ordered beside the continuous treatment and outcome, issue
+#18), else `not estimable` with the reason (never a missing row)."""
 
 from __future__ import annotations
 
@@ -55,34 +56,36 @@ def test_wlsmv_for_a_mediator_that_is_not_an_ordinal_scale_is_a_config_error(sur
 
 
 def test_every_wlsmv_specification_has_its_row(survey):
-    """Sum and mean scores are continuous, WLSMV has no FIML, and efficacy.sem's WLSMV cannot fit the
-    mediation model (exogenous treatment, continuous outcome): each such row is `not estimable` with that
-    reason; the ML rows beside them are estimated, and the curve test and the decomposition use those."""
+    """Sum and mean scores are continuous and WLSMV has no FIML: those rows are `not estimable` with that
+    reason. The latent, listwise WLSMV row is estimated (the engine's mixed WLSMV), and the curve test and the
+    decomposition use it beside the ML rows."""
     cb, data = survey
     res = run_multiverse(data, cb, CONFIG, n_boot=50, n_null=20, seed=1)
     t = res.table
     assert len(t) == 12 and t["spec_id"].is_unique
     w = t[t["estimator"] == "WLSMV"].set_index(["scoring", "missing"])
-    assert (w["verdict"] == "not estimable").all() and w["indirect"].isna().all()
     for sc in ("sum", "mean"):
         for mi in ("listwise", "fiml"):
             assert "continuous score" in w.loc[(sc, mi), "reason"]
+            assert w.loc[(sc, mi), "verdict"] == "not estimable"
     assert "WLSMV has no FIML" in w.loc[("latent", "fiml"), "reason"]
-    why = w.loc[("latent", "listwise"), "reason"]
-    assert why.startswith("latent mediation cannot be fitted by WLSMV here") and "not supported" in why
+    lat = w.loc[("latent", "listwise")]
+    assert lat["verdict"] != "not estimable" and np.isfinite(lat["indirect"])
+    assert "delta-method interval" in lat["reason"]
     ml = t[t["estimator"] == "ML"]
     assert (ml["verdict"] != "not estimable").all() and np.isfinite(ml["indirect"]).all()
-    assert res.curve.n_specifications == 6
-    assert "estimator" not in set(res.variance.table["dimension"])  # one level among the estimable rows
+    # a*b does not depend on the mediator's scale: the WLSMV estimate is near the ML latent one
+    ml_lat = ml.set_index(["scoring", "missing"]).loc[("latent", "listwise"), "indirect"]
+    assert abs(lat["indirect"] - ml_lat) < 0.1 * abs(ml_lat)
+    assert res.curve.n_specifications == 7
+    assert "estimator" in set(res.variance.table["dimension"])  # two levels among the estimable rows now
     assert "not estimable" in res.summary().lower()
 
 
-def test_a_wlsmv_fit_the_engine_accepts_gets_a_delta_method_interval(survey, monkeypatch):
-    """Should efficacy.sem fit the model by WLSMV, the row takes its estimates and a delta-method interval
-    (there is no bootstrap of a WLSMV fit). The engine's fit is stood in for by the ML fit here."""
+def test_a_wlsmv_fit_gets_a_delta_method_interval(survey):
+    """The WLSMV row takes the engine's estimates and a delta-method interval (there is no bootstrap of a
+    WLSMV fit), the same as efficacy.sem.sem's WLSMV fit of the model."""
     cb, data = survey
-    real = mv._sem_fit
-    monkeypatch.setattr(mv, "_sem_fit", lambda md, spec: real(md, replace(spec, estimator="ML")))
     g = specification_grid(cb, CONFIG)
     s = next(s for s in g.specs if s.estimator == "WLSMV" and s.scoring == "latent" and s.missing == "listwise")
     r = run_specification(data, cb, s, n_boot=50, seed=1).row
@@ -91,3 +94,6 @@ def test_a_wlsmv_fit_the_engine_accepts_gets_a_delta_method_interval(survey, mon
     np.testing.assert_allclose([r["ci_low"], r["ci_high"]],
                                [r["indirect"] - z * r["indirect_se"], r["indirect"] + z * r["indirect_se"]],
                                rtol=1e-9)
+    fit = mv._sem_fit(mv._model_data(data, cb, s), s)
+    np.testing.assert_allclose([r["a"], r["b"], r["indirect"]], [fit["a"], fit["b"], fit["a"] * fit["b"]],
+                               rtol=1e-12)

@@ -287,9 +287,13 @@ def test_ordered_naming_a_column_not_in_the_model_raises(data):
         sem(data["hs"], M["hs"], auto="cfa", ordered=[f"x{i}" for i in range(1, 10)] + ["x10"])
 
 
-def test_ordered_must_cover_every_indicator(data):
-    with pytest.raises(SEMError, match="continuous observed variables"):
-        sem(data["hs"], M["hs"], auto="cfa", ordered=["x1", "x2"])
+def test_ordered_naming_some_indicators_fits_a_mixed_model(data):
+    """Continuous indicators beside ordered ones are fitted (efficacy.sem.wls_mixed; checked against lavaan in
+    tests/test_wlsmv_mixed.py); they get no thresholds and no scaling factor."""
+    res = sem(data["hs"], M["hs"], auto="cfa", ordered=["x1", "x2"])
+    e = res.estimates
+    assert res.converged and set(e.loc[e.op == "|", "lhs"]) == {"x1", "x2"}
+    assert set(e.loc[e.op == "~*~", "lhs"]) == {"x1", "x2"}
 
 
 def test_ordered_with_ml_or_fiml_raises(data):

@@ -105,7 +105,7 @@ def test_choice_from_the_codebook(tmp_path):
     assert ch.reason == "ordinal: 5 response categories -> WLSMV"
     assert scale_choice(cb, "tasks").estimator == "ML"
     mixed = model_choice(cb, ["efficacy", "self_esteem", "tasks"])
-    assert mixed.estimator == "MLR" and "WLSMV needs every indicator ordered" in mixed.reason
+    assert mixed.estimator == "MLR" and "WLSMV with continuous indicators is single-group" in mixed.reason
     assert model_choice(cb, ["efficacy", "self_esteem"]).estimator == "WLSMV"
     sc = score_choice(cb, ["efficacy", "behavior"])
     assert sc.estimator == "MLR" and "not ordered items" in sc.reason
@@ -135,7 +135,7 @@ def test_measurement_stage_uses_the_codebook_estimator(tmp_path):
     assert fit.loc["efficacy", "missing"] == "pairwise"   # the stage's FIML has no WLSMV analogue
     assert fit.loc["tasks", "estimator"] == "ML" and fit.loc["tasks", "test"] == "standard"
     assert fit.loc["joint", "estimator"] == "MLR" and fit.loc["joint", "test"] == "yuan.bentler.mplus"
-    assert "WLSMV needs every indicator ordered" in fit.loc["joint", "estimator_reason"]
+    assert "WLSMV with continuous indicators is single-group" in fit.loc["joint", "estimator_reason"]
     direct = cfa(d, {"efficacy": cb.scales["efficacy"].items}, estimator="WLSMV", ordered=True, missing="pairwise")
     for k in ("chisq", "chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust", "srmr"):
         assert_allclose(fit.loc["efficacy", k], direct.fit[k], rtol=1e-10)
@@ -248,6 +248,7 @@ def test_latent_stage_estimator_and_wlsmv_fallback(tmp_path):
     lat = t[t["model"] == "latent"]
     assert (lat["estimator"] == "MLR").all()
     assert lat["estimator_reason"].str.contains("ordinal: 5 response categories -> WLSMV").all()
+    assert lat["estimator_reason"].str.contains("WLSMV has no FIML").all()
     assert lat["estimator_reason"].str.contains("fitted by MLR instead").all()
     direct = latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
                               seed=3, missing="fiml", mediator_name="efficacy", estimator="MLR")
@@ -262,6 +263,19 @@ def test_latent_stage_estimator_and_wlsmv_fallback(tmp_path):
     assert not np.allclose(lat["se"].to_numpy(float)[:5], mlf["se"].to_numpy(float)[:5], rtol=1e-6)
     with pytest.raises(DataError, match="robust estimator"):
         latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", cluster="school")
+    # with listwise deletion the stage fits WLSMV (tests/test_wlsmv_mixed.py checks it against lavaan)
+    tl = run_stage(d, cb, n_boot=30, seed=3, missing="listwise")["latent_mediation"]
+    tl = tl[tl["model"] == "latent"]
+    assert (tl["estimator"] == "WLSMV").all() and (tl["test"] == "scaled.shifted").all()
+    assert tl["estimator_reason"].str.contains("no bootstrap of a WLSMV fit").all()
+    wl = latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
+                          seed=3, mediator_name="efficacy", estimator="WLSMV").to_frame().query("model == 'latent'")
+    assert_allclose(tl[["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
+                    wl[["estimate", "se", "ci_low", "ci_high"]].to_numpy(float), rtol=1e-12)
+    with pytest.raises(DataError, match="WLSMV has no FIML"):
+        latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", missing="fiml", estimator="WLSMV")
+    with pytest.raises(DataError, match="no cluster-robust"):
+        latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", estimator="WLSMV", cluster="school")
     # a declared cluster reaches the fit
     d2, cb2 = _study(tmp_path / "c", cluster=True)
     t2 = run_stage(d2, cb2, n_boot=0)["latent_mediation"]
@@ -345,11 +359,11 @@ def test_summary_says_which_estimator_and_why(tmp_path):
     assert "**Estimators (sim18).**" in text
     assert "- the one-factor CFAs of efficacy, self_esteem: WLSMV (ordinal: 5 response categories -> WLSMV)." in text
     assert "- the joint CFA: MLR (ordinal (efficacy, self_esteem) and continuous (tasks) scales in one model: " \
-           "WLSMV needs every indicator ordered -> MLR)." in text
+           "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR)." in text
     assert "- the one-factor CFA of tasks: ML (bandura-format scale" in text
     assert "- reliability of efficacy, self_esteem: ordinal alpha" in text
     assert "- latent mediation with efficacy as a factor: MLR (ordinal: 5 response categories -> WLSMV; WLSMV " \
-           "needs every observed variable ordered" in text
+           "has no FIML" in text
     assert "| joint | efficacy, self_esteem, tasks | MLR |" in text
     # a clustered study: the cluster sentence
     d2, cb2 = _study(tmp_path / "data2", cluster=True, se_keys="ordinal: false\n")

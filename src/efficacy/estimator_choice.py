@@ -11,9 +11,13 @@ write into their tables (column ``estimator_reason``) and the summary quotes.
 Rules beyond the codebook's per-scale choice:
 
 * **A model of several scales** (the measurement stage's joint CFA): the common estimator when
-  every scale asks for the same one; WLSMV needs every indicator ordered (the engine fits no
-  continuous indicator beside ordered ones), so a model mixing ordinal and continuous scales is
-  fitted by MLR (robust to the non-normality of the Likert items) and the reason says so.
+  every scale asks for the same one. The engine's WLSMV fits continuous indicators beside ordered
+  ones (:mod:`efficacy.sem.wls_mixed`, listwise or pairwise), but in one group only, while the
+  measurement stage also tests the joint model's invariance across groups; so a model mixing
+  ordinal and continuous scales is fitted by MLR (robust to the non-normality of the Likert items)
+  and the reason says so. Latent mediation with
+  an ordinal mediator scale is fitted by WLSMV when its stage deletes listwise
+  (:func:`efficacy.mediation.latent.run_stage`).
 * **A model of scale scores** (panel models, the observed outcome of latent mediation): the
   mean of several Likert items is no longer an ordered item, so WLSMV does not apply; a score
   of an ordinal (or robust-estimator) scale gets MLR, bounded and skewed as it is.
@@ -119,7 +123,7 @@ def model_choice(codebook, scales) -> EstimatorChoice:
     other = [n for n in names if n not in ordinal]
     if ordinal:
         reason = (f"ordinal ({', '.join(ordinal)}) and continuous ({', '.join(other)}) scales in one model: "
-                  "WLSMV needs every indicator ordered -> MLR")
+                  "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR")
     else:
         reason = "scales ask for different estimators (" + ", ".join(f"{n}: {c.estimator}" for n, c in
                                                                      choices.items()) + ") -> MLR"

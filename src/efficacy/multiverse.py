@@ -41,13 +41,13 @@ Dimensions (defaults from what the codebook makes possible)
     marks ordinal (:attr:`efficacy.codebook.Scale.is_ordinal`; otherwise a :class:`ConfigError` at load
     time). Its specifications always get their row: with ``sum`` or ``mean`` scoring, or with FIML, it is
     ``not estimable`` (a score is a continuous variable, not ordered categories; WLSMV has no FIML), and
-    with latent scoring and listwise deletion the latent mediation model is handed to
-    :func:`efficacy.sem.sem` with ``estimator="WLSMV"``. :mod:`efficacy.sem`'s WLSMV takes only models whose
-    observed variables are all ordered and have no exogenous covariates; the mediation model has an
-    exogenous treatment and a continuous outcome (lavaan fits it with ``conditional.x`` and polyserial
-    correlations), so today the row is ``not estimable`` with the engine's reason. WLSMV is therefore not
-    among the default estimators (it would only add rows that cannot be estimated); should the engine
-    fit the model, the row takes its estimates and a delta-method interval (no bootstrap of a WLSMV fit).
+    with latent scoring and listwise deletion the latent mediation model is fitted by
+    :func:`efficacy.sem.sem` with ``estimator="WLSMV"``: the mediator's items ordered, the treatment,
+    covariates and outcome continuous, lavaan's ``conditional.x = TRUE`` (probit regressions on the
+    treatment and covariates, residual polychoric / polyserial correlations; :mod:`efficacy.sem.wls_mixed`,
+    equal to lavaan). The row takes its estimates and a delta-method interval (no bootstrap of a WLSMV
+    fit). WLSMV is not among the default estimators: of its specifications only latent scoring with
+    listwise deletion is estimable, so by default it would mostly add rows that cannot be estimated.
 ``missing``
     ``listwise`` deletion or ``fiml`` (full-information ML, lavaan ``missing = "ml"``).
 ``ci``
@@ -1018,7 +1018,7 @@ def _estimate(row, clean_raw, codebook, spec, *, n_boot, ci_level, fragile_rho, 
                 raise _NotEstimable(f"latent mediation cannot be fitted by WLSMV here: {exc}") from None
             raise _NotEstimable(f"the SEM did not fit: {exc}") from None
     if not fit["converged"]:
-        raise _NotEstimable("the ML fit of the mediation model did not converge")
+        raise _NotEstimable(f"the {spec.estimator} fit of the mediation model did not converge")
     a, b, cp = fit["a"], fit["b"], fit["cp"]
     ind = a * b
     ind_se = float(np.sqrt(max(b * b * fit["a_se"] ** 2 + a * a * fit["b_se"] ** 2 + 2 * a * b * fit["cov_ab"], 0)))

@@ -300,8 +300,8 @@ class LatentMediationResult(ResultMixin):
     n_boot, n_failed : int
         Bootstrap resamples asked for, and those whose refit failed (dropped from the CI).
     estimator, test : str
-        The estimator behind the SEs ("ML", "MLR", "MLM"; "MLR" when WLSMV was asked) and lavaan's
-        name of its test ("standard", "yuan.bentler.mplus", "satorra.bentler").
+        The estimator of the latent model ("ML", "MLR", "MLM", "WLSMV") and lavaan's name of its test
+        ("standard", "yuan.bentler.mplus", "satorra.bentler", "scaled.shifted").
     cluster : str or None
         Cluster column of cluster-robust SEs.
     estimator_reason : str
@@ -504,11 +504,17 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         ``rmsea.robust`` ... added to ``fit``), complete data or FIML, as ``lavaan::sem(...,
         estimator = "MLR")``; "MLM": Satorra-Bentler (complete data). Computed by the SEM engine
         (:func:`efficacy.sem.sem`) on the same rows; the delta-method SEs of ``indirect`` and
-        ``total`` (and the ``n_boot = 0`` intervals) use the robust covariance matrix. "WLSMV"
-        (ordinal mediator items): not fitted. WLSMV needs every observed variable ordered, and
-        this model has a treatment and an outcome beside the items; the fit falls back to MLR,
-        and ``estimator_reason`` says so. The bootstrap intervals make no normality assumption
-        either way.
+        ``total`` (and the ``n_boot = 0`` intervals) use the robust covariance matrix. The
+        bootstrap intervals make no normality assumption either way. "WLSMV" (ordinal mediator
+        items): the mediator's items are ordered (thresholds, polychoric correlations), the
+        treatment, covariates and outcome (or the outcome's items) continuous, fitted by
+        :func:`efficacy.sem.sem` with lavaan's default for categorical data with exogenous
+        covariates, ``conditional.x = TRUE`` (probit regressions of the items on the treatment and
+        covariates, residual polychoric / polyserial correlations; :mod:`efficacy.sem.wls_mixed`):
+        estimates, robust SEs and the scale-shifted test equal ``lavaan::sem(model, data, ordered =
+        m, estimator = "WLSMV")``. A WLSMV fit is not bootstrapped: its intervals are delta-method
+        ones (the warnings say so when ``n_boot > 0``; the sum-score comparison keeps its bootstrap),
+        and it needs complete rows (``missing="listwise"``) and no ``cluster``.
     cluster : str or None
         Cluster column (students in classrooms): cluster-robust SEs and test, as lavaan's
         ``cluster=``; needs ``estimator`` "MLR" or "MLM".
@@ -552,10 +558,12 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         raise DataError("unknown estimator", found=repr(estimator), expected="'ML', 'MLR', 'MLM' or 'WLSMV'")
     fit_est, est_reason = est_asked, ""
     if est_asked == "WLSMV":
-        fit_est = "MLR"
-        est_reason = ("WLSMV needs every observed variable ordered, and "
-                      "this model has a treatment and an outcome beside the ordinal items: fitted by MLR instead (ML "
-                      "estimates, robust SEs); bootstrap CIs unchanged")
+        if missing == "fiml":
+            raise DataError("WLSMV has no FIML (a limited-information estimator: complete rows here)",
+                            found="missing='fiml'", expected="missing='listwise', or estimator='MLR' with FIML")
+        if cluster is not None:
+            raise DataError("WLSMV has no cluster-robust standard errors here", found=f"cluster={cluster!r}",
+                            expected="cluster=None, or estimator='MLR' with cluster=")
     if est_asked == "MLM" and missing == "fiml":
         raise DataError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
                         expected="estimator='MLR' with missing='fiml', or missing='listwise'")
@@ -646,7 +654,7 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
             reason = "information matrix singular: the model is not identified (no standard errors)"
     robust_fit = {}
     test = "standard"
-    if fit_est != "ML" and not reason:
+    if fit_est in ("MLR", "MLM") and not reason:
         V, robust_fit, test, msg = _robust_vcov(spec, th_hat, X, W, xs, ends, items, y_items, y, mediator_name,
                                                 missing, fit_est,
                                                 None if cluster is None else data.loc[keep, cluster].to_numpy())
@@ -676,13 +684,26 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     # ---- fit measures and std_all
     fit, std = _fit_measures(spec, dat, th_hat, ll, X, W, Sxx, missing, n)
     fit.update(robust_fit)
-    # ---- bootstrap
+    std_e = [std[spec.ia], std[spec.ib], std[spec.ic], eff[5], eff[6]]
+    # ---- WLSMV: the latent model refitted with ordered mediator items (the ML fit above is kept only for the
+    # checks it shares with the other estimators)
     nb = int(n_boot or 0)
+    nb_lat = nb
+    est_w = None
+    if fit_est == "WLSMV":
+        w = _wlsmv_fit(X, W, xs, ends, items, y_items, y, mediator_name, level)
+        reason, eff, eff_se, std_e, fit, est_w = w["reason"], w["eff"], w["eff_se"], w["std_e"], w["fit"], w["est"]
+        converged, proper, test = w["converged"], w["proper"], "scaled.shifted"
+        warnings = [m for m in warnings if "Heywood" not in m] + w["warnings"]
+        nb_lat = 0
+        if nb > 0:
+            warnings.append("WLSMV: delta-method intervals (no bootstrap of a WLSMV fit)")
+    # ---- bootstrap
     n_failed = 0
     if reason:
         lo = hi = np.full(7, np.nan)
-        ci_name = ci if nb else "delta"
-    elif nb > 0:
+        ci_name = ci if nb_lat else "delta"
+    elif nb_lat > 0:
         rng = as_rng(seed)
         counts = draw_counts(rng, n, np.empty((nb, n)))  # the rng.integers(0, n, size=(nb, n)) resamples
         boot = _refit_many(spec, dat, th_hat, counts, n, X, batch, progress, "bootstrap")
@@ -741,8 +762,9 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         est_df[["estimate", "se", "statistic", "pvalue", "std_all"]] = np.nan
     if missing == "listwise":  # means saturated, not model parameters (lavaan meanstructure = FALSE)
         est_df = est_df[~est_df["name"].str.endswith("~1")].reset_index(drop=True)
+    if est_w is not None:
+        est_df = est_w
     rows = []
-    std_e = [std[spec.ia], std[spec.ib], std[spec.ic], eff[5], eff[6]]
     for q, e in enumerate(_EFFECTS):
         with np.errstate(divide="ignore", invalid="ignore"):
             z = eff[q] / eff_se[q]
@@ -751,10 +773,10 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
                          std_all=np.nan if reason else std_e[q], ci_method=ci_name,
                          reason=reason or "; ".join(warnings)))
     rows.append(dict(model="latent", effect="indirect_std", estimate=eff[5], se=np.nan, ci_low=lo[5],
-                     ci_high=hi[5], pvalue=np.nan, std_all=eff[5], ci_method=ci_name if nb else "",
+                     ci_high=hi[5], pvalue=np.nan, std_all=eff[5], ci_method=ci_name if nb_lat else "",
                      reason=reason or "; ".join(warnings)))
     table = pd.DataFrame(rows + ss_rows)
-    table["n_boot"] = nb
+    table["n_boot"] = np.where(table["model"] == "latent", nb_lat, nb)
     table["n_failed"] = np.where(table["model"] == "latent", n_failed,
                                  ss_res.n_boot_failed if ss_res is not None else 0)
     table["n"] = n
@@ -765,12 +787,55 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
                    "n_boot", "n_failed", "n", "estimator", "test", "estimator_reason", "reason"]]
     return LatentMediationResult(
         x=x, m=items, y=y, covariates=covs, outcome_items=y_items or None, n=n, missing=missing,
-        ci_method=ci_name, ci_level=level, n_boot=nb, n_failed=n_failed, a=float(eff[0]), b=float(eff[1]),
+        ci_method=ci_name, ci_level=level, n_boot=nb_lat, n_failed=n_failed, a=float(eff[0]), b=float(eff[1]),
         direct=float(eff[2]), indirect=float(eff[3]), total=float(eff[4]), indirect_std=float(eff[5]),
         indirect_se=float(eff_se[3]), indirect_ci=(float(lo[3]), float(hi[3])),
         sum_score_indirect=float(ss_ind), sum_score_ci=ss_ci, fit=fit, estimates=est_df, table=table,
         converged=converged, proper=proper and not reason, reason=reason, warnings=warnings, sum_score=ss_res,
         estimator=fit_est, test=test, cluster=cluster, estimator_reason=est_reason)
+
+
+def _wlsmv_fit(X, W, xs, ends, items, y_items, y, med, level):
+    """The latent mediation model by WLSMV: mediator items ordered, the rest continuous, conditional.x = TRUE.
+
+    Returns the effects (a, b, c', a*b, c' + a*b and the standardised indirect and total effects), the
+    delta-method SEs of the first five from the robust covariance matrix, their std.all, lavaan's fit
+    measures, the parameter table and the fit status.
+    """
+    from ..errors import EfficacyError
+    from ..sem.engine import sem as _sem
+
+    rest = "".join(f" + {v}" for v in xs[1:])
+    lines = [f"{med} =~ " + " + ".join(items)]
+    if y_items:
+        lines.append(f"{y} =~ " + " + ".join(y_items))
+    lines += [f"{med} ~ a__*{xs[0]}{rest}", f"{y} ~ b__*{med} + c__*{xs[0]}{rest}"]
+    d = pd.DataFrame(np.column_stack([X, W]), columns=list(xs) + list(ends))
+    out = {"eff": np.full(7, np.nan), "eff_se": np.full(5, np.nan), "std_e": [np.nan] * 5, "fit": {}, "est": None,
+           "converged": False, "proper": False, "warnings": [], "reason": ""}
+    try:
+        res = _sem(d, "\n".join(lines), estimator="WLSMV", ordered=list(items), missing="listwise",
+                   ci_level=level)
+    except (EfficacyError, np.linalg.LinAlgError) as exc:
+        out["reason"] = f"the WLSMV fit failed: {exc}"
+        return out
+    e = res.estimates
+    lab = {k: e.index[e["label"] == k][0] for k in ("a__", "b__", "c__")}
+    a, b, c = (float(e.loc[lab[k], "estimate"]) for k in ("a__", "b__", "c__"))
+    sa, sb, sc = (float(e.loc[lab[k], "std_all"]) for k in ("a__", "b__", "c__"))
+    V = res.vcov.loc[["a__", "b__", "c__"], ["a__", "b__", "c__"]].to_numpy()
+    J = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [b, a, 0], [b, a, 1]], float)
+    out.update(eff=np.array([a, b, c, a * b, c + a * b, sa * sb, sc + sa * sb]),
+               eff_se=np.sqrt(np.clip(np.einsum("qi,ij,qj->q", J, V, J), 0, None)),
+               std_e=[sa, sb, sc, sa * sb, sc + sa * sb], fit=dict(res.fit), converged=bool(res.converged),
+               proper=bool(res.proper), warnings=list(res.warnings))
+    est = pd.DataFrame({"name": [f"{r.lhs}{r.op}{r.rhs}" for r in e.itertuples()],
+                        "estimate": e["estimate"], "se": e["se"], "statistic": e["statistic"],
+                        "pvalue": e["pvalue"], "std_all": e["std_all"]})
+    out["est"] = est.reset_index(drop=True)
+    if not res.converged:
+        out["reason"] = "the WLSMV fit of the latent mediation model did not converge"
+    return out
 
 
 def _robust_vcov(spec, th_hat, X, W, xs, ends, items, y_items, y, med, missing, estimator, cluster):
@@ -930,10 +995,13 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
 
     The estimator comes from the codebook (:func:`efficacy.estimator_choice.scale_choice` of the
     mediator scale): ML, or MLR (robust SEs, scaled test) when the codebook asks for it; ordinal
-    mediator items (WLSMV in the codebook) are fitted by MLR, because WLSMV cannot hold the
-    continuous outcome and the treatment beside the ordered items (the ``estimator_reason``
-    column says so); a declared ``cluster`` gives cluster-robust SEs. The bootstrap intervals
-    are the same in every case.
+    mediator items (WLSMV in the codebook) are fitted by WLSMV when the stage deletes listwise (the
+    items ordered, the treatment, covariates and outcome continuous, lavaan's ``conditional.x =
+    TRUE``; delta-method intervals, no bootstrap of a WLSMV fit), and by MLR with FIML when the
+    stage asks for FIML (the workflow's default: WLSMV has no FIML, and FIML keeps the incomplete
+    rows); the ``estimator_reason`` column says which and why. A declared ``cluster`` gives
+    cluster-robust SEs (not with WLSMV). The bootstrap intervals of the ML-based fits are the same
+    whatever their estimator.
 
     Returns
     -------
@@ -964,10 +1032,19 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
                 continue
             ch = scale_choice(codebook, med) if hasattr(codebook, "estimator_for") else None
             est = ch.estimator if ch is not None else "ML"
-            cl = getattr(codebook, "cluster", None) if est != "ML" else None
             if est == "MLM" and missing == "fiml":
                 est = "MLR"
             why = ch.reason if ch is not None else ""
+            if est == "WLSMV" and missing in ("fiml", "ml"):
+                est = "MLR"
+                why = "; ".join(filter(None, [why, ("WLSMV has no FIML, and the stage keeps the incomplete rows by "
+                                                    "FIML: fitted by MLR instead (ML estimates, robust SEs); "
+                                                    "bootstrap CIs unchanged")]))
+            elif est == "WLSMV":
+                why = "; ".join(filter(None, [why, ("mediator items ordered, treatment, covariates and outcome "
+                                                    "continuous (conditional.x); delta-method intervals (no "
+                                                    "bootstrap of a WLSMV fit)")]))
+            cl = getattr(codebook, "cluster", None) if est not in ("ML", "WLSMV") else None
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
                                        n_boot=n_boot, ci_method=ci_method, seed=seed, missing=missing,

@@ -829,8 +829,12 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
         warnings=warns)
 
 
-def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs):
+def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs, parts=False):
     """Asymptotic covariance (times 1/N) of thresholds and polychorics: Muthen (1984) / lavaan.
+
+    ``parts=True`` returns the pieces instead, ``(s1, s2, a21)`` (casewise threshold and correlation
+    scores and the cross-information block), for the mixed ordinal/continuous moments of
+    :mod:`efficacy.sem.wls_mixed`.
 
     Stage 1 scores s1 (thresholds, per item), stage 2 scores s2 (correlations, per pair, zero
     where the pair is not observed). With the information blocks estimated by outer products
@@ -889,6 +893,8 @@ def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs):
         a21[q, th_start[iu[q]] + t - 1] += row_t[q]
         q = np.flatnonzero(ok_j)
         a21[q, th_start[ju[q]] + t - 1] += col_t[q]
+    if parts:
+        return s1, s2, a21
 
     inner = np.concatenate([s1, s2], axis=1)
     inner = inner.T @ inner

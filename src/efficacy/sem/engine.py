@@ -1301,7 +1301,7 @@ def _cluster_ids(data, cluster, keep):
 
 def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", auto="sem",
         meanstructure=None, estimator=None, ci_level=0.95, se=True, cluster=None, ordered=None, at=None,
-        parameterization="delta"):
+        parameterization="delta", conditional_x=None):
     """Fit a structural equation model by maximum likelihood (lavaan conventions).
 
     Parameters
@@ -1360,8 +1360,17 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
     ordered : True, list of str or None
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
-        the model, or a list of them (it must name them all: continuous indicators next to ordered
-        ones are not supported). Implies ``estimator="WLSMV"``.
+        the model, or a list of them. Observed variables not in the list are continuous: they enter
+        the moments with their means, variances and polyserial / Pearson covariances, as lavaan's
+        ``conditional.x = FALSE``, or given the exogenous covariates (``conditional_x``); single
+        group, listwise or pairwise deletion (:mod:`efficacy.sem.wls_mixed`).
+        Implies ``estimator="WLSMV"``.
+    conditional_x : bool or None
+        WLSMV with continuous variables and exogenous observed covariates (lavaan ``conditional.x``):
+        None or True (lavaan's default for categorical data) models the endogenous variables given
+        the covariates (probit / linear regressions on them and residual correlations); False puts the
+        covariates into the joint moments with free means and variances. Ignored by the other
+        estimators (their fixed.x fit is conditional on the covariates anyway).
     at : pandas.DataFrame or None
         Multi-group models only (for difference and score tests, :mod:`efficacy.sem.lrt`): a
         parameter table (``lhs``, ``op``, ``rhs``, ``group``, ``estimate``) at which the model is
@@ -1395,7 +1404,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
-                         auto=auto, ci_level=ci_level, at=at, parameterization=parameterization)
+                         auto=auto, ci_level=ci_level, at=at, parameterization=parameterization,
+                         conditional_x=conditional_x)
     if parameterization != "delta":
         raise SEMError("parameterization= applies to ordered indicators (WLSMV)",
                        found=f"parameterization={parameterization!r}, estimator={estimator!r}",

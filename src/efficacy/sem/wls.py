@@ -45,6 +45,9 @@ matrix at the DWLS estimates, rescaled by ``c = tr(U' V_ML U Gamma) / df``), and
 correlations, lavaan's ``srmr_bentler_nomean`` for categorical data). ``N`` in RMSEA is ``N - G``, as
 lavaan for (D)WLS.
 
+**Continuous variables** beside ordered ones (``ordered=`` naming some observed variables): see
+:mod:`efficacy.sem.wls_mixed` (lavaan's moments with ``conditional.x = FALSE`` or ``TRUE``; single group).
+
 **Multi-group** (``group=``): each group has its own thresholds, polychoric matrix and ``Gamma``
 (every category must be observed in every group). ``equal=`` accepts ``"thresholds"`` besides the
 ML types, and the identification of Wu & Estabrook (2016) for polytomous items is applied as
@@ -98,10 +101,12 @@ _MISSING = ("listwise", "pairwise")
 # --------------------------------------------------------------------------- input checks
 
 
-def resolve_ordered(ordered, rows):
+def resolve_ordered(ordered, rows, allow_continuous=False):
     """The ordered indicators of a model: ``ordered=True`` -> every observed variable; a list is checked.
 
-    Returns the list (in model order) and the observed variables of the model.
+    Returns the list (in model order) and the observed variables of the model. With
+    ``allow_continuous`` the list may leave out observed variables (continuous ones,
+    :mod:`efficacy.sem.wls_mixed`).
     """
     latents = []
     for lhs, op, rhs, mod in rows:
@@ -125,7 +130,7 @@ def resolve_ordered(ordered, rows):
         raise SEMError("`ordered` names variable(s) that are not observed variables of the model",
                        found=", ".join(map(str, bad)), expected="indicators of the model: " + ", ".join(obs))
     cont = [v for v in obs if v not in names]
-    if cont:
+    if cont and not allow_continuous:
         raise SEMError("WLSMV with continuous observed variables next to ordered ones is not supported",
                        found="not in `ordered`: " + ", ".join(cont),
                        expected="every observed variable of the model ordered (ordered=True)")
@@ -575,12 +580,14 @@ def _baseline(groups):
     blocks_U, blocks_G = [], []
     for G in groups:
         fg = G.n / N
-        r = G.s[G.nth:]
-        wr = G.w[G.nth:]
+        k0 = len(G.s) - len(G.iu)   # thresholds (and means, variances of continuous variables)
+        r = G.s[k0:]
+        # covariances of exogenous covariates stay free in lavaan's baseline model (wls_mixed)
+        wr = G.w[k0:] * ~getattr(G, "baseline_free", np.zeros(len(r), bool))
         T += (G.n - 1) * float(np.sum(wr * r * r))
-        df += len(r)
+        df += int(np.count_nonzero(wr))
         # U = V - V D (D'V D)^-1 D'V with D = [I; 0]: the correlation block of V, thresholds removed
-        u = np.concatenate([np.zeros(G.nth), fg * wr])
+        u = np.concatenate([np.zeros(k0), fg * wr])
         blocks_U.append(u)
         blocks_G.append(G.Gamma / fg)
     u = np.concatenate(blocks_U)
@@ -601,6 +608,8 @@ def _catml(groups, maps, theta, inf, df, baseline_df):
     kbs = 0.0
     off = 0
     for G, mp in zip(groups, maps):
+        if len(G.s) != G.nth + len(G.iu):   # continuous variables: lavaan reports NA
+            return None
         R = G.R
         p = G.p
         if np.min(np.linalg.eigvalsh(R)) < np.sqrt(np.finfo(float).eps):
@@ -648,6 +657,9 @@ def _srmr(groups, maps, theta):
     out = 0.0
     for G, mp in zip(groups, maps):
         est, _, _ = G.implied(theta[mp])
+        if hasattr(G, "srmr_residuals"):   # continuous variables beside ordered ones
+            out += G.n / N * G.srmr_residuals(est)
+            continue
         e = G.s[G.nth:] - est[G.nth:]
         ne = G.p * (G.p + 1) // 2
         out += G.n / N * np.sqrt(np.sum(e * e) / ne)
@@ -658,7 +670,7 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     N = inf["N"]
     ng = len(groups)
     Nf = N - ng        # lavaan: N - G for (D)WLS in fit measures
-    ndat = sum(G.nth + len(G.iu) for G in groups)
+    ndat = sum(len(G.s) for G in groups)
     df = ndat - npar
     T = inf["chisq"]
     Tss, scl, shift = _scaled_shifted(T, df, inf["tr1"], inf["tr2"])
@@ -691,7 +703,7 @@ def _fit_measures(groups, maps, theta, inf, npar, warn):
     shared = len(np.unique(th_glob)) < len(th_glob)
     cat = _catml(groups, maps, theta, inf, df, dfb) if df > 0 and not shared else None
     if cat is None:
-        if df > 0 and not shared:
+        if df > 0 and not shared and all(len(G.s) == G.nth + len(G.iu) for G in groups):
             warn.append("a polychoric matrix is not positive definite: no robust CFI/TLI/RMSEA (as lavaan)")
         for k in ("cfi.robust", "tli.robust", "rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust"):
             fit[k] = np.nan
@@ -743,6 +755,8 @@ def _table_rows(G, gi, mp, theta, se_glob, zc, multigroup):
         it = G.items[G.th_item[q]]
         row(it, "|", f"t{G.th_num[q]}", "", G.K + q, tau[q], tau[q] / sdv[mod.idx[it]])
     for i, it in enumerate(G.items):
+        if not getattr(G, "is_ord", np.ones(G.p, bool))[i]:   # no scaling factor for a continuous variable
+            continue
         k = G.scale_free[i]
         row(it, "~*~", it, "", k, dl[i], dl[i] * sdv[mod.idx[it]] if k >= 0 else 1.0)
     return out
@@ -771,7 +785,7 @@ def _estimates_frame(rows, zc):
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
               ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=(), parameterization="delta",
-              free_residuals=()):
+              free_residuals=(), conditional_x=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
@@ -800,11 +814,15 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
 
     if missing in ("default",):
         missing = "listwise"
+    if isinstance(missing, str) and missing.lower() in ("fiml", "ml", "direct"):
+        raise SEMError("missing-data method FIML is not available with WLSMV (a limited-information estimator: "
+                       "its sample statistics need complete rows or pairwise-present data)", found=f"missing={missing!r}",
+                       expected="missing='listwise' or 'pairwise', or estimator='MLR' with missing='fiml'")
     if missing not in _MISSING:
         raise SEMError("unknown missing-data method for WLSMV", found=repr(missing),
                        expected="'listwise' (lavaan's default for categorical data) or 'pairwise'")
     theta = _check_parameterization(parameterization) == "theta"
-    ordered, obs = resolve_ordered(ordered, rows)
+    ordered, obs = resolve_ordered(ordered, rows, allow_continuous=True)
     if theta and set(ordered) != set(obs):   # _ThetaGroup models ordered indicators only
         raise SEMError("the theta parameterisation is implemented for models whose observed variables are all "
                        "ordered", found="not ordered: " + ", ".join(v for v in obs if v not in ordered),
@@ -813,6 +831,16 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
+    if len(ordered) < len(obs):   # continuous variables beside ordered ones (efficacy.sem.wls_mixed)
+        if group is not None or at is not None or equal or partial or len(equal_thresholds) or \
+                len(free_intercepts) or len(free_scales) or len(free_residuals):
+            raise SEMError("WLSMV with continuous variables beside ordered ones is implemented for single-group "
+                           "models without equality options",
+                           found="continuous: " + ", ".join(v for v in obs if v not in ordered),
+                           expected="group=None and no equal/partial/equal_thresholds/free_intercepts/free_scales")
+        from .wls_mixed import fit_wlsmv_mixed
+        return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level,
+                               conditional_x=conditional_x)
     if group is not None:
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at,
                                parameterization=parameterization)
