@@ -6,7 +6,8 @@ on Holzinger & Swineford x1..x9 cut into 3-5 categories (categorical_hs_cut.csv,
 tests/test_sem_wlsmv.py), and the ordinal invariance sequence by school written by
 ``semTools::measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "theta",
 group.equal = ...)`` up to strict (``"residuals"``), with ``lavTestLRT`` differences. The longitudinal strict
-step: tests/reference/longitudinal_ordinal_theta.R -> longitudinal_ordinal_theta_panel.json.
+step: tests/reference/longitudinal_ordinal.R -> longitudinal_ordinal_panel.json (its strict step is fitted
+in the theta parameterisation).
 
 Tolerances (the issue's): estimates and standardised estimates 1e-4 absolute, SEs 1e-3 relative, fit
 measures and difference tests 1e-4 relative. Everything is deterministic given the polychoric statistics
