@@ -244,18 +244,21 @@ def test_latent_stage_estimator_and_wlsmv_fallback(tmp_path):
     from efficacy.mediation.latent import latent_mediation, run_stage
 
     d, cb = _study(tmp_path)
-    t = run_stage(d, cb, n_boot=30, seed=3)["latent_mediation"]
+    # incomplete items: the stage keeps the rows by FIML, which WLSMV cannot, so MLR
+    dm = d.copy()
+    dm.loc[::17, cb.scales["efficacy"].items[0]] = np.nan
+    t = run_stage(dm, cb, n_boot=30, seed=3)["latent_mediation"]
     lat = t[t["model"] == "latent"]
     assert (lat["estimator"] == "MLR").all()
     assert lat["estimator_reason"].str.contains("ordinal: 5 response categories -> WLSMV").all()
     assert lat["estimator_reason"].str.contains("WLSMV has no FIML").all()
     assert lat["estimator_reason"].str.contains("fitted by MLR instead").all()
-    direct = latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
+    direct = latent_mediation(dm, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
                               seed=3, missing="fiml", mediator_name="efficacy", estimator="MLR")
     ref = direct.to_frame().query("model == 'latent'")
     assert_allclose(lat["se"].to_numpy(float), ref["se"].to_numpy(float), rtol=1e-12)
     # the bootstrap CIs do not depend on the estimator
-    ml = latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
+    ml = latent_mediation(dm, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=30,
                           seed=3, missing="fiml", mediator_name="efficacy")
     mlf = ml.to_frame().query("model == 'latent'")
     assert_allclose(lat[["estimate", "ci_low", "ci_high"]].to_numpy(float),
@@ -272,6 +275,12 @@ def test_latent_stage_estimator_and_wlsmv_fallback(tmp_path):
                           seed=3, mediator_name="efficacy", estimator="WLSMV").to_frame().query("model == 'latent'")
     assert_allclose(tl[["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
                     wl[["estimate", "se", "ci_low", "ci_high"]].to_numpy(float), rtol=1e-12)
+    # complete data: the stage's FIML is listwise deletion, so it fits WLSMV too (same numbers as listwise)
+    assert not d[["treat", *cb.scales["efficacy"].items, "behavior", "age"]].isna().any().any()
+    tc = run_stage(d, cb, n_boot=30, seed=3)["latent_mediation"]
+    tc = tc[tc["model"] == "latent"]
+    assert (tc["estimator"] == "WLSMV").all() and tc["estimator_reason"].str.contains("no missing values").all()
+    assert_allclose(tc[["estimate", "se"]].to_numpy(float), tl[["estimate", "se"]].to_numpy(float), rtol=1e-10)
     with pytest.raises(DataError, match="WLSMV has no FIML"):
         latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", missing="fiml", estimator="WLSMV")
     with pytest.raises(DataError, match="no cluster-robust"):
@@ -362,8 +371,8 @@ def test_summary_says_which_estimator_and_why(tmp_path):
            "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR)." in text
     assert "- the one-factor CFA of tasks: ML (bandura-format scale" in text
     assert "- reliability of efficacy, self_esteem: ordinal alpha" in text
-    assert "- latent mediation with efficacy as a factor: MLR (ordinal: 5 response categories -> WLSMV; WLSMV " \
-           "has no FIML" in text
+    assert "- latent mediation with efficacy as a factor: WLSMV (ordinal: 5 response categories -> WLSMV; no " \
+           "missing values, so WLSMV needs no FIML" in text
     assert "| joint | efficacy, self_esteem, tasks | MLR |" in text
     # a clustered study: the cluster sentence
     d2, cb2 = _study(tmp_path / "data2", cluster=True, se_keys="ordinal: false\n")

@@ -995,11 +995,12 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
 
     The estimator comes from the codebook (:func:`efficacy.estimator_choice.scale_choice` of the
     mediator scale): ML, or MLR (robust SEs, scaled test) when the codebook asks for it; ordinal
-    mediator items (WLSMV in the codebook) are fitted by WLSMV when the stage deletes listwise (the
-    items ordered, the treatment, covariates and outcome continuous, lavaan's ``conditional.x =
-    TRUE``; delta-method intervals, no bootstrap of a WLSMV fit), and by MLR with FIML when the
-    stage asks for FIML (the workflow's default: WLSMV has no FIML, and FIML keeps the incomplete
-    rows); the ``estimator_reason`` column says which and why. A declared ``cluster`` gives
+    mediator items (WLSMV in the codebook) are fitted by WLSMV (the items ordered, the treatment,
+    covariates and outcome continuous, lavaan's ``conditional.x = TRUE``; delta-method intervals, no
+    bootstrap of a WLSMV fit) when the stage deletes listwise or when the model's columns have no
+    missing values (FIML and listwise deletion are then the same), and by MLR with FIML when the
+    stage asks for FIML on incomplete data (the workflow's default: WLSMV has no FIML, and FIML keeps
+    the incomplete rows) or when the codebook declares a cluster; the ``estimator_reason`` column says which and why. A declared ``cluster`` gives
     cluster-robust SEs (not with WLSMV). The bootstrap intervals of the ML-based fits are the same
     whatever their estimator.
 
@@ -1035,7 +1036,15 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
             if est == "MLM" and missing == "fiml":
                 est = "MLR"
             why = ch.reason if ch is not None else ""
-            if est == "WLSMV" and missing in ("fiml", "ml"):
+            fit_missing = missing
+            if est == "WLSMV" and missing in ("fiml", "ml") and not getattr(codebook, "cluster", None):
+                # (a declared cluster keeps MLR with cluster-robust SEs, which WLSMV does not have here)
+                role_cols = [des.treatment, *scale.items, out, *covs]
+                if not clean[[c for c in role_cols if c in clean.columns]].isna().any().any():
+                    # complete rows: FIML is listwise deletion, which WLSMV can do
+                    fit_missing = "listwise"
+                    why = "; ".join(filter(None, [why, "no missing values, so WLSMV needs no FIML"]))
+            if est == "WLSMV" and fit_missing in ("fiml", "ml"):
                 est = "MLR"
                 why = "; ".join(filter(None, [why, ("WLSMV has no FIML, and the stage keeps the incomplete rows by "
                                                     "FIML: fitted by MLR instead (ML estimates, robust SEs); "
@@ -1047,7 +1056,7 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
             cl = getattr(codebook, "cluster", None) if est not in ("ML", "WLSMV") else None
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
-                                       n_boot=n_boot, ci_method=ci_method, seed=seed, missing=missing,
+                                       n_boot=n_boot, ci_method=ci_method, seed=seed, missing=fit_missing,
                                        mediator_name=med, estimator=est, cluster=cl)
             except ValueError as exc:
                 rows.append(na(str(exc), outcome=out, mediator=med, estimator=est, estimator_reason=why))
