@@ -179,11 +179,10 @@ def test_fiml_with_wlsmv_raises(data):
         sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="fiml")
 
 
-def test_pairwise_and_multigroup_mixed_raise(data):
+def test_pairwise_with_covariates_raises(data):
+    # (multi-group mixed models: tests/test_wlsmv_mixed_groups.py)
     with pytest.raises(SEMError, match="pairwise deletion with exogenous covariates"):
         sem(data, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="pairwise")
-    with pytest.raises(SEMError, match="single-group"):
-        sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], group="treat")
 
 
 def test_non_numeric_continuous_variable_raises(data):

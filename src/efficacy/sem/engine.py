@@ -1362,8 +1362,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
         the model, or a list of them. Observed variables not in the list are continuous: they enter
         the moments with their means, variances and polyserial / Pearson covariances, as lavaan's
-        ``conditional.x = FALSE``, or given the exogenous covariates (``conditional_x``); single
-        group, listwise or pairwise deletion (:mod:`efficacy.sem.wls_mixed`).
+        ``conditional.x = FALSE``, or given the exogenous covariates (``conditional_x``); one or
+        more groups, listwise or pairwise deletion (:mod:`efficacy.sem.wls_mixed`).
         Implies ``estimator="WLSMV"``.
     conditional_x : bool or None
         WLSMV with continuous variables and exogenous observed covariates (lavaan ``conditional.x``):

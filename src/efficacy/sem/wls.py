@@ -46,7 +46,8 @@ correlations, lavaan's ``srmr_bentler_nomean`` for categorical data). ``N`` in R
 lavaan for (D)WLS.
 
 **Continuous variables** beside ordered ones (``ordered=`` naming some observed variables): see
-:mod:`efficacy.sem.wls_mixed` (lavaan's moments with ``conditional.x = FALSE`` or ``TRUE``; single group).
+:mod:`efficacy.sem.wls_mixed` (lavaan's moments with ``conditional.x = FALSE`` or ``TRUE``); multi-group with
+equality constraints as below (each group its own moments and Gamma).
 
 **Multi-group** (``group=``): each group has its own thresholds, polychoric matrix and ``Gamma``
 (every category must be observed in every group). ``equal=`` accepts ``"thresholds"`` besides the
@@ -831,19 +832,23 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
-    if len(ordered) < len(obs):   # continuous variables beside ordered ones (efficacy.sem.wls_mixed)
-        if group is not None or at is not None or equal or partial or len(equal_thresholds) or \
+    if len(ordered) < len(obs) and group is None:   # continuous variables beside ordered ones (wls_mixed)
+        if at is not None or equal or partial or len(equal_thresholds) or \
                 len(free_intercepts) or len(free_scales) or len(free_residuals):
-            raise SEMError("WLSMV with continuous variables beside ordered ones is implemented for single-group "
-                           "models without equality options",
+            raise SEMError("WLSMV with continuous variables beside ordered ones takes equality options only in "
+                           "multi-group models",
                            found="continuous: " + ", ".join(v for v in obs if v not in ordered),
-                           expected="group=None and no equal/partial/equal_thresholds/free_intercepts/free_scales")
+                           expected="group=None and no equal/partial/equal_thresholds/free_intercepts/free_scales, "
+                                    "or group= with equal=/partial=")
         from .wls_mixed import fit_wlsmv_mixed
         return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level,
                                conditional_x=conditional_x)
     if group is not None:
+        if len(equal_thresholds) or len(free_intercepts) or len(free_scales) or len(free_residuals):
+            raise SEMError("equal_thresholds / free_intercepts / free_scales / free_residuals are single-group "
+                           "options", found=f"group={group!r}", expected="equal= and partial= for groups")
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at,
-                               parameterization=parameterization)
+                               parameterization=parameterization, conditional_x=conditional_x)
     if at is not None:
         raise SEMError("at= is implemented for multi-group models", found="group=None", expected="group=")
     if equal or partial:
@@ -1024,7 +1029,7 @@ def _check_categories(frames, items, group, levels):
 
 
 def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=None,
-                    parameterization="delta"):
+                    parameterization="delta", conditional_x=None):
     """Multi-group WLSMV with group.equal / group.partial and the Wu & Estabrook (2016) identification.
 
     Delta parameterisation, as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it for
@@ -1040,6 +1045,14 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     thresholds free them (with the intercepts) in groups 2, 3, ... instead of the scaling factors;
     ``"residuals"`` makes them equal across groups again (fixed at 1 everywhere: the strict step), an item
     exempted by ``partial`` (``"x3 ~~ x3"``) keeping its residual variance free in groups 2, 3, ....
+
+    Continuous indicators beside ordered ones (delta parameterisation; :mod:`efficacy.sem.wls_mixed`): each
+    group has its own mixed moments and Gamma; the ordered items follow the rules above, a continuous
+    indicator has a free intercept and residual variance in every group, made equal by ``"intercepts"`` and
+    ``"residuals"`` (the strict step of a mixed model: the residual variances of the continuous indicators
+    only, the ordered items' are not parameters under delta), as the continuous part of
+    ``semTools::measEq.syntax``. Exogenous covariates: ``conditional_x`` as in the single-group model
+    (``conditional_x=True`` only without equal thresholds).
     """
     from .engine import SEMResult, _row_type
 
@@ -1047,11 +1060,12 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         raise SEMError("group column not in the data", found=repr(group), expected="a data column")
     equal = (equal,) if isinstance(equal, str) else tuple(equal)
     theta = parameterization == "theta"
-    if "residuals" in equal and not theta:
+    mixed = len(ordered) < len(obs)
+    if "residuals" in equal and not theta and not mixed:
         raise SEMError("residual variances cannot be tested for invariance with the delta parameterisation "
                        "(as semTools::measEq.syntax)", found="equal includes 'residuals'",
                        expected="thresholds, loadings, intercepts (Wu & Estabrook 2016), or parameterization='theta'")
-    bad = [e for e in equal if e not in _EQUAL_WLS + (("residuals",) if theta else ())]
+    bad = [e for e in equal if e not in _EQUAL_WLS + (("residuals",) if theta or mixed else ())]
     if bad:
         raise SEMError("unknown equality type for WLSMV", found=", ".join(bad), expected=", ".join(_EQUAL_WLS))
     if "intercepts" in equal and "thresholds" not in equal:
@@ -1065,7 +1079,11 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     frames = []
     for lev in levels:
         fr = data.loc[data[group] == lev, obs]
-        frames.append(fr.dropna() if missing == "listwise" else fr)
+        if missing == "listwise":
+            fr = fr.dropna()
+        elif mixed:   # rows with no observed model variable carry no information (wls_mixed)
+            fr = fr.loc[fr.notna().any(axis=1)]
+        frames.append(fr)
     _check_categories(frames, ordered, group, levels)
     th_eq = "thresholds" in equal
     free_lv = "intercepts" in equal and "means" not in equal
@@ -1074,7 +1092,11 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         free_nu = ()
         if gi > 0 and th_eq:
             free_nu = tuple(v for v in ordered if "intercepts" not in equal or f"{v}~1" in pkeys)
-        if theta:   # equal thresholds free the residual variances of groups 2, 3, ... (unless equal residuals)
+        if mixed:
+            from .wls_mixed import _mixed_group
+            G, _ = _mixed_group(fr, rows, ordered, obs, auto, missing, lev, free_nu, free_lv and gi > 0,
+                                conditional_x)
+        elif theta:   # equal thresholds free the residual variances of groups 2, 3, ... (unless equal residuals)
             free_th = tuple(v for v in ordered if "residuals" not in equal or f"{v}~~{v}" in pkeys) \
                 if gi > 0 and th_eq else ()
             G = _ThetaGroup(fr, _wls_rows_theta(rows, ordered, free_nu, free_th), ordered, auto, missing, lev,
@@ -1083,7 +1105,7 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
             G = _Group(fr, _wls_rows(rows, ordered, free_nu), ordered, auto, missing, lev,
                        free_lv_means=(free_lv and gi > 0))
         if gi > 0 and th_eq:
-            two = [v for v, k in zip(G.items, G.ncat) if k < 3]
+            two = [v for v, k in zip(G.items, G.ncat) if v in ordered and k < 3]
             if two:
                 raise SEMError("equal thresholds of binary items need another identification than Wu & "
                                "Estabrook's polytomous one (not implemented)", found=", ".join(two),

@@ -50,6 +50,12 @@ values, correlations from the rows where both are observed (a Pearson correlatio
 univariate means and variances fixed, lavaan's ``lav_bvreg_cor_twostep_fit``), casewise scores zero where
 their variables are missing; ``N`` is the number of rows with any observed model variable.
 
+**Groups** (``group=``, ``equal=``, ``partial=``): each group has its own statistics and Gamma; the
+ordered items take the Wu & Estabrook (2016) identification of :mod:`efficacy.sem.wls` (equal thresholds free
+their scaling factors ``delta_i`` and latent-response intercepts in groups 2, 3, ...: the implied statistics
+above then carry ``delta_i``), continuous indicators have free intercepts and residual variances in every group
+unless ``"intercepts"`` / ``"residuals"`` make them equal, as ``semTools::measEq.syntax`` writes a mixed model.
+
 Estimation, robust standard errors and the scale-shifted test are those of :mod:`efficacy.sem.wls`
 (DWLS weight ``diag(Gamma)^-1``). lavaan reports no robust CFI, TLI and RMSEA for models with continuous
 variables (its catML model needs an all-ordered polychoric matrix): NaN here too. ``srmr`` is lavaan's for
@@ -343,14 +349,15 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
 class _MixedGroup:
     """One group with ordered and continuous variables; the interface of :class:`efficacy.sem.wls._Group`.
 
-    Local parameter vector: ``[RAM free parameters (K), thresholds of the ordered items (nth)]``; the
-    scaling factors of the ordered items are fixed at 1 (single group).
+    Local parameter vector: ``[RAM free parameters (K), thresholds of the ordered items (nth), free scaling
+    factors (ns)]``; the scaling factors of the ordered items are fixed at 1 unless freed (groups 2, 3, ... of
+    a multi-group model with equal thresholds, Wu & Estabrook 2016); a continuous variable has none.
     """
 
-    def __init__(self, frame, rows, items, ordered, auto, level=None, missing="listwise"):
+    def __init__(self, frame, rows, items, ordered, auto, level=None, missing="listwise", free_lv_means=False):
         from .engine import _Model
 
-        mod = _Model(rows, list(frame.columns), auto, True)
+        mod = _Model(rows, list(frame.columns), auto, True, free_lv_means=free_lv_means)
         self.mod, self.level = mod, level
         obs, mm = self._moments(mod, frame, ordered, missing)
         self.mm = mm
@@ -405,39 +412,63 @@ class _MixedGroup:
     def split(self, t):
         return t[:self.K], t[self.K:self.K + self.nth], t[self.K + self.nth:]
 
+    def free_scales(self, which):
+        """Free the scaling factors (``~*~``) of the ordered items among ``which`` (indices of ``items``)."""
+        for i in which:
+            if self.is_ord[i] and self.scale_free[i] < 0:
+                self.scale_free[i] = self.K + self.nth + self.ns
+                self.ns += 1
+
     def delta(self, t):
-        return np.ones(self.p)
+        d = np.ones(self.p)
+        m = self.scale_free >= 0
+        if m.any():
+            d[m] = t[self.scale_free[m]]
+        return d
 
     def implied(self, t, jac=False):
-        """Implied statistics (threshold block, variances of continuous variables, covariances)."""
+        """Implied statistics (threshold block, variances of continuous variables, covariances): the thresholds
+        ``delta_i (tau_ic - mu_i)`` of an ordered item, ``-mu_i`` of a continuous one, ``Sigma_ii`` of a
+        continuous variable and ``delta_i delta_j Sigma_ij`` (delta 1 for a continuous variable)."""
         ram, tau, _ = self.split(t)
         Sig0, mu = self.mod.implied(ram)
+        dl = self.delta(t)
         bi, bt = self.tb_item, self.tb_tau
         isth = bt >= 0
-        thb = np.where(isth, tau[np.where(isth, bt, 0)] - mu[bi], -mu[bi])
+        tb = tau[np.where(isth, bt, 0)]
+        thb = np.where(isth, dl[bi] * (tb - mu[bi]), -mu[bi])
         nm = self.num
         iu, ju = self.iu, self.ju
-        est = np.concatenate([thb, Sig0[nm, nm], Sig0[iu, ju]])
+        dd = dl[iu] * dl[ju]
+        est = np.concatenate([thb, Sig0[nm, nm], dd * Sig0[iu, ju]])
         if not jac:
             return est, Sig0, mu
         dS, dmu = self.mod.derivatives(ram)
         nb, nv = len(bi), len(nm)
         J = np.zeros((len(est), self.nloc))
         if self.K:
-            J[:nb, :self.K] = -dmu[:, bi].T
+            J[:nb, :self.K] = -(dl[bi][:, None] * dmu[:, bi].T)
             J[nb:nb + nv, :self.K] = dS[:, nm, nm].T
-            J[nb + nv:, :self.K] = dS[:, iu, ju].T
+            J[nb + nv:, :self.K] = dd[:, None] * dS[:, iu, ju].T
         rows = np.flatnonzero(isth)
-        J[rows, self.K + bt[rows]] = 1.0
+        J[rows, self.K + bt[rows]] = dl[bi[rows]]
+        for i in np.flatnonzero(self.scale_free >= 0):
+            k = self.scale_free[i]
+            r_t = np.flatnonzero(isth & (bi == i))
+            J[r_t, k] = tb[r_t] - mu[i]
+            a = np.flatnonzero(iu == i)
+            J[nb + nv + a, k] = dl[ju[a]] * Sig0[i, ju[a]]
+            b = np.flatnonzero(ju == i)
+            J[nb + nv + b, k] = dl[iu[b]] * Sig0[iu[b], i]
         return est, Sig0, mu, J
 
     def theta_diag(self, t):
-        """Residual variances: ``1 - explained variance`` for ordered items (delta = 1), the RAM residual
+        """Residual variances: ``1 / delta^2 - explained variance`` for ordered items, the RAM residual
         variance for continuous variables."""
         ram = self.split(t)[0]
         Sig0, _ = self.mod.implied(ram)
         _, S, _ = self.mod.matrices(ram)
-        out = 1.0 - np.diag(Sig0)
+        out = 1.0 / self.delta(t) ** 2 - np.diag(Sig0)
         for i in self.num:
             k = self.mod.idx[self.items[i]]
             out[i] = S[k, k]
@@ -497,6 +528,7 @@ class _MixedGroup:
             elif r["op"] == "~1" and lhs in oi:
                 t[k] = mm.mean[oi[lhs]]
         t[self.K:self.K + self.nth] = mm.thresholds["estimate"].to_numpy(float)
+        t[self.K + self.nth:] = 1.0
         return t
 
 
@@ -511,22 +543,14 @@ def _ov_x(rows):
     return out
 
 
-def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95, conditional_x=None):
-    """WLSMV for a model with ordered and continuous observed variables.
+def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None, free_nu=(), free_lv_means=False,
+                 conditional_x=None):
+    """One group of a mixed model: its rows (listwise or pairwise), moments and model (:class:`_MixedGroup`, or
+    :class:`_CondGroup` with exogenous covariates and ``conditional_x`` not False). ``free_nu``: ordered items
+    whose latent-response intercept is free (multi-group Wu & Estabrook identification)."""
+    from .wls import _wls_rows
 
-    Called by :func:`efficacy.sem.wls.fit_wlsmv` when ``ordered`` names some, not all, of the observed
-    variables; see the module docstring. ``conditional_x`` (lavaan ``conditional.x``) matters only when the
-    model has exogenous observed covariates: None or True (lavaan's default for categorical data) models the
-    endogenous variables given the covariates (probit / linear regressions on them, residual correlations;
-    covariate moments fixed at their sample values); False puts the covariates into the joint moments with
-    free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
-    conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
-    (``conditional_x=False`` or no covariates; see :func:`mixed_moments`).
-    """
-    from .engine import SEMResult
-    from .wls import _finish, _wls_rows
-
-    wrows = _wls_rows(rows, ordered)
+    wrows = _wls_rows(rows, ordered, free_nu)
     # conditional.x = FALSE: lavaan sets fixed.x = FALSE, exogenous covariates get free means, variances and
     # covariances (explicit rows take precedence over the engine's fixed.x rows)
     xs = _ov_x(rows)
@@ -540,13 +564,33 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     else:
         frame = data[obs].dropna()
     if len(frame) < 2:
-        raise DataError("too few rows for WLSMV", found=f"{len(frame)} row(s)", where=f"missing={missing!r}")
+        raise DataError("too few rows for WLSMV", found=f"{len(frame)} row(s)", where=f"missing={missing!r}"
+                        + (f", group {level!r}" if level is not None else ""))
     if cond:
-        G = _CondGroup(frame, list(wrows), obs, ordered, auto)
-    else:
-        extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
-        extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
-        G = _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, missing=missing)
+        return _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, free_lv_means=free_lv_means), cond
+    extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
+    extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
+    return _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, level=level, missing=missing,
+                       free_lv_means=free_lv_means), cond
+
+
+def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95, conditional_x=None):
+    """WLSMV for a model with ordered and continuous observed variables.
+
+    Called by :func:`efficacy.sem.wls.fit_wlsmv` when ``ordered`` names some, not all, of the observed
+    variables; see the module docstring. ``conditional_x`` (lavaan ``conditional.x``) matters only when the
+    model has exogenous observed covariates: None or True (lavaan's default for categorical data) models the
+    endogenous variables given the covariates (probit / linear regressions on them, residual correlations;
+    covariate moments fixed at their sample values); False puts the covariates into the joint moments with
+    free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
+    conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
+    (``conditional_x=False`` or no covariates; see :func:`mixed_moments`). Multi-group models:
+    :func:`efficacy.sem.wls._fit_multigroup`, one :func:`_mixed_group` per group.
+    """
+    from .engine import SEMResult
+    from .wls import _finish
+
+    G, cond = _mixed_group(data, rows, ordered, obs, auto, missing, conditional_x=conditional_x)
     res = _finish([G], [np.arange(G.nloc)], G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
     res.wls_obs = pd.Series(G.s, index=G.mm.labels)
     res.gamma = pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels)
@@ -888,6 +932,13 @@ class _CondGroup(_MixedGroup):
         cov[np.ix_(xi, xi)] = mm.x_cov
         mod.set_fixed(mean, cov)
         return ys, mm
+
+    def free_scales(self, which):
+        if any(self.is_ord[i] for i in which):
+            raise SEMError("equal thresholds across groups (free scaling factors) are not implemented for WLSMV with "
+                           "exogenous covariates and conditional_x=True", found="exogenous covariates: "
+                           + ", ".join(self.mod.ov_x),
+                           expected="conditional_x=False, or thresholds free across groups")
 
     def _xy(self):
         if not hasattr(self, "_yi"):
