@@ -147,3 +147,16 @@ def test_unsupported_combinations_raise(data):
             group="school", equal=("thresholds", "residuals"))
     with pytest.raises(SEMError, match="multi-group"):
         sem(data, FIX["models"]["cfa"], auto="cfa", estimator="WLSMV", ordered=ORD6, equal=("loadings",))
+
+
+@pytest.mark.parametrize("key", ["configural", "outcome_cx_true"])
+def test_sample_statistics_per_group_match_lavaan(fits, key):
+    """Each group's WLS statistics and the diagonal of its NACOV (lavInspect "wls.obs", "gamma"), 1e-6: closed
+    forms and one-dimensional ML fits."""
+    res = fits[key]
+    for level in FIX[key]["group_labels"]:
+        ref_s, ref_g = FIX[key]["wls_obs"][level], FIX[key]["gamma_diag"][level]
+        ours = res.wls_obs[level]
+        assert list(ours.index) == ref_s["names"]
+        assert_allclose(ours.to_numpy(), ref_s["value"], rtol=1e-6, atol=1e-8, err_msg=f"{key} {level}")
+        assert_allclose(np.diag(res.gamma[level].to_numpy()), ref_g["value"], rtol=1e-6, atol=1e-8)

@@ -1157,4 +1157,8 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         new = np.isnan(theta0[mp])
         theta0[mp[new]] = t0[new]
     starts = [theta0[mp] for mp in maps]
-    return _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True, at=at)
+    res = _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True, at=at)
+    if mixed:   # per group, as the single-group mixed fit (lavInspect(fit, "wls.obs"), "gamma")
+        res.wls_obs = {G.level: pd.Series(G.s, index=G.mm.labels) for G in groups}
+        res.gamma = {G.level: pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels) for G in groups}
+    return res
