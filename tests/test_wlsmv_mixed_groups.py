@@ -39,6 +39,7 @@ SCALAR = ("thresholds", "loadings", "intercepts")
 STEPS = {"configural": ((), ()), "loadings": (("loadings",), ()), "thresholds": (("thresholds",), ()),
          "metric": (("thresholds", "loadings"), ()), "scalar": (SCALAR, ()),
          "scalar_partial": (SCALAR, ("x3 ~ 1", "x7 ~ 1")), "strict": (SCALAR + ("residuals",), ()),
+         "strict_partial": (SCALAR + ("residuals",), ("x3 ~ 1", "x7 ~ 1")),
          "lavaan_default": ((), ())}
 OUTCOME = {"outcome_cx_false": False, "outcome_cx_true": None}
 FIT_KEYS = ["chisq", "pvalue", "chisq.scaled", "pvalue.scaled", "chisq.scaling.factor", "baseline.chisq.scaled", "baseline.chisq.scaling.factor", "cfi", "tli", "cfi.scaled",
@@ -160,3 +161,75 @@ def test_sample_statistics_per_group_match_lavaan(fits, key):
         assert list(ours.index) == ref_s["names"]
         assert_allclose(ours.to_numpy(), ref_s["value"], rtol=1e-6, atol=1e-8, err_msg=f"{key} {level}")
         assert_allclose(np.diag(res.gamma[level].to_numpy()), ref_g["value"], rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------------------------- invariance()
+
+# invariance() row -> (fixture fit, (m1, m0) of its lavTestLRT); strict follows partial_scalar, so it keeps x3's
+# and x7's intercepts free (the fixture's strict_partial)
+INV_ROWS = {"configural": ("configural", None), "thresholds": ("thresholds", ("configural", "thresholds")),
+            "metric": ("metric", ("thresholds", "metric")), "scalar": ("scalar", ("metric", "scalar")),
+            "partial_scalar": ("scalar_partial", ("metric", "scalar_partial")),
+            "strict": ("strict_partial", ("scalar_partial", "strict_partial"))}
+
+
+@pytest.fixture(scope="module")
+def inv(data):
+    from efficacy.measurement import invariance
+    return invariance(data, FIX["models"]["cfa"], "school", estimator="WLSMV", ordered=ORD6)
+
+
+def test_invariance_sequence_matches_lavaan(inv):
+    """The mixed Wu & Estabrook sequence: each row's fit (scaled CFI / RMSEA: lavaan gives no robust ones with
+    continuous variables) and its DWLS difference test against the previous row; scalar fails (delta CFI
+    -0.046), the search frees x3's latent-response intercept then x7's intercept, as the score tests say."""
+    t = inv.to_frame().set_index("step")
+    assert list(t.index) == list(INV_ROWS) and inv.mixed and inv.indices == "cfi.scaled, tli.scaled, rmsea.scaled"
+    lrt = {(r["m1"], r["m0"]): r for r in FIX["lrt"]}
+    for step, (key, pair) in INV_ROWS.items():
+        f = FIX[key]["fit"]
+        row = t.loc[step]
+        assert row["df"] == f["df"], step
+        for ours, ref in (("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"), ("cfi", "cfi.scaled"),
+                          ("tli", "tli.scaled"), ("rmsea", "rmsea.scaled"), ("srmr", "srmr")):
+            assert_allclose(row[ours], f[ref], rtol=1e-5, err_msg=f"{step}: {ours}")
+        if pair is not None:
+            assert row["delta_df"] == lrt[pair]["delta_df"] and row["lrt_method"] == "satorra.2000"
+            assert_allclose(row["delta_chisq"], lrt[pair]["delta_chisq"], rtol=1e-5, err_msg=step)
+    assert inv.decisions == {"configural": "reference", "thresholds": "invariant", "metric": "invariant",
+                             "scalar": "not invariant", "partial_scalar": "invariant", "strict": "invariant"}
+    assert inv.highest == "strict" and t.loc["partial_scalar", "freed"] == "x3 ~ 1, x7 ~ 1"
+    assert "continuous indicators (x7, x8, x9)" in t.loc["strict", "reason"]
+
+
+def test_partial_search_score_tests_match_lavtestscore(inv):
+    """Round 1: x3's latent-response intercept (largest of the nine univariate score tests); round 2, with x3
+    free: x7's intercept. lavTestScore(fit)$uni on the measEq.syntax fits (the ordered items' intercepts written
+    free in group 2 with a == 0 constraint, which is the same model)."""
+    ps = inv.partial_search
+    assert list(ps["parameter"]) == ["x3 ~ 1", "x7 ~ 1"] and list(ps["test"]) == ["score", "score"]
+    for k, rnd in enumerate(FIX["score_rounds"]):
+        ref = dict(zip(rnd["parameter"], rnd["X2"]))
+        assert max(ref, key=ref.get) == ps["parameter"].iloc[k]
+        assert_allclose(ps["statistic"].iloc[k], ref[ps["parameter"].iloc[k]], rtol=1e-5)
+        assert ps["df"].iloc[k] == 1
+
+
+def test_score_tests_of_every_intercept_match_lavtestscore(data, fits):
+    """All nine round-1 score tests: the five other ordered items' intercepts and x8's, x9's too."""
+    from efficacy.sem.lrt import score_test
+
+    cur = fits["scalar"]
+    rnd = FIX["score_rounds"][0]
+    for par, x2 in zip(rnd["parameter"], rnd["X2"]):
+        rel = sem(data, FIX["models"]["cfa"], auto="cfa", estimator="WLSMV", ordered=ORD6, group="school",
+                  equal=SCALAR, partial=(par,), at=cur.estimates)
+        assert_allclose(score_test(cur, rel)["statistic"], x2, rtol=1e-5, atol=1e-7, err_msg=par)
+
+
+def test_invariance_theta_with_continuous_indicators_raises(data):
+    from efficacy.errors import MeasurementError
+    from efficacy.measurement import invariance
+
+    with pytest.raises(MeasurementError, match="theta"):
+        invariance(data, FIX["models"]["cfa"], "school", ordered=ORD6, parameterization="theta")

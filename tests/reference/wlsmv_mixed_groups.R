@@ -94,6 +94,47 @@ res$lrt <- lapply(pairs, function(p) {
   list(m1 = p[1], m0 = p[2], delta_chisq = l[["Chisq diff"]][2], delta_df = l[["Df diff"]][2],
        pvalue = l[["Pr(>Chisq)"]][2])
 })
+# score tests of the partial-invariance search (efficacy's invariance(): the largest univariate score test among
+# the intercepts still equal is freed, until delta CFI passes): the equality constraints of the continuous
+# indicators' intercepts (nu.7..nu.9, as measEq.syntax writes them) and, for the ordered items, the release of the
+# latent-response intercept in group 2 (measEq.syntax fixes it at 0 in both groups, so lavTestScore has no
+# constraint to test: it is written free in group 2, nu.k.g2, with the constraint nu.k.g2 == 0 - the same model).
+# Round 1 on the scalar fit, round 2 on the scalar fit with x3's intercept free (x3 has the largest statistic).
+score_round <- function(partial) {
+  s <- meq_syntax(steps$scalar, partial)
+  for (k in 1:6) {
+    old <- sprintf("x%d ~ c(0, 0)*1 + c(nu.%d, nu.%d)*1", k, k, k)
+    if (grepl(old, s, fixed = TRUE))
+      s <- sub(old, sprintf("x%d ~ c(0, NA)*1 + c(nu.%d.g1, nu.%d.g2)*1\nnu.%d.g2 == 0", k, k, k, k), s, fixed = TRUE)
+  }
+  f <- fit_syntax(s)
+  stopifnot(abs(fitMeasures(f, "chisq") - fitMeasures(fit_syntax(meq_syntax(steps$scalar, partial)), "chisq")) < 1e-6)
+  st <- suppressWarnings(lavTestScore(f))$uni
+  pt <- parTable(f)
+  lab <- function(p) {   # ".pK." or "nu.k.g2" -> "item ~ 1" (the constrained or released intercept)
+    r <- pt[pt$plabel == p | pt$label == p, ][1, ]
+    if (r$op == "~1") paste(r$lhs, "~ 1") else paste(r$lhs, r$op, r$rhs)
+  }
+  labs <- vapply(st$lhs, lab, "")
+  keep <- grepl("^x[0-9] ~ 1$", labs)
+  list(call = paste0("lavTestScore(fit)$uni; fit = measEq.syntax(..., group.equal = c('thresholds', 'loadings', ",
+                     "'intercepts'), group.partial = ", deparse(partial), ") with nu.k.g2 free and nu.k.g2 == 0 for ",
+                     "the ordered items whose intercepts are fixed at 0"),
+       partial = partial, parameter = unname(labs[keep]), X2 = st$X2[keep], df = st$df[keep], pvalue = st$p.value[keep])
+}
+res$score_rounds <- list(score_round(NULL), score_round("x3 ~ 1"))
+# strict after the partial scalar step keeps x3's and x7's intercepts free (efficacy's strict row then)
+s_sp <- meq_syntax(steps$scalar, partial)
+for (k in 7:9) {
+  old <- sprintf("c(theta.%d_%d.g1, theta.%d_%d.g2)", k, k, k, k)
+  s_sp <- sub(old, sprintf("c(theta.%d_%d, theta.%d_%d)", k, k, k, k), s_sp, fixed = TRUE)
+}
+fits$strict_partial <- fit_syntax(s_sp)
+res$strict_partial <- take(fits$strict_partial, meq_call(steps$scalar, "c('x3 ~ 1', 'x7 ~ 1')",
+                                                         extra = " with x7..x9 residual variances labelled theta.k_k in both groups"))
+l <- lavTestLRT(fits$scalar_partial, fits$strict_partial)
+res$lrt[[length(res$lrt) + 1]] <- list(m1 = "scalar_partial", m0 = "strict_partial", delta_chisq = l[["Chisq diff"]][2],
+                                       delta_df = l[["Df diff"]][2], pvalue = l[["Pr(>Chisq)"]][2])
 res$source <- list(script = "tests/reference/wlsmv_mixed_groups.R",
                    versions = list(R = R.version.string, lavaan = as.character(packageVersion("lavaan")),
                                    semTools = as.character(packageVersion("semTools"))),

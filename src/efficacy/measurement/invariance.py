@@ -1,6 +1,6 @@
 """Measurement invariance across groups: configural / metric / scalar / strict (continuous items, ML,
 MLR, MLM) or the Wu & Estabrook (2016) sequence for ordered items (WLSMV; its strict step in lavaan's
-theta parameterisation), with (scaled) difference tests, decisions by change in fit, and a search for
+theta parameterisation; ordered items beside continuous ones under delta), with (scaled) difference tests, decisions by change in fit, and a search for
 partial invariance by score tests (issues #4, #18)."""
 from __future__ import annotations
 
@@ -85,12 +85,16 @@ class InvarianceResult(TableResult):
         judged invariant; ``""`` when even the configural model was not estimable.
     decisions : dict
         ``{step: decision}``.
+    mixed : bool
+        WLSMV with continuous indicators beside the ordered items (strict then constrains the continuous
+        indicators' residual variances only).
     """
 
     group: str = ""
     estimator: str = "ML"
     indices: str = "cfi, tli, rmsea"
     partial_search: pd.DataFrame = field(default=None, repr=False)
+    mixed: bool = False
 
     _headline = ("group", "estimator", "highest", "decisions")
     _title = "Measurement invariance"
@@ -122,7 +126,9 @@ class InvarianceResult(TableResult):
         if self.partial_search is not None and len(self.partial_search):
             notes.append("freed: " + "; ".join(self.table["freed_by"].dropna().astype(str).iloc[-1:]))
         if self.estimator == "WLSMV" and "strict" in set(self.table["step"].astype(str)):
-            notes.append("strict: residual variances of the latent responses equal, fitted in the theta "
+            notes.append("strict: residual variances of the continuous indicators equal (delta parameterisation; "
+                         "the ordered items' are not parameters)" if self.mixed else
+                         "strict: residual variances of the latent responses equal, fitted in the theta "
                          "parameterisation")
         return notes
 
@@ -177,6 +183,14 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
       there) and the others under delta (``parameterization=None``); the two parameterisations give
       the same fit for the earlier steps, and the difference test does not depend on it, so strict
       against (partial) scalar equals lavaan's theta-against-theta ``lavTestLRT``.
+    * Ordered items beside continuous indicators (``ordered`` naming some of the indicators; WLSMV
+      on lavaan's mixed moments, :mod:`efficacy.sem.wls_mixed`): the same sequence, every step under
+      delta, as ``measEq.syntax`` writes a mixed model: the thresholds step constrains the ordered
+      items' thresholds only, metric all loadings, scalar the continuous indicators' intercepts with
+      the ordered items' latent-response intercepts (0 again); strict constrains the residual
+      variances of the continuous indicators (the ordered items' are not parameters under delta,
+      and the theta parameterisation needs every indicator ordered; the strict row's ``reason`` says
+      so). The partial search considers both kinds of intercepts.
 
     **Decision.** A step is ``"not invariant"`` when delta CFI <= -0.010 (Cheung & Rensvold, 2002;
     ``combine="cfi"``, the default). ``combine="and"`` adds delta RMSEA >= 0.015 (Chen, 2007:
@@ -302,9 +316,18 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     check_columns(data, [("group", group)], error=MeasurementError)
     syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
     ind = _indicators(syntax)
+    mixed = False   # ordered items beside continuous indicators (WLSMV on mixed moments, delta only)
     if is_ord:
         obs = list(dict.fromkeys(v for items in ind.values() for v in items))
         _check_ordinal_categories(data, obs, ordered, group, missing)
+        if ordered is not True:
+            names = [ordered] if isinstance(ordered, str) else list(ordered)
+            mixed = any(v not in names for v in obs)
+        if mixed and parameterization == "theta":
+            raise MeasurementError("the theta parameterisation needs every indicator ordered; a model with "
+                                   "continuous indicators beside ordered ones is fitted under delta",
+                                   found="continuous: " + ", ".join(v for v in obs if v not in names),
+                                   expected="parameterization=None or 'delta', or ordered=True")
     if lrt_method == "default":
         lrt_method = {"ML": "standard", "MLR": "satorra.bentler.2010", "MLM": "satorra.bentler.2010",
                       "WLSMV": "satorra.2000"}[est]
@@ -317,8 +340,10 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     freed_by: list = []
     search: list = []
 
-    def par_of(step):   # ordered items: strict needs the theta parameterisation
-        return ("theta" if step == "strict" or parameterization == "theta" else "delta") if is_ord else "delta"
+    def par_of(step):   # ordered items: strict needs the theta parameterisation (mixed models: delta throughout)
+        if not is_ord or mixed:
+            return "delta"
+        return "theta" if step == "strict" or parameterization == "theta" else "delta"
 
     def fit(step, partial):
         try:
@@ -413,10 +438,18 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
         st = {"statistic": best[0], "df": -ddf, "pvalue": np.nan}
         return best[1], best[2], "chisq", st
 
+    strict_note = ""
+    if mixed:   # delta: only the continuous indicators have residual variances to constrain
+        strict_note = ("strict for a mixed model: residual variances of the continuous indicators (" +
+                       ", ".join(v for v in obs if v not in names) + ") equal across groups; the ordered items' "
+                       "residual variances are not parameters in the delta parameterisation (theta needs every "
+                       "indicator ordered)")
     for step in levels:
         part = freed if step == "strict" else []
         res = fit(step, part)
         r, _ = row(step, res, prev, part, "; ".join(freed_by) if step == "strict" else "")
+        if step == "strict" and strict_note:
+            r["reason"] = "; ".join(x for x in (r["reason"], strict_note) if isinstance(x, str) and x)
         rows.append(r)
         base = prev
         prev = res
@@ -449,4 +482,4 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     for c in ("reason", "freed", "freed_by", "lrt_method", "indices"):
         out[c] = out[c].fillna("").astype(str)
     return InvarianceResult(out, group=group, estimator=est, indices=indices,
-                            partial_search=pd.DataFrame(search, columns=PARTIAL_SEARCH_COLUMNS))
+                            partial_search=pd.DataFrame(search, columns=PARTIAL_SEARCH_COLUMNS), mixed=mixed)
