@@ -104,8 +104,14 @@ def test_choice_from_the_codebook(tmp_path):
     assert (ch.estimator, ch.ordered, ch.cluster) == ("WLSMV", True, None)
     assert ch.reason == "ordinal: 5 response categories -> WLSMV"
     assert scale_choice(cb, "tasks").estimator == "ML"
+    # ordinal and continuous scales in one model: WLSMV, the ordinal scales' items ordered (wls_mixed)
     mixed = model_choice(cb, ["efficacy", "self_esteem", "tasks"])
-    assert mixed.estimator == "MLR" and "WLSMV with continuous indicators is single-group" in mixed.reason
+    assert mixed.estimator == "WLSMV" and "the ordinal scales' items ordered" in mixed.reason
+    assert mixed.ordered == ("se1", "se2", "se3", "se4", "rs1", "rs2", "rs3", "rs4")
+    assert mixed.kwargs == {"estimator": "WLSMV", "ordered": list(mixed.ordered)}
+    # a config model with some of the items: only those ordered
+    assert model_choice(cb, ["efficacy", "tasks"], items=["se1", "se2", "se3", "ex1", "ex2"]).ordered == \
+        ("se1", "se2", "se3")
     assert model_choice(cb, ["efficacy", "self_esteem"]).estimator == "WLSMV"
     sc = score_choice(cb, ["efficacy", "behavior"])
     assert sc.estimator == "MLR" and "not ordered items" in sc.reason
@@ -118,6 +124,10 @@ def test_choice_with_cluster_and_explicit_keys(tmp_path):
     assert (ch.estimator, ch.cluster) == ("MLR", "school")
     assert "cluster `school` declared -> cluster-robust SEs" in ch.reason
     assert "ordinal: false" in ch.reason
+    # a model mixing it (continuous here) with the ordinal self_esteem: WLSMV, the cluster not used
+    mx = model_choice(cb, ["efficacy", "self_esteem"])
+    assert (mx.estimator, mx.ordered, mx.cluster) == ("WLSMV", ("rs1", "rs2", "rs3", "rs4"), None)
+    assert "no cluster-robust SEs" in mx.reason
     # an ordinal scale in a clustered study stays WLSMV and says that the cluster is not used
     wl = scale_choice(cb, "self_esteem")
     assert wl.estimator == "WLSMV" and wl.cluster is None and "no cluster-robust SEs" in wl.reason
@@ -134,8 +144,10 @@ def test_measurement_stage_uses_the_codebook_estimator(tmp_path):
     assert fit.loc["efficacy", "estimator"] == "WLSMV" and fit.loc["efficacy", "test"] == "scaled.shifted"
     assert fit.loc["efficacy", "missing"] == "pairwise"   # the stage's FIML has no WLSMV analogue
     assert fit.loc["tasks", "estimator"] == "ML" and fit.loc["tasks", "test"] == "standard"
-    assert fit.loc["joint", "estimator"] == "MLR" and fit.loc["joint", "test"] == "yuan.bentler.mplus"
-    assert "WLSMV with continuous indicators is single-group" in fit.loc["joint", "estimator_reason"]
+    # the joint model mixes the ordinal efficacy / self_esteem items with the continuous tasks items: WLSMV
+    assert fit.loc["joint", "estimator"] == "WLSMV" and fit.loc["joint", "test"] == "scaled.shifted"
+    assert "the ordinal scales' items ordered" in fit.loc["joint", "estimator_reason"]
+    assert fit.loc["joint", "missing"] == "pairwise"
     direct = cfa(d, {"efficacy": cb.scales["efficacy"].items}, estimator="WLSMV", ordered=True, missing="pairwise")
     for k in ("chisq", "chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust", "srmr"):
         assert_allclose(fit.loc["efficacy", k], direct.fit[k], rtol=1e-10)
@@ -143,16 +155,35 @@ def test_measurement_stage_uses_the_codebook_estimator(tmp_path):
     assert_allclose(fit.loc["tasks", "chisq"], ml.fit["chisq"], rtol=1e-10)
     assert np.isnan(fit.loc["tasks", "chisq.scaled"])
     syntax = "\n".join(f"{s} =~ " + " + ".join(cb.scales[s].items) for s in ("efficacy", "self_esteem", "tasks"))
-    mlr = cfa(d, syntax, missing="fiml", estimator="MLR")
-    for k in ("chisq.scaled", "cfi.robust", "rmsea.robust"):
-        assert_allclose(fit.loc["joint", k], mlr.fit[k], rtol=1e-8)
+    mixed = cfa(d, syntax, missing="pairwise", estimator="WLSMV",
+                ordered=cb.scales["efficacy"].items + cb.scales["self_esteem"].items)
+    for k in ("chisq.scaled", "chisq.scaling.factor", "cfi.scaled", "rmsea.scaled", "srmr"):
+        assert_allclose(fit.loc["joint", k], mixed.fit[k], rtol=1e-8)
     est = out["cfa_estimates"]
-    assert_allclose(est["se"].to_numpy(float), mlr.estimates["se"].to_numpy(float), rtol=1e-8)
+    assert_allclose(est["se"].to_numpy(float), mixed.estimates["se"].to_numpy(float), rtol=1e-8)
     # invariance of an ordinal scale: the stage passes WLSMV on (the ordinal sequence with a thresholds step)
     inv = run_stage(d, cb, parts=["invariance"], find_partial=False,
                     model="efficacy =~ se1 + se2 + se3 + se4")["invariance_culture"]
     assert (inv["estimator"] == "WLSMV").all() and "thresholds" in set(inv["step"])
     assert inv["estimator_reason"].iloc[0] == "ordinal: 5 response categories -> WLSMV"
+
+
+def test_measurement_stage_invariance_of_a_mixed_joint_model(tmp_path):
+    """The joint model of ordinal and continuous scales: its invariance by WLSMV on mixed moments (pairwise, as
+    the stage's FIML becomes), the Wu & Estabrook sequence with a thresholds step; strict constrains the
+    continuous indicators' residual variances only, and the row says so."""
+    from efficacy.measurement import cfa, run_stage
+
+    d, cb = _study(tmp_path)
+    inv = run_stage(d, cb, parts=["invariance"], find_partial=False)["invariance_culture"]
+    assert (inv["estimator"] == "WLSMV").all() and list(inv["step"]) == ["configural", "thresholds", "metric",
+                                                                          "scalar", "strict"]
+    assert "the ordinal scales' items ordered" in inv["estimator_reason"].iloc[0]
+    assert "residual variances of the continuous indicators (ex1, ex2, ex3, ex4)" in inv["reason"].iloc[-1]
+    syntax = "\n".join(f"{s} =~ " + " + ".join(cb.scales[s].items) for s in ("efficacy", "self_esteem", "tasks"))
+    scalar = cfa(d, syntax, group="culture", equal=("thresholds", "loadings", "intercepts"), missing="pairwise",
+                 estimator="WLSMV", ordered=cb.scales["efficacy"].items + cb.scales["self_esteem"].items, se=False)
+    assert_allclose(inv["chisq_scaled"].iloc[3], scalar.fit["chisq.scaled"], rtol=1e-10)
 
 
 def test_measurement_stage_cluster_robust(tmp_path):
@@ -367,13 +398,13 @@ def test_summary_says_which_estimator_and_why(tmp_path):
     text = build_summary(tmp_path / "results", ["sim18"])
     assert "**Estimators (sim18).**" in text
     assert "- the one-factor CFAs of efficacy, self_esteem: WLSMV (ordinal: 5 response categories -> WLSMV)." in text
-    assert "- the joint CFA: MLR (ordinal (efficacy, self_esteem) and continuous (tasks) scales in one model: " \
-           "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR)." in text
+    assert "- the joint CFA: WLSMV (ordinal (efficacy, self_esteem) and continuous (tasks) scales in one model -> " \
+           "WLSMV, the ordinal scales' items ordered, the others continuous)." in text
     assert "- the one-factor CFA of tasks: ML (bandura-format scale" in text
     assert "- reliability of efficacy, self_esteem: ordinal alpha" in text
     assert "- latent mediation with efficacy as a factor: WLSMV (ordinal: 5 response categories -> WLSMV; no " \
            "missing values, so WLSMV needs no FIML" in text
-    assert "| joint | efficacy, self_esteem, tasks | MLR |" in text
+    assert "| joint | efficacy, self_esteem, tasks | WLSMV |" in text
     # a clustered study: the cluster sentence
     d2, cb2 = _study(tmp_path / "data2", cluster=True, se_keys="ordinal: false\n")
     res2 = tmp_path / "results" / "sim18b"

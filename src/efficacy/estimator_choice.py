@@ -11,11 +11,12 @@ write into their tables (column ``estimator_reason``) and the summary quotes.
 Rules beyond the codebook's per-scale choice:
 
 * **A model of several scales** (the measurement stage's joint CFA): the common estimator when
-  every scale asks for the same one. The engine's WLSMV fits continuous indicators beside ordered
-  ones (:mod:`efficacy.sem.wls_mixed`, listwise or pairwise), but in one group only, while the
-  measurement stage also tests the joint model's invariance across groups; so a model mixing
-  ordinal and continuous scales is fitted by MLR (robust to the non-normality of the Likert items)
-  and the reason says so. Latent mediation with
+  every scale asks for the same one. A model mixing ordinal and continuous scales is fitted by
+  WLSMV with the ordinal scales' items ordered and the others continuous (lavaan's mixed moments,
+  :mod:`efficacy.sem.wls_mixed`, listwise or pairwise; its invariance across groups by the same
+  estimator, :func:`efficacy.measurement.invariance`), and the reason says so; as for one ordinal
+  scale, a declared cluster is not used (WLSMV has no cluster-robust variant here). Scales that ask
+  for different non-ordinal estimators get MLR. Latent mediation with
   an ordinal mediator scale is fitted by WLSMV when its stage deletes listwise
   (:func:`efficacy.mediation.latent.run_stage`).
 * **A model of scale scores** (panel models, the observed outcome of latent mediation): the
@@ -37,19 +38,30 @@ _ROBUST = ("MLR", "MLM")
 
 @dataclass(frozen=True)
 class EstimatorChoice:
-    """An estimator decision: lavaan's ``estimator``, ``ordered`` (all indicators) and ``cluster``."""
+    """An estimator decision: lavaan's ``estimator``, ``ordered`` and ``cluster``.
+
+    ``ordered`` is True (every indicator ordered), False, or a tuple of item names (the ordinal scales'
+    items of a model that mixes them with continuous ones).
+    """
 
     estimator: str = "ML"
-    ordered: bool = False
+    ordered: bool | tuple = False
     cluster: str | None = None
     reason: str = ""
+
+    @property
+    def ordered_arg(self):
+        """lavaan's ``ordered=`` for this choice: True, a list of items, or None."""
+        if not self.ordered:
+            return None
+        return True if self.ordered is True else list(self.ordered)
 
     @property
     def kwargs(self) -> dict:
         """Keyword arguments for :func:`efficacy.sem.sem` / :func:`efficacy.measurement.cfa`."""
         out = {"estimator": self.estimator}
         if self.ordered:
-            out["ordered"] = True
+            out["ordered"] = self.ordered_arg
         if self.cluster:
             out["cluster"] = self.cluster
         return out
@@ -101,8 +113,12 @@ def scale_choice(codebook, scale) -> EstimatorChoice:
     return EstimatorChoice(est, False, None, f"{why} -> {est}")
 
 
-def model_choice(codebook, scales) -> EstimatorChoice:
-    """The estimator of one model of several scales (e.g. the joint CFA): see the module notes."""
+def model_choice(codebook, scales, items=None) -> EstimatorChoice:
+    """The estimator of one model of several scales (e.g. the joint CFA): see the module notes.
+
+    ``items``: the model's indicators, when it holds only some of the scales' items (a config model);
+    a mixed model's ``ordered`` keeps only those.
+    """
     names = [s if isinstance(s, str) else s.name for s in scales]
     choices = {n: scale_choice(codebook, n) for n in names}
     if not choices:
@@ -122,11 +138,16 @@ def model_choice(codebook, scales) -> EstimatorChoice:
     ordinal = [n for n, c in choices.items() if c.estimator == "WLSMV"]
     other = [n for n in names if n not in ordinal]
     if ordinal:
-        reason = (f"ordinal ({', '.join(ordinal)}) and continuous ({', '.join(other)}) scales in one model: "
-                  "WLSMV with continuous indicators is single-group here (no invariance tests) -> MLR")
-    else:
-        reason = "scales ask for different estimators (" + ", ".join(f"{n}: {c.estimator}" for n, c in
-                                                                     choices.items()) + ") -> MLR"
+        keep = None if items is None else set(items)
+        ordered = tuple(dict.fromkeys(v for n in ordinal for v in codebook.scales[n].items
+                                      if keep is None or v in keep))
+        reason = (f"ordinal ({', '.join(ordinal)}) and continuous ({', '.join(other)}) scales in one model -> "
+                  "WLSMV, the ordinal scales' items ordered, the others continuous")
+        if cluster:
+            reason += f" (cluster `{cluster}` declared, but WLSMV has no cluster-robust SEs here: not used)"
+        return EstimatorChoice("WLSMV", ordered, None, reason)
+    reason = "scales ask for different estimators (" + ", ".join(f"{n}: {c.estimator}" for n, c in
+                                                                 choices.items()) + ") -> MLR"
     if cluster:
         reason += f"; cluster `{cluster}` declared -> cluster-robust SEs"
     return EstimatorChoice("MLR", False, cluster, reason)

@@ -135,6 +135,23 @@ res$strict_partial <- take(fits$strict_partial, meq_call(steps$scalar, "c('x3 ~ 
 l <- lavTestLRT(fits$scalar_partial, fits$strict_partial)
 res$lrt[[length(res$lrt) + 1]] <- list(m1 = "scalar_partial", m0 = "strict_partial", delta_chisq = l[["Chisq diff"]][2],
                                        delta_df = l[["Df diff"]][2], pvalue = l[["Pr(>Chisq)"]][2])
+# pairwise deletion (the measurement stage's choice for WLSMV when it would use FIML): the missing values of
+# wlsmv_mixed.R (every 7th row from the first misses x9, every 11th from the third x2, every 13th from the fifth x8)
+d_na <- d
+d_na$x9[seq(1, nrow(d), by = 7)] <- NA
+d_na$x2[seq(3, nrow(d), by = 11)] <- NA
+d_na$x8[seq(5, nrow(d), by = 13)] <- NA
+fit_pw <- function(s) cfa(s, d_na, group = "school", ordered = ord, estimator = "WLSMV", conditional.x = FALSE,
+                          missing = "pairwise")
+fits$configural_pw <- fit_pw(meq_syntax(""))
+fits$scalar_pw <- fit_pw(meq_syntax(steps$scalar))
+res$configural_pw <- take(fits$configural_pw, sub("conditional.x = FALSE)", "conditional.x = FALSE, missing = 'pairwise')  # d_na",
+                                                  meq_call(""), fixed = TRUE))
+res$scalar_pw <- take(fits$scalar_pw, sub("conditional.x = FALSE)", "conditional.x = FALSE, missing = 'pairwise')  # d_na",
+                                          meq_call(steps$scalar), fixed = TRUE))
+l <- lavTestLRT(fits$configural_pw, fits$scalar_pw)
+res$lrt[[length(res$lrt) + 1]] <- list(m1 = "configural_pw", m0 = "scalar_pw", delta_chisq = l[["Chisq diff"]][2],
+                                       delta_df = l[["Df diff"]][2], pvalue = l[["Pr(>Chisq)"]][2])
 res$source <- list(script = "tests/reference/wlsmv_mixed_groups.R",
                    versions = list(R = R.version.string, lavaan = as.character(packageVersion("lavaan")),
                                    semTools = as.character(packageVersion("semTools"))),

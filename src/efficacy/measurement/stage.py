@@ -42,8 +42,7 @@ def _safe_cfa(data, model, choice: EstimatorChoice | None = None, *, missing="fi
         if choice.cluster:
             return _cluster_cfa(data, model, missing=miss, estimator=choice.estimator, cluster=choice.cluster,
                                 **kw), ""
-        return cfa(data, model, missing=miss, estimator=choice.estimator,
-                   ordered=True if choice.ordered else None, **kw), ""
+        return cfa(data, model, missing=miss, estimator=choice.estimator, ordered=choice.ordered_arg, **kw), ""
     except (EfficacyError, np.linalg.LinAlgError) as e:
         return None, f"{type(e).__name__}: {e}"
 
@@ -82,8 +81,9 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
       one row per model with the lavaan fit measures, ``converged``, ``proper`` and ``reason``.
       Each model is fitted with the estimator the codebook asks for
       (:mod:`efficacy.estimator_choice`): WLSMV with ordered indicators for an ordinal scale
-      (``missing="fiml"`` becomes pairwise polychoric correlations), MLR for a model mixing
-      ordinal and continuous scales, cluster-robust MLR when a ``cluster`` is declared, ML
+      (``missing="fiml"`` becomes pairwise polychoric correlations), WLSMV with the ordinal scales'
+      items ordered and the others continuous for a model mixing ordinal and continuous scales
+      (:mod:`efficacy.sem.wls_mixed`), cluster-robust MLR when a ``cluster`` is declared, ML
       otherwise; the row says which (``estimator``, lavaan's ``test``, ``missing``,
       ``estimator_reason``) and carries lavaan's scaled/robust fit measures (``chisq.scaled``,
       ``cfi.robust``, ``rmsea.robust``, ...) when the estimator is robust.
@@ -138,7 +138,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
     # the codebook's estimator for the joint model: the scales whose items it holds (estimator_choice)
     ind_items = {v for items in _indicators(syntax).values() for v in items} if syntax is not None else set()
     used = [n for n, sc in codebook.scales.items() if set(sc.items) & ind_items]
-    joint_choice = (model_choice(codebook, used) if used
+    joint_choice = (model_choice(codebook, used, items=ind_items) if used
                     else EstimatorChoice("ML", False, None, "no codebook scale item in the model -> ML"))
     if "cfa" in parts:
         fit_rows, est = [], pd.DataFrame()
@@ -200,7 +200,7 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
                 inv_est = joint_choice.estimator
                 kw["estimator"] = inv_est
                 if joint_choice.ordered and "ordered" in _INVARIANCE_PARAMS:
-                    kw["ordered"] = True
+                    kw["ordered"] = joint_choice.ordered_arg
                 if joint_choice.cluster and "cluster" in _INVARIANCE_PARAMS:
                     kw["cluster"] = joint_choice.cluster
             if syntax is None:
