@@ -86,6 +86,30 @@ res$outcome_cx_false <- take(sem(m_x, d, group = "school", ordered = c("x1", "x2
                              "sem(m_x, d, group = 'school', ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = FALSE)")
 res$outcome_cx_true <- take(sem(m_x, d, group = "school", ordered = c("x1", "x2", "x3"), estimator = "WLSMV"),
                             "sem(m_x, d, group = 'school', ordered = c('x1','x2','x3'), estimator = 'WLSMV')  # conditional.x = TRUE")
+# the same structural model with the Wu & Estabrook constraints written out (measEq.syntax takes CFAs only): equal
+# thresholds of x1..x3 free their scaling factors and latent-response intercepts in group 2 ("th"); with equal
+# loadings and intercepts too ("scalar") those intercepts are 0 again, x9's intercept is equal and the factor mean
+# free in group 2. Marker identification (x1's loading 1), as efficacy's.
+ord3 <- c("x1", "x2", "x3")
+outcome_syntax <- function(scalar) {
+  lines <- c(if (scalar) "visual =~ x1 + c(l2, l2)*x2 + c(l3, l3)*x3" else "visual =~ x1 + x2 + x3",
+             "x9 ~ visual + agec")
+  for (v in ord3) {
+    for (k in seq_len(length(unique(d[[v]])) - 1))
+      lines <- c(lines, sprintf("%s | c(%s.t%d, %s.t%d)*t%d", v, v, k, v, k, k))
+    lines <- c(lines, sprintf("%s ~*~ c(1, NA)*%s", v, v), sprintf("%s ~ c(0, %s)*1", v, if (scalar) "0" else "NA"))
+  }
+  if (scalar) lines <- c(lines, "x9 ~ c(i9, i9)*1", "visual ~ c(0, NA)*1")
+  paste(lines, collapse = "\n")
+}
+for (sc in c(FALSE, TRUE)) for (cx in c(FALSE, TRUE)) {
+  key <- paste0("outcome_", if (sc) "scalar" else "th", "_cx_", tolower(cx))
+  res[[key]] <- take(sem(outcome_syntax(sc), d, group = "school", ordered = ord3, estimator = "WLSMV",
+                         conditional.x = cx),
+                     sprintf("sem(outcome_syntax(%s), d, group = 'school', ordered = c('x1','x2','x3'), estimator = 'WLSMV', conditional.x = %s)",
+                             sc, cx))
+  res[[key]]$syntax <- outcome_syntax(sc)
+}
 # DWLS difference tests between the steps (lavaan's default for WLSMV: satorra.2000, scaled and shifted)
 pairs <- list(c("configural", "thresholds"), c("thresholds", "metric"), c("metric", "scalar"),
               c("scalar", "strict"), c("metric", "scalar_partial"), c("configural", "loadings"))

@@ -1051,8 +1051,8 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     indicator has a free intercept and residual variance in every group, made equal by ``"intercepts"`` and
     ``"residuals"`` (the strict step of a mixed model: the residual variances of the continuous indicators
     only, the ordered items' are not parameters under delta), as the continuous part of
-    ``semTools::measEq.syntax``. Exogenous covariates: ``conditional_x`` as in the single-group model
-    (``conditional_x=True`` only without equal thresholds).
+    ``semTools::measEq.syntax``. Exogenous covariates: ``conditional_x`` as in the single-group model (with
+    ``conditional_x=True`` a freed scaling factor scales the item's thresholds, slopes and residual covariances).
     """
     from .engine import SEMResult, _row_type
 

@@ -53,8 +53,9 @@ their variables are missing; ``N`` is the number of rows with any observed model
 **Groups** (``group=``, ``equal=``, ``partial=``): each group has its own statistics and Gamma; the
 ordered items take the Wu & Estabrook (2016) identification of :mod:`efficacy.sem.wls` (equal thresholds free
 their scaling factors ``delta_i`` and latent-response intercepts in groups 2, 3, ...: the implied statistics
-above then carry ``delta_i``), continuous indicators have free intercepts and residual variances in every group
-unless ``"intercepts"`` / ``"residuals"`` make them equal, as ``semTools::measEq.syntax`` writes a mixed model.
+above then carry ``delta_i``; with ``conditional.x = TRUE`` the item's slopes and residual covariances too),
+continuous indicators have free intercepts and residual variances in every group unless ``"intercepts"`` /
+``"residuals"`` make them equal, as ``semTools::measEq.syntax`` writes a mixed model.
 
 Estimation, robust standard errors and the scale-shifted test are those of :mod:`efficacy.sem.wls`
 (DWLS weight ``diag(Gamma)^-1``). lavaan reports no robust CFI, TLI and RMSEA for models with continuous
@@ -933,13 +934,6 @@ class _CondGroup(_MixedGroup):
         mod.set_fixed(mean, cov)
         return ys, mm
 
-    def free_scales(self, which):
-        if any(self.is_ord[i] for i in which):
-            raise SEMError("equal thresholds across groups (free scaling factors) are not implemented for WLSMV with "
-                           "exogenous covariates and conditional_x=True", found="exogenous covariates: "
-                           + ", ".join(self.mod.ov_x),
-                           expected="conditional_x=False, or thresholds free across groups")
-
     def _xy(self):
         if not hasattr(self, "_yi"):
             obs = self.mod.obs
@@ -958,13 +952,18 @@ class _CondGroup(_MixedGroup):
         return Sig0, mu, Pi, Sc, muc
 
     def implied(self, t, jac=False):
+        """Implied conditional statistics; an ordered item's thresholds, slopes and residual covariances carry its
+        scaling factor ``delta_i`` (1 unless freed: groups 2, 3, ... with equal thresholds)."""
         ram, tau, _ = self.split(t)
         Sig0, mu, Pi, Sc, muc = self._conditional(ram)
+        dl = self.delta(t)
         bi, bt = self.tb_item, self.tb_tau
         isth = bt >= 0
-        thb = np.where(isth, tau[np.where(isth, bt, 0)] - muc[bi], -muc[bi])
+        tb = tau[np.where(isth, bt, 0)]
+        thb = np.where(isth, dl[bi] * (tb - muc[bi]), -muc[bi])
         nm, iu, ju = self.num, self.iu, self.ju
-        est = np.concatenate([thb, Pi.T.ravel(), Sc[nm, nm], Sc[iu, ju]])
+        dd = dl[iu] * dl[ju]
+        est = np.concatenate([thb, (dl[:, None] * Pi).T.ravel(), Sc[nm, nm], dd * Sc[iu, ju]])
         if not jac:
             return est, Sig0, mu
         yi, xi, Xinv = self._xy()
@@ -976,19 +975,30 @@ class _CondGroup(_MixedGroup):
         nb, nsl, nv = len(bi), Pi.size, len(nm)
         J = np.zeros((len(est), self.nloc))
         if self.K:
-            J[:nb, :self.K] = -dmuc[:, bi].T
-            J[nb:nb + nsl, :self.K] = np.swapaxes(dPi, 1, 2).reshape(self.K, -1).T
+            J[:nb, :self.K] = -(dl[bi][:, None] * dmuc[:, bi].T)
+            J[nb:nb + nsl, :self.K] = np.swapaxes(dl[None, :, None] * dPi, 1, 2).reshape(self.K, -1).T
             J[nb + nsl:nb + nsl + nv, :self.K] = dSc[:, nm, nm].T
-            J[nb + nsl + nv:, :self.K] = dSc[:, iu, ju].T
+            J[nb + nsl + nv:, :self.K] = dd[:, None] * dSc[:, iu, ju].T
         rows = np.flatnonzero(isth)
-        J[rows, self.K + bt[rows]] = 1.0
+        J[rows, self.K + bt[rows]] = dl[bi[rows]]
+        p, q = Pi.shape
+        o = nb + nsl + nv
+        for i in np.flatnonzero(self.scale_free >= 0):
+            k = self.scale_free[i]
+            r_t = np.flatnonzero(isth & (bi == i))
+            J[r_t, k] = tb[r_t] - muc[i]
+            J[nb + np.arange(q) * p + i, k] = Pi[i]
+            a = np.flatnonzero(iu == i)
+            J[o + a, k] = dl[ju[a]] * Sc[i, ju[a]]
+            b = np.flatnonzero(ju == i)
+            J[o + b, k] = dl[iu[b]] * Sc[iu[b], i]
         return est, Sig0, mu, J
 
     def theta_diag(self, t):
         ram = self.split(t)[0]
         _, _, _, Sc, _ = self._conditional(ram)
         _, S, _ = self.mod.matrices(ram)
-        out = 1.0 - np.diag(Sc)
+        out = 1.0 / self.delta(t) ** 2 - np.diag(Sc)
         for i in self.num:
             k = self.mod.idx[self.items[i]]
             out[i] = S[k, k]
