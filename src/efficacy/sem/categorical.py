@@ -1042,6 +1042,72 @@ def _polyserial_pair(xv, yc, tau, bound=_BOUND_PS):
     return rho, float(np.sqrt(var_rho)), int(both.sum()), conv
 
 
+def _polyserial_rhos(z, up, lo, ok, bound=_BOUND_PS, tol=1e-12, max_iter=100):
+    """Two-step ML polyserial correlations of many (x, y) pairs at once (the second step of
+    :func:`_polyserial_pair`, vectorised over pairs).
+
+    ``z``: (n, P) standardised continuous values; ``up``/``lo``: (n, P) upper and lower thresholds of
+    each case's category of y (+-inf at the ends); ``ok``: (n, P) rows where both are observed.
+    Newton steps on each pair's log-likelihood with the analytic score, its derivative by central
+    differences at the start and secant updates after, step halving when the likelihood does not rise, inside ``[-bound, bound]``; starts at
+    the Pearson correlation of z with the category midpoints' normal scores. Returns ``(rho, converged)``.
+    """
+    zs = np.where(ok, z, 0.0)
+    fu, fl = np.isfinite(up), np.isfinite(lo)
+    up0, lo0 = np.where(fu, up, 0.0), np.where(fl, lo, 0.0)
+    eps = np.finfo(float).eps
+
+    def loglik(r):
+        sq = np.sqrt(1 - r * r)
+        pr = ndtr(np.where(fu, (up0 - r * zs) / sq, np.inf)) - ndtr(np.where(fl, (lo0 - r * zs) / sq, -np.inf))
+        return np.where(ok, np.log(np.maximum(pr, eps)), 0.0).sum(axis=0)
+
+    def score(r):
+        sq = np.sqrt(1 - r * r)
+        u1, u0 = (up0 - r * zs) / sq, (lo0 - r * zs) / sq
+        f1 = np.where(fu, np.exp(-0.5 * u1 * u1), 0.0) / np.sqrt(2 * np.pi)
+        f0 = np.where(fl, np.exp(-0.5 * u0 * u0), 0.0) / np.sqrt(2 * np.pi)
+        pr = np.maximum(ndtr(np.where(fu, u1, np.inf)) - ndtr(np.where(fl, u0, -np.inf)), eps)
+        t1, t0 = np.where(fu, up0 * r - zs, 0.0), np.where(fl, lo0 * r - zs, 0.0)
+        return np.where(ok, (f1 * t1 - f0 * t0) / (sq ** 3 * pr), 0.0).sum(axis=0)
+
+    # start: correlation of z with the normal scores of the category midpoints
+    mid = np.where(fu & fl, 0.5 * (up0 + lo0), np.where(fu, up0 - 0.5, lo0 + 0.5))
+    nok = np.maximum(ok.sum(axis=0), 1)
+    mz = np.where(ok, mid, 0.0).sum(axis=0) / nok
+    dm = np.where(ok, mid - mz, 0.0)
+    den = np.sqrt((dm * dm).sum(axis=0) * (zs * zs).sum(axis=0))
+    r = np.clip(np.where(den > 0, (dm * zs).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0), -0.9, 0.9)
+    f = loglik(r)
+    conv = np.zeros(r.size, dtype=bool)
+    h = 1e-6
+    g = score(r)
+    H = (score(np.clip(r + h, -bound, bound)) - score(np.clip(r - h, -bound, bound))) / (
+        np.clip(r + h, -bound, bound) - np.clip(r - h, -bound, bound))
+    for _ in range(max_iter):
+        step = np.where(H < 0, -g / np.where(H < 0, H, -1.0), np.sign(g) * 0.05)   # ascent when not concave
+        step = np.clip(step, -0.5, 0.5)
+        for _half in range(30):
+            rn = np.clip(r + step, -bound, bound)
+            fn = loglik(rn)
+            bad = ~(fn >= f - 1e-12 * np.abs(f)) & ~conv
+            if not bad.any():
+                break
+            step = np.where(bad, step / 2, step)
+        done = np.abs(rn - r) <= tol
+        gn = score(rn)
+        # secant update of the curvature (superlinear, one score per step); keep H where the step is tiny
+        dr = rn - r
+        big = np.abs(dr) > 1e-9
+        Hs = (gn - g) / np.where(big, dr, 1.0)
+        H = np.where(big & (Hs < 0), Hs, H)
+        r, f, g = np.where(conv, r, rn), np.where(conv, f, fn), np.where(conv, g, gn)
+        conv |= done
+        if conv.all():
+            break
+    return r, conv
+
+
 def polyserial(data, x, y, *, ci_level=0.95, method="twostep", max_categories=20) -> PolyserialResult:
     """Polyserial correlation of continuous variable(s) ``x`` with ordinal item(s) ``y``.
 

@@ -543,10 +543,14 @@ def _inference(groups, maps, nglob, theta):
     v = np.concatenate(V_blocks)
     Gam = _bdiag(G_blocks)
     VD = v[:, None] * D
-    U = np.diag(v) - VD @ Einv @ VD.T
-    UG = U @ Gam
-    tr1 = float(np.sum(U * Gam))
-    tr2 = float(np.sum(UG * UG.T))
+    # U = diag(v) - B VD' with B = VD E^-1 (rank q = number of parameters): the traces tr(U Gamma) and
+    # tr((U Gamma)^2) from q x p products instead of p x p x p ones (Gamma symmetric)
+    B = VD @ Einv
+    A = v[:, None] * Gam                      # diag(v) Gamma
+    P = VD.T @ Gam                            # q x p
+    tr1 = float(v @ np.diag(Gam) - np.sum(B * P.T))
+    PB = P @ B                                # q x q
+    tr2 = float(np.sum(A * A.T) - 2 * np.sum((P @ A) * B.T) + np.sum(PB * PB.T))
     return dict(E=E, Einv=Einv, vcov=vcov, D=D, v=v, Gamma=Gam, tr1=tr1, tr2=tr2, chisq=max(chisq, 0.0),
                 resid=resid, N=N)
 

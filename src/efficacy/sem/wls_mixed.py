@@ -101,6 +101,9 @@ def _pinv_block(a):
     return np.linalg.pinv(a), True
 
 
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
+
+
 def _bvmix_scores(z, sd, var, c, tau, rho):
     """Casewise scores of the polyserial log-likelihood (continuous z = standardised x, ordinal codes c)."""
     s_ = np.sqrt(1 - rho * rho)
@@ -109,8 +112,9 @@ def _bvmix_scores(z, sd, var, c, tau, rho):
     fin1, fin0 = np.isfinite(up), np.isfinite(lo)
     u1 = np.where(fin1, (np.where(fin1, up, 0.0) - rho * z) / s_, np.inf)
     u0 = np.where(fin0, (np.where(fin0, lo, 0.0) - rho * z) / s_, -np.inf)
-    f1 = np.where(fin1, stats.norm.pdf(np.where(fin1, u1, 0.0)), 0.0)
-    f0 = np.where(fin0, stats.norm.pdf(np.where(fin0, u0, 0.0)), 0.0)
+    a1, a0 = np.where(fin1, u1, 0.0), np.where(fin0, u0, 0.0)
+    f1 = np.where(fin1, np.exp(-0.5 * a1 * a1) / _SQRT_2PI, 0.0)   # normal density (scipy.stats.norm.pdf's)
+    f0 = np.where(fin0, np.exp(-0.5 * a0 * a0) / _SQRT_2PI, 0.0)
     pr = np.maximum(ndtr(u1) - ndtr(u0), _EPS)
     t1 = np.where(fin1, np.where(fin1, up, 0.0) * rho - z, 0.0)
     t0 = np.where(fin0, np.where(fin0, lo, 0.0) * rho - z, 0.0)
@@ -265,6 +269,21 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
             for src, dst in ((a, i), (b, j)):
                 A21[k, th_start[dst]:th_start[dst] + nth_v[dst]] = \
                     a21o[q, oth_start[src]:oth_start[src] + nth_v[dst]]
+    # polyserial pairs: every second-step estimate at once (vectorised over pairs)
+    ps_pairs = [(k, *((i, j) if not is_ord[i] else (j, i))) for k, (i, j) in enumerate(zip(iu, ju))
+                if is_ord[i] != is_ord[j]]
+    ps_rho, ps_conv = {}, {}
+    if ps_pairs:
+        ks, xis, yjs = (np.array(a) for a in zip(*ps_pairs))
+        qs = np.array([opos[y] for y in yjs])
+        cc = ocodes[:, qs]
+        ok = obs[:, xis] & (cc >= 0)
+        cz = np.maximum(cc, 0)
+        up = tpad[qs[None, :], cz + 1]
+        lo = tpad[qs[None, :], cz]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rr, cv = cat._polyserial_rhos(Z[:, xis], up, lo, ok)
+        ps_rho, ps_conv = dict(zip(ks.tolist(), rr)), dict(zip(ks.tolist(), cv))
     for k, (i, j) in enumerate(zip(iu, ju)):
         if is_ord[i] and is_ord[j]:
             continue
@@ -297,9 +316,7 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
         q = opos[yj]
         c = ocodes[:, q]
         tau = tpad[q, 1:oncat[q]]
-        xv = np.where(obs[:, xi], X[:, xi], np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):   # its own SE is not used here
-            r, _, _, conv = cat._polyserial_pair(xv, c, tau)
+        r, conv = float(ps_rho[k]), bool(ps_conv[k])
         if not conv:
             warns.append(f"estimation polyserial correlation did not converge for variables {items[xi]} and "
                          f"{items[yj]}")
