@@ -166,6 +166,44 @@ def _wls_rows(rows, ordered, free_nu=()):
 # --------------------------------------------------------------------------- one group
 
 
+def factor_starts(mod, R, items, sd=None):
+    """Start values of loadings and factor variances from a correlation matrix (polychoric / mixed).
+
+    For each factor with at least two indicators among ``items``, the first principal component of their
+    correlations gives standardised loadings ``l`` (times ``sd`` for continuous indicators; signs as the
+    data say, so reverse-keyed items start negative); with the marker loading fixed at ``c`` the start is
+    ``lambda_j = c l_j / l_marker`` and the factor variance ``(l_marker / c)^2``, else the loadings are
+    ``l`` and the variance 1. Returns ``({(factor, item): loading}, {factor: variance})``.
+    """
+    oi = {v: i for i, v in enumerate(items)}
+    sd = np.ones(len(items)) if sd is None else np.asarray(sd, float)
+    ind = {}
+    for r in mod.table:
+        if r["op"] == "=~":
+            ind.setdefault(r["lhs"], []).append(r)
+    lam_start, var_start = {}, {}
+    for f, rs in ind.items():
+        its = [r for r in rs if r["rhs"] in oi]
+        if len(its) < 2:
+            continue
+        idx = [oi[r["rhs"]] for r in its]
+        ev, vec = np.linalg.eigh(R[np.ix_(idx, idx)])
+        lo = vec[:, -1] * np.sqrt(max(ev[-1], 1e-6)) * sd[idx]
+        mark = next((q for q, r in enumerate(its) if r["free"] == 0 and r["fixed_value"] != 0), None)
+        if mark is not None and abs(lo[mark]) > 0.05 * sd[idx[mark]]:
+            c = float(its[mark]["fixed_value"])
+            lo = lo * np.sign(lo[mark] * c)
+            var_start[f] = float((lo[mark] / c) ** 2)
+            for q, r in enumerate(its):
+                lam_start[(f, r["rhs"])] = c * lo[q] / lo[mark]
+        else:
+            lo = lo * (1.0 if lo.sum() >= 0 else -1.0)
+            var_start[f] = 1.0
+            for q, r in enumerate(its):
+                lam_start[(f, r["rhs"])] = lo[q]
+    return lam_start, var_start
+
+
 class _Group:
     """One group: the RAM model, the sample statistics (thresholds, polychorics, Gamma) and the layout.
 
@@ -270,32 +308,7 @@ class _Group:
         """
         mod = self.mod
         t = np.zeros(self.nloc)
-        oi = {v: i for i, v in enumerate(self.items)}
-        ind = {}
-        for r in mod.table:
-            if r["op"] == "=~":
-                ind.setdefault(r["lhs"], []).append(r)
-        R = self.R
-        lam_start, var_start = {}, {}
-        for f, rs in ind.items():
-            its = [r for r in rs if r["rhs"] in oi]
-            if len(its) < 2:
-                continue
-            idx = [oi[r["rhs"]] for r in its]
-            ev, vec = np.linalg.eigh(R[np.ix_(idx, idx)])
-            lo = vec[:, -1] * np.sqrt(max(ev[-1], 1e-6))
-            mark = next((q for q, r in enumerate(its) if r["free"] == 0 and r["fixed_value"] != 0), None)
-            if mark is not None and abs(lo[mark]) > 0.05:
-                c = float(its[mark]["fixed_value"])
-                lo = lo * np.sign(lo[mark] * c)
-                var_start[f] = float((lo[mark] / c) ** 2)
-                for q, r in enumerate(its):
-                    lam_start[(f, r["rhs"])] = c * lo[q] / lo[mark]
-            else:
-                lo = lo * (1.0 if lo.sum() >= 0 else -1.0)
-                var_start[f] = 1.0
-                for q, r in enumerate(its):
-                    lam_start[(f, r["rhs"])] = lo[q]
+        lam_start, var_start = factor_starts(mod, self.R, self.items)
         endo = {r["lhs"] for r in mod.table if r["op"] == "~"}
         for r in mod.table:
             k = r["free"] - 1

@@ -144,6 +144,27 @@ def _pair_ml_pearson(z1, z2, both, start):
     return float(res.x) if negll(res.x) <= negll(start) else start
 
 
+def _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items):
+    """lavaan's two-step NACOV from the casewise scores: the correlations' influence functions (second
+    step corrected for the first, ``(S2 - IF1 A21') / a22``), turned into covariances of the continuous
+    variables by the delta method (lavaan's ``H``), beside the first-step ones; a continuous variable's
+    entry in the threshold block is minus its mean. Returns ``(gamma, covariance statistics)``."""
+    a22 = np.einsum("ij,ij->j", S2, S2)
+    if np.any(a22 <= 0):
+        raise SEMError("a correlation has no second-step information: no WLSMV weight",
+                       found=", ".join(f"{items[i]} & {items[j]}" for i, j, a in zip(iu, ju, a22) if a <= 0))
+    IF2 = (S2 - IF1 @ A21.T) / a22
+    IFc = IF2 * (sd[iu] * sd[ju])
+    for k, (i, j) in enumerate(zip(iu, ju)):
+        if not is_ord[i]:
+            IFc[:, k] += sd[j] * rho[k] / (2 * sd[i]) * IF1[:, var_pos[i]]
+        if not is_ord[j]:
+            IFc[:, k] += sd[i] * rho[k] / (2 * sd[j]) * IF1[:, var_pos[j]]
+    IF = np.concatenate([IF1, IFc], axis=1)
+    IF[:, [th_start[i] for i in nidx]] *= -1
+    return IF.shape[0] * (IF.T @ IF), rho * sd[iu] * sd[ju]
+
+
 def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
     """lavaan's WLS sample statistics and their NACOV for ordered and continuous variables.
 
@@ -330,24 +351,8 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
         A21[k, th_start[xi]] = d_r @ d_mu
         A21[k, var_pos[xi]] = d_r @ d_v
         A21[k, th_start[yj]:th_start[yj] + nth_v[yj]] = d_r @ d_th
-    a22 = np.einsum("ij,ij->j", S2, S2)
-    if np.any(a22 <= 0):
-        raise SEMError("a correlation has no second-step information: no WLSMV weight",
-                       found=", ".join(f"{items[i]} & {items[j]}" for i, j, a in zip(iu, ju, a22) if a <= 0))
-    IF2 = (S2 - IF1 @ A21.T) / a22
-    # correlations -> covariances (delta method, H of lavaan)
-    IFc = IF2 * (sd[iu] * sd[ju])
-    for k, (i, j) in enumerate(zip(iu, ju)):
-        if not is_ord[i]:
-            IFc[:, k] += sd[j] * rho[k] / (2 * sd[i]) * IF1[:, var_pos[i]]
-        if not is_ord[j]:
-            IFc[:, k] += sd[i] * rho[k] / (2 * sd[j]) * IF1[:, var_pos[j]]
-    IF = np.concatenate([IF1, IFc], axis=1)
-    # a continuous variable's entry in the threshold block is minus its mean
-    IF[:, [th_start[i] for i in nidx]] *= -1
-    gamma = n * (IF.T @ IF)
+    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items)
     labels += [f"{items[i]}~~{items[j]}" for i, j in zip(iu, ju)]
-    cov_vals = rho * sd[iu] * sd[ju]
     s = np.concatenate([s1_vals, cov_vals])
     R = np.eye(p)
     R[iu, ju] = R[ju, iu] = rho
@@ -502,30 +507,8 @@ class _MixedGroup:
         t = np.zeros(self.nloc)
         oi = {v: i for i, v in enumerate(self.items)}
         sd = np.sqrt(mm.var)
-        ind = {}
-        for r in mod.table:
-            if r["op"] == "=~":
-                ind.setdefault(r["lhs"], []).append(r)
-        lam_start, var_start = {}, {}
-        for f, rs in ind.items():
-            its = [r for r in rs if r["rhs"] in oi]
-            if len(its) < 2:
-                continue
-            idx = [oi[r["rhs"]] for r in its]
-            ev, vec = np.linalg.eigh(self.R[np.ix_(idx, idx)])
-            lo = vec[:, -1] * np.sqrt(max(ev[-1], 1e-6)) * sd[idx]
-            mark = next((q for q, r in enumerate(its) if r["free"] == 0 and r["fixed_value"] != 0), None)
-            if mark is not None and abs(lo[mark]) > 0.05 * sd[idx[mark]]:
-                c = float(its[mark]["fixed_value"])
-                lo = lo * np.sign(lo[mark] * c)
-                var_start[f] = float((lo[mark] / c) ** 2)
-                for q, r in enumerate(its):
-                    lam_start[(f, r["rhs"])] = c * lo[q] / lo[mark]
-            else:
-                lo = lo * (1.0 if lo.sum() >= 0 else -1.0)
-                var_start[f] = 1.0
-                for q, r in enumerate(its):
-                    lam_start[(f, r["rhs"])] = lo[q]
+        from .wls import factor_starts  # wls imports this module: import here, no cycle
+        lam_start, var_start = factor_starts(mod, self.R, self.items, sd)
         endo = {r["lhs"] for r in mod.table if r["op"] == "~"}
         for r in mod.table:
             k = r["free"] - 1
@@ -901,22 +884,9 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20):
             warns.append(f"correlation between variables {items[i]} and {items[j]} is (nearly) 1.0")
         rho[k] = r
         S2[:, k] = d_r
-    a22 = np.einsum("ij,ij->j", S2, S2)
-    if np.any(a22 <= 0):
-        raise SEMError("a correlation has no second-step information: no WLSMV weight",
-                       found=", ".join(f"{items[i]} & {items[j]}" for i, j, a in zip(iu, ju, a22) if a <= 0))
-    IF2 = (S2 - IF1 @ A21.T) / a22
-    IFc = IF2 * (sd[iu] * sd[ju])
-    for k, (i, j) in enumerate(zip(iu, ju)):
-        if not is_ord[i]:
-            IFc[:, k] += sd[j] * rho[k] / (2 * sd[i]) * IF1[:, var_pos[i]]
-        if not is_ord[j]:
-            IFc[:, k] += sd[i] * rho[k] / (2 * sd[j]) * IF1[:, var_pos[j]]
-    IF = np.concatenate([IF1, IFc], axis=1)
-    IF[:, [th_start[i] for i in nidx]] *= -1
-    gamma = n * (IF.T @ IF)
+    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items)
     labels += [f"{items[i]}~~{items[j]}" for i, j in zip(iu, ju)]
-    s = np.concatenate([s1_vals, rho * sd[iu] * sd[ju]])
+    s = np.concatenate([s1_vals, cov_vals])
     Rm = np.eye(p)
     Rm[iu, ju] = Rm[ju, iu] = rho
     return SimpleNamespace(labels=labels, s=s, gamma=gamma, is_ord=is_ord, var=var, cor=Rm, iu=iu, ju=ju,
