@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -317,3 +320,24 @@ def test_failed_bootstrap_resamples_reach_mediation_csv_and_the_summary(tmp_path
     assert 0 < failed < 50 and (med["n_boot_failed"] == failed).all()
     assert med["reason"].str.contains(f"{failed} of 50 bootstrap resamples failed").all()
     assert f"{failed} of 50 bootstrap resamples failed" in build_summary(tmp_path / "results", ["nearsing"])
+
+
+def test_positive_definite_check_is_unit_free():
+    """The proper-solution check judges the implied covariance matrices on the correlation scale: a correct
+    CFA of items in units 1e9 apart is proper (an absolute eigenvalue rule flagged it), a fixed latent
+    correlation of 1.5 is not, and the fit says why it could not converge."""
+    import efficacy as ef
+
+    hs = pd.read_csv(Path(__file__).parent / "reference" / "sem_hs1939.csv")
+    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    d = hs.copy()
+    d[["x1", "x2", "x3"]] *= 1e-4
+    d[["x7", "x8", "x9"]] *= 1e5
+    res = ef.sem(d, model)
+    assert res.converged and res.proper and res.warnings == []
+    lavaan = json.loads((Path(__file__).parent / "reference" / "measurement_cfa_holzinger.json").read_text())
+    assert res.fit["chisq"] == pytest.approx(lavaan["fit"]["chisq"], rel=1e-6)   # 85.3055 (lavaan 0.6.14)
+    bad = ef.sem(hs, "f1 =~ NA*x1 + x2 + x3\nf2 =~ NA*x4 + x5 + x6\nf1 ~~ 1*f1\nf2 ~~ 1*f2\nf1 ~~ 1.5*f2")
+    assert not bad.proper and not bad.converged
+    assert "model-implied latent covariance matrix is not positive definite" in bad.warnings
+    assert any("no parameter values with a positive definite" in w for w in bad.warnings)

@@ -898,6 +898,18 @@ def _observed_info(mod, pats, theta, meanstructure, mu_fixed=None):
     return (info + info.T) / 2
 
 
+def _positive_semidefinite(M, tol=1e-10):
+    """Whether a covariance matrix is positive semi-definite, judged on its correlation scale (so that
+    variables measured in very different units, 1e-4 beside 1e5, are not flagged for rounding): a
+    negative variance fails; otherwise the smallest eigenvalue of ``D^-1/2 M D^-1/2`` must exceed
+    ``-tol`` (zero-variance rows are left out of the scaling)."""
+    d = np.diag(M)
+    if np.any(d < 0):
+        return False
+    s = np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0)
+    return bool(np.min(np.linalg.eigvalsh(M * s[:, None] * s[None, :])) > -tol)
+
+
 def _minimise_with_fallback(fobj, theta0, info, hess=None, hess_first=True):
     """:func:`_minimise` (Fisher scoring, then Newton / BFGS); when it ends away from a stationary point, the
     earlier route (L-BFGS-B, then BFGS) from the same start, keeping whichever point has the lower discrepancy."""
@@ -1516,7 +1528,11 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     if mod.npar:
         theta = _minimise_with_fallback(fobj, theta0, info, hess, hess_first=p < _NEWTON_FIRST_MAX_P)
         gmax = float(np.max(np.abs(fobj(theta)[1])))
-        if not np.isfinite(fobj(theta)[0]) or fobj(theta)[0] >= 1e9 or gmax > 1e-4:
+        if not np.isfinite(fobj(theta)[0]) or fobj(theta)[0] >= 1e9:
+            converged = False
+            warn.append("optimiser did not converge (no parameter values with a positive definite model-implied "
+                        "covariance matrix were found)")
+        elif gmax > 1e-4:
             converged = False
             warn.append(f"optimiser did not converge (max |gradient| = {gmax:.3g})")
     else:
@@ -1552,7 +1568,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         proper = False
         warn.append("negative variance(s): " + ", ".join(negv))
     for nm, M in (("observed", Sig), ("latent", V[len(obs):, len(obs):])):
-        if M.size and np.min(np.linalg.eigvalsh(M)) <= -1e-10:
+        if M.size and not _positive_semidefinite(M):
             proper = False
             warn.append(f"model-implied {nm} covariance matrix is not positive definite")
     # fixed.x: lavaan reports the log-likelihood conditional on the covariates
