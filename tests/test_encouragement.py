@@ -230,3 +230,49 @@ def test_stage_encouragement_that_cannot_be_estimated_is_a_reason(tmp_path):
     r = _ev_pair(run_stage(clean, cb, n_boot=100, n_sims=100, seed=1))
     assert "encouragement IV not estimated" in r.reason and "'z' is constant" in r.reason
     assert "encouragement IV not estimated" in r.decided_by and np.isnan(r.iv_estimate)
+
+
+def test_an_arm_that_moves_two_mediators_is_no_instrument(tmp_path):
+    """One encouragement arm, two mediators it both moves: it reaches the outcome through either, so the
+    exclusion restriction fails for each and neither 2SLS b-path may decide the verdict (decided_by says
+    so; the iv_* columns still show the numbers). An arm that moves only m keeps identifying m's b-path."""
+    from conftest import write_study
+    from efficacy.codebook import load_codebook
+    from efficacy.mediation import run_stage
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    d = pd.DataFrame({"x": rng.integers(0, 2, n), "z": rng.integers(0, 2, n), "age": rng.normal(size=n)})
+    d["m"] = 0.5 * d.x + 1.5 * d.z + rng.normal(size=n)
+    d["m2"] = 0.5 * d.x + 1.2 * d.z + rng.normal(size=n)
+    d["y"] = 0.12 * d.m + 0.3 * d.m2 + 0.2 * d.age + rng.normal(size=n)
+
+    def study(data, name):
+        cb = {"study": name, "data": {"file": "data.csv", "format": "csv"}, "id": "pid",
+              "variables": {"pid": {"type": "id"}, "x": {"type": "binary", "levels": [0, 1]},
+                            "z": {"type": "binary", "levels": [0, 1]}, "age": {"type": "numeric"},
+                            "m": {"type": "numeric"}, "m2": {"type": "numeric"}, "y": {"type": "numeric"}},
+              "design": {"treatment": "x", "mediators": ["m", "m2"], "outcomes": ["y"], "covariates": ["age"],
+                         "encouragement": "z"}}
+        dd = data.assign(pid=[f"p{i}" for i in range(len(data))])[["pid", "x", "z", "age", "m", "m2", "y"]]
+        return dd, load_codebook(write_study(tmp_path / name, cb, dd.to_csv(index=False)))
+
+    clean, cb = study(d, "both")
+    out = run_stage(clean, cb, n_boot=100, n_sims=100, seed=1)
+    assert "one arm identifies a mediator's b-path only if it moves no other mediator" in out["verdict"].text[0]
+    ev = out["evidence"]
+    pairs = ev[ev["link"] == "M -> Y"].set_index("mediator")
+    for med, other in (("m", "m2"), ("m2", "m")):
+        r = pairs.loc[med]
+        assert r.first_stage_f > 100 and np.isfinite(r.iv_estimate)
+        assert f"also moves `{other}`" in r.decided_by and "exclusion restriction" in r.decided_by
+        assert "identified by the encouragement design" not in r.verdict
+    # the arm moves only m: m's b-path is identified by it, m2's instrument is weak
+    d1 = d.assign(m2=0.5 * d.x + rng.normal(size=n))
+    d1["y"] = 0.12 * d1.m + 0.3 * d1.m2 + 0.2 * d1.age + rng.normal(size=n)
+    clean1, cb1 = study(d1, "one")
+    ev1 = run_stage(clean1, cb1, n_boot=100, n_sims=100, seed=1)["evidence"]
+    p1 = ev1[ev1["link"] == "M -> Y"].set_index("mediator")
+    assert "exclusion restriction" not in p1.loc["m"].decided_by
+    assert p1.loc["m"].verdict.endswith("identified by the encouragement design")
+    assert bool(p1.loc["m2"].weak_instrument)

@@ -140,6 +140,9 @@ def grade(ev, rules=None):
        supported and robust"; otherwise "supported but sensitive to confounding as weak as <the
        evidence that failed>".
 
+    With several mediators, an arm that moves more than one of them (first-stage F >= ``weak_f`` for
+    each) is no instrument for either: it reaches the outcome through the others too (the exclusion
+    restriction fails), so its 2SLS b-path is not used and ``decided_by`` says why.
     An encouragement arm with first-stage F < ``weak_f`` (a weak instrument; Stock & Yogo 2005) never
     strengthens the verdict: whichever rule decides, the verdict ends in "; weak instrument (first-stage
     F = ...)" and ``decided_by`` says so. A strong instrument whose 2SLS CI includes 0 (or has the
@@ -152,6 +155,8 @@ def grade(ev, rules=None):
         return v, vc, why
     if iv.get("reason"):
         return v, vc, f"{why}; encouragement IV not estimated: {iv['reason']}"
+    if iv.get("invalid"):
+        return v, vc, f"{why}; encouragement IV not used: {iv['invalid']}"
     f = iv.get("f", np.nan)
     if not (np.isfinite(f) and f >= r["weak_f"]):
         said = (f"{why}; weak instrument: the encouragement arm barely moves the mediator (first-stage F = "
@@ -201,7 +206,8 @@ def _grade(ev, r):
     bname, br2 = g("benchmark"), g("benchmark_r2", np.nan)
     why = ["indirect-effect CI excludes 0"]
     iv = g("iv")
-    if iv and not iv.get("reason") and np.isfinite(iv.get("f", np.nan)) and iv["f"] >= r["weak_f"]:
+    if iv and not iv.get("reason") and not iv.get("invalid") and np.isfinite(iv.get("f", np.nan)) \
+            and iv["f"] >= r["weak_f"]:
         ok, said = _iv_supports(ev)
         if ok:
             return (f"{VERDICTS['robust']}; b-path identified by the encouragement design", "robust",
@@ -451,18 +457,42 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
     from .observed import mediate
     from .sensitivity import sensitivity
 
+    iv_cache = {}
+
+    def iv_fit(out, mj):
+        if (out, mj) not in iv_cache:
+            try:
+                iv_cache[out, mj] = encouragement_iv(data, encouragement, mj, out, x=x, covariates=covs)
+            except (ValueError, EfficacyError) as exc:
+                iv_cache[out, mj] = exc
+        return iv_cache[out, mj]
+
+    def first_f(e):
+        return float(np.nanmin([e.first_stage_f, e.first_stage_f_robust]))
+
     def iv_for(out, mj):
         """(evidence for grade, columns of the M -> Y row) of the encouragement IV, or (None, {})."""
         if not encouragement:
             return None, {}
-        try:
-            e = encouragement_iv(data, encouragement, mj, out, x=x, covariates=covs)
-        except (ValueError, EfficacyError) as exc:
-            return {"reason": str(exc)}, {}
-        f = float(np.nanmin([e.first_stage_f, e.first_stage_f_robust]))
-        return ({"estimate": e.estimate, "ci": e.ci, "f": f, "ar_set": e.ar_set},
-                {"iv_estimate": e.estimate, "iv_ci_low": e.ci_low, "iv_ci_high": e.ci_high, "iv_pvalue": e.pvalue,
-                 "first_stage_f": f, "weak_instrument": bool(not f >= r["weak_f"])})
+        e = iv_fit(out, mj)
+        if isinstance(e, Exception):
+            return {"reason": str(e)}, {}
+        f = first_f(e)
+        ev = {"estimate": e.estimate, "ci": e.ci, "f": f, "ar_set": e.ar_set}
+        cols = {"iv_estimate": e.estimate, "iv_ci_low": e.ci_low, "iv_ci_high": e.ci_high, "iv_pvalue": e.pvalue,
+                "first_stage_f": f, "weak_instrument": bool(not f >= r["weak_f"])}
+        # one arm, several mediators: the 2SLS b-path of mj needs the arm to reach the outcome only through
+        # mj (exclusion restriction); an arm that also moves another mediator breaks it
+        others = []
+        for mk in ms:
+            if mk != mj:
+                ek = iv_fit(out, mk)
+                if not isinstance(ek, Exception) and first_f(ek) >= r["weak_f"]:
+                    others.append(f"`{mk}` (first-stage F = {first_f(ek):.1f})")
+        if others and f >= r["weak_f"]:
+            ev["invalid"] = (f"the encouragement arm also moves {', '.join(others)}, so it does not reach the outcome "
+                             f"only through `{mj}` (exclusion restriction): its 2SLS b-path is not used")
+        return ev, cols
 
     r = _rules(rules)
     ms = [m] if isinstance(m, str) else list(m or [])
@@ -499,7 +529,8 @@ def evidence_profile(data, x, m, y, *, covariates=(), randomized=True, binary=()
             base = {"outcome": out, "mediator": mj}
             pre = dict((fits or {}).get((out, mj)) or {})
             iv_ev, iv_cols = iv_for(out, mj)
-            iv_note = f"encouragement IV not estimated: {iv_ev['reason']}" if iv_ev and iv_ev.get("reason") else ""
+            iv_note = (f"encouragement IV not estimated: {iv_ev['reason']}" if iv_ev and iv_ev.get("reason") else
+                       f"encouragement IV not used: {iv_ev['invalid']}" if iv_ev and iv_ev.get("invalid") else "")
             try:
                 if is_bin:
                     cm = pre.get("causal")

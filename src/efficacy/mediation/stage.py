@@ -445,6 +445,10 @@ def verdict(codebook, summaries, *, fragile_rho=0.2, reason=None, panel=None, mo
                      "iv_* columns), which needs no unmeasured-confounding assumption for mediator -> outcome but "
                      "assumes the arm affects the outcome only through the mediator; a first-stage F below the "
                      "rule (weak_f, default 10) is reported as a weak instrument.")
+        if len(des.mediators) > 1:
+            lines.append("- With several mediators, one arm identifies a mediator's b-path only if it moves no "
+                         "other mediator (else it reaches the outcome through that one too); where it moves more "
+                         "than one, evidence.csv says so and its 2SLS b-paths are not used.")
     if not getattr(codebook, "waves", None):
         lines.append("- These data are cross-sectional (no waves): they cannot establish the "
                      "temporal order of mediator and outcome.")
