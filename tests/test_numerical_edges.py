@@ -341,3 +341,11 @@ def test_positive_definite_check_is_unit_free():
     assert not bad.proper and not bad.converged
     assert "model-implied latent covariance matrix is not positive definite" in bad.warnings
     assert any("no parameter values with a positive definite" in w for w in bad.warnings)
+    # the same checks per group of a multi-group fit
+    res_g = ef.sem(d, model, group="school")
+    assert res_g.converged and res_g.proper and res_g.warnings == []
+    bad_g = ef.sem(hs, "f1 =~ NA*x1 + x2 + x3\nf2 =~ NA*x4 + x5 + x6\nf1 ~~ 1*f1\nf2 ~~ 1*f2\nf1 ~~ 1.5*f2",
+                   group="school")
+    assert not bad_g.proper
+    for level in ("Grant-White", "Pasteur"):
+        assert f"group {level}: model-implied latent covariance matrix is not positive definite" in bad_g.warnings

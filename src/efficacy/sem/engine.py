@@ -1868,6 +1868,11 @@ def _sem_multigroup(data, rows, group, equal, partial, missing, auto, meanstruct
         if negv:
             proper = False
             warn.append(f"group {G['level']}: negative variance(s): " + ", ".join(negv))
+        nobs = len(mod.obs)
+        for nm, M in (("observed", Sig), ("latent", V[nobs:, nobs:])):
+            if M.size and not _positive_semidefinite(M):
+                proper = False
+                warn.append(f"group {G['level']}: model-implied {nm} covariance matrix is not positive definite")
         sdv = np.sqrt(np.clip(np.diag(V), 0, None))
         for r in mod.table:
             k = r["free"] - 1
