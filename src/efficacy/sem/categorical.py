@@ -229,13 +229,17 @@ def _code_item(s: pd.Series, name, max_categories):
     return codes, cats
 
 
-def _coded(data, columns, missing, max_categories, arg="columns"):
-    """Codes (n x p, -1 missing), category values and counts for the ordinal columns."""
+def _coded(data, columns, missing, max_categories, arg="columns", rows=False):
+    """Codes (n x p, -1 missing), category values and counts for the ordinal columns.
+
+    ``rows=True`` adds the positions (in ``data``) of the rows kept."""
     if missing not in _MISSING:
         raise DataError("unknown `missing`", found=repr(missing), expected=" or ".join(_MISSING))
     cols = _check_frame(data, columns, arg)
     frame = data[cols]
+    pos = np.arange(len(frame))
     if missing == "listwise":
+        pos = pos[frame.notna().all(axis=1).to_numpy()]
         frame = frame.dropna()
         if frame.empty:
             raise DataError("no complete row for listwise deletion", where=", ".join(map(str, cols)))
@@ -243,6 +247,8 @@ def _coded(data, columns, missing, max_categories, arg="columns"):
     codes = np.column_stack([c[0] for c in coded]) if coded else np.empty((0, 0), int)
     cats = [c[1] for c in coded]
     keep = (codes >= 0).any(axis=1)  # rows with no observed item carry no information
+    if rows:
+        return cols, codes[keep], cats, pos[keep]
     return cols, codes[keep], cats
 
 
@@ -490,6 +496,12 @@ class PolychoricResult(ResultMixin):
     gamma : pandas.DataFrame or None
         NACOV of (thresholds, correlations) in lavaan's order and labels (``x1|t1``, ...,
         ``x1~~x2``, ``x1~~x3``, ...): ``lavInspect(fit, "gamma")``; None when ``se=False``.
+        Cluster-robust with ``cluster=``.
+    gamma_iid : pandas.DataFrame or None
+        With ``cluster=``: the NACOV ignoring the clusters, whose diagonal gives the DWLS weight
+        (:attr:`wls_v`, unchanged by clustering as in lavaan); None otherwise.
+    cluster : str or None
+        The cluster column of a cluster-robust ``gamma``.
     converged : bool
         All pairs converged to an interior maximum.
     warnings : list of str
@@ -504,6 +516,8 @@ class PolychoricResult(ResultMixin):
     items: list
     pairs: pd.DataFrame
     gamma: pd.DataFrame | None = None
+    gamma_iid: pd.DataFrame | None = None
+    cluster: str | None = None
     ci_level: float = 0.95
     missing: str = "pairwise"
     converged: bool = True
@@ -522,12 +536,13 @@ class PolychoricResult(ResultMixin):
     @property
     def wls_v(self) -> pd.DataFrame | None:
         """DWLS weight matrix ``diag(1 / diag(gamma))``, lavaan's ``lavInspect(fit, "wls.v")``."""
-        if self.gamma is None:
+        g = self.gamma if self.gamma_iid is None else self.gamma_iid
+        if g is None:
             return None
-        d = np.diag(self.gamma.to_numpy())
+        d = np.diag(g.to_numpy())
         with np.errstate(divide="ignore"):
             w = np.diag(np.where(d > 0, 1.0 / d, np.nan))
-        return pd.DataFrame(w, index=self.gamma.index, columns=self.gamma.columns)
+        return pd.DataFrame(w, index=g.index, columns=g.columns)
 
     def to_frame(self, include_thresholds=False) -> pd.DataFrame:
         """Tidy table, one row per pair (lavaan's ``parameterEstimates`` columns).
@@ -580,7 +595,7 @@ class PolychoricResult(ResultMixin):
             "result": type(self).__name__,
             "method": self.method, "items": [str(c) for c in self.items], "nobs": int(self.nobs),
             "missing": self.missing, "ci_level": self.ci_level, "converged": bool(self.converged),
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "cluster": self.cluster,
             "rho": clean(self.rho.to_numpy()), "se": clean(self.se.to_numpy()),
             "n": self.n.to_numpy().astype(int).tolist(),
             "thresholds": _records(self.thresholds), "pairs": _records(self.pairs),
@@ -625,8 +640,8 @@ def _zero_add_2x2(tab, bin2, add=0.5):
     return tab
 
 
-def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True, max_categories=20,
-               tol=1e-10, max_iter=100) -> PolychoricResult:
+def polychoric(data, columns=None, *, cluster=None, ci_level=0.95, missing="pairwise", se=True,
+               max_categories=20, tol=1e-10, max_iter=100) -> PolychoricResult:
     """Polychoric correlation matrix of ordinal items, two-step ML, with SEs and NACOV.
 
     Each item is the categorised version of a standard normal latent response. Step 1 takes every
@@ -660,6 +675,11 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
         Ordinal items: numeric codes (any ordered values) or ordered categoricals.
     columns : list of str, optional
         The items (default: all columns).
+    cluster : str, optional
+        Column of cluster identifiers (classrooms, clinics): ``Gamma`` and the SEs cluster-robust, the
+        casewise scores summed within clusters before the meat of the sandwich, times ``G / (G - 1)``
+        (``G`` clusters), as lavaan's ``cluster=`` with ordered data (development version 0.7, Mplus
+        ``TYPE = COMPLEX``); the estimates do not change. At least two clusters.
     ci_level : float
         Level of the Wald intervals in :meth:`PolychoricResult.to_frame`.
     missing : {"pairwise", "listwise"}
@@ -705,7 +725,8 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
     (0.586, 0.018)
     """
     _check_level(ci_level)
-    cols, codes, cats = _coded(data, columns, missing, max_categories)
+    cols, codes, cats, pos = _coded(data, columns, missing, max_categories, rows=True)
+    cl_codes = None if cluster is None else _cluster_codes(data, cluster, pos)
     p = len(cols)
     if p < 2:
         raise DataError("a polychoric matrix needs at least two items", found=f"{p} item",
@@ -791,18 +812,30 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
                      f"{ev.min():.3g}); psych::polychoric(smooth = TRUE) would smooth it")
 
     # standard errors, Gamma
-    gamma = None
+    gamma = gamma_iid = None
     se_rho = np.full(m, np.nan)
     th_se = _threshold_se(counts, prop, tpad, ncat, n)
     if se:
         # a +-1 from two empty cells has no scores: evaluate them at the box bound instead
-        wls_w = _nacov(codes, ncat, counts, prop, tpad, iu, ju, np.clip(rho, -_BOUND, _BOUND), flat, obs)
+        wls_w = _nacov(codes, ncat, counts, prop, tpad, iu, ju, np.clip(rho, -_BOUND, _BOUND), flat, obs,
+                       cluster=cl_codes)
         labels = _th_labels(cols, ncat) + [f"{cols[a]}~~{cols[b]}" for a, b in zip(iu, ju)]
-        gamma = pd.DataFrame(wls_w * n, index=labels, columns=labels)
         nth = int((ncat - 1).sum())
-        with np.errstate(invalid="ignore"):  # lavaan: vcov = Gamma / (N - 1) for (D)WLS
-            se_rho = np.sqrt(np.diag(wls_w)[nth:] * n / (n - 1))
-            th_se = np.sqrt(np.diag(wls_w)[:nth] * n / (n - 1))
+        if cl_codes is not None:
+            gamma_iid = pd.DataFrame(wls_w[0] * n, index=labels, columns=labels)
+            wls_w = wls_w[1]
+        if cl_codes is None:
+            gamma = pd.DataFrame(wls_w * n, index=labels, columns=labels)
+            with np.errstate(invalid="ignore"):  # lavaan: vcov = Gamma / (N - 1) for (D)WLS
+                se_rho = np.sqrt(np.diag(wls_w)[nth:] * n / (n - 1))
+                th_se = np.sqrt(np.diag(wls_w)[:nth] * n / (n - 1))
+        else:   # cluster-robust: Gamma * G / (G - 1), vcov = Gamma / (N - 1) (lavaan 0.7's robust.cluster.sem)
+            ncl = int(cl_codes.max()) + 1
+            g_cl = wls_w * n * ncl / (ncl - 1)
+            gamma = pd.DataFrame(g_cl, index=labels, columns=labels)
+            with np.errstate(invalid="ignore"):
+                se_rho = np.sqrt(np.diag(g_cl)[nth:] / (n - 1))
+                th_se = np.sqrt(np.diag(g_cl)[:nth] / (n - 1))
         # at the box bound (or +-1 from two empty cells) the likelihood has no interior maximum:
         # the sandwich "SE" is meaningless (lavaan prints it anyway); report NaN, keep Gamma as lavaan
         se_rho[two_empty | (np.abs(rho) >= _BOUND)] = np.nan
@@ -824,13 +857,35 @@ def polychoric(data, columns=None, *, ci_level=0.95, missing="pairwise", se=True
     return PolychoricResult(
         rho=pd.DataFrame(R, index=cols, columns=cols), se=pd.DataFrame(S, index=cols, columns=cols),
         thresholds=th, n=pd.DataFrame(N.astype(int), index=cols, columns=cols), nobs=int(n),
-        items=list(cols), pairs=pairs, gamma=gamma, ci_level=ci_level, missing=missing,
+        items=list(cols), pairs=pairs, gamma=gamma, gamma_iid=gamma_iid, cluster=cluster, ci_level=ci_level,
+        missing=missing,
         converged=bool(conv.all() and not two_empty.any() and not (np.abs(rho) > _NEAR_ONE).any()),
         warnings=warns)
 
 
-def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs, parts=False):
+def _cluster_codes(data, cluster, pos):
+    """Integer codes 0..G-1 of the cluster column at the kept row positions (G >= 2)."""
+    if not isinstance(cluster, str) or cluster not in data.columns:
+        raise DataError("cluster column not in the data", where="cluster", found=repr(cluster),
+                        expected="the name of a data column")
+    cl = data[cluster].iloc[pos]
+    if cl.isna().any():
+        raise DataError("missing values in the cluster column", where=cluster,
+                        found=f"{int(cl.isna().sum())} NA", expected="a cluster for every row used")
+    codes, uniq = pd.factorize(cl, sort=False)
+    if len(uniq) < 2:
+        raise DataError("cluster-robust standard errors need at least two clusters", where=cluster,
+                        found=f"{len(uniq)} cluster", expected="two or more clusters")
+    return codes.astype(int)
+
+
+def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs, parts=False, cluster=None):
     """Asymptotic covariance (times 1/N) of thresholds and polychorics: Muthen (1984) / lavaan.
+
+    ``cluster`` (integer cluster codes of the rows, or None): the cluster-robust version, the casewise
+    scores summed within clusters before the outer product of the meat ``S'S`` (the bread, built from
+    the row-level outer products, unchanged), as lavaan's ``muthen1984(cluster.idx =)``; returns the
+    pair (row-level, cluster-robust) and the caller applies the small-sample factor ``G / (G - 1)``.
 
     ``parts=True`` returns the pieces instead, ``(s1, s2, a21)`` (casewise threshold and correlation
     scores and the cross-information block), for the mixed ordinal/continuous moments of
@@ -909,6 +964,11 @@ def _nacov(codes, ncat, counts, prop, tpad, iu, ju, rho, flat, obs, parts=False)
     binv[:nth, :nth] = a11_inv
     binv[nth:, :nth] = -(a22_inv[:, None] * a21) @ a11_inv
     binv[nth + np.arange(m), nth + np.arange(m)] = a22_inv
+    if cluster is not None:   # (row-level, cluster-robust)
+        sc = np.concatenate([s1, s2], axis=1)
+        agg = np.zeros((int(cluster.max()) + 1, sc.shape[1]))
+        np.add.at(agg, cluster, sc)
+        return binv @ inner @ binv.T, binv @ (agg.T @ agg) @ binv.T
     return binv @ inner @ binv.T
 
 

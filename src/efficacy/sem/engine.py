@@ -1300,6 +1300,18 @@ def _rmsea_ci(chisq, df, n, level):
     return np.sqrt(lam / (n * df))
 
 
+def _check_cluster_column(data, cluster):
+    """The cluster column exists and has no missing values."""
+    if cluster not in data.columns:
+        raise SEMError("cluster column not in the data", found=repr(cluster), expected="a data column")
+    if data[cluster].isna().any():
+        raise SEMError("missing values in the cluster column", found=f"{cluster}: {int(data[cluster].isna().sum())} NA",
+                       expected="a cluster for every row")
+    if data[cluster].nunique() < 2:
+        raise SEMError("cluster-robust standard errors need at least two clusters",
+                       found=f"{cluster}: {data[cluster].nunique()} cluster", expected="two or more clusters")
+
+
 def _cluster_ids(data, cluster, keep):
     """Cluster identifiers of the rows kept for the fit (None without ``cluster``)."""
     if cluster is None:
@@ -1369,7 +1381,9 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         scaled test needs it).
     cluster : str or None
         Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
-        and test for a single-level model, as lavaan's ``cluster=`` (needs MLR or MLM).
+        and test for a single-level model, as lavaan's ``cluster=`` (needs MLR, MLM or WLSMV; with
+        WLSMV a single-group model whose observed variables are all ordered: the Gamma of thresholds
+        and polychorics from cluster sums of the casewise scores, see :func:`efficacy.sem.wls.fit_wlsmv`).
     ordered : True, list of str or None
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
         the model, or a list of them. Observed variables not in the list are continuous: they enter
@@ -1409,15 +1423,17 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         estimator = "WLSMV" if ordered not in (None, False) else "ML"
     estimator = estimator.upper() if isinstance(estimator, str) else estimator
     if estimator == "WLSMV":
-        if cluster is not None or meanstructure is False:
-            raise SEMError("WLSMV here supports neither cluster= nor meanstructure=False",
-                           found=f"cluster={cluster!r}, meanstructure={meanstructure!r}",
-                           expected="cluster=None (thresholds make the mean structure part of the model)")
+        if meanstructure is False:
+            raise SEMError("WLSMV here does not support meanstructure=False",
+                           found=f"meanstructure={meanstructure!r}",
+                           expected="meanstructure=None (thresholds make the mean structure part of the model)")
+        if cluster is not None:
+            _check_cluster_column(data, cluster)
         from .wls import fit_wlsmv   # ordered-categorical indicators (lazy: wls.py imports this module)
         return fit_wlsmv(data, parse_model(model), ordered=True if ordered is None else ordered, group=group,
                          equal=equal, partial=partial, missing=missing,
                          auto=auto, ci_level=ci_level, at=at, parameterization=parameterization,
-                         conditional_x=conditional_x)
+                         conditional_x=conditional_x, cluster=cluster)
     if parameterization != "delta":
         raise SEMError("parameterization= applies to ordered indicators (WLSMV)",
                        found=f"parameterization={parameterization!r}, estimator={estimator!r}",
@@ -1438,11 +1454,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
         if estimator == "ML":
             raise SEMError("cluster-robust standard errors need a robust estimator", found="estimator='ML'",
                            expected="estimator='MLR' or 'MLM' with cluster=")
-        if cluster not in data.columns:
-            raise SEMError("cluster column not in the data", found=repr(cluster), expected="a data column")
-        if data[cluster].isna().any():
-            raise SEMError("missing values in the cluster column", found=f"{cluster}: {int(data[cluster].isna().sum())} NA",
-                           expected="a cluster for every row")
+        _check_cluster_column(data, cluster)
     if auto not in ("sem", "cfa", "none"):
         raise SEMError("unknown auto option", found=repr(auto), expected="'sem', 'cfa' or 'none'")
     ms_arg = meanstructure

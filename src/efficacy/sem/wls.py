@@ -210,7 +210,7 @@ class _Group:
     Local parameter vector: ``[RAM free parameters (K), thresholds (nth), free scaling factors (ns)]``.
     """
 
-    def __init__(self, frame, rows, ordered, auto, missing, level, free_lv_means=False):
+    def __init__(self, frame, rows, ordered, auto, missing, level, free_lv_means=False, cluster=None):
         # engine imports this module lazily: no cycle at import time
         from .engine import _Model
 
@@ -220,7 +220,7 @@ class _Group:
             raise SEMError("exogenous observed covariates are not supported with WLSMV", found=", ".join(mod.ov_x))
         self.mod, self.level = mod, level
         obs = mod.obs
-        pc = polychoric(frame, obs, missing=missing, se=True, max_categories=MAX_CATEGORIES)
+        pc = polychoric(frame, obs, missing=missing, se=True, max_categories=MAX_CATEGORIES, cluster=cluster)
         self.pc = pc
         self.items = list(obs)
         self.p = p = len(obs)
@@ -236,7 +236,8 @@ class _Group:
         self.R = r
         self.s = np.concatenate([th["estimate"].to_numpy(float), r[self.iu, self.ju]])
         G = pc.gamma.to_numpy()
-        d = np.diag(G)
+        # DWLS weight from the row-level Gamma; with cluster= Gamma (SEs, test) is cluster-robust
+        d = np.diag(G if pc.gamma_iid is None else pc.gamma_iid.to_numpy())
         if not np.all(d > 0) or not np.all(np.isfinite(G)):
             raise SEMError("the asymptotic covariance matrix of the polychoric correlations has a zero or "
                            "undefined diagonal: no WLSMV weight", where=f"group {level}" if level is not None else None,
@@ -803,8 +804,15 @@ def _estimates_frame(rows, zc):
 
 def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), missing="listwise", auto="sem",
               ci_level=0.95, at=None, equal_thresholds=(), free_intercepts=(), free_scales=(), parameterization="delta",
-              free_residuals=(), conditional_x=None):
+              free_residuals=(), conditional_x=None, cluster=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
+
+    ``cluster`` (a column name; single-group models): cluster-robust standard errors and scaled-shifted
+    test, Gamma from the casewise scores of thresholds and polychorics summed within clusters, times
+    ``G / (G - 1)`` (``G`` clusters), the DWLS weight and so the estimates unchanged (vcov divided by
+    ``N - 1`` as without clusters): lavaan's ``cluster=`` with ``se = "robust.cluster.sem"`` for
+    ordered data as implemented in its development version 0.7 (Mplus ``TYPE = COMPLEX``; lavaan
+    0.6.x accepts the argument but ignores it for ordered data).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
     :class:`efficacy.sem.engine.SEMResult`.
@@ -849,6 +857,11 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
+    if cluster is not None and (group is not None or len(ordered) < len(obs)):
+        raise SEMError("cluster-robust WLSMV is implemented for single-group models with every observed variable "
+                       "ordered", found=f"cluster={cluster!r}, group={group!r}, continuous: "
+                       + (", ".join(v for v in obs if v not in ordered) or "none"),
+                       expected="group=None and ordered=True (all indicators), or cluster=None")
     if len(ordered) < len(obs) and group is None:   # continuous variables beside ordered ones (wls_mixed)
         if at is not None or equal or partial or len(equal_thresholds) or \
                 len(free_intercepts) or len(free_scales) or len(free_residuals):
@@ -889,9 +902,10 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                        expected="ordered indicators: " + ", ".join(ordered))
     if theta:
         G = _ThetaGroup(data, _wls_rows_theta(rows, ordered, tuple(free_intercepts), tuple(free_residuals)), ordered,
-                        auto, missing, None)
+                        auto, missing, None, cluster=cluster)
     else:
-        G = _Group(data, _wls_rows(rows, ordered, tuple(free_intercepts)), ordered, auto, missing, None)
+        G = _Group(data, _wls_rows(rows, ordered, tuple(free_intercepts)), ordered, auto, missing, None,
+                   cluster=cluster)
     if free_scales:
         G.free_scales([G.items.index(v) for v in dict.fromkeys(free_scales)])
     mp = np.arange(G.nloc)
@@ -912,7 +926,8 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
         for i in idx[1:]:
             mp[G.K + np.flatnonzero(G.th_item == i)] = mp[G.K + first]
     _, mp = np.unique(mp, return_inverse=True)   # renumber 0..nglob-1, order kept (shared ones point back)
-    return _finish([G], [mp], int(mp.max()) + 1, [G.start()], ci_level, missing, SEMResult, multigroup=False)
+    return _finish([G], [mp], int(mp.max()) + 1, [G.start()], ci_level, missing, SEMResult, multigroup=False,
+                   cluster=cluster)
 
 
 def _theta_at(groups, maps, theta0, at):
@@ -948,7 +963,7 @@ def _score_parts(groups, maps, nglob, theta):
     return {"gradient": g, "information": E}
 
 
-def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup, at=None):
+def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup, at=None, cluster=None):
     warn = []
     for G in groups:
         where = f"group {G.level}: " if multigroup else ""
@@ -1014,7 +1029,8 @@ def _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigrou
     res = SEMResult(converged=bool(converged), proper=bool(proper), warnings=warn, fit=fit, estimates=est,
                     vcov=pd.DataFrame(vcov, index=pn, columns=pn), loglik=np.nan, missing=missing,
                     n=int(sum(G.n for G in groups)), estimator="WLSMV", test="scaled.shifted",
-                    information="expected", se_type="robust.sem", cluster=None)
+                    information="expected", se_type="robust.sem" if cluster is None else "robust.cluster.sem",
+                    cluster=cluster)
     res.wls_inference = inf   # Delta, information, weights and Gamma: the DWLS difference test (efficacy.sem.lrt)
     res.parameterization = getattr(groups[0], "parameterization", "delta")   # lavaan's parameterization=
     if at is not None:

@@ -1,0 +1,70 @@
+# Reference values for tests/test_wlsmv_cluster.py: cluster-robust WLSMV (efficacy.sem.sem(..., estimator = "WLSMV",
+# ordered =, cluster =)) against lavaan's cfa(..., estimator = "WLSMV", cluster =).
+#
+# lavaan 0.6.14 (the version of the other fixtures) ACCEPTS cluster= with ordered indicators and sets
+# se = "robust.cluster.sem", but its muthen1984() gets no cluster index: Gamma, SEs and the test are exactly those
+# of the fit without cluster (checked: identical to all digits). lavaan implemented the cluster-robust categorical
+# Gamma in its development version (GitHub yrosseel/lavaan commit 26740e47, "cluster-robust SEs/test for categorical
+# data (TYPE=COMPLEX); fix #254", version 0.7-2.3170): the casewise scores of thresholds and polychorics are summed
+# within clusters before the outer product (the bread, and so the DWLS weight and the estimates, unchanged), and
+# Gamma gets the finite-sample factor G / (G - 1), G = number of clusters (Mplus TYPE = COMPLEX).
+# This script therefore needs that lavaan: install it from the GitHub source into a private library, e.g.
+#   R CMD INSTALL --no-docs -l /tmp/Rlib <lavaan source at commit 828e6ec0 or later>
+# and run from the repository root:  LAVAAN_LIB=/tmp/Rlib Rscript tests/reference/wlsmv_cluster.R
+# Reads  tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories, rows in
+#        lavaan's order) and tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous)
+# The cluster column is made here, deterministically (no new data file): cl = (row - 1) %/% 5 + 1, i.e. 61
+# clusters of 5 consecutive rows (the last one a single row).
+# Writes tests/reference/wlsmv_cluster_hs.json
+lib <- Sys.getenv("LAVAAN_LIB", "")
+suppressPackageStartupMessages({
+  if (nzchar(lib)) library(lavaan, lib.loc = lib) else library(lavaan)
+  library(jsonlite)
+})
+lav_version <- as.character(packageVersion("lavaan", lib.loc = if (nzchar(lib)) lib else NULL))
+if (packageVersion("lavaan", lib.loc = if (nzchar(lib)) lib else NULL) < "0.7")
+  stop("lavaan ", lav_version, " ignores cluster= for categorical data; see the header")
+out_dir <- "tests/reference"
+hs <- read.csv(file.path(out_dir, "categorical_hs_cut.csv"))[, paste0("x", 1:9)]
+hs$cl <- (seq_len(nrow(hs)) - 1) %/% 5 + 1
+mx <- read.csv(file.path(out_dir, "wlsmv_mixed_hs.csv"))
+mx$cl <- (seq_len(nrow(mx)) - 1) %/% 5 + 1
+
+fm_names <- c("npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled",
+              "chisq.scaling.factor", "baseline.chisq", "baseline.df",
+              "baseline.chisq.scaled", "baseline.chisq.scaling.factor", "cfi", "tli", "cfi.scaled", "tli.scaled",
+              "rmsea", "rmsea.scaled", "srmr", "ntotal")
+take <- function(fit, call) {
+  pe <- parameterEstimates(fit)
+  tst <- lavInspect(fit, "test")[["scaled.shifted"]]
+  list(call = call,
+       options = lavInspect(fit, "options")[c("estimator", "se", "test", "information")],
+       nobs = lavInspect(fit, "nobs"), converged = lavInspect(fit, "converged"),
+       nclusters = length(unique(fit@Data@Lp[[1]]$cluster.idx[[2]])),
+       fit = as.list(fitMeasures(fit, fm_names)),
+       test = list(stat = tst$stat, df = tst$df, scaling_factor = tst$scaling.factor,
+                   shift_parameter = tst$shift.parameter),
+       estimates = list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, est = pe$est, se = pe$se),
+       gamma_diag = unname(diag(lavInspect(fit, "gamma"))),
+       gamma_names = rownames(lavInspect(fit, "gamma")))
+}
+
+model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6 + x7 + x8 + x9"
+out <- list(
+  source = paste0("lavaan ", lav_version, " (GitHub yrosseel/lavaan, cluster-robust categorical Gamma of commit ",
+                  "26740e47; lavaan 0.6.14 ignores cluster= for ordered data), ", R.version.string,
+                  "; tests/reference/wlsmv_cluster.R"),
+  cluster_rule = "cl = (row - 1) %/% 5 + 1 (61 clusters of 5 consecutive rows, the last one a single row)",
+  model = model,
+  ordered = list(
+    cluster = take(cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV", cluster = "cl"),
+                   'cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV", cluster = "cl")'),
+    theta = take(cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV", cluster = "cl",
+                     parameterization = "theta"),
+                 'cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV", cluster = "cl", parameterization = "theta")'),
+    nocluster = take(cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV"),
+                     'cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV")')),
+  mixed = list(
+    cluster = take(cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl"),
+                   'cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl")')))
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(out_dir, "wlsmv_cluster_hs.json"))
