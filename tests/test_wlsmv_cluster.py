@@ -116,6 +116,42 @@ def test_one_cluster_per_row_is_the_row_level_gamma_times_n_over_n_minus_1(hs):
     assert_allclose(pc.gamma.to_numpy(), iid.gamma.to_numpy() * n / (n - 1), rtol=1e-10, atol=1e-14)
 
 
+@pytest.fixture(scope="module")
+def mixed():
+    mx = pd.read_csv(REF / "wlsmv_mixed_hs.csv")
+    mx["cl"] = np.arange(len(mx)) // 5 + 1
+    return mx, sem(mx, R["model"], ordered=ITEMS[:6], estimator="WLSMV", cluster="cl")
+
+
+def test_mixed_ordered_and_continuous_matches_lavaan(mixed):
+    # x1..x6 ordered, x7..x9 continuous: the influence functions of thresholds, means, variances, polychoric,
+    # polyserial and Pearson correlations summed within clusters
+    _, res = mixed
+    ref = R["mixed"]["cluster"]
+    m = _merged(res, ref)
+    assert_allclose(m["estimate"], m["est"], atol=1e-5)
+    free = m["se_x"] > 0
+    assert_allclose(m.loc[free, "se_y"], m.loc[free, "se_x"], rtol=1e-4)
+    t = ref["test"]
+    assert res.fit["df"] == t["df"]
+    assert_allclose(res.fit["chisq.scaled"], t["stat"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.scaling.factor"], t["scaling_factor"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.shift.parameters"], t["shift_parameter"], rtol=1e-4)
+    for k in ["chisq", "baseline.chisq.scaled", "cfi.scaled", "tli.scaled", "rmsea.scaled", "srmr"]:
+        assert_allclose(res.fit[k], ref["fit"][k], rtol=1e-4, err_msg=k)
+    assert list(res.gamma.index) == ref["gamma_names"]
+    assert_allclose(np.diag(res.gamma.to_numpy()), ref["gamma_diag"], rtol=1e-6)
+    assert (res.se_type, res.cluster) == ("robust.cluster.sem", "cl")
+
+
+def test_mixed_cluster_keeps_the_estimates_and_weight(mixed):
+    mx, res = mixed
+    plain = sem(mx, R["model"], ordered=ITEMS[:6], estimator="WLSMV")
+    assert_allclose(res.estimates["estimate"], plain.estimates["estimate"], rtol=0, atol=1e-12)
+    assert_allclose(res.fit["chisq"], plain.fit["chisq"], rtol=1e-12)
+    assert_allclose(res.wls_obs, plain.wls_obs, rtol=0, atol=0)
+
+
 def test_bad_cluster_input_is_a_named_error(hs):
     with pytest.raises(SEMError, match="at least two clusters"):
         sem(hs.assign(cl=1), R["model"], ordered=True, estimator="WLSMV", cluster="cl")
@@ -128,6 +164,9 @@ def test_bad_cluster_input_is_a_named_error(hs):
     with pytest.raises(SEMError, match="single-group"):
         sem(hs.assign(g=np.arange(len(hs)) % 2), R["model"], ordered=True, estimator="WLSMV", cluster="cl",
             group="g")
+    mx = pd.read_csv(REF / "wlsmv_mixed_hs.csv").assign(cl=lambda d: np.arange(len(d)) // 5)
+    with pytest.raises(SEMError, match="conditional_x=False"):   # covariates: conditional moments, no clusters yet
+        sem(mx, "f =~ x1 + x2 + x3 + x7\nf ~ agec", ordered=ITEMS[:3], estimator="WLSMV", cluster="cl")
     with pytest.raises(DataError, match="at least two clusters"):
         polychoric(hs.assign(cl=7), ITEMS, cluster="cl")
     with pytest.raises(DataError, match="cluster column not in the data"):

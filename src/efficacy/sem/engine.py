@@ -1382,8 +1382,8 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     cluster : str or None
         Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
         and test for a single-level model, as lavaan's ``cluster=`` (needs MLR, MLM or WLSMV; with
-        WLSMV a single-group model whose observed variables are all ordered: the Gamma of thresholds
-        and polychorics from cluster sums of the casewise scores, see :func:`efficacy.sem.wls.fit_wlsmv`).
+        WLSMV single-group models: the Gamma of thresholds, polychorics (and the moments of continuous
+        variables) from cluster sums of the casewise scores, see :func:`efficacy.sem.wls.fit_wlsmv`).
     ordered : True, list of str or None
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of
         the model, or a list of them. Observed variables not in the list are continuous: they enter

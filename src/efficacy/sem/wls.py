@@ -807,8 +807,9 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
               free_residuals=(), conditional_x=None, cluster=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
-    ``cluster`` (a column name; single-group models): cluster-robust standard errors and scaled-shifted
-    test, Gamma from the casewise scores of thresholds and polychorics summed within clusters, times
+    ``cluster`` (a column name; single-group models, continuous variables beside the ordered ones allowed,
+    exogenous covariates only with ``conditional_x=False``): cluster-robust standard errors and scaled-shifted
+    test, Gamma from the casewise scores of the sample statistics summed within clusters, times
     ``G / (G - 1)`` (``G`` clusters), the DWLS weight and so the estimates unchanged (vcov divided by
     ``N - 1`` as without clusters): lavaan's ``cluster=`` with ``se = "robust.cluster.sem"`` for
     ordered data as implemented in its development version 0.7 (Mplus ``TYPE = COMPLEX``; lavaan
@@ -857,11 +858,9 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
-    if cluster is not None and (group is not None or len(ordered) < len(obs)):
-        raise SEMError("cluster-robust WLSMV is implemented for single-group models with every observed variable "
-                       "ordered", found=f"cluster={cluster!r}, group={group!r}, continuous: "
-                       + (", ".join(v for v in obs if v not in ordered) or "none"),
-                       expected="group=None and ordered=True (all indicators), or cluster=None")
+    if cluster is not None and group is not None:
+        raise SEMError("cluster-robust WLSMV is implemented for single-group models", found=f"cluster={cluster!r}, "
+                       f"group={group!r}", expected="group=None, or cluster=None")
     if len(ordered) < len(obs) and group is None:   # continuous variables beside ordered ones (wls_mixed)
         if at is not None or equal or partial or len(equal_thresholds) or \
                 len(free_intercepts) or len(free_scales) or len(free_residuals):
@@ -872,7 +871,7 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
                                     "or group= with equal=/partial=")
         from .wls_mixed import fit_wlsmv_mixed
         return fit_wlsmv_mixed(data, rows, ordered, obs, missing=missing, auto=auto, ci_level=ci_level,
-                               conditional_x=conditional_x)
+                               conditional_x=conditional_x, cluster=cluster)
     if group is not None:
         if len(equal_thresholds) or len(free_intercepts) or len(free_scales) or len(free_residuals):
             raise SEMError("equal_thresholds / free_intercepts / free_scales / free_residuals are single-group "

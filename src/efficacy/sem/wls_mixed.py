@@ -144,11 +144,15 @@ def _pair_ml_pearson(z1, z2, both, start):
     return float(res.x) if negll(res.x) <= negll(start) else start
 
 
-def _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items):
+def _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items, cluster=None):
     """lavaan's two-step NACOV from the casewise scores: the correlations' influence functions (second
     step corrected for the first, ``(S2 - IF1 A21') / a22``), turned into covariances of the continuous
     variables by the delta method (lavaan's ``H``), beside the first-step ones; a continuous variable's
-    entry in the threshold block is minus its mean. Returns ``(gamma, covariance statistics)``."""
+    entry in the threshold block is minus its mean. Returns ``(gamma, covariance statistics)``.
+
+    ``cluster`` (integer codes 0..G-1 of the rows): ``gamma`` is the pair (row-level, cluster-robust), the
+    latter from the influence functions summed within clusters, times ``G / (G - 1)`` (lavaan 0.7's
+    ``cluster=`` for categorical data; the bread and so the influence functions unchanged)."""
     a22 = np.einsum("ij,ij->j", S2, S2)
     if np.any(a22 <= 0):
         raise SEMError("a correlation has no second-step information: no WLSMV weight",
@@ -162,16 +166,26 @@ def _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start,
             IFc[:, k] += sd[i] * rho[k] / (2 * sd[j]) * IF1[:, var_pos[j]]
     IF = np.concatenate([IF1, IFc], axis=1)
     IF[:, [th_start[i] for i in nidx]] *= -1
-    return IF.shape[0] * (IF.T @ IF), rho * sd[iu] * sd[ju]
+    n = IF.shape[0]
+    gamma = n * (IF.T @ IF)
+    if cluster is not None:
+        ncl = int(cluster.max()) + 1
+        agg = np.zeros((ncl, IF.shape[1]))
+        np.add.at(agg, cluster, IF)
+        gamma = (gamma, n * ncl / (ncl - 1) * (agg.T @ agg))
+    return gamma, rho * sd[iu] * sd[ju]
 
 
-def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
+def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise", cluster=None):
     """lavaan's WLS sample statistics and their NACOV for ordered and continuous variables.
 
     ``missing="listwise"``: ``frame`` has complete rows. ``"pairwise"`` (lavaan ``missing = "pairwise"``):
     univariate statistics from each variable's observed values, correlations from the rows where both
     are observed (a Pearson correlation then by ML with the univariate means and variances fixed), every
     casewise score zero where its variables are missing.
+
+    ``cluster``: integer cluster codes (0..G-1) of the rows of ``frame``, or None; with clusters the namespace
+    has ``gamma_cluster``, the cluster-robust NACOV (see :func:`_second_step_gamma`).
 
     Returns a namespace: ``labels``, ``s`` (WLS statistics), ``gamma`` (N x asymptotic covariance),
     ``is_ord``, ``mean``, ``var`` (1 for ordered items), ``cor`` (polychoric / polyserial / Pearson),
@@ -351,12 +365,14 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise"):
         A21[k, th_start[xi]] = d_r @ d_mu
         A21[k, var_pos[xi]] = d_r @ d_v
         A21[k, th_start[yj]:th_start[yj] + nth_v[yj]] = d_r @ d_th
-    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items)
+    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items,
+                                         cluster=cluster)
+    gamma, gamma_cl = gamma if cluster is not None else (gamma, None)
     labels += [f"{items[i]}~~{items[j]}" for i, j in zip(iu, ju)]
     s = np.concatenate([s1_vals, cov_vals])
     R = np.eye(p)
     R[iu, ju] = R[ju, iu] = rho
-    return SimpleNamespace(labels=labels, s=s, gamma=gamma, is_ord=is_ord, mean=mean, var=var, cor=R, iu=iu, ju=ju,
+    return SimpleNamespace(labels=labels, s=s, gamma=gamma, gamma_cluster=gamma_cl, is_ord=is_ord, mean=mean, var=var, cor=R, iu=iu, ju=ju,
                            th_start=th_start, nth_v=nth_v, var_pos=var_pos, nthb=nthb, n=n,
                            th_item=np.array(th_item, dtype=int), th_num=np.array(th_num, dtype=int),
                            th_labels=th_labels, ncat=np.where(is_ord, nth_v + 1, 0), warnings=warns,
@@ -377,12 +393,13 @@ class _MixedGroup:
     a multi-group model with equal thresholds, Wu & Estabrook 2016); a continuous variable has none.
     """
 
-    def __init__(self, frame, rows, items, ordered, auto, level=None, missing="listwise", free_lv_means=False):
+    def __init__(self, frame, rows, items, ordered, auto, level=None, missing="listwise", free_lv_means=False,
+                 cluster=None):
         from .engine import _Model
 
         mod = _Model(rows, list(frame.columns), auto, True, free_lv_means=free_lv_means)
         self.mod, self.level = mod, level
-        obs, mm = self._moments(mod, frame, ordered, missing)
+        obs, mm = self._moments(mod, frame, ordered, missing, **({} if cluster is None else {"cluster": cluster}))
         self.mm = mm
         self.pc = SimpleNamespace(warnings=mm.warnings, reason="")
         self.items = obs
@@ -399,7 +416,8 @@ class _MixedGroup:
         if not np.all(d > 0) or not np.all(np.isfinite(mm.gamma)):
             raise SEMError("the asymptotic covariance matrix of the sample statistics has a zero or undefined "
                            "diagonal: no WLSMV weight", found="degenerate tables")
-        self.Gamma = mm.gamma
+        # DWLS weight from the row-level Gamma; with clusters Gamma (SEs, test) is the cluster-robust one
+        self.Gamma = mm.gamma if getattr(mm, "gamma_cluster", None) is None else mm.gamma_cluster
         self.w = 1.0 / d
         self.K = mod.npar
         self.scale_free = np.full(self.p, -1, dtype=int)
@@ -423,10 +441,10 @@ class _MixedGroup:
                                       dtype=bool)
 
     @staticmethod
-    def _moments(mod, frame, ordered, missing):
+    def _moments(mod, frame, ordered, missing, cluster=None):
         mod.set_fixed(np.zeros(len(mod.obs)), np.eye(len(mod.obs)))
         obs = list(mod.obs)
-        return obs, mixed_moments(frame[obs], obs, ordered, missing=missing)
+        return obs, mixed_moments(frame[obs], obs, ordered, missing=missing, cluster=cluster)
 
     @property
     def nloc(self):
@@ -545,7 +563,7 @@ def _ov_x(rows):
 
 
 def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None, free_nu=(), free_lv_means=False,
-                 conditional_x=None):
+                 conditional_x=None, cluster=None):
     """One group of a mixed model: its rows (listwise or pairwise), moments and model (:class:`_MixedGroup`, or
     :class:`_CondGroup` with exogenous covariates and ``conditional_x`` not False). ``free_nu``: ordered items
     whose latent-response intercept is free (multi-group Wu & Estabrook identification)."""
@@ -567,15 +585,23 @@ def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None,
     if len(frame) < 2:
         raise DataError("too few rows for WLSMV", found=f"{len(frame)} row(s)", where=f"missing={missing!r}"
                         + (f", group {level!r}" if level is not None else ""))
+    cl = None
+    if cluster is not None:
+        if cond:
+            raise SEMError("cluster-robust WLSMV with exogenous observed covariates needs conditional_x=False here",
+                           found=f"cluster={cluster!r}, conditional_x={conditional_x!r}",
+                           expected="conditional_x=False, or cluster=None")
+        cl = cat._cluster_codes(data.loc[frame.index], cluster, np.arange(len(frame)))
     if cond:
         return _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, free_lv_means=free_lv_means), cond
     extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
     extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
     return _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, level=level, missing=missing,
-                       free_lv_means=free_lv_means), cond
+                       free_lv_means=free_lv_means, cluster=cl), cond
 
 
-def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95, conditional_x=None):
+def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem", ci_level=0.95, conditional_x=None,
+                    cluster=None):
     """WLSMV for a model with ordered and continuous observed variables.
 
     Called by :func:`efficacy.sem.wls.fit_wlsmv` when ``ordered`` names some, not all, of the observed
@@ -586,13 +612,16 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
     conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
     (``conditional_x=False`` or no covariates; see :func:`mixed_moments`). Multi-group models:
-    :func:`efficacy.sem.wls._fit_multigroup`, one :func:`_mixed_group` per group.
+    :func:`efficacy.sem.wls._fit_multigroup`, one :func:`_mixed_group` per group. ``cluster`` (a column):
+    cluster-robust Gamma, SEs and test as in :func:`efficacy.sem.wls.fit_wlsmv` (not with
+    ``conditional_x`` models of exogenous covariates).
     """
     from .engine import SEMResult
     from .wls import _finish
 
-    G, cond = _mixed_group(data, rows, ordered, obs, auto, missing, conditional_x=conditional_x)
-    res = _finish([G], [np.arange(G.nloc)], G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False)
+    G, cond = _mixed_group(data, rows, ordered, obs, auto, missing, conditional_x=conditional_x, cluster=cluster)
+    res = _finish([G], [np.arange(G.nloc)], G.nloc, [G.start()], ci_level, missing, SEMResult, multigroup=False,
+                  cluster=cluster)
     res.wls_obs = pd.Series(G.s, index=G.mm.labels)
     res.gamma = pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels)
     res.conditional_x = cond
