@@ -12,13 +12,16 @@
 #   R CMD INSTALL --no-docs -l /tmp/Rlib <lavaan source at commit 828e6ec0 or later>
 # and run from the repository root:  LAVAAN_LIB=/tmp/Rlib Rscript tests/reference/wlsmv_cluster.R
 # Reads  tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories, rows in
-#        lavaan's order) and tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous)
+#        lavaan's order), tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous) and
+#        tests/reference/sem_hs1939.csv (the school column of the multi-group fits)
 # The cluster column is made here, deterministically (no new data file): cl = (row - 1) %/% 5 + 1, i.e. 61
-# clusters of 5 consecutive rows (the last one a single row).
+# clusters of 5 consecutive rows (the last one a single row). By school (multi-group fits) the cluster of rows
+# 156-160 is split: rows 156 (Pasteur) and 157-160 (Grant-White) are a cluster within each school.
 # Writes tests/reference/wlsmv_cluster_hs.json
 lib <- Sys.getenv("LAVAAN_LIB", "")
 suppressPackageStartupMessages({
   if (nzchar(lib)) library(lavaan, lib.loc = lib) else library(lavaan)
+  library(semTools)   # 0.5.6, on the lavaan loaded above
   library(jsonlite)
 })
 lav_version <- as.character(packageVersion("lavaan", lib.loc = if (nzchar(lib)) lib else NULL))
@@ -29,6 +32,8 @@ hs <- read.csv(file.path(out_dir, "categorical_hs_cut.csv"))[, paste0("x", 1:9)]
 hs$cl <- (seq_len(nrow(hs)) - 1) %/% 5 + 1
 mx <- read.csv(file.path(out_dir, "wlsmv_mixed_hs.csv"))
 mx$cl <- (seq_len(nrow(mx)) - 1) %/% 5 + 1
+hs_g <- hs
+hs_g$school <- read.csv(file.path(out_dir, "sem_hs1939.csv"))$school
 
 fm_names <- c("npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled",
               "chisq.scaling.factor", "baseline.chisq", "baseline.df",
@@ -36,17 +41,20 @@ fm_names <- c("npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pva
               "rmsea", "rmsea.scaled", "srmr", "ntotal")
 take <- function(fit, call) {
   pe <- parameterEstimates(fit)
+  if (is.null(pe$group)) pe$group <- 1L
   tst <- lavInspect(fit, "test")[["scaled.shifted"]]
+  g <- lavInspect(fit, "gamma")
+  if (!is.list(g) || is.data.frame(g)) g <- list(g)
   list(call = call,
        options = lavInspect(fit, "options")[c("estimator", "se", "test", "information")],
        nobs = lavInspect(fit, "nobs"), converged = lavInspect(fit, "converged"),
-       nclusters = length(unique(fit@Data@Lp[[1]]$cluster.idx[[2]])),
+       nclusters = sapply(fit@Data@Lp, function(lp) lp$nclusters[[2]]),
        fit = as.list(fitMeasures(fit, fm_names)),
        test = list(stat = tst$stat, df = tst$df, scaling_factor = tst$scaling.factor,
                    shift_parameter = tst$shift.parameter),
-       estimates = list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, est = pe$est, se = pe$se),
-       gamma_diag = unname(diag(lavInspect(fit, "gamma"))),
-       gamma_names = rownames(lavInspect(fit, "gamma")))
+       estimates = list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, group = pe$group, est = pe$est, se = pe$se),
+       gamma_diag = lapply(unname(g), function(x) unname(diag(x))),
+       gamma_names = rownames(g[[1]]))
 }
 
 model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6 + x7 + x8 + x9"
@@ -67,4 +75,19 @@ out <- list(
   mixed = list(
     cluster = take(cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl"),
                    'cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl")')))
+# multi-group by school: lavaan's configural model, and the scalar model of Wu & Estabrook (2016) as in
+# tests/reference/sem_wlsmv.R (measEq.syntax, ID.fac = "std.lv"; efficacy's marker identification is equivalent)
+meq <- measEq.syntax(configural.model = model, data = hs_g, ordered = paste0("x", 1:9), parameterization = "delta",
+                     ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "school",
+                     group.equal = c("thresholds", "loadings", "intercepts"))
+out$groups <- list(
+  configural = take(cfa(model, hs_g, ordered = paste0("x", 1:9), estimator = "WLSMV", group = "school",
+                        cluster = "cl"),
+                    'cfa(model, hs_g, ordered = paste0("x", 1:9), estimator = "WLSMV", group = "school", cluster = "cl")'),
+  scalar = take(cfa(as.character(meq), hs_g, ordered = paste0("x", 1:9), estimator = "WLSMV", group = "school",
+                    cluster = "cl", parameterization = "delta"),
+                paste0('cfa(as.character(measEq.syntax(model, hs_g, ordered = paste0("x", 1:9), parameterization = ',
+                       '"delta", ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "school", group.equal = ',
+                       'c("thresholds", "loadings", "intercepts"))), hs_g, ordered = paste0("x", 1:9), ',
+                       'estimator = "WLSMV", group = "school", cluster = "cl")')))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(out_dir, "wlsmv_cluster_hs.json"))

@@ -1382,7 +1382,7 @@ def sem(data, model, *, group=None, equal=(), partial=(), missing="listwise", au
     cluster : str or None
         Column of cluster identifiers (classrooms, clinics): cluster-robust standard errors
         and test for a single-level model, as lavaan's ``cluster=`` (needs MLR, MLM or WLSMV; with
-        WLSMV single-group models: the Gamma of thresholds, polychorics (and the moments of continuous
+        WLSMV, single- and multi-group: the Gamma of thresholds, polychorics (and the moments of continuous
         variables) from cluster sums of the casewise scores, see :func:`efficacy.sem.wls.fit_wlsmv`).
     ordered : True, list of str or None
         Ordered-categorical indicators (lavaan ``ordered=``): True for every observed variable of

@@ -807,8 +807,8 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
               free_residuals=(), conditional_x=None, cluster=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
-    ``cluster`` (a column name; single-group models, continuous variables beside the ordered ones allowed,
-    exogenous covariates only with ``conditional_x=False``): cluster-robust standard errors and scaled-shifted
+    ``cluster`` (a column name; single- and multi-group models, continuous variables beside the ordered ones
+    allowed, exogenous covariates only with ``conditional_x=False``): cluster-robust standard errors and scaled-shifted
     test, Gamma from the casewise scores of the sample statistics summed within clusters, times
     ``G / (G - 1)`` (``G`` clusters), the DWLS weight and so the estimates unchanged (vcov divided by
     ``N - 1`` as without clusters): lavaan's ``cluster=`` with ``se = "robust.cluster.sem"`` for
@@ -858,9 +858,6 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     if miss_cols:
         raise SEMError("model variable(s) not in the data", found=", ".join(miss_cols),
                        expected="observed variables that are data columns (latent variables need =~)")
-    if cluster is not None and group is not None:
-        raise SEMError("cluster-robust WLSMV is implemented for single-group models", found=f"cluster={cluster!r}, "
-                       f"group={group!r}", expected="group=None, or cluster=None")
     if len(ordered) < len(obs) and group is None:   # continuous variables beside ordered ones (wls_mixed)
         if at is not None or equal or partial or len(equal_thresholds) or \
                 len(free_intercepts) or len(free_scales) or len(free_residuals):
@@ -877,7 +874,7 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
             raise SEMError("equal_thresholds / free_intercepts / free_scales / free_residuals are single-group "
                            "options", found=f"group={group!r}", expected="equal= and partial= for groups")
         return _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=at,
-                               parameterization=parameterization, conditional_x=conditional_x)
+                               parameterization=parameterization, conditional_x=conditional_x, cluster=cluster)
     if at is not None:
         raise SEMError("at= is implemented for multi-group models", found="group=None", expected="group=")
     if equal or partial:
@@ -1061,7 +1058,7 @@ def _check_categories(frames, items, group, levels):
 
 
 def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, auto, ci_level, at=None,
-                    parameterization="delta", conditional_x=None):
+                    parameterization="delta", conditional_x=None, cluster=None):
     """Multi-group WLSMV with group.equal / group.partial and the Wu & Estabrook (2016) identification.
 
     Delta parameterisation, as ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it for
@@ -1085,6 +1082,9 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     only, the ordered items' are not parameters under delta), as the continuous part of
     ``semTools::measEq.syntax``. Exogenous covariates: ``conditional_x`` as in the single-group model (with
     ``conditional_x=True`` a freed scaling factor scales the item's thresholds, slopes and residual covariances).
+
+    ``cluster``: each group's Gamma cluster-robust, from the clusters within that group (``G / (G - 1)`` with
+    the group's number of clusters, at least two per group), as lavaan 0.7's ``cluster=`` with ``group=``.
     """
     from .engine import SEMResult, _row_type
 
@@ -1109,12 +1109,13 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
     if len(levels) < 2:
         raise SEMError("a multi-group model needs at least two groups", found=f"{group}: {levels}")
     frames = []
+    cols = obs + ([cluster] if cluster is not None and cluster not in obs else [])
     for lev in levels:
-        fr = data.loc[data[group] == lev, obs]
+        fr = data.loc[data[group] == lev, cols]
         if missing == "listwise":
-            fr = fr.dropna()
+            fr = fr.dropna(subset=obs)
         elif mixed:   # rows with no observed model variable carry no information (wls_mixed)
-            fr = fr.loc[fr.notna().any(axis=1)]
+            fr = fr.loc[fr[obs].notna().any(axis=1)]
         frames.append(fr)
     _check_categories(frames, ordered, group, levels)
     th_eq = "thresholds" in equal
@@ -1127,15 +1128,15 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         if mixed:
             from .wls_mixed import _mixed_group
             G, _ = _mixed_group(fr, rows, ordered, obs, auto, missing, lev, free_nu, free_lv and gi > 0,
-                                conditional_x)
+                                conditional_x, cluster=cluster)
         elif theta:   # equal thresholds free the residual variances of groups 2, 3, ... (unless equal residuals)
             free_th = tuple(v for v in ordered if "residuals" not in equal or f"{v}~~{v}" in pkeys) \
                 if gi > 0 and th_eq else ()
             G = _ThetaGroup(fr, _wls_rows_theta(rows, ordered, free_nu, free_th), ordered, auto, missing, lev,
-                            free_lv_means=(free_lv and gi > 0))
+                            free_lv_means=(free_lv and gi > 0), cluster=cluster)
         else:
             G = _Group(fr, _wls_rows(rows, ordered, free_nu), ordered, auto, missing, lev,
-                       free_lv_means=(free_lv and gi > 0))
+                       free_lv_means=(free_lv and gi > 0), cluster=cluster)
         if gi > 0 and th_eq:
             two = [v for v, k in zip(G.items, G.ncat) if v in ordered and k < 3]
             if two:
@@ -1189,7 +1190,7 @@ def _fit_multigroup(data, rows, ordered, obs, group, equal, partial, missing, au
         new = np.isnan(theta0[mp])
         theta0[mp[new]] = t0[new]
     starts = [theta0[mp] for mp in maps]
-    res = _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True, at=at)
+    res = _finish(groups, maps, nglob, starts, ci_level, missing, SEMResult, multigroup=True, at=at, cluster=cluster)
     if mixed:   # per group, as the single-group mixed fit (lavInspect(fit, "wls.obs"), "gamma")
         res.wls_obs = {G.level: pd.Series(G.s, index=G.mm.labels) for G in groups}
         res.gamma = {G.level: pd.DataFrame(G.Gamma, index=G.mm.labels, columns=G.mm.labels) for G in groups}
