@@ -144,6 +144,29 @@ def test_mixed_ordered_and_continuous_matches_lavaan(mixed):
     assert (res.se_type, res.cluster) == ("robust.cluster.sem", "cl")
 
 
+@pytest.mark.parametrize("key", ["mimic", "med"])
+def test_exogenous_covariates_conditional_x_match_lavaan(mixed, key):
+    # conditional.x = TRUE: the influence functions of thresholds, probit / linear slopes, residual variances and
+    # correlations summed within clusters (the latent mediation model of latent_mediation(estimator="WLSMV"))
+    mx, _ = mixed
+    ref = R["mixed"][key]
+    ordered = ITEMS[:6] if key == "mimic" else ITEMS[:3]
+    syntax = "\n".join(line for line in R["models"][key].split("\n") if ":=" not in line)   # (:= latent_mediation's)
+    res = sem(mx, syntax, ordered=ordered, estimator="WLSMV", cluster="cl")
+    e = pd.DataFrame(ref["estimates"])
+    m = _merged(res, {"estimates": e[e["op"] != ":="].to_dict("list")})
+    assert_allclose(m["estimate"], m["est"], atol=1e-5)
+    free = m["se_x"] > 0
+    assert_allclose(m.loc[free, "se_y"], m.loc[free, "se_x"], rtol=1e-4)
+    t = ref["test"]
+    assert res.fit["df"] == t["df"]
+    assert_allclose(res.fit["chisq.scaled"], t["stat"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.scaling.factor"], t["scaling_factor"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.shift.parameters"], t["shift_parameter"], rtol=1e-4)
+    assert list(res.gamma.index) == ref["gamma_names"]
+    assert_allclose(np.diag(res.gamma.to_numpy()), ref["gamma_diag"][0], rtol=1e-6)
+
+
 def test_mixed_cluster_keeps_the_estimates_and_weight(mixed):
     mx, res = mixed
     plain = sem(mx, R["model"], ordered=ITEMS[:6], estimator="WLSMV")
@@ -201,9 +224,6 @@ def test_bad_cluster_input_is_a_named_error(hs):
     with pytest.raises(DataError, match="at least two clusters"):   # a group with one cluster
         sem(hs.assign(g=np.where(np.arange(len(hs)) < 150, "a", "b"), cl=np.where(np.arange(len(hs)) < 150, 1,
             hs["cl"])), R["model"], ordered=True, estimator="WLSMV", cluster="cl", group="g")
-    mx = pd.read_csv(REF / "wlsmv_mixed_hs.csv").assign(cl=lambda d: np.arange(len(d)) // 5)
-    with pytest.raises(SEMError, match="conditional_x=False"):   # covariates: conditional moments, no clusters yet
-        sem(mx, "f =~ x1 + x2 + x3 + x7\nf ~ agec", ordered=ITEMS[:3], estimator="WLSMV", cluster="cl")
     with pytest.raises(DataError, match="at least two clusters"):
         polychoric(hs.assign(cl=7), ITEMS, cluster="cl")
     with pytest.raises(DataError, match="cluster column not in the data"):

@@ -58,6 +58,8 @@ take <- function(fit, call) {
 }
 
 model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6 + x7 + x8 + x9"
+m_mimic <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual + textual ~ treat + agec"
+m_med <- "visual =~ x1 + x2 + x3\nvisual ~ a*treat\nx9 ~ b*visual + c*treat\nind := a*b\ntot := c + a*b"
 out <- list(
   source = paste0("lavaan ", lav_version, " (GitHub yrosseel/lavaan, cluster-robust categorical Gamma of commit ",
                   "26740e47; lavaan 0.6.14 ignores cluster= for ordered data), ", R.version.string,
@@ -74,7 +76,14 @@ out <- list(
                      'cfa(model, hs, ordered = paste0("x", 1:9), estimator = "WLSMV")')),
   mixed = list(
     cluster = take(cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl"),
-                   'cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl")')))
+                   'cfa(model, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl")'),
+    # exogenous covariates, conditional.x = TRUE (lavaan's default for categorical data): a MIMIC model and the
+    # latent mediation model of efficacy.mediation.latent_mediation (as in tests/reference/wlsmv_mixed.R)
+    mimic = take(sem(m_mimic, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl"),
+                 'sem(m_mimic, mx, ordered = paste0("x", 1:6), estimator = "WLSMV", cluster = "cl")'),
+    med = take(sem(m_med, mx, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", cluster = "cl"),
+               'sem(m_med, mx, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", cluster = "cl")')),
+  models = list(mimic = m_mimic, med = m_med))
 # multi-group by school: lavaan's configural model, and the scalar model of Wu & Estabrook (2016) as in
 # tests/reference/sem_wlsmv.R (measEq.syntax, ID.fac = "std.lv"; efficacy's marker identification is equivalent)
 meq <- measEq.syntax(configural.model = model, data = hs_g, ordered = paste0("x", 1:9), parameterization = "delta",

@@ -807,8 +807,8 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
               free_residuals=(), conditional_x=None, cluster=None):
     """Fit a model to ordered-categorical indicators by WLSMV (see the module docstring).
 
-    ``cluster`` (a column name; single- and multi-group models, continuous variables beside the ordered ones
-    allowed, exogenous covariates only with ``conditional_x=False``): cluster-robust standard errors and scaled-shifted
+    ``cluster`` (a column name; single- and multi-group models, with continuous variables beside the ordered
+    ones and exogenous covariates too): cluster-robust standard errors and scaled-shifted
     test, Gamma from the casewise scores of the sample statistics summed within clusters, times
     ``G / (G - 1)`` (``G`` clusters), the DWLS weight and so the estimates unchanged (vcov divided by
     ``N - 1`` as without clusters): lavaan's ``cluster=`` with ``se = "robust.cluster.sem"`` for

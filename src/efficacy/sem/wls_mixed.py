@@ -399,7 +399,7 @@ class _MixedGroup:
 
         mod = _Model(rows, list(frame.columns), auto, True, free_lv_means=free_lv_means)
         self.mod, self.level = mod, level
-        obs, mm = self._moments(mod, frame, ordered, missing, **({} if cluster is None else {"cluster": cluster}))
+        obs, mm = self._moments(mod, frame, ordered, missing, cluster=cluster)
         self.mm = mm
         self.pc = SimpleNamespace(warnings=mm.warnings, reason="")
         self.items = obs
@@ -585,15 +585,10 @@ def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None,
     if len(frame) < 2:
         raise DataError("too few rows for WLSMV", found=f"{len(frame)} row(s)", where=f"missing={missing!r}"
                         + (f", group {level!r}" if level is not None else ""))
-    cl = None
-    if cluster is not None:
-        if cond:
-            raise SEMError("cluster-robust WLSMV with exogenous observed covariates needs conditional_x=False here",
-                           found=f"cluster={cluster!r}, conditional_x={conditional_x!r}",
-                           expected="conditional_x=False, or cluster=None")
-        cl = cat._cluster_codes(data.loc[frame.index], cluster, np.arange(len(frame)))
+    cl = None if cluster is None else cat._cluster_codes(data.loc[frame.index], cluster, np.arange(len(frame)))
     if cond:
-        return _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, free_lv_means=free_lv_means), cond
+        return _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, free_lv_means=free_lv_means,
+                          cluster=cl), cond
     extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
     extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
     return _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, level=level, missing=missing,
@@ -613,8 +608,7 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
     (``conditional_x=False`` or no covariates; see :func:`mixed_moments`). Multi-group models:
     :func:`efficacy.sem.wls._fit_multigroup`, one :func:`_mixed_group` per group. ``cluster`` (a column):
-    cluster-robust Gamma, SEs and test as in :func:`efficacy.sem.wls.fit_wlsmv` (not with
-    ``conditional_x`` models of exogenous covariates).
+    cluster-robust Gamma, SEs and test as in :func:`efficacy.sem.wls.fit_wlsmv`.
     """
     from .engine import SEMResult
     from .wls import _finish
@@ -757,8 +751,11 @@ def _bvord_x(u1, u2, v1, v2, rho):
     return P, dr, gu1, gu2, gv1, gv2
 
 
-def conditional_moments(frame, items, ordered, xs, max_categories=20):
+def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=None):
     """lavaan's WLS statistics with ``conditional.x = TRUE`` and their NACOV (complete rows).
+
+    ``cluster``: integer cluster codes of the rows (``gamma_cluster`` then cluster-robust, as in
+    :func:`mixed_moments`).
 
     For the endogenous observed variables ``items`` given the exogenous covariates ``xs``: probit regressions
     of ordered items (thresholds, slopes) and linear regressions of continuous ones (intercept, slopes,
@@ -913,12 +910,15 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20):
             warns.append(f"correlation between variables {items[i]} and {items[j]} is (nearly) 1.0")
         rho[k] = r
         S2[:, k] = d_r
-    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items)
+    gamma, cov_vals = _second_step_gamma(S2, A21, IF1, rho, sd, is_ord, iu, ju, var_pos, th_start, nidx, items,
+                                         cluster=cluster)
+    gamma, gamma_cl = gamma if cluster is not None else (gamma, None)
     labels += [f"{items[i]}~~{items[j]}" for i, j in zip(iu, ju)]
     s = np.concatenate([s1_vals, cov_vals])
     Rm = np.eye(p)
     Rm[iu, ju] = Rm[ju, iu] = rho
-    return SimpleNamespace(labels=labels, s=s, gamma=gamma, is_ord=is_ord, var=var, cor=Rm, iu=iu, ju=ju,
+    return SimpleNamespace(labels=labels, s=s, gamma=gamma, gamma_cluster=gamma_cl, is_ord=is_ord, var=var, cor=Rm,
+                           iu=iu, ju=ju,
                            th_start=th_start, nth_v=nth_v, sl_pos=sl_pos, var_pos=var_pos, nthb=nthb, n=n,
                            mean=np.array([frame[v].to_numpy(float).mean() if not is_ord[i] else 0.0
                                           for i, v in enumerate(items)]),
@@ -938,10 +938,10 @@ class _CondGroup(_MixedGroup):
     ``S_yy - Pi S_xy``, intercepts ``mu_y - Pi mu_x``."""
 
     @staticmethod
-    def _moments(mod, frame, ordered, missing):
+    def _moments(mod, frame, ordered, missing, cluster=None):
         xs = list(mod.ov_x)
         ys = [v for v in mod.obs if v not in xs]
-        mm = conditional_moments(frame[ys + xs], ys, ordered, xs)
+        mm = conditional_moments(frame[ys + xs], ys, ordered, xs, cluster=cluster)
         mean = np.zeros(len(mod.obs))
         cov = np.eye(len(mod.obs))
         xi = [mod.obs.index(v) for v in xs]
