@@ -124,13 +124,15 @@ def test_choice_with_cluster_and_explicit_keys(tmp_path):
     assert (ch.estimator, ch.cluster) == ("MLR", "school")
     assert "cluster `school` declared -> cluster-robust SEs" in ch.reason
     assert "ordinal: false" in ch.reason
-    # a model mixing it (continuous here) with the ordinal self_esteem: WLSMV, the cluster not used
+    # a model mixing it (continuous here) with the ordinal self_esteem: cluster-robust WLSMV
     mx = model_choice(cb, ["efficacy", "self_esteem"])
-    assert (mx.estimator, mx.ordered, mx.cluster) == ("WLSMV", ("rs1", "rs2", "rs3", "rs4"), None)
-    assert "no cluster-robust SEs" in mx.reason
-    # an ordinal scale in a clustered study stays WLSMV and says that the cluster is not used
+    assert (mx.estimator, mx.ordered, mx.cluster) == ("WLSMV", ("rs1", "rs2", "rs3", "rs4"), "school")
+    assert "cluster `school` declared -> cluster-robust SEs (WLSMV)" in mx.reason
+    assert mx.kwargs == {"estimator": "WLSMV", "ordered": ["rs1", "rs2", "rs3", "rs4"], "cluster": "school"}
+    # an ordinal scale in a clustered study stays WLSMV, with cluster-robust SEs (tests/test_wlsmv_cluster.py)
     wl = scale_choice(cb, "self_esteem")
-    assert wl.estimator == "WLSMV" and wl.cluster is None and "no cluster-robust SEs" in wl.reason
+    assert (wl.estimator, wl.ordered, wl.cluster) == ("WLSMV", True, "school")
+    assert "cluster-robust SEs (WLSMV)" in wl.reason
     assert score_choice(cb, ["tasks"]).cluster == "school"
 
 
@@ -314,12 +316,21 @@ def test_latent_stage_estimator_and_wlsmv_fallback(tmp_path):
     assert_allclose(tc[["estimate", "se"]].to_numpy(float), tl[["estimate", "se"]].to_numpy(float), rtol=1e-10)
     with pytest.raises(DataError, match="WLSMV has no FIML"):
         latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", missing="fiml", estimator="WLSMV")
-    with pytest.raises(DataError, match="no cluster-robust"):
-        latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", estimator="WLSMV", cluster="school")
-    # a declared cluster reaches the fit
+    # WLSMV with a cluster: the estimates of the WLSMV fit, cluster-robust SEs (the engine's cluster-robust WLSMV
+    # with conditional.x is checked against lavaan in tests/test_wlsmv_cluster.py)
+    wc = latent_mediation(d, "treat", cb.scales["efficacy"].items, "behavior", covariates=["age"], n_boot=0,
+                          mediator_name="efficacy", estimator="WLSMV", cluster="school")
+    wcf = wc.to_frame().query("model == 'latent'")
+    assert wc.estimator == "WLSMV" and wc.cluster == "school"
+    assert (wcf["test"] == "scaled.shifted, cluster = school").all()
+    assert_allclose(wcf["estimate"].to_numpy(float), wl["estimate"].to_numpy(float), rtol=1e-10)
+    assert not np.allclose(wcf["se"].to_numpy(float)[:5], wl["se"].to_numpy(float)[:5], rtol=1e-3)
+    # a declared cluster reaches the fit: complete data, so WLSMV with cluster-robust SEs
     d2, cb2 = _study(tmp_path / "c", cluster=True)
     t2 = run_stage(d2, cb2, n_boot=0)["latent_mediation"]
-    assert t2.loc[t2["model"] == "latent", "test"].str.endswith("cluster = school").all()
+    lat2 = t2[t2["model"] == "latent"]
+    assert lat2["test"].str.endswith("cluster = school").all()
+    assert (lat2["estimator"] == "WLSMV").all()
 
 
 # ----------------------------------------------------------------------------------------------- panel

@@ -15,7 +15,7 @@ Rules beyond the codebook's per-scale choice:
   WLSMV with the ordinal scales' items ordered and the others continuous (lavaan's mixed moments,
   :mod:`efficacy.sem.wls_mixed`, listwise or pairwise; its invariance across groups by the same
   estimator, :func:`efficacy.measurement.invariance`), and the reason says so; as for one ordinal
-  scale, a declared cluster is not used (WLSMV has no cluster-robust variant here). Scales that ask
+  scale, a declared cluster gives cluster-robust WLSMV. Scales that ask
   for different non-ordinal estimators get MLR. Latent mediation with
   an ordinal mediator scale is fitted by WLSMV when its stage deletes listwise
   (:func:`efficacy.mediation.latent.run_stage`).
@@ -23,9 +23,10 @@ Rules beyond the codebook's per-scale choice:
   mean of several Likert items is no longer an ordered item, so WLSMV does not apply; a score
   of an ordinal (or robust-estimator) scale gets MLR, bounded and skewed as it is.
 * **A declared cluster** gives cluster-robust standard errors and test (lavaan ``cluster=``)
-  with MLR (or MLM when the codebook asks for it). WLSMV here has no cluster-robust variant:
-  an ordinal scale in a clustered study stays WLSMV, and the reason says that its SEs do not
-  account for the clustering.
+  with MLR (or MLM when the codebook asks for it), and with WLSMV for ordinal scales: an ordinal
+  scale in a clustered study stays WLSMV with the cluster-robust Gamma of its thresholds and
+  polychoric correlations (casewise scores summed within clusters, lavaan 0.7 / Mplus
+  ``TYPE = COMPLEX``; :func:`efficacy.sem.wls.fit_wlsmv`).
 """
 from __future__ import annotations
 
@@ -102,8 +103,8 @@ def scale_choice(codebook, scale) -> EstimatorChoice:
     if est == "WLSMV":
         reason = f"{why} -> WLSMV"
         if cluster:
-            reason += f" (cluster `{cluster}` declared, but WLSMV has no cluster-robust SEs here: not used)"
-        return EstimatorChoice("WLSMV", True, None, reason)
+            reason += f"; cluster `{cluster}` declared -> cluster-robust SEs (WLSMV)"
+        return EstimatorChoice("WLSMV", True, cluster or None, reason)
     if cluster and est in _ROBUST:
         return EstimatorChoice(est, False, cluster, f"{why}; cluster `{cluster}` declared -> cluster-robust "
                                                     f"SEs ({est})")
@@ -144,8 +145,8 @@ def model_choice(codebook, scales, items=None) -> EstimatorChoice:
         reason = (f"ordinal ({', '.join(ordinal)}) and continuous ({', '.join(other)}) scales in one model -> "
                   "WLSMV, the ordinal scales' items ordered, the others continuous")
         if cluster:
-            reason += f" (cluster `{cluster}` declared, but WLSMV has no cluster-robust SEs here: not used)"
-        return EstimatorChoice("WLSMV", ordered, None, reason)
+            reason += f"; cluster `{cluster}` declared -> cluster-robust SEs (WLSMV)"
+        return EstimatorChoice("WLSMV", ordered, cluster or None, reason)
     reason = "scales ask for different estimators (" + ", ".join(f"{n}: {c.estimator}" for n, c in
                                                                  choices.items()) + ") -> MLR"
     if cluster:

@@ -163,7 +163,7 @@ def cfa(data: pd.DataFrame, model, *, group: str | None = None, equal=(), partia
         Ordered-categorical indicators (lavaan ``ordered=``): WLSMV on polychoric correlations,
         thresholds in the estimates (``op = "|"``); ``missing`` is then "listwise" or "pairwise".
     cluster : str, optional
-        Cluster column: cluster-robust standard errors and test (lavaan ``cluster=``; MLR or MLM).
+        Cluster column: cluster-robust standard errors and test (lavaan ``cluster=``; MLR, MLM or WLSMV).
     parameterization : {"delta", "theta"}
         With ``ordered`` (lavaan ``parameterization=``): "theta" makes the residual variances of the
         latent responses parameters (needed for equal residual variances, ``equal`` with

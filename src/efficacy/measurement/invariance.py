@@ -239,7 +239,7 @@ def invariance(data: pd.DataFrame, model, group: str, *, levels=None, cutoffs=No
     ordered : True, list of str or None
         Ordered-categorical items (lavaan ``ordered=``; True = all indicators).
     cluster : str, optional
-        Cluster column (cluster-robust test, MLR / MLM).
+        Cluster column (cluster-robust test, MLR / MLM / WLSMV).
     lrt_method : str
         "default" ("standard" for ML, "satorra.bentler.2010" for MLR / MLM, "satorra.2000" for
         WLSMV) or one of lavaan's ``lavTestLRT`` methods ("satorra.bentler.2001", ...).

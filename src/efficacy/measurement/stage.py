@@ -22,10 +22,11 @@ CFA_FIT_COLUMNS = ["model", "scales", "estimator", "test", "missing", *FIT_KEYS,
 _INVARIANCE_PARAMS = frozenset(inspect.signature(invariance).parameters)
 
 
-def _cluster_cfa(data, model, *, missing, estimator, cluster, se=True):
-    """:func:`cfa` with cluster-robust standard errors and test (lavaan ``cluster=``)."""
+def _cluster_cfa(data, model, *, missing, estimator, cluster, se=True, ordered=None):
+    """:func:`cfa` with cluster-robust standard errors and test (lavaan ``cluster=``; WLSMV with ``ordered``)."""
     syntax = _scales_to_syntax(model) if isinstance(model, dict) else str(model)
-    res = _sem(data, syntax, missing=missing, auto="cfa", estimator=estimator, se=se, cluster=cluster)
+    res = _sem(data, syntax, missing=missing, auto="cfa", estimator=estimator, se=se, cluster=cluster,
+               ordered=ordered)
     keys = FIT_KEYS + tuple(k for k in ROBUST_FIT_KEYS if k in res.fit)
     fit = {k: res.fit.get(k, np.nan) for k in keys}
     if not res.converged:
@@ -41,7 +42,7 @@ def _safe_cfa(data, model, choice: EstimatorChoice | None = None, *, missing="fi
         miss = missing_for(choice, missing)
         if choice.cluster:
             return _cluster_cfa(data, model, missing=miss, estimator=choice.estimator, cluster=choice.cluster,
-                                **kw), ""
+                                ordered=choice.ordered_arg, **kw), ""
         return cfa(data, model, missing=miss, estimator=choice.estimator, ordered=choice.ordered_arg, **kw), ""
     except (EfficacyError, np.linalg.LinAlgError) as e:
         return None, f"{type(e).__name__}: {e}"
@@ -83,8 +84,8 @@ def run_stage(clean: pd.DataFrame, codebook, *, model: str | None = None, missin
       (:mod:`efficacy.estimator_choice`): WLSMV with ordered indicators for an ordinal scale
       (``missing="fiml"`` becomes pairwise polychoric correlations), WLSMV with the ordinal scales'
       items ordered and the others continuous for a model mixing ordinal and continuous scales
-      (:mod:`efficacy.sem.wls_mixed`), cluster-robust MLR when a ``cluster`` is declared, ML
-      otherwise; the row says which (``estimator``, lavaan's ``test``, ``missing``,
+      (:mod:`efficacy.sem.wls_mixed`) (cluster-robust WLSMV when a ``cluster`` is declared),
+      cluster-robust MLR when a ``cluster`` is declared for continuous scales, ML otherwise; the row says which (``estimator``, lavaan's ``test``, ``missing``,
       ``estimator_reason``) and carries lavaan's scaled/robust fit measures (``chisq.scaled``,
       ``cfi.robust``, ``rmsea.robust``, ...) when the estimator is robust.
     - ``cfa_estimates``: the parameter table of the joint model (estimate, se, statistic, pvalue, CI,

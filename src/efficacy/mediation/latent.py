@@ -514,10 +514,11 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         estimates, robust SEs and the scale-shifted test equal ``lavaan::sem(model, data, ordered =
         m, estimator = "WLSMV")``. A WLSMV fit is not bootstrapped: its intervals are delta-method
         ones (the warnings say so when ``n_boot > 0``; the sum-score comparison keeps its bootstrap),
-        and it needs complete rows (``missing="listwise"``) and no ``cluster``.
+        and it needs complete rows (``missing="listwise"``).
     cluster : str or None
         Cluster column (students in classrooms): cluster-robust SEs and test, as lavaan's
-        ``cluster=``; needs ``estimator`` "MLR" or "MLM".
+        ``cluster=``; needs ``estimator`` "MLR", "MLM" or "WLSMV" (with WLSMV the cluster-robust
+        Gamma of the conditional moments, see :func:`efficacy.sem.wls.fit_wlsmv`).
 
     Returns
     -------
@@ -561,9 +562,6 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         if missing == "fiml":
             raise DataError("WLSMV has no FIML (a limited-information estimator: complete rows here)",
                             found="missing='fiml'", expected="missing='listwise', or estimator='MLR' with FIML")
-        if cluster is not None:
-            raise DataError("WLSMV has no cluster-robust standard errors here", found=f"cluster={cluster!r}",
-                            expected="cluster=None, or estimator='MLR' with cluster=")
     if est_asked == "MLM" and missing == "fiml":
         raise DataError("the MLM (Satorra-Bentler) estimator needs complete data", found="missing='fiml'",
                         expected="estimator='MLR' with missing='fiml', or missing='listwise'")
@@ -691,7 +689,8 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
     nb_lat = nb
     est_w = None
     if fit_est == "WLSMV":
-        w = _wlsmv_fit(X, W, xs, ends, items, y_items, y, mediator_name, level)
+        w = _wlsmv_fit(X, W, xs, ends, items, y_items, y, mediator_name, level,
+                       None if cluster is None else data.loc[keep, cluster].to_numpy())
         reason, eff, eff_se, std_e, fit, est_w = w["reason"], w["eff"], w["eff_se"], w["std_e"], w["fit"], w["est"]
         converged, proper, test = w["converged"], w["proper"], "scaled.shifted"
         warnings = [m for m in warnings if "Heywood" not in m] + w["warnings"]
@@ -795,8 +794,10 @@ def latent_mediation(data, x, m, y, *, covariates=(), outcome_items=None, n_boot
         estimator=fit_est, test=test, cluster=cluster, estimator_reason=est_reason)
 
 
-def _wlsmv_fit(X, W, xs, ends, items, y_items, y, med, level):
+def _wlsmv_fit(X, W, xs, ends, items, y_items, y, med, level, cluster=None):
     """The latent mediation model by WLSMV: mediator items ordered, the rest continuous, conditional.x = TRUE.
+
+    ``cluster``: the cluster identifiers of the rows (cluster-robust SEs and test), or None.
 
     Returns the effects (a, b, c', a*b, c' + a*b and the standardised indirect and total effects), the
     delta-method SEs of the first five from the robust covariance matrix, their std.all, lavaan's fit
@@ -811,11 +812,15 @@ def _wlsmv_fit(X, W, xs, ends, items, y_items, y, med, level):
         lines.append(f"{y} =~ " + " + ".join(y_items))
     lines += [f"{med} ~ a__*{xs[0]}{rest}", f"{y} ~ b__*{med} + c__*{xs[0]}{rest}"]
     d = pd.DataFrame(np.column_stack([X, W]), columns=list(xs) + list(ends))
+    kw = {}
+    if cluster is not None:
+        d["__cluster__"] = cluster
+        kw["cluster"] = "__cluster__"
     out = {"eff": np.full(7, np.nan), "eff_se": np.full(5, np.nan), "std_e": [np.nan] * 5, "fit": {}, "est": None,
            "converged": False, "proper": False, "warnings": [], "reason": ""}
     try:
         res = _sem(d, "\n".join(lines), estimator="WLSMV", ordered=list(items), missing="listwise",
-                   ci_level=level)
+                   ci_level=level, **kw)
     except (EfficacyError, np.linalg.LinAlgError) as exc:
         out["reason"] = f"the WLSMV fit failed: {exc}"
         return out
@@ -1000,8 +1005,8 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
     bootstrap of a WLSMV fit) when the stage deletes listwise or when the model's columns have no
     missing values (FIML and listwise deletion are then the same), and by MLR with FIML when the
     stage asks for FIML on incomplete data (the workflow's default: WLSMV has no FIML, and FIML keeps
-    the incomplete rows) or when the codebook declares a cluster; the ``estimator_reason`` column says which and why. A declared ``cluster`` gives
-    cluster-robust SEs (not with WLSMV). The bootstrap intervals of the ML-based fits are the same
+    the incomplete rows); the ``estimator_reason`` column says which and why. A declared ``cluster``
+    gives cluster-robust SEs and test (MLR, MLM and WLSMV). The bootstrap intervals of the ML-based fits are the same
     whatever their estimator.
 
     Returns
@@ -1037,8 +1042,7 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
                 est = "MLR"
             why = ch.reason if ch is not None else ""
             fit_missing = missing
-            if est == "WLSMV" and missing in ("fiml", "ml") and not getattr(codebook, "cluster", None):
-                # (a declared cluster keeps MLR with cluster-robust SEs, which WLSMV does not have here)
+            if est == "WLSMV" and missing in ("fiml", "ml"):
                 role_cols = [des.treatment, *scale.items, out, *covs]
                 if not clean[[c for c in role_cols if c in clean.columns]].isna().any().any():
                     # complete rows: FIML is listwise deletion, which WLSMV can do
@@ -1053,7 +1057,7 @@ def run_stage(clean, codebook, *, n_boot=500, seed=0, ci_method="percentile", mi
                 why = "; ".join(filter(None, [why, ("mediator items ordered, treatment, covariates and outcome "
                                                     "continuous (conditional.x); delta-method intervals (no "
                                                     "bootstrap of a WLSMV fit)")]))
-            cl = getattr(codebook, "cluster", None) if est not in ("ML", "WLSMV") else None
+            cl = getattr(codebook, "cluster", None) if est != "ML" else None
             try:
                 res = latent_mediation(clean, des.treatment, list(scale.items), out, covariates=covs,
                                        n_boot=n_boot, ci_method=ci_method, seed=seed, missing=fit_missing,
