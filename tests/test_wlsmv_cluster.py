@@ -175,6 +175,34 @@ def test_mixed_cluster_keeps_the_estimates_and_weight(mixed):
     assert_allclose(res.wls_obs, plain.wls_obs, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("missing", ["listwise", "pairwise"])
+def test_incomplete_data_clusters_follow_the_rows_kept(missing):
+    # psych's bfi A1-A5, C1-C5 with their NA, 100 clusters of 10 consecutive rows: listwise deletion drops 74
+    # rows, pairwise keeps all; each row keeps its own cluster. Pairwise: a missing score counts 0 in the cluster
+    # sums, as in the row-level Gamma; lavaan 0.7's rowsum() turns such a cluster sum into NA and its crossprod
+    # drops it (a cluster with one missing answer leaves Gamma), so the reference is lavaan's own muthen1984()
+    # scores and bread with NA scores set to 0, given to cfa(NACOV =) (see tests/reference/wlsmv_cluster.R)
+    bfi = pd.read_csv(REF / "categorical_bfi.csv")
+    bfi["cl"] = np.arange(len(bfi)) // 10 + 1
+    ref = R["bfi"]["pairwise_na_zero" if missing == "pairwise" else missing]
+    res = sem(bfi, R["bfi"]["model"], ordered=True, estimator="WLSMV", cluster="cl", missing=missing)
+    assert res.n == ref["nobs"] and np.atleast_1d(ref["nclusters"]).tolist() == [100]
+    m = _merged(res, ref)
+    assert_allclose(m["estimate"], m["est"], atol=1e-5)
+    free = m["se_x"] > 0
+    assert_allclose(m.loc[free, "se_y"], m.loc[free, "se_x"], rtol=1e-4)
+    t = ref["test"]
+    assert_allclose(res.fit["chisq.scaled"], t["stat"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.scaling.factor"], t["scaling_factor"], rtol=1e-4)
+    assert_allclose(res.fit["chisq.shift.parameters"], t["shift_parameter"], rtol=1e-4)
+    for k in ["chisq", "cfi.scaled", "tli.scaled", "rmsea.scaled"]:
+        assert_allclose(res.fit[k], ref["fit"][k], rtol=1e-4, err_msg=f"{missing}: {k}")
+    if missing == "pairwise":   # lavaan's own (NA-dropping) cluster sums: same estimates, other SEs
+        raw = _merged(res, R["bfi"]["pairwise"])
+        assert_allclose(raw["estimate"], raw["est"], atol=1e-5)
+        assert np.all(raw.loc[free, "se_y"] > raw.loc[free, "se_x"])
+
+
 MG_CASES = {"configural": ((), ()), "scalar": (("thresholds", "loadings", "intercepts"), ())}
 
 

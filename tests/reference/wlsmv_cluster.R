@@ -11,7 +11,8 @@
 # This script therefore needs that lavaan: install it from the GitHub source into a private library, e.g.
 #   R CMD INSTALL --no-docs -l /tmp/Rlib <lavaan source at commit 828e6ec0 or later>
 # and run from the repository root:  LAVAAN_LIB=/tmp/Rlib Rscript tests/reference/wlsmv_cluster.R
-# Reads  tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories, rows in
+# Reads  tests/reference/categorical_bfi.csv (psychTools::bfi A1-A5, C1-C5, 1000 rows with NA),
+#        tests/reference/categorical_hs_cut.csv (HolzingerSwineford1939 x1..x9 cut into 3-5 categories, rows in
 #        lavaan's order), tests/reference/wlsmv_mixed_hs.csv (x1..x6 cut, x7..x9 continuous) and
 #        tests/reference/sem_hs1939.csv (the school column of the multi-group fits)
 # The cluster column is made here, deterministically (no new data file): cl = (row - 1) %/% 5 + 1, i.e. 61
@@ -33,6 +34,12 @@ hs$cl <- (seq_len(nrow(hs)) - 1) %/% 5 + 1
 mx <- read.csv(file.path(out_dir, "wlsmv_mixed_hs.csv"))
 mx$cl <- (seq_len(nrow(mx)) - 1) %/% 5 + 1
 hs_g <- hs
+# incomplete data: psychTools::bfi A1-A5, C1-C5 (1000 rows with their NA), 100 clusters of 10 consecutive rows;
+# listwise deletion (lavaan's default) drops rows, pairwise keeps them: the clusters must follow the rows kept.
+# bad.marker.crit = 0: lavaan 0.7 would otherwise switch consc's marker from C1 to C4 (efficacy keeps the first)
+bfi <- read.csv(file.path(out_dir, "categorical_bfi.csv"))
+bfi$cl <- (seq_len(nrow(bfi)) - 1) %/% 10 + 1
+m_bfi <- "agree =~ A1 + A2 + A3 + A4 + A5\nconsc =~ C1 + C2 + C3 + C4 + C5"
 hs_g$school <- read.csv(file.path(out_dir, "sem_hs1939.csv"))$school
 
 fm_names <- c("npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled",
@@ -84,6 +91,39 @@ out <- list(
     med = take(sem(m_med, mx, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", cluster = "cl"),
                'sem(m_med, mx, ordered = c("x1", "x2", "x3"), estimator = "WLSMV", cluster = "cl")')),
   models = list(mimic = m_mimic, med = m_med))
+out$bfi <- list(
+  model = m_bfi,
+  listwise = take(cfa(m_bfi, bfi, ordered = paste0(rep(c("A", "C"), each = 5), 1:5), estimator = "WLSMV",
+                      cluster = "cl", bad.marker.crit = 0),
+                  'cfa(m_bfi, bfi, ordered = <A1..C5>, estimator = "WLSMV", cluster = "cl", bad.marker.crit = 0)'),
+  pairwise = take(cfa(m_bfi, bfi, ordered = paste0(rep(c("A", "C"), each = 5), 1:5), estimator = "WLSMV",
+                      cluster = "cl", missing = "pairwise", bad.marker.crit = 0),
+                  paste0('cfa(m_bfi, bfi, ordered = <A1..C5>, estimator = "WLSMV", cluster = "cl", ',
+                         'missing = "pairwise", bad.marker.crit = 0)')))
+# missing = "pairwise" and clusters: lavaan 0.7 sums the casewise scores within clusters with rowsum(), which gives
+# NA for a cluster and a statistic whenever one of its rows has a missing score (an unobserved item or pair), and
+# its NA-aware crossprod then drops that cluster's sum: clusters with any missing answer are left out of Gamma for
+# those statistics (lavaan's own row-level Gamma counts a missing score as 0). efficacy counts a missing score as
+# 0 in the cluster sums too. Reference for that: lavaan's own muthen1984() scores and bread with the NA scores set
+# to 0 before rowsum(), the resulting Gamma given to cfa(NACOV =) (DWLS weight, estimates unchanged).
+f_pw <- cfa(m_bfi, bfi, ordered = names(bfi)[1:10], estimator = "WLSMV", cluster = "cl", missing = "pairwise",
+            bad.marker.crit = 0)
+X <- f_pw@Data@X[[1]]
+m84 <- lavaan:::muthen1984(data_1 = X, ov_names = names(bfi)[1:10], ov_types = rep("ordered", 10),
+                           ov_levels = f_pw@Data@ov$nlev[match(names(bfi)[1:10], f_pw@Data@ov$name)],
+                           cluster_idx = bfi$cl)
+stopifnot(max(abs(m84$WLS.W.cluster * 1000 * 100 / 99 - lavInspect(f_pw, "gamma"))) < 1e-10)
+b_inv <- lavaan:::lav_m84_b_inv(a11 = m84$A11, a21 = m84$A21, a22 = m84$A22)$b_inv
+sc0 <- m84$SC
+sc0[is.na(sc0)] <- 0
+sc_cl <- rowsum(sc0, bfi$cl, reorder = FALSE)
+gamma_na0 <- b_inv %*% crossprod(sc_cl) %*% t(b_inv) * 1000 * 100 / 99
+out$bfi$pairwise_na_zero <- take(
+  cfa(m_bfi, bfi, ordered = names(bfi)[1:10], estimator = "WLSMV", cluster = "cl", missing = "pairwise",
+      bad.marker.crit = 0, NACOV = list(gamma_na0)),
+  paste0('cfa(m_bfi, bfi, ordered = <A1..C5>, estimator = "WLSMV", cluster = "cl", missing = "pairwise", ',
+         'bad.marker.crit = 0, NACOV = list(<Gamma from cluster sums of muthen1984() scores, NA as 0>)'))
+
 # multi-group by school: lavaan's configural model, and the scalar model of Wu & Estabrook (2016) as in
 # tests/reference/sem_wlsmv.R (measEq.syntax, ID.fac = "std.lv"; efficacy's marker identification is equivalent)
 meq <- measEq.syntax(configural.model = model, data = hs_g, ordered = paste0("x", 1:9), parameterization = "delta",
