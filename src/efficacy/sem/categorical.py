@@ -679,7 +679,8 @@ def polychoric(data, columns=None, *, cluster=None, ci_level=0.95, missing="pair
         Column of cluster identifiers (classrooms, clinics): ``Gamma`` and the SEs cluster-robust, the
         casewise scores summed within clusters before the meat of the sandwich, times ``G / (G - 1)``
         (``G`` clusters), as lavaan's ``cluster=`` with ordered data (development version 0.7, Mplus
-        ``TYPE = COMPLEX``); the estimates do not change. At least two clusters.
+        ``TYPE = COMPLEX``); the estimates do not change. At least two clusters. A missing score
+        (``missing="pairwise"``) counts 0 in its cluster's sum.
     ci_level : float
         Level of the Wald intervals in :meth:`PolychoricResult.to_frame`.
     missing : {"pairwise", "listwise"}

@@ -813,7 +813,9 @@ def fit_wlsmv(data, rows, *, ordered=True, group=None, equal=(), partial=(), mis
     ``G / (G - 1)`` (``G`` clusters), the DWLS weight and so the estimates unchanged (vcov divided by
     ``N - 1`` as without clusters): lavaan's ``cluster=`` with ``se = "robust.cluster.sem"`` for
     ordered data as implemented in its development version 0.7 (Mplus ``TYPE = COMPLEX``; lavaan
-    0.6.x accepts the argument but ignores it for ordered data).
+    0.6.x accepts the argument but ignores it for ordered data). With ``missing="pairwise"`` a missing
+    score counts 0 in its cluster's sum, as in the row-level Gamma (lavaan 0.7 drops the whole cluster
+    sum of a statistic when one of the cluster's rows is missing on it).
 
     Called by :func:`efficacy.sem.sem` with ``estimator="WLSMV"``; returns an
     :class:`efficacy.sem.engine.SEMResult`.
