@@ -240,6 +240,18 @@ def test_multigroup_matches_lavaan(mg_fits, key):
     assert (res.se_type, res.cluster) == ("robust.cluster.sem", "cl")
 
 
+def test_multigroup_difference_test_matches_lavaan(mg_fits):
+    # lavTestLRT's default for WLSMV (satorra.2000) between the clustered configural and scalar fits: the
+    # cluster-robust Gamma enters through U Gamma
+    from efficacy.sem.lrt import lrt_difference
+
+    ref = R["groups"]["lrt"]
+    out = lrt_difference(mg_fits["configural"], mg_fits["scalar"])
+    assert out["delta_df"] == ref["df_diff"]
+    assert_allclose(out["delta_chisq"], ref["chisq_diff"], rtol=1e-4)
+    assert_allclose(out["pvalue"], ref["pvalue"], rtol=1e-3)
+
+
 def test_bad_cluster_input_is_a_named_error(hs):
     with pytest.raises(SEMError, match="at least two clusters"):
         sem(hs.assign(cl=1), R["model"], ordered=True, estimator="WLSMV", cluster="cl")

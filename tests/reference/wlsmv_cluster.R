@@ -139,4 +139,11 @@ out$groups <- list(
                        '"delta", ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "school", group.equal = ',
                        'c("thresholds", "loadings", "intercepts"))), hs_g, ordered = paste0("x", 1:9), ',
                        'estimator = "WLSMV", group = "school", cluster = "cl")')))
+# the DWLS difference test (lavTestLRT's default for WLSMV, satorra.2000) between the two clustered fits
+f_conf <- cfa(model, hs_g, ordered = paste0("x", 1:9), estimator = "WLSMV", group = "school", cluster = "cl")
+f_scal <- cfa(as.character(meq), hs_g, ordered = paste0("x", 1:9), estimator = "WLSMV", group = "school",
+              cluster = "cl", parameterization = "delta")
+lrt <- lavTestLRT(f_conf, f_scal)
+out$groups$lrt <- list(call = "lavTestLRT(configural, scalar)", chisq_diff = lrt[["Chisq diff"]][2],
+                       df_diff = lrt[["Df diff"]][2], pvalue = lrt[["Pr(>Chisq)"]][2])
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(out_dir, "wlsmv_cluster_hs.json"))
