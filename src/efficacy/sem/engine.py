@@ -167,7 +167,11 @@ class SEMResult(FitMeasures, ResultMixin):
     cluster: str | None = None
 
     _headline = ("converged", "proper", "n", "chisq", "df", "cfi", "tli", "rmsea", "srmr")
-    _title = "Structural equation model (ML)"
+    _title = "Structural equation model"
+
+    def _summary_title(self) -> str:
+        est = self.estimator + (f", cluster = {self.cluster}" if self.cluster else "")
+        return f"Structural equation model ({est}) ({type(self).__name__})"
     _summary_columns = ("lhs", "op", "rhs", "group", "label", "estimate", "se", "statistic", "pvalue", "ci_low",
                         "ci_high", "std_all")
 
