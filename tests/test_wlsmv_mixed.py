@@ -179,10 +179,13 @@ def test_fiml_with_wlsmv_raises(data):
         sem(data, "f =~ x1 + x2 + x3\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="fiml")
 
 
-def test_pairwise_with_covariates_raises(data):
-    # (multi-group mixed models: tests/test_wlsmv_mixed_groups.py)
-    with pytest.raises(SEMError, match="pairwise deletion with exogenous covariates"):
-        sem(data, "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f", ordered=["x1", "x2", "x3"], missing="pairwise")
+def test_pairwise_with_covariates_fits(data):
+    # conditional.x = TRUE with missing = "pairwise" is lavaan's (reference: tests/test_wlsmv_condpair.py); on
+    # complete data it is the listwise fit
+    m = "f =~ x1 + x2 + x3\nf ~ treat\nx9 ~ f"
+    pw = sem(data, m, ordered=["x1", "x2", "x3"], missing="pairwise")
+    lw = sem(data, m, ordered=["x1", "x2", "x3"])
+    np.testing.assert_allclose(pw.to_frame()["estimate"], lw.to_frame()["estimate"], atol=1e-8)
 
 
 def test_non_numeric_continuous_variable_raises(data):

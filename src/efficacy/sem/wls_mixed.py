@@ -44,11 +44,14 @@ moments: slopes ``Pi = Sigma_yx Sigma_xx^-1``, residual covariances ``Sigma_yy -
 variance of an ordered item is ``1 - `` its explained conditional variance), intercepts
 ``mu_y - Pi mu_x``. ``conditional_x=False`` instead puts the covariates into the joint moments above.
 
-**Missing data**: listwise deletion (lavaan's default for categorical data), or ``missing="pairwise"``
-without covariates or with ``conditional_x=False``: univariate statistics from each variable's observed
-values, correlations from the rows where both are observed (a Pearson correlation then by ML with the
-univariate means and variances fixed, lavaan's ``lav_bvreg_cor_twostep_fit``), casewise scores zero where
-their variables are missing; ``N`` is the number of rows with any observed model variable.
+**Missing data**: listwise deletion (lavaan's default for categorical data), or ``missing="pairwise"``:
+univariate statistics from each variable's observed values, correlations from the rows where both are
+observed (a Pearson correlation then by ML with the univariate means and variances fixed, lavaan's
+``lav_bvreg_cor_twostep_fit``), casewise scores zero where their variables are missing; ``N`` is the number
+of rows with any observed model variable. With ``conditional.x = TRUE`` the same per regression on the
+covariates (each probit / linear regression from the rows where its variable is observed, each residual
+correlation from the rows where both are); rows with a missing covariate are dropped first, with a warning,
+as lavaan does with fixed.x = TRUE.
 
 **Groups** (``group=``, ``equal=``, ``partial=``): each group has its own statistics and Gamma; the
 ordered items take the Wu & Estabrook (2016) identification of :mod:`efficacy.sem.wls` (equal thresholds free
@@ -574,11 +577,14 @@ def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None,
     # covariances (explicit rows take precedence over the engine's fixed.x rows)
     xs = _ov_x(rows)
     cond = bool(xs) and conditional_x is not False
+    ndrop_x = 0
     if missing == "pairwise" and cond:
-        raise SEMError("pairwise deletion with exogenous covariates needs conditional_x=False here",
-                       found="missing='pairwise', conditional_x=" + repr(conditional_x),
-                       expected="missing='listwise', or conditional_x=False")
-    if missing == "pairwise":   # rows with no observed model variable carry no information
+        # lavaan (fixed.x = TRUE) drops rows with a missing covariate, then rows with no observed outcome
+        okx = data[xs].notna().all(axis=1)
+        ndrop_x = int((~okx).sum())
+        ys = [v for v in obs if v not in xs]
+        frame = data.loc[okx & data[ys].notna().any(axis=1), obs]
+    elif missing == "pairwise":   # rows with no observed model variable carry no information
         frame = data.loc[data[obs].notna().any(axis=1), obs]
     else:
         frame = data[obs].dropna()
@@ -587,8 +593,12 @@ def _mixed_group(data, rows, ordered, obs, auto, missing="listwise", level=None,
                         + (f", group {level!r}" if level is not None else ""))
     cl = None if cluster is None else cat._cluster_codes(data.loc[frame.index], cluster, np.arange(len(frame)))
     if cond:
-        return _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, free_lv_means=free_lv_means,
-                          cluster=cl), cond
+        G = _CondGroup(frame, list(wrows), obs, ordered, auto, level=level, missing=missing,
+                       free_lv_means=free_lv_means, cluster=cl)
+        if ndrop_x:
+            G.pc.warnings.append(f"{ndrop_x} row(s) deleted for missing values in the exogenous covariate(s) "
+                                 f"({', '.join(xs)}), as lavaan with fixed.x = TRUE")
+        return G, cond
     extra = [(v, "~~", v, None) for v in xs] + [(v, "~1", "", None) for v in xs]
     extra += [(xs[a], "~~", xs[b], None) for a in range(len(xs)) for b in range(a + 1, len(xs))]
     return _MixedGroup(frame, list(wrows) + extra, obs, ordered, auto, level=level, missing=missing,
@@ -606,7 +616,8 @@ def fit_wlsmv_mixed(data, rows, ordered, obs, *, missing="listwise", auto="sem",
     covariate moments fixed at their sample values); False puts the covariates into the joint moments with
     free means and variances. Matches ``lavaan::sem(..., ordered = ..., estimator = "WLSMV",
     conditional.x = ...)``. ``missing``: "listwise" (lavaan's default for categorical data) or "pairwise"
-    (``conditional_x=False`` or no covariates; see :func:`mixed_moments`). Multi-group models:
+    (see :func:`mixed_moments` and :func:`conditional_moments`; rows with a missing covariate dropped when
+    ``conditional_x`` is not False). Multi-group models:
     :func:`efficacy.sem.wls._fit_multigroup`, one :func:`_mixed_group` per group. ``cluster`` (a column):
     cluster-robust Gamma, SEs and test as in :func:`efficacy.sem.wls.fit_wlsmv`.
     """
@@ -751,8 +762,13 @@ def _bvord_x(u1, u2, v1, v2, rho):
     return P, dr, gu1, gu2, gv1, gv2
 
 
-def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=None):
-    """lavaan's WLS statistics with ``conditional.x = TRUE`` and their NACOV (complete rows).
+def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=None, missing="listwise"):
+    """lavaan's WLS statistics with ``conditional.x = TRUE`` and their NACOV.
+
+    ``missing="listwise"``: complete rows. ``"pairwise"`` (lavaan ``missing = "pairwise"``): the covariates
+    complete (lavaan drops rows with a missing covariate, fixed.x), each univariate regression from the rows
+    where its variable is observed, each residual correlation from the rows where both are observed (a Pearson
+    one then by ML with the univariate regressions fixed), casewise scores zero where their variables are missing.
 
     ``cluster``: integer cluster codes of the rows (``gamma_cluster`` then cluster-robust, as in
     :func:`mixed_moments`).
@@ -778,7 +794,7 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
     is_ord = np.array([v in ordset for v in items])
     oidx, nidx = np.flatnonzero(is_ord), np.flatnonzero(~is_ord)
     warns = []
-    _, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], "listwise", max_categories)
+    _, ocodes, ocats = cat._coded(frame, [items[i] for i in oidx], missing, max_categories)
     oncat = np.array([len(c) for c in ocats])
     _, _, _, _, tpad = cat._uni(ocodes, oncat)
     opos = {i: k for k, i in enumerate(oidx)}
@@ -797,16 +813,23 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
     fits = {}
     E = np.zeros((n, p))       # residuals of continuous variables
     var = np.ones(p)
+    obs = np.ones((n, p), dtype=bool)
     for i in range(p):
         v = items[i]
         sl = slice(th_start[i], th_start[i] + nth_v[i])
         if is_ord[i]:
             o = opos[i]
             c = ocodes[:, o]
-            tau, beta, sc, z1, z2, Y1, Y2, conv = _probit_fit(c, oncat[o], X, tpad[o, 1:oncat[o]])
+            ob = c >= 0
+            obs[:, i] = ob
+            tau, beta, sco, z1o, z2o, Y1o, Y2o, conv = _probit_fit(c[ob], oncat[o], X[ob], tpad[o, 1:oncat[o]])
             if not conv:
                 warns.append(f"probit regression of {v} on the covariates did not converge")
-            fits[i] = (c, z1, z2, Y1, Y2, X @ beta)
+            sc = np.zeros((n, sco.shape[1]))
+            z1, z2 = np.zeros(n), np.zeros(n)
+            Y1, Y2 = np.zeros((n, Y1o.shape[1])), np.zeros((n, Y2o.shape[1]))
+            sc[ob], z1[ob], z2[ob], Y1[ob], Y2[ob] = sco, z1o, z2o, Y1o, Y2o
+            fits[i] = (np.maximum(c, 0), z1, z2, Y1, Y2, X @ beta)
             S1[:, sl] = sc[:, :nth_v[i]]
             S1[:, sl_pos[i]] = sc[:, nth_v[i]:]
             s1_vals[sl] = tau
@@ -821,16 +844,18 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
                 raise DataError("a continuous variable must be numeric", where=f"column {v!r}",
                                 found=str(frame[v].dtype), expected="numbers, or name the column in `ordered`")
             y = frame[v].to_numpy(float)
-            b = np.linalg.lstsq(X1, y, rcond=None)[0]
-            res = y - X1 @ b
-            ev = float(np.mean(res * res))
+            ob = np.isfinite(y)
+            obs[:, i] = ob
+            b = np.linalg.lstsq(X1[ob], y[ob], rcond=None)[0]
+            res = np.where(ob, np.where(ob, y, 0.0) - X1 @ b, 0.0)
+            ev = float(np.mean(res[ob] ** 2)) if ob.any() else 0.0
             if not ev > 0:
                 raise DataError("continuous variable without residual variance given the covariates",
                                 where=f"column {v!r}", found="residual variance 0")
             E[:, i], var[i] = res, ev
             S1[:, th_start[i]] = res / ev
             S1[:, sl_pos[i]] = (res / ev)[:, None] * X
-            S1[:, var_pos[i]] = -1 / (2 * ev) + res * res / (2 * ev * ev)
+            S1[:, var_pos[i]] = np.where(ob, -1 / (2 * ev) + res * res / (2 * ev * ev), 0.0)
             s1_vals[th_start[i]] = -b[0]
             s1_vals[sl_pos[i]] = b[1:]
             s1_vals[var_pos[i]] = ev
@@ -854,17 +879,24 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
     S2 = np.zeros((n, m))
     A21 = np.zeros((m, k1))
     for k, (i, j) in enumerate(zip(iu, ju)):
+        both = obs[:, i] & obs[:, j]
         if not is_ord[i] and not is_ord[j]:   # residual Pearson correlation
-            y1, y2 = E[:, i], E[:, j]
+            y1, y2 = np.where(both, E[:, i], 0.0), np.where(both, E[:, j], 0.0)
             e1, e2, s1_, s2_ = var[i], var[j], sd[i], sd[j]
-            r = float(np.mean(y1 * y2) / (s1_ * s2_))
+            if both.all():
+                r = float(np.mean(y1 * y2) / (s1_ * s2_))
+            else:
+                with np.errstate(invalid="ignore"):
+                    r0 = np.corrcoef(y1[both], y2[both])[0, 1] if both.sum() > 2 else 0.0
+                r = _pair_ml_pearson(y1 / s1_, y2 / s2_, both, np.nan_to_num(r0))
             R = 1 - r * r
             d_mu1 = (y1 / e1 - r * y2 / (s1_ * s2_)) / R
             d_mu2 = (y2 / e2 - r * y1 / (s1_ * s2_)) / R
             d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1_ * s2_)) / (2 * R))
             d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1_ * s2_)) / (2 * R))
             zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1_ * s2_) + y2 * y2 / e2
-            d_r = r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2
+            d_r = np.where(both, r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2, 0.0)
+            d_v1, d_v2 = np.where(both, d_v1, 0.0), np.where(both, d_v2, 0.0)
             A21[k, th_start[i]] = d_r @ d_mu1
             A21[k, th_start[j]] = d_r @ d_mu2
             A21[k, sl_pos[i]] = (d_r * d_mu1) @ X
@@ -875,13 +907,14 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
             _, z1i, z2i, Y1i, Y2i, _ = fits[i]
             _, z1j, z2j, Y1j, Y2j, _ = fits[j]
 
-            def negll(r, a=(z1i, z2i, z1j, z2j)):
+            def negll(r, a=(z1i[both], z2i[both], z1j[both], z2j[both])):
                 return -np.log(_bvord_p(a[0], a[1], a[2], a[3], r)).sum()
 
             opt = optimize.minimize_scalar(negll, bounds=(-cat._BOUND, cat._BOUND), method="bounded",
                                            options={"xatol": 1e-12, "maxiter": 500})
             r = float(opt.x)
             _, d_r, gu1, gu2, gv1, gv2 = _bvord_x(z1i, z2i, z1j, z2j, r)
+            d_r, gu1, gu2, gv1, gv2 = (np.where(both, a, 0.0) for a in (d_r, gu1, gu2, gv1, gv2))
             dth_i = Y1i * gu1[:, None] - Y2i * gu2[:, None]
             dth_j = Y1j * gv1[:, None] - Y2j * gv2[:, None]
             A21[k, th_start[i]:th_start[i] + nth_v[i]] = d_r @ dth_i
@@ -893,7 +926,7 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
             c, z1, z2, Y1, Y2, _ = fits[yj]
             Z = E[:, xi] / sd[xi]
 
-            def negll(r, Z=Z, z1=z1, z2=z2):
+            def negll(r, Z=Z[both], z1=z1[both], z2=z2[both]):
                 R = np.sqrt(1 - r * r)
                 return -np.log(np.maximum(ndtr((z1 - r * Z) / R) - ndtr((z2 - r * Z) / R), _EPS)).sum()
 
@@ -901,6 +934,8 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
                                            options={"xatol": 1e-12, "maxiter": 500})
             r = float(opt.x)
             d_r, d_mu, d_v, d_th, d_eta = _bvmix_scores_x(Z, sd[xi], var[xi], z1, z2, Y1, Y2, r)
+            d_r, d_mu, d_v, d_eta = (np.where(both, a, 0.0) for a in (d_r, d_mu, d_v, d_eta))
+            d_th = np.where(both[:, None], d_th, 0.0)
             A21[k, th_start[xi]] = d_r @ d_mu
             A21[k, sl_pos[xi]] = (d_r * d_mu) @ X
             A21[k, var_pos[xi]] = d_r @ d_v
@@ -920,7 +955,7 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
     return SimpleNamespace(labels=labels, s=s, gamma=gamma, gamma_cluster=gamma_cl, is_ord=is_ord, var=var, cor=Rm,
                            iu=iu, ju=ju,
                            th_start=th_start, nth_v=nth_v, sl_pos=sl_pos, var_pos=var_pos, nthb=nthb, n=n,
-                           mean=np.array([frame[v].to_numpy(float).mean() if not is_ord[i] else 0.0
+                           mean=np.array([np.nanmean(frame[v].to_numpy(float)) if not is_ord[i] else 0.0
                                           for i, v in enumerate(items)]),
                            th_item=np.array(th_item, dtype=int), th_num=np.array(th_num, dtype=int),
                            th_labels=th_labels, ncat=np.where(is_ord, nth_v + 1, 0), warnings=warns,
@@ -941,7 +976,7 @@ class _CondGroup(_MixedGroup):
     def _moments(mod, frame, ordered, missing, cluster=None):
         xs = list(mod.ov_x)
         ys = [v for v in mod.obs if v not in xs]
-        mm = conditional_moments(frame[ys + xs], ys, ordered, xs, cluster=cluster)
+        mm = conditional_moments(frame[ys + xs], ys, ordered, xs, cluster=cluster, missing=missing)
         mean = np.zeros(len(mod.obs))
         cov = np.eye(len(mod.obs))
         xi = [mod.obs.index(v) for v in xs]
