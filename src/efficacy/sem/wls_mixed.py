@@ -131,6 +131,21 @@ def _bvmix_scores(z, sd, var, c, tau, rho):
     return d_rho, d_mu, d_var, d_th
 
 
+def _pearson_pair_scores(y1, y2, both, e1, e2, s1, s2, r):
+    """Casewise scores of a bivariate-normal pair's log-likelihood (centred values ``y1``, ``y2``, 0 where
+    missing; variances ``e1``, ``e2``, SDs ``s1``, ``s2``; correlation ``r``): d/d rho, d/d mu1, d/d mu2,
+    d/d var1, d/d var2; zero on rows where not both are observed (the means' scores are used only
+    multiplied by the rho score)."""
+    R = 1 - r * r
+    d_mu1 = (y1 / e1 - r * y2 / (s1 * s2)) / R
+    d_mu2 = (y2 / e2 - r * y1 / (s1 * s2)) / R
+    d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1 * s2)) / (2 * R))
+    d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1 * s2)) / (2 * R))
+    zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1 * s2) + y2 * y2 / e2
+    d_r = np.where(both, r / R + y1 * y2 / (s1 * s2 * R) - zz * r / R ** 2, 0.0)
+    return d_r, d_mu1, d_mu2, np.where(both, d_v1, 0.0), np.where(both, d_v2, 0.0)
+
+
 def _pair_ml_pearson(z1, z2, both, start):
     """ML correlation of two standardised normal variables on the rows where both are observed, their means and
     variances fixed at the univariate (available-case) values (lavaan's ``lav_bvreg_cor_twostep_fit``)."""
@@ -335,14 +350,7 @@ def mixed_moments(frame, items, ordered, max_categories=20, missing="listwise", 
                 r = _pair_ml_pearson(Z[:, i], Z[:, j], both, np.nan_to_num(r0))
             y1, y2 = np.where(both, Xc[:, i], 0.0), np.where(both, Xc[:, j], 0.0)
             e1, e2, s1_, s2_ = var[i], var[j], sd[i], sd[j]
-            R = 1 - r * r
-            d_mu1 = (y1 / e1 - r * y2 / (s1_ * s2_)) / R
-            d_mu2 = (y2 / e2 - r * y1 / (s1_ * s2_)) / R
-            d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1_ * s2_)) / (2 * R))
-            d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1_ * s2_)) / (2 * R))
-            zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1_ * s2_) + y2 * y2 / e2
-            d_r = np.where(both, r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2, 0.0)
-            d_v1, d_v2 = np.where(both, d_v1, 0.0), np.where(both, d_v2, 0.0)
+            d_r, d_mu1, d_mu2, d_v1, d_v2 = _pearson_pair_scores(y1, y2, both, e1, e2, s1_, s2_, r)
             rho[k] = r
             S2[:, k] = d_r
             A21[k, th_start[i]] = d_r @ d_mu1
@@ -889,14 +897,7 @@ def conditional_moments(frame, items, ordered, xs, max_categories=20, cluster=No
                 with np.errstate(invalid="ignore"):
                     r0 = np.corrcoef(y1[both], y2[both])[0, 1] if both.sum() > 2 else 0.0
                 r = _pair_ml_pearson(y1 / s1_, y2 / s2_, both, np.nan_to_num(r0))
-            R = 1 - r * r
-            d_mu1 = (y1 / e1 - r * y2 / (s1_ * s2_)) / R
-            d_mu2 = (y2 / e2 - r * y1 / (s1_ * s2_)) / R
-            d_v1 = -(0.5 / e1 - (y1 * y1 / e1 ** 2 - r * y1 * y2 / (e1 * s1_ * s2_)) / (2 * R))
-            d_v2 = -(0.5 / e2 - (y2 * y2 / e2 ** 2 - r * y1 * y2 / (e2 * s1_ * s2_)) / (2 * R))
-            zz = y1 * y1 / e1 - 2 * r * y1 * y2 / (s1_ * s2_) + y2 * y2 / e2
-            d_r = np.where(both, r / R + y1 * y2 / (s1_ * s2_ * R) - zz * r / R ** 2, 0.0)
-            d_v1, d_v2 = np.where(both, d_v1, 0.0), np.where(both, d_v2, 0.0)
+            d_r, d_mu1, d_mu2, d_v1, d_v2 = _pearson_pair_scores(y1, y2, both, e1, e2, s1_, s2_, r)
             A21[k, th_start[i]] = d_r @ d_mu1
             A21[k, th_start[j]] = d_r @ d_mu2
             A21[k, sl_pos[i]] = (d_r * d_mu1) @ X
